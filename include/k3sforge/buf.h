@@ -1,0 +1,37 @@
+/* kf_buf: the one growable byte/string buffer, with a hard size limit so input from outside
+ * cannot grow it without bound. The data is always NUL-terminated. */
+#ifndef K3SFORGE_BUF_H
+#define K3SFORGE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct kf_buf {
+	char *data;    /* NUL-terminated; NULL until first append */
+	size_t len;
+	size_t cap;
+	size_t max;    /* 0 = KF_BUF_DEFAULT_MAX */
+};
+
+#define KF_BUF_DEFAULT_MAX ((size_t)256 * 1024 * 1024)
+#define KF_BUF_INIT { NULL, 0, 0, 0 }
+
+/* Initialises with a maximum size (0 for the default). */
+void kf_buf_init(struct kf_buf *b, size_t max);
+/* Appends bytes; KF_ELIMIT if the result would exceed max, KF_ENOMEM on allocation failure. */
+int kf_buf_append(struct kf_buf *b, const void *data, size_t len);
+int kf_buf_puts(struct kf_buf *b, const char *s);
+int kf_buf_putc(struct kf_buf *b, char c);
+int kf_buf_printf(struct kf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kf_buf_vprintf(struct kf_buf *b, const char *fmt, va_list ap);
+/* Empties the buffer, keeping its memory. */
+void kf_buf_reset(struct kf_buf *b);
+/* Returns the contents (never NULL: "" for an empty buffer); always valid until the next change. */
+const char *kf_buf_str(const struct kf_buf *b);
+/* Hands the data to the caller (free() it) and empties the buffer. Never NULL unless ENOMEM. */
+char *kf_buf_detach(struct kf_buf *b);
+/* Wipes the contents (for secrets) and frees. */
+void kf_buf_free_secret(struct kf_buf *b);
+void kf_buf_free(struct kf_buf *b);
+
+#endif

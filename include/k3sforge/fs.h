@@ -1,0 +1,38 @@
+/* File system helpers: bounded reads, atomic writes (temp + fsync + rename), directories, the
+ * output-directory lock. */
+#ifndef K3SFORGE_FS_H
+#define K3SFORGE_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "k3sforge/err.h"
+
+/* Reads a whole file of at most max bytes into *out (NUL-terminated; caller frees).
+ * KF_ENOTFOUND if it does not exist, KF_ELIMIT if larger than max. */
+int kf_fs_read(char **out, size_t *len, const char *path, size_t max, struct kf_err *err);
+/* Writes data to path atomically: path.tmp.<pid> with mode, fsync, rename. Never leaves a
+ * half-written file under the final name. */
+int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		       struct kf_err *err);
+/* mkdir -p with mode for the created components. */
+int kf_fs_mkdirs(const char *path, mode_t mode, struct kf_err *err);
+bool kf_fs_exists(const char *path);
+bool kf_fs_is_dir(const char *path);
+/* Removes a file or a whole directory tree (like rm -rf). Missing path is success. */
+int kf_fs_remove_tree(const char *path, struct kf_err *err);
+/* Joins two path parts with one '/' (caller frees). */
+char *kf_path_join(const char *a, const char *b);
+/* Absolute path of an existing or not yet existing path (caller frees). */
+char *kf_path_abs(const char *path);
+/* Copies a file (streaming), atomically at the destination. */
+int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err);
+
+/* The lock on an output directory, so two runs cannot trample each other. */
+struct kf_lock;
+/* Takes <dir>/.lock (flock, non-blocking). KF_ELOCKED with the holder's pid if already held. */
+int kf_lock_acquire(struct kf_lock **out, const char *dir, struct kf_err *err);
+void kf_lock_release(struct kf_lock *lock);
+
+#endif

@@ -1,0 +1,65 @@
+/* The logger: timestamped lines on the terminal (stderr), a full copy in <out>/k3sforge.log, or
+ * newline-delimited JSON events on stdout with --json. Registered secrets are replaced by "***" in
+ * every sink. Thread-safe. The only global mutable state of k3sforge besides the command line. */
+#ifndef K3SFORGE_LOG_H
+#define K3SFORGE_LOG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum kf_log_level { KF_LOG_DEBUG = 0, KF_LOG_INFO, KF_LOG_OK, KF_LOG_WARN, KF_LOG_ERROR };
+
+enum kf_color_mode { KF_COLOR_AUTO = 0, KF_COLOR_NEVER, KF_COLOR_ALWAYS };
+
+struct kf_log_opts {
+	enum kf_log_level level;  /* terminal threshold: INFO by default, DEBUG with -v, WARN with -q */
+	bool json;                /* events on stdout instead of text on stderr */
+	enum kf_color_mode color;
+};
+
+/* Sets up sinks. Safe to call again (tests). Reads NO_COLOR. */
+void kf_log_init(const struct kf_log_opts *opts);
+/* Redirects the terminal sink (tests); NULL restores stderr / stdout. */
+void kf_log_set_streams(FILE *text_stream, FILE *json_stream);
+/* Opens (appends to) the log file copy; every level goes there. Returns 0 or KF_EIO. */
+int kf_log_open_file(const char *path);
+void kf_log_close_file(void);
+/* Registers a secret (copied) to be masked as *** everywhere. Strings shorter than 4 bytes are
+ * ignored (masking "a" would destroy every line). */
+void kf_log_add_secret(const char *secret);
+/* Forgets all secrets, closes the file (end of program, tests). */
+void kf_log_shutdown(void);
+
+bool kf_log_json(void);
+bool kf_log_color(void);
+enum kf_log_level kf_log_level(void);
+
+void kf_log(enum kf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define kf_debug(...) kf_log(KF_LOG_DEBUG, __VA_ARGS__)
+#define kf_info(...) kf_log(KF_LOG_INFO, __VA_ARGS__)
+#define kf_ok(...) kf_log(KF_LOG_OK, __VA_ARGS__)
+#define kf_warn(...) kf_log(KF_LOG_WARN, __VA_ARGS__)
+#define kf_error(...) kf_log(KF_LOG_ERROR, __VA_ARGS__)
+
+/* Replaces every registered secret in s by *** (caller frees the result). */
+char *kf_log_mask(const char *s);
+
+/* Emits one JSON event: {"type":type,"time":...,<fields>}. `fields_json` is a JSON object text
+ * (may be NULL); it is masked like any line. In text mode events go only to the log file. */
+void kf_log_event(const char *type, const char *fields_json);
+
+/* Current local time as "yyyy-MM-dd HH:mm:ss" into out (at least 20 bytes). */
+void kf_log_timestamp(char *out, size_t n);
+
+/* Writes a raw line to the terminal sink (no timestamp; e.g. a table). Also copied to the file. */
+void kf_log_raw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* For progress rendering: lock/unlock the terminal so live lines and log lines don't interleave. */
+void kf_log_lock(void);
+void kf_log_unlock(void);
+/* Clears a live progress line before a log line is printed (set by progress.c). */
+void kf_log_set_live_clear(void (*fn)(FILE *));
+/* The terminal text stream (stderr unless redirected); use under kf_log_lock. */
+FILE *kf_log_text_stream(void);
+
+#endif

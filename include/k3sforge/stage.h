@@ -1,0 +1,50 @@
+/* Stages: timing ("done: prep (took 12.3s)"), the end-of-run summary, and the resumable
+ * execution of a stage against <out>/state.json. */
+#ifndef K3SFORGE_STAGE_H
+#define K3SFORGE_STAGE_H
+
+#include <stdbool.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/digest.h"
+#include "k3sforge/err.h"
+
+/* Per-invocation timing records. */
+struct kf_run;
+int kf_run_new(struct kf_run **out);
+void kf_run_free(struct kf_run *run);
+/* Starts timing a step; logs "start: <name>" and a stage_start event. */
+void kf_stage_begin(struct kf_run *run, const char *name);
+/* Ends it: "done: <name> (took 12.3s)" or "failed: <name> after 3.1s: <reason>", and an event.
+ * Returns the elapsed seconds. rc is the stage's result code. */
+double kf_stage_end(struct kf_run *run, const char *name, int rc, const char *reason);
+/* Records a stage that was skipped because its state is fresh. */
+void kf_stage_skip(struct kf_run *run, const char *name, const char *why);
+/* Prints the summary table: every stage, its time, its share of the total, and the total. */
+void kf_run_summary(const struct kf_run *run);
+/* Number of recorded steps (tests). */
+int kf_run_count(const struct kf_run *run);
+
+/* A stage of `up`. Each stage command file exports one (kf_stage_prep, ...). */
+struct kf_stage_def {
+	const char *name;
+	/* Adds everything the stage's result depends on (config subset, input files). */
+	int (*fingerprint)(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err);
+	/* Optional: are the stage's outputs still in place (registry still running, files present)?
+	 * 0 = yes; otherwise the stage is stale even with a matching fingerprint. */
+	int (*check)(struct kf_ctx *ctx, struct kf_err *err);
+	/* Does the work. */
+	int (*run)(struct kf_ctx *ctx, struct kf_err *err);
+};
+
+/* Runs one stage with state bookkeeping: skips it when its record is "done" with the same
+ * fingerprint and its check passes (unless force), else runs it and records the outcome.
+ * *skipped (may be NULL) tells which happened. */
+int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool force,
+		     bool *skipped);
+
+/* The ordered stages of `up` (defined in src/cmd/cmd_up.c). */
+extern const struct kf_stage_def *const kf_up_stages[];
+extern const int kf_up_stage_count;
+
+#endif

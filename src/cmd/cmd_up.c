@@ -1,0 +1,115 @@
+/* k3sforge up: every stage in order, skipping the ones whose state is fresh, resuming at the
+ * first stale or failed one. */
+#include <stdio.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/log.h"
+#include "k3sforge/stage.h"
+#include "k3sforge/state.h"
+
+/* The stages of `up`, in order. A stage appears here when it works. */
+const struct kf_stage_def *const kf_up_stages[] = {
+	NULL,
+};
+const int kf_up_stage_count = (int)(sizeof(kf_up_stages) / sizeof(kf_up_stages[0])) - 1;
+
+extern const struct kf_cmd kf_cmd_up;
+
+static const char *opt_from;
+static bool opt_force;
+static bool opt_dry_run;
+
+static const struct kf_opt up_opts[] = {
+	KF_OPT_STR_(0, "from", &opt_from, "STAGE", "rerun from this stage on, even if up to date"),
+	KF_OPT_FLAG_(0, "force", &opt_force, "rerun every stage"),
+	KF_OPT_FLAG_('n', "dry-run", &opt_dry_run, "say which stages would run, run nothing"),
+	KF_OPT_END_,
+};
+
+static int stage_index(const char *name)
+{
+	for (int i = 0; i < kf_up_stage_count; i++)
+		if (strcmp(kf_up_stages[i]->name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int plan(struct kf_ctx *ctx, int from)
+{
+	struct kf_state *st = NULL;
+	int r;
+
+	if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
+		return r;
+	kf_info("plan for %s:", ctx->out_dir);
+	for (int i = 0; i < kf_up_stage_count; i++) {
+		struct kf_state_rec rec;
+		const char *what;
+		if (opt_force || (from >= 0 && i >= from))
+			what = "run (forced)";
+		else if (!kf_state_get(st, kf_up_stages[i]->name, &rec))
+			what = "run (never ran)";
+		else if (strcmp(rec.status, "done") != 0)
+			what = "run (last run did not finish)";
+		else
+			what = "check inputs; skip if unchanged";
+		kf_info("  %-12s %s", kf_up_stages[i]->name, what);
+	}
+	kf_state_free(st);
+	return 0;
+}
+
+static int up_run(struct kf_ctx *ctx, int argc, char **argv)
+{
+	int npos = 0, from = -1, r;
+	struct kf_config *cfg;
+
+	r = kf_cmd_parse(ctx, &kf_cmd_up, argc, argv, &npos);
+	if (r)
+		return r;
+	if (npos > 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "up takes no arguments ('%s' given)", argv[1]);
+	if (opt_from) {
+		from = stage_index(opt_from);
+		if (from < 0) {
+			const char *names[16];
+			const char *best;
+			for (int i = 0; i < kf_up_stage_count && i < 16; i++)
+				names[i] = kf_up_stages[i]->name;
+			best = kf_closest(opt_from, names, kf_up_stage_count < 16 ? kf_up_stage_count : 16);
+			return kf_err_set(&ctx->err, KF_EUSAGE, "--from: no stage '%s'%s%s%s", opt_from,
+					  best ? " (did you mean '" : "", best ? best : "",
+					  best ? "'?)" : "");
+		}
+	}
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	if (opt_dry_run)
+		return plan(ctx, from);
+	if (kf_up_stage_count == 0)
+		kf_warn("this build has no stages yet: nothing to do");
+	for (int i = 0; i < kf_up_stage_count; i++) {
+		bool force = opt_force || (from >= 0 && i >= from);
+		if ((r = kf_stage_execute(ctx, kf_up_stages[i], force, NULL)) != 0) {
+			kf_err_wrap(&ctx->err, "stage %s", kf_up_stages[i]->name);
+			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s",
+				kf_up_stages[i]->name);
+			return r;
+		}
+	}
+	return 0;
+}
+
+const struct kf_cmd kf_cmd_up = {
+	.name = "up",
+	.summary = "build the whole lab: every stage in order, resuming where the last run stopped",
+	.usage = "k3sforge [-c FILE] [-o DIR] up [--from STAGE] [--force] [--dry-run]",
+	.description =
+		"Runs the stages in order. A stage whose last run finished with the same inputs (its\n"
+		"fingerprint in <out>/state.json) and whose outputs are still in place is skipped, so a\n"
+		"failed run resumes at the failed stage and a rerun after success does nothing.",
+	.example = "  k3sforge -c lab.yaml up\n  k3sforge -c lab.yaml up --from wait",
+	.opts = up_opts,
+	.run = up_run,
+};

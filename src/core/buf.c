@@ -1,0 +1,131 @@
+/* kf_buf: growable buffer with a maximum size. */
+#include "k3sforge/buf.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/err.h"
+
+void kf_buf_init(struct kf_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+static size_t buf_max(const struct kf_buf *b)
+{
+	return b->max ? b->max : KF_BUF_DEFAULT_MAX;
+}
+
+static int buf_reserve(struct kf_buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > buf_max(b) || b->len > buf_max(b) - extra)
+		return KF_ELIMIT;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return KF_ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int kf_buf_append(struct kf_buf *b, const void *data, size_t len)
+{
+	int r;
+
+	if ((r = buf_reserve(b, len)) != 0)
+		return r;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int kf_buf_puts(struct kf_buf *b, const char *s)
+{
+	return kf_buf_append(b, s, strlen(s));
+}
+
+int kf_buf_putc(struct kf_buf *b, char c)
+{
+	return kf_buf_append(b, &c, 1);
+}
+
+int kf_buf_vprintf(struct kf_buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n, r;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return KF_EFAIL;
+	if ((r = buf_reserve(b, (size_t)n)) != 0)
+		return r;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int kf_buf_printf(struct kf_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = kf_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void kf_buf_reset(struct kf_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+const char *kf_buf_str(const struct kf_buf *b)
+{
+	return b->data ? b->data : "";
+}
+
+char *kf_buf_detach(struct kf_buf *b)
+{
+	char *p = b->data;
+
+	if (!p)
+		p = strdup("");
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void kf_buf_free_secret(struct kf_buf *b)
+{
+	if (b->data)
+		OPENSSL_cleanse(b->data, b->cap);
+	kf_buf_free(b);
+}
+
+void kf_buf_free(struct kf_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

@@ -1,0 +1,91 @@
+/* What every command shares: the lazily loaded configuration, the output-dir lock and log file,
+ * and per-command option parsing and help. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+
+int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out)
+{
+	int r;
+
+	if (ctx->cfg) {
+		*out = ctx->cfg;
+		return 0;
+	}
+	if (!ctx->config_explicit && !kf_fs_exists(ctx->config_path)) {
+		kf_info("no %s here: using the built-in lab defaults (k3sforge config show prints "
+			"them; -c FILE picks a file)",
+			ctx->config_path);
+		r = kf_config_default(&ctx->cfg, &ctx->err);
+	} else {
+		r = kf_config_load(&ctx->cfg, ctx->config_path, &ctx->err);
+	}
+	if (r)
+		return r;
+	if (ctx->cfg->addons.admin_password)
+		kf_log_add_secret(ctx->cfg->addons.admin_password);
+	*out = ctx->cfg;
+	return 0;
+}
+
+int kf_ctx_lock(struct kf_ctx *ctx)
+{
+	char *log_path;
+	int r;
+
+	if (ctx->lock)
+		return 0;
+	if ((r = kf_fs_mkdirs(ctx->out_dir, 0755, &ctx->err)) != 0)
+		return r;
+	if ((r = kf_lock_acquire(&ctx->lock, ctx->out_dir, &ctx->err)) != 0)
+		return r;
+	log_path = kf_path_join(ctx->out_dir, "k3sforge.log");
+	if (log_path && kf_log_open_file(log_path) != 0)
+		kf_warn("cannot write the log copy %s; going on without it", log_path);
+	free(log_path);
+	return 0;
+}
+
+char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel)
+{
+	return kf_path_join(ctx->out_dir, rel);
+}
+
+void kf_cmd_help(const struct kf_cmd *cmd)
+{
+	char *opts = cmd->opts ? kf_opt_usage(cmd->opts) : NULL;
+
+	printf("Usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+	if (cmd->description)
+		printf("\n%s\n", cmd->description);
+	if (opts && *opts)
+		printf("\nOptions:\n%s", opts);
+	printf("  -h, --help%*s  show this help\n", 10, "");
+	if (cmd->example)
+		printf("\nExample:\n%s\n", cmd->example);
+	printf("\nGlobal options (before the command): -c FILE, -o DIR, -v, -q, --json, --no-color.\n"
+	       "See `k3sforge --help`.\n");
+	free(opts);
+}
+
+int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv, int *npos)
+{
+	bool help = false;
+	int r;
+
+	/* argv[0] is the command name; parse the rest. */
+	r = kf_opt_parse(cmd->opts, argc - 1, argv + 1, npos, &help, false, &ctx->err);
+	if (r) {
+		kf_err_wrap(&ctx->err, "%s", cmd->name);
+		return r;
+	}
+	if (help) {
+		kf_cmd_help(cmd);
+		return 1;
+	}
+	return 0;
+}

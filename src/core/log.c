@@ -1,0 +1,354 @@
+/* The logger. Text lines "yyyy-MM-dd HH:mm:ss LEVEL message" on stderr (colour only on a
+ * terminal), a full copy in the log file, or JSON events on stdout with --json. Secrets are
+ * masked in every sink. */
+#include "k3sforge/log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "k3sforge/buf.h"
+#include "k3sforge/platform.h"
+
+#define MAX_SECRETS 64
+
+static struct {
+	pthread_mutex_t mu;
+	enum kf_log_level level;
+	bool json;
+	bool color;
+	FILE *text;      /* NULL = stderr */
+	FILE *jsonout;   /* NULL = stdout */
+	FILE *file;
+	char *secrets[MAX_SECRETS];
+	int n_secrets;
+	void (*live_clear)(FILE *);
+} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, NULL, NULL, NULL, { 0 }, 0, NULL };
+
+static const char *level_names[] = { "DEBUG", "INFO", "OK", "WARN", "ERROR" };
+static const char *level_json[] = { "debug", "info", "ok", "warn", "error" };
+static const char *level_colors[] = { "\033[2m", "\033[36m", "\033[32m", "\033[33m", "\033[31m" };
+
+static FILE *text_stream(void)
+{
+	return L.text ? L.text : stderr;
+}
+
+static FILE *json_stream(void)
+{
+	return L.jsonout ? L.jsonout : stdout;
+}
+
+void kf_log_init(const struct kf_log_opts *opts)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	pthread_mutex_lock(&L.mu);
+	L.level = opts->level;
+	L.json = opts->json;
+	if (opts->color == KF_COLOR_ALWAYS)
+		L.color = true;
+	else if (opts->color == KF_COLOR_NEVER || (nc && *nc) || opts->json)
+		L.color = false;
+	else
+		L.color = kf_platform_isatty(fileno(text_stream()));
+	pthread_mutex_unlock(&L.mu);
+}
+
+void kf_log_set_streams(FILE *text, FILE *json)
+{
+	pthread_mutex_lock(&L.mu);
+	L.text = text;
+	L.jsonout = json;
+	pthread_mutex_unlock(&L.mu);
+}
+
+int kf_log_open_file(const char *path)
+{
+	FILE *f = fopen(path, "a");
+
+	if (!f)
+		return -5; /* KF_EIO */
+	pthread_mutex_lock(&L.mu);
+	if (L.file)
+		fclose(L.file);
+	L.file = f;
+	pthread_mutex_unlock(&L.mu);
+	return 0;
+}
+
+void kf_log_close_file(void)
+{
+	pthread_mutex_lock(&L.mu);
+	if (L.file)
+		fclose(L.file);
+	L.file = NULL;
+	pthread_mutex_unlock(&L.mu);
+}
+
+void kf_log_add_secret(const char *secret)
+{
+	if (!secret || strlen(secret) < 4)
+		return;
+	pthread_mutex_lock(&L.mu);
+	for (int i = 0; i < L.n_secrets; i++) {
+		if (strcmp(L.secrets[i], secret) == 0) {
+			pthread_mutex_unlock(&L.mu);
+			return;
+		}
+	}
+	if (L.n_secrets < MAX_SECRETS) {
+		char *copy = strdup(secret);
+		if (copy)
+			L.secrets[L.n_secrets++] = copy;
+	}
+	pthread_mutex_unlock(&L.mu);
+}
+
+void kf_log_shutdown(void)
+{
+	pthread_mutex_lock(&L.mu);
+	for (int i = 0; i < L.n_secrets; i++) {
+		memset(L.secrets[i], 0, strlen(L.secrets[i]));
+		free(L.secrets[i]);
+		L.secrets[i] = NULL;
+	}
+	L.n_secrets = 0;
+	if (L.file)
+		fclose(L.file);
+	L.file = NULL;
+	L.text = L.jsonout = NULL;
+	L.live_clear = NULL;
+	pthread_mutex_unlock(&L.mu);
+}
+
+bool kf_log_json(void)
+{
+	return L.json;
+}
+
+bool kf_log_color(void)
+{
+	return L.color;
+}
+
+enum kf_log_level kf_log_level(void)
+{
+	return L.level;
+}
+
+/* Caller holds the mutex. */
+static char *mask_locked(const char *s)
+{
+	struct kf_buf b;
+	const char *p = s;
+
+	kf_buf_init(&b, 0);
+	while (*p) {
+		int hit = -1;
+		size_t hitlen = 0;
+		for (int i = 0; i < L.n_secrets; i++) {
+			size_t n = strlen(L.secrets[i]);
+			if (n > hitlen && strncmp(p, L.secrets[i], n) == 0) {
+				hit = i;
+				hitlen = n;
+			}
+		}
+		if (hit >= 0) {
+			kf_buf_puts(&b, "***");
+			p += hitlen;
+		} else {
+			kf_buf_putc(&b, *p++);
+		}
+	}
+	return kf_buf_detach(&b);
+}
+
+char *kf_log_mask(const char *s)
+{
+	char *r;
+
+	pthread_mutex_lock(&L.mu);
+	r = mask_locked(s ? s : "");
+	pthread_mutex_unlock(&L.mu);
+	return r;
+}
+
+void kf_log_timestamp(char *out, size_t n)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void mask_json_locked(json_t *v)
+{
+	const char *key;
+	json_t *val;
+	size_t i;
+
+	if (json_is_string(v)) {
+		char *m = mask_locked(json_string_value(v));
+		json_string_set(v, m);
+		free(m);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, val)
+			mask_json_locked(val);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, val)
+			mask_json_locked(val);
+	}
+}
+
+/* Caller holds the mutex. Writes one JSON event line to `f`. */
+static void emit_json_locked(FILE *f, const char *type, json_t *fields)
+{
+	char ts[40];
+	json_t *o = json_object();
+	char *text;
+
+	kf_format_rfc3339(kf_now_wall(), ts, sizeof(ts));
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "time", json_string(ts));
+	if (fields) {
+		mask_json_locked(fields);
+		json_object_update(o, fields);
+	}
+	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	if (text) {
+		fputs(text, f);
+		fputc('\n', f);
+		fflush(f);
+		free(text);
+	}
+	json_decref(o);
+}
+
+void kf_log(enum kf_log_level level, const char *fmt, ...)
+{
+	char ts[32];
+	va_list ap;
+	struct kf_buf raw;
+	char *msg;
+
+	kf_buf_init(&raw, 1024 * 1024);
+	va_start(ap, fmt);
+	kf_buf_vprintf(&raw, fmt, ap);
+	va_end(ap);
+	kf_log_timestamp(ts, sizeof(ts));
+
+	pthread_mutex_lock(&L.mu);
+	msg = mask_locked(kf_buf_str(&raw));
+	if (L.file) {
+		fprintf(L.file, "%s %-5s %s\n", ts, level_names[level], msg);
+		fflush(L.file);
+	}
+	if (level >= L.level) {
+		if (L.json) {
+			json_t *f = json_object();
+			json_object_set_new(f, "level", json_string(level_json[level]));
+			json_object_set_new(f, "msg", json_string(msg));
+			emit_json_locked(json_stream(), "log", f);
+			json_decref(f);
+		} else {
+			FILE *out = text_stream();
+			if (L.live_clear)
+				L.live_clear(out);
+			if (L.color)
+				fprintf(out, "\033[2m%s\033[0m %s%-5s\033[0m %s\n", ts,
+					level_colors[level], level_names[level], msg);
+			else
+				fprintf(out, "%s %-5s %s\n", ts, level_names[level], msg);
+			fflush(out);
+		}
+	}
+	pthread_mutex_unlock(&L.mu);
+	free(msg);
+	kf_buf_free(&raw);
+}
+
+void kf_log_event(const char *type, const char *fields_json)
+{
+	json_t *fields = NULL;
+
+	if (fields_json) {
+		json_error_t jerr;
+		fields = json_loads(fields_json, 0, &jerr);
+		if (fields && !json_is_object(fields)) {
+			json_decref(fields);
+			fields = NULL;
+		}
+	}
+	pthread_mutex_lock(&L.mu);
+	if (L.json)
+		emit_json_locked(json_stream(), type, fields);
+	if (L.file) {
+		if (fields) {
+			/* mask before it reaches the file too */
+			mask_json_locked(fields);
+		}
+		char *text = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char ts[32];
+		kf_log_timestamp(ts, sizeof(ts));
+		fprintf(L.file, "%s EVENT %s %s\n", ts, type, text ? text : "{}");
+		fflush(L.file);
+		free(text);
+	}
+	pthread_mutex_unlock(&L.mu);
+	json_decref(fields);
+}
+
+void kf_log_raw(const char *fmt, ...)
+{
+	va_list ap;
+	struct kf_buf raw;
+	char *msg;
+
+	kf_buf_init(&raw, 1024 * 1024);
+	va_start(ap, fmt);
+	kf_buf_vprintf(&raw, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&L.mu);
+	msg = mask_locked(kf_buf_str(&raw));
+	if (L.file) {
+		fprintf(L.file, "%s\n", msg);
+		fflush(L.file);
+	}
+	if (!L.json) {
+		FILE *out = text_stream();
+		if (L.live_clear)
+			L.live_clear(out);
+		fprintf(out, "%s\n", msg);
+		fflush(out);
+	}
+	pthread_mutex_unlock(&L.mu);
+	free(msg);
+	kf_buf_free(&raw);
+}
+
+void kf_log_lock(void)
+{
+	pthread_mutex_lock(&L.mu);
+}
+
+void kf_log_unlock(void)
+{
+	pthread_mutex_unlock(&L.mu);
+}
+
+void kf_log_set_live_clear(void (*fn)(FILE *))
+{
+	/* Called with the lock held by progress.c, or at start-up. */
+	L.live_clear = fn;
+}
+
+FILE *kf_log_text_stream(void)
+{
+	return text_stream();
+}
