@@ -84,6 +84,13 @@ const char *kf_test_user(void)
 int kf_test_sshd_start(struct kf_test_sshd *s, const char *dir, const char *ip, int port,
 		       const char *const *host_keys, const char *authorized_keys)
 {
+	return kf_test_sshd_start_ex(s, dir, ip, port, host_keys, authorized_keys, NULL);
+}
+
+int kf_test_sshd_start_ex(struct kf_test_sshd *s, const char *dir, const char *ip, int port,
+			  const char *const *host_keys, const char *authorized_keys,
+			  const char *extra_config)
+{
 	struct kf_buf cfg;
 	struct kf_proc p;
 	struct kf_err err;
@@ -112,6 +119,8 @@ int kf_test_sshd_start(struct kf_test_sshd *s, const char *dir, const char *ip, 
 		      ip, s->port, dir, authorized_keys);
 	for (int i = 0; host_keys && host_keys[i]; i++)
 		kf_buf_printf(&cfg, "HostKey %s\n", host_keys[i]);
+	if (extra_config)
+		kf_buf_printf(&cfg, "%s\n", extra_config);
 	r = kf_fs_write_atomic(s->config, cfg.data, cfg.len, 0600, &err);
 	kf_buf_free(&cfg);
 	if (r)

@@ -25,6 +25,10 @@ int kf_test_keygen(const char *path, const char *type);
  * Waits until it accepts connections. 0 on success. */
 int kf_test_sshd_start(struct kf_test_sshd *s, const char *dir, const char *ip, int port,
 		       const char *const *host_keys, const char *authorized_keys);
+/* Same, with extra sshd_config lines (e.g. "ForceCommand ..."). */
+int kf_test_sshd_start_ex(struct kf_test_sshd *s, const char *dir, const char *ip, int port,
+			  const char *const *host_keys, const char *authorized_keys,
+			  const char *extra_config);
 /* Stops it by pid (SIGTERM then SIGKILL). Safe to call twice. */
 void kf_test_sshd_stop(struct kf_test_sshd *s);
 /* The user tests log in as (the current user). */

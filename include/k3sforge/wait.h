@@ -1,0 +1,69 @@
+/* Waiting for the lab's nodes: all nodes at once, each walking powered on → VMware Tools → its
+ * configured IP → TCP 22 → SSH authenticated (pinned host key) → its role's completion marker.
+ * Signals from the hypervisor and from SSH both feed it (SSH working proves the earlier phases
+ * even when Tools never answer); polls back off; every wait has a deadline and a reason. Early
+ * markers (iso-copy-complete, cloud-init-complete) are progress, never completion. */
+#ifndef K3SFORGE_WAIT_H
+#define K3SFORGE_WAIT_H
+
+#include <stdbool.h>
+
+#include "k3sforge/config.h"
+#include "k3sforge/err.h"
+
+enum kf_wait_phase {
+	KF_PHASE_START = 0,
+	KF_PHASE_POWERED_ON,   /* hypervisor says it is running */
+	KF_PHASE_TOOLS,        /* VMware Tools running */
+	KF_PHASE_IP,           /* Tools report the configured IP */
+	KF_PHASE_TCP,          /* TCP to the SSH port answers */
+	KF_PHASE_SSH,          /* authenticated with the pinned host key */
+	KF_PHASE_DONE,         /* the role's completion marker exists */
+};
+
+#define KF_MARKER_MASTER "/var/lib/k3s-bootstrap.done"
+#define KF_MARKER_WORKER "/var/lib/k3s-agent-bootstrap.done"
+
+/* The completion marker of a role. */
+const char *kf_role_marker(enum kf_role role);
+/* The bootstrap unit of a role (k3s-bootstrap / k3s-agent-bootstrap). */
+const char *kf_role_unit(enum kf_role role);
+const char *kf_wait_phase_name(enum kf_wait_phase p);
+
+/* Hypervisor signals, per node. Any may be NULL (then that signal is not used). Each returns 0
+ * and its answer, or an error (the reason is kept as the node's last failure). */
+struct kf_wait_vm_ops {
+	int (*powered_on)(void *ctx, const struct kf_node *n, bool *on, struct kf_err *err);
+	int (*tools_running)(void *ctx, const struct kf_node *n, bool *running, struct kf_err *err);
+	int (*guest_ip)(void *ctx, const struct kf_node *n, char **ip, struct kf_err *err);
+	void *ctx;
+};
+
+struct kf_wait_opts {
+	const char *out_dir;      /* for ssh/known_hosts and ssh/id_ed25519 */
+	int timeout_s;            /* per node; 0 = cfg->timeouts.wait_s */
+	int ssh_timeout_ms;       /* per SSH step; 0 = cfg->timeouts.ssh_connect_s */
+	double poll_min_s;        /* first poll interval; 0 = 0.5 */
+	double poll_max_s;        /* backoff cap; 0 = 5 */
+};
+
+struct kf_wait_result {
+	const struct kf_node *node;  /* borrowed from the config */
+	enum kf_wait_phase phase;    /* furthest phase reached */
+	bool done;
+	double elapsed_s;
+	char reason[1024];           /* last failure reason (why not further) */
+	char *progress;              /* early markers seen, e.g. "iso-copy-complete cloud-init-complete" */
+	char *diagnosis;             /* on timeout with SSH working: journal tail + cloud-init status */
+};
+
+/* Waits for every node of cfg in parallel. Returns 0 when all are done; KF_ETIMEOUT (or
+ * KF_EHOSTKEY when a node only ever presented another host key, KF_EINTR when interrupted)
+ * otherwise, with a message naming the nodes that did not finish. *results (n = cfg->n_nodes,
+ * in config order) is always filled; free with kf_wait_results_free. */
+int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
+		  const struct kf_wait_opts *opts, struct kf_wait_result **results,
+		  struct kf_err *err);
+void kf_wait_results_free(struct kf_wait_result *results, size_t n);
+
+#endif

@@ -1,0 +1,49 @@
+/* Reaching a node over SSH with the pinned trust of the output directory. */
+#include "k3sforge/node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/fs.h"
+
+int kf_node_access_init(struct kf_node_access *a, const struct kf_config *cfg,
+			const struct kf_node *n, const char *out_dir, int timeout_ms,
+			struct kf_err *err)
+{
+	memset(a, 0, sizeof(*a));
+	a->known_hosts = kf_path_join(out_dir, "ssh/known_hosts");
+	a->key = kf_path_join(out_dir, "ssh/id_ed25519");
+	if (!a->known_hosts || !a->key) {
+		kf_node_access_free(a);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	a->target.node = n->name;
+	a->target.host = n->ssh_host ? n->ssh_host : n->ip;
+	a->target.port = n->ssh_port > 0 ? n->ssh_port : 22;
+	a->target.user = cfg->guest.user;
+	a->target.known_hosts = a->known_hosts;
+	a->target.key_path = a->key;
+	a->target.timeout_ms = timeout_ms > 0 ? timeout_ms : cfg->timeouts.ssh_connect_s * 1000;
+	return 0;
+}
+
+void kf_node_access_free(struct kf_node_access *a)
+{
+	free(a->known_hosts);
+	free(a->key);
+	a->known_hosts = a->key = NULL;
+}
+
+int kf_node_connect(struct kf_ssh **out, const struct kf_config *cfg, const struct kf_node *n,
+		    const char *out_dir, int timeout_ms, enum kf_ssh_fail *why, struct kf_err *err)
+{
+	struct kf_node_access a;
+	int r;
+
+	*out = NULL;
+	if ((r = kf_node_access_init(&a, cfg, n, out_dir, timeout_ms, err)) != 0)
+		return r;
+	r = kf_ssh_connect(out, &a.target, why, err);
+	kf_node_access_free(&a);
+	return r;
+}

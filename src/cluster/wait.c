@@ -1,0 +1,370 @@
+/* Waiting for every node at once. One thread per node walks the phases; the furthest phase any
+ * signal proves is where the node is. SSH is tried as soon as TCP answers, because a working
+ * session proves everything before it even when VMware Tools never report (the seeds' case). */
+#include "k3sforge/wait.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/buf.h"
+#include "k3sforge/log.h"
+#include "k3sforge/node.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/ssh.h"
+
+/* Markers the recipe writes along the way: progress, never completion. */
+static const char *const early_markers[] = {
+	"/var/lib/iso-copy-complete", "/var/lib/cloud-init-complete", "/var/lib/hostname-set",
+	"/var/lib/timezone-set",      "/var/lib/swap-disabled",       "/var/lib/sync-time-enabled",
+	"/var/lib/ca-certificates-updated",
+};
+
+const char *kf_role_marker(enum kf_role role)
+{
+	return role == KF_ROLE_MASTER ? KF_MARKER_MASTER : KF_MARKER_WORKER;
+}
+
+const char *kf_role_unit(enum kf_role role)
+{
+	return role == KF_ROLE_MASTER ? "k3s-bootstrap" : "k3s-agent-bootstrap";
+}
+
+const char *kf_wait_phase_name(enum kf_wait_phase p)
+{
+	switch (p) {
+	case KF_PHASE_START: return "starting";
+	case KF_PHASE_POWERED_ON: return "powered-on";
+	case KF_PHASE_TOOLS: return "tools-running";
+	case KF_PHASE_IP: return "ip-assigned";
+	case KF_PHASE_TCP: return "ssh-port-open";
+	case KF_PHASE_SSH: return "ssh-authenticated";
+	case KF_PHASE_DONE: return "done";
+	}
+	return "unknown";
+}
+
+struct task {
+	const struct kf_config *cfg;
+	const struct kf_node *n;
+	const struct kf_wait_vm_ops *ops;
+	const struct kf_wait_opts *opts;
+	struct kf_wait_result *res;
+	double start, deadline;
+	int ssh_timeout_ms;
+	bool hostkey_refused;   /* the last SSH attempt met another host key */
+	bool interrupted;
+};
+
+static void emit_phase(struct task *t)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "node", json_string(t->n->name));
+	json_object_set_new(o, "phase", json_string(kf_wait_phase_name(t->res->phase)));
+	json_object_set_new(o, "seconds", json_integer((json_int_t)(kf_now_mono() - t->start)));
+	if (t->res->reason[0])
+		json_object_set_new(o, "reason", json_string(t->res->reason));
+	if (t->res->progress)
+		json_object_set_new(o, "progress", json_string(t->res->progress));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	kf_log_event("node_phase", s);
+	free(s);
+	json_decref(o);
+}
+
+/* Moves the node to phase p if that is further; returns true when it moved. */
+static bool reach(struct task *t, enum kf_wait_phase p)
+{
+	if (p <= t->res->phase)
+		return false;
+	t->res->phase = p;
+	kf_info("%s: %s (%.0fs)", t->n->name, kf_wait_phase_name(p), kf_now_mono() - t->start);
+	emit_phase(t);
+	return true;
+}
+
+static void set_reason(struct task *t, const char *msg)
+{
+	snprintf(t->res->reason, sizeof(t->res->reason), "%s", msg);
+}
+
+/* Checks the markers over an authenticated session. Returns 0 with *done set, or an error when
+ * the session broke (the caller reconnects). */
+static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf_err *err)
+{
+	struct kf_buf cmd;
+	struct kf_ssh_result res;
+	const char *marker = kf_role_marker(t->n->role);
+	char *line, *save = NULL, *out;
+	struct kf_buf seen;
+	int r;
+
+	*done = false;
+	kf_buf_init(&cmd, 0);
+	kf_buf_puts(&cmd, "for f in");
+	kf_buf_printf(&cmd, " %s", marker);
+	for (size_t i = 0; i < sizeof(early_markers) / sizeof(early_markers[0]); i++)
+		kf_buf_printf(&cmd, " %s", early_markers[i]);
+	kf_buf_puts(&cmd, "; do if [ -e \"$f\" ]; then echo \"$f\"; fi; done");
+	r = kf_ssh_exec(s, kf_buf_str(&cmd), t->ssh_timeout_ms * 2, 64 * 1024, &res, err);
+	kf_buf_free(&cmd);
+	if (r) {
+		kf_ssh_result_free(&res);
+		return r;
+	}
+	if (res.exit_status != 0) {
+		r = kf_err_set(err, KF_EFAIL, "%s: marker check exited %d: %s", t->n->name,
+			       res.exit_status, kf_buf_str(&res.errout));
+		kf_ssh_result_free(&res);
+		return r;
+	}
+	kf_buf_init(&seen, 0);
+	out = strdup(kf_buf_str(&res.out));
+	for (line = out ? strtok_r(out, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		if (strcmp(line, marker) == 0) {
+			*done = true;
+			continue;
+		}
+		if (seen.len)
+			kf_buf_putc(&seen, ' ');
+		kf_buf_puts(&seen, strrchr(line, '/') ? strrchr(line, '/') + 1 : line);
+	}
+	free(out);
+	if (seen.len && (!t->res->progress || strcmp(t->res->progress, kf_buf_str(&seen)) != 0)) {
+		free(t->res->progress);
+		t->res->progress = kf_buf_detach(&seen);
+		kf_info("%s: progress markers: %s", t->n->name, t->res->progress);
+		emit_phase(t);
+	}
+	kf_buf_free(&seen);
+	kf_ssh_result_free(&res);
+	return 0;
+}
+
+/* On timeout, what the guest says about itself: the bootstrap unit's journal and cloud-init. */
+static void diagnose(struct task *t, struct kf_ssh *s)
+{
+	struct kf_buf d, cmd;
+	struct kf_ssh_result res;
+	struct kf_err err;
+	const char *unit = kf_role_unit(t->n->role);
+
+	kf_buf_init(&d, 256 * 1024);
+	kf_buf_init(&cmd, 0);
+	kf_buf_printf(&cmd,
+		      "sudo -n journalctl -u %s --no-pager -n 40 2>/dev/null || journalctl -u %s "
+		      "--no-pager -n 40 2>&1",
+		      unit, unit);
+	if (kf_ssh_exec(s, kf_buf_str(&cmd), 20000, 64 * 1024, &res, &err) == 0) {
+		kf_buf_printf(&d, "--- journalctl -u %s (last 40 lines)\n%s", unit, kf_buf_str(&res.out));
+	} else {
+		kf_buf_printf(&d, "--- journalctl -u %s: %s\n", unit, err.msg);
+	}
+	kf_ssh_result_free(&res);
+	if (kf_ssh_exec(s, "cloud-init status --long 2>&1", 20000, 64 * 1024, &res, &err) == 0)
+		kf_buf_printf(&d, "--- cloud-init status --long\n%s", kf_buf_str(&res.out));
+	else
+		kf_buf_printf(&d, "--- cloud-init status --long: %s\n", err.msg);
+	kf_ssh_result_free(&res);
+	kf_buf_free(&cmd);
+	t->res->diagnosis = kf_buf_detach(&d);
+}
+
+/* Sleeps up to s seconds but not past the deadline, waking early when interrupted. */
+static void nap(struct task *t, double s)
+{
+	double until = kf_now_mono() + s;
+
+	if (until > t->deadline)
+		until = t->deadline;
+	while (kf_now_mono() < until && !kf_interrupted())
+		kf_sleep_ms(50);
+}
+
+static void *wait_node(void *arg)
+{
+	struct task *t = arg;
+	struct kf_node_access acc;
+	struct kf_ssh *s = NULL;
+	struct kf_err err;
+	double pmin = t->opts->poll_min_s > 0 ? t->opts->poll_min_s : 0.5;
+	double pmax = t->opts->poll_max_s > 0 ? t->opts->poll_max_s : 5.0;
+	double interval = pmin, last_status = kf_now_mono();
+
+	if (kf_node_access_init(&acc, t->cfg, t->n, t->opts->out_dir, t->ssh_timeout_ms, &err) != 0) {
+		set_reason(t, err.msg);
+		return NULL;
+	}
+	while (kf_now_mono() < t->deadline) {
+		bool moved = false, tcp_ok = false;
+		enum kf_ssh_fail why = KF_SSH_OK;
+
+		if (kf_interrupted()) {
+			t->interrupted = true;
+			break;
+		}
+		kf_err_clear(&err);
+		if (t->ops && t->ops->powered_on && t->res->phase < KF_PHASE_SSH) {
+			bool on = false;
+			if (t->ops->powered_on(t->ops->ctx, t->n, &on, &err) != 0) {
+				set_reason(t, err.msg);
+			} else if (!on) {
+				set_reason(t, "the VM is not powered on");
+			} else {
+				moved |= reach(t, KF_PHASE_POWERED_ON);
+			}
+			if (t->res->phase < KF_PHASE_POWERED_ON)
+				goto next;
+		}
+		if (!s) {
+			int ms = t->ssh_timeout_ms < 2000 ? t->ssh_timeout_ms : 2000;
+			tcp_ok = kf_tcp_probe(acc.target.host, acc.target.port, ms, &why, &err) == 0;
+			if (tcp_ok) {
+				moved |= reach(t, KF_PHASE_TCP);
+				if (kf_ssh_connect(&s, &acc.target, &why, &err) == 0) {
+					t->hostkey_refused = false;
+					moved |= reach(t, KF_PHASE_SSH);
+				} else {
+					t->hostkey_refused = why == KF_SSH_HOSTKEY;
+					set_reason(t, err.msg);
+				}
+			} else {
+				set_reason(t, err.msg);
+			}
+		}
+		if (s) {
+			bool done = false;
+			if (check_markers(t, s, &done, &err) != 0) {
+				/* A reboot or a dropped session: reconnect on the next round. */
+				set_reason(t, err.msg);
+				kf_ssh_close(s);
+				s = NULL;
+			} else if (done) {
+				t->res->done = true;
+				t->res->reason[0] = '\0';
+				reach(t, KF_PHASE_DONE);
+				break;
+			} else {
+				snprintf(t->res->reason, sizeof(t->res->reason),
+					 "%s is not there yet (the %s unit is still running or failed)",
+					 kf_role_marker(t->n->role), kf_role_unit(t->n->role));
+			}
+		} else if (!tcp_ok && t->ops && t->res->phase < KF_PHASE_TCP) {
+			/* SSH not reachable: ask the hypervisor how far the guest is. */
+			bool running = false;
+			if (t->ops->tools_running &&
+			    t->ops->tools_running(t->ops->ctx, t->n, &running, &err) == 0 && running) {
+				moved |= reach(t, KF_PHASE_TOOLS);
+				if (t->ops->guest_ip) {
+					char *ip = NULL;
+					if (t->ops->guest_ip(t->ops->ctx, t->n, &ip, &err) == 0 && ip) {
+						if (strcmp(ip, t->n->ip) == 0)
+							moved |= reach(t, KF_PHASE_IP);
+						else
+							kf_debug("%s: Tools report %s, waiting for %s", t->n->name,
+								 ip, t->n->ip);
+					}
+					free(ip);
+				}
+			}
+		}
+	next:
+		if (moved) {
+			interval = pmin;
+			last_status = kf_now_mono();
+		} else {
+			interval = interval * 2 > pmax ? pmax : interval * 2;
+			if (kf_now_mono() - last_status >= 30) {
+				kf_info("%s: still %s after %.0fs: %s", t->n->name,
+					kf_wait_phase_name(t->res->phase), kf_now_mono() - t->start,
+					t->res->reason);
+				last_status = kf_now_mono();
+			}
+		}
+		nap(t, interval);
+	}
+	if (!t->res->done && s)
+		diagnose(t, s);
+	kf_ssh_close(s);
+	kf_node_access_free(&acc);
+	t->res->elapsed_s = kf_now_mono() - t->start;
+	return NULL;
+}
+
+int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
+		  const struct kf_wait_opts *opts, struct kf_wait_result **results,
+		  struct kf_err *err)
+{
+	size_t n = cfg->n_nodes, failed = 0, hostkey = 0;
+	struct kf_wait_result *res = calloc(n ? n : 1, sizeof(*res));
+	struct task *tasks = calloc(n ? n : 1, sizeof(*tasks));
+	pthread_t *th = calloc(n ? n : 1, sizeof(*th));
+	bool *started = calloc(n ? n : 1, sizeof(*started));
+	int timeout_s = opts->timeout_s > 0 ? opts->timeout_s : cfg->timeouts.wait_s;
+	double start = kf_now_mono();
+	bool interrupted = false;
+	struct kf_buf names;
+	int r = 0;
+
+	*results = NULL;
+	if (!res || !tasks || !th || !started) {
+		free(res);
+		free(tasks);
+		free(th);
+		free(started);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	kf_info("waiting for %zu node%s (at most %ds each)", n, n == 1 ? "" : "s", timeout_s);
+	for (size_t i = 0; i < n; i++) {
+		res[i].node = &cfg->nodes[i];
+		tasks[i] = (struct task){ cfg, &cfg->nodes[i], ops, opts, &res[i], start,
+					  start + timeout_s,
+					  opts->ssh_timeout_ms > 0 ? opts->ssh_timeout_ms
+								    : cfg->timeouts.ssh_connect_s * 1000,
+					  false, false };
+		started[i] = pthread_create(&th[i], NULL, wait_node, &tasks[i]) == 0;
+		if (!started[i])
+			snprintf(res[i].reason, sizeof(res[i].reason), "cannot start a waiting thread");
+	}
+	kf_buf_init(&names, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		interrupted |= tasks[i].interrupted;
+		if (!res[i].done) {
+			failed++;
+			hostkey += tasks[i].hostkey_refused;
+			kf_buf_printf(&names, "%s%s (%s: %s)", names.len ? "; " : "", cfg->nodes[i].name,
+				      kf_wait_phase_name(res[i].phase), res[i].reason);
+		}
+	}
+	if (failed) {
+		if (interrupted)
+			r = kf_err_set(err, KF_EINTR, "interrupted while waiting for %s", kf_buf_str(&names));
+		else
+			r = kf_err_set(err, hostkey == failed ? KF_EHOSTKEY : KF_ETIMEOUT,
+				       "%zu of %zu node%s did not finish within %ds: %s", failed, n,
+				       n == 1 ? "" : "s", timeout_s, kf_buf_str(&names));
+	}
+	kf_buf_free(&names);
+	free(tasks);
+	free(th);
+	free(started);
+	*results = res;
+	return r;
+}
+
+void kf_wait_results_free(struct kf_wait_result *results, size_t n)
+{
+	if (!results)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(results[i].progress);
+		free(results[i].diagnosis);
+	}
+	free(results);
+}
