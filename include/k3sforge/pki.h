@@ -76,6 +76,15 @@ int kf_pki_ensure_ssh(const struct kf_config *cfg, const char *out_dir, bool for
 int kf_pki_ensure_secrets(const struct kf_config *cfg, const char *out_dir, bool force,
 			  struct kf_pki_report *rep, struct kf_err *err);
 
+/* Read-only: 0 when every file kf_pki_ensure makes is present and valid for cfg, so a rerun
+ * would change nothing (the stage's `check`; status/doctor). Otherwise the first problem:
+ * KF_ESTATE for what prep would create or re-issue ("pki/registry.crt: expires in 12 days"),
+ * or the error prep itself would give (a CA it refuses to replace). Never writes. */
+int kf_pki_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
+int kf_pki_check_tls(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
+int kf_pki_check_ssh(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
+int kf_pki_check_secrets(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
+
 /* <out_dir>/ssh/host/<node>_ed25519, the node's private host key (".pub" next to it); caller
  * frees; NULL for an unusable name. */
 char *kf_pki_host_key_path(const char *out_dir, const char *node);

@@ -66,6 +66,11 @@ void kf_sshkey_fingerprint(const struct kf_sshkey *key, char out[KF_SSH_FP_LEN])
  * presented host key can be named in a mismatch message. */
 void kf_ssh_fingerprint_blob(const void *blob, size_t len, char out[KF_SSH_FP_LEN]);
 
+/* Sets KF_EHOSTKEY: "host key mismatch for k3s-master1 (192.168.6.10): expected SHA256:...,
+ * got SHA256:..." with what to do. `got_blob` is the wire blob the server presented (any type). */
+int kf_sshkey_mismatch_error(struct kf_err *err, const char *node, const char *host,
+			     const struct kf_sshkey *expected, const void *got_blob, size_t got_len);
+
 /* Appends one known_hosts line for host/port: "host ssh-ed25519 <b64>\n" when port is 22 (or 0),
  * "[host]:port ssh-ed25519 <b64>\n" otherwise. */
 int kf_sshkey_known_hosts_line(struct kf_buf *b, const char *host, int port,

@@ -27,6 +27,17 @@ int kf_pki_ensure(const struct kf_config *cfg, const char *out_dir, bool force,
 	return kf_pki_ensure_secrets(cfg, out_dir, force, rep, err);
 }
 
+int kf_pki_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err)
+{
+	int r;
+
+	if ((r = kf_pki_check_tls(cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_pki_check_ssh(cfg, out_dir, err)) != 0)
+		return r;
+	return kf_pki_check_secrets(cfg, out_dir, err);
+}
+
 void kf_pki_fingerprint(struct kf_fp *fp, const struct kf_config *cfg)
 {
 	char key[64];

@@ -242,3 +242,25 @@ int kf_pki_admin_password(char **out, const struct kf_config *cfg, const char *o
 	free(path);
 	return r;
 }
+
+int kf_pki_check_secrets(const struct kf_config *cfg, const char *out_dir, struct kf_err *err)
+{
+	char *v = NULL, *path;
+	int r;
+
+	if ((r = kf_pki_read_token(&v, out_dir, err)) != 0)
+		return r == KF_ENOTFOUND ? KF_ESTATE : r;
+	free_secret(v);
+	v = NULL;
+	if (cfg->addons.admin_password)
+		return 0;
+	if (!(path = kf_pki_path(out_dir, KF_PKI_ADMIN_PASSWORD, err)))
+		return KF_ENOMEM;
+	if ((r = read_secret(&v, path, err)) == KF_ENOTFOUND)
+		r = kf_err_set(err, KF_ESTATE, "%s is missing", path);
+	else if (r == 0 && !kf_pki_password_ok(v))
+		r = kf_err_set(err, KF_ECONFIG, "%s does not meet KubeSphere's password rules", path);
+	free_secret(v);
+	free(path);
+	return r;
+}

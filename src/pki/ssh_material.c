@@ -149,34 +149,57 @@ static int node_lines(struct kf_buf *b, const struct kf_node *nd, const struct k
 	return kf_sshkey_known_hosts_line(b, host, port, key);
 }
 
+/* The known_hosts text for cfg with one host key per node, in node order. */
+static int known_hosts_text(struct kf_buf *b, const struct kf_config *cfg,
+			    struct kf_sshkey **keys, struct kf_err *err)
+{
+	kf_buf_init(b, KNOWN_HOSTS_MAX);
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		if (node_lines(b, &cfg->nodes[i], keys[i]) != 0) {
+			kf_buf_free(b);
+			return kf_err_set(err, KF_ELIMIT, "%s: more than %d bytes for %zu nodes",
+					  KF_PKI_KNOWN_HOSTS, KNOWN_HOSTS_MAX, cfg->n_nodes);
+		}
+	return 0;
+}
+
+/* Does the file hold exactly b? *exists tells whether it was there at all. */
+static bool same_content(const char *path, const struct kf_buf *b, bool *exists)
+{
+	struct kf_err e = { 0 };
+	char *old = NULL;
+	size_t oldlen = 0;
+	bool same;
+
+	*exists = kf_fs_read(&old, &oldlen, path, KNOWN_HOSTS_MAX, &e) == 0;
+	same = *exists && oldlen == b->len && memcmp(old, kf_buf_str(b), b->len) == 0;
+	free(old);
+	return same;
+}
+
 static int write_known_hosts(const struct kf_config *cfg, const char *out_dir,
 			     struct kf_sshkey **keys, struct kf_pki_report *rep, struct kf_err *err)
 {
 	struct kf_buf b;
-	char *path = NULL, *old = NULL;
-	size_t oldlen = 0;
-	int r = 0, rr;
+	char *path = NULL;
+	bool exists;
+	int r;
 
-	kf_buf_init(&b, KNOWN_HOSTS_MAX);
-	if (!(path = kf_pki_path(out_dir, KF_PKI_KNOWN_HOSTS, err)))
-		return KF_ENOMEM;
-	for (size_t i = 0; i < cfg->n_nodes; i++)
-		if ((r = node_lines(&b, &cfg->nodes[i], keys[i])) != 0) {
-			r = kf_err_set(err, r, "%s: too many nodes", path);
-			goto out;
-		}
-	rr = kf_fs_read(&old, &oldlen, path, KNOWN_HOSTS_MAX, err);
-	kf_err_clear(err);
-	if (rr == 0 && oldlen == b.len && memcmp(old, kf_buf_str(&b), b.len) == 0) {
+	if ((r = known_hosts_text(&b, cfg, keys, err)) != 0)
+		return r;
+	if (!(path = kf_pki_path(out_dir, KF_PKI_KNOWN_HOSTS, err))) {
+		r = KF_ENOMEM;
+		goto out;
+	}
+	if (same_content(path, &b, &exists)) {
 		r = kf_pki_report_add(rep, KF_PKI_KNOWN_HOSTS, KF_PKI_KEPT, NULL, err);
 		goto out;
 	}
 	if ((r = kf_fs_write_atomic(path, kf_buf_str(&b), b.len, 0644, err)) != 0)
 		goto out;
-	r = kf_pki_report_add(rep, KF_PKI_KNOWN_HOSTS, rr == 0 ? KF_PKI_UPDATED : KF_PKI_CREATED,
-			      rr == 0 ? "nodes or host keys changed" : NULL, err);
+	r = kf_pki_report_add(rep, KF_PKI_KNOWN_HOSTS, exists ? KF_PKI_UPDATED : KF_PKI_CREATED,
+			      exists ? "nodes or host keys changed" : NULL, err);
 out:
-	free(old);
 	free(path);
 	kf_buf_free(&b);
 	return r;
@@ -218,5 +241,54 @@ out:
 	free(hosts);
 	kf_sshkey_free(op);
 	free(hostdir);
+	return r;
+}
+
+int kf_pki_check_ssh(const struct kf_config *cfg, const char *out_dir, struct kf_err *err)
+{
+	struct kf_sshkey *op = NULL, **hosts = NULL;
+	struct kf_buf b = KF_BUF_INIT;
+	char *path = NULL;
+	bool exists;
+	int r;
+
+	if (!(path = kf_pki_path(out_dir, KF_PKI_SSH_KEY, err)))
+		return KF_ENOMEM;
+	if ((r = kf_sshkey_load_private(&op, path, err)) != 0)
+		goto out;
+	if (!(hosts = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*hosts)))) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		free(path);
+		if ((r = check_node_name(cfg->nodes[i].name, err)) != 0)
+			goto out;
+		if (!(path = kf_pki_host_key_path(out_dir, cfg->nodes[i].name))) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = kf_sshkey_load_private(&hosts[i], path, err)) != 0)
+			goto out;
+	}
+	if ((r = known_hosts_text(&b, cfg, hosts, err)) != 0)
+		goto out;
+	free(path);
+	if (!(path = kf_pki_path(out_dir, KF_PKI_KNOWN_HOSTS, err))) {
+		r = KF_ENOMEM;
+		goto out;
+	}
+	if (!same_content(path, &b, &exists))
+		r = kf_err_set(err, KF_ESTATE, "%s %s", path, exists ? "does not match the nodes and "
+			       "their host keys" : "is missing");
+out:
+	if (r == KF_ENOTFOUND)
+		r = KF_ESTATE;
+	for (size_t i = 0; hosts && i < cfg->n_nodes; i++)
+		kf_sshkey_free(hosts[i]);
+	free(hosts);
+	kf_sshkey_free(op);
+	kf_buf_free(&b);
+	free(path);
 	return r;
 }

@@ -447,7 +447,7 @@ int kf_sshkey_parse_public(struct kf_sshkey **out, const char *text, size_t len,
 			   struct kf_err *err)
 {
 	const char *p = text, *end = text + len, *f, *nl;
-	unsigned char blob[256];
+	unsigned char blob[264];   /* holds the decoding of up to 344 base64 characters */
 	size_t blen = 0;
 	struct kf_sshkey *k = NULL;
 	int rc;
@@ -476,7 +476,7 @@ int kf_sshkey_parse_public(struct kf_sshkey **out, const char *text, size_t len,
 	f = p;
 	while (p < end && *p != ' ' && *p != '\t')
 		p++;
-	if ((size_t)(p - f) > b64_len(sizeof(blob)) || b64_decode(blob, &blen, f, (size_t)(p - f)))
+	if ((size_t)(p - f) > 344 || b64_decode(blob, &blen, f, (size_t)(p - f)))
 		return kf_err_set(err, KF_EPARSE, "%s: invalid base64 in the public key", name);
 	if (!(k = calloc(1, sizeof(*k))))
 		return kf_err_set(err, KF_ENOMEM, "out of memory reading %s", name);
@@ -549,6 +549,19 @@ void kf_sshkey_fingerprint(const struct kf_sshkey *key, char out[KF_SSH_FP_LEN])
 
 	kf_sshkey_blob(key, blob);
 	kf_ssh_fingerprint_blob(blob, sizeof(blob), out);
+}
+
+int kf_sshkey_mismatch_error(struct kf_err *err, const char *node, const char *host,
+			     const struct kf_sshkey *expected, const void *got_blob, size_t got_len)
+{
+	char want[KF_SSH_FP_LEN], got[KF_SSH_FP_LEN];
+
+	kf_sshkey_fingerprint(expected, want);
+	kf_ssh_fingerprint_blob(got_blob, got_len, got);
+	return kf_err_set(err, KF_EHOSTKEY, "host key mismatch for %s (%s): expected %s, got %s; "
+			  "another machine answers at this address, or the VM was not installed "
+			  "from this output directory's seed (check for an IP conflict, then "
+			  "re-create the VM)", node, host, want, got);
 }
 
 int kf_sshkey_known_hosts_line(struct kf_buf *b, const char *host, int port,

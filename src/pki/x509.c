@@ -676,6 +676,50 @@ out:
 	return r;
 }
 
+int kf_pki_check_tls(const struct kf_config *cfg, const char *out_dir, struct kf_err *err)
+{
+	struct tls_paths p = { 0 };
+	X509 *ca = NULL, *cert = NULL;
+	EVP_PKEY *cakey = NULL, *key = NULL;
+	char **sans = NULL, why[KF_ERR_MSG_MAX] = "";
+	size_t n_sans = 0;
+	int r;
+
+	if ((r = kf_pki_wanted_sans(&sans, &n_sans, cfg, err)) != 0)
+		goto out;
+	if (!(p.ca_crt = kf_pki_path(out_dir, KF_PKI_CA_CRT, err)) ||
+	    !(p.ca_key = kf_pki_path(out_dir, KF_PKI_CA_KEY, err)) ||
+	    !(p.srv_crt = kf_pki_path(out_dir, KF_PKI_SERVER_CRT, err)) ||
+	    !(p.srv_key = kf_pki_path(out_dir, KF_PKI_SERVER_KEY, err))) {
+		r = KF_ENOMEM;
+		goto out;
+	}
+	if (!kf_fs_exists(p.ca_crt) && !kf_fs_exists(p.ca_key)) {
+		r = kf_err_set(err, KF_ESTATE, "%s is missing", p.ca_crt);
+		goto out;
+	}
+	if ((r = load_ca(&ca, &cakey, &p, err)) != 0)
+		goto out;
+	if ((r = read_cert(&cert, p.srv_crt, err)) != 0 || (r = read_key(&key, p.srv_key, err)) != 0)
+		goto out;
+	if (server_problem(why, sizeof(why), ca, cert, key, (const char *const *)sans, n_sans)) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (why[0])
+		r = kf_err_set(err, KF_ESTATE, "%s: %s", p.srv_crt, why);
+out:
+	if (r == KF_ENOTFOUND)
+		r = KF_ESTATE;
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(cakey);
+	X509_free(cert);
+	X509_free(ca);
+	kf_pki_sans_free(sans, n_sans);
+	tls_paths_free(&p);
+	return r;
+}
+
 /* --- helpers -------------------------------------------------------------------------------- */
 
 /* Sets KF_ETLS with the message and the most recent OpenSSL error in parentheses; clears the

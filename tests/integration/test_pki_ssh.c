@@ -344,11 +344,32 @@ static void test_libssh2_reports_a_mismatch_for_another_host_key(void **state)
 {
 	struct fx *f = *state;
 	char *kh = pki_t_path(f->other, KF_PKI_KNOWN_HOSTS);
-	int sock;
+	char *theirs = kf_pki_host_key_path(f->out, "k3s-master1");
+	char *pinned = kf_pki_host_key_path(f->other, "k3s-master1");
+	char fp_got[KF_SSH_FP_LEN], fp_want[KF_SSH_FP_LEN], expect[300];
+	struct kf_sshkey *got = NULL, *want = NULL;
+	struct kf_err err = { 0 };
+	const char *key;
+	size_t len = 0;
+	int sock, type;
 	LIBSSH2_SESSION *s = ssh2_open(f, &sock);
 
 	assert_int_equal(check_known_hosts(s, kh, f->port), LIBSSH2_KNOWNHOST_CHECK_MISMATCH);
+	/* the message names the pinned key and the one the server really presented */
+	key = libssh2_session_hostkey(s, &len, &type);
+	assert_int_equal(kf_sshkey_load_private(&got, theirs, &err), 0);
+	assert_int_equal(kf_sshkey_load_private(&want, pinned, &err), 0);
+	kf_sshkey_fingerprint(got, fp_got);
+	kf_sshkey_fingerprint(want, fp_want);
+	assert_int_equal(kf_sshkey_mismatch_error(&err, "k3s-master1", SSHD_IP, want, key, len),
+			 KF_EHOSTKEY);
+	snprintf(expect, sizeof(expect), "expected %s, got %s", fp_want, fp_got);
+	assert_non_null(strstr(err.msg, expect));
+	kf_sshkey_free(got);
+	kf_sshkey_free(want);
 	ssh2_close(s, sock);
+	free(theirs);
+	free(pinned);
 	free(kh);
 }
 

@@ -12,6 +12,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
@@ -50,6 +54,7 @@ static int teardown(void **state)
 	kf_config_free(f->cfg);
 	kf_pki_report_free(&f->rep);
 	free(f);
+	kf_log_shutdown();   /* forget this test's secrets: the logger holds a bounded number */
 	return 0;
 }
 
@@ -526,6 +531,103 @@ static void test_pki_reissues_a_server_cert_expiring_within_30_days(void **state
 	free(ext);
 }
 
+/* Writes a self-signed CA:TRUE certificate that expired ten days ago, and its key. */
+static void write_expired_ca(const char *crt_path, const char *key_path)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	FILE *fc, *fk;
+
+	assert_non_null(k);
+	assert_non_null(x);
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), -20L * 86400);
+	X509_gmtime_adj(X509_getm_notAfter(x), -10L * 86400);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+				   (const unsigned char *)"old CA", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_set_pubkey(x, k);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	fc = fopen(crt_path, "w");
+	fk = fopen(key_path, "w");
+	assert_non_null(fc);
+	assert_non_null(fk);
+	PEM_write_X509(fc, x);
+	PEM_write_PrivateKey(fk, k, NULL, NULL, 0, NULL, NULL);
+	fclose(fc);
+	fclose(fk);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static void test_pki_refuses_an_expired_ca_without_force(void **state)
+{
+	struct fx *f = *state;
+	char *crt = file(f, KF_PKI_CA_CRT), *key = file(f, KF_PKI_CA_KEY), *dir = file(f, "pki");
+
+	assert_int_equal(kf_fs_mkdirs(dir, 0755, &f->err), 0);
+	write_expired_ca(crt, key);
+	assert_int_equal(kf_pki_ensure(f->cfg, f->dir, false, NULL, &f->err), KF_ETLS);
+	assert_non_null(strstr(f->err.msg, "ca.crt has expired"));
+	assert_non_null(strstr(f->err.msg, "--force"));
+	ensure_ok(f, true);
+	assert_int_equal(action_of(f, KF_PKI_CA_CRT), KF_PKI_REGENERATED);
+	free(crt);
+	free(key);
+	free(dir);
+}
+
+static void test_pki_check_passes_after_ensure(void **state)
+{
+	struct fx *f = *state;
+
+	ensure_ok(f, false);
+	if (kf_pki_check(f->cfg, f->dir, &f->err) != 0)
+		fail_msg("kf_pki_check: %s", f->err.msg);
+}
+
+static void test_pki_check_reports_missing_material(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(kf_pki_check(f->cfg, f->dir, &f->err), KF_ESTATE);
+	assert_non_null(strstr(f->err.msg, "ca.crt is missing"));
+}
+
+static void test_pki_check_reports_changed_sans_without_writing(void **state)
+{
+	struct fx *f = *state;
+	const char *extra[] = { "DNS:new.lab" };
+	char *before, *after;
+
+	ensure_ok(f, false);
+	before = slurp(f, KF_PKI_SERVER_CRT);
+	set_extra_sans(f->cfg, extra, 1);
+	assert_int_equal(kf_pki_check(f->cfg, f->dir, &f->err), KF_ESTATE);
+	assert_non_null(strstr(f->err.msg, "SANs differ"));
+	after = slurp(f, KF_PKI_SERVER_CRT);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+static void test_pki_check_reports_a_stale_known_hosts(void **state)
+{
+	struct fx *f = *state;
+
+	ensure_ok(f, false);
+	f->cfg->nodes[2].ssh_port = 2200;
+	assert_int_equal(kf_pki_check(f->cfg, f->dir, &f->err), KF_ESTATE);
+	assert_non_null(strstr(f->err.msg, "known_hosts does not match"));
+}
+
 static void test_pki_ca_lasts_ten_years(void **state)
 {
 	struct fx *f = *state;
@@ -755,6 +857,59 @@ static void test_sshkey_roundtrips_through_private_text(void **state)
 	free(text);
 	kf_sshkey_free(k);
 	kf_sshkey_free(back);
+}
+
+static void test_sshkey_mismatch_error_names_node_and_both_fingerprints(void **state)
+{
+	struct fx *f = *state;
+	struct kf_sshkey *want = NULL, *got = NULL;
+	unsigned char blob[KF_SSHKEY_BLOB_LEN];
+	char fw[KF_SSH_FP_LEN], fg[KF_SSH_FP_LEN], expect[256];
+
+	assert_int_equal(kf_sshkey_generate(&want, "", &f->err), 0);
+	assert_int_equal(kf_sshkey_generate(&got, "", &f->err), 0);
+	kf_sshkey_blob(got, blob);
+	kf_sshkey_fingerprint(want, fw);
+	kf_sshkey_fingerprint(got, fg);
+	assert_int_equal(kf_sshkey_mismatch_error(&f->err, "k3s-master1", "192.168.6.10", want, blob,
+						  sizeof(blob)), KF_EHOSTKEY);
+	snprintf(expect, sizeof(expect), "host key mismatch for k3s-master1 (192.168.6.10): "
+		 "expected %s, got %s", fw, fg);
+	assert_true(strncmp(f->err.msg, expect, strlen(expect)) == 0);
+	kf_sshkey_free(want);
+	kf_sshkey_free(got);
+}
+
+static void test_sshkey_rejects_every_truncation_of_a_private_key(void **state)
+{
+	struct fx *f = *state;
+	struct kf_sshkey *k = NULL, *back = NULL;
+	char *text = NULL;
+	size_t len = 0;
+
+	assert_int_equal(kf_sshkey_generate(&k, "trunc", &f->err), 0);
+	assert_int_equal(kf_sshkey_private_text(&text, &len, k, &f->err), 0);
+	for (size_t n = 0; n + 1 < len; n++) {
+		if (kf_sshkey_parse_private(&back, text, n, "t", &f->err) == 0)
+			fail_msg("a key cut to %zu of %zu bytes parsed", n, len);
+		assert_null(back);
+	}
+	OPENSSL_cleanse(text, len);
+	free(text);
+	kf_sshkey_free(k);
+}
+
+static void test_sshkey_rejects_an_overlong_public_key_line(void **state)
+{
+	struct fx *f = *state;
+	char line[2048];
+	struct kf_sshkey *k = NULL;
+
+	strcpy(line, "ssh-ed25519 ");
+	memset(line + 12, 'A', 1500);
+	line[1512] = '\0';
+	assert_int_equal(kf_sshkey_parse_public(&k, line, strlen(line), "t", &f->err), KF_EPARSE);
+	assert_null(k);
 }
 
 static void test_sshkey_fingerprint_has_no_base64_padding(void **state)
@@ -1093,6 +1248,11 @@ int main(void)
 		T(test_pki_reissues_a_server_cert_from_another_ca),
 		T(test_pki_reissues_a_server_cert_whose_key_does_not_match),
 		T(test_pki_reissues_a_server_cert_expiring_within_30_days),
+		T(test_pki_refuses_an_expired_ca_without_force),
+		T(test_pki_check_passes_after_ensure),
+		T(test_pki_check_reports_missing_material),
+		T(test_pki_check_reports_changed_sans_without_writing),
+		T(test_pki_check_reports_a_stale_known_hosts),
 		T(test_pki_ca_lasts_ten_years),
 		T(test_pki_rejects_an_invalid_extra_san),
 		T(test_pki_wanted_sans_detect_ip_and_name_and_drop_duplicates),
@@ -1104,6 +1264,9 @@ int main(void)
 		T(test_sshkey_refuses_a_passphrase_protected_key),
 		T(test_sshkey_detects_a_secret_that_does_not_match_its_public_key),
 		T(test_sshkey_roundtrips_through_private_text),
+		T(test_sshkey_mismatch_error_names_node_and_both_fingerprints),
+		T(test_sshkey_rejects_every_truncation_of_a_private_key),
+		T(test_sshkey_rejects_an_overlong_public_key_line),
 		T(test_sshkey_fingerprint_has_no_base64_padding),
 		T(test_known_hosts_pins_each_node_ip),
 		T(test_known_hosts_adds_host_and_port_for_ssh_overrides),
