@@ -81,8 +81,8 @@ int kf_pki_report_add(struct kf_pki_report *rep, const char *path, enum kf_pki_a
 	if (action == KF_PKI_KEPT)
 		kf_debug("%s: kept", path);
 	else
-		kf_info("%s: %s%s%s", path, kf_pki_action_name(action), reason[0] ? " (" : "",
-			reason[0] ? reason : "");
+		kf_info("%s: %s%s%s%s", path, kf_pki_action_name(action), reason[0] ? " (" : "",
+			reason, reason[0] ? ")" : "");
 	if (action != KF_PKI_KEPT) {
 		json_t *ev = json_pack("{s:s, s:s, s:s?}", "path", path, "action",
 				       kf_pki_action_name(action), "reason", reason[0] ? reason : NULL);

@@ -166,6 +166,38 @@ static bool sans_equal(char **have, size_t nh, const char *const *want, size_t n
 	return true;
 }
 
+/* The SANs wanted but absent (*missing) and present but unwanted (*extra), ", "-separated. */
+static int sans_diff(char **extra, char **missing, char **have, size_t nh,
+		     const char *const *want, size_t nw)
+{
+	struct kf_buf e, m;
+	int r = 0;
+
+	kf_buf_init(&e, 64 * 1024);
+	kf_buf_init(&m, 64 * 1024);
+	for (size_t i = 0; i < nw && r == 0; i++)
+		if (!bsearch(&want[i], have, nh, sizeof(char *), sans_cmp))
+			r = kf_buf_printf(&m, "%s%s", m.len ? ", " : "", want[i]);
+	for (size_t i = 0; i < nh && r == 0; i++) {
+		bool wanted = false;
+		for (size_t j = 0; j < nw && !wanted; j++)
+			wanted = strcmp(have[i], want[j]) == 0;
+		if (!wanted)
+			r = kf_buf_printf(&e, "%s%s", e.len ? ", " : "", have[i]);
+	}
+	*extra = r == 0 ? kf_buf_detach(&e) : NULL;
+	*missing = r == 0 ? kf_buf_detach(&m) : NULL;
+	kf_buf_free(&e);
+	kf_buf_free(&m);
+	if (r == 0 && (!*extra || !*missing)) {
+		free(*extra);
+		free(*missing);
+		*extra = *missing = NULL;
+		r = KF_ENOMEM;
+	}
+	return r;
+}
+
 /* --- reading and writing PEM files ---------------------------------------------------------- */
 
 static int read_cert(X509 **out, const char *path, struct kf_err *err)
@@ -440,10 +472,12 @@ static int server_problem(char *why, size_t n, X509 *ca, X509 *cert, EVP_PKEY *k
 			goto out;
 		}
 		if (!sans_equal(have, nh, sans, n_sans)) {
-			hs = sans_join(have, nh);
-			ws = sans_join((char **)sans, n_sans);
-			snprintf(why, n, "SANs differ: has %s; wanted %s", hs ? hs : "?",
-				 ws ? ws : "?");
+			if (sans_diff(&hs, &ws, have, nh, sans, n_sans) != 0) {
+				r = KF_ENOMEM;
+				goto out;
+			}
+			snprintf(why, n, "SANs differ:%s%s%s%s", ws[0] ? " missing " : "", ws,
+				 hs[0] ? (ws[0] ? "; unexpected " : " unexpected ") : "", hs);
 			goto out;
 		}
 	}
