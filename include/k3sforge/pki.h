@@ -61,7 +61,8 @@ const struct kf_pki_item *kf_pki_report_find(const struct kf_pki_report *rep, co
 /* "kept", "created", "re-issued", "regenerated", "updated". */
 const char *kf_pki_action_name(enum kf_pki_action action);
 
-/* Makes sure <out_dir> holds every file listed above, valid for cfg. With force, the CA, the
+/* Makes sure <out_dir> holds every file listed above, valid for cfg (the admin password only
+ * when KubeSphere is on and no password is configured). With force, the CA, the
  * server certificate, every SSH key, the token and the generated password are regenerated
  * (keys of nodes no longer in the config are left alone). Without force, a CA (or token) that is
  * unreadable, expired or whose key does not match is an error telling to use --force. rep may be
@@ -91,7 +92,7 @@ char *kf_pki_host_key_path(const char *out_dir, const char *node);
 
 /* Adds the configuration the material depends on to a stage fingerprint: cluster name, registry
  * IP and extra SANs, every node's name, IP, ssh host and port, and whether an admin password is
- * configured (never the password itself). */
+ * configured and whether KubeSphere is on (never the password itself). */
 void kf_pki_fingerprint(struct kf_fp *fp, const struct kf_config *cfg);
 
 /* The server certificate's wanted SANs for cfg, normalised ("IP:192.168.6.1", "DNS:localhost"),
@@ -114,8 +115,9 @@ int kf_pki_cert_days_left(long *days, const char *cert_path, struct kf_err *err)
 
 /* Reads <out>/secrets/k3s-token (64 hex characters; caller wipes and frees). */
 int kf_pki_read_token(char **out, const char *out_dir, struct kf_err *err);
-/* The KubeSphere admin password: the configured one, else <out>/secrets/admin-password
- * (caller wipes and frees). */
+/* The KubeSphere admin password: the configured one (unless empty), else
+ * <out>/secrets/admin-password, which prep writes only when KubeSphere is on (caller wipes and
+ * frees). */
 int kf_pki_admin_password(char **out, const struct kf_config *cfg, const char *out_dir,
 			  struct kf_err *err);
 /* True when pw meets KubeSphere's rules: at least 8 characters with an upper-case letter, a

@@ -55,7 +55,9 @@ void kf_pki_fingerprint(struct kf_fp *fp, const struct kf_config *cfg)
 		kf_fp_str(fp, key, cfg->nodes[i].ssh_host);
 		kf_fp_int(fp, key, cfg->nodes[i].ssh_port);
 	}
-	kf_fp_int(fp, "pki.admin_password_configured", cfg->addons.admin_password != NULL);
+	kf_fp_int(fp, "pki.kubesphere", cfg->addons.kubesphere);
+	kf_fp_int(fp, "pki.admin_password_configured",
+		  cfg->addons.admin_password && cfg->addons.admin_password[0]);
 }
 
 /* --- the report ----------------------------------------------------------------------------- */

@@ -51,6 +51,12 @@ static int read_secret(char **out, const char *path, struct kf_err *err)
 	return 0;
 }
 
+/* An empty addons.admin_password counts as not set (the password is generated). */
+static bool password_configured(const struct kf_config *cfg)
+{
+	return cfg->addons.admin_password && cfg->addons.admin_password[0];
+}
+
 static void free_secret(char *s)
 {
 	if (s) {
@@ -187,10 +193,12 @@ int kf_pki_ensure_secrets(const struct kf_config *cfg, const char *out_dir, bool
 			       "--force to generate a new one (the cluster must then be re-created)",
 			       rep, err)) != 0)
 		return r;
-	if (cfg->addons.admin_password) {
+	if (password_configured(cfg)) {
 		kf_log_add_secret(cfg->addons.admin_password);
 		return 0;
 	}
+	if (!cfg->addons.kubesphere)
+		return 0;
 	return ensure_secret(out_dir, KF_PKI_ADMIN_PASSWORD, force, kf_pki_password_ok,
 			     new_password, KF_PKI_PASSWORD_LEN + 2,
 			     "KubeSphere admin password (8+ printable characters with an upper-case "
@@ -230,7 +238,7 @@ int kf_pki_admin_password(char **out, const struct kf_config *cfg, const char *o
 	int r;
 
 	*out = NULL;
-	if (cfg->addons.admin_password) {
+	if (password_configured(cfg)) {
 		if (!(*out = strdup(cfg->addons.admin_password)))
 			return kf_err_set(err, KF_ENOMEM, "out of memory");
 		return 0;
@@ -252,7 +260,7 @@ int kf_pki_check_secrets(const struct kf_config *cfg, const char *out_dir, struc
 		return r == KF_ENOTFOUND ? KF_ESTATE : r;
 	free_secret(v);
 	v = NULL;
-	if (cfg->addons.admin_password)
+	if (password_configured(cfg) || !cfg->addons.kubesphere)
 		return 0;
 	if (!(path = kf_pki_path(out_dir, KF_PKI_ADMIN_PASSWORD, err)))
 		return KF_ENOMEM;

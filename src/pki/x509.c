@@ -296,9 +296,9 @@ static int add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct 
 	return 0;
 }
 
-/* A v3 certificate for `key` named CN (O=k3sforge), signed by issuer/ikey (self-signed when
- * issuer is NULL; the caller adds extensions and signs), valid from a day ago for `days`, with a
- * random positive 128-bit serial. */
+/* An unsigned v3 certificate for `key` named CN (O=k3sforge), issued by `issuer` (itself when
+ * NULL), valid from a day ago for `days`, with a random 16-byte serial; the caller adds
+ * extensions and signs. */
 static int new_cert(X509 **out, EVP_PKEY *key, const char *cn, X509 *issuer, long days,
 		    struct kf_err *err)
 {
@@ -313,8 +313,8 @@ static int new_cert(X509 **out, EVP_PKEY *key, const char *cn, X509 *issuer, lon
 		r = ossl_fail(err, "OpenSSL failure creating a certificate");
 		goto out;
 	}
-	sn[0] &= 0x7f;
-	sn[0] |= 0x01;
+	sn[0] &= 0x7f;   /* positive */
+	sn[0] |= 0x01;   /* never a leading zero byte: always 16 bytes long */
 	if (!(bn = BN_bin2bn(sn, sizeof(sn), NULL)) ||
 	    !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ||
 	    X509_set_version(x, X509_VERSION_3) != 1 ||

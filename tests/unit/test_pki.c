@@ -1150,6 +1150,21 @@ static void test_admin_password_file_is_not_written_when_configured(void **state
 	free(path);
 }
 
+static void test_admin_password_is_not_generated_without_kubesphere(void **state)
+{
+	struct fx *f = *state;
+	char *path;
+
+	f->cfg->addons.kubesphere = false;
+	ensure_ok(f, false);
+	path = file(f, KF_PKI_ADMIN_PASSWORD);
+	assert_false(kf_fs_exists(path));
+	assert_null(kf_pki_report_find(&f->rep, KF_PKI_ADMIN_PASSWORD));
+	if (kf_pki_check(f->cfg, f->dir, &f->err) != 0)
+		fail_msg("kf_pki_check: %s", f->err.msg);
+	free(path);
+}
+
 static void test_password_rules_need_upper_lower_and_digit(void **state)
 {
 	(void)state;
@@ -1279,6 +1294,7 @@ int main(void)
 		T(test_token_that_is_not_hex_is_refused_without_force),
 		T(test_admin_password_is_generated_to_kubesphere_rules),
 		T(test_admin_password_file_is_not_written_when_configured),
+		T(test_admin_password_is_not_generated_without_kubesphere),
 		T(test_password_rules_need_upper_lower_and_digit),
 		T(test_keys_and_secrets_are_mode_0600),
 		T(test_rerun_fixes_a_private_key_left_world_readable),
