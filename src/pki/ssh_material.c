@@ -64,9 +64,11 @@ static int ensure_keypair(struct kf_sshkey **out, const char *out_dir, const cha
 	pub_exists = kf_fs_exists(pub);
 	if (priv_exists && !force) {
 		if ((r = kf_sshkey_load_private(&key, path, err)) != 0) {
-			r = kf_err_wrap(err, "cannot use the existing SSH key (delete %s to generate "
-					"a new one, or run with --force; machines that pinned the "
-					"old key must then be re-created)", path);
+			char reason[KF_ERR_MSG_MAX];
+			snprintf(reason, sizeof(reason), "%s", err->msg);
+			kf_err_set(err, r, "%s; delete the file to generate a new key, or run with "
+				   "--force (machines that trust the old key must then be re-created)",
+				   reason);
 			goto out;
 		}
 		if ((r = kf_pki_fix_mode(path, rel, 0600, rep, err)) != 0 ||
