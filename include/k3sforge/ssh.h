@@ -68,9 +68,6 @@ void kf_ssh_close(struct kf_ssh *s);
 /* Short name of a failure reason ("refused", "hostkey", ...). */
 const char *kf_ssh_fail_name(enum kf_ssh_fail why);
 
-/* SHA256 fingerprint of an SSH public key blob as `ssh-keygen -l` prints it: "SHA256:<b64>". */
-void kf_ssh_fingerprint(const unsigned char *blob, size_t len, char *out, size_t n);
-
 /* The quoting helper: one argument as a POSIX shell word ('...' with embedded ' escaped).
  * Caller frees. */
 char *kf_shell_quote(const char *arg);

@@ -21,6 +21,7 @@
 
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/sshkey.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_EXEC_TIMEOUT_MS 60000
@@ -201,20 +202,6 @@ static const char *session_error(struct kf_ssh *s)
 	return msg ? msg : "unknown libssh2 error";
 }
 
-void kf_ssh_fingerprint(const unsigned char *blob, size_t len, char *out, size_t n)
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	unsigned char b64[64];
-	int bl;
-
-	EVP_Digest(blob, len, md, &mdlen, EVP_sha256(), NULL);
-	bl = EVP_EncodeBlock(b64, md, (int)mdlen);
-	while (bl > 0 && b64[bl - 1] == '=')
-		b64[--bl] = '\0';
-	snprintf(out, n, "SHA256:%s", (const char *)b64);
-}
-
 /* Fingerprint of a base64 key as stored in known_hosts. */
 static void fingerprint_b64(const char *b64, char *out, size_t n)
 {
@@ -232,7 +219,9 @@ static void fingerprint_b64(const char *b64, char *out, size_t n)
 			bl--;
 		if (len >= 2 && b64[len - 2] == '=')
 			bl--;
-		kf_ssh_fingerprint(blob, (size_t)bl, out, n);
+		char fp[KF_SSH_FP_LEN];
+		kf_ssh_fingerprint_blob(blob, (size_t)bl, fp);
+		snprintf(out, n, "%s", fp);
 	}
 	free(blob);
 }
@@ -245,7 +234,7 @@ static int check_host_key(struct kf_ssh *s, const struct kf_ssh_target *t, enum 
 	int type = 0, rc;
 	LIBSSH2_KNOWNHOSTS *kh;
 	struct libssh2_knownhost *found = NULL;
-	char got[80];
+	char got[KF_SSH_FP_LEN];
 
 	key = libssh2_session_hostkey(s->session, &keylen, &type);
 	if (!key) {
@@ -253,7 +242,7 @@ static int check_host_key(struct kf_ssh *s, const struct kf_ssh_target *t, enum 
 		return kf_err_set(err, KF_EFAIL, "%s: server at %s:%d sent no host key", s->node,
 				  s->host, s->port);
 	}
-	kf_ssh_fingerprint((const unsigned char *)key, keylen, got, sizeof(got));
+	kf_ssh_fingerprint_blob(key, keylen, got);
 	if (type != LIBSSH2_HOSTKEY_TYPE_ED25519) {
 		*why = KF_SSH_HOSTKEY;
 		return kf_err_set(err, KF_EHOSTKEY,

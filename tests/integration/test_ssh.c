@@ -18,6 +18,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/ssh.h"
+#include "k3sforge/sshkey.h"
 #include "sshd_fixture.h"
 
 #define NODE_IP "127.0.0.21"
@@ -351,7 +352,7 @@ static void test_ssh_fingerprint_matches_ssh_keygen(void **state)
 		b64[strlen(b64) - 1] = '\0';
 		n--;
 	}
-	kf_ssh_fingerprint(blob, (size_t)n, got, sizeof(got));
+	kf_ssh_fingerprint_blob(blob, (size_t)n, got);
 	assert_int_equal(kf_test_run(argv, &out), 0);
 	assert_int_equal(sscanf(out, "%*d %127s", want), 1);
 	free(out);
