@@ -34,4 +34,8 @@ char *kf_buf_detach(struct kf_buf *b);
 void kf_buf_free_secret(struct kf_buf *b);
 void kf_buf_free(struct kf_buf *b);
 
+/* A NUL-terminated copy of s[0..len) in which every invalid UTF-8 sequence (and NUL) is replaced
+ * by U+FFFD, so it can go into JSON. Caller frees; NULL on ENOMEM. */
+char *kf_utf8_valid(const char *s, size_t len);
+
 #endif

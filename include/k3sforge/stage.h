@@ -4,6 +4,7 @@
 #define K3SFORGE_STAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/digest.h"
@@ -42,6 +43,17 @@ struct kf_stage_def {
  * *skipped (may be NULL) tells which happened. */
 int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool force,
 		     bool *skipped);
+
+/* Is the stage up to date against st (may be NULL: nothing recorded)? Its record says "done"
+ * with the same input fingerprint and its check passes. Returns 1 fresh, 0 stale (why says why,
+ * e.g. "its inputs changed since its last run"), or a negative KF_E* (ctx->err set) when the
+ * fingerprint cannot be computed. hex receives the fingerprint either way. */
+int kf_stage_fresh(struct kf_ctx *ctx, const struct kf_stage_def *stage, const struct kf_state *st,
+		   char hex[KF_SHA256_HEX_LEN + 1], char *why, size_t whylen);
+/* The resume rule of `up`: the index of the first stage to run -- 0 with force, `from` (-1 =
+ * none) when no stale stage comes before it, else the first stale or failed one; n when every
+ * stage is fresh. Every stage from there on runs, since later stages build on earlier ones. */
+int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force);
 
 /* The ordered stages of `up` (defined in src/cmd/cmd_up.c). */
 extern const struct kf_stage_def *const kf_up_stages[];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "k3sforge/cmd.h"
+#include "k3sforge/digest.h"
 #include "k3sforge/log.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/state.h"
@@ -15,6 +16,8 @@ const struct kf_stage_def *const kf_up_stages[] = {
 const int kf_up_stage_count = (int)(sizeof(kf_up_stages) / sizeof(kf_up_stages[0])) - 1;
 
 extern const struct kf_cmd kf_cmd_up;
+
+#define KF_UP_MAX_STAGES 32
 
 static const char *opt_from;
 static bool opt_force;
@@ -35,63 +38,103 @@ static int stage_index(const char *name)
 	return -1;
 }
 
-static int plan(struct kf_ctx *ctx, int from)
+/* Decides where `up` starts (*first) and fills fresh[] and whys for the plan. */
+static int resume_point(struct kf_ctx *ctx, int from, bool *fresh, char (*whys)[512], int *first)
 {
 	struct kf_state *st = NULL;
-	int r;
+	int r = 0;
 
-	if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
-		return r;
+	if (!opt_force) {
+		if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
+			return r;
+		for (int i = 0; i < kf_up_stage_count; i++) {
+			char hex[KF_SHA256_HEX_LEN + 1];
+			r = kf_stage_fresh(ctx, kf_up_stages[i], st, hex, whys[i], sizeof(whys[i]));
+			if (r < 0) {
+				kf_err_wrap(&ctx->err, "stage %s", kf_up_stages[i]->name);
+				kf_state_free(st);
+				return r;
+			}
+			fresh[i] = r == 1;
+		}
+		kf_state_free(st);
+	}
+	*first = kf_stage_first_to_run(fresh, kf_up_stage_count, from, opt_force);
+	return 0;
+}
+
+static void plan(struct kf_ctx *ctx, int first, const bool *fresh, char (*whys)[512])
+{
 	kf_info("plan for %s:", ctx->out_dir);
 	for (int i = 0; i < kf_up_stage_count; i++) {
-		struct kf_state_rec rec;
-		const char *what;
-		if (opt_force || (from >= 0 && i >= from))
-			what = "run (forced)";
-		else if (!kf_state_get(st, kf_up_stages[i]->name, &rec))
-			what = "run (never ran)";
-		else if (strcmp(rec.status, "done") != 0)
-			what = "run (last run did not finish)";
+		const char *name = kf_up_stages[i]->name;
+		if (i < first)
+			kf_info("  %-12s skip (up to date)", name);
+		else if (opt_force)
+			kf_info("  %-12s run (--force)", name);
+		else if (i == first && !fresh[i])
+			kf_info("  %-12s run (%s)", name, whys[i]);
+		else if (i == first)
+			kf_info("  %-12s run (--from %s)", name, name);
 		else
-			what = "check inputs; skip if unchanged";
-		kf_info("  %-12s %s", kf_up_stages[i]->name, what);
+			kf_info("  %-12s run (after %s)", name, kf_up_stages[first]->name);
 	}
-	kf_state_free(st);
-	return 0;
+	if (first >= kf_up_stage_count)
+		kf_info("everything is up to date: nothing would run");
 }
 
 static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, from = -1, r;
+	int npos = 0, from = -1, first = 0, r;
 	struct kf_config *cfg;
+	bool fresh[KF_UP_MAX_STAGES] = { false };
+	char whys[KF_UP_MAX_STAGES][512];
 
 	r = kf_cmd_parse(ctx, &kf_cmd_up, argc, argv, &npos);
 	if (r)
 		return r;
 	if (npos > 0)
 		return kf_err_set(&ctx->err, KF_EUSAGE, "up takes no arguments ('%s' given)", argv[1]);
+	if (kf_up_stage_count > KF_UP_MAX_STAGES)
+		return kf_err_set(&ctx->err, KF_EFAIL, "too many stages (%d)", kf_up_stage_count);
 	if (opt_from) {
 		from = stage_index(opt_from);
 		if (from < 0) {
-			const char *names[16];
+			const char *names[KF_UP_MAX_STAGES];
 			const char *best;
-			for (int i = 0; i < kf_up_stage_count && i < 16; i++)
+			for (int i = 0; i < kf_up_stage_count; i++)
 				names[i] = kf_up_stages[i]->name;
-			best = kf_closest(opt_from, names, kf_up_stage_count < 16 ? kf_up_stage_count : 16);
+			best = kf_closest(opt_from, names, kf_up_stage_count);
 			return kf_err_set(&ctx->err, KF_EUSAGE, "--from: no stage '%s'%s%s%s", opt_from,
 					  best ? " (did you mean '" : "", best ? best : "",
 					  best ? "'?)" : "");
 		}
 	}
+	/* The whole run holds the output dir, from before the first decision to the last write. */
+	if (!opt_dry_run && (r = kf_ctx_lock(ctx)) != 0)
+		return r;
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
-	if (opt_dry_run)
-		return plan(ctx, from);
+	if ((r = resume_point(ctx, from, fresh, whys, &first)) != 0)
+		return r;
+	if (opt_dry_run) {
+		plan(ctx, first, fresh, whys);
+		return 0;
+	}
 	if (kf_up_stage_count == 0)
 		kf_warn("this build has no stages yet: nothing to do");
+	else if (first >= kf_up_stage_count)
+		kf_ok("everything is up to date: nothing to do");
+	else if (!opt_force && !fresh[first] && from != first)
+		kf_info("%s at %s: %s", first ? "resuming" : "starting", kf_up_stages[first]->name,
+			whys[first]);
 	for (int i = 0; i < kf_up_stage_count; i++) {
-		bool force = opt_force || (from >= 0 && i >= from);
-		if ((r = kf_stage_execute(ctx, kf_up_stages[i], force, NULL)) != 0) {
+		if (i < first) {
+			kf_stage_skip(ctx->run, kf_up_stages[i]->name,
+				      "inputs unchanged since its last run");
+			continue;
+		}
+		if ((r = kf_stage_execute(ctx, kf_up_stages[i], true, NULL)) != 0) {
 			kf_err_wrap(&ctx->err, "stage %s", kf_up_stages[i]->name);
 			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s",
 				kf_up_stages[i]->name);

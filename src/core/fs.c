@@ -134,9 +134,10 @@ int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	char tmp[PATH_MAX];
 	int fd, e;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	/* A unique temporary name, so two threads writing the same file never share one. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
 		return kf_err_set(err, KF_EIO, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return kf_err_set(err, KF_EIO, "%s: cannot create: %s", tmp, strerror(errno));
 	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
@@ -282,8 +283,11 @@ int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err
 	if (in < 0)
 		return kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "%s: %s", src,
 				  strerror(errno));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dst, (long)getpid());
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", dst) >= (int)sizeof(tmp)) {
+		close(in);
+		return kf_err_set(err, KF_EIO, "%s: path too long", dst);
+	}
+	out = mkostemp(tmp, O_CLOEXEC);
 	if (out < 0) {
 		e = errno;
 		close(in);
@@ -308,15 +312,23 @@ int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err
 	}
 	free(buf);
 	close(in);
-	if (fchmod(out, mode) != 0 || fsync(out) != 0 || close(out) != 0) {
+	if (fchmod(out, mode) != 0 || fsync(out) != 0) {
+		e = errno;
+		close(out);
 		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: %s", dst, strerror(errno));
+		return kf_err_set(err, KF_EIO, "%s: %s", dst, strerror(e));
+	}
+	if (close(out) != 0) {
+		e = errno;
+		unlink(tmp);
+		return kf_err_set(err, KF_EIO, "%s: close: %s", dst, strerror(e));
 	}
 	if (rename(tmp, dst) != 0) {
 		e = errno;
 		unlink(tmp);
 		return kf_err_set(err, KF_EIO, "%s: rename: %s", dst, strerror(e));
 	}
+	fsync_parent(dst);
 	return 0;
 fail:
 	free(buf);

@@ -50,10 +50,11 @@ void kf_log_init(const struct kf_log_opts *opts)
 	pthread_mutex_lock(&L.mu);
 	L.level = opts->level;
 	L.json = opts->json;
-	if (opts->color == KF_COLOR_ALWAYS)
-		L.color = true;
-	else if (opts->color == KF_COLOR_NEVER || (nc && *nc) || opts->json)
+	/* NO_COLOR (set and not empty, no-color.org) wins over everything; JSON never has colour. */
+	if ((nc && *nc) || opts->json || opts->color == KF_COLOR_NEVER)
 		L.color = false;
+	else if (opts->color == KF_COLOR_ALWAYS)
+		L.color = true;
 	else
 		L.color = kf_platform_isatty(fileno(text_stream()));
 	pthread_mutex_unlock(&L.mu);
@@ -69,7 +70,8 @@ void kf_log_set_streams(FILE *text, FILE *json)
 
 int kf_log_open_file(const char *path)
 {
-	FILE *f = fopen(path, "a");
+	/* "e": close-on-exec, so spawned programs (a registry server) never hold the log open. */
+	FILE *f = fopen(path, "ae");
 
 	if (!f)
 		return -5; /* KF_EIO */
@@ -141,6 +143,17 @@ enum kf_log_level kf_log_level(void)
 	return L.level;
 }
 
+/* A JSON string of s with invalid UTF-8 replaced by U+FFFD (jansson refuses invalid UTF-8, which
+ * would silently drop the field, e.g. a message quoting a program's binary output). */
+static json_t *json_utf8(const char *s)
+{
+	char *v = kf_utf8_valid(s, strlen(s));
+	json_t *j = json_string(v ? v : "");
+
+	free(v);
+	return j;
+}
+
 /* Caller holds the mutex. */
 static char *mask_locked(const char *s)
 {
@@ -195,7 +208,11 @@ static void mask_json_locked(json_t *v)
 
 	if (json_is_string(v)) {
 		char *m = mask_locked(json_string_value(v));
-		json_string_set(v, m);
+		char *u = m ? kf_utf8_valid(m, strlen(m)) : NULL;
+		/* If anything fails, drop the value rather than let a secret through. */
+		if (!u || json_string_set(v, u) != 0)
+			json_string_set(v, "***");
+		free(u);
 		free(m);
 	} else if (json_is_object(v)) {
 		json_object_foreach(v, key, val)
@@ -214,13 +231,15 @@ static void emit_json_locked(FILE *f, const char *type, json_t *fields)
 	char *text;
 
 	kf_format_rfc3339(kf_now_wall(), ts, sizeof(ts));
-	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "type", json_utf8(type));
 	json_object_set_new(o, "time", json_string(ts));
 	if (fields) {
 		mask_json_locked(fields);
-		json_object_update(o, fields);
+		/* "type" and "time" are ours; a field of the same name does not replace them. */
+		json_object_update_missing(o, fields);
 	}
-	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	/* UTF-8 as is (no \u escapes): Korean text reaches PowerShell readable and undoubled. */
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text) {
 		fputs(text, f);
 		fputc('\n', f);
@@ -253,7 +272,7 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 		if (L.json) {
 			json_t *f = json_object();
 			json_object_set_new(f, "level", json_string(level_json[level]));
-			json_object_set_new(f, "msg", json_string(msg));
+			json_object_set_new(f, "msg", json_utf8(msg));
 			emit_json_locked(json_stream(), "log", f);
 			json_decref(f);
 		} else {
@@ -294,10 +313,12 @@ void kf_log_event(const char *type, const char *fields_json)
 			mask_json_locked(fields);
 		}
 		char *text = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char *mtype = mask_locked(type);
 		char ts[32];
 		kf_log_timestamp(ts, sizeof(ts));
-		fprintf(L.file, "%s EVENT %s %s\n", ts, type, text ? text : "{}");
+		fprintf(L.file, "%s EVENT %s %s\n", ts, mtype ? mtype : "", text ? text : "{}");
 		fflush(L.file);
+		free(mtype);
 		free(text);
 	}
 	pthread_mutex_unlock(&L.mu);
@@ -317,7 +338,10 @@ void kf_log_raw(const char *fmt, ...)
 	pthread_mutex_lock(&L.mu);
 	msg = mask_locked(kf_buf_str(&raw));
 	if (L.file) {
-		fprintf(L.file, "%s\n", msg);
+		/* Every line of the log file starts with a timestamp, raw lines too. */
+		char ts[32];
+		kf_log_timestamp(ts, sizeof(ts));
+		fprintf(L.file, "%s %-5s %s\n", ts, level_names[KF_LOG_INFO], msg);
 		fflush(L.file);
 	}
 	if (!L.json) {

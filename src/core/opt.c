@@ -2,6 +2,7 @@
 #include "k3sforge/opt.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,8 @@ static int set_value(const struct kf_opt *o, const char *arg, const char *shown,
 		if (errno || end == arg || *end)
 			return kf_err_set(err, KF_EUSAGE, "option %s needs a whole number, not '%s'",
 					  shown, arg);
+		if (v < INT_MIN || v > INT_MAX)
+			return kf_err_set(err, KF_EUSAGE, "option %s: %s is too large", shown, arg);
 		if ((o->min || o->max) && (v < o->min || v > o->max))
 			return kf_err_set(err, KF_EUSAGE, "option %s must be between %ld and %ld, not %ld",
 					  shown, o->min, o->max, v);
