@@ -253,8 +253,10 @@ char *kf_path_join(const char *a, const char *b)
 	if (!r)
 		return NULL;
 	memcpy(r, a, la);
-	r[la] = '/';
-	strcpy(r + la + 1, b);
+	/* "/" stays the root: "/" + "b" is "/b", not "//b". */
+	if (a[la - 1] != '/')
+		r[la++] = '/';
+	strcpy(r + la, b);
 	return r;
 }
 
