@@ -366,17 +366,23 @@ int kf_lock_acquire(struct kf_lock **out, const char *dir, struct kf_err *err)
 		return KF_EIO;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		char holder[32] = "?";
+		char holder[32] = "";
 		ssize_t r = pread(fd, holder, sizeof(holder) - 1, 0);
 		if (r > 0) {
 			holder[r] = '\0';
 			holder[strcspn(holder, "\n")] = '\0';
 		}
 		close(fd);
-		kf_err_set(err, KF_ELOCKED,
-			   "output directory %s is in use by another k3sforge run (pid %s); wait for it "
-			   "to finish or use another --out",
-			   dir, holder);
+		if (strspn(holder, "0123456789") == strlen(holder) && holder[0])
+			kf_err_set(err, KF_ELOCKED,
+				   "output directory %s is in use by another k3sforge run (pid %s); "
+				   "wait for it to finish or use another --out",
+				   dir, holder);
+		else
+			kf_err_set(err, KF_ELOCKED,
+				   "output directory %s is locked by another process (%s); wait for it "
+				   "to finish or use another --out",
+				   dir, lk->path);
 		free(lk->path);
 		free(lk);
 		return KF_ELOCKED;
