@@ -203,6 +203,47 @@ static void test_proc_timeout_kills_the_whole_process_group(void **state)
 	kf_proc_free(&p);
 }
 
+static void test_proc_timeout_applies_after_child_closes_its_output(void **state)
+{
+	/* Output closed at once, then a long sleep: the wait for the exit keeps the deadline. */
+	const char *argv[] = { "sh", "-c", "exec >/dev/null 2>&1; exec sleep 30", NULL };
+	struct kf_proc p = { .argv = argv, .timeout_ms = 200 };
+	struct kf_err err;
+
+	(void)state;
+	assert_int_equal(kf_proc_run(&p, &err), KF_ETIMEOUT);
+	assert_true(p.timed_out);
+	assert_false(kf_proc_alive(p.pid));
+	kf_proc_free(&p);
+}
+
+static void test_proc_interrupt_stops_the_child(void **state)
+{
+	/* In a forked copy of the test, since the interrupted flag cannot be cleared. */
+	pid_t t;
+	int status;
+
+	(void)state;
+	t = fork();
+	assert_true(t >= 0);
+	if (t == 0) {
+		const char *argv[] = { "sleep", "30", NULL };
+		struct kf_proc p = { .argv = argv };
+		struct kf_err err;
+		int r;
+		kf_platform_install_signals();
+		raise(SIGINT);
+		r = kf_proc_run(&p, &err);
+		_exit(r == KF_EINTR && !kf_proc_alive(p.pid) && p.signaled &&
+				      p.term_signal == SIGTERM
+			      ? 0
+			      : 1);
+	}
+	assert_int_equal(waitpid(t, &status, 0), t);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_proc_returns_when_child_exits_though_grandchild_holds_pipes(void **state)
 {
 	/* A program that starts a daemon and exits: we return at its exit, not the daemon's. */
@@ -466,6 +507,8 @@ int main(void)
 		T(test_proc_runs_in_the_given_directory),
 		T(test_proc_missing_program_is_not_found),
 		T(test_proc_timeout_kills_the_whole_process_group),
+		T(test_proc_timeout_applies_after_child_closes_its_output),
+		T(test_proc_interrupt_stops_the_child),
 		T(test_proc_returns_when_child_exits_though_grandchild_holds_pipes),
 		T(test_proc_big_output_is_bounded_and_marked_truncated),
 		T(test_proc_output_within_the_bound_is_complete),
