@@ -37,7 +37,7 @@ static int reset(void **state)
 }
 
 /* Parses a NULL-terminated list of arguments (copied, since the parser reorders them). */
-static int parse(struct kf_err *err, int *npos, char **out, bool *help, bool stop, ...)
+static int parse(struct kf_err *err, int *npos, char **out, bool *help, int stop, ...)
 {
 	va_list ap;
 	int n = 0;
@@ -48,7 +48,7 @@ static int parse(struct kf_err *err, int *npos, char **out, bool *help, bool sto
 		out[n++] = (char *)a;
 	va_end(ap);
 	out[n] = NULL;
-	return kf_opt_parse(opts, n, out, npos, help, stop, err);
+	return kf_opt_parse(opts, n, out, npos, help, stop != 0, err);
 }
 
 static void test_opt_parses_long_and_short_options(void **state)
