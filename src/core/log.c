@@ -4,6 +4,7 @@
 #include "k3sforge/log.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/platform.h"
 
-#define MAX_SECRETS 64
+/* Enough for every token, password and key of a large lab; registering more aborts rather than
+ * let a secret through unmasked. */
+#define MAX_SECRETS 4096
 
 static struct {
 	pthread_mutex_t mu;
@@ -24,10 +27,11 @@ static struct {
 	FILE *text;      /* NULL = stderr */
 	FILE *jsonout;   /* NULL = stdout */
 	FILE *file;
-	char *secrets[MAX_SECRETS];
+	char **secrets;
+	int cap_secrets;
 	int n_secrets;
 	void (*live_clear)(FILE *);
-} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, NULL, NULL, NULL, { 0 }, 0, NULL };
+} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, NULL, NULL, NULL, NULL, 0, 0, NULL };
 
 static const char *level_names[] = { "DEBUG", "INFO", "OK", "WARN", "ERROR" };
 static const char *level_json[] = { "debug", "info", "ok", "warn", "error" };
@@ -103,10 +107,25 @@ void kf_log_add_secret(const char *secret)
 			return;
 		}
 	}
-	if (L.n_secrets < MAX_SECRETS) {
+	if (L.n_secrets == L.cap_secrets) {
+		int cap = L.cap_secrets ? L.cap_secrets * 2 : 16;
+		char **grown = cap <= MAX_SECRETS ? realloc(L.secrets, sizeof(char *) * (size_t)cap)
+						  : NULL;
+		if (!grown) {
+			fprintf(stderr, "k3sforge: cannot register more secrets to mask; stopping so "
+					"none is printed\n");
+			abort();
+		}
+		L.secrets = grown;
+		L.cap_secrets = cap;
+	}
+	{
 		char *copy = strdup(secret);
-		if (copy)
-			L.secrets[L.n_secrets++] = copy;
+		if (!copy) {
+			fprintf(stderr, "k3sforge: out of memory registering a secret\n");
+			abort();
+		}
+		L.secrets[L.n_secrets++] = copy;
 	}
 	pthread_mutex_unlock(&L.mu);
 }
@@ -115,11 +134,13 @@ void kf_log_shutdown(void)
 {
 	pthread_mutex_lock(&L.mu);
 	for (int i = 0; i < L.n_secrets; i++) {
-		memset(L.secrets[i], 0, strlen(L.secrets[i]));
+		OPENSSL_cleanse(L.secrets[i], strlen(L.secrets[i]));
 		free(L.secrets[i]);
 		L.secrets[i] = NULL;
 	}
-	L.n_secrets = 0;
+	free(L.secrets);
+	L.secrets = NULL;
+	L.n_secrets = L.cap_secrets = 0;
 	if (L.file)
 		fclose(L.file);
 	L.file = NULL;
@@ -256,6 +277,8 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 	struct kf_buf raw;
 	char *msg;
 
+	if ((int)level < KF_LOG_DEBUG || level > KF_LOG_ERROR)
+		level = KF_LOG_ERROR;
 	kf_buf_init(&raw, 1024 * 1024);
 	va_start(ap, fmt);
 	kf_buf_vprintf(&raw, fmt, ap);

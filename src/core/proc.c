@@ -153,6 +153,12 @@ static int spawn(struct kf_proc *p, int in_fd, int out_fd, int err_fd, pid_t *pi
 
 	if (!p->argv || !p->argv[0])
 		return kf_err_set(err, KF_EPROC, "no program given");
+	if (p->cwd) {
+		struct stat st;
+		if (stat(p->cwd, &st) != 0 || !S_ISDIR(st.st_mode))
+			return kf_err_set(err, KF_ENOTFOUND, "cannot run %s in %s: no such directory",
+					  p->argv[0], p->cwd);
+	}
 	prog = kf_proc_which(p->argv[0]);
 	if (!prog)
 		return kf_err_set(err, KF_ENOTFOUND, "%s: program not found%s", p->argv[0],

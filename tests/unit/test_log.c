@@ -301,6 +301,21 @@ static void test_log_overlapping_secrets_longest_wins(void **state)
 	free(m);
 }
 
+static void test_log_masks_every_secret_of_a_large_lab(void **state)
+{
+	struct sinks *s = *state;
+	char secret[32];
+
+	init(KF_LOG_INFO, false, KF_COLOR_NEVER);
+	for (int i = 0; i < 300; i++) {
+		snprintf(secret, sizeof(secret), "node-token-%04d", i);
+		kf_log_add_secret(secret);
+	}
+	kf_info("first node-token-0000 last node-token-0299");
+	assert_null(strstr(text_of(s), "node-token"));
+	assert_non_null(strstr(text_of(s), "first *** last ***"));
+}
+
 static void test_log_json_mode_emits_one_object_per_line(void **state)
 {
 	struct sinks *s = *state;
@@ -413,6 +428,7 @@ int main(void)
 		T(test_log_masks_secret_in_json_event_fields),
 		T(test_log_ignores_secrets_shorter_than_four_bytes),
 		T(test_log_overlapping_secrets_longest_wins),
+		T(test_log_masks_every_secret_of_a_large_lab),
 		T(test_log_json_mode_emits_one_object_per_line),
 		T(test_log_event_keeps_its_type_and_time_over_same_named_fields),
 		T(test_log_korean_text_passes_through_once),

@@ -180,6 +180,18 @@ static void test_proc_missing_program_is_not_found(void **state)
 	kf_proc_free(&p2);
 }
 
+static void test_proc_missing_working_directory_is_named(void **state)
+{
+	const char *argv[] = { "true", NULL };
+	struct kf_proc p = { .argv = argv, .cwd = "/nonexistent/kf-dir" };
+	struct kf_err err;
+
+	(void)state;
+	assert_int_equal(kf_proc_run(&p, &err), KF_ENOTFOUND);
+	assert_string_equal(err.msg, "cannot run true in /nonexistent/kf-dir: no such directory");
+	kf_proc_free(&p);
+}
+
 static void test_proc_timeout_kills_the_whole_process_group(void **state)
 {
 	/* The child starts a grandchild and waits on it; both must die at the deadline. */
@@ -506,6 +518,7 @@ int main(void)
 		T(test_proc_env_additions_override_inherited_variables),
 		T(test_proc_runs_in_the_given_directory),
 		T(test_proc_missing_program_is_not_found),
+		T(test_proc_missing_working_directory_is_named),
 		T(test_proc_timeout_kills_the_whole_process_group),
 		T(test_proc_timeout_applies_after_child_closes_its_output),
 		T(test_proc_interrupt_stops_the_child),
