@@ -284,6 +284,9 @@ int kf_proc_run(struct kf_proc *p, struct kf_err *err)
 	double start = kf_now_mono(), deadline, kill_at = 0;
 	int status = 0, r, backoff_ms = 1;
 	bool killed = false, exited = false, interrupted = false;
+	/* Only an interrupt that arrives while this program runs stops it; programs run after
+	 * Ctrl-C (cleanup) run normally, bounded by their own timeouts. */
+	bool interrupted_before = kf_interrupted();
 
 	kf_buf_init(&p->out, max + 1);
 	kf_buf_init(&p->errout, max + 1);
@@ -342,7 +345,7 @@ int kf_proc_run(struct kf_proc *p, struct kf_err *err)
 			if (backoff_ms < 100)
 				backoff_ms *= 2;
 		}
-		if (!killed && kf_interrupted() && !interrupted) {
+		if (!killed && !interrupted_before && !interrupted && kf_interrupted()) {
 			/* Ctrl-C reaches us, not the child's own process group: pass it on. */
 			interrupted = true;
 			kill_group(pid, SIGTERM);

@@ -239,17 +239,40 @@ static void test_proc_interrupt_stops_the_child(void **state)
 	t = fork();
 	assert_true(t >= 0);
 	if (t == 0) {
-		const char *argv[] = { "sleep", "30", NULL };
+		/* Ctrl-C arrives while the program runs: the program sends it to us itself. */
+		const char *argv[] = { "sh", "-c", "kill -INT $PPID; exec sleep 30", NULL };
+		struct kf_proc p = { .argv = argv };
+		struct kf_err err;
+		int r;
+		kf_platform_install_signals();
+		r = kf_proc_run(&p, &err);
+		_exit(r == KF_EINTR && !kf_proc_alive(p.pid) && p.signaled &&
+				      p.term_signal == SIGTERM
+			      ? 0
+			      : 1);
+	}
+	assert_int_equal(waitpid(t, &status, 0), t);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_proc_runs_normally_after_an_earlier_interrupt(void **state)
+{
+	pid_t t;
+	int status;
+
+	(void)state;
+	t = fork();
+	assert_true(t >= 0);
+	if (t == 0) {
+		const char *argv[] = { "sh", "-c", "sleep 0.3; exit 6", NULL };
 		struct kf_proc p = { .argv = argv };
 		struct kf_err err;
 		int r;
 		kf_platform_install_signals();
 		raise(SIGINT);
 		r = kf_proc_run(&p, &err);
-		_exit(r == KF_EINTR && !kf_proc_alive(p.pid) && p.signaled &&
-				      p.term_signal == SIGTERM
-			      ? 0
-			      : 1);
+		_exit(r == 0 && !p.signaled && p.exit_code == 6 ? 0 : 1);
 	}
 	assert_int_equal(waitpid(t, &status, 0), t);
 	assert_true(WIFEXITED(status));
@@ -522,6 +545,7 @@ int main(void)
 		T(test_proc_timeout_kills_the_whole_process_group),
 		T(test_proc_timeout_applies_after_child_closes_its_output),
 		T(test_proc_interrupt_stops_the_child),
+		T(test_proc_runs_normally_after_an_earlier_interrupt),
 		T(test_proc_returns_when_child_exits_though_grandchild_holds_pipes),
 		T(test_proc_big_output_is_bounded_and_marked_truncated),
 		T(test_proc_output_within_the_bound_is_complete),
