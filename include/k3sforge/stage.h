@@ -55,6 +55,17 @@ int kf_stage_fresh(struct kf_ctx *ctx, const struct kf_stage_def *stage, const s
  * stage is fresh. Every stage from there on runs, since later stages build on earlier ones. */
 int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force);
 
+/* Most stages kf_stage_resume_point looks at. */
+#define KF_STAGE_MAX 32
+/* Where `up` starts: *first is the first stage to run (kf_stage_first_to_run), found by looking
+ * at the stages in order (kf_stage_fresh against <out>/state.json) only up to the first stale
+ * one, since later stages may fingerprint outputs of earlier ones that have not run yet. A
+ * stage whose fingerprint cannot be computed counts as stale. why receives the reason the
+ * first stage must run; it is empty when it runs because of `from` (-1 = none) or force, or
+ * when every stage is fresh (*first == n). */
+int kf_stage_resume_point(struct kf_ctx *ctx, const struct kf_stage_def *const *stages, int n,
+			  int from, bool force, int *first, char *why, size_t whylen);
+
 /* The ordered stages of `up` (defined in src/cmd/cmd_up.c). */
 extern const struct kf_stage_def *const kf_up_stages[];
 extern const int kf_up_stage_count;

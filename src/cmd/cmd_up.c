@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "k3sforge/cmd.h"
-#include "k3sforge/digest.h"
 #include "k3sforge/log.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/state.h"
@@ -17,7 +16,6 @@ const int kf_up_stage_count = (int)(sizeof(kf_up_stages) / sizeof(kf_up_stages[0
 
 extern const struct kf_cmd kf_cmd_up;
 
-#define KF_UP_MAX_STAGES 32
 
 static const char *opt_from;
 static bool opt_force;
@@ -38,32 +36,7 @@ static int stage_index(const char *name)
 	return -1;
 }
 
-/* Decides where `up` starts (*first) and fills fresh[] and whys for the plan. */
-static int resume_point(struct kf_ctx *ctx, int from, bool *fresh, char (*whys)[512], int *first)
-{
-	struct kf_state *st = NULL;
-	int r = 0;
-
-	if (!opt_force) {
-		if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
-			return r;
-		for (int i = 0; i < kf_up_stage_count; i++) {
-			char hex[KF_SHA256_HEX_LEN + 1];
-			r = kf_stage_fresh(ctx, kf_up_stages[i], st, hex, whys[i], sizeof(whys[i]));
-			if (r < 0) {
-				kf_err_wrap(&ctx->err, "stage %s", kf_up_stages[i]->name);
-				kf_state_free(st);
-				return r;
-			}
-			fresh[i] = r == 1;
-		}
-		kf_state_free(st);
-	}
-	*first = kf_stage_first_to_run(fresh, kf_up_stage_count, from, opt_force);
-	return 0;
-}
-
-static void plan(struct kf_ctx *ctx, int first, const bool *fresh, char (*whys)[512])
+static void plan(struct kf_ctx *ctx, int first, const char *why)
 {
 	kf_info("plan for %s:", ctx->out_dir);
 	for (int i = 0; i < kf_up_stage_count; i++) {
@@ -72,8 +45,8 @@ static void plan(struct kf_ctx *ctx, int first, const bool *fresh, char (*whys)[
 			kf_info("  %-12s skip (up to date)", name);
 		else if (opt_force)
 			kf_info("  %-12s run (--force)", name);
-		else if (i == first && !fresh[i])
-			kf_info("  %-12s run (%s)", name, whys[i]);
+		else if (i == first && why[0])
+			kf_info("  %-12s run (%s)", name, why);
 		else if (i == first)
 			kf_info("  %-12s run (--from %s)", name, name);
 		else
@@ -87,24 +60,22 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int npos = 0, from = -1, first = 0, r;
 	struct kf_config *cfg;
-	bool fresh[KF_UP_MAX_STAGES] = { false };
-	char whys[KF_UP_MAX_STAGES][512];
+	char why[KF_ERR_MSG_MAX];
 
 	r = kf_cmd_parse(ctx, &kf_cmd_up, argc, argv, &npos);
 	if (r)
 		return r;
 	if (npos > 0)
 		return kf_err_set(&ctx->err, KF_EUSAGE, "up takes no arguments ('%s' given)", argv[1]);
-	if (kf_up_stage_count > KF_UP_MAX_STAGES)
-		return kf_err_set(&ctx->err, KF_EFAIL, "too many stages (%d)", kf_up_stage_count);
 	if (opt_from) {
 		from = stage_index(opt_from);
 		if (from < 0) {
-			const char *names[KF_UP_MAX_STAGES];
+			const char *names[KF_STAGE_MAX];
 			const char *best;
-			for (int i = 0; i < kf_up_stage_count; i++)
+			int n = kf_up_stage_count < KF_STAGE_MAX ? kf_up_stage_count : KF_STAGE_MAX;
+			for (int i = 0; i < n; i++)
 				names[i] = kf_up_stages[i]->name;
-			best = kf_closest(opt_from, names, kf_up_stage_count);
+			best = kf_closest(opt_from, names, n);
 			return kf_err_set(&ctx->err, KF_EUSAGE, "--from: no stage '%s'%s%s%s", opt_from,
 					  best ? " (did you mean '" : "", best ? best : "",
 					  best ? "'?)" : "");
@@ -115,19 +86,20 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 		return r;
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
-	if ((r = resume_point(ctx, from, fresh, whys, &first)) != 0)
+	if ((r = kf_stage_resume_point(ctx, kf_up_stages, kf_up_stage_count, from, opt_force, &first,
+				       why, sizeof(why))) != 0)
 		return r;
 	if (opt_dry_run) {
-		plan(ctx, first, fresh, whys);
+		plan(ctx, first, why);
 		return 0;
 	}
 	if (kf_up_stage_count == 0)
 		kf_warn("this build has no stages yet: nothing to do");
 	else if (first >= kf_up_stage_count)
 		kf_ok("everything is up to date: nothing to do");
-	else if (!opt_force && !fresh[first] && from != first)
+	else if (why[0])
 		kf_info("%s at %s: %s", first ? "resuming" : "starting", kf_up_stages[first]->name,
-			whys[first]);
+			why);
 	for (int i = 0; i < kf_up_stage_count; i++) {
 		if (i < first) {
 			kf_stage_skip(ctx->run, kf_up_stages[i]->name,

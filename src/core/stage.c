@@ -237,6 +237,47 @@ int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force)
 	return n;
 }
 
+int kf_stage_resume_point(struct kf_ctx *ctx, const struct kf_stage_def *const *stages, int n,
+			  int from, bool force, int *first, char *why, size_t whylen)
+{
+	struct kf_state *st = NULL;
+	bool fresh[KF_STAGE_MAX];
+	int r;
+
+	if (whylen)
+		why[0] = '\0';
+	*first = 0;
+	if (n > KF_STAGE_MAX)
+		return kf_err_set(&ctx->err, KF_ELIMIT, "too many stages (%d, at most %d)", n,
+				  KF_STAGE_MAX);
+	if (force)
+		return 0;
+	if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
+		return r;
+	for (int i = 0; i < n; i++)
+		fresh[i] = false;
+	/* Only up to the first stale stage: everything after it runs anyway, and its inputs may be
+	 * outputs of earlier stages that have not run yet. */
+	for (int i = 0; i < n && (from < 0 || i < from); i++) {
+		char hex[KF_SHA256_HEX_LEN + 1];
+		r = kf_stage_fresh(ctx, stages[i], st, hex, why, whylen);
+		if (r < 0) {
+			/* Not fatal here: running the stage reports it properly. */
+			snprintf(why, whylen, "its inputs cannot be fingerprinted (%.400s)",
+				 ctx->err.msg);
+			kf_err_clear(&ctx->err);
+		}
+		fresh[i] = r == 1;
+		if (!fresh[i])
+			break;
+	}
+	kf_state_free(st);
+	/* why now holds the reason of the stale stage the loop stopped at, or is empty when it
+	 * stopped at `from` or found every stage fresh (kf_stage_fresh clears it for fresh ones). */
+	*first = kf_stage_first_to_run(fresh, n, from, false);
+	return 0;
+}
+
 int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool force,
 		     bool *skipped)
 {

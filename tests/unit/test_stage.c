@@ -70,6 +70,37 @@ static int data_run(struct kf_ctx *ctx, struct kf_err *err)
 }
 
 static const struct kf_stage_def stage_a = { "alpha", fake_fp, fake_check, fake_run };
+
+/* A second stage whose fingerprint reads an output of the first (like build-iso reading prep's
+ * certificates) and fails while that does not exist. */
+static struct {
+	bool output_exists;
+	int fp_calls;
+	int runs;
+	int fail_with;
+} B;
+
+static int beta_fp(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+{
+	(void)ctx;
+	B.fp_calls++;
+	if (!B.output_exists)
+		return kf_err_set(err, KF_ENOTFOUND, "pki/ca.crt: No such file or directory");
+	kf_fp_str(fp, "ca", "cert-bytes");
+	return 0;
+}
+
+static int beta_run(struct kf_ctx *ctx, struct kf_err *err)
+{
+	(void)ctx;
+	B.runs++;
+	if (B.fail_with)
+		return kf_err_set(err, B.fail_with, "xorriso exited with status 5");
+	return 0;
+}
+
+static const struct kf_stage_def stage_b = { "beta", beta_fp, NULL, beta_run };
+static const struct kf_stage_def *const pipeline[] = { &stage_a, &stage_b };
 static const struct kf_stage_def stage_data = { "data-stage", fake_fp, NULL, data_run };
 
 struct fx {
@@ -86,6 +117,7 @@ static int setup_mode(void **state, bool json)
 	struct kf_log_opts lo = { KF_LOG_INFO, json, KF_COLOR_NEVER };
 
 	memset(&F, 0, sizeof(F));
+	memset(&B, 0, sizeof(B));
 	F.input = "v1";
 	strcpy(f->dir, "/tmp/kf_test_stage.XXXXXX");
 	if (!mkdtemp(f->dir))
@@ -351,6 +383,103 @@ static void test_stage_resume_with_force_starts_at_the_beginning(void **state)
 	assert_int_equal(kf_stage_first_to_run(fresh, 3, 2, true), 0);
 }
 
+static void test_stage_resume_point_on_a_fresh_dir_starts_at_the_first_stage(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	int first = -1;
+
+	/* beta's fingerprint cannot be computed before alpha ran: that must not stop `up`. */
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 0);
+	assert_string_equal(why, "it never ran here");
+	assert_int_equal(B.fp_calls, 0);
+}
+
+static void test_stage_resume_point_after_success_runs_nothing(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	int first = -1;
+
+	B.output_exists = true;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 2);
+	assert_string_equal(why, "");
+}
+
+static void test_stage_resume_point_resumes_at_the_failed_stage(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	int first = -1;
+
+	B.output_exists = true;
+	B.fail_with = KF_EPROC;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), KF_EPROC);
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 1);
+	assert_string_equal(why, "its last run ended 'failed': xorriso exited with status 5");
+}
+
+static void test_stage_resume_point_reruns_everything_after_a_changed_stage(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	int first = -1;
+
+	B.output_exists = true;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
+	F.input = "v2";
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 0);
+	assert_string_equal(why, "its inputs changed since its last run");
+}
+
+static void test_stage_resume_point_honours_from(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	int first = -1;
+
+	B.output_exists = true;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, 1, false, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 1);
+	assert_string_equal(why, "");
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, true, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 0);
+}
+
+static void test_stage_resume_point_counts_an_unfingerprintable_stage_as_stale(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	int first = -1;
+
+	B.output_exists = true;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
+	B.output_exists = false;
+	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
+					       sizeof(why)), 0);
+	assert_int_equal(first, 1);
+	assert_string_equal(why, "its inputs cannot be fingerprinted "
+				 "(pki/ca.crt: No such file or directory)");
+	assert_int_equal(f->ctx.err.code, 0);
+}
+
 static void test_stage_end_says_done_with_duration(void **state)
 {
 	struct fx *f = *state;
@@ -503,6 +632,12 @@ int main(void)
 		T(test_stage_resume_runs_nothing_when_all_fresh),
 		T(test_stage_resume_from_a_named_stage),
 		T(test_stage_resume_with_force_starts_at_the_beginning),
+		T(test_stage_resume_point_on_a_fresh_dir_starts_at_the_first_stage),
+		T(test_stage_resume_point_after_success_runs_nothing),
+		T(test_stage_resume_point_resumes_at_the_failed_stage),
+		T(test_stage_resume_point_reruns_everything_after_a_changed_stage),
+		T(test_stage_resume_point_honours_from),
+		T(test_stage_resume_point_counts_an_unfingerprintable_stage_as_stale),
 		T(test_stage_end_says_done_with_duration),
 		T(test_stage_summary_lists_time_share_and_total),
 		cmocka_unit_test_setup_teardown(test_stage_summary_event_carries_every_stage, setup_json,
