@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/err.h"
 #include "k3sforge/platform.h"
 
 /* Enough for every token, password and key of a large lab; registering more aborts rather than
@@ -78,7 +79,7 @@ int kf_log_open_file(const char *path)
 	FILE *f = fopen(path, "ae");
 
 	if (!f)
-		return -5; /* KF_EIO */
+		return KF_EIO;
 	pthread_mutex_lock(&L.mu);
 	if (L.file)
 		fclose(L.file);
@@ -270,6 +271,26 @@ static void emit_json_locked(FILE *f, const char *type, json_t *fields)
 	json_decref(o);
 }
 
+/* Writes msg as one or more lines, each with the timestamp and level, so that a message with
+ * embedded newlines (a program's output) keeps every line of the log starting with a time. */
+static void write_lines(FILE *f, const char *ts, enum kf_log_level level, bool color,
+			const char *msg)
+{
+	const char *p = msg ? msg : "";
+
+	do {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		if (color)
+			fprintf(f, "\033[2m%s\033[0m %s%-5s\033[0m %.*s\n", ts, level_colors[level],
+				level_names[level], len, p);
+		else
+			fprintf(f, "%s %-5s %.*s\n", ts, level_names[level], len, p);
+		p = nl ? nl + 1 : NULL;
+	} while (p && *p);
+	fflush(f);
+}
+
 void kf_log(enum kf_log_level level, const char *fmt, ...)
 {
 	char ts[32];
@@ -287,27 +308,20 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 
 	pthread_mutex_lock(&L.mu);
 	msg = mask_locked(kf_buf_str(&raw));
-	if (L.file) {
-		fprintf(L.file, "%s %-5s %s\n", ts, level_names[level], msg);
-		fflush(L.file);
-	}
+	if (L.file)
+		write_lines(L.file, ts, level, false, msg);
 	if (level >= L.level) {
 		if (L.json) {
 			json_t *f = json_object();
 			json_object_set_new(f, "level", json_string(level_json[level]));
-			json_object_set_new(f, "msg", json_utf8(msg));
+			json_object_set_new(f, "msg", json_utf8(msg ? msg : ""));
 			emit_json_locked(json_stream(), "log", f);
 			json_decref(f);
 		} else {
 			FILE *out = text_stream();
 			if (L.live_clear)
 				L.live_clear(out);
-			if (L.color)
-				fprintf(out, "\033[2m%s\033[0m %s%-5s\033[0m %s\n", ts,
-					level_colors[level], level_names[level], msg);
-			else
-				fprintf(out, "%s %-5s %s\n", ts, level_names[level], msg);
-			fflush(out);
+			write_lines(out, ts, level, L.color, msg);
 		}
 	}
 	pthread_mutex_unlock(&L.mu);
@@ -364,14 +378,13 @@ void kf_log_raw(const char *fmt, ...)
 		/* Every line of the log file starts with a timestamp, raw lines too. */
 		char ts[32];
 		kf_log_timestamp(ts, sizeof(ts));
-		fprintf(L.file, "%s %-5s %s\n", ts, level_names[KF_LOG_INFO], msg);
-		fflush(L.file);
+		write_lines(L.file, ts, KF_LOG_INFO, false, msg);
 	}
 	if (!L.json) {
 		FILE *out = text_stream();
 		if (L.live_clear)
 			L.live_clear(out);
-		fprintf(out, "%s\n", msg);
+		fprintf(out, "%s\n", msg ? msg : "");
 		fflush(out);
 	}
 	pthread_mutex_unlock(&L.mu);

@@ -115,6 +115,21 @@ static void test_log_text_line_is_timestamp_level_message(void **state)
 	assert_true(matches(text_of(s), "\\`" TS " INFO  hello 42\n" TS " WARN  careful\n\\'"));
 }
 
+static void test_log_multiline_message_gives_every_line_a_timestamp(void **state)
+{
+	struct sinks *s = *state;
+	char *data;
+
+	init(KF_LOG_INFO, false, KF_COLOR_NEVER);
+	assert_int_equal(kf_log_open_file(s->file), 0);
+	kf_error("docker failed:\nline two\nline three\n");
+	assert_true(matches(text_of(s), "\\`" TS " ERROR docker failed:\n" TS " ERROR line two\n" TS
+					 " ERROR line three\n\\'"));
+	data = file_of(s);
+	assert_true(matches(data, "^" TS " ERROR line three$"));
+	free(data);
+}
+
 static void test_log_default_threshold_hides_debug(void **state)
 {
 	struct sinks *s = *state;
@@ -414,6 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_log_text_line_is_timestamp_level_message),
+		T(test_log_multiline_message_gives_every_line_a_timestamp),
 		T(test_log_default_threshold_hides_debug),
 		T(test_log_verbose_threshold_shows_debug),
 		T(test_log_quiet_threshold_shows_only_warnings_and_errors),

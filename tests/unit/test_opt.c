@@ -245,6 +245,7 @@ static void test_opt_help_is_reported_when_asked_for(void **state)
 	assert_int_equal(parse(&err, &npos, argv, &help, false, "-vh", NULL), 0);
 	assert_true(help);
 	assert_int_equal(parse(&err, &npos, argv, NULL, false, "--help", NULL), KF_EUSAGE);
+	assert_string_equal(err.msg, "unknown option --help (see --help)");
 }
 
 static void test_opt_usage_aligns_every_row(void **state)
