@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pty.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,30 @@ static void test_log_auto_colour_is_off_when_not_a_terminal(void **state)
 	kf_error("plain");
 	assert_false(kf_log_color());
 	assert_null(strchr(text_of(s), '\033'));
+}
+
+static void test_log_auto_colour_is_on_for_a_terminal(void **state)
+{
+	int master, slave;
+	FILE *tty;
+	char buf[512];
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	tty = fdopen(slave, "w");
+	assert_non_null(tty);
+	kf_log_set_streams(tty, NULL);
+	init(KF_LOG_INFO, false, KF_COLOR_AUTO);
+	assert_true(kf_log_color());
+	kf_warn("on a terminal");
+	n = read(master, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\033[33mWARN"));
+	kf_log_shutdown();
+	fclose(tty);
+	close(master);
 }
 
 static void test_log_forced_colour_adds_escape_sequences(void **state)
@@ -434,6 +459,7 @@ int main(void)
 		T(test_log_verbose_threshold_shows_debug),
 		T(test_log_quiet_threshold_shows_only_warnings_and_errors),
 		T(test_log_auto_colour_is_off_when_not_a_terminal),
+		T(test_log_auto_colour_is_on_for_a_terminal),
 		T(test_log_forced_colour_adds_escape_sequences),
 		T(test_log_no_color_env_disables_even_forced_colour),
 		T(test_log_file_sink_gets_debug_lines_below_terminal_threshold),

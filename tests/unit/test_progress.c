@@ -3,7 +3,10 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <pty.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +103,45 @@ static void test_progress_draws_nothing_when_not_a_terminal(void **state)
 	assert_int_equal(f->jlen, 0);
 }
 
+static void test_progress_live_line_on_a_terminal_is_cleared_before_log_lines(void **state)
+{
+	int master, slave;
+	FILE *tty;
+	char buf[4096];
+	size_t got = 0;
+	struct kf_log_opts lo = { KF_LOG_INFO, false, KF_COLOR_NEVER };
+	struct kf_progress *p;
+	const char *line, *cleared;
+
+	(void)state;
+	assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	tty = fdopen(slave, "w");
+	assert_non_null(tty);
+	kf_log_set_streams(tty, NULL);
+	kf_log_init(&lo);
+	p = kf_progress_new("download k3s", 2048, 0);
+	kf_progress_update(p, 1024, 0);
+	kf_info("a log line");
+	kf_progress_done(p, 1);
+	fcntl(master, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t n = read(master, buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	line = strstr(buf, "\r\033[Kdownload k3s: 1.0 KiB / 2.0 KiB (50%)");
+	assert_non_null(line);
+	/* the live line is wiped before the log line is printed */
+	cleared = strstr(line + 1, "\r\033[K");
+	assert_non_null(cleared);
+	assert_true(cleared < strstr(buf, "INFO  a log line"));
+	kf_log_shutdown();
+	fclose(tty);
+	close(master);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +149,9 @@ int main(void)
 						setup_json, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_draws_nothing_when_not_a_terminal,
 						setup_text, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_progress_live_line_on_a_terminal_is_cleared_before_log_lines, setup_text,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
