@@ -31,8 +31,10 @@ static const char *exit_codes_help =
 	"  4  output dir locked  5  timed out\n"
 	"  130 interrupted\n";
 
-static void print_help(FILE *out)
+static void print_help(FILE *out, const struct kf_opt *global_opts)
 {
+	char *opts = kf_opt_usage(global_opts);
+
 	fprintf(out,
 		"k3sforge %s: an air-gapped k3s lab on VMware Workstation, in one command.\n\n"
 		"Usage: k3sforge [global options] <command> [options]\n\n"
@@ -41,18 +43,11 @@ static void print_help(FILE *out)
 	for (int i = 0; commands[i]; i++)
 		fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "  %-12s %s\n", "help", "show help for a command (k3sforge help <command>)");
-	fprintf(out,
-		"\nGlobal options:\n"
-		"  -c, --config FILE   configuration file (default ./k3sforge.yaml)\n"
-		"  -o, --out DIR       output directory (default ./k3sforge-out)\n"
-		"  -v, --verbose       also print debug lines (the log file always has them)\n"
-		"  -q, --quiet         print only warnings and errors\n"
-		"      --json          newline-delimited JSON events on stdout, for scripts\n"
-		"      --no-color      no colour (also when NO_COLOR is set)\n"
-		"      --version       print the version\n"
-		"  -h, --help          this help\n\n%s\n"
-		"Docs: docs/ in the source tree; `k3sforge help <command>` for one command.\n",
-		exit_codes_help);
+	fprintf(out, "\nGlobal options:\n%s\n%s\n"
+		"Docs: docs/ in the source tree (docs/cli.md, docs/exit-codes.md);\n"
+		"`k3sforge help <command>` for one command.\n",
+		opts ? opts : "", exit_codes_help);
+	free(opts);
 }
 
 static const struct kf_cmd *find_command(const char *name)
@@ -89,7 +84,7 @@ static void emit_result(int r, const struct kf_err *err, int status)
 	json_object_set_new(o, "exit", json_integer(status));
 	if (r) {
 		json_object_set_new(o, "code", json_string(kf_err_name(r)));
-		json_object_set_new(o, "error", json_string(err->msg));
+		json_object_set_new(o, "error", json_string(err->msg[0] ? err->msg : kf_err_name(r)));
 	}
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	kf_log_event("result", text);
@@ -97,21 +92,58 @@ static void emit_result(int r, const struct kf_err *err, int status)
 	json_decref(o);
 }
 
+/* Was --json among the global options (before the command)? For errors found while parsing
+ * them, when the parser may have stopped before reaching it. */
+static bool json_requested(int argc, char **argv)
+{
+	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--json") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The one way out: reports a failure (one line), emits the result event, frees, exit status. */
+static int finish(struct kf_ctx *ctx, int r, const char *hint)
+{
+	int status = r ? kf_err_exit_status(r) : 0;
+
+	if (r) {
+		const char *m = ctx->err.msg;
+		/* A hint only when the message has none of its own: one line either way. */
+		if (hint && !ctx->json && !strstr(m, "did you mean") && !strstr(m, "--help"))
+			kf_error("%s (%s)", ctx->err.msg[0] ? ctx->err.msg : kf_err_name(r), hint);
+		else
+			kf_error("%s", ctx->err.msg[0] ? ctx->err.msg : kf_err_name(r));
+	}
+	emit_result(r, &ctx->err, status);
+	kf_run_free(ctx->run);
+	kf_config_free(ctx->cfg);
+	kf_lock_release(ctx->lock);
+	kf_log_shutdown();
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct kf_ctx ctx;
 	bool help = false, version = false;
-	int npos = 0, r, status;
+	int npos = 0, r;
 	const struct kf_cmd *cmd;
 	struct kf_log_opts lo = { KF_LOG_INFO, false, KF_COLOR_AUTO };
 	const struct kf_opt global_opts[] = {
-		KF_OPT_STR_('c', "config", &ctx.config_path, "FILE", "configuration file"),
-		KF_OPT_STR_('o', "out", &ctx.out_dir, "DIR", "output directory"),
-		KF_OPT_FLAG_('v', "verbose", &ctx.verbose, "debug output"),
-		KF_OPT_FLAG_('q', "quiet", &ctx.quiet, "warnings and errors only"),
-		KF_OPT_FLAG_(0, "json", &ctx.json, "JSON events on stdout"),
-		KF_OPT_FLAG_(0, "no-color", &ctx.no_color, "no colour"),
+		KF_OPT_STR_('c', "config", &ctx.config_path, "FILE",
+			    "configuration file (default ./k3sforge.yaml)"),
+		KF_OPT_STR_('o', "out", &ctx.out_dir, "DIR", "output directory (default ./k3sforge-out)"),
+		KF_OPT_FLAG_('v', "verbose", &ctx.verbose,
+			     "also print debug lines (the log file always has them)"),
+		KF_OPT_FLAG_('q', "quiet", &ctx.quiet, "print only warnings and errors"),
+		KF_OPT_FLAG_(0, "json", &ctx.json, "newline-delimited JSON events on stdout, for scripts"),
+		KF_OPT_FLAG_(0, "no-color", &ctx.no_color, "no colour (also when NO_COLOR is set)"),
 		KF_OPT_FLAG_(0, "version", &version, "print the version"),
+		KF_OPT_FLAG_('h', "help", &help, "this help"),
 		KF_OPT_END_,
 	};
 
@@ -122,10 +154,11 @@ int main(int argc, char **argv)
 
 	r = kf_opt_parse(global_opts, argc - 1, argv + 1, &npos, &help, true, &ctx.err);
 	if (r) {
+		ctx.json = ctx.json || json_requested(argc, argv);
+		lo.json = ctx.json;
+		lo.color = ctx.no_color ? KF_COLOR_NEVER : KF_COLOR_AUTO;
 		kf_log_init(&lo);
-		kf_error("%s", ctx.err.msg);
-		fprintf(stderr, "Run 'k3sforge --help' for usage.\n");
-		return 2;
+		return finish(&ctx, r, "k3sforge --help lists the options");
 	}
 	ctx.config_explicit = ctx.config_path != NULL;
 	if (!ctx.config_path)
@@ -136,63 +169,65 @@ int main(int argc, char **argv)
 	kf_log_init(&lo);
 
 	if (version) {
-		if (ctx.json)
-			printf("{\"type\":\"version\",\"version\":\"%s\"}\n", KF_VERSION);
-		else
-			printf("k3sforge %s\n", KF_VERSION);
+		if (ctx.json) {
+			kf_log_event("version", "{\"version\":\"" KF_VERSION "\"}");
+			return finish(&ctx, 0, NULL);
+		}
+		printf("k3sforge %s\n", KF_VERSION);
+		kf_log_shutdown();
 		return 0;
 	}
 	if (help && npos == 0) {
-		print_help(stdout);
+		print_help(stdout, global_opts);
+		kf_log_shutdown();
 		return 0;
 	}
 	if (npos == 0) {
-		print_help(stderr);
-		return 2;
+		if (!ctx.json)
+			print_help(stderr, global_opts);
+		kf_err_set(&ctx.err, KF_EUSAGE, "no command given (k3sforge --help lists them)");
+		return finish(&ctx, KF_EUSAGE, NULL);
 	}
 	argv += 1;
 	argc = npos;
 	if (strcmp(argv[0], "help") == 0) {
-		if (argc < 2) {
-			print_help(stdout);
+		if (argc < 2 || strcmp(argv[1], "help") == 0) {
+			print_help(stdout, global_opts);
+			kf_log_shutdown();
 			return 0;
 		}
 		cmd = find_command(argv[1]);
-		if (!cmd) {
-			unknown_command(&ctx, argv[1]);
-			kf_error("%s", ctx.err.msg);
-			return 2;
-		}
+		if (!cmd)
+			return finish(&ctx, unknown_command(&ctx, argv[1]), NULL);
 		kf_cmd_help(cmd);
+		kf_log_shutdown();
 		return 0;
 	}
 	cmd = find_command(argv[0]);
-	if (!cmd) {
-		unknown_command(&ctx, argv[0]);
-		kf_error("%s", ctx.err.msg);
-		fprintf(stderr, "Run 'k3sforge --help' for usage.\n");
-		emit_result(KF_EUSAGE, &ctx.err, 2);
-		return 2;
-	}
+	if (!cmd)
+		return finish(&ctx, unknown_command(&ctx, argv[0]), NULL);
 	if (help) {
 		kf_cmd_help(cmd);
+		kf_log_shutdown();
 		return 0;
 	}
-	kf_run_new(&ctx.run);
-	r = cmd->run(&ctx, argc, argv);
-	if (r == 1) /* help was printed */
-		r = 0;
-	kf_run_summary(ctx.run);
-	status = r ? kf_err_exit_status(r) : 0;
-	if (r) {
-		kf_error("%s", ctx.err.msg[0] ? ctx.err.msg : kf_err_name(r));
-		if (r == KF_EUSAGE && !ctx.json)
-			fprintf(stderr, "Run 'k3sforge help %s' for usage.\n", cmd->name);
+	if ((r = kf_run_new(&ctx.run)) != 0) {
+		kf_err_set(&ctx.err, r, "out of memory");
+		return finish(&ctx, r, NULL);
 	}
-	emit_result(r, &ctx.err, status);
-	kf_run_free(ctx.run);
-	kf_config_free(ctx.cfg);
-	kf_lock_release(ctx.lock);
-	kf_log_shutdown();
-	return status;
+	r = cmd->run(&ctx, argc, argv);
+	if (r == 1) { /* help was printed */
+		kf_run_free(ctx.run);
+		kf_config_free(ctx.cfg);
+		kf_lock_release(ctx.lock);
+		kf_log_shutdown();
+		return 0;
+	}
+	kf_run_summary(ctx.run);
+	if (r == KF_EUSAGE) {
+		char hint[64];
+		snprintf(hint, sizeof(hint), "k3sforge help %s shows its usage", cmd->name);
+		return finish(&ctx, r, hint);
+	}
+	return finish(&ctx, r, NULL);
 }

@@ -23,7 +23,7 @@ int kf_buf_append(struct kf_buf *b, const void *data, size_t len);
 int kf_buf_puts(struct kf_buf *b, const char *s);
 int kf_buf_putc(struct kf_buf *b, char c);
 int kf_buf_printf(struct kf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int kf_buf_vprintf(struct kf_buf *b, const char *fmt, va_list ap);
+int kf_buf_vprintf(struct kf_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Empties the buffer, keeping its memory. */
 void kf_buf_reset(struct kf_buf *b);
 /* Returns the contents (never NULL: "" for an empty buffer); always valid until the next change. */
@@ -33,5 +33,9 @@ char *kf_buf_detach(struct kf_buf *b);
 /* Wipes the contents (for secrets) and frees. */
 void kf_buf_free_secret(struct kf_buf *b);
 void kf_buf_free(struct kf_buf *b);
+
+/* A NUL-terminated copy of s[0..len) in which every invalid UTF-8 sequence (and NUL) is replaced
+ * by U+FFFD, so it can go into JSON. Caller frees; NULL on ENOMEM. */
+char *kf_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -12,7 +12,7 @@
 /* Reads a whole file of at most max bytes into *out (NUL-terminated; caller frees).
  * KF_ENOTFOUND if it does not exist, KF_ELIMIT if larger than max. */
 int kf_fs_read(char **out, size_t *len, const char *path, size_t max, struct kf_err *err);
-/* Writes data to path atomically: path.tmp.<pid> with mode, fsync, rename. Never leaves a
+/* Writes data to path atomically: a unique path.tmp.XXXXXX with mode, fsync, rename. Never leaves a
  * half-written file under the final name. */
 int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       struct kf_err *err);

@@ -51,7 +51,8 @@ void kf_log_event(const char *type, const char *fields_json);
 /* Current local time as "yyyy-MM-dd HH:mm:ss" into out (at least 20 bytes). */
 void kf_log_timestamp(char *out, size_t n);
 
-/* Writes a raw line to the terminal sink (no timestamp; e.g. a table). Also copied to the file. */
+/* Writes a raw line to the terminal sink (no timestamp; e.g. a table). Also copied to the file,
+ * where it gets a timestamp and level like every other line. Nothing in JSON mode. */
 void kf_log_raw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* For progress rendering: lock/unlock the terminal so live lines and log lines don't interleave. */

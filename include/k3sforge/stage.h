@@ -4,6 +4,7 @@
 #define K3SFORGE_STAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/digest.h"
@@ -42,6 +43,28 @@ struct kf_stage_def {
  * *skipped (may be NULL) tells which happened. */
 int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool force,
 		     bool *skipped);
+
+/* Is the stage up to date against st (may be NULL: nothing recorded)? Its record says "done"
+ * with the same input fingerprint and its check passes. Returns 1 fresh, 0 stale (why says why,
+ * e.g. "its inputs changed since its last run"), or a negative KF_E* (ctx->err set) when the
+ * fingerprint cannot be computed. hex receives the fingerprint either way. */
+int kf_stage_fresh(struct kf_ctx *ctx, const struct kf_stage_def *stage, const struct kf_state *st,
+		   char hex[KF_SHA256_HEX_LEN + 1], char *why, size_t whylen);
+/* The resume rule of `up`: the index of the first stage to run -- 0 with force, `from` (-1 =
+ * none) when no stale stage comes before it, else the first stale or failed one; n when every
+ * stage is fresh. Every stage from there on runs, since later stages build on earlier ones. */
+int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force);
+
+/* Most stages kf_stage_resume_point looks at. */
+#define KF_STAGE_MAX 32
+/* Where `up` starts: *first is the first stage to run (kf_stage_first_to_run), found by looking
+ * at the stages in order (kf_stage_fresh against <out>/state.json) only up to the first stale
+ * one, since later stages may fingerprint outputs of earlier ones that have not run yet. A
+ * stage whose fingerprint cannot be computed counts as stale. why receives the reason the
+ * first stage must run; it is empty when it runs because of `from` (-1 = none) or force, or
+ * when every stage is fresh (*first == n). */
+int kf_stage_resume_point(struct kf_ctx *ctx, const struct kf_stage_def *const *stages, int n,
+			  int from, bool force, int *first, char *why, size_t whylen);
 
 /* The ordered stages of `up` (defined in src/cmd/cmd_up.c). */
 extern const struct kf_stage_def *const kf_up_stages[];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 
 extern const struct kf_cmd kf_cmd_config;
@@ -19,6 +20,11 @@ static int check(struct kf_ctx *ctx)
 	size_t n = 0;
 	int r;
 
+	if (!kf_fs_exists(ctx->config_path))
+		return kf_err_set(&ctx->err, KF_ECONFIG,
+				  "%s: no such configuration file (give one with -c FILE; "
+				  "`k3sforge config show` prints the built-in defaults)",
+				  ctx->config_path);
 	r = kf_config_check(ctx->config_path, &msgs, &n, &ctx->err);
 	if (r < 0)
 		return r;

@@ -16,6 +16,7 @@ const int kf_up_stage_count = (int)(sizeof(kf_up_stages) / sizeof(kf_up_stages[0
 
 extern const struct kf_cmd kf_cmd_up;
 
+
 static const char *opt_from;
 static bool opt_force;
 static bool opt_dry_run;
@@ -35,35 +36,31 @@ static int stage_index(const char *name)
 	return -1;
 }
 
-static int plan(struct kf_ctx *ctx, int from)
+static void plan(struct kf_ctx *ctx, int first, const char *why)
 {
-	struct kf_state *st = NULL;
-	int r;
-
-	if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
-		return r;
 	kf_info("plan for %s:", ctx->out_dir);
 	for (int i = 0; i < kf_up_stage_count; i++) {
-		struct kf_state_rec rec;
-		const char *what;
-		if (opt_force || (from >= 0 && i >= from))
-			what = "run (forced)";
-		else if (!kf_state_get(st, kf_up_stages[i]->name, &rec))
-			what = "run (never ran)";
-		else if (strcmp(rec.status, "done") != 0)
-			what = "run (last run did not finish)";
+		const char *name = kf_up_stages[i]->name;
+		if (i < first)
+			kf_info("  %-12s skip (up to date)", name);
+		else if (opt_force)
+			kf_info("  %-12s run (--force)", name);
+		else if (i == first && why[0])
+			kf_info("  %-12s run (%s)", name, why);
+		else if (i == first)
+			kf_info("  %-12s run (--from %s)", name, name);
 		else
-			what = "check inputs; skip if unchanged";
-		kf_info("  %-12s %s", kf_up_stages[i]->name, what);
+			kf_info("  %-12s run (after %s)", name, kf_up_stages[first]->name);
 	}
-	kf_state_free(st);
-	return 0;
+	if (first >= kf_up_stage_count)
+		kf_info("everything is up to date: nothing would run");
 }
 
 static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, from = -1, r;
+	int npos = 0, from = -1, first = 0, r;
 	struct kf_config *cfg;
+	char why[KF_ERR_MSG_MAX];
 
 	r = kf_cmd_parse(ctx, &kf_cmd_up, argc, argv, &npos);
 	if (r)
@@ -73,25 +70,43 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 	if (opt_from) {
 		from = stage_index(opt_from);
 		if (from < 0) {
-			const char *names[16];
+			const char *names[KF_STAGE_MAX];
 			const char *best;
-			for (int i = 0; i < kf_up_stage_count && i < 16; i++)
+			int n = kf_up_stage_count < KF_STAGE_MAX ? kf_up_stage_count : KF_STAGE_MAX;
+			for (int i = 0; i < n; i++)
 				names[i] = kf_up_stages[i]->name;
-			best = kf_closest(opt_from, names, kf_up_stage_count < 16 ? kf_up_stage_count : 16);
+			best = kf_closest(opt_from, names, n);
 			return kf_err_set(&ctx->err, KF_EUSAGE, "--from: no stage '%s'%s%s%s", opt_from,
 					  best ? " (did you mean '" : "", best ? best : "",
 					  best ? "'?)" : "");
 		}
 	}
+	/* The whole run holds the output dir, from before the first decision to the last write. */
+	if (!opt_dry_run && (r = kf_ctx_lock(ctx)) != 0)
+		return r;
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
-	if (opt_dry_run)
-		return plan(ctx, from);
+	if ((r = kf_stage_resume_point(ctx, kf_up_stages, kf_up_stage_count, from, opt_force, &first,
+				       why, sizeof(why))) != 0)
+		return r;
+	if (opt_dry_run) {
+		plan(ctx, first, why);
+		return 0;
+	}
 	if (kf_up_stage_count == 0)
 		kf_warn("this build has no stages yet: nothing to do");
+	else if (first >= kf_up_stage_count)
+		kf_ok("everything is up to date: nothing to do");
+	else if (why[0])
+		kf_info("%s at %s: %s", first ? "resuming" : "starting", kf_up_stages[first]->name,
+			why);
 	for (int i = 0; i < kf_up_stage_count; i++) {
-		bool force = opt_force || (from >= 0 && i >= from);
-		if ((r = kf_stage_execute(ctx, kf_up_stages[i], force, NULL)) != 0) {
+		if (i < first) {
+			kf_stage_skip(ctx->run, kf_up_stages[i]->name,
+				      "inputs unchanged since its last run");
+			continue;
+		}
+		if ((r = kf_stage_execute(ctx, kf_up_stages[i], true, NULL)) != 0) {
 			kf_err_wrap(&ctx->err, "stage %s", kf_up_stages[i]->name);
 			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s",
 				kf_up_stages[i]->name);

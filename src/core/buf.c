@@ -129,3 +129,64 @@ void kf_buf_free(struct kf_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is invalid
+ * (overlong forms, surrogates, code points above U+10FFFF, truncated sequences). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return s[0] ? 1 : 0;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+char *kf_utf8_valid(const char *s, size_t len)
+{
+	struct kf_buf b;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	kf_buf_init(&b, 0);
+	if (kf_buf_append(&b, "", 0) != 0)
+		return NULL;
+	while (i < len) {
+		size_t k = utf8_seq(p + i, len - i);
+		int r;
+		if (k) {
+			r = kf_buf_append(&b, p + i, k);
+			i += k;
+		} else {
+			r = kf_buf_puts(&b, "\xef\xbf\xbd");
+			i++;
+		}
+		if (r) {
+			kf_buf_free(&b);
+			return NULL;
+		}
+	}
+	return kf_buf_detach(&b);
+}

@@ -16,6 +16,11 @@ int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out)
 		*out = ctx->cfg;
 		return 0;
 	}
+	if (ctx->config_explicit && !kf_fs_exists(ctx->config_path))
+		return kf_err_set(&ctx->err, KF_ECONFIG,
+				  "%s: no such configuration file (check the -c path, or leave -c out "
+				  "to use ./k3sforge.yaml or the built-in lab defaults)",
+				  ctx->config_path);
 	if (!ctx->config_explicit && !kf_fs_exists(ctx->config_path)) {
 		kf_info("no %s here: using the built-in lab defaults (k3sforge config show prints "
 			"them; -c FILE picks a file)",
@@ -57,14 +62,21 @@ char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel)
 
 void kf_cmd_help(const struct kf_cmd *cmd)
 {
-	char *opts = cmd->opts ? kf_opt_usage(cmd->opts) : NULL;
+	/* -h/--help is a row of the generated table, so it lines up with the other options. */
+	struct kf_opt all[65];
+	int n = 0;
+	char *opts;
 
+	for (const struct kf_opt *o = cmd->opts; o && o->type != KF_OPT_END && n < 63; o++)
+		all[n++] = *o;
+	all[n++] = (struct kf_opt)KF_OPT_FLAG_('h', "help", NULL, "show this help");
+	all[n] = (struct kf_opt)KF_OPT_END_;
+	opts = kf_opt_usage(all);
 	printf("Usage: %s\n\n%s\n", cmd->usage, cmd->summary);
 	if (cmd->description)
 		printf("\n%s\n", cmd->description);
 	if (opts && *opts)
 		printf("\nOptions:\n%s", opts);
-	printf("  -h, --help%*s  show this help\n", 10, "");
 	if (cmd->example)
 		printf("\nExample:\n%s\n", cmd->example);
 	printf("\nGlobal options (before the command): -c FILE, -o DIR, -v, -q, --json, --no-color.\n"

@@ -134,9 +134,10 @@ int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	char tmp[PATH_MAX];
 	int fd, e;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	/* A unique temporary name, so two threads writing the same file never share one. */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
 		return kf_err_set(err, KF_EIO, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return kf_err_set(err, KF_EIO, "%s: cannot create: %s", tmp, strerror(errno));
 	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
@@ -252,8 +253,10 @@ char *kf_path_join(const char *a, const char *b)
 	if (!r)
 		return NULL;
 	memcpy(r, a, la);
-	r[la] = '/';
-	strcpy(r + la + 1, b);
+	/* "/" stays the root: "/" + "b" is "/b", not "//b". */
+	if (a[la - 1] != '/')
+		r[la++] = '/';
+	strcpy(r + la, b);
 	return r;
 }
 
@@ -282,8 +285,11 @@ int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err
 	if (in < 0)
 		return kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "%s: %s", src,
 				  strerror(errno));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dst, (long)getpid());
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", dst) >= (int)sizeof(tmp)) {
+		close(in);
+		return kf_err_set(err, KF_EIO, "%s: path too long", dst);
+	}
+	out = mkostemp(tmp, O_CLOEXEC);
 	if (out < 0) {
 		e = errno;
 		close(in);
@@ -308,15 +314,23 @@ int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err
 	}
 	free(buf);
 	close(in);
-	if (fchmod(out, mode) != 0 || fsync(out) != 0 || close(out) != 0) {
+	if (fchmod(out, mode) != 0 || fsync(out) != 0) {
+		e = errno;
+		close(out);
 		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: %s", dst, strerror(errno));
+		return kf_err_set(err, KF_EIO, "%s: %s", dst, strerror(e));
+	}
+	if (close(out) != 0) {
+		e = errno;
+		unlink(tmp);
+		return kf_err_set(err, KF_EIO, "%s: close: %s", dst, strerror(e));
 	}
 	if (rename(tmp, dst) != 0) {
 		e = errno;
 		unlink(tmp);
 		return kf_err_set(err, KF_EIO, "%s: rename: %s", dst, strerror(e));
 	}
+	fsync_parent(dst);
 	return 0;
 fail:
 	free(buf);
@@ -352,17 +366,23 @@ int kf_lock_acquire(struct kf_lock **out, const char *dir, struct kf_err *err)
 		return KF_EIO;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		char holder[32] = "?";
+		char holder[32] = "";
 		ssize_t r = pread(fd, holder, sizeof(holder) - 1, 0);
 		if (r > 0) {
 			holder[r] = '\0';
 			holder[strcspn(holder, "\n")] = '\0';
 		}
 		close(fd);
-		kf_err_set(err, KF_ELOCKED,
-			   "output directory %s is in use by another k3sforge run (pid %s); wait for it "
-			   "to finish or use another --out",
-			   dir, holder);
+		if (strspn(holder, "0123456789") == strlen(holder) && holder[0])
+			kf_err_set(err, KF_ELOCKED,
+				   "output directory %s is in use by another k3sforge run (pid %s); "
+				   "wait for it to finish or use another --out",
+				   dir, holder);
+		else
+			kf_err_set(err, KF_ELOCKED,
+				   "output directory %s is locked by another process (%s); wait for it "
+				   "to finish or use another --out",
+				   dir, lk->path);
 		free(lk->path);
 		free(lk);
 		return KF_ELOCKED;

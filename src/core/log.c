@@ -4,6 +4,7 @@
 #include "k3sforge/log.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,9 +13,12 @@
 #include <unistd.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/err.h"
 #include "k3sforge/platform.h"
 
-#define MAX_SECRETS 64
+/* Enough for every token, password and key of a large lab; registering more aborts rather than
+ * let a secret through unmasked. */
+#define MAX_SECRETS 4096
 
 static struct {
 	pthread_mutex_t mu;
@@ -24,10 +28,11 @@ static struct {
 	FILE *text;      /* NULL = stderr */
 	FILE *jsonout;   /* NULL = stdout */
 	FILE *file;
-	char *secrets[MAX_SECRETS];
+	char **secrets;
+	int cap_secrets;
 	int n_secrets;
 	void (*live_clear)(FILE *);
-} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, NULL, NULL, NULL, { 0 }, 0, NULL };
+} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, NULL, NULL, NULL, NULL, 0, 0, NULL };
 
 static const char *level_names[] = { "DEBUG", "INFO", "OK", "WARN", "ERROR" };
 static const char *level_json[] = { "debug", "info", "ok", "warn", "error" };
@@ -50,10 +55,11 @@ void kf_log_init(const struct kf_log_opts *opts)
 	pthread_mutex_lock(&L.mu);
 	L.level = opts->level;
 	L.json = opts->json;
-	if (opts->color == KF_COLOR_ALWAYS)
-		L.color = true;
-	else if (opts->color == KF_COLOR_NEVER || (nc && *nc) || opts->json)
+	/* NO_COLOR (set and not empty, no-color.org) wins over everything; JSON never has colour. */
+	if ((nc && *nc) || opts->json || opts->color == KF_COLOR_NEVER)
 		L.color = false;
+	else if (opts->color == KF_COLOR_ALWAYS)
+		L.color = true;
 	else
 		L.color = kf_platform_isatty(fileno(text_stream()));
 	pthread_mutex_unlock(&L.mu);
@@ -69,10 +75,11 @@ void kf_log_set_streams(FILE *text, FILE *json)
 
 int kf_log_open_file(const char *path)
 {
-	FILE *f = fopen(path, "a");
+	/* "e": close-on-exec, so spawned programs (a registry server) never hold the log open. */
+	FILE *f = fopen(path, "ae");
 
 	if (!f)
-		return -5; /* KF_EIO */
+		return KF_EIO;
 	pthread_mutex_lock(&L.mu);
 	if (L.file)
 		fclose(L.file);
@@ -101,10 +108,25 @@ void kf_log_add_secret(const char *secret)
 			return;
 		}
 	}
-	if (L.n_secrets < MAX_SECRETS) {
+	if (L.n_secrets == L.cap_secrets) {
+		int cap = L.cap_secrets ? L.cap_secrets * 2 : 16;
+		char **grown = cap <= MAX_SECRETS ? realloc(L.secrets, sizeof(char *) * (size_t)cap)
+						  : NULL;
+		if (!grown) {
+			fprintf(stderr, "k3sforge: cannot register more secrets to mask; stopping so "
+					"none is printed\n");
+			abort();
+		}
+		L.secrets = grown;
+		L.cap_secrets = cap;
+	}
+	{
 		char *copy = strdup(secret);
-		if (copy)
-			L.secrets[L.n_secrets++] = copy;
+		if (!copy) {
+			fprintf(stderr, "k3sforge: out of memory registering a secret\n");
+			abort();
+		}
+		L.secrets[L.n_secrets++] = copy;
 	}
 	pthread_mutex_unlock(&L.mu);
 }
@@ -113,11 +135,13 @@ void kf_log_shutdown(void)
 {
 	pthread_mutex_lock(&L.mu);
 	for (int i = 0; i < L.n_secrets; i++) {
-		memset(L.secrets[i], 0, strlen(L.secrets[i]));
+		OPENSSL_cleanse(L.secrets[i], strlen(L.secrets[i]));
 		free(L.secrets[i]);
 		L.secrets[i] = NULL;
 	}
-	L.n_secrets = 0;
+	free(L.secrets);
+	L.secrets = NULL;
+	L.n_secrets = L.cap_secrets = 0;
 	if (L.file)
 		fclose(L.file);
 	L.file = NULL;
@@ -139,6 +163,17 @@ bool kf_log_color(void)
 enum kf_log_level kf_log_level(void)
 {
 	return L.level;
+}
+
+/* A JSON string of s with invalid UTF-8 replaced by U+FFFD (jansson refuses invalid UTF-8, which
+ * would silently drop the field, e.g. a message quoting a program's binary output). */
+static json_t *json_utf8(const char *s)
+{
+	char *v = kf_utf8_valid(s, strlen(s));
+	json_t *j = json_string(v ? v : "");
+
+	free(v);
+	return j;
 }
 
 /* Caller holds the mutex. */
@@ -195,7 +230,11 @@ static void mask_json_locked(json_t *v)
 
 	if (json_is_string(v)) {
 		char *m = mask_locked(json_string_value(v));
-		json_string_set(v, m);
+		char *u = m ? kf_utf8_valid(m, strlen(m)) : NULL;
+		/* If anything fails, drop the value rather than let a secret through. */
+		if (!u || json_string_set(v, u) != 0)
+			json_string_set(v, "***");
+		free(u);
 		free(m);
 	} else if (json_is_object(v)) {
 		json_object_foreach(v, key, val)
@@ -214,13 +253,15 @@ static void emit_json_locked(FILE *f, const char *type, json_t *fields)
 	char *text;
 
 	kf_format_rfc3339(kf_now_wall(), ts, sizeof(ts));
-	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "type", json_utf8(type));
 	json_object_set_new(o, "time", json_string(ts));
 	if (fields) {
 		mask_json_locked(fields);
-		json_object_update(o, fields);
+		/* "type" and "time" are ours; a field of the same name does not replace them. */
+		json_object_update_missing(o, fields);
 	}
-	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	/* UTF-8 as is (no \u escapes): Korean text reaches PowerShell readable and undoubled. */
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (text) {
 		fputs(text, f);
 		fputc('\n', f);
@@ -230,6 +271,26 @@ static void emit_json_locked(FILE *f, const char *type, json_t *fields)
 	json_decref(o);
 }
 
+/* Writes msg as one or more lines, each with the timestamp and level, so that a message with
+ * embedded newlines (a program's output) keeps every line of the log starting with a time. */
+static void write_lines(FILE *f, const char *ts, enum kf_log_level level, bool color,
+			const char *msg)
+{
+	const char *p = msg ? msg : "";
+
+	do {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+		if (color)
+			fprintf(f, "\033[2m%s\033[0m %s%-5s\033[0m %.*s\n", ts, level_colors[level],
+				level_names[level], len, p);
+		else
+			fprintf(f, "%s %-5s %.*s\n", ts, level_names[level], len, p);
+		p = nl ? nl + 1 : NULL;
+	} while (p && *p);
+	fflush(f);
+}
+
 void kf_log(enum kf_log_level level, const char *fmt, ...)
 {
 	char ts[32];
@@ -237,6 +298,8 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 	struct kf_buf raw;
 	char *msg;
 
+	if ((int)level < KF_LOG_DEBUG || level > KF_LOG_ERROR)
+		level = KF_LOG_ERROR;
 	kf_buf_init(&raw, 1024 * 1024);
 	va_start(ap, fmt);
 	kf_buf_vprintf(&raw, fmt, ap);
@@ -245,27 +308,20 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 
 	pthread_mutex_lock(&L.mu);
 	msg = mask_locked(kf_buf_str(&raw));
-	if (L.file) {
-		fprintf(L.file, "%s %-5s %s\n", ts, level_names[level], msg);
-		fflush(L.file);
-	}
+	if (L.file)
+		write_lines(L.file, ts, level, false, msg);
 	if (level >= L.level) {
 		if (L.json) {
 			json_t *f = json_object();
 			json_object_set_new(f, "level", json_string(level_json[level]));
-			json_object_set_new(f, "msg", json_string(msg));
+			json_object_set_new(f, "msg", json_utf8(msg ? msg : ""));
 			emit_json_locked(json_stream(), "log", f);
 			json_decref(f);
 		} else {
 			FILE *out = text_stream();
 			if (L.live_clear)
 				L.live_clear(out);
-			if (L.color)
-				fprintf(out, "\033[2m%s\033[0m %s%-5s\033[0m %s\n", ts,
-					level_colors[level], level_names[level], msg);
-			else
-				fprintf(out, "%s %-5s %s\n", ts, level_names[level], msg);
-			fflush(out);
+			write_lines(out, ts, level, L.color, msg);
 		}
 	}
 	pthread_mutex_unlock(&L.mu);
@@ -294,10 +350,12 @@ void kf_log_event(const char *type, const char *fields_json)
 			mask_json_locked(fields);
 		}
 		char *text = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char *mtype = mask_locked(type);
 		char ts[32];
 		kf_log_timestamp(ts, sizeof(ts));
-		fprintf(L.file, "%s EVENT %s %s\n", ts, type, text ? text : "{}");
+		fprintf(L.file, "%s EVENT %s %s\n", ts, mtype ? mtype : "", text ? text : "{}");
 		fflush(L.file);
+		free(mtype);
 		free(text);
 	}
 	pthread_mutex_unlock(&L.mu);
@@ -317,14 +375,16 @@ void kf_log_raw(const char *fmt, ...)
 	pthread_mutex_lock(&L.mu);
 	msg = mask_locked(kf_buf_str(&raw));
 	if (L.file) {
-		fprintf(L.file, "%s\n", msg);
-		fflush(L.file);
+		/* Every line of the log file starts with a timestamp, raw lines too. */
+		char ts[32];
+		kf_log_timestamp(ts, sizeof(ts));
+		write_lines(L.file, ts, KF_LOG_INFO, false, msg);
 	}
 	if (!L.json) {
 		FILE *out = text_stream();
 		if (L.live_clear)
 			L.live_clear(out);
-		fprintf(out, "%s\n", msg);
+		fprintf(out, "%s\n", msg ? msg : "");
 		fflush(out);
 	}
 	pthread_mutex_unlock(&L.mu);

@@ -2,6 +2,7 @@
 #include "k3sforge/opt.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,8 @@ static const struct kf_opt *find_short(const struct kf_opt *opts, char c)
 	return NULL;
 }
 
-static int unknown_long(const struct kf_opt *opts, const char *name, size_t len, struct kf_err *err)
+static int unknown_long(const struct kf_opt *opts, const char *name, size_t len, bool help_ok,
+			struct kf_err *err)
 {
 	const char *cands[128];
 	int n = 0;
@@ -91,7 +93,8 @@ static int unknown_long(const struct kf_opt *opts, const char *name, size_t len,
 	for (const struct kf_opt *o = opts; o && o->type != KF_OPT_END && n < 126; o++)
 		if (o->long_name)
 			cands[n++] = o->long_name;
-	cands[n++] = "help";
+	if (help_ok)
+		cands[n++] = "help";
 	best = kf_closest(word, cands, n);
 	if (best)
 		return kf_err_set(err, KF_EUSAGE, "unknown option --%s (did you mean --%s?)", word,
@@ -116,6 +119,8 @@ static int set_value(const struct kf_opt *o, const char *arg, const char *shown,
 		if (errno || end == arg || *end)
 			return kf_err_set(err, KF_EUSAGE, "option %s needs a whole number, not '%s'",
 					  shown, arg);
+		if (v < INT_MIN || v > INT_MAX)
+			return kf_err_set(err, KF_EUSAGE, "option %s: %s is too large", shown, arg);
 		if ((o->min || o->max) && (v < o->min || v > o->max))
 			return kf_err_set(err, KF_EUSAGE, "option %s must be between %ld and %ld, not %ld",
 					  shown, o->min, o->max, v);
@@ -168,7 +173,7 @@ int kf_opt_parse(const struct kf_opt *opts, int argc, char **argv, int *npos, bo
 				continue;
 			}
 			if (!o)
-				return unknown_long(opts, name, len, err);
+				return unknown_long(opts, name, len, help != NULL, err);
 			snprintf(shown, sizeof(shown), "--%s", o->long_name);
 			if (o->type == KF_OPT_FLAG) {
 				if (eq)

@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "k3sforge/log.h"
@@ -28,8 +31,12 @@ char *kf_proc_which(const char *name)
 
 	if (!name || !*name)
 		return NULL;
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? strdup(name) : NULL;
+	if (strchr(name, '/')) {
+		struct stat st;
+		return stat(name, &st) == 0 && S_ISREG(st.st_mode) && access(name, X_OK) == 0
+			       ? strdup(name)
+			       : NULL;
+	}
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path;;) {
@@ -71,20 +78,26 @@ char *kf_proc_cmdline(const char *const *argv)
 
 	kf_buf_init(&b, 0);
 	for (int i = 0; argv && argv[i]; i++) {
+		/* Mask before quoting: quoting a secret that holds a ' would hide it from the mask. */
+		char *arg = kf_log_mask(argv[i]);
+		if (!arg)
+			break;
 		if (i)
 			kf_buf_putc(&b, ' ');
-		if (!needs_quote(argv[i])) {
-			kf_buf_puts(&b, argv[i]);
+		if (!needs_quote(arg)) {
+			kf_buf_puts(&b, arg);
+			free(arg);
 			continue;
 		}
 		kf_buf_putc(&b, '\'');
-		for (const char *s = argv[i]; *s; s++) {
+		for (const char *s = arg; *s; s++) {
 			if (*s == '\'')
 				kf_buf_puts(&b, "'\\''");
 			else
 				kf_buf_putc(&b, *s);
 		}
 		kf_buf_putc(&b, '\'');
+		free(arg);
 	}
 	masked = kf_log_mask(kf_buf_str(&b));
 	kf_buf_free(&b);
@@ -136,10 +149,16 @@ static int spawn(struct kf_proc *p, int in_fd, int out_fd, int err_fd, pid_t *pi
 	char *prog = NULL;
 	char *cmd;
 	int r;
-	sigset_t def;
+	sigset_t def, none;
 
 	if (!p->argv || !p->argv[0])
 		return kf_err_set(err, KF_EPROC, "no program given");
+	if (p->cwd) {
+		struct stat st;
+		if (stat(p->cwd, &st) != 0 || !S_ISDIR(st.st_mode))
+			return kf_err_set(err, KF_ENOTFOUND, "cannot run %s in %s: no such directory",
+					  p->argv[0], p->cwd);
+	}
 	prog = kf_proc_which(p->argv[0]);
 	if (!prog)
 		return kf_err_set(err, KF_ENOTFOUND, "%s: program not found%s", p->argv[0],
@@ -162,7 +181,11 @@ static int spawn(struct kf_proc *p, int in_fd, int out_fd, int err_fd, pid_t *pi
 	sigaddset(&def, SIGTERM);
 	posix_spawnattr_setsigdefault(&attr, &def);
 	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
+	/* The child starts with no blocked signals whatever our threads have blocked. */
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+					       POSIX_SPAWN_SETSIGMASK);
 	if (in_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
 	else
@@ -188,7 +211,9 @@ static int spawn(struct kf_proc *p, int in_fd, int out_fd, int err_fd, pid_t *pi
 	return 0;
 }
 
-static void drain(int *fd, struct kf_buf *b, size_t max, bool *truncated)
+/* Reads what is available from *fd into b (up to max; the rest is dropped and *truncated set).
+ * Closes the fd at EOF or on error. Returns the bytes read, 0 when nothing was. */
+static ssize_t drain(int *fd, struct kf_buf *b, size_t max, bool *truncated)
 {
 	char chunk[65536];
 	ssize_t n = read(*fd, chunk, sizeof(chunk));
@@ -200,10 +225,53 @@ static void drain(int *fd, struct kf_buf *b, size_t max, bool *truncated)
 			kf_buf_append(b, chunk, take);
 		if (take < (size_t)n)
 			*truncated = true;
-	} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+		return n;
+	}
+	if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
 		close(*fd);
 		*fd = -1;
 	}
+	return 0;
+}
+
+/* write() that cannot kill us with SIGPIPE when the child closed its stdin early, whatever the
+ * caller's signal disposition (a library must not rely on main() ignoring SIGPIPE). */
+static ssize_t write_nosigpipe(int fd, const void *data, size_t len)
+{
+	sigset_t set, old, pending;
+	bool was_pending;
+	ssize_t w;
+	int e;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	w = write(fd, data, len);
+	e = errno;
+	if (w < 0 && e == EPIPE && !was_pending) {
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return w;
+}
+
+/* A pollable handle that becomes readable when the child exits (Linux >= 5.3), or -1. */
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	long fd = syscall(SYS_pidfd_open, pid, 0);
+	if (fd >= 0) {
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		return (int)fd;
+	}
+#else
+	(void)pid;
+#endif
+	return -1;
 }
 
 int kf_proc_run(struct kf_proc *p, struct kf_err *err)
@@ -212,15 +280,20 @@ int kf_proc_run(struct kf_proc *p, struct kf_err *err)
 	size_t max = p->out_max ? p->out_max : DEFAULT_OUT_MAX;
 	size_t in_off = 0;
 	pid_t pid = -1;
-	double start = kf_now_mono(), deadline;
-	int status = 0, r;
-	bool killed = false;
+	int pidfd = -1;
+	double start = kf_now_mono(), deadline, kill_at = 0;
+	int status = 0, r, backoff_ms = 1;
+	bool killed = false, exited = false, interrupted = false;
+	/* Only an interrupt that arrives while this program runs stops it; programs run after
+	 * Ctrl-C (cleanup) run normally, bounded by their own timeouts. */
+	bool interrupted_before = kf_interrupted();
 
 	kf_buf_init(&p->out, max + 1);
 	kf_buf_init(&p->errout, max + 1);
 	p->exit_code = -1;
 	p->term_signal = 0;
 	p->signaled = p->timed_out = p->truncated = false;
+	p->elapsed_s = 0;
 	deadline = p->timeout_ms > 0 ? start + p->timeout_ms / 1000.0 : 0;
 
 	if ((p->stdin_data && pipe2(in_pipe, O_CLOEXEC) != 0) ||
@@ -246,30 +319,55 @@ int kf_proc_run(struct kf_proc *p, struct kf_err *err)
 		goto out;
 	if (in_pipe[1] >= 0)
 		fcntl(in_pipe[1], F_SETFL, O_NONBLOCK);
+	if (out_pipe[0] >= 0)
+		fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+	if (err_pipe[0] >= 0)
+		fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
+	pidfd = open_pidfd(pid);
 
-	while (out_pipe[0] >= 0 || err_pipe[0] >= 0 || in_pipe[1] >= 0) {
-		struct pollfd pfd[3];
-		int n = 0, wait_ms = 200;
+	/* One loop: feed stdin, collect output, and notice the exit through the pidfd (or, without
+	 * one, by polling waitpid with a growing interval) -- never sleeping past the deadline. */
+	while (!exited) {
+		struct pollfd pfd[4];
+		int n = 0, wait_ms = -1;
+		pid_t w;
+
 		if (out_pipe[0] >= 0)
 			pfd[n++] = (struct pollfd){ out_pipe[0], POLLIN, 0 };
 		if (err_pipe[0] >= 0)
 			pfd[n++] = (struct pollfd){ err_pipe[0], POLLIN, 0 };
 		if (in_pipe[1] >= 0)
 			pfd[n++] = (struct pollfd){ in_pipe[1], POLLOUT, 0 };
-		if (deadline) {
-			double left = deadline - kf_now_mono();
-			if (left <= 0) {
+		if (pidfd >= 0)
+			pfd[n++] = (struct pollfd){ pidfd, POLLIN, 0 };
+		else {
+			wait_ms = backoff_ms;
+			if (backoff_ms < 100)
+				backoff_ms *= 2;
+		}
+		if (!killed && !interrupted_before && !interrupted && kf_interrupted()) {
+			/* Ctrl-C reaches us, not the child's own process group: pass it on. */
+			interrupted = true;
+			kill_group(pid, SIGTERM);
+			kill_at = kf_now_mono() + 3.0;
+		}
+		if (!killed && (deadline || kill_at)) {
+			double now = kf_now_mono();
+			double until = deadline && (!kill_at || deadline < kill_at) ? deadline : kill_at;
+			if (now >= until) {
 				killed = true;
 				kill_group(pid, SIGKILL);
-				break;
+				continue;
 			}
-			if (left * 1000 < wait_ms)
-				wait_ms = (int)(left * 1000) + 1;
+			if (wait_ms < 0 || (until - now) * 1000 < wait_ms)
+				wait_ms = (int)((until - now) * 1000) + 1;
 		}
-		if (n == 0)
-			break;
-		if (poll(pfd, (nfds_t)n, wait_ms) < 0 && errno != EINTR)
-			break;
+		if (poll(pfd, (nfds_t)n, wait_ms) < 0 && errno != EINTR) {
+			r = kf_err_set(err, KF_EPROC, "poll: %s", strerror(errno));
+			kill_group(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			goto out;
+		}
 		for (int i = 0; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
@@ -278,55 +376,56 @@ int kf_proc_run(struct kf_proc *p, struct kf_err *err)
 			else if (pfd[i].fd == err_pipe[0])
 				drain(&err_pipe[0], &p->errout, max, &p->truncated);
 			else if (pfd[i].fd == in_pipe[1]) {
-				ssize_t w = write(in_pipe[1], p->stdin_data + in_off,
-						  p->stdin_len - in_off);
-				if (w > 0)
-					in_off += (size_t)w;
-				if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
+				ssize_t wr = write_nosigpipe(in_pipe[1], p->stdin_data + in_off,
+							     p->stdin_len - in_off);
+				if (wr > 0)
+					in_off += (size_t)wr;
+				if ((wr < 0 && errno != EAGAIN && errno != EINTR) ||
 				    in_off >= p->stdin_len) {
 					close(in_pipe[1]);
 					in_pipe[1] = -1;
 				}
 			}
 		}
-	}
-	/* Output closed (or inherited): wait for the exit, still honouring the deadline. */
-	for (;;) {
-		pid_t w = waitpid(pid, &status, killed ? 0 : WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid) {
+			exited = true;
+		} else if (w < 0 && errno != EINTR) {
 			r = kf_err_set(err, KF_EPROC, "waitpid: %s", strerror(errno));
 			goto out;
 		}
-		if (!killed && deadline && kf_now_mono() >= deadline) {
-			killed = true;
-			kill_group(pid, SIGKILL);
-			continue;
-		}
-		if (!killed)
-			kf_sleep_ms(5);
 	}
+	/* The child is gone; what it wrote is in the pipes. Take it, but do not wait for
+	 * grandchildren that inherited the pipes (a daemon it started). */
+	while (out_pipe[0] >= 0 && drain(&out_pipe[0], &p->out, max, &p->truncated) > 0)
+		;
+	while (err_pipe[0] >= 0 && drain(&err_pipe[0], &p->errout, max, &p->truncated) > 0)
+		;
 	/* Kill any grandchildren left in the group after a timeout. */
 	if (killed)
 		kill(-pid, SIGKILL);
 	p->elapsed_s = kf_now_mono() - start;
-	if (killed) {
+	if (killed && !interrupted) {
 		p->timed_out = true;
 		r = kf_err_set(err, KF_ETIMEOUT, "%s did not finish within %.1fs and was killed",
 			       p->argv[0], p->timeout_ms / 1000.0);
-	} else if (WIFSIGNALED(status)) {
+	} else if (interrupted) {
+		r = kf_err_set(err, KF_EINTR, "%s was stopped: interrupted", p->argv[0]);
+	} else {
+		r = 0;
+	}
+	if (!p->timed_out && WIFSIGNALED(status)) {
 		p->signaled = true;
 		p->term_signal = WTERMSIG(status);
-		r = 0;
-	} else {
+	} else if (!p->timed_out && WIFEXITED(status)) {
 		p->exit_code = WEXITSTATUS(status);
-		r = 0;
 	}
 	kf_debug("exit: %s %s %d after %.2fs", p->argv[0],
 		 p->signaled ? "signal" : (p->timed_out ? "timeout" : "code"),
 		 p->signaled ? p->term_signal : p->exit_code, p->elapsed_s);
 out:
+	if (pidfd >= 0)
+		close(pidfd);
 	for (int i = 0; i < 2; i++) {
 		if (in_pipe[i] >= 0)
 			close(in_pipe[i]);
@@ -360,17 +459,19 @@ int kf_proc_run_ok(struct kf_proc *p, struct kf_err *err)
 
 	if (r)
 		return r;
-	if (p->signaled)
-		return kf_err_set(err, KF_EPROC, "%s was killed by signal %d", p->argv[0],
-				  p->term_signal);
-	if (p->exit_code == 0)
+	if (!p->signaled && p->exit_code == 0)
 		return 0;
 	last_line(kf_buf_str(&p->errout), line, sizeof(line));
 	if (!line[0])
 		last_line(kf_buf_str(&p->out), line, sizeof(line));
 	masked = kf_log_mask(line);
-	kf_err_set(err, KF_EPROC, "%s exited with status %d%s%s", p->argv[0], p->exit_code,
-		   masked[0] ? ": " : "", masked);
+	if (p->signaled)
+		kf_err_set(err, KF_EPROC, "%s was killed by signal %d (%s)%s%s", p->argv[0],
+			   p->term_signal, strsignal(p->term_signal), masked && masked[0] ? ": " : "",
+			   masked ? masked : "");
+	else
+		kf_err_set(err, KF_EPROC, "%s exited with status %d%s%s", p->argv[0], p->exit_code,
+			   masked && masked[0] ? ": " : "", masked ? masked : "");
 	free(masked);
 	return KF_EPROC;
 }

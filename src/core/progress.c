@@ -56,8 +56,12 @@ struct kf_progress *kf_progress_new(const char *what, uint64_t total_bytes, int 
 	p->start = kf_now_mono();
 	p->live = !kf_log_json() && kf_log_level() <= KF_LOG_INFO &&
 		  kf_platform_isatty(fileno(kf_log_text_stream()));
-	if (p->live)
+	if (p->live) {
+		/* Under the log lock: another thread may be logging (and calling it) right now. */
+		kf_log_lock();
 		kf_log_set_live_clear(clear_live);
+		kf_log_unlock();
+	}
 	return p;
 }
 

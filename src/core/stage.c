@@ -139,6 +139,7 @@ int kf_run_count(const struct kf_run *run)
 void kf_run_summary(const struct kf_run *run)
 {
 	double total = 0;
+	bool text = !kf_log_json();
 	json_t *arr;
 	char *ev;
 
@@ -146,9 +147,11 @@ void kf_run_summary(const struct kf_run *run)
 		return;
 	for (int i = 0; i < run->n; i++)
 		total += run->steps[i].elapsed;
-	kf_log_raw("%s", "");
-	kf_log_raw("stage summary");
-	kf_log_raw("  %-20s %10s %8s  %s", "stage", "time", "share", "result");
+	/* Ordinary INFO lines, so the table carries timestamps like every other line. */
+	if (text) {
+		kf_info("stage summary:");
+		kf_info("  %-20s %10s %8s  %s", "stage", "time", "share", "result");
+	}
 	arr = json_array();
 	for (int i = 0; i < run->n; i++) {
 		const struct step *s = &run->steps[i];
@@ -157,14 +160,16 @@ void kf_run_summary(const struct kf_run *run)
 				     : s->rc ? "FAILED" : "ok";
 		double share = total > 0 ? 100.0 * s->elapsed / total : 0;
 		json_t *o = json_object();
-		kf_log_raw("  %-20s %9.1fs %7.1f%%  %s", s->name, s->elapsed, share, result);
+		if (text)
+			kf_info("  %-20s %9.1fs %7.1f%%  %s", s->name, s->elapsed, share, result);
 		json_object_set_new(o, "stage", json_string(s->name));
 		json_object_set_new(o, "seconds", json_real((double)((long long)(s->elapsed * 1000)) / 1000));
 		json_object_set_new(o, "share", json_real((double)((long long)(share * 10)) / 10));
 		json_object_set_new(o, "result", json_string(s->skipped ? "skipped" : s->open ? "interrupted" : s->rc ? "failed" : "ok"));
 		json_array_append_new(arr, o);
 	}
-	kf_log_raw("  %-20s %9.1fs %7.1f%%", "total", total, total > 0 ? 100.0 : 0.0);
+	if (text)
+		kf_info("  %-20s %9.1fs %7.1f%%", "total", total, total > 0 ? 100.0 : 0.0);
 	{
 		json_t *o = json_object();
 		json_object_set_new(o, "stages", arr);
@@ -176,13 +181,109 @@ void kf_run_summary(const struct kf_run *run)
 	free(ev);
 }
 
+int kf_stage_fresh(struct kf_ctx *ctx, const struct kf_stage_def *stage, const struct kf_state *st,
+		   char hex[KF_SHA256_HEX_LEN + 1], char *why, size_t whylen)
+{
+	struct kf_state_rec rec;
+	struct kf_fp *fp;
+	struct kf_err cerr;
+	int r;
+
+	hex[0] = '\0';
+	if (whylen)
+		why[0] = '\0';
+	fp = kf_fp_new();
+	if (!fp)
+		return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	kf_fp_str(fp, "stage", stage->name);
+	if (stage->fingerprint && (r = stage->fingerprint(ctx, fp, &ctx->err)) != 0) {
+		kf_fp_free(fp);
+		return r < 0 ? r : KF_EFAIL;
+	}
+	kf_fp_final(fp, hex);
+
+	if (!st || !kf_state_get(st, stage->name, &rec)) {
+		snprintf(why, whylen, "it never ran here");
+		return 0;
+	}
+	if (strcmp(rec.status, "done") != 0) {
+		snprintf(why, whylen, "its last run ended '%s'%s%s", rec.status,
+			 rec.error ? ": " : "", rec.error ? rec.error : "");
+		return 0;
+	}
+	if (!rec.fingerprint || strcmp(rec.fingerprint, hex) != 0) {
+		snprintf(why, whylen, "its inputs changed since its last run");
+		return 0;
+	}
+	kf_err_clear(&cerr);
+	if (stage->check && stage->check(ctx, &cerr) != 0) {
+		snprintf(why, whylen, "its outputs are no longer in place (%s)",
+			 cerr.msg[0] ? cerr.msg : "check failed");
+		return 0;
+	}
+	return 1;
+}
+
+int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force)
+{
+	if (force)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		if (from >= 0 && i >= from)
+			return i;
+		if (!fresh[i])
+			return i;
+	}
+	return n;
+}
+
+int kf_stage_resume_point(struct kf_ctx *ctx, const struct kf_stage_def *const *stages, int n,
+			  int from, bool force, int *first, char *why, size_t whylen)
+{
+	struct kf_state *st = NULL;
+	bool fresh[KF_STAGE_MAX];
+	int r;
+
+	if (whylen)
+		why[0] = '\0';
+	*first = 0;
+	if (n > KF_STAGE_MAX)
+		return kf_err_set(&ctx->err, KF_ELIMIT, "too many stages (%d, at most %d)", n,
+				  KF_STAGE_MAX);
+	if (force)
+		return 0;
+	if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
+		return r;
+	for (int i = 0; i < n; i++)
+		fresh[i] = false;
+	/* Only up to the first stale stage: everything after it runs anyway, and its inputs may be
+	 * outputs of earlier stages that have not run yet. */
+	for (int i = 0; i < n && (from < 0 || i < from); i++) {
+		char hex[KF_SHA256_HEX_LEN + 1];
+		r = kf_stage_fresh(ctx, stages[i], st, hex, why, whylen);
+		if (r < 0) {
+			/* Not fatal here: running the stage reports it properly. */
+			snprintf(why, whylen, "its inputs cannot be fingerprinted (%.400s)",
+				 ctx->err.msg);
+			kf_err_clear(&ctx->err);
+		}
+		fresh[i] = r == 1;
+		if (!fresh[i])
+			break;
+	}
+	kf_state_free(st);
+	/* why now holds the reason of the stale stage the loop stopped at, or is empty when it
+	 * stopped at `from` or found every stage fresh (kf_stage_fresh clears it for fresh ones). */
+	*first = kf_stage_first_to_run(fresh, n, from, false);
+	return 0;
+}
+
 int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool force,
 		     bool *skipped)
 {
 	struct kf_state *st = NULL;
-	struct kf_state_rec rec;
-	struct kf_fp *fp = NULL;
 	char hex[KF_SHA256_HEX_LEN + 1] = "";
+	char why[KF_ERR_MSG_MAX + 64];
 	double start, end;
 	int r;
 
@@ -192,38 +293,18 @@ int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool 
 		return r;
 	if ((r = kf_state_load(&st, ctx->out_dir, &ctx->err)) != 0)
 		return r;
-	fp = kf_fp_new();
-	if (!fp) {
-		r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	r = kf_stage_fresh(ctx, stage, st, hex, why, sizeof(why));
+	if (r < 0)
+		goto out;
+	if (r == 1 && !force) {
+		kf_stage_skip(ctx->run, stage->name, "inputs unchanged since its last run");
+		if (skipped)
+			*skipped = true;
+		r = 0;
 		goto out;
 	}
-	kf_fp_str(fp, "stage", stage->name);
-	if (stage->fingerprint && (r = stage->fingerprint(ctx, fp, &ctx->err)) != 0) {
-		kf_fp_free(fp);
-		goto out;
-	}
-	kf_fp_final(fp, hex);
-
-	if (!force && kf_state_get(st, stage->name, &rec) && strcmp(rec.status, "done") == 0 &&
-	    rec.fingerprint && strcmp(rec.fingerprint, hex) == 0) {
-		struct kf_err cerr;
-		kf_err_clear(&cerr);
-		if (!stage->check || stage->check(ctx, &cerr) == 0) {
-			kf_stage_skip(ctx->run, stage->name, "inputs unchanged since its last run");
-			if (skipped)
-				*skipped = true;
-			r = 0;
-			goto out;
-		}
-		kf_info("%s: its outputs are no longer in place (%s); running it again", stage->name,
-			cerr.msg);
-	} else if (!force && kf_state_get(st, stage->name, &rec)) {
-		if (strcmp(rec.status, "done") == 0)
-			kf_info("%s: inputs changed since its last run; running it again", stage->name);
-		else
-			kf_info("%s: last run ended '%s'%s%s; running it again", stage->name, rec.status,
-				rec.error ? ": " : "", rec.error ? rec.error : "");
-	}
+	if (!force)
+		kf_info("%s: %s; running it", stage->name, why);
 
 	start = kf_now_wall();
 	kf_state_set(st, stage->name, "running", start, start, NULL, NULL);
@@ -239,6 +320,14 @@ int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool 
 	{
 		/* Saving must not clobber the stage's error; keep it in a local. */
 		struct kf_err serr;
+		struct kf_state *now = NULL;
+		kf_err_clear(&serr);
+		/* The stage may have saved its own data (kf_state_data) meanwhile: record the
+		 * outcome on top of what is on disk now, not on the copy loaded before it ran. */
+		if (kf_state_load(&now, ctx->out_dir, &serr) == 0) {
+			kf_state_free(st);
+			st = now;
+		}
 		kf_err_clear(&serr);
 		kf_state_set(st, stage->name, r == 0 ? "done" : (r == KF_EINTR ? "interrupted" : "failed"),
 			     start, end, r == 0 ? hex : NULL, r ? ctx->err.msg : NULL);

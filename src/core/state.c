@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
@@ -47,6 +48,12 @@ static const char *validate(json_t *root)
 		if (!json_is_number(json_object_get(rec, "start_ts")) ||
 		    !json_is_number(json_object_get(rec, "end_ts")))
 			return "a stage record has no times";
+		if (!json_is_string(json_object_get(rec, "fingerprint")) &&
+		    !json_is_null(json_object_get(rec, "fingerprint")))
+			return "a stage record has no fingerprint";
+		if (json_object_get(rec, "error") && !json_is_string(json_object_get(rec, "error")) &&
+		    !json_is_null(json_object_get(rec, "error")))
+			return "a stage record has a malformed error";
 	}
 	return NULL;
 }
@@ -86,7 +93,10 @@ int kf_state_load(struct kf_state **out, const char *dir, struct kf_err *err)
 			gmtime_r(&t, &tm);
 			strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 			snprintf(moved, sizeof(moved), "%s.corrupt-%s", st->path, stamp);
-			if (rename(st->path, moved) == 0) {
+			/* Never overwrite an earlier corrupt copy (two in the same second). */
+			for (int i = 1; kf_fs_exists(moved) && i < 1000; i++)
+				snprintf(moved, sizeof(moved), "%s.corrupt-%s-%d", st->path, stamp, i);
+			if (!kf_fs_exists(moved) && rename(st->path, moved) == 0) {
 				st->corrupt_moved_to = strdup(moved);
 				kf_warn("%s is corrupt (%s); moved it to %s and starting with no stage "
 					"records, so every stage will run again",
@@ -142,7 +152,14 @@ int kf_state_set(struct kf_state *st, const char *stage, const char *status, dou
 	json_object_set_new(rec, "end_ts", json_real(end));
 	json_object_set_new(rec, "duration", json_real(end > start ? end - start : 0));
 	json_object_set_new(rec, "fingerprint", fingerprint ? json_string(fingerprint) : json_null());
-	json_object_set_new(rec, "error", error ? json_string(error) : json_null());
+	if (error) {
+		/* An error message may be cut mid-character or quote a program's bytes. */
+		char *valid = kf_utf8_valid(error, strlen(error));
+		json_object_set_new(rec, "error", valid ? json_string(valid) : json_null());
+		free(valid);
+	} else {
+		json_object_set_new(rec, "error", json_null());
+	}
 	return 0;
 }
 
