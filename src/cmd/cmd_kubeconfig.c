@@ -1,0 +1,285 @@
+/* k3sforge kubeconfig: fetch the master's kubeconfig over SSH (pinned host key), point it at the
+ * master, prove it against the API server, write <out>/kubeconfig and merge it into the user's
+ * kubeconfig (and, from WSL with --windows, the Windows user's). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/kubeconfig.h"
+#include "k3sforge/log.h"
+#include "k3sforge/node.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/proc.h"
+#include "k3sforge/ssh.h"
+#include "k3sforge/stage.h"
+#include "k3sforge/state.h"
+
+extern const struct kf_cmd kf_cmd_kubeconfig;
+extern const struct kf_stage_def kf_stage_kubeconfig;
+
+static bool opt_no_merge, opt_overwrite, opt_switch, opt_windows, opt_force;
+static const char *opt_target;
+
+static const struct kf_opt kubeconfig_opts[] = {
+	KF_OPT_FLAG_(0, "no-merge", &opt_no_merge, "only write <out>/kubeconfig"),
+	KF_OPT_STR_(0, "kubeconfig", &opt_target, "FILE",
+		    "merge into FILE (default: first of $KUBECONFIG, else ~/.kube/config)"),
+	KF_OPT_FLAG_(0, "overwrite", &opt_overwrite, "replace a different entry of the same name"),
+	KF_OPT_FLAG_(0, "switch", &opt_switch, "make the lab the current context"),
+	KF_OPT_FLAG_(0, "windows", &opt_windows,
+		     "from WSL: also merge into %USERPROFILE%\\.kube\\config"),
+	KF_OPT_FLAG_(0, "force", &opt_force, "run even if up to date"),
+	KF_OPT_END_,
+};
+
+static char *context_name(const struct kf_config *cfg)
+{
+	size_t n = strlen(cfg->cluster_name) + 16;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "k3sforge-%s", cfg->cluster_name);
+	return s;
+}
+
+/* C:\Users\op → /mnt/c/Users/op */
+static char *windows_to_wsl(const char *win)
+{
+	size_t n = strlen(win);
+	char *out;
+
+	if (n < 3 || win[1] != ':' || (win[2] != '\\' && win[2] != '/'))
+		return NULL;
+	out = malloc(n + 8);
+	if (!out)
+		return NULL;
+	snprintf(out, n + 8, "/mnt/%c%s", win[0] | 0x20, win + 2);
+	for (char *p = out; *p; p++)
+		if (*p == '\\')
+			*p = '/';
+	return out;
+}
+
+/* The Windows user's profile folder as a WSL path (caller frees). */
+static int windows_home(char **out, struct kf_err *err)
+{
+	const char *env = getenv("K3SFORGE_WINDOWS_HOME");
+	const char *argv[] = { "cmd.exe", "/c", "echo", "%USERPROFILE%", NULL };
+	struct kf_proc p;
+	char *line, *wsl;
+	int r;
+
+	*out = NULL;
+	if (env && *env) {
+		*out = strdup(env);
+		return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	if (!kf_platform_is_wsl())
+		return kf_err_set(err, KF_EUNSUPPORTED,
+				  "--windows works from WSL only (this host is not WSL)");
+	memset(&p, 0, sizeof(p));
+	p.argv = argv;
+	p.cwd = "/mnt/c";
+	p.timeout_ms = 15000;
+	if ((r = kf_proc_run_ok(&p, err)) != 0) {
+		kf_proc_free(&p);
+		return kf_err_wrap(err, "cannot ask Windows for %%USERPROFILE%%");
+	}
+	line = strdup(kf_buf_str(&p.out));
+	kf_proc_free(&p);
+	if (!line)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	line[strcspn(line, "\r\n")] = '\0';
+	wsl = windows_to_wsl(line);
+	if (!wsl) {
+		r = kf_err_set(err, KF_EFAIL, "Windows reported USERPROFILE as '%s', not a drive path",
+			       line);
+		free(line);
+		return r;
+	}
+	free(line);
+	*out = wsl;
+	return 0;
+}
+
+static int merge_into(const char *path, const struct kf_ynode *kc, struct kf_err *err)
+{
+	struct kf_kubeconfig_merge_opts mo = { opt_overwrite, opt_switch };
+	bool changed = false;
+	char *backup = NULL;
+	int r = kf_kubeconfig_merge_file(path, kc, &mo, &changed, &backup, err);
+
+	if (r)
+		return r;
+	if (!changed)
+		kf_info("%s already has the lab's context: unchanged", path);
+	else if (backup)
+		kf_ok("merged the lab's context into %s (previous file kept as %s)", path, backup);
+	else
+		kf_ok("wrote %s with the lab's context", path);
+	free(backup);
+	return 0;
+}
+
+/* Reads k3s.yaml: SFTP first (k3sforge renders write-kubeconfig-mode 0644), sudo cat else. */
+static int fetch(struct kf_ssh *s, const char *node, char **text, size_t *len, struct kf_err *err)
+{
+	struct kf_ssh_result res;
+	int r;
+
+	r = kf_ssh_read_file(s, KF_K3S_KUBECONFIG_PATH, text, len, 1024 * 1024, err);
+	if (r == 0)
+		return 0;
+	kf_debug("%s: SFTP read of %s failed (%s); trying sudo", node, KF_K3S_KUBECONFIG_PATH,
+		 err->msg);
+	r = kf_ssh_exec(s, "sudo -n cat " KF_K3S_KUBECONFIG_PATH, 30000, 1024 * 1024, &res, err);
+	if (r == 0 && res.exit_status != 0)
+		r = kf_err_set(err, KF_ENOTFOUND,
+			       "%s: cannot read %s (%s); is k3s running? `k3sforge wait` first",
+			       node, KF_K3S_KUBECONFIG_PATH, kf_buf_str(&res.errout));
+	if (r == 0) {
+		*len = res.out.len;
+		*text = kf_buf_detach(&res.out);
+	}
+	kf_ssh_result_free(&res);
+	return r;
+}
+
+static int kubeconfig_stage_run(struct kf_ctx *ctx, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	const struct kf_node *m;
+	struct kf_ssh *s = NULL;
+	struct kf_ynode *kc = NULL;
+	char *text = NULL, *out_text = NULL, *name = NULL, *out_path = NULL, *target = NULL;
+	char *version = NULL, *winhome = NULL, server[128];
+	size_t len = 0;
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	m = kf_config_master(cfg);
+	if (!m)
+		return kf_err_set(err, KF_ECONFIG, "the configuration has no master node");
+	if ((r = kf_node_connect(&s, cfg, m, ctx->out_dir, 0, NULL, err)) != 0)
+		goto out;
+	if ((r = fetch(s, m->name, &text, &len, err)) != 0)
+		goto out;
+	name = context_name(cfg);
+	snprintf(server, sizeof(server), "https://%s:6443", m->ip);
+	if ((r = kf_kubeconfig_rewrite(&kc, text, len, name, server, err)) != 0)
+		goto out;
+	if (!(out_text = kf_kubeconfig_text(kc, err))) {
+		r = err->code;
+		goto out;
+	}
+	out_path = kf_ctx_path(ctx, "kubeconfig");
+	if ((r = kf_fs_write_atomic(out_path, out_text, strlen(out_text), 0600, err)) != 0)
+		goto out;
+	kf_info("wrote %s (context %s, server %s)", out_path, name, server);
+	if ((r = kf_kubeconfig_probe(kc, 15000, &version, err)) != 0) {
+		kf_err_wrap(err, "the kubeconfig does not work yet");
+		goto out;
+	}
+	kf_ok("API server at %s answers with the kubeconfig's credentials: %s", server, version);
+	if (!opt_no_merge) {
+		target = opt_target ? strdup(opt_target) : kf_kubeconfig_default_path();
+		if ((r = merge_into(target, kc, err)) != 0)
+			goto out;
+	}
+	if (opt_windows) {
+		char *wpath;
+		if ((r = windows_home(&winhome, err)) != 0)
+			goto out;
+		wpath = kf_path_join(winhome, ".kube/config");
+		r = wpath ? merge_into(wpath, kc, err) : kf_err_set(err, KF_ENOMEM, "out of memory");
+		free(wpath);
+		if (r)
+			goto out;
+	}
+	kf_info("use it: kubectl --context %s get nodes", name);
+out:
+	kf_ssh_close(s);
+	kf_ynode_free(kc);
+	free(text);
+	free(out_text);
+	free(name);
+	free(out_path);
+	free(target);
+	free(version);
+	free(winhome);
+	return r;
+}
+
+static int kubeconfig_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	const struct kf_node *m;
+	char *kh;
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	m = kf_config_master(cfg);
+	kf_fp_str(fp, "cluster", cfg->cluster_name);
+	kf_fp_str(fp, "master.ip", m ? m->ip : NULL);
+	kf_fp_str(fp, "master.ssh_host", m ? m->ssh_host : NULL);
+	kf_fp_int(fp, "master.ssh_port", m ? m->ssh_port : 0);
+	kf_fp_str(fp, "user", cfg->guest.user);
+	kf_fp_int(fp, "no_merge", opt_no_merge);
+	kf_fp_str(fp, "target", opt_target);
+	kf_fp_int(fp, "windows", opt_windows);
+	kh = kf_ctx_path(ctx, "ssh/known_hosts");
+	kf_fp_file(fp, "known_hosts", kh);
+	free(kh);
+	return 0;
+}
+
+static int kubeconfig_check(struct kf_ctx *ctx, struct kf_err *err)
+{
+	char *p = kf_ctx_path(ctx, "kubeconfig");
+	bool ok = p && kf_fs_exists(p);
+
+	free(p);
+	return ok ? 0 : kf_err_set(err, KF_ENOTFOUND, "<out>/kubeconfig is missing");
+}
+
+const struct kf_stage_def kf_stage_kubeconfig = {
+	.name = "kubeconfig",
+	.fingerprint = kubeconfig_fingerprint,
+	.check = kubeconfig_check,
+	.run = kubeconfig_stage_run,
+};
+
+static int kubeconfig_cmd(struct kf_ctx *ctx, int argc, char **argv)
+{
+	int npos = 0, r;
+
+	if ((r = kf_cmd_parse(ctx, &kf_cmd_kubeconfig, argc, argv, &npos)) != 0)
+		return r;
+	if (npos > 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "kubeconfig takes no arguments ('%s' given)",
+				  argv[1]);
+	return kf_stage_execute(ctx, &kf_stage_kubeconfig, opt_force, NULL);
+}
+
+const struct kf_cmd kf_cmd_kubeconfig = {
+	.name = "kubeconfig",
+	.summary = "fetch the cluster's kubeconfig, prove it, and merge it into yours",
+	.usage = "k3sforge [-c FILE] [-o DIR] kubeconfig [--no-merge] [--kubeconfig FILE] "
+		 "[--overwrite] [--switch] [--windows]",
+	.description =
+		"Reads /etc/rancher/k3s/k3s.yaml from the master over SSH (pinned host key), points it\n"
+		"at https://<master ip>:6443, names its cluster, user and context k3sforge-<cluster>,\n"
+		"writes <out>/kubeconfig (0600), and proves it with GET /version using its own CA and\n"
+		"client certificate. Then merges it into your kubeconfig as parsed YAML: other\n"
+		"contexts are kept, the old file is backed up, a different entry of the same name is\n"
+		"refused unless --overwrite.",
+	.example = "  k3sforge -c lab.yaml kubeconfig --switch\n"
+		   "  k3sforge -c lab.yaml kubeconfig --windows   # from WSL: Windows kubectl too",
+	.opts = kubeconfig_opts,
+	.run = kubeconfig_cmd,
+};
