@@ -628,6 +628,26 @@ static void test_download_honours_http_proxy_env(void **state)
 	free(dest);
 }
 
+static void test_download_tunnels_https_through_https_proxy_env(void **state)
+{
+	struct kf_download_opts o;
+	struct kf_err err;
+	char url[256], tunnel[64], *dest = out_path("k3s");
+
+	(void)state;
+	snprintf(url, sizeof(url), "%s/k3s", W->https.base);
+	snprintf(tunnel, sizeof(tunnel), "127.0.0.1:%d", W->https.port);
+	setenv("https_proxy", W->http.base, 1);
+	base_opts(&o, url, dest);
+	o.ca_file = W->https.ca_crt;
+	o.expected_sha256 = W->rel.k3s;
+	assert_int_equal(kf_download_file(&o, NULL, &err), 0);
+	/* The proxy saw a CONNECT to the HTTPS server; TLS was still verified end to end. */
+	assert_int_equal(kf_dlsrv_count(&W->http, tunnel, 200, NULL, 1), 1);
+	assert_int_equal(kf_dlsrv_count(&W->https, "/k3s", 200, NULL, 0), 1);
+	free(dest);
+}
+
 static void test_download_disk_full_keeps_part_and_says_free_space(void **state)
 {
 	struct kf_download_opts o;
@@ -662,6 +682,42 @@ static void test_download_reports_write_error_when_part_cannot_be_created(void *
 	base_opts(&o, url, dest);
 	assert_int_equal(kf_download_file(&o, NULL, &err), KF_EIO);
 	assert_non_null(strstr(err.msg, "no-such-dir/k3s.part"));
+	free(url);
+	free(dest);
+}
+
+static void test_download_emits_json_progress_events(void **state)
+{
+	struct kf_log_opts json_on = { KF_LOG_INFO, true, KF_COLOR_NEVER };
+	struct kf_log_opts json_off = { KF_LOG_INFO, false, KF_COLOR_NEVER };
+	struct kf_download_opts o;
+	struct kf_err err;
+	char *url = asset_url(&W->http, "", "k3s"), *dest = out_path("k3s");
+	FILE *events = tmpfile();
+	char line[4096];
+	int progress = 0, final = 0;
+
+	(void)state;
+	assert_non_null(events);
+	kf_log_init(&json_on);
+	kf_log_set_streams(NULL, events);
+	base_opts(&o, url, dest);
+	o.no_progress = false;
+	o.expected_sha256 = W->rel.k3s;
+	assert_int_equal(kf_download_file(&o, NULL, &err), 0);
+	kf_log_set_streams(NULL, NULL);
+	kf_log_init(&json_off);
+	rewind(events);
+	while (fgets(line, sizeof(line), events)) {
+		if (strstr(line, "\"type\":\"progress\"") && strstr(line, "download k3s")) {
+			progress++;
+			if (strstr(line, "\"final\":true") && strstr(line, "\"bytes\":1572881"))
+				final++;
+		}
+	}
+	fclose(events);
+	assert_true(progress >= 1);
+	assert_int_equal(final, 1);
 	free(url);
 	free(dest);
 }
@@ -962,6 +1018,50 @@ static void test_artifacts_unpinned_install_script_warns_with_digest(void **stat
 	kf_config_free(cfg);
 }
 
+static void test_artifacts_chart_from_local_path_relative_to_config(void **state)
+{
+	struct kf_config *cfg = release_config(VERSION, true);
+	struct kf_artifacts_opts o;
+	struct kf_artifacts_report rep;
+	struct kf_err err;
+	char *src;
+
+	(void)state;
+	/* A chart path in the configuration is relative to the configuration file. */
+	assert_true(asprintf(&cfg->path, "%s/k3sforge.yaml", W->rel.dir) > 0);
+	free(cfg->addons.kubesphere_chart);
+	cfg->addons.kubesphere_chart = strdup("ks-core-1.1.4.tgz");
+	art_opts(&o);
+	assert_int_equal(kf_artifacts_ensure(cfg, W->out, &o, &rep, &err), 0);
+	src = release_file(&W->rel, "ks-core-1.1.4.tgz");
+	assert_string_equal(rep.items[KF_ARTIFACT_CHART].source, src);
+	assert_same_file(src, rep.items[KF_ARTIFACT_CHART].path);
+	assert_int_equal(kf_dlsrv_count(&W->http, "ks-core", 0, NULL, -1), 0);
+	kf_artifacts_report_free(&rep);
+	kf_config_free(cfg);
+	free(src);
+}
+
+static void test_artifacts_chart_digest_mismatch_fails(void **state)
+{
+	struct kf_config *cfg = release_config(VERSION, true);
+	struct kf_artifacts_opts o;
+	struct kf_artifacts_report rep;
+	struct kf_err err;
+	const char *pin = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+
+	(void)state;
+	free(cfg->addons.kubesphere_chart_sha256);
+	cfg->addons.kubesphere_chart_sha256 = strdup(pin);
+	art_opts(&o);
+	assert_int_equal(kf_artifacts_ensure(cfg, W->out, &o, &rep, &err), KF_EDIGEST);
+	assert_non_null(strstr(err.msg, "ks-core-1.1.4.tgz"));
+	assert_non_null(strstr(err.msg, pin));
+	assert_non_null(strstr(err.msg, W->rel.chart));
+	kf_artifacts_report_free(&rep);
+	kf_config_free(cfg);
+}
+
 static void test_artifacts_images_lists_release_image_refs(void **state)
 {
 	struct kf_config *cfg = release_config(VERSION, false);
@@ -1008,8 +1108,10 @@ int main(void)
 		T(test_download_https_rejects_unknown_ca_without_custom_bundle),
 		T(test_download_uses_explicit_proxy),
 		T(test_download_honours_http_proxy_env),
+		T(test_download_tunnels_https_through_https_proxy_env),
 		T(test_download_disk_full_keeps_part_and_says_free_space),
 		T(test_download_reports_write_error_when_part_cannot_be_created),
+		T(test_download_emits_json_progress_events),
 		T(test_artifacts_fetches_verified_release),
 		T(test_artifacts_rerun_downloads_nothing),
 		T(test_artifacts_rehashes_changed_file_and_refetches),
@@ -1020,6 +1122,8 @@ int main(void)
 		T(test_artifacts_from_dir_requires_sum_file),
 		T(test_artifacts_install_script_pin_mismatch_fails),
 		T(test_artifacts_unpinned_install_script_warns_with_digest),
+		T(test_artifacts_chart_from_local_path_relative_to_config),
+		T(test_artifacts_chart_digest_mismatch_fails),
 		T(test_artifacts_images_lists_release_image_refs),
 #undef T
 	};

@@ -12,11 +12,12 @@ to --access-log, and applies faults read (per request) from the JSON control fil
 "times" bounds how often a fault fires (absent = always). Paths /redir/<n>/<rest> redirect
 (302) n times before serving /<rest>. Requests in absolute form (GET http://host/path, as sent
 to a forward proxy) are served from the same root and logged with "proxied": true, so the
-server doubles as an HTTP proxy. Binds 127.0.0.1 on a free port and writes it to --port-file.
+server doubles as an HTTP proxy; CONNECT tunnels (HTTPS through the proxy) go to loopback only. Binds 127.0.0.1 on a free port and writes it to --port-file.
 """
 import argparse
 import json
 import os
+import select
 import socket
 import ssl
 import threading
@@ -83,6 +84,39 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def do_CONNECT(self):
+        """HTTPS through a proxy: a tunnel, only ever to loopback."""
+        self.req_path = self.path
+        host, _, port = self.path.rpartition(":")
+        if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+            self.send_simple(403, b"loopback only\n", None, True)
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+        except OSError:
+            self.send_simple(502, b"cannot connect\n", None, True)
+            return
+        self.record(200, 0, True)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        conns = [self.connection, upstream]
+        try:
+            while True:
+                ready, _, _ = select.select(conns, [], [], 30)
+                if not ready:
+                    break
+                for c in ready:
+                    data = c.recv(65536)
+                    if not data:
+                        return
+                    (upstream if c is self.connection else self.connection).sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
 
     def do_HEAD(self):
         self.do_GET()
