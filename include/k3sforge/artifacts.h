@@ -9,6 +9,7 @@
 #ifndef K3SFORGE_ARTIFACTS_H
 #define K3SFORGE_ARTIFACTS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +74,9 @@ int kf_artifacts_ensure(const struct kf_config *cfg, const char *out_dir,
 			const struct kf_artifacts_opts *opts, struct kf_artifacts_report *rep,
 			struct kf_err *err);
 void kf_artifacts_report_free(struct kf_artifacts_report *rep);
+/* The report as JSON for state.json / --json output: {"files":{name:{path,sha256,size,source,
+ * fetched}},"chart_version":...,"fetched":n,"reused":n} (new reference; NULL on ENOMEM). */
+json_t *kf_artifacts_report_json(const struct kf_artifacts_report *rep);
 
 /* Adds every setting the artifacts depend on to a stage fingerprint (version, URLs, pins,
  * add-on, offline folder). opts may be NULL. */

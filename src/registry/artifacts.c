@@ -652,6 +652,7 @@ int kf_artifacts_ensure(const struct kf_config *cfg, const char *out_dir,
 							KF_ARTIFACT_IMAGES };
 	static const char *const asset_names[] = { KF_ARTIFACT_K3S_NAME, KF_ARTIFACT_AIRGAP_NAME,
 						   KF_ARTIFACT_IMAGES_NAME };
+	struct kf_err local;
 	struct ctx c = { 0 };
 	struct want w = { 0 };
 	struct kf_sumfile *sums = NULL;
@@ -660,6 +661,8 @@ int kf_artifacts_ensure(const struct kf_config *cfg, const char *out_dir,
 	size_t len = 0;
 	int r;
 
+	if (!err)
+		err = &local;
 	memset(rep, 0, sizeof(*rep));
 	c.cfg = cfg;
 	c.opts = opts ? opts : &no_opts;
@@ -787,6 +790,32 @@ void kf_artifacts_report_free(struct kf_artifacts_report *rep)
 	free(rep->dir);
 	free(rep->chart_version);
 	memset(rep, 0, sizeof(*rep));
+}
+
+json_t *kf_artifacts_report_json(const struct kf_artifacts_report *rep)
+{
+	json_t *o = json_object(), *files = json_object();
+
+	if (!o || !files) {
+		json_decref(o);
+		json_decref(files);
+		return NULL;
+	}
+	for (int i = 0; i < KF_ARTIFACT_COUNT; i++) {
+		const struct kf_artifact *a = &rep->items[i];
+		if (!a->wanted || !a->name)
+			continue;
+		json_object_set_new(files, a->name,
+				    json_pack("{s:s, s:s, s:I, s:s, s:b}", "path", a->path,
+					      "sha256", a->sha256, "size", (json_int_t)a->size,
+					      "source", a->source, "fetched", a->fetched));
+	}
+	json_object_set_new(o, "files", files);
+	if (rep->chart_version)
+		json_object_set_new(o, "chart_version", json_string(rep->chart_version));
+	json_object_set_new(o, "fetched", json_integer(rep->n_fetched));
+	json_object_set_new(o, "reused", json_integer(rep->n_reused));
+	return o;
 }
 
 void kf_artifacts_fingerprint(const struct kf_config *cfg, const struct kf_artifacts_opts *opts,

@@ -673,7 +673,7 @@ static int run(struct dl *d, bool fresh, struct kf_download_result *res, struct 
 	if ((r = open_part(d, fresh, err)) != 0)
 		goto out;
 	if (!(h = make_handle(d, err))) {
-		r = err ? err->code : KF_EFAIL;
+		r = err->code ? err->code : KF_EFAIL;
 		goto out;
 	}
 	for (n = 1;; n++) {
@@ -686,9 +686,7 @@ static int run(struct dl *d, bool fresh, struct kf_download_result *res, struct 
 		if (ar == ATTEMPT_FAIL || n >= max_attempts) {
 			if (ar == ATTEMPT_RETRY && n > 1)
 				kf_err_wrap(err, "after %d attempts", n);
-			r = err ? err->code : KF_EFAIL;
-			if (!r)
-				r = KF_EFAIL;
+			r = err->code ? err->code : KF_EFAIL;
 			goto out;
 		}
 		wait = base;
@@ -698,8 +696,8 @@ static int run(struct dl *d, bool fresh, struct kf_download_result *res, struct 
 			wait = ra;
 		if (wait > cap)
 			wait = cap;
-		kf_warn("%s: %s; retrying in %.1f s (attempt %d of %d)", d->label,
-			err ? err->msg : "failed", (double)wait / 1000.0, n + 1, max_attempts);
+		kf_warn("%s: %s; retrying in %.1f s (attempt %d of %d)", d->label, err->msg,
+			(double)wait / 1000.0, n + 1, max_attempts);
 		sleep_interruptible(wait);
 		if (kf_interrupted()) {
 			r = kf_err_set(err, KF_EINTR, "download of %s interrupted (partial data kept in "
@@ -721,10 +719,13 @@ out:
 int kf_download_file(const struct kf_download_opts *opts, struct kf_download_result *res,
 		     struct kf_err *err)
 {
+	struct kf_err local;
 	struct dl d;
 	size_t n;
 	int r;
 
+	if (!err)
+		err = &local;  /* the attempt loop reads the reason back */
 	if (!opts || !opts->url || !opts->dest)
 		return kf_err_set(err, KF_EUSAGE, "download: url and dest are required");
 	if (opts->expected_sha256 && !kf_sha256_valid_hex(opts->expected_sha256))
@@ -751,8 +752,7 @@ int kf_download_file(const struct kf_download_opts *opts, struct kf_download_res
 			d.label);
 		d.resumed_from = 0;
 		d.restarted = true;
-		if (err)
-			kf_err_clear(err);
+		kf_err_clear(err);
 		r = run(&d, true, res, err);
 	}
 	if (res) {
@@ -774,6 +774,7 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 			      struct kf_err *err)
 {
 	char part[PATH_MAX], hex[KF_SHA256_HEX_LEN + 1];
+	struct kf_progress *prog = NULL;
 	struct kf_sha256 *h = NULL;
 	unsigned char *buf = NULL;
 	uint64_t done = 0;
@@ -805,6 +806,11 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
+	if (st.st_size >= (off_t)DL_IO_CHUNK) {
+		char what[300];
+		snprintf(what, sizeof(what), "copy %s", base_name(dest));
+		prog = kf_progress_new(what, (uint64_t)st.st_size, 0);
+	}
 	while ((n = read(in, buf, DL_IO_CHUNK)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
@@ -818,6 +824,7 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 		}
 		kf_sha256_update(h, buf, (size_t)n);
 		done += (uint64_t)n;
+		kf_progress_update(prog, done, 0);
 		if (kf_interrupted()) {
 			r = kf_err_set(err, KF_EINTR, "copy of %s interrupted", src);
 			goto out;
@@ -848,6 +855,7 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 	if (sha256_out)
 		memcpy(sha256_out, hex, sizeof(hex));
 out:
+	kf_progress_done(prog, r == 0);
 	if (out >= 0)
 		close(out);
 	if (r != 0)

@@ -793,6 +793,14 @@ static void test_artifacts_fetches_verified_release(void **state)
 		free(log);
 	}
 	assert_int_equal(kf_artifacts_check(cfg, W->out, &err), 0);
+	{
+		json_t *j = kf_artifacts_report_json(&rep);
+		json_t *k3s = json_object_get(json_object_get(j, "files"), "k3s");
+		assert_string_equal(json_string_value(json_object_get(k3s, "sha256")), W->rel.k3s);
+		assert_true(json_is_true(json_object_get(k3s, "fetched")));
+		assert_int_equal(json_integer_value(json_object_get(j, "fetched")), 6);
+		json_decref(j);
+	}
 	kf_artifacts_report_free(&rep);
 	kf_config_free(cfg);
 }
