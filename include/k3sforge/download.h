@@ -31,7 +31,8 @@ struct kf_download_opts {
 	long retry_base_ms;          /* first backoff, doubled per attempt; 0 = 1000 */
 	long retry_max_ms;           /* cap on one wait, also on Retry-After; 0 = 60000 */
 	uint64_t max_bytes;          /* refuse larger files; 0 = 64 GiB */
-	const char *ca_file;         /* PEM CA bundle; NULL = $K3SFORGE_CA_BUNDLE, else system store */
+	const char *ca_file;         /* PEM CA bundle trusted in addition to the system CA directory;
+	                                NULL = $K3SFORGE_CA_BUNDLE, else the system store only */
 	const char *proxy;           /* explicit proxy URL; NULL = libcurl's environment handling */
 	const char *no_proxy;        /* explicit no-proxy list; NULL = $no_proxy */
 	bool no_progress;            /* no progress line/events */
