@@ -456,6 +456,16 @@ static int fill_item(struct ctx *c, const struct want *w, const char *path, cons
 		c->rep->n_fetched++;
 	else
 		c->rep->n_reused++;
+	{
+		json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", a->name, "sha256",
+				       a->sha256, "size", (json_int_t)a->size, "source", a->source,
+				       "fetched", fetched);
+		char *txt = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (txt)
+			kf_log_event("artifact", txt);
+		free(txt);
+		json_decref(ev);
+	}
 	return 0;
 }
 
