@@ -277,6 +277,53 @@ static void test_download_resumes_part_left_by_killed_run(void **state)
 	free(dest);
 }
 
+static void test_download_stops_on_sigint_and_keeps_part(void **state)
+{
+	struct kf_download_opts o;
+	char *url = asset_url(&W->http, "", "k3s"), *dest = out_path("k3s");
+	char part[1024];
+	off_t have = -1;
+	pid_t child;
+	int status = 0, done = 0;
+
+	(void)state;
+	snprintf(part, sizeof(part), "%s.part", dest);
+	assert_int_equal(kf_dlsrv_set_faults(&W->http, "{\"/releases/" VERSION "/k3s\": "
+					     "{\"stall_after\": 200000, \"stall_seconds\": 30}}"), 0);
+	base_opts(&o, url, dest);
+	o.stall_timeout_s = 60;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct kf_err cerr;
+		int rc;
+		kf_platform_install_signals();
+		rc = kf_download_file(&o, NULL, &cerr);
+		_exit(rc == KF_EINTR && strstr(cerr.msg, "interrupted") ? 0 : 1);
+	}
+	for (int i = 0; i < 200 && have < 200000; i++) {
+		kf_sleep_ms(100);
+		have = file_size(part);
+	}
+	kill(child, SIGINT);
+	for (int i = 0; i < 200 && !done; i++) {
+		done = waitpid(child, &status, WNOHANG) == child;
+		if (!done)
+			kf_sleep_ms(100);
+	}
+	if (!done) {
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	assert_true(done);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(file_size(part), 200000);
+	assert_false(kf_fs_exists(dest));
+	free(url);
+	free(dest);
+}
+
 static void test_download_digest_mismatch_deletes_file_and_names_digests(void **state)
 {
 	struct kf_download_opts o;
@@ -352,6 +399,9 @@ static void test_download_reports_unreachable_port_with_url(void **state)
 
 static void test_download_retries_after_503_and_succeeds(void **state)
 {
+	FILE *logf = tmpfile();
+	char text[8192];
+	size_t n;
 	struct kf_download_opts o;
 	struct kf_download_result res;
 	struct kf_err err;
@@ -364,7 +414,17 @@ static void test_download_retries_after_503_and_succeeds(void **state)
 	base_opts(&o, url, dest);
 	o.max_attempts = 4;
 	o.expected_sha256 = W->rel.images;
+	assert_non_null(logf);
+	kf_log_set_streams(logf, NULL);
 	assert_int_equal(kf_download_file(&o, &res, &err), 0);
+	kf_log_set_streams(NULL, NULL);
+	rewind(logf);
+	n = fread(text, 1, sizeof(text) - 1, logf);
+	text[n] = '\0';
+	fclose(logf);
+	/* The wait follows the server's Retry-After (1 s), not the 10 ms backoff. */
+	assert_non_null(strstr(text, "HTTP 503"));
+	assert_non_null(strstr(text, "retrying in 1.0 s"));
 	assert_int_equal(res.attempts, 3);
 	assert_int_equal(kf_dlsrv_count(&W->http, "k3s-images.txt", 503, NULL, -1), 2);
 	assert_int_equal(kf_dlsrv_count(&W->http, "k3s-images.txt", 200, NULL, -1), 1);
@@ -1099,6 +1159,7 @@ int main(void)
 		T(test_download_fetches_file_and_verifies_digest),
 		T(test_download_resumes_cut_transfer_with_range),
 		T(test_download_resumes_part_left_by_killed_run),
+		T(test_download_stops_on_sigint_and_keeps_part),
 		T(test_download_digest_mismatch_deletes_file_and_names_digests),
 		T(test_download_reports_404_with_status_and_url),
 		T(test_download_reports_unreachable_port_with_url),
