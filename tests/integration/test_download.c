@@ -527,6 +527,28 @@ static void test_download_finishes_part_that_already_holds_whole_file(void **sta
 	free(dest);
 }
 
+static void test_download_drops_part_longer_than_remote_file(void **state)
+{
+	struct kf_download_opts o;
+	struct kf_download_result res;
+	struct kf_err err;
+	char *url = asset_url(&W->http, "", "k3s-images.txt"), *dest = out_path("k3s-images.txt");
+	char part[1024];
+
+	(void)state;
+	snprintf(part, sizeof(part), "%s.part", dest);
+	assert_int_equal(kf_test_random_file(part, 100000), 0);
+	base_opts(&o, url, dest);
+	o.expected_sha256 = W->rel.images;
+	assert_int_equal(kf_download_file(&o, &res, &err), 0);
+	assert_true(res.restarted);
+	assert_string_equal(res.sha256, W->rel.images);
+	assert_int_equal(kf_dlsrv_count(&W->http, "k3s-images.txt", 416, "bytes=100000-", -1), 1);
+	assert_int_equal(kf_dlsrv_count(&W->http, "k3s-images.txt", 200, NULL, -1), 1);
+	free(url);
+	free(dest);
+}
+
 static void test_download_redownloads_when_resumed_data_fails_digest(void **state)
 {
 	struct kf_download_opts o;
@@ -1168,6 +1190,7 @@ int main(void)
 		T(test_download_stall_times_out_and_keeps_part),
 		T(test_download_restarts_when_server_ignores_range),
 		T(test_download_finishes_part_that_already_holds_whole_file),
+		T(test_download_drops_part_longer_than_remote_file),
 		T(test_download_redownloads_when_resumed_data_fails_digest),
 		T(test_download_follows_redirect_chain),
 		T(test_download_refuses_endless_redirects),
