@@ -17,7 +17,7 @@ pkgs=(
   xorriso mtools grub-pc-bin grub-efi-amd64-bin grub-common  # ISOs read back / fixture ISOs
   cloud-init python3-jsonschema python3-yaml                 # user-data schema validation
   shellcheck qemu-utils socat curl skopeo
-  util-linux python3              # flock and JSON checks in tests/integration/test_cli.sh
+  util-linux python3 openssl      # flock, test servers and JSON checks, test CAs (openssl CLI)
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
 )
