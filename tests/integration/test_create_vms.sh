@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# pass() always succeeds, so `check && pass || fail` is an if-then-else here.
+# shellcheck disable=SC2015
 # k3sforge create-vms / destroy / doctor --host against the vmrun test double (tests/fakes/vmrun),
 # through the real CLI with the built-in lab configuration (no k3sforge.yaml in the work dir:
 # the seeds' three nodes). No process outlives a command: the double exits after every call.
@@ -35,26 +37,26 @@ make_isos() {
 count() { grep -c -- "$1" "$FAKE_VMRUN_STATE/calls.log" 2>/dev/null || true; }
 
 test_create_vms_needs_the_installer_iso() {
-	if kf create-vms; then fail "$FUNCNAME" "succeeded without ISOs"; return; fi
+	if kf create-vms; then fail "${FUNCNAME[0]}" "succeeded without ISOs"; return; fi
 	grep -q "installer.iso is missing: run \`k3sforge build-iso\` first" "$work/stderr" &&
-		pass "$FUNCNAME" || fail "$FUNCNAME" "message does not name the ISO and build-iso"
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message does not name the ISO and build-iso"
 }
 
 test_create_vms_names_the_missing_seed() {
 	make_isos
 	rm "$out/iso/seed-k3s-worker2.iso"
-	if kf create-vms; then fail "$FUNCNAME" "succeeded without a seed"; return; fi
-	grep -q "seed-k3s-worker2.iso is missing" "$work/stderr" && pass "$FUNCNAME" ||
-		fail "$FUNCNAME" "missing seed not named"
+	if kf create-vms; then fail "${FUNCNAME[0]}" "succeeded without a seed"; return; fi
+	grep -q "seed-k3s-worker2.iso is missing" "$work/stderr" && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "missing seed not named"
 	make_isos
 }
 
 test_create_vms_starts_three_vms_in_parallel() {
 	echo "POWER_ON_DELAY=1.5" >"$FAKE_VMRUN_FAULTS"
-	if ! kf create-vms; then fail "$FUNCNAME" "create-vms failed"; return; fi
+	if ! kf create-vms; then fail "${FUNCNAME[0]}" "create-vms failed"; return; fi
 	: >"$FAKE_VMRUN_FAULTS"
 	# Every start was issued before any finished: the three power-ons overlapped.
-	python3 - "$FAKE_VMRUN_STATE/calls.log" <<'PY' || { fail "$FUNCNAME" "starts did not overlap"; return; }
+	python3 - "$FAKE_VMRUN_STATE/calls.log" <<'PY' || { fail "${FUNCNAME[0]}" "starts did not overlap"; return; }
 import sys
 begins, ends, pids = [], [], {}
 for line in open(sys.argv[1]):
@@ -67,17 +69,17 @@ assert len(begins) == 3 and len(ends) == 3, (begins, ends)
 assert max(begins) < min(ends), (begins, ends)
 PY
 	"$SRC/tests/fakes/vmrun" -T ws list >"$work/list"
-	grep -q "Total running VMs: 3" "$work/list" && pass "$FUNCNAME" || fail "$FUNCNAME" "not 3 running"
+	grep -q "Total running VMs: 3" "$work/list" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not 3 running"
 }
 
 test_vm_folders_are_complete_and_marked() {
 	for n in "${nodes[@]}"; do
 		for f in "$n.vmx" "$n.vmdk" .k3sforge-owned; do
-			[ -f "$out/vms/$n/$f" ] || { fail "$FUNCNAME" "$out/vms/$n/$f missing"; return; }
+			[ -f "$out/vms/$n/$f" ] || { fail "${FUNCNAME[0]}" "$out/vms/$n/$f missing"; return; }
 		done
-		grep -q "^cluster=lab$" "$out/vms/$n/.k3sforge-owned" || { fail "$FUNCNAME" "mark"; return; }
+		grep -q "^cluster=lab$" "$out/vms/$n/.k3sforge-owned" || { fail "${FUNCNAME[0]}" "mark"; return; }
 	done
-	pass "$FUNCNAME"
+	pass "${FUNCNAME[0]}"
 }
 
 test_vmx_files_have_expected_keys() {
@@ -92,32 +94,32 @@ test_vmx_files_have_expected_keys() {
 			'ethernet0.connectionType = "custom"' 'ethernet0.vnet = "VMnet1"' \
 			'ethernet0.virtualDev = "vmxnet3"' 'ethernet0.addressType = "static"' \
 			'tools.syncTime = "TRUE"' 'msg.autoAnswer = "TRUE"'; do
-			grep -qxF -- "$kv" "$vmx" || { fail "$FUNCNAME" "$n: no line '$kv'"; return; }
+			grep -qxF -- "$kv" "$vmx" || { fail "${FUNCNAME[0]}" "$n: no line '$kv'"; return; }
 		done
 		local mac
 		mac=$(sed -n 's/^ethernet0.address = "\(.*\)"$/\1/p' "$vmx")
 		[[ $mac =~ ^00:50:56:[0-3][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$ ]] ||
-			{ fail "$FUNCNAME" "$n: MAC '$mac' outside the static range"; return; }
+			{ fail "${FUNCNAME[0]}" "$n: MAC '$mac' outside the static range"; return; }
 		macs+="$mac"$'\n'
 	done
-	[ "$(printf '%s' "$macs" | sort -u | wc -l)" -eq 3 ] && pass "$FUNCNAME" ||
-		fail "$FUNCNAME" "MACs not unique"
+	[ "$(printf '%s' "$macs" | sort -u | wc -l)" -eq 3 ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "MACs not unique"
 }
 
 test_disks_pass_qemu_img_check() {
 	for n in "${nodes[@]}"; do
 		local d="$out/vms/$n/$n.vmdk"
-		qemu-img check "$d" >/dev/null || { fail "$FUNCNAME" "$n: qemu-img check"; return; }
+		qemu-img check "$d" >/dev/null || { fail "${FUNCNAME[0]}" "$n: qemu-img check"; return; }
 		qemu-img info --output=json "$d" | python3 -c '
 import json,sys; j=json.load(sys.stdin)
 assert j["format"]=="vmdk" and j["virtual-size"]==40*1024**3, j' ||
-			{ fail "$FUNCNAME" "$n: qemu-img info"; return; }
+			{ fail "${FUNCNAME[0]}" "$n: qemu-img info"; return; }
 	done
-	pass "$FUNCNAME"
+	pass "${FUNCNAME[0]}"
 }
 
 test_state_records_each_node() {
-	python3 - "$out/state.json" <<'PY' && pass "$FUNCNAME" || fail "$FUNCNAME" "state.json lacks the nodes"
+	python3 - "$out/state.json" <<'PY' && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "state.json lacks the nodes"
 import json, sys
 st = json.load(open(sys.argv[1]))
 assert st["stages"]["create-vms"]["status"] == "done"
@@ -131,81 +133,81 @@ PY
 
 test_rerun_changes_nothing() {
 	local before after calls_before
-	before=$(cd "$out/vms" && find . -type f -exec stat -c '%n %Y %s' {} + | sort; sha256sum */*.vmx)
+	before=$(cd "$out/vms" && find . -type f -exec stat -c '%n %Y %s' {} + | sort; sha256sum ./*/*.vmx)
 	calls_before=$(count BEGIN)
-	if ! kf create-vms; then fail "$FUNCNAME" "rerun failed"; return; fi
-	after=$(cd "$out/vms" && find . -type f -exec stat -c '%n %Y %s' {} + | sort; sha256sum */*.vmx)
-	[ "$before" = "$after" ] || { fail "$FUNCNAME" "files changed"; return; }
-	[ "$(count BEGIN)" = "$calls_before" ] || { fail "$FUNCNAME" "vmrun was called"; return; }
-	grep -q "skip: create-vms" "$work/stderr" && pass "$FUNCNAME" || fail "$FUNCNAME" "no skip line"
+	if ! kf create-vms; then fail "${FUNCNAME[0]}" "rerun failed"; return; fi
+	after=$(cd "$out/vms" && find . -type f -exec stat -c '%n %Y %s' {} + | sort; sha256sum ./*/*.vmx)
+	[ "$before" = "$after" ] || { fail "${FUNCNAME[0]}" "files changed"; return; }
+	[ "$(count BEGIN)" = "$calls_before" ] || { fail "${FUNCNAME[0]}" "vmrun was called"; return; }
+	grep -q "skip: create-vms" "$work/stderr" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "no skip line"
 }
 
 test_fault_file_locked() {
 	echo "LOCKED=k3s-worker1" >"$FAKE_VMRUN_FAULTS"
-	expect_fail_with "$FUNCNAME" "already in use" "[file-locked]" "k3s-worker1"
+	expect_fail_with "${FUNCNAME[0]}" "already in use" "[file-locked]" "k3s-worker1"
 	: >"$FAKE_VMRUN_FAULTS"
 }
 
 test_fault_start_fails() {
 	echo "START_FAIL=k3s-worker2" >"$FAKE_VMRUN_FAULTS"
-	expect_fail_with "$FUNCNAME" "Unknown error" "[unknown]" "vmware.log" "1 of 3 VMs did not start"
+	expect_fail_with "${FUNCNAME[0]}" "Unknown error" "[unknown]" "vmware.log" "1 of 3 VMs did not start"
 	: >"$FAKE_VMRUN_FAULTS"
 }
 
 test_fault_permission_denied() {
 	echo "PERMISSION=all" >"$FAKE_VMRUN_FAULTS"
-	expect_fail_with "$FUNCNAME" "Insufficient permissions" "[permission-denied]"
+	expect_fail_with "${FUNCNAME[0]}" "Insufficient permissions" "[permission-denied]"
 	: >"$FAKE_VMRUN_FAULTS"
 }
 
 test_fault_vmrun_missing() {
 	local saved=$PATH
 	PATH=/usr/bin:/bin
-	expect_fail_with "$FUNCNAME" "vmrun not found" "host checks failed" "no VM was touched"
+	expect_fail_with "${FUNCNAME[0]}" "vmrun not found" "host checks failed" "no VM was touched"
 	PATH=$saved
 }
 
 test_recovers_after_faults() {
-	if kf create-vms --force; then pass "$FUNCNAME"; else fail "$FUNCNAME" "clean run failed"; fi
+	if kf create-vms --force; then pass "${FUNCNAME[0]}"; else fail "${FUNCNAME[0]}" "clean run failed"; fi
 }
 
 test_destroy_needs_yes_off_terminal() {
 	if "$BIN" --no-color -o "$out" destroy </dev/null >"$work/stdout" 2>"$work/stderr"; then
-		fail "$FUNCNAME" "destroy ran without --yes"; return
+		fail "${FUNCNAME[0]}" "destroy ran without --yes"; return
 	fi
-	grep -q -- "--yes" "$work/stderr" && [ -d "$out/vms/k3s-master1" ] && pass "$FUNCNAME" ||
-		fail "$FUNCNAME" "no --yes hint, or something was deleted"
+	grep -q -- "--yes" "$work/stderr" && [ -d "$out/vms/k3s-master1" ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "no --yes hint, or something was deleted"
 }
 
 test_destroy_removes_only_the_labs_vms() {
 	mkdir -p "$out/vms/other-stuff" && echo keep >"$out/vms/other-stuff/notes.txt"
-	if ! kf destroy --yes </dev/null; then fail "$FUNCNAME" "destroy failed"; return; fi
+	if ! kf destroy --yes </dev/null; then fail "${FUNCNAME[0]}" "destroy failed"; return; fi
 	for n in "${nodes[@]}"; do
-		[ ! -e "$out/vms/$n" ] || { fail "$FUNCNAME" "$n still there"; return; }
+		[ ! -e "$out/vms/$n" ] || { fail "${FUNCNAME[0]}" "$n still there"; return; }
 	done
-	[ -f "$out/vms/other-stuff/notes.txt" ] || { fail "$FUNCNAME" "foreign folder deleted"; return; }
+	[ -f "$out/vms/other-stuff/notes.txt" ] || { fail "${FUNCNAME[0]}" "foreign folder deleted"; return; }
 	"$SRC/tests/fakes/vmrun" -T ws list >"$work/list"
-	grep -q "Total running VMs: 0" "$work/list" && pass "$FUNCNAME" || fail "$FUNCNAME" "VMs still running"
+	grep -q "Total running VMs: 0" "$work/list" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "VMs still running"
 }
 
 test_foreign_folder_is_never_touched() {
 	mkdir -p "$out/vms/k3s-worker2" && echo mine >"$out/vms/k3s-worker2/notes.txt"
-	if kf create-vms; then fail "$FUNCNAME" "created over a foreign folder"; return; fi
-	grep -q "not a VM folder k3sforge made" "$work/stderr" || { fail "$FUNCNAME" "message"; return; }
-	if kf create-vms --force; then fail "$FUNCNAME" "--force replaced a non-VM folder"; return; fi
-	grep -q "even with --force" "$work/stderr" || { fail "$FUNCNAME" "--force message"; return; }
-	[ -f "$out/vms/k3s-worker2/notes.txt" ] && [ ! -e "$out/vms/k3s-master1" ] && pass "$FUNCNAME" ||
-		fail "$FUNCNAME" "something was touched"
+	if kf create-vms; then fail "${FUNCNAME[0]}" "created over a foreign folder"; return; fi
+	grep -q "not a VM folder k3sforge made" "$work/stderr" || { fail "${FUNCNAME[0]}" "message"; return; }
+	if kf create-vms --force; then fail "${FUNCNAME[0]}" "--force replaced a non-VM folder"; return; fi
+	grep -q "even with --force" "$work/stderr" || { fail "${FUNCNAME[0]}" "--force message"; return; }
+	[ -f "$out/vms/k3s-worker2/notes.txt" ] && [ ! -e "$out/vms/k3s-master1" ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "something was touched"
 	rm -rf "$out/vms/k3s-worker2"
 }
 
 test_foreign_vm_folder_needs_force() {
 	mkdir -p "$out/vms/k3s-worker2" && echo 'displayName = "hand-made"' >"$out/vms/k3s-worker2/k3s-worker2.vmx"
-	if kf create-vms; then fail "$FUNCNAME" "replaced without --force"; return; fi
-	grep -q "pass --force to replace it" "$work/stderr" || { fail "$FUNCNAME" "message"; return; }
-	if ! kf create-vms --force; then fail "$FUNCNAME" "--force failed"; return; fi
+	if kf create-vms; then fail "${FUNCNAME[0]}" "replaced without --force"; return; fi
+	grep -q "pass --force to replace it" "$work/stderr" || { fail "${FUNCNAME[0]}" "message"; return; }
+	if ! kf create-vms --force; then fail "${FUNCNAME[0]}" "--force failed"; return; fi
 	[ -f "$out/vms/k3s-worker2/.k3sforge-owned" ] && grep -q 'displayName = "k3s-worker2"' \
-		"$out/vms/k3s-worker2/k3s-worker2.vmx" && pass "$FUNCNAME" || fail "$FUNCNAME" "not replaced"
+		"$out/vms/k3s-worker2/k3s-worker2.vmx" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not replaced"
 }
 
 test_wsl_refuses_vm_dir_off_windows_drives() {
@@ -215,15 +217,15 @@ test_wsl_refuses_vm_dir_off_windows_drives() {
 	PATH="$work/winbin:/usr/bin:/bin"
 	K3SFORGE_WSL=1 "$BIN" --no-color -o "$out" create-vms --force >"$work/stdout" 2>"$work/stderr" || rc=$?
 	PATH=$saved
-	[ "$rc" -ne 0 ] || { fail "$FUNCNAME" "succeeded"; return; }
+	[ "$rc" -ne 0 ] || { fail "${FUNCNAME[0]}" "succeeded"; return; }
 	grep -q "inside the WSL file system" "$work/stderr" && grep -q "/mnt/c" "$work/stderr" &&
-		pass "$FUNCNAME" || fail "$FUNCNAME" "no WSL path advice"
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "no WSL path advice"
 }
 
 test_doctor_host_json_lists_findings() {
 	local rc=0
 	"$BIN" --no-color -o "$out" doctor --host --json >"$work/stdout" 2>"$work/stderr" || rc=$?
-	python3 - "$work/stdout" <<'PY' || { fail "$FUNCNAME" "bad findings JSON"; return; }
+	python3 - "$work/stdout" <<'PY' || { fail "${FUNCNAME[0]}" "bad findings JSON"; return; }
 import json, sys
 f = json.load(open(sys.argv[1]))
 checks = {x["check"]: x for x in f}
@@ -234,8 +236,8 @@ for x in f:
 assert {"vmrun", "vmnet", "memory", "disk", "wsl"} <= set(checks), checks
 PY
 	# This test host has no VMware networking: the vmnet check fails and doctor says so.
-	if [ -e /etc/vmware/networking ]; then pass "$FUNCNAME"; return; fi
-	[ "$rc" -ne 0 ] && pass "$FUNCNAME" || fail "$FUNCNAME" "exit 0 with a failed check"
+	if [ -e /etc/vmware/networking ]; then pass "${FUNCNAME[0]}"; return; fi
+	[ "$rc" -ne 0 ] && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "exit 0 with a failed check"
 }
 
 test_create_vms_needs_the_installer_iso
