@@ -401,21 +401,19 @@ int kf_vmx_detach_cdroms(struct kf_vmx *vmx)
 		ndev++;
 	}
 	for (int d = 0; d < ndev; d++) {
-		char k[96];
-		const char *cur;
+		static const char *const want[][2] = { { "deviceType", "cdrom-raw" },
+						       { "fileName", "auto detect" },
+						       { "startConnected", "FALSE" } };
 		bool differs = false;
-		cur = (snprintf(k, sizeof(k), "%s.deviceType", devs[d]), kf_vmx_get(vmx, k));
-		differs |= !cur || strcasecmp(cur, "cdrom-raw") != 0;
-		if (kf_vmx_set(vmx, k, "cdrom-raw"))
-			return KF_ENOMEM;
-		cur = (snprintf(k, sizeof(k), "%s.fileName", devs[d]), kf_vmx_get(vmx, k));
-		differs |= !cur || strcmp(cur, "auto detect") != 0;
-		if (kf_vmx_set(vmx, k, "auto detect"))
-			return KF_ENOMEM;
-		cur = (snprintf(k, sizeof(k), "%s.startConnected", devs[d]), kf_vmx_get(vmx, k));
-		differs |= !cur || strcasecmp(cur, "FALSE") != 0;
-		if (kf_vmx_set(vmx, k, "FALSE"))
-			return KF_ENOMEM;
+		for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+			char k[96];
+			const char *cur;
+			snprintf(k, sizeof(k), "%s.%s", devs[d], want[w][0]);
+			cur = kf_vmx_get(vmx, k);
+			differs |= !cur || strcasecmp(cur, want[w][1]) != 0;
+			if (kf_vmx_set(vmx, k, want[w][1]))
+				return KF_ENOMEM;
+		}
 		if (differs)
 			changed++;
 	}

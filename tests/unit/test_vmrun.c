@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "k3sforge/fs.h"
@@ -445,6 +446,33 @@ static void test_vmrun_tools_state_and_guest_ip(void **state)
 	free(ipf);
 }
 
+/* The double hands power-on to a hook (how end-to-end tests attach simulated guests): here
+ * the hook gives the guest its IP, which getGuestIPAddress then reports. */
+static void test_vmrun_double_runs_start_hook(void **state)
+{
+	struct fx *f = *state;
+	char *hook = vmw_write(f->dir, "on-start.sh",
+			       "#!/bin/sh\necho \"$1\" > \"$FAKE_VMRUN_STATE/hook-vmx\"\n"
+			       "echo 192.168.6.11 > \"$FAKE_VMRUN_STATE/$2.ip\"\n");
+	char *ip = NULL, *seen, *p;
+	struct kf_err e;
+	assert_non_null(hook);
+	assert_int_equal(chmod(hook, 0755), 0);
+	setenv("FAKE_VMRUN_ON_START", hook, 1);
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	unsetenv("FAKE_VMRUN_ON_START");
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, false, &ip, &e), 0);
+	assert_string_equal(ip, "192.168.6.11");
+	p = kf_path_join(f->state, "hook-vmx");
+	seen = vmw_slurp(p);
+	assert_non_null(seen);
+	assert_non_null(strstr(seen, "node1.vmx"));
+	free(seen);
+	free(p);
+	free(ip);
+	free(hook);
+}
+
 static void test_vmrun_snapshots_round_trip(void **state)
 {
 	struct fx *f = *state;
@@ -535,6 +563,7 @@ int main(void)
 		T(test_vmrun_never_retries_credential_errors),
 		T(test_vmrun_list_and_is_running),
 		T(test_vmrun_tools_state_and_guest_ip),
+		T(test_vmrun_double_runs_start_hook),
 		T(test_vmrun_snapshots_round_trip),
 		T(test_vmrun_register_unregister_delete),
 		T(test_vmrun_guest_password_never_logged),
