@@ -74,7 +74,8 @@ struct kf_vmrun_call {
 };
 
 /* Runs `vmrun -T ws [auth] command args...` (args already translated; NULL-terminated).
- * On success *out (if not NULL) gets stdout (caller frees). On failure returns KF_EVMRUN
+ * *out (if not NULL) gets vmrun's stdout whenever it ran, on failure too (caller frees; NULL
+ * when it could not run). On failure returns KF_EVMRUN
  * (KF_ETIMEOUT for a timeout, KF_EAUTH for credentials, KF_ENOTFOUND for a missing vmrun) with
  * the message "vmrun <command> <vmx>: <vmrun's error> — <advice>" and *fault (may be NULL). */
 int kf_vmrun_run(struct kf_vmrun *v, const struct kf_vmrun_call *opts, const char *command,

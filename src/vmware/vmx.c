@@ -170,7 +170,8 @@ static bool parse_kv(const char *s, size_t len, char **key, char **value)
 			return false;
 		vs = p + 1;
 		ve = q;
-		for (q++; q < end; q++)
+		/* Only blanks, or a '#' comment, may follow the closing quote. */
+		for (q++; q < end && *q != '#'; q++)
 			if (*q != ' ' && *q != '\t')
 				return false;
 	} else {

@@ -124,6 +124,20 @@ static void test_vmx_editor_preserves_untouched_lines(void **state)
 	kf_vmx_free(v);
 }
 
+static void test_vmx_value_may_carry_a_trailing_comment(void **state)
+{
+	const char *t = "memsize = \"1024\"   # for the installer\nbad = \"x\" y\n";
+	struct kf_vmx *v = NULL;
+	struct kf_err e;
+	(void)state;
+	assert_int_equal(kf_vmx_parse(&v, t, strlen(t), "t", &e), 0);
+	assert_string_equal(kf_vmx_get(v, "memsize"), "1024");
+	/* Text after the closing quote that is not a comment: kept, but not read as a key. */
+	assert_null(kf_vmx_get(v, "bad"));
+	assert_int_equal(kf_vmx_count(v), 1);
+	kf_vmx_free(v);
+}
+
 static void test_vmx_remove_deletes_only_that_key(void **state)
 {
 	const char *t = "a = \"1\"\n# c\nethernet0.generatedAddressOffset = \"0\"\nb = \"2\"\n";
@@ -333,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_vmx_build_has_expected_keys_after_round_trip),
 		cmocka_unit_test(test_vmx_keys_are_case_insensitive),
 		cmocka_unit_test(test_vmx_editor_preserves_untouched_lines),
+		cmocka_unit_test(test_vmx_value_may_carry_a_trailing_comment),
 		cmocka_unit_test(test_vmx_remove_deletes_only_that_key),
 		cmocka_unit_test(test_vmx_escape_round_trips_specials),
 		cmocka_unit_test(test_vmx_unescape_accepts_lowercase_and_keeps_stray_pipes),
