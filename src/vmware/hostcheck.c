@@ -27,6 +27,7 @@
 
 #define LINUX_NETWORKING "/etc/vmware/networking"
 #define REG_EXE "/mnt/c/Windows/System32/reg.exe"
+#define NET_EXE "/mnt/c/Windows/System32/net.exe"
 #define REG_KEY "HKLM\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMnetLib\\VMnetConfig\\"
 #define GIB (1024.0 * 1024.0 * 1024.0)
 /* What an install + k3s + the airgap images actually write per node before first use. */
@@ -598,7 +599,34 @@ static int check_wsl(struct kf_findings *out)
 				    where ? where : "", ")");
 	free(mode);
 	free(where);
-	return r;
+	if (r)
+		return r;
+	/* Administrator rights are needed once, for the registry port proxy (netsh portproxy in
+	 * prep). `net session` succeeds only in an elevated session; WSL interop runs Windows
+	 * programs with the token of the terminal WSL was started from. */
+	if (!kf_fs_exists(NET_EXE))
+		return kf_findings_add(out, "admin", KF_CHECK_INFO,
+				       "run `k3sforge prep` from a WSL terminal opened as administrator",
+				       "%s not reachable: Windows administrator rights not checked",
+				       NET_EXE);
+	{
+		const char *argv[] = { NET_EXE, "session", NULL };
+		struct kf_proc p;
+		struct kf_err e;
+		bool elevated;
+		memset(&p, 0, sizeof(p));
+		p.argv = argv;
+		p.timeout_ms = 15000;
+		elevated = kf_proc_run(&p, &e) == 0 && !p.signaled && p.exit_code == 0;
+		kf_proc_free(&p);
+		if (elevated)
+			return kf_findings_add(out, "admin", KF_CHECK_OK, NULL,
+					       "this WSL session has Windows administrator rights");
+		return kf_findings_add(out, "admin", KF_CHECK_INFO,
+				       "fine for create-vms; run `k3sforge prep` once from a terminal "
+				       "opened as administrator (it adds the registry port proxy)",
+				       "this WSL session has no Windows administrator rights");
+	}
 }
 
 int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,
