@@ -17,10 +17,16 @@
 extern const struct kf_cmd kf_cmd_up;
 extern const struct kf_cmd kf_cmd_config;
 extern const struct kf_cmd kf_cmd_kubeconfig;
+extern const struct kf_cmd kf_cmd_create_vms;
+extern const struct kf_cmd kf_cmd_destroy;
+extern const struct kf_cmd kf_cmd_doctor;
 
 /* Order is the order of `k3sforge --help`. */
 static const struct kf_cmd *const commands[] = {
 	&kf_cmd_up,
+	&kf_cmd_create_vms,
+	&kf_cmd_destroy,
+	&kf_cmd_doctor,
 	&kf_cmd_config,
 	&kf_cmd_kubeconfig,
 	NULL,

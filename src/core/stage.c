@@ -318,6 +318,17 @@ int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool 
 	kf_stage_end(ctx->run, stage->name, r, r ? ctx->err.msg : NULL);
 	end = kf_now_wall();
 	{
+		/* The stage may have saved its own data (kf_state_data) while it ran: reload so
+		 * recording the outcome keeps it. */
+		struct kf_state *fresh = NULL;
+		struct kf_err lerr;
+		kf_err_clear(&lerr);
+		if (kf_state_load(&fresh, ctx->out_dir, &lerr) == 0) {
+			kf_state_free(st);
+			st = fresh;
+		}
+	}
+	{
 		/* Saving must not clobber the stage's error; keep it in a local. */
 		struct kf_err serr;
 		struct kf_state *now = NULL;

@@ -1,0 +1,79 @@
+/* Host checks for VMware labs (`k3sforge doctor --host`, and before create-vms): Workstation
+ * present and its version, the vmnet host-only on the configured subnet with the host at the
+ * gateway, free memory and disk for the nodes, kernel modules, WSL and its networking mode.
+ * Each finding says what was checked, what was found and how to fix it. */
+#ifndef K3SFORGE_HOSTCHECK_H
+#define K3SFORGE_HOSTCHECK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "k3sforge/config.h"
+#include "k3sforge/err.h"
+
+enum kf_check_status { KF_CHECK_OK = 0, KF_CHECK_INFO, KF_CHECK_WARN, KF_CHECK_FAIL };
+
+struct kf_finding {
+	char *id;        /* stable: "vmrun", "vmnet", "memory", "disk", "wsl", ... */
+	enum kf_check_status status;
+	char *summary;   /* what was found */
+	char *fix;       /* what to do (NULL when nothing is needed) */
+};
+
+struct kf_findings {
+	struct kf_finding *items;
+	size_t n;
+};
+
+/* Which checks to run. */
+#define KF_HOSTCHECK_VMRUN 0x1u
+#define KF_HOSTCHECK_NETWORK 0x2u
+#define KF_HOSTCHECK_RESOURCES 0x4u
+#define KF_HOSTCHECK_WSL 0x8u
+#define KF_HOSTCHECK_ALL 0xfu
+
+/* Runs the selected checks; vm_dir is where the VM folders go (for the disk check). Appends
+ * findings; returns 0 unless out of memory (failed checks are findings, not errors). */
+int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,
+		     unsigned what);
+/* Number of findings with status FAIL. */
+size_t kf_findings_failed(const struct kf_findings *f);
+/* Appends a finding (printf-style summary; fix may be NULL). */
+int kf_findings_add(struct kf_findings *f, const char *id, enum kf_check_status st,
+		    const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* [{"check":id,"status":"ok|info|warn|fail","summary":...,"fix":...}, ...] (new reference). */
+json_t *kf_findings_json(const struct kf_findings *f);
+/* Logs each finding (ok/info/warn/error level, with its fix). */
+void kf_findings_log(const struct kf_findings *f);
+const char *kf_check_status_name(enum kf_check_status st);
+void kf_findings_free(struct kf_findings *f);
+
+/* One VMware virtual network as read from /etc/vmware/networking (Linux). */
+struct kf_vmnet_info {
+	bool present;          /* any answer VNET_<n>_* line */
+	bool virtual_adapter;  /* VNET_<n>_VIRTUAL_ADAPTER yes: the host has an adapter on it */
+	bool nat;              /* VNET_<n>_NAT yes */
+	bool bridged;          /* add_bridge_mapping <if> <n> */
+	bool dhcp;
+	uint32_t subnet;       /* host order; 0 = not set */
+	uint32_t netmask;
+};
+
+/* Parses the "answer VNET_<n>_KEY value" file for vmnet number n. */
+int kf_vmnet_parse_linux(struct kf_vmnet_info *out, const char *text, int n);
+/* Parses `reg.exe query ...\VMnetConfig\vmnet<n> /s` output (Windows via WSL interop). */
+int kf_vmnet_parse_windows_reg(struct kf_vmnet_info *out, const char *text);
+/* The number in "VMnet1"/"vmnet8"; -1 if malformed. */
+int kf_vmnet_number(const char *name);
+/* Judges a vmnet against the configuration: host-only, the configured subnet, and the host's
+ * adapter address (host_addr: dotted quad or NULL when it could not be read; with
+ * host_addr_known false the adapter address is reported as not checked). */
+int kf_vmnet_judge(struct kf_findings *out, const struct kf_config *cfg,
+		   const struct kf_vmnet_info *info, const char *source, const char *host_addr,
+		   bool host_addr_known);
+/* Reads networkingMode from .wslconfig text: "mirrored", "nat", ... or NULL (default, NAT). */
+char *kf_wslconfig_networking_mode(const char *text);
+
+#endif

@@ -1,0 +1,29 @@
+/* Virtual disks for the nodes: vmware-vdiskmanager when it is installed, otherwise a growable
+ * monolithicSparse VMDK written by k3sforge itself (header, embedded descriptor, redundant and
+ * primary grain directories, zeroed grain tables; a few MiB until the guest writes). */
+#ifndef K3SFORGE_VMDK_H
+#define K3SFORGE_VMDK_H
+
+#include <stdint.h>
+
+#include "k3sforge/err.h"
+
+/* Largest disk k3sforge makes (vdiskmanager's own limit for scsi). */
+#define KF_VMDK_MAX_GB 8192
+
+/* Writes a monolithicSparse VMDK of size_gb GiB at path (atomically: temp + rename).
+ * adapter_type is the ddb.adapterType ("lsilogic"); hw_version goes into
+ * ddb.virtualHWVersion. */
+int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type, int hw_version,
+			 struct kf_err *err);
+
+/* Creates the disk: runs `vdiskmanager -c -s <N>GB -a lsilogic -t 0 <path_for_tool>` when
+ * vdiskmanager is not NULL (path_for_tool is the path as that program sees it, e.g. a Windows
+ * path under WSL), else kf_vmdk_write_sparse(path). timeout_s bounds the tool. */
+int kf_vmdk_create(const char *vdiskmanager, const char *path, const char *path_for_tool,
+		   int size_gb, int hw_version, int timeout_s, struct kf_err *err);
+
+/* Reads the capacity (in bytes) from a sparse VMDK's header; checks the magic. */
+int kf_vmdk_read_capacity(const char *path, uint64_t *bytes, struct kf_err *err);
+
+#endif

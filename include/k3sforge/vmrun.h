@@ -1,0 +1,118 @@
+/* vmrun: finding VMware Workstation's command-line tool, running it the one right way
+ * (`vmrun -T ws [-gu USER -gp PASS] COMMAND ARGS...`, authentication flags always before the
+ * command), parsing its output and turning its `Error: ...` lines into distinct faults, each
+ * with a one-line explanation and what to do. Under WSL, vmrun.exe is a Windows program: every
+ * path handed to it is translated (/mnt/c/x → C:\x). */
+#ifndef K3SFORGE_VMRUN_H
+#define K3SFORGE_VMRUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "k3sforge/config.h"
+#include "k3sforge/err.h"
+
+/* What went wrong in a vmrun call. */
+enum kf_vmrun_fault {
+	KF_VMRUN_OK = 0,
+	KF_VMRUN_TOOLS_NOT_RUNNING,  /* guest operation before VMware Tools are up */
+	KF_VMRUN_BAD_CREDENTIALS,    /* -gu/-gp rejected by the guest */
+	KF_VMRUN_VM_NOT_FOUND,       /* the .vmx cannot be opened */
+	KF_VMRUN_NOT_POWERED_ON,     /* operation needs a running VM */
+	KF_VMRUN_FILE_LOCKED,        /* VM files in use (open in the GUI, another process) */
+	KF_VMRUN_USAGE,              /* vmrun printed its usage text: wrong command line */
+	KF_VMRUN_PERMISSION,         /* host or guest permission denied */
+	KF_VMRUN_TIMEOUT,            /* no answer within the per-call timeout */
+	KF_VMRUN_NOT_INSTALLED,      /* the vmrun program is missing */
+	KF_VMRUN_UNKNOWN,            /* anything else */
+};
+
+/* A located vmrun. */
+struct kf_vmrun {
+	char *path;          /* the program (host path) */
+	char *version;       /* "1.17.0 build-24995812", NULL if not reported */
+	bool windows;        /* a Windows .exe run through WSL interop: paths get translated */
+	int timeout_s;       /* per call */
+	char *guest_user;    /* for guest operations; NULL = none */
+	char *guest_pass;    /* secret: registered with the logger, wiped on free */
+	char *vdiskmanager;  /* vmware-vdiskmanager next to vmrun or in PATH; NULL if absent */
+};
+
+/* Finds vmrun: cfg->vmware.vmrun when it is a path (not "auto"), else PATH, /usr/bin/vmrun,
+ * /usr/lib/vmware/bin/vmrun, and under WSL the Workstation folders under /mnt/c/Program Files
+ * (x86) and /mnt/c/Program Files. Reads the version. KF_ENOTFOUND with every place looked at and
+ * what to do. */
+int kf_vmrun_find(struct kf_vmrun **out, const struct kf_config *cfg, struct kf_err *err);
+/* Uses the program at path as vmrun (checks it runs and reads its version). */
+int kf_vmrun_open(struct kf_vmrun **out, const char *path, int timeout_s, struct kf_err *err);
+/* Sets the guest credentials for guest operations; the password is masked in every log. */
+int kf_vmrun_set_guest_auth(struct kf_vmrun *v, const char *user, const char *pass);
+void kf_vmrun_free(struct kf_vmrun *v);
+
+/* Parses "vmrun version 1.17.0 build-NNN" anywhere in vmrun's banner; caller frees. */
+char *kf_vmrun_parse_version(const char *banner);
+
+/* wslpath -w semantics: /mnt/<drive>/rest → <DRIVE>:\rest (slashes turned to backslashes).
+ * KF_EUNSUPPORTED for a path not on a Windows drive (with what to do). Caller frees *out. */
+int kf_wsl_to_windows(char **out, const char *path, struct kf_err *err);
+/* The path as vmrun will see it: translated when v->windows, else absolute. Caller frees. */
+int kf_vmrun_path(const struct kf_vmrun *v, char **out, const char *host_path,
+		  struct kf_err *err);
+
+/* Classifies a finished call from its stdout (where vmrun prints errors), exit code and
+ * whether it timed out. */
+enum kf_vmrun_fault kf_vmrun_classify(const char *output, int exit_code, bool timed_out);
+/* Stable short name ("tools-not-running") and a one-line explanation with what to do. */
+const char *kf_vmrun_fault_name(enum kf_vmrun_fault f);
+const char *kf_vmrun_fault_advice(enum kf_vmrun_fault f);
+
+/* Options of one call. */
+struct kf_vmrun_call {
+	bool guest_auth;       /* add -gu/-gp (before the command) */
+	int retry_tools_s;     /* >0: retry while Tools are not running, with backoff, this long */
+	int timeout_s;         /* 0 = v->timeout_s */
+};
+
+/* Runs `vmrun -T ws [auth] command args...` (args already translated; NULL-terminated).
+ * *out (if not NULL) gets vmrun's stdout whenever it ran, on failure too (caller frees; NULL
+ * when it could not run). On failure returns KF_EVMRUN
+ * (KF_ETIMEOUT for a timeout, KF_EAUTH for credentials, KF_ENOTFOUND for a missing vmrun) with
+ * the message "vmrun <command> <vmx>: <vmrun's error> — <advice>" and *fault (may be NULL). */
+int kf_vmrun_run(struct kf_vmrun *v, const struct kf_vmrun_call *opts, const char *command,
+		 const char *const *args, char **out, enum kf_vmrun_fault *fault,
+		 struct kf_err *err);
+
+/* The verbs k3sforge uses. vmx is always the host path; it is translated here. */
+int kf_vmrun_start(struct kf_vmrun *v, const char *vmx, bool gui, struct kf_err *err);
+/* Stops (hard or soft); a VM that is not running counts as stopped. */
+int kf_vmrun_stop(struct kf_vmrun *v, const char *vmx, bool hard, struct kf_err *err);
+int kf_vmrun_reset(struct kf_vmrun *v, const char *vmx, bool hard, struct kf_err *err);
+/* Running VMs as vmrun prints them (caller frees with kf_vmrun_strv_free). */
+int kf_vmrun_list(struct kf_vmrun *v, char ***paths, size_t *n, struct kf_err *err);
+/* Is this VMX among the running VMs? (compares translated, absolute paths; case-insensitive
+ * for Windows paths) */
+int kf_vmrun_is_running(struct kf_vmrun *v, const char *vmx, bool *running, struct kf_err *err);
+/* "running", "installed", "unknown", ... (caller frees). */
+int kf_vmrun_tools_state(struct kf_vmrun *v, const char *vmx, char **state, struct kf_err *err);
+/* The guest's IP as reported by Tools (caller frees). With wait, vmrun's -wait. */
+int kf_vmrun_guest_ip(struct kf_vmrun *v, const char *vmx, bool wait, char **ip,
+		      struct kf_err *err);
+/* Needs guest credentials. */
+int kf_vmrun_file_exists(struct kf_vmrun *v, const char *vmx, const char *guest_path,
+			 bool *exists, struct kf_err *err);
+int kf_vmrun_list_snapshots(struct kf_vmrun *v, const char *vmx, char ***names, size_t *n,
+			    struct kf_err *err);
+int kf_vmrun_snapshot(struct kf_vmrun *v, const char *vmx, const char *name, struct kf_err *err);
+int kf_vmrun_revert(struct kf_vmrun *v, const char *vmx, const char *name, struct kf_err *err);
+int kf_vmrun_delete_snapshot(struct kf_vmrun *v, const char *vmx, const char *name,
+			     struct kf_err *err);
+int kf_vmrun_register(struct kf_vmrun *v, const char *vmx, struct kf_err *err);
+/* Unregisters; a VM that is not registered (or not found) counts as done. */
+int kf_vmrun_unregister(struct kf_vmrun *v, const char *vmx, struct kf_err *err);
+int kf_vmrun_delete_vm(struct kf_vmrun *v, const char *vmx, struct kf_err *err);
+/* readVariable runtimeConfig|guestEnv|guestVar (caller frees). */
+int kf_vmrun_read_variable(struct kf_vmrun *v, const char *vmx, const char *kind,
+			   const char *name, char **value, struct kf_err *err);
+void kf_vmrun_strv_free(char **v, size_t n);
+
+#endif

@@ -1,0 +1,737 @@
+/* vmrun: discovery, WSL path translation, the one call shape (`-T ws`, auth flags before the
+ * command), output parsing and fault classification. Errors come from vmrun on stdout as
+ * "Error: ..." with exit code 255 (tech-notes §1.3); they are matched by substring, never by
+ * whole-line equality, because texts vary by a trailing period or the VM path. */
+#include "k3sforge/vmrun.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "k3sforge/buf.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/proc.h"
+
+#define BANNER_TIMEOUT_MS 15000
+#define OUT_MAX ((size_t)256 * 1024)
+
+static const char *const wsl_dirs[] = {
+	"/mnt/c/Program Files (x86)/VMware/VMware Workstation",
+	"/mnt/c/Program Files/VMware/VMware Workstation",
+};
+
+void kf_vmrun_strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void kf_vmrun_free(struct kf_vmrun *v)
+{
+	if (!v)
+		return;
+	free(v->path);
+	free(v->version);
+	free(v->guest_user);
+	if (v->guest_pass) {
+		OPENSSL_cleanse(v->guest_pass, strlen(v->guest_pass));
+		free(v->guest_pass);
+	}
+	free(v->vdiskmanager);
+	free(v);
+}
+
+int kf_vmrun_set_guest_auth(struct kf_vmrun *v, const char *user, const char *pass)
+{
+	char *u = user ? strdup(user) : NULL, *p = pass ? strdup(pass) : NULL;
+
+	if ((user && !u) || (pass && !p)) {
+		free(u);
+		free(p);
+		return KF_ENOMEM;
+	}
+	if (pass)
+		kf_log_add_secret(pass);
+	free(v->guest_user);
+	if (v->guest_pass) {
+		OPENSSL_cleanse(v->guest_pass, strlen(v->guest_pass));
+		free(v->guest_pass);
+	}
+	v->guest_user = u;
+	v->guest_pass = p;
+	return 0;
+}
+
+char *kf_vmrun_parse_version(const char *banner)
+{
+	const char *p = banner ? strstr(banner, "vmrun version ") : NULL;
+	size_t n;
+
+	if (!p)
+		return NULL;
+	p += strlen("vmrun version ");
+	n = strcspn(p, "\r\n");
+	while (n && isspace((unsigned char)p[n - 1]))
+		n--;
+	return n ? strndup(p, n) : NULL;
+}
+
+static bool ends_with_ci(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+/* vmware-vdiskmanager next to vmrun, else in PATH (Linux only). */
+static char *find_vdiskmanager(const char *vmrun, bool windows)
+{
+	const char *slash = strrchr(vmrun, '/');
+	char *cand = NULL;
+
+	if (slash && asprintf(&cand, "%.*s/vmware-vdiskmanager%s", (int)(slash - vmrun), vmrun,
+			      windows ? ".exe" : "") > 0) {
+		if (access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+	}
+	return windows ? NULL : kf_proc_which("vmware-vdiskmanager");
+}
+
+int kf_vmrun_open(struct kf_vmrun **out, const char *path, int timeout_s, struct kf_err *err)
+{
+	struct kf_vmrun *v;
+	struct kf_proc p;
+	const char *argv[] = { path, NULL };
+	int r;
+
+	*out = NULL;
+	if (access(path, X_OK) != 0)
+		return kf_err_set(err, KF_ENOTFOUND,
+				  "vmrun: %s does not exist or is not executable; install VMware "
+				  "Workstation 17 or set vmware.vmrun to vmrun's path (or \"auto\")",
+				  path);
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	v->path = kf_path_abs(path);
+	v->windows = kf_platform_is_wsl() && ends_with_ci(path, ".exe");
+	v->timeout_s = timeout_s > 0 ? timeout_s : 120;
+	if (!v->path) {
+		kf_vmrun_free(v);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	/* vmrun without arguments prints its banner (version on the third line) and usage. */
+	memset(&p, 0, sizeof(p));
+	argv[0] = v->path;
+	p.argv = argv;
+	p.timeout_ms = BANNER_TIMEOUT_MS;
+	p.out_max = OUT_MAX;
+	r = kf_proc_run(&p, err);
+	if (r) {
+		kf_proc_free(&p);
+		kf_vmrun_free(v);
+		return kf_err_wrap(err, "running %s to read its version", path);
+	}
+	v->version = kf_vmrun_parse_version(kf_buf_str(&p.out));
+	kf_proc_free(&p);
+	if (!v->version) {
+		kf_vmrun_free(v);
+		return kf_err_set(err, KF_EVMRUN,
+				  "%s did not print \"vmrun version ...\": it is not VMware's vmrun; "
+				  "set vmware.vmrun to the vmrun of VMware Workstation 17",
+				  path);
+	}
+	v->vdiskmanager = find_vdiskmanager(v->path, v->windows);
+	kf_debug("vmrun %s (version %s, %s)%s%s", v->path, v->version,
+		 v->windows ? "Windows via WSL interop" : "native",
+		 v->vdiskmanager ? ", vdiskmanager " : "", v->vdiskmanager ? v->vdiskmanager : "");
+	*out = v;
+	return 0;
+}
+
+int kf_vmrun_find(struct kf_vmrun **out, const struct kf_config *cfg, struct kf_err *err)
+{
+	const char *conf = cfg && cfg->vmware.vmrun ? cfg->vmware.vmrun : "auto";
+	int timeout = cfg ? cfg->timeouts.vmrun_s : 120;
+	bool wsl = kf_platform_is_wsl();
+	struct kf_buf looked;
+	char *cand[8] = { 0 };
+	int n = 0, r = KF_ENOTFOUND;
+
+	*out = NULL;
+	if (strcmp(conf, "auto") != 0)
+		return kf_vmrun_open(out, conf, timeout, err);
+	cand[n++] = kf_proc_which("vmrun");
+	cand[n++] = strdup("/usr/bin/vmrun");
+	cand[n++] = strdup("/usr/lib/vmware/bin/vmrun");
+	if (wsl) {
+		cand[n++] = kf_proc_which("vmrun.exe");
+		for (size_t i = 0; i < sizeof(wsl_dirs) / sizeof(wsl_dirs[0]); i++)
+			cand[n++] = kf_path_join(wsl_dirs[i], "vmrun.exe");
+	}
+	kf_buf_init(&looked, 4096);
+	for (int i = 0; i < n; i++) {
+		if (!cand[i])
+			continue;
+		if (access(cand[i], X_OK) == 0) {
+			r = kf_vmrun_open(out, cand[i], timeout, err);
+			break;
+		}
+		kf_buf_printf(&looked, "%s%s", looked.len ? ", " : "", cand[i]);
+	}
+	if (r == KF_ENOTFOUND)
+		kf_err_set(err, KF_ENOTFOUND,
+			   "vmrun not found (looked in PATH and at %s): install VMware Workstation "
+			   "17 Pro, or set vmware.vmrun in the config to vmrun's full path%s",
+			   kf_buf_str(&looked),
+			   wsl ? " (from WSL: the vmrun.exe under /mnt/c/Program Files...)" : "");
+	for (int i = 0; i < n; i++)
+		free(cand[i]);
+	kf_buf_free(&looked);
+	return r;
+}
+
+int kf_wsl_to_windows(char **out, const char *path, struct kf_err *err)
+{
+	char *abs = kf_path_abs(path);
+	struct kf_buf b;
+	const char *rest;
+
+	*out = NULL;
+	if (!abs)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	if (strncmp(abs, "/mnt/", 5) != 0 || !isalpha((unsigned char)abs[5]) ||
+	    (abs[6] != '/' && abs[6] != '\0')) {
+		kf_err_set(err, KF_EUNSUPPORTED,
+			   "%s is inside the WSL file system, which Windows programs such as "
+			   "vmrun.exe cannot use for VM files; put paths.vm_dir and the output "
+			   "directory on a Windows drive, e.g. /mnt/c/k3sforge",
+			   abs);
+		free(abs);
+		return KF_EUNSUPPORTED;
+	}
+	kf_buf_init(&b, 0);
+	kf_buf_printf(&b, "%c:\\", toupper((unsigned char)abs[5]));
+	rest = abs[6] ? abs + 7 : "";
+	for (; *rest; rest++)
+		kf_buf_putc(&b, *rest == '/' ? '\\' : *rest);
+	free(abs);
+	*out = kf_buf_detach(&b);
+	return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
+}
+
+int kf_vmrun_path(const struct kf_vmrun *v, char **out, const char *host_path,
+		  struct kf_err *err)
+{
+	if (v->windows)
+		return kf_wsl_to_windows(out, host_path, err);
+	*out = kf_path_abs(host_path);
+	return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
+}
+
+static bool has_ci(const char *hay, const char *needle)
+{
+	return strcasestr(hay, needle) != NULL;
+}
+
+/* The first "Error: ..." line (without the prefix) into buf; false if none. */
+static bool error_line(const char *output, char *buf, size_t n)
+{
+	const char *p = output;
+
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		if (len >= 7 && strncmp(p, "Error: ", 7) == 0) {
+			len -= 7;
+			while (len && (p[7 + len - 1] == '\r' || p[7 + len - 1] == ' '))
+				len--;
+			snprintf(buf, n, "%.*s", (int)(len > 400 ? 400 : len), p + 7);
+			return true;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return false;
+}
+
+enum kf_vmrun_fault kf_vmrun_classify(const char *output, int exit_code, bool timed_out)
+{
+	char e[512];
+
+	if (timed_out)
+		return KF_VMRUN_TIMEOUT;
+	if (!output)
+		output = "";
+	if (!error_line(output, e, sizeof(e))) {
+		if (has_ci(output, "Usage: vmrun") || has_ci(output, "Invalid argument"))
+			return KF_VMRUN_USAGE;
+		return exit_code == 0 ? KF_VMRUN_OK : KF_VMRUN_UNKNOWN;
+	}
+	if (has_ci(e, "Unrecognized command") || has_ci(e, "Invalid argument"))
+		return KF_VMRUN_USAGE;
+	if (has_ci(e, "Tools are not running"))
+		return KF_VMRUN_TOOLS_NOT_RUNNING;
+	if (has_ci(e, "Invalid user name or password"))
+		return KF_VMRUN_BAD_CREDENTIALS;
+	if (has_ci(e, "already in use") || has_ci(e, "is in use") || has_ci(e, "lock"))
+		return KF_VMRUN_FILE_LOCKED;
+	if (has_ci(e, "Insufficient permissions") || has_ci(e, "permission denied") ||
+	    has_ci(e, "Access is denied") || has_ci(e, "file access error"))
+		return KF_VMRUN_PERMISSION;
+	if (has_ci(e, "is not powered on"))
+		return KF_VMRUN_NOT_POWERED_ON;
+	if (has_ci(e, "Cannot open VM") || has_ci(e, "cannot be found") ||
+	    has_ci(e, "is not registered"))
+		return KF_VMRUN_VM_NOT_FOUND;
+	return KF_VMRUN_UNKNOWN;
+}
+
+const char *kf_vmrun_fault_name(enum kf_vmrun_fault f)
+{
+	switch (f) {
+	case KF_VMRUN_OK: return "ok";
+	case KF_VMRUN_TOOLS_NOT_RUNNING: return "tools-not-running";
+	case KF_VMRUN_BAD_CREDENTIALS: return "invalid-guest-credentials";
+	case KF_VMRUN_VM_NOT_FOUND: return "vm-not-found";
+	case KF_VMRUN_NOT_POWERED_ON: return "not-powered-on";
+	case KF_VMRUN_FILE_LOCKED: return "file-locked";
+	case KF_VMRUN_USAGE: return "usage-error";
+	case KF_VMRUN_PERMISSION: return "permission-denied";
+	case KF_VMRUN_TIMEOUT: return "timeout";
+	case KF_VMRUN_NOT_INSTALLED: return "vmrun-not-installed";
+	case KF_VMRUN_UNKNOWN: break;
+	}
+	return "unknown";
+}
+
+const char *kf_vmrun_fault_advice(enum kf_vmrun_fault f)
+{
+	switch (f) {
+	case KF_VMRUN_OK: return "no error";
+	case KF_VMRUN_TOOLS_NOT_RUNNING:
+		return "VMware Tools are not running in the guest yet (still booting or installing); "
+		       "wait and retry, and if it lasts open the VM console and check that "
+		       "open-vm-tools is installed and running";
+	case KF_VMRUN_BAD_CREDENTIALS:
+		return "the guest rejected the user name or password given with -gu/-gp; check "
+		       "guest.user and the password set in the seed, and that the install finished";
+	case KF_VMRUN_VM_NOT_FOUND:
+		return "VMware cannot open this .vmx; check that the file exists (under WSL it must "
+		       "be on a Windows drive such as /mnt/c) and run `k3sforge create-vms` again";
+	case KF_VMRUN_NOT_POWERED_ON:
+		return "the VM is not running; start it first (`k3sforge create-vms` starts every node)";
+	case KF_VMRUN_FILE_LOCKED:
+		return "the VM's files are in use by another VMware process (open in the Workstation "
+		       "window, or an earlier run still holds the lock); close the VM there or wait, "
+		       "then retry";
+	case KF_VMRUN_USAGE:
+		return "vmrun rejected the command line and printed its usage; this is a k3sforge "
+		       "bug or an unsupported vmrun version: report it with the command line from "
+		       "k3sforge.log";
+	case KF_VMRUN_PERMISSION:
+		return "vmrun was denied access on the host or in the guest; run k3sforge as a user "
+		       "allowed to use VMware Workstation who can write the VM folder";
+	case KF_VMRUN_TIMEOUT:
+		return "vmrun gave no answer within timeouts.vmrun_s; VMware may be hung or waiting "
+		       "on a dialog in the Workstation window: check it, or raise timeouts.vmrun_s";
+	case KF_VMRUN_NOT_INSTALLED:
+		return "vmrun is missing; install VMware Workstation 17 Pro or set vmware.vmrun to "
+		       "its full path";
+	case KF_VMRUN_UNKNOWN: break;
+	}
+	return "vmrun failed without naming a known cause; look at vmware.log next to the .vmx "
+	       "and in the Workstation window";
+}
+
+static int fault_code(enum kf_vmrun_fault f)
+{
+	switch (f) {
+	case KF_VMRUN_OK: return 0;
+	case KF_VMRUN_TIMEOUT: return KF_ETIMEOUT;
+	case KF_VMRUN_BAD_CREDENTIALS: return KF_EAUTH;
+	case KF_VMRUN_NOT_INSTALLED: return KF_ENOTFOUND;
+	default: return KF_EVMRUN;
+	}
+}
+
+/* One attempt. */
+static int run_once(struct kf_vmrun *v, const struct kf_vmrun_call *o, const char *command,
+		    const char *const *args, char **out, enum kf_vmrun_fault *fault,
+		    struct kf_err *err)
+{
+	const char *argv[40];
+	struct kf_proc p;
+	struct kf_err perr;
+	int n = 0, r, timeout = o && o->timeout_s > 0 ? o->timeout_s : v->timeout_s;
+	char line[512];
+	char *masked;
+
+	argv[n++] = v->path;
+	argv[n++] = "-T";
+	argv[n++] = "ws";
+	if (o && o->guest_auth) {
+		if (!v->guest_user || !v->guest_pass)
+			return kf_err_set(err, KF_EUSAGE,
+					  "vmrun %s: a guest operation needs guest credentials", command);
+		argv[n++] = "-gu";
+		argv[n++] = v->guest_user;
+		argv[n++] = "-gp";
+		argv[n++] = v->guest_pass;
+	}
+	argv[n++] = command;
+	for (int i = 0; args && args[i]; i++) {
+		if (n >= 38)
+			return kf_err_set(err, KF_ELIMIT, "vmrun %s: too many arguments", command);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	memset(&p, 0, sizeof(p));
+	p.argv = argv;
+	p.timeout_ms = timeout * 1000;
+	p.out_max = OUT_MAX;
+	kf_err_clear(&perr);
+	r = kf_proc_run(&p, &perr);
+	if (r == KF_ENOTFOUND)
+		*fault = KF_VMRUN_NOT_INSTALLED;
+	else if (r && r != KF_ETIMEOUT)
+		*fault = KF_VMRUN_UNKNOWN;
+	else
+		*fault = kf_vmrun_classify(kf_buf_str(&p.out), p.signaled ? -1 : p.exit_code,
+					   r == KF_ETIMEOUT || p.timed_out);
+	if (out)
+		*out = strdup(kf_buf_str(&p.out));
+	if (*fault == KF_VMRUN_OK) {
+		kf_proc_free(&p);
+		return 0;
+	}
+	if (*fault == KF_VMRUN_TIMEOUT)
+		snprintf(line, sizeof(line), "no answer within %ds (killed)", timeout);
+	else if (r)
+		snprintf(line, sizeof(line), "%.500s", perr.msg);
+	else if (!error_line(kf_buf_str(&p.out), line, sizeof(line))) {
+		if (*fault == KF_VMRUN_USAGE)
+			snprintf(line, sizeof(line), "vmrun printed its usage text");
+		else
+			snprintf(line, sizeof(line), "exit status %d%s%.200s", p.exit_code,
+				 p.errout.len ? ": " : "", kf_buf_str(&p.errout));
+	}
+	masked = kf_log_mask(line);
+	kf_err_set(err, fault_code(*fault), "vmrun %s%s%s: %s [%s]: %s", command,
+		   args && args[0] ? " " : "", args && args[0] ? args[0] : "", masked,
+		   kf_vmrun_fault_name(*fault), kf_vmrun_fault_advice(*fault));
+	free(masked);
+	kf_proc_free(&p);
+	return err ? err->code : fault_code(*fault);
+}
+
+int kf_vmrun_run(struct kf_vmrun *v, const struct kf_vmrun_call *opts, const char *command,
+		 const char *const *args, char **out, enum kf_vmrun_fault *fault,
+		 struct kf_err *err)
+{
+	enum kf_vmrun_fault f = KF_VMRUN_OK;
+	double deadline = kf_now_mono() + (opts && opts->retry_tools_s > 0 ? opts->retry_tools_s : 0);
+	long backoff_ms = 500;
+	int r;
+
+	if (out)
+		*out = NULL;
+	for (;;) {
+		r = run_once(v, opts, command, args, out, &f, err);
+		/* Only Tools-not-running is worth waiting out (the guest is booting); usage,
+		 * credential, lock and permission errors stay the same on a retry. */
+		if (r == 0 || f != KF_VMRUN_TOOLS_NOT_RUNNING || kf_now_mono() >= deadline ||
+		    kf_interrupted())
+			break;
+		kf_debug("vmrun %s: Tools not running yet; retrying in %.1fs", command,
+			 backoff_ms / 1000.0);
+		if (out) {
+			free(*out);
+			*out = NULL;
+		}
+		kf_sleep_ms(backoff_ms);
+		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+	}
+	if (fault)
+		*fault = f;
+	return r;
+}
+
+/* Runs a verb whose first argument is the VMX (translated here). */
+static int vm_verb(struct kf_vmrun *v, const struct kf_vmrun_call *o, const char *command,
+		   const char *vmx, const char *a1, const char *a2, const char *a3, char **out,
+		   enum kf_vmrun_fault *fault, struct kf_err *err)
+{
+	char *tv = NULL;
+	const char *args[5];
+	int r, n = 0;
+
+	if ((r = kf_vmrun_path(v, &tv, vmx, err)) != 0)
+		return r;
+	args[n++] = tv;
+	if (a1)
+		args[n++] = a1;
+	if (a1 && a2)
+		args[n++] = a2;
+	if (a1 && a2 && a3)
+		args[n++] = a3;
+	args[n] = NULL;
+	r = kf_vmrun_run(v, o, command, args, out, fault, err);
+	free(tv);
+	return r;
+}
+
+int kf_vmrun_start(struct kf_vmrun *v, const char *vmx, bool gui, struct kf_err *err)
+{
+	return vm_verb(v, NULL, "start", vmx, gui ? "gui" : "nogui", NULL, NULL, NULL, NULL, err);
+}
+
+int kf_vmrun_stop(struct kf_vmrun *v, const char *vmx, bool hard, struct kf_err *err)
+{
+	enum kf_vmrun_fault f;
+	int r = vm_verb(v, NULL, "stop", vmx, hard ? "hard" : "soft", NULL, NULL, NULL, &f, err);
+
+	if (r && f == KF_VMRUN_NOT_POWERED_ON) {
+		kf_err_clear(err);
+		return 0;
+	}
+	return r;
+}
+
+int kf_vmrun_reset(struct kf_vmrun *v, const char *vmx, bool hard, struct kf_err *err)
+{
+	return vm_verb(v, NULL, "reset", vmx, hard ? "hard" : "soft", NULL, NULL, NULL, NULL, err);
+}
+
+/* Lines after a "Total ...: N" header, trimmed, non-empty. */
+static int parse_listing(const char *text, const char *header, char ***items, size_t *n,
+			 struct kf_err *err)
+{
+	const char *p = text;
+	char **v = NULL;
+	size_t cnt = 0;
+	bool seen = false;
+
+	*items = NULL;
+	*n = 0;
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		while (len && (p[len - 1] == '\r' || p[len - 1] == ' '))
+			len--;
+		if (!seen) {
+			seen = len >= strlen(header) && strncmp(p, header, strlen(header)) == 0;
+		} else if (len) {
+			char **nv = realloc(v, (cnt + 1) * sizeof(*nv));
+			if (!nv || cnt >= 100000 || !(nv[cnt] = strndup(p, len))) {
+				kf_vmrun_strv_free(nv ? nv : v, cnt);
+				return kf_err_set(err, KF_ENOMEM, "out of memory");
+			}
+			v = nv;
+			cnt++;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	if (!seen)
+		return kf_err_set(err, KF_EPARSE, "vmrun output lacks \"%s\": unexpected format",
+				  header);
+	*items = v;
+	*n = cnt;
+	return 0;
+}
+
+int kf_vmrun_list(struct kf_vmrun *v, char ***paths, size_t *n, struct kf_err *err)
+{
+	char *out = NULL;
+	int r = kf_vmrun_run(v, NULL, "list", NULL, &out, NULL, err);
+
+	*paths = NULL;
+	*n = 0;
+	if (r == 0)
+		r = parse_listing(out, "Total running VMs:", paths, n, err);
+	free(out);
+	return r;
+}
+
+static bool same_vm_path(const struct kf_vmrun *v, const char *a, const char *b)
+{
+	if (!v->windows)
+		return strcmp(a, b) == 0;
+	for (; *a && *b; a++, b++) {
+		char x = *a == '/' ? '\\' : (char)tolower((unsigned char)*a);
+		char y = *b == '/' ? '\\' : (char)tolower((unsigned char)*b);
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+int kf_vmrun_is_running(struct kf_vmrun *v, const char *vmx, bool *running, struct kf_err *err)
+{
+	char **paths = NULL, *tv = NULL;
+	size_t n = 0;
+	int r;
+
+	*running = false;
+	if ((r = kf_vmrun_path(v, &tv, vmx, err)) != 0)
+		return r;
+	if ((r = kf_vmrun_list(v, &paths, &n, err)) == 0)
+		for (size_t i = 0; i < n && !*running; i++)
+			*running = same_vm_path(v, paths[i], tv);
+	kf_vmrun_strv_free(paths, n);
+	free(tv);
+	return r;
+}
+
+static char *first_line(const char *s)
+{
+	size_t n;
+
+	while (*s == '\n' || *s == '\r' || *s == ' ')
+		s++;
+	n = strcspn(s, "\r\n");
+	while (n && s[n - 1] == ' ')
+		n--;
+	return strndup(s, n);
+}
+
+int kf_vmrun_tools_state(struct kf_vmrun *v, const char *vmx, char **state, struct kf_err *err)
+{
+	char *out = NULL;
+	int r = vm_verb(v, NULL, "checkToolsState", vmx, NULL, NULL, NULL, &out, NULL, err);
+
+	*state = NULL;
+	if (r == 0 && !(*state = first_line(out)))
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	free(out);
+	return r;
+}
+
+int kf_vmrun_guest_ip(struct kf_vmrun *v, const char *vmx, bool wait, char **ip,
+		      struct kf_err *err)
+{
+	char *out = NULL, *line = NULL;
+	int r = vm_verb(v, NULL, "getGuestIPAddress", vmx, wait ? "-wait" : NULL, NULL, NULL, &out,
+			NULL, err);
+	unsigned a, b, c, d;
+	char extra;
+
+	*ip = NULL;
+	if (r == 0) {
+		line = first_line(out);
+		if (!line)
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		else if (sscanf(line, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) != 4 || a > 255 ||
+			 b > 255 || c > 255 || d > 255)
+			r = kf_err_set(err, KF_EVMRUN,
+				       "vmrun getGuestIPAddress %s: no IPv4 address in the answer "
+				       "\"%.60s\"; Tools may not know the address yet",
+				       vmx, line);
+		else {
+			*ip = line;
+			line = NULL;
+		}
+	}
+	free(line);
+	free(out);
+	return r;
+}
+
+int kf_vmrun_file_exists(struct kf_vmrun *v, const char *vmx, const char *guest_path,
+			 bool *exists, struct kf_err *err)
+{
+	struct kf_vmrun_call o = { .guest_auth = true };
+	enum kf_vmrun_fault f;
+	char *out = NULL;
+	int r = vm_verb(v, &o, "fileExistsInGuest", vmx, guest_path, NULL, NULL, &out, &f, err);
+
+	*exists = false;
+	/* "The file does not exist." comes with a non-zero exit but is an answer, not an error. */
+	if (out && strstr(out, "The file does not exist")) {
+		kf_err_clear(err);
+		r = 0;
+	} else if (r == 0) {
+		if (strstr(out, "The file exists"))
+			*exists = true;
+		else
+			r = kf_err_set(err, KF_EPARSE, "vmrun fileExistsInGuest %s: unexpected answer "
+				       "\"%.80s\"", guest_path, out);
+	}
+	free(out);
+	return r;
+}
+
+int kf_vmrun_list_snapshots(struct kf_vmrun *v, const char *vmx, char ***names, size_t *n,
+			    struct kf_err *err)
+{
+	char *out = NULL;
+	int r = vm_verb(v, NULL, "listSnapshots", vmx, NULL, NULL, NULL, &out, NULL, err);
+
+	*names = NULL;
+	*n = 0;
+	if (r == 0)
+		r = parse_listing(out, "Total snapshots:", names, n, err);
+	free(out);
+	return r;
+}
+
+int kf_vmrun_snapshot(struct kf_vmrun *v, const char *vmx, const char *name, struct kf_err *err)
+{
+	return vm_verb(v, NULL, "snapshot", vmx, name, NULL, NULL, NULL, NULL, err);
+}
+
+int kf_vmrun_revert(struct kf_vmrun *v, const char *vmx, const char *name, struct kf_err *err)
+{
+	return vm_verb(v, NULL, "revertToSnapshot", vmx, name, NULL, NULL, NULL, NULL, err);
+}
+
+int kf_vmrun_delete_snapshot(struct kf_vmrun *v, const char *vmx, const char *name,
+			     struct kf_err *err)
+{
+	return vm_verb(v, NULL, "deleteSnapshot", vmx, name, NULL, NULL, NULL, NULL, err);
+}
+
+int kf_vmrun_register(struct kf_vmrun *v, const char *vmx, struct kf_err *err)
+{
+	return vm_verb(v, NULL, "register", vmx, NULL, NULL, NULL, NULL, NULL, err);
+}
+
+int kf_vmrun_unregister(struct kf_vmrun *v, const char *vmx, struct kf_err *err)
+{
+	enum kf_vmrun_fault f;
+	int r = vm_verb(v, NULL, "unregister", vmx, NULL, NULL, NULL, NULL, &f, err);
+
+	if (r && f == KF_VMRUN_VM_NOT_FOUND) {
+		kf_err_clear(err);
+		return 0;
+	}
+	return r;
+}
+
+int kf_vmrun_delete_vm(struct kf_vmrun *v, const char *vmx, struct kf_err *err)
+{
+	return vm_verb(v, NULL, "deleteVM", vmx, NULL, NULL, NULL, NULL, NULL, err);
+}
+
+int kf_vmrun_read_variable(struct kf_vmrun *v, const char *vmx, const char *kind,
+			   const char *name, char **value, struct kf_err *err)
+{
+	char *out = NULL;
+	int r = vm_verb(v, NULL, "readVariable", vmx, kind, name, NULL, &out, NULL, err);
+
+	*value = NULL;
+	if (r == 0 && !(*value = first_line(out)))
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	free(out);
+	return r;
+}

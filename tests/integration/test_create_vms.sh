@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# pass() always succeeds, so `check && pass || fail` is an if-then-else here.
+# shellcheck disable=SC2015
+# k3sforge create-vms / destroy / doctor --host against the vmrun test double (tests/fakes/vmrun),
+# through the real CLI with the built-in lab configuration (no k3sforge.yaml in the work dir:
+# the seeds' three nodes). No process outlives a command: the double exits after every call.
+set -uo pipefail
+
+BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
+SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
+work=$(mktemp -d "${TMPDIR:-/tmp}/kf-create-vms-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export FAKE_VMRUN_STATE=$work/state FAKE_VMRUN_FAULTS=$work/faults.env
+export PATH="$SRC/tests/fakes:$PATH"
+cd "$work" || exit 1
+out=$work/out
+nodes=(k3s-master1 k3s-worker1 k3s-worker2)
+failures=0
+: >"$FAKE_VMRUN_FAULTS"
+
+kf() { "$BIN" --no-color -o "$out" "$@" >"$work/stdout" 2>"$work/stderr"; }
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; echo "--- stderr:"; cat "$work/stderr"; failures=$((failures + 1)); }
+expect_fail_with() { # name, text...
+	local name=$1; shift
+	if kf create-vms --force; then fail "$name" "create-vms succeeded"; return; fi
+	for t in "$@"; do
+		grep -qF -- "$t" "$work/stderr" || { fail "$name" "no '$t' in the message"; return; }
+	done
+	pass "$name"
+}
+make_isos() {
+	mkdir -p "$out/iso"
+	head -c 65536 /dev/zero >"$out/iso/installer.iso"
+	for n in "${nodes[@]}"; do head -c 4096 /dev/zero >"$out/iso/seed-$n.iso"; done
+}
+count() { grep -c -- "$1" "$FAKE_VMRUN_STATE/calls.log" 2>/dev/null || true; }
+
+test_create_vms_needs_the_installer_iso() {
+	if kf create-vms; then fail "${FUNCNAME[0]}" "succeeded without ISOs"; return; fi
+	grep -q "installer.iso is missing: run \`k3sforge build-iso\` first" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message does not name the ISO and build-iso"
+}
+
+test_create_vms_names_the_missing_seed() {
+	make_isos
+	rm "$out/iso/seed-k3s-worker2.iso"
+	if kf create-vms; then fail "${FUNCNAME[0]}" "succeeded without a seed"; return; fi
+	grep -q "seed-k3s-worker2.iso is missing" "$work/stderr" && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "missing seed not named"
+	make_isos
+}
+
+test_create_vms_starts_three_vms_in_parallel() {
+	echo "POWER_ON_DELAY=1.5" >"$FAKE_VMRUN_FAULTS"
+	if ! kf create-vms; then fail "${FUNCNAME[0]}" "create-vms failed"; return; fi
+	: >"$FAKE_VMRUN_FAULTS"
+	# Every start was issued before any finished: the three power-ons overlapped.
+	python3 - "$FAKE_VMRUN_STATE/calls.log" <<'PY' || { fail "${FUNCNAME[0]}" "starts did not overlap"; return; }
+import sys
+begins, ends, pids = [], [], {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if parts[1] == "BEGIN" and len(parts) > 5 and parts[5] == "start":
+        begins.append(float(parts[0])); pids[parts[2]] = True
+    elif parts[1] == "END" and parts[2] in pids:
+        ends.append(float(parts[0]))
+assert len(begins) == 3 and len(ends) == 3, (begins, ends)
+assert max(begins) < min(ends), (begins, ends)
+PY
+	"$SRC/tests/fakes/vmrun" -T ws list >"$work/list"
+	grep -q "Total running VMs: 3" "$work/list" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not 3 running"
+}
+
+test_vm_folders_are_complete_and_marked() {
+	for n in "${nodes[@]}"; do
+		for f in "$n.vmx" "$n.vmdk" .k3sforge-owned; do
+			[ -f "$out/vms/$n/$f" ] || { fail "${FUNCNAME[0]}" "$out/vms/$n/$f missing"; return; }
+		done
+		grep -q "^cluster=lab$" "$out/vms/$n/.k3sforge-owned" || { fail "${FUNCNAME[0]}" "mark"; return; }
+	done
+	pass "${FUNCNAME[0]}"
+}
+
+test_vmx_files_have_expected_keys() {
+	local macs=""
+	for n in "${nodes[@]}"; do
+		local vmx="$out/vms/$n/$n.vmx"
+		for kv in '.encoding = "UTF-8"' 'guestOS = "ubuntu-64"' 'virtualHW.version = "21"' \
+			"displayName = \"$n\"" 'firmware = "bios"' 'bios.bootOrder = "hdd,cdrom"' \
+			'numvcpus = "2"' 'memsize = "4096"' "scsi0:0.fileName = \"$n.vmdk\"" \
+			"ide0:0.fileName = \"$out/iso/installer.iso\"" \
+			"ide0:1.fileName = \"$out/iso/seed-$n.iso\"" \
+			'ethernet0.connectionType = "custom"' 'ethernet0.vnet = "VMnet1"' \
+			'ethernet0.virtualDev = "vmxnet3"' 'ethernet0.addressType = "static"' \
+			'tools.syncTime = "TRUE"' 'msg.autoAnswer = "TRUE"'; do
+			grep -qxF -- "$kv" "$vmx" || { fail "${FUNCNAME[0]}" "$n: no line '$kv'"; return; }
+		done
+		local mac
+		mac=$(sed -n 's/^ethernet0.address = "\(.*\)"$/\1/p' "$vmx")
+		[[ $mac =~ ^00:50:56:[0-3][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$ ]] ||
+			{ fail "${FUNCNAME[0]}" "$n: MAC '$mac' outside the static range"; return; }
+		macs+="$mac"$'\n'
+	done
+	[ "$(printf '%s' "$macs" | sort -u | wc -l)" -eq 3 ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "MACs not unique"
+}
+
+test_disks_pass_qemu_img_check() {
+	for n in "${nodes[@]}"; do
+		local d="$out/vms/$n/$n.vmdk"
+		qemu-img check "$d" >/dev/null || { fail "${FUNCNAME[0]}" "$n: qemu-img check"; return; }
+		qemu-img info --output=json "$d" | python3 -c '
+import json,sys; j=json.load(sys.stdin)
+assert j["format"]=="vmdk" and j["virtual-size"]==40*1024**3, j' ||
+			{ fail "${FUNCNAME[0]}" "$n: qemu-img info"; return; }
+	done
+	pass "${FUNCNAME[0]}"
+}
+
+test_state_records_each_node() {
+	python3 - "$out/state.json" <<'PY' && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "state.json lacks the nodes"
+import json, sys
+st = json.load(open(sys.argv[1]))
+assert st["stages"]["create-vms"]["status"] == "done"
+nodes = st["data"]["create-vms"]["nodes"]
+assert sorted(nodes) == ["k3s-master1", "k3s-worker1", "k3s-worker2"], nodes
+for n, rec in nodes.items():
+    assert rec["vmx"].endswith("/%s/%s.vmx" % (n, n)) and rec["mac"].startswith("00:50:56:")
+    assert rec["started_at"].endswith("Z")
+PY
+}
+
+test_rerun_changes_nothing() {
+	local before after calls_before
+	before=$(cd "$out/vms" && find . -type f -exec stat -c '%n %Y %s' {} + | sort; sha256sum ./*/*.vmx)
+	calls_before=$(count BEGIN)
+	if ! kf create-vms; then fail "${FUNCNAME[0]}" "rerun failed"; return; fi
+	after=$(cd "$out/vms" && find . -type f -exec stat -c '%n %Y %s' {} + | sort; sha256sum ./*/*.vmx)
+	[ "$before" = "$after" ] || { fail "${FUNCNAME[0]}" "files changed"; return; }
+	[ "$(count BEGIN)" = "$calls_before" ] || { fail "${FUNCNAME[0]}" "vmrun was called"; return; }
+	grep -q "skip: create-vms" "$work/stderr" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "no skip line"
+}
+
+test_fault_file_locked() {
+	echo "LOCKED=k3s-worker1" >"$FAKE_VMRUN_FAULTS"
+	expect_fail_with "${FUNCNAME[0]}" "already in use" "[file-locked]" "k3s-worker1"
+	: >"$FAKE_VMRUN_FAULTS"
+}
+
+test_fault_start_fails() {
+	echo "START_FAIL=k3s-worker2" >"$FAKE_VMRUN_FAULTS"
+	expect_fail_with "${FUNCNAME[0]}" "Unknown error" "[unknown]" "vmware.log" "1 of 3 VMs did not start"
+	: >"$FAKE_VMRUN_FAULTS"
+}
+
+test_fault_permission_denied() {
+	echo "PERMISSION=all" >"$FAKE_VMRUN_FAULTS"
+	expect_fail_with "${FUNCNAME[0]}" "Insufficient permissions" "[permission-denied]"
+	: >"$FAKE_VMRUN_FAULTS"
+}
+
+test_fault_vmrun_missing() {
+	local saved=$PATH
+	PATH=/usr/bin:/bin
+	expect_fail_with "${FUNCNAME[0]}" "vmrun not found" "host checks failed" "no VM was touched"
+	PATH=$saved
+}
+
+test_recovers_after_faults() {
+	if kf create-vms --force; then pass "${FUNCNAME[0]}"; else fail "${FUNCNAME[0]}" "clean run failed"; fi
+}
+
+test_destroy_needs_yes_off_terminal() {
+	if "$BIN" --no-color -o "$out" destroy </dev/null >"$work/stdout" 2>"$work/stderr"; then
+		fail "${FUNCNAME[0]}" "destroy ran without --yes"; return
+	fi
+	grep -q -- "--yes" "$work/stderr" && [ -d "$out/vms/k3s-master1" ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "no --yes hint, or something was deleted"
+}
+
+test_destroy_removes_only_the_labs_vms() {
+	mkdir -p "$out/vms/other-stuff" && echo keep >"$out/vms/other-stuff/notes.txt"
+	if ! kf destroy --yes </dev/null; then fail "${FUNCNAME[0]}" "destroy failed"; return; fi
+	for n in "${nodes[@]}"; do
+		[ ! -e "$out/vms/$n" ] || { fail "${FUNCNAME[0]}" "$n still there"; return; }
+	done
+	[ -f "$out/vms/other-stuff/notes.txt" ] || { fail "${FUNCNAME[0]}" "foreign folder deleted"; return; }
+	"$SRC/tests/fakes/vmrun" -T ws list >"$work/list"
+	grep -q "Total running VMs: 0" "$work/list" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "VMs still running"
+}
+
+test_foreign_folder_is_never_touched() {
+	mkdir -p "$out/vms/k3s-worker2" && echo mine >"$out/vms/k3s-worker2/notes.txt"
+	if kf create-vms; then fail "${FUNCNAME[0]}" "created over a foreign folder"; return; fi
+	grep -q "not a VM folder k3sforge made" "$work/stderr" || { fail "${FUNCNAME[0]}" "message"; return; }
+	if kf create-vms --force; then fail "${FUNCNAME[0]}" "--force replaced a non-VM folder"; return; fi
+	grep -q "even with --force" "$work/stderr" || { fail "${FUNCNAME[0]}" "--force message"; return; }
+	[ -f "$out/vms/k3s-worker2/notes.txt" ] && [ ! -e "$out/vms/k3s-master1" ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "something was touched"
+	rm -rf "$out/vms/k3s-worker2"
+}
+
+test_foreign_vm_folder_needs_force() {
+	mkdir -p "$out/vms/k3s-worker2" && echo 'displayName = "hand-made"' >"$out/vms/k3s-worker2/k3s-worker2.vmx"
+	if kf create-vms; then fail "${FUNCNAME[0]}" "replaced without --force"; return; fi
+	grep -q "pass --force to replace it" "$work/stderr" || { fail "${FUNCNAME[0]}" "message"; return; }
+	if ! kf create-vms --force; then fail "${FUNCNAME[0]}" "--force failed"; return; fi
+	[ -f "$out/vms/k3s-worker2/.k3sforge-owned" ] && grep -q 'displayName = "k3s-worker2"' \
+		"$out/vms/k3s-worker2/k3s-worker2.vmx" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not replaced"
+}
+
+test_wsl_refuses_vm_dir_off_windows_drives() {
+	# Under WSL vmrun.exe is a Windows program: VM files must live on /mnt/<drive>.
+	mkdir -p "$work/winbin" && ln -sf "$SRC/tests/fakes/vmrun" "$work/winbin/vmrun.exe"
+	local saved=$PATH rc=0
+	PATH="$work/winbin:/usr/bin:/bin"
+	K3SFORGE_WSL=1 "$BIN" --no-color -o "$out" create-vms --force >"$work/stdout" 2>"$work/stderr" || rc=$?
+	PATH=$saved
+	[ "$rc" -ne 0 ] || { fail "${FUNCNAME[0]}" "succeeded"; return; }
+	grep -q "inside the WSL file system" "$work/stderr" && grep -q "/mnt/c" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "no WSL path advice"
+}
+
+test_doctor_host_json_lists_findings() {
+	local rc=0
+	"$BIN" --no-color -o "$out" doctor --host --json >"$work/stdout" 2>"$work/stderr" || rc=$?
+	python3 - "$work/stdout" <<'PY' || { fail "${FUNCNAME[0]}" "bad findings JSON"; return; }
+import json, sys
+f = json.load(open(sys.argv[1]))
+checks = {x["check"]: x for x in f}
+assert checks["vmrun"]["status"] == "ok" and "1.17.0" in checks["vmrun"]["summary"], checks["vmrun"]
+for x in f:
+    assert x["status"] in ("ok", "info", "warn", "fail")
+    assert x["status"] != "fail" or x["fix"], x
+assert {"vmrun", "vmnet", "memory", "disk", "wsl"} <= set(checks), checks
+PY
+	# This test host has no VMware networking: the vmnet check fails and doctor says so.
+	if [ -e /etc/vmware/networking ]; then pass "${FUNCNAME[0]}"; return; fi
+	[ "$rc" -ne 0 ] && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "exit 0 with a failed check"
+}
+
+test_doctor_under_wsl_reports_what_it_cannot_read() {
+	local rc=0
+	K3SFORGE_WSL=1 "$BIN" --no-color -o "$out" doctor --host --json >"$work/stdout" \
+		2>"$work/stderr" || rc=$?
+	python3 - "$work/stdout" <<'PY' && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "findings"
+import json, sys
+checks = {x["check"]: x for x in json.load(open(sys.argv[1]))}
+assert checks["memory"]["status"] == "info" and "not checked" in checks["memory"]["summary"]
+assert checks["wsl"]["status"] in ("info", "warn"), checks["wsl"]
+# Without Windows' reg.exe the vmnet cannot be read: said so, never reported as fine.
+assert checks["vmnet"]["status"] in ("warn", "fail", "info") and checks["vmnet"]["fix"]
+PY
+}
+
+test_create_vms_needs_the_installer_iso
+test_create_vms_names_the_missing_seed
+test_create_vms_starts_three_vms_in_parallel
+test_vm_folders_are_complete_and_marked
+test_vmx_files_have_expected_keys
+test_disks_pass_qemu_img_check
+test_state_records_each_node
+test_rerun_changes_nothing
+test_fault_file_locked
+test_fault_start_fails
+test_fault_permission_denied
+test_fault_vmrun_missing
+test_recovers_after_faults
+test_destroy_needs_yes_off_terminal
+test_destroy_removes_only_the_labs_vms
+test_foreign_folder_is_never_touched
+test_foreign_vm_folder_needs_force
+test_wsl_refuses_vm_dir_off_windows_drives
+test_doctor_host_json_lists_findings
+test_doctor_under_wsl_reports_what_it_cannot_read
+
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,206 @@
+/* The create-vms stage driven in C with a modified default configuration (two small nodes,
+ * EFI firmware, a configured MAC, a separate VM directory) against the vmrun test double:
+ * what it writes, what it records, that a rerun is skipped, and that the VMX editor detaches
+ * the ISOs of a VM it made. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/stage.h"
+#include "k3sforge/state.h"
+#include "k3sforge/vmrun.h"
+#include "k3sforge/vmx.h"
+#include "vmware_fixture.h"
+
+extern const struct kf_stage_def kf_stage_create_vms;
+
+struct fx {
+	char *dir, *out, *vms;
+	struct kf_ctx ctx;
+	struct kf_config *cfg;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct kf_err e;
+	char *p;
+
+	f->dir = vmw_tempdir("cvstage");
+	f->out = kf_path_join(f->dir, "out");
+	f->vms = kf_path_join(f->dir, "lab vms");
+	p = kf_path_join(f->dir, "state");
+	setenv("FAKE_VMRUN_STATE", p, 1);
+	free(p);
+	unsetenv("FAKE_VMRUN_FAULTS");
+	unsetenv("K3SFORGE_WSL");
+	f->cfg = vmw_config();
+	/* Two small nodes: the host checks must pass on a modest test machine. */
+	f->cfg->n_nodes = 2;
+	free(f->cfg->nodes[2].name);
+	free(f->cfg->nodes[2].ip);
+	for (size_t i = 0; i < 2; i++) {
+		f->cfg->nodes[i].memory_mb = 256;
+		f->cfg->nodes[i].disk_gb = 2;
+	}
+	f->cfg->nodes[1].mac = strdup("00:50:56:2A:00:01");
+	free(f->cfg->vmware.firmware);
+	f->cfg->vmware.firmware = strdup("efi");
+	f->cfg->paths.vm_dir = strdup(f->vms);
+	p = kf_path_join(f->out, "iso");
+	kf_fs_mkdirs(p, 0755, &e);
+	free(p);
+	free(vmw_write(f->out, "iso/installer.iso", "not really an ISO"));
+	free(vmw_write(f->out, "iso/seed-k3s-master1.iso", "seed 1"));
+	free(vmw_write(f->out, "iso/seed-k3s-worker1.iso", "seed 2"));
+	f->ctx.out_dir = f->out;
+	f->ctx.config_path = "built-in";
+	f->ctx.cfg = f->cfg;
+	kf_run_new(&f->ctx.run);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	struct kf_err e;
+
+	kf_lock_release(f->ctx.lock);
+	kf_run_free(f->ctx.run);
+	kf_config_free(f->cfg);
+	kf_fs_remove_tree(f->dir, &e);
+	free(f->dir);
+	free(f->out);
+	free(f->vms);
+	free(f);
+	return 0;
+}
+
+static void run_stage(struct fx *f, bool *skipped)
+{
+	int r = kf_stage_execute(&f->ctx, &kf_stage_create_vms, false, skipped);
+	if (r)
+		fail_msg("create-vms: %s", f->ctx.err.msg);
+}
+
+static struct kf_vmx *load_vmx(struct fx *f, const char *node)
+{
+	char *p = NULL;
+	struct kf_vmx *v = NULL;
+	struct kf_err e;
+	assert_true(asprintf(&p, "%s/%s/%s.vmx", f->vms, node, node) > 0);
+	if (kf_vmx_load(&v, p, &e))
+		fail_msg("%s", e.msg);
+	free(p);
+	return v;
+}
+
+static void test_stage_writes_vmx_from_the_configuration(void **state)
+{
+	struct fx *f = *state;
+	struct kf_vmx *v;
+	bool skipped = true;
+	run_stage(f, &skipped);
+	assert_false(skipped);
+	v = load_vmx(f, "k3s-worker1");
+	assert_string_equal(kf_vmx_get(v, "firmware"), "efi");
+	assert_string_equal(kf_vmx_get(v, "memsize"), "256");
+	assert_string_equal(kf_vmx_get(v, "ethernet0.address"), "00:50:56:2a:00:01");
+	assert_string_equal(kf_vmx_get(v, "bios.bootOrder"), "hdd,cdrom");
+	assert_non_null(strstr(kf_vmx_get(v, "ide0:1.fileName"), "seed-k3s-worker1.iso"));
+	kf_vmx_free(v);
+	v = load_vmx(f, "k3s-master1");
+	assert_true(kf_vmx_mac_is_static(kf_vmx_get(v, "ethernet0.address")));
+	assert_string_not_equal(kf_vmx_get(v, "ethernet0.address"), "00:50:56:2a:00:01");
+	kf_vmx_free(v);
+}
+
+static void test_stage_records_nodes_in_state(void **state)
+{
+	struct fx *f = *state;
+	struct kf_state *st = NULL;
+	struct kf_state_rec rec;
+	struct kf_err e;
+	json_t *nodes;
+	run_stage(f, NULL);
+	assert_int_equal(kf_state_load(&st, f->out, &e), 0);
+	assert_true(kf_state_get(st, "create-vms", &rec));
+	assert_string_equal(rec.status, "done");
+	nodes = json_object_get(kf_state_data(st, "create-vms"), "nodes");
+	assert_int_equal(json_object_size(nodes), 2);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(nodes, "k3s-worker1"),
+							       "mac")),
+			    "00:50:56:2a:00:01");
+	assert_non_null(json_string_value(json_object_get(json_object_get(nodes, "k3s-master1"),
+							  "started_at")));
+	kf_state_free(st);
+}
+
+static void test_stage_rerun_is_skipped(void **state)
+{
+	struct fx *f = *state;
+	bool skipped = false;
+	run_stage(f, &skipped);
+	assert_false(skipped);
+	run_stage(f, &skipped);
+	assert_true(skipped);
+}
+
+static void test_stage_reruns_when_a_seed_changes(void **state)
+{
+	struct fx *f = *state;
+	bool skipped = true;
+	run_stage(f, &skipped);
+	free(vmw_write(f->out, "iso/seed-k3s-worker1.iso", "seed 2, rebuilt"));
+	run_stage(f, &skipped);
+	assert_false(skipped);
+}
+
+static void test_editor_detaches_isos_of_a_created_vm(void **state)
+{
+	struct fx *f = *state;
+	struct kf_vmrun *v = NULL;
+	struct kf_vmx *vmx;
+	char *path = NULL, *val = NULL;
+	struct kf_err e;
+	run_stage(f, NULL);
+	vmx = load_vmx(f, "k3s-master1");
+	assert_int_equal(kf_vmx_detach_cdroms(vmx), 2);
+	assert_true(asprintf(&path, "%s/k3s-master1/k3s-master1.vmx", f->vms) > 0);
+	assert_int_equal(kf_vmx_save(vmx, path, &e), 0);
+	kf_vmx_free(vmx);
+	/* VMware (here: the double) reads the edited file back. */
+	assert_int_equal(kf_vmrun_find(&v, f->cfg, &e), 0);
+	assert_int_equal(kf_vmrun_read_variable(v, path, "runtimeConfig", "ide0:0.deviceType", &val,
+						&e),
+			 0);
+	assert_string_equal(val, "cdrom-raw");
+	free(val);
+	assert_int_equal(kf_vmrun_read_variable(v, path, "runtimeConfig", "ide0:1.startConnected",
+						&val, &e),
+			 0);
+	assert_string_equal(val, "FALSE");
+	free(val);
+	kf_vmrun_free(v);
+	free(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stage_writes_vmx_from_the_configuration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_records_nodes_in_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_rerun_is_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_reruns_when_a_seed_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_editor_detaches_isos_of_a_created_vm, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

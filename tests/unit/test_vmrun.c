@@ -1,0 +1,572 @@
+/* The vmrun wrapper against the test double tests/fakes/vmrun: discovery, WSL path translation,
+ * flag order, output parsing, and one distinct classified failure per injected fault. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/vmrun.h"
+#include "vmware_fixture.h"
+
+struct fx {
+	char *dir, *state, *faults, *vmx;
+	struct kf_vmrun *v;
+};
+
+static void set_faults(struct fx *f, const char *text)
+{
+	struct kf_err e;
+	assert_int_equal(kf_fs_write_atomic(f->faults, text, strlen(text), 0644, &e), 0);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct kf_config *cfg = vmw_config();
+	struct kf_err e;
+
+	f->dir = vmw_tempdir("vmrun");
+	f->state = kf_path_join(f->dir, "state");
+	f->faults = kf_path_join(f->dir, "faults.env");
+	f->vmx = vmw_write(f->dir, "node1.vmx", ".encoding = \"UTF-8\"\ndisplayName = \"node1\"\n");
+	setenv("FAKE_VMRUN_STATE", f->state, 1);
+	setenv("FAKE_VMRUN_FAULTS", f->faults, 1);
+	unsetenv("K3SFORGE_WSL");
+	set_faults(f, "");
+	if (kf_vmrun_find(&f->v, cfg, &e) != 0)
+		fail_msg("%s", e.msg);
+	kf_config_free(cfg);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	struct kf_err e;
+
+	kf_vmrun_free(f->v);
+	kf_fs_remove_tree(f->dir, &e);
+	free(f->dir);
+	free(f->state);
+	free(f->faults);
+	free(f->vmx);
+	free(f);
+	unsetenv("K3SFORGE_WSL");
+	return 0;
+}
+
+/* BEGIN lines of the double's call log (caller frees). */
+static char *calls(struct fx *f)
+{
+	char *p = kf_path_join(f->state, "calls.log"), *t = vmw_slurp(p);
+	free(p);
+	return t ? t : strdup("");
+}
+
+static int count_calls(struct fx *f, const char *verb)
+{
+	char *t = calls(f), *p = t;
+	int n = 0;
+	while ((p = strstr(p, " BEGIN ")) != NULL) {
+		char *eol = strchr(p, '\n');
+		if (eol)
+			*eol = '\0';
+		if (strstr(p, verb))
+			n++;
+		p = eol ? eol + 1 : p + 1;
+	}
+	free(t);
+	return n;
+}
+
+static void test_vmrun_find_uses_configured_path_and_reads_version(void **state)
+{
+	struct fx *f = *state;
+	assert_string_equal(f->v->version, "1.17.0 build-24995812");
+	assert_false(f->v->windows);
+	assert_null(f->v->vdiskmanager);
+}
+
+static void test_vmrun_find_reports_missing_configured_path(void **state)
+{
+	struct kf_config *cfg = vmw_config();
+	struct kf_vmrun *v = NULL;
+	struct kf_err e;
+	(void)state;
+	free(cfg->vmware.vmrun);
+	cfg->vmware.vmrun = strdup("/nonexistent/vmrun");
+	assert_int_equal(kf_vmrun_find(&v, cfg, &e), KF_ENOTFOUND);
+	assert_non_null(strstr(e.msg, "/nonexistent/vmrun"));
+	assert_non_null(strstr(e.msg, "vmware.vmrun"));
+	kf_config_free(cfg);
+}
+
+static void test_vmrun_find_auto_searches_path(void **state)
+{
+	struct kf_config *cfg = vmw_config();
+	struct kf_vmrun *v = NULL;
+	struct kf_err e;
+	char *old = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"), *np = NULL;
+	(void)state;
+	free(cfg->vmware.vmrun);
+	cfg->vmware.vmrun = strdup("auto");
+	assert_true(asprintf(&np, "%s/fakes:%s", KF_TESTS_DIR, old) > 0);
+	setenv("PATH", np, 1);
+	assert_int_equal(kf_vmrun_find(&v, cfg, &e), 0);
+	setenv("PATH", old, 1);
+	assert_non_null(strstr(v->path, "/fakes/vmrun"));
+	kf_vmrun_free(v);
+	kf_config_free(cfg);
+	free(old);
+	free(np);
+}
+
+static void test_vmrun_parse_version_from_banner(void **state)
+{
+	char *v;
+	(void)state;
+	v = kf_vmrun_parse_version("\r\n\r\nvmrun version 1.17.0 build-14665864\r\nUsage: ...");
+	assert_string_equal(v, "1.17.0 build-14665864");
+	free(v);
+	assert_null(kf_vmrun_parse_version("Usage: something else"));
+}
+
+static void test_wsl_path_translation(void **state)
+{
+	char *w = NULL;
+	struct kf_err e;
+	(void)state;
+	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/c/Users/op/k3s lab/vms/n1/n1.vmx", &e), 0);
+	assert_string_equal(w, "C:\\Users\\op\\k3s lab\\vms\\n1\\n1.vmx");
+	free(w);
+	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/d", &e), 0);
+	assert_string_equal(w, "D:\\");
+	free(w);
+	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/e/", &e), 0);
+	assert_string_equal(w, "E:\\");
+	free(w);
+}
+
+static void test_wsl_path_outside_windows_drive_is_an_error(void **state)
+{
+	char *w = NULL;
+	struct kf_err e;
+	(void)state;
+	assert_int_equal(kf_wsl_to_windows(&w, "/home/op/vms/n1.vmx", &e), KF_EUNSUPPORTED);
+	assert_null(w);
+	assert_non_null(strstr(e.msg, "/mnt/c"));
+	assert_non_null(strstr(e.msg, "vm_dir"));
+	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/wsl/x", &e), KF_EUNSUPPORTED);
+}
+
+/* Under WSL a vmrun.exe gets Windows paths; a path off the Windows drives never reaches it. */
+static void test_vmrun_exe_under_wsl_gets_windows_paths(void **state)
+{
+	struct fx *f = *state;
+	char *exe = kf_path_join(f->dir, "vmrun.exe");
+	struct kf_vmrun *v = NULL;
+	struct kf_err e;
+	char *log;
+	assert_int_equal(symlink(vmw_fake_vmrun(), exe), 0);
+	setenv("K3SFORGE_WSL", "1", 1);
+	assert_int_equal(kf_vmrun_open(&v, exe, 10, &e), 0);
+	assert_true(v->windows);
+	assert_int_equal(kf_vmrun_start(v, "/mnt/c/k3sforge-test-absent/n1/n1.vmx", false, &e),
+			 KF_EVMRUN);
+	log = calls(f);
+	assert_non_null(strstr(log, "start C:\\k3sforge-test-absent\\n1\\n1.vmx nogui"));
+	free(log);
+	assert_int_equal(kf_vmrun_start(v, f->vmx, false, &e), KF_EUNSUPPORTED);
+	assert_int_equal(count_calls(f, " start "), 1);
+	kf_vmrun_free(v);
+	free(exe);
+}
+
+static void test_vmrun_auth_flags_come_before_the_command(void **state)
+{
+	struct fx *f = *state;
+	struct kf_err e;
+	bool exists = true;
+	char *log, *line;
+	assert_int_equal(kf_vmrun_set_guest_auth(f->v, "ubuntu", "pw-for-test"), 0);
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	assert_int_equal(kf_vmrun_file_exists(f->v, f->vmx, "/var/lib/x.done", &exists, &e), 0);
+	assert_false(exists);
+	/* The double logs its argv: the flags sit between -T ws and the command. */
+	log = calls(f);
+	line = strstr(log, "fileExistsInGuest");
+	assert_non_null(line);
+	while (line > log && line[-1] != '\n')
+		line--;
+	assert_non_null(strstr(line, " BEGIN "));
+	assert_non_null(strstr(line, " -T ws -gu ubuntu -gp pw-for-test fileExistsInGuest "));
+	free(log);
+}
+
+static void test_vmrun_auth_after_command_is_a_usage_error(void **state)
+{
+	struct fx *f = *state;
+	const char *args[] = { f->vmx, "-gu", "ubuntu", NULL };
+	enum kf_vmrun_fault fault;
+	struct kf_err e;
+	struct kf_vmrun_call o = { .retry_tools_s = 5 };
+	assert_int_equal(kf_vmrun_run(f->v, &o, "fileExistsInGuest", args, NULL, &fault, &e),
+			 KF_EVMRUN);
+	assert_int_equal(fault, KF_VMRUN_USAGE);
+	assert_non_null(strstr(e.msg, "usage"));
+	assert_int_equal(count_calls(f, "fileExistsInGuest"), 1);
+}
+
+/* Runs `op` under the given fault and returns the classified fault and message. */
+static enum kf_vmrun_fault fault_of(struct fx *f, const char *faults, int op, char *msg, size_t n)
+{
+	enum kf_vmrun_fault fault = KF_VMRUN_OK;
+	struct kf_err e;
+	bool ex;
+	char *tv = NULL;
+	int r;
+
+	kf_err_clear(&e);
+	set_faults(f, faults);
+	kf_vmrun_set_guest_auth(f->v, "ubuntu", "pw-for-test");
+	if (op == 0) { /* guest operation on a running VM */
+		set_faults(f, "");
+		assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+		set_faults(f, faults);
+		r = kf_vmrun_file_exists(f->v, f->vmx, "/x", &ex, &e);
+	} else if (op == 1) {
+		r = kf_vmrun_start(f->v, f->vmx, false, &e);
+	} else if (op == 2) {
+		r = kf_vmrun_start(f->v, "/nonexistent/dir/n9.vmx", false, &e);
+	} else if (op == 3) {
+		r = kf_vmrun_reset(f->v, f->vmx, true, &e);
+	} else {
+		struct kf_vmrun_call o = { .timeout_s = 1 };
+		const char *args[] = { NULL, "nogui", NULL };
+		kf_vmrun_path(f->v, &tv, f->vmx, &e);
+		args[0] = tv;
+		r = kf_vmrun_run(f->v, &o, "start", args, NULL, &fault, &e);
+		free(tv);
+	}
+	assert_int_not_equal(r, 0);
+	snprintf(msg, n, "%s", e.msg);
+	if (op == 4)
+		assert_int_equal(fault, KF_VMRUN_TIMEOUT);
+	/* The fault's name is part of the message: "[tools-not-running]". */
+	for (int i = KF_VMRUN_TOOLS_NOT_RUNNING; i <= KF_VMRUN_UNKNOWN; i++) {
+		char tag[64];
+		snprintf(tag, sizeof(tag), "[%s]", kf_vmrun_fault_name((enum kf_vmrun_fault)i));
+		if (strstr(e.msg, tag))
+			return (enum kf_vmrun_fault)i;
+	}
+	return KF_VMRUN_OK;
+}
+
+static void test_vmrun_fault_tools_not_running(void **state)
+{
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(*state, "TOOLS_NEVER_START=1\n", 0, msg, sizeof(msg)),
+			 KF_VMRUN_TOOLS_NOT_RUNNING);
+	assert_non_null(strstr(msg, "open-vm-tools"));
+}
+
+static void test_vmrun_fault_invalid_credentials(void **state)
+{
+	struct fx *f = *state;
+	char msg[KF_ERR_MSG_MAX];
+	struct kf_err e;
+	bool ex;
+	assert_int_equal(fault_of(f, "AUTH_FAIL=1\n", 0, msg, sizeof(msg)),
+			 KF_VMRUN_BAD_CREDENTIALS);
+	assert_non_null(strstr(msg, "guest.user"));
+	assert_int_equal(kf_vmrun_file_exists(f->v, f->vmx, "/x", &ex, &e), KF_EAUTH);
+}
+
+static void test_vmrun_fault_file_locked(void **state)
+{
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(*state, "LOCKED=all\n", 1, msg, sizeof(msg)),
+			 KF_VMRUN_FILE_LOCKED);
+	assert_non_null(strstr(msg, "already in use"));
+	assert_non_null(strstr(msg, "Workstation window"));
+}
+
+static void test_vmrun_fault_vm_not_found(void **state)
+{
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(*state, "", 2, msg, sizeof(msg)), KF_VMRUN_VM_NOT_FOUND);
+	assert_non_null(strstr(msg, "/nonexistent/dir/n9.vmx"));
+}
+
+static void test_vmrun_fault_not_powered_on(void **state)
+{
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(*state, "", 3, msg, sizeof(msg)), KF_VMRUN_NOT_POWERED_ON);
+	assert_non_null(strstr(msg, "not running"));
+}
+
+static void test_vmrun_fault_permission(void **state)
+{
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(*state, "PERMISSION=all\n", 1, msg, sizeof(msg)),
+			 KF_VMRUN_PERMISSION);
+	assert_non_null(strstr(msg, "Insufficient permissions"));
+}
+
+static void test_vmrun_fault_timeout(void **state)
+{
+	struct fx *f = *state;
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(f, "HANG=start\n", 4, msg, sizeof(msg)), KF_VMRUN_TIMEOUT);
+	assert_non_null(strstr(msg, "timeouts.vmrun_s"));
+}
+
+static void test_vmrun_fault_unknown_start_failure(void **state)
+{
+	char msg[KF_ERR_MSG_MAX];
+	assert_int_equal(fault_of(*state, "START_FAIL=all\n", 1, msg, sizeof(msg)),
+			 KF_VMRUN_UNKNOWN);
+	assert_non_null(strstr(msg, "vmware.log"));
+}
+
+static void test_vmrun_each_fault_has_its_own_message(void **state)
+{
+	const char *seen[KF_VMRUN_UNKNOWN + 1];
+	(void)state;
+	for (int i = KF_VMRUN_TOOLS_NOT_RUNNING; i <= KF_VMRUN_UNKNOWN; i++) {
+		seen[i] = kf_vmrun_fault_advice((enum kf_vmrun_fault)i);
+		for (int j = KF_VMRUN_TOOLS_NOT_RUNNING; j < i; j++) {
+			assert_string_not_equal(seen[i], seen[j]);
+			assert_string_not_equal(kf_vmrun_fault_name((enum kf_vmrun_fault)i),
+						kf_vmrun_fault_name((enum kf_vmrun_fault)j));
+		}
+	}
+}
+
+static void test_vmrun_classify_texts(void **state)
+{
+	(void)state;
+	assert_int_equal(kf_vmrun_classify("Error: The VMware Tools are not running in the virtual "
+					   "machine: C:\\a.vmx\r\n", 255, false),
+			 KF_VMRUN_TOOLS_NOT_RUNNING);
+	assert_int_equal(kf_vmrun_classify("Error: Invalid user name or password for the guest OS.\n",
+					   255, false),
+			 KF_VMRUN_BAD_CREDENTIALS);
+	assert_int_equal(kf_vmrun_classify("Error: Unrecognized command: frob\n", 255, false),
+			 KF_VMRUN_USAGE);
+	assert_int_equal(kf_vmrun_classify("Total running VMs: 0\n", 0, false), KF_VMRUN_OK);
+	assert_int_equal(kf_vmrun_classify("", 0, true), KF_VMRUN_TIMEOUT);
+	assert_int_equal(kf_vmrun_classify("Error: Unable to get the IP address\n", 255, false),
+			 KF_VMRUN_UNKNOWN);
+}
+
+static void test_vmrun_retries_while_tools_start(void **state)
+{
+	struct fx *f = *state;
+	struct kf_vmrun_call o = { .guest_auth = true, .retry_tools_s = 20 };
+	const char *args[] = { NULL, "/x", NULL };
+	char *tv = NULL, *out = NULL;
+	struct kf_err e;
+	assert_int_equal(kf_vmrun_set_guest_auth(f->v, "ubuntu", "pw-for-test"), 0);
+	set_faults(f, "TOOLS_START_AFTER=1.2\n");
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	kf_vmrun_path(f->v, &tv, f->vmx, &e);
+	args[0] = tv;
+	kf_vmrun_run(f->v, &o, "fileExistsInGuest", args, &out, NULL, &e);
+	assert_non_null(strstr(out, "The file does not exist."));
+	assert_true(count_calls(f, "fileExistsInGuest") >= 2);
+	free(out);
+	free(tv);
+}
+
+static void test_vmrun_never_retries_credential_errors(void **state)
+{
+	struct fx *f = *state;
+	struct kf_vmrun_call o = { .guest_auth = true, .retry_tools_s = 20 };
+	const char *args[] = { NULL, "/x", NULL };
+	enum kf_vmrun_fault fault;
+	char *tv = NULL;
+	struct kf_err e;
+	assert_int_equal(kf_vmrun_set_guest_auth(f->v, "ubuntu", "pw-for-test"), 0);
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	set_faults(f, "AUTH_FAIL=1\n");
+	kf_vmrun_path(f->v, &tv, f->vmx, &e);
+	args[0] = tv;
+	assert_int_equal(kf_vmrun_run(f->v, &o, "fileExistsInGuest", args, NULL, &fault, &e),
+			 KF_EAUTH);
+	assert_int_equal(fault, KF_VMRUN_BAD_CREDENTIALS);
+	assert_int_equal(count_calls(f, "fileExistsInGuest"), 1);
+	free(tv);
+}
+
+static void test_vmrun_list_and_is_running(void **state)
+{
+	struct fx *f = *state;
+	char **paths = NULL;
+	size_t n = 0;
+	bool on = true;
+	struct kf_err e;
+	assert_int_equal(kf_vmrun_is_running(f->v, f->vmx, &on, &e), 0);
+	assert_false(on);
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	assert_int_equal(kf_vmrun_list(f->v, &paths, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(paths[0], f->vmx);
+	kf_vmrun_strv_free(paths, n);
+	assert_int_equal(kf_vmrun_is_running(f->v, f->vmx, &on, &e), 0);
+	assert_true(on);
+	assert_int_equal(kf_vmrun_stop(f->v, f->vmx, true, &e), 0);
+	/* Stopping a stopped VM is not an error. */
+	assert_int_equal(kf_vmrun_stop(f->v, f->vmx, true, &e), 0);
+	assert_int_equal(kf_vmrun_is_running(f->v, f->vmx, &on, &e), 0);
+	assert_false(on);
+}
+
+static void test_vmrun_tools_state_and_guest_ip(void **state)
+{
+	struct fx *f = *state;
+	char *st = NULL, *ip = NULL, *ipf = kf_path_join(f->state, "node1.ip");
+	struct kf_err e;
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	assert_int_equal(kf_vmrun_tools_state(f->v, f->vmx, &st, &e), 0);
+	assert_string_equal(st, "running");
+	free(st);
+	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, true, &ip, &e), 0);
+	assert_string_equal(ip, "192.168.6.10");
+	free(ip);
+	free(ipf);
+}
+
+/* The double hands power-on to a hook (how end-to-end tests attach simulated guests): here
+ * the hook gives the guest its IP, which getGuestIPAddress then reports. */
+static void test_vmrun_double_runs_start_hook(void **state)
+{
+	struct fx *f = *state;
+	char *hook = vmw_write(f->dir, "on-start.sh",
+			       "#!/bin/sh\necho \"$1\" > \"$FAKE_VMRUN_STATE/hook-vmx\"\n"
+			       "echo 192.168.6.11 > \"$FAKE_VMRUN_STATE/$2.ip\"\n");
+	char *ip = NULL, *seen, *p;
+	struct kf_err e;
+	assert_non_null(hook);
+	assert_int_equal(chmod(hook, 0755), 0);
+	setenv("FAKE_VMRUN_ON_START", hook, 1);
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	unsetenv("FAKE_VMRUN_ON_START");
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, false, &ip, &e), 0);
+	assert_string_equal(ip, "192.168.6.11");
+	p = kf_path_join(f->state, "hook-vmx");
+	seen = vmw_slurp(p);
+	assert_non_null(seen);
+	assert_non_null(strstr(seen, "node1.vmx"));
+	free(seen);
+	free(p);
+	free(ip);
+	free(hook);
+}
+
+static void test_vmrun_snapshots_round_trip(void **state)
+{
+	struct fx *f = *state;
+	char **names = NULL;
+	size_t n = 0;
+	struct kf_err e;
+	assert_int_equal(kf_vmrun_snapshot(f->v, f->vmx, "base", &e), 0);
+	assert_int_equal(kf_vmrun_snapshot(f->v, f->vmx, "after k3s", &e), 0);
+	assert_int_equal(kf_vmrun_snapshot(f->v, f->vmx, "base", &e), KF_EVMRUN);
+	assert_non_null(strstr(e.msg, "already exists"));
+	assert_int_equal(kf_vmrun_list_snapshots(f->v, f->vmx, &names, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[1], "after k3s");
+	kf_vmrun_strv_free(names, n);
+	assert_int_equal(kf_vmrun_revert(f->v, f->vmx, "base", &e), 0);
+	assert_int_equal(kf_vmrun_delete_snapshot(f->v, f->vmx, "base", &e), 0);
+	assert_int_equal(kf_vmrun_list_snapshots(f->v, f->vmx, &names, &n, &e), 0);
+	assert_int_equal(n, 1);
+	kf_vmrun_strv_free(names, n);
+}
+
+static void test_vmrun_register_unregister_delete(void **state)
+{
+	struct fx *f = *state;
+	char *val = NULL;
+	struct kf_err e;
+	assert_int_equal(kf_vmrun_register(f->v, f->vmx, &e), 0);
+	assert_int_equal(kf_vmrun_read_variable(f->v, f->vmx, "runtimeConfig", "displayName", &val,
+						&e),
+			 0);
+	assert_string_equal(val, "node1");
+	free(val);
+	assert_int_equal(kf_vmrun_unregister(f->v, f->vmx, &e), 0);
+	assert_int_equal(kf_vmrun_unregister(f->v, f->vmx, &e), 0);
+	assert_int_equal(kf_vmrun_delete_vm(f->v, f->vmx, &e), 0);
+	assert_false(kf_fs_exists(f->vmx));
+}
+
+static void test_vmrun_guest_password_never_logged(void **state)
+{
+	struct fx *f = *state;
+	struct kf_log_opts lo = { KF_LOG_DEBUG, false, KF_COLOR_NEVER };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	struct kf_err e;
+	bool ex;
+	kf_log_init(&lo);
+	kf_log_set_streams(mem, mem);
+	assert_int_equal(kf_vmrun_set_guest_auth(f->v, "ubuntu", "Sup3r-Secret-PW"), 0);
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	set_faults(f, "AUTH_FAIL=1\n");
+	assert_int_not_equal(kf_vmrun_file_exists(f->v, f->vmx, "/x", &ex, &e), 0);
+	kf_log_set_streams(NULL, NULL);
+	fclose(mem);
+	assert_non_null(strstr(buf, "fileExistsInGuest"));
+	assert_null(strstr(buf, "Sup3r-Secret-PW"));
+	assert_non_null(strstr(buf, "***"));
+	assert_null(strstr(e.msg, "Sup3r-Secret-PW"));
+	free(buf);
+	kf_log_shutdown();
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_vmrun_find_uses_configured_path_and_reads_version),
+		T(test_vmrun_find_reports_missing_configured_path),
+		T(test_vmrun_find_auto_searches_path),
+		T(test_vmrun_parse_version_from_banner),
+		T(test_wsl_path_translation),
+		T(test_wsl_path_outside_windows_drive_is_an_error),
+		T(test_vmrun_exe_under_wsl_gets_windows_paths),
+		T(test_vmrun_auth_flags_come_before_the_command),
+		T(test_vmrun_auth_after_command_is_a_usage_error),
+		T(test_vmrun_fault_tools_not_running),
+		T(test_vmrun_fault_invalid_credentials),
+		T(test_vmrun_fault_file_locked),
+		T(test_vmrun_fault_vm_not_found),
+		T(test_vmrun_fault_not_powered_on),
+		T(test_vmrun_fault_permission),
+		T(test_vmrun_fault_timeout),
+		T(test_vmrun_fault_unknown_start_failure),
+		T(test_vmrun_each_fault_has_its_own_message),
+		T(test_vmrun_classify_texts),
+		T(test_vmrun_retries_while_tools_start),
+		T(test_vmrun_never_retries_credential_errors),
+		T(test_vmrun_list_and_is_running),
+		T(test_vmrun_tools_state_and_guest_ip),
+		T(test_vmrun_double_runs_start_hook),
+		T(test_vmrun_snapshots_round_trip),
+		T(test_vmrun_register_unregister_delete),
+		T(test_vmrun_guest_password_never_logged),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
