@@ -131,6 +131,13 @@ int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
 /* The stage check: 0 when our registry runs, answers /v2/ and serves our certificate; else an
  * error saying which of these is not so (so `up` reruns prep after a host reboot). */
 int kf_regserver_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
+/* What prep runs after ensure: the TLS check against the probe address (127.0.0.1 for a
+ * wildcard listen address) and, when registry.host_ip is an address of this host, against
+ * <host_ip>:<registry.port> with the name host_ip — so a certificate without the registry IP in
+ * its SANs, or a listen address that does not cover that IP, fails here and not in the guests.
+ * *checked_ip (may be NULL) tells whether the registry IP was checked. */
+int kf_regserver_tls_selfcheck(const struct kf_config *cfg, const char *out_dir,
+			       bool *checked_ip, struct kf_err *err);
 /* Adds the configuration the registry depends on to a stage fingerprint. */
 void kf_regserver_fingerprint(const struct kf_config *cfg, struct kf_fp *fp);
 

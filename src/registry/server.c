@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -595,13 +596,58 @@ static bool cmdline_is_ours(const char *cl, size_t len, const char *config_path,
 	return looks && has_config;
 }
 
+/* Alive and not a zombie. A registry started by another process that has not reaped it yet (a
+ * test harness, a shell) stays a zombie after it exited; for us it is gone. */
+static bool pid_running(long pid)
+{
+	char path[64], *text = NULL;
+	const char *rp;
+	bool running = true;
+
+	if (!kf_proc_alive(pid))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (kf_fs_read(&text, NULL, path, 4096, NULL) != 0)
+		return true;
+	rp = strrchr(text, ')');
+	if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+		running = false;
+	free(text);
+	return running;
+}
+
+/* SIGTERM to the process group (the registry leads its own), up to grace_ms, then SIGKILL. Like
+ * kf_proc_stop, but a zombie counts as stopped (see pid_running). */
+static int stop_group(long pid, int grace_ms)
+{
+	double deadline;
+
+	if (!pid_running(pid))
+		return 0;
+	if (kill(-(pid_t)pid, SIGTERM) != 0)
+		kill((pid_t)pid, SIGTERM);
+	deadline = kf_now_mono() + grace_ms / 1000.0;
+	while (kf_now_mono() < deadline) {
+		if (!pid_running(pid))
+			return 0;
+		kf_sleep_ms(50);
+	}
+	kf_warn("the registry (pid %ld) ignored SIGTERM for %.0fs; killing it", pid,
+		grace_ms / 1000.0);
+	if (kill(-(pid_t)pid, SIGKILL) != 0)
+		kill((pid_t)pid, SIGKILL);
+	for (int i = 0; i < 200 && pid_running(pid); i++)
+		kf_sleep_ms(10);
+	return pid_running(pid) ? KF_EPROC : 0;
+}
+
 bool kf_regserver_pid_is_ours(long pid, const char *config_path)
 {
 	size_t len = 0;
 	char *cl;
 	bool ours;
 
-	if (pid <= 1 || !kf_proc_alive(pid))
+	if (pid <= 1 || !pid_running(pid))
 		return false;
 	cl = read_cmdline(pid, &len);
 	if (!cl)
@@ -1056,7 +1102,7 @@ static int stop_pid(const struct kf_regserver_paths *p, long pid, struct kf_err 
 	int r;
 
 	kf_info("stopping the registry (pid %ld)", pid);
-	r = kf_proc_stop(pid, KF_REGSERVER_STOP_GRACE_MS);
+	r = stop_group(pid, KF_REGSERVER_STOP_GRACE_MS);
 	if (docker) {
 		char *exe = kf_proc_which("docker");
 		if (exe)
@@ -1107,7 +1153,7 @@ static int start_new(const struct kf_config *cfg, const struct kf_regserver_path
 	kf_err_clear(&herr);
 	deadline = kf_now_mono() + KF_REGSERVER_START_TIMEOUT_MS / 1000.0;
 	for (;;) {
-		if (!kf_proc_alive(pid)) {
+		if (!pid_running(pid)) {
 			log_tail(p->log, log_from, tail, sizeof(tail));
 			unlink(p->pid);
 			if (strstr(tail, "address already in use"))
@@ -1139,7 +1185,7 @@ static int start_new(const struct kf_config *cfg, const struct kf_regserver_path
 	goto out;
 fail:
 	if (pid) {
-		kf_proc_stop(pid, KF_REGSERVER_STOP_GRACE_MS);
+		stop_group(pid, KF_REGSERVER_STOP_GRACE_MS);
 		if (prog->kind == KF_REGSERVER_DOCKER)
 			docker_rm(prog->exe, p->config);
 		unlink(p->pid);
@@ -1395,6 +1441,48 @@ int kf_regserver_check(const struct kf_config *cfg, const char *out_dir, struct 
 		r = kf_err_set(err, KF_ESTATE, "the registry (pid %ld) is not healthy: %s", pid,
 			       reason);
 out:
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+int kf_regserver_tls_selfcheck(const struct kf_config *cfg, const char *out_dir,
+			       bool *checked_ip, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	struct kf_tls_probe tp;
+	char listen[300], probe[256];
+	int port, r;
+
+	if (checked_ip)
+		*checked_ip = false;
+	memset(&tp, 0, sizeof(tp));
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		goto out;
+	if ((r = kf_regserver_tls_check(&tp, probe, port, p.ca, probe, HEALTH_TIMEOUT_MS,
+					err)) != 0)
+		goto out;
+	kf_tls_probe_free(&tp);
+	if (cfg->registry.host_ip && kf_regserver_addr_is_local(cfg->registry.host_ip) &&
+	    (strcmp(cfg->registry.host_ip, probe) != 0 || cfg->registry.port != port)) {
+		if (checked_ip)
+			*checked_ip = true;
+		r = kf_regserver_tls_check(&tp, cfg->registry.host_ip, cfg->registry.port, p.ca,
+					   cfg->registry.host_ip, HEALTH_TIMEOUT_MS, err);
+		if (r)
+			kf_err_wrap(err, "the guests reach the registry at %s:%d, but",
+				    cfg->registry.host_ip, cfg->registry.port);
+	} else if (cfg->registry.host_ip && strcmp(cfg->registry.host_ip, probe) == 0) {
+		if (checked_ip)
+			*checked_ip = true;
+	} else {
+		kf_debug("registry IP %s is not an address of this host; its TLS check waits for "
+			 "the guests", cfg->registry.host_ip ? cfg->registry.host_ip : "(unset)");
+	}
+out:
+	kf_tls_probe_free(&tp);
 	kf_regserver_paths_free(&p);
 	return r;
 }

@@ -221,6 +221,7 @@ static void test_registry_port_taken_by_other_program_is_reported(void **state)
 	assert_true(pid > 0);
 	kf_err_clear(&err);
 	assert_int_equal(kf_regserver_ensure(f->cfg, f->out_dir, &rep, &err), KF_EEXIST);
+	fprintf(stderr, "message: %s\n", err.msg);
 	snprintf(expect, sizeof(expect), "port %d is taken by another program", f->port);
 	assert_non_null(strstr(err.msg, expect));
 	assert_non_null(strstr(err.msg, "stop it or set registry.port"));
@@ -484,6 +485,20 @@ static void test_registry_cli_status_json_prints_one_event(void **state)
 	free(out);
 }
 
+static void test_registry_cli_stop_stops_it(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep;
+	const char *bin = getenv("K3SFORGE_BIN");
+
+	if (!bin)
+		bin = KF_BINARY;
+	ensure_ok(f, &rep);
+	const char *argv[] = { bin, "-o", f->out_dir, "registry", "stop", NULL };
+	assert_int_equal(regfix_run(argv, NULL), 0);
+	assert_false(kf_proc_alive(rep.pid));
+}
+
 static void test_registry_check_fails_after_registry_died(void **state)
 {
 	struct regfix *f = *state;
@@ -509,6 +524,39 @@ static void test_registry_ensure_after_death_starts_a_new_one(void **state)
 	ensure_ok(f, &rep2);
 	assert_false(rep2.reused);
 	assert_int_not_equal(rep2.pid, rep1.pid);
+}
+
+static void test_registry_selfcheck_passes_on_loopback_registry_ip(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep;
+	struct kf_err err;
+	bool checked = false;
+
+	ensure_ok(f, &rep);
+	kf_err_clear(&err);
+	assert_int_equal(kf_regserver_tls_selfcheck(f->cfg, f->out_dir, &checked, &err), 0);
+	assert_true(checked);
+}
+
+static void test_registry_selfcheck_fails_when_registry_ip_is_not_served(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep;
+	struct kf_err err;
+	bool checked = false;
+	char expect[64];
+
+	ensure_ok(f, &rep);
+	/* the guests would use 127.0.0.2, the registry listens on 127.0.0.1 only */
+	free(f->cfg->registry.host_ip);
+	f->cfg->registry.host_ip = strdup("127.0.0.2");
+	kf_err_clear(&err);
+	assert_int_equal(kf_regserver_tls_selfcheck(f->cfg, f->out_dir, &checked, &err), KF_ENET);
+	assert_true(checked);
+	snprintf(expect, sizeof(expect), "reach the registry at 127.0.0.2:%d", f->port);
+	assert_non_null(strstr(err.msg, expect));
+	assert_non_null(strstr(err.msg, "connection refused"));
 }
 
 int main(void)
@@ -549,10 +597,15 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_registry_cli_status_json_prints_one_event, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_registry_cli_stop_stops_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_check_fails_after_registry_died, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_registry_ensure_after_death_starts_a_new_one,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registry_selfcheck_passes_on_loopback_registry_ip,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_registry_selfcheck_fails_when_registry_ip_is_not_served, setup, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
