@@ -590,9 +590,13 @@ static bool cmdline_is_ours(const char *cl, size_t len, const char *config_path,
 		snprintf(argv0, an, "%s", arg0);
 	looks = strstr(base, "registry") != NULL || strcmp(base, "docker") == 0 ||
 		(arg1 < cl + len && strcmp(arg1, "serve") == 0);
-	for (const char *a = cl; a < cl + len; a += strlen(a) + 1)
-		if (strstr(a, config_path))
+	/* the config path as an argument (binary: `serve <config>`) or as a docker volume source
+	 * (`<config>:/etc/docker/registry/config.yml:ro`) */
+	for (const char *a = cl; a < cl + len; a += strlen(a) + 1) {
+		size_t cl_len = strlen(config_path);
+		if (strncmp(a, config_path, cl_len) == 0 && (a[cl_len] == '\0' || a[cl_len] == ':'))
 			has_config = true;
+	}
 	return looks && has_config;
 }
 

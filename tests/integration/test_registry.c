@@ -167,6 +167,38 @@ static void test_registry_reissued_cert_restarts_it(void **state)
 	free(crt);
 }
 
+static void test_registry_config_change_restarts_it(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep1, rep2;
+	char *data = kf_path_join(f->out_dir, "store2");
+
+	ensure_ok(f, &rep1);
+	free(f->cfg->registry.storage_dir);
+	f->cfg->registry.storage_dir = strdup(data);
+	ensure_ok(f, &rep2);
+	assert_true(rep2.config_changed);
+	assert_true(rep2.restarted);
+	assert_int_not_equal(rep2.pid, rep1.pid);
+	assert_true(kf_fs_is_dir(data));
+	free(data);
+}
+
+static void test_registry_without_pid_file_is_found_and_reused(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep1, rep2;
+	char *pidfile = kf_path_join(f->out_dir, "registry/registry.pid");
+
+	ensure_ok(f, &rep1);
+	assert_int_equal(unlink(pidfile), 0);
+	ensure_ok(f, &rep2);
+	assert_true(rep2.reused);
+	assert_int_equal(rep2.pid, rep1.pid);
+	assert_true(kf_fs_exists(pidfile));
+	free(pidfile);
+}
+
 static void test_registry_stop_ends_the_process(void **state)
 {
 	struct regfix *f = *state;
@@ -572,6 +604,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_reissued_cert_restarts_it, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_registry_config_change_restarts_it, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_registry_without_pid_file_is_found_and_reused,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_stop_ends_the_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_stop_spares_a_foreign_pid_in_the_pid_file,
 						setup, teardown),
