@@ -46,6 +46,7 @@
 #define LOG_TAIL_BYTES 4096
 #define DOCKER_TIMEOUT_MS 30000
 #define SECRET_HEX_LEN 64
+#define PORT_RELEASE_WAIT_MS 5000
 
 /* Where the registry:2 image expects things. */
 #define DOCKER_CONFIG_PATH "/etc/docker/registry/config.yml"
@@ -1100,7 +1101,10 @@ static void docker_rm(const char *docker, const char *config_path)
 	kf_proc_free(&p);
 }
 
-static int stop_pid(const struct kf_regserver_paths *p, long pid, struct kf_err *err)
+/* Stops our registry; with `listen` (may be NULL) also waits, bounded, until the port is free:
+ * the main thread can be a zombie while the rest of the process still holds the socket. */
+static int stop_pid(const struct kf_regserver_paths *p, long pid, const char *listen,
+		    struct kf_err *err)
 {
 	bool docker = pid_is_docker(pid);
 	int r;
@@ -1117,6 +1121,8 @@ static int stop_pid(const struct kf_regserver_paths *p, long pid, struct kf_err 
 		return kf_err_set(err, KF_EPROC, "the registry (pid %ld) did not stop after SIGTERM "
 				  "and SIGKILL", pid);
 	unlink(p->pid);
+	for (int i = 0; listen && i < PORT_RELEASE_WAIT_MS / 50 && !port_free(listen); i++)
+		kf_sleep_ms(50);
 	return 0;
 }
 
@@ -1257,7 +1263,7 @@ int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 			goto out;
 		}
 		kf_info("restarting the registry (pid %ld): %s", pid, reason);
-		if ((r = stop_pid(&p, pid, err)) != 0)
+		if ((r = stop_pid(&p, pid, listen, err)) != 0)
 			goto out;
 		rep->restarted = true;
 	}
@@ -1281,18 +1287,22 @@ int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *wa
 		      struct kf_err *err)
 {
 	struct kf_regserver_paths p;
+	char listen[300], probe[256];
+	bool have_listen;
 	long pid;
-	int r;
+	int r, port;
 
 	if (was_running)
 		*was_running = false;
 	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
 		return r;
+	have_listen = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+					  NULL) == 0;
 	pid = current_pid(&p);
 	if (pid) {
 		if (was_running)
 			*was_running = true;
-		r = stop_pid(&p, pid, err);
+		r = stop_pid(&p, pid, have_listen ? listen : NULL, err);
 	} else {
 		unlink(p.pid);
 	}

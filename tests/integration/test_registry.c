@@ -517,6 +517,25 @@ static void test_registry_cli_status_json_prints_one_event(void **state)
 	free(out);
 }
 
+static void test_registry_cli_status_text_names_pid_and_expiry(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep;
+	const char *bin = getenv("K3SFORGE_BIN");
+	char *out = NULL, expect[64];
+
+	if (!bin)
+		bin = KF_BINARY;
+	ensure_ok(f, &rep);
+	const char *argv[] = { bin, "-o", f->out_dir, "registry", "status", NULL };
+	assert_int_equal(regfix_run(argv, &out), 0);
+	snprintf(expect, sizeof(expect), "running (pid %ld, ", rep.pid);
+	assert_non_null(strstr(out, expect));
+	assert_non_null(strstr(out, "serving our certificate"));
+	assert_non_null(strstr(out, "days left"));
+	free(out);
+}
+
 static void test_registry_cli_stop_stops_it(void **state)
 {
 	struct regfix *f = *state;
@@ -633,6 +652,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_registry_cli_status_json_prints_one_event, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_registry_cli_status_text_names_pid_and_expiry,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_cli_stop_stops_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_check_fails_after_registry_died, setup,
 						teardown),
