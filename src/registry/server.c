@@ -1141,6 +1141,9 @@ static int start_new(const struct kf_config *cfg, const struct kf_regserver_path
 
 	*pid_out = 0;
 	memset(&proc, 0, sizeof(proc));
+	/* a container of ours left behind by a killed docker client would hold name and port */
+	if (prog->kind == KF_REGSERVER_DOCKER)
+		docker_rm(prog->exe, p->config);
 	if (!port_free(listen))
 		return port_taken_error(err, port);
 	if ((r = kf_fs_mkdirs(p->data, 0755, err)) != 0)
@@ -1273,7 +1276,10 @@ int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 	 * foreign registry cannot sneak in between start and check on the same port, but a
 	 * certificate swapped while starting could). */
 	if (!serving_ours(&p, probe, port, reason, sizeof(reason))) {
-		r = kf_err_set(err, KF_ETLS, "the registry started but %s", reason);
+		r = kf_err_set(err, KF_ETLS, "the registry started but %s; stopped it again",
+			       reason);
+		stop_pid(&p, rep->pid, listen, NULL);
+		rep->pid = 0;
 		goto out;
 	}
 	kf_ok("registry up: %s (pid %ld), guests use %s", rep->probe_url, rep->pid, rep->url);
