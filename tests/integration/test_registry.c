@@ -449,6 +449,26 @@ static void test_tls_check_reports_plain_tcp_peer_as_handshake_failure(void **st
 	free(ca);
 }
 
+static void test_tls_check_reports_connection_reset_as_handshake_failure(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_tls_probe tp;
+	struct kf_err err;
+	char *ca = pki(f, "ca.crt");
+	int port = regfix_free_port();
+	long pid = regfix_resetter("127.0.0.1", port);
+
+	assert_true(pid > 0);
+	kf_err_clear(&err);
+	assert_int_equal(kf_regserver_tls_check(&tp, "127.0.0.1", port, ca, NULL, 5000, &err),
+			 KF_ETLS);
+	assert_int_equal(tp.verdict, KF_TLS_HANDSHAKE);
+	assert_non_null(strstr(err.msg, "TLS handshake failed (Connection reset by peer)"));
+	kf_tls_probe_free(&tp);
+	regfix_kill(pid);
+	free(ca);
+}
+
 static void test_registry_status_reports_running_registry(void **state)
 {
 	struct regfix *f = *state;
@@ -646,6 +666,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_check_reports_refused_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_tls_check_reports_plain_tcp_peer_as_handshake_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_tls_check_reports_connection_reset_as_handshake_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_status_reports_running_registry, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_registry_status_reports_stopped_registry, setup,

@@ -218,6 +218,30 @@ long regfix_listener(const char *host, int port)
 	return pid;
 }
 
+long regfix_resetter(const char *host, int port)
+{
+	char portstr[16];
+	long pid;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	const char *argv[] = { "python3", "-c",
+			       "import socket,struct,sys\n"
+			       "s=socket.socket()\n"
+			       "s.bind((sys.argv[1],int(sys.argv[2])))\n"
+			       "s.listen(16)\n"
+			       "while True:\n"
+			       "    c,_=s.accept()\n"
+			       "    c.recv(1)\n"
+			       "    c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n"
+			       "    c.close()\n",
+			       host, portstr, NULL };
+	pid = regfix_spawn(argv);
+	if (pid && !regfix_wait_listen(host, port, 10000)) {
+		regfix_kill(pid);
+		return 0;
+	}
+	return pid;
+}
+
 long regfix_tls_server(const char *host, int port, const char *cert, const char *key)
 {
 	char accept[64];

@@ -39,6 +39,9 @@ bool regfix_wait_listen(const char *host, int port, int timeout_ms);
 long regfix_spawn(const char *const *argv);
 /* A plain TCP listener (python3) on host:port; waits until it accepts. Returns pid or 0. */
 long regfix_listener(const char *host, int port);
+/* A listener (python3) that resets every connection after its first byte arrives (RST), like
+ * the seeds' registry did. Returns pid or 0. */
+long regfix_resetter(const char *host, int port);
 /* openssl s_server -www on host:port with cert/key; waits until it accepts. Returns pid or 0. */
 long regfix_tls_server(const char *host, int port, const char *cert, const char *key);
 /* Stops a helper by pid and forgets it. */

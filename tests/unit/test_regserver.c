@@ -316,6 +316,24 @@ static void test_regserver_find_program_rejects_unknown_server_kind(void **state
 	assert_non_null(strstr(err.msg, "auto, binary or docker"));
 }
 
+static void test_regserver_find_program_docker_without_docker_in_path(void **state)
+{
+	struct ut *u = *state;
+	struct kf_regserver_program prog;
+	struct kf_err err;
+	char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+
+	set_str(&u->cfg->registry.server, "docker");
+	setenv("PATH", u->dir, 1);
+	kf_err_clear(&err);
+	assert_int_equal(kf_regserver_find_program(&prog, u->cfg, &err), KF_ENOTFOUND);
+	if (old)
+		setenv("PATH", old, 1);
+	free(old);
+	assert_non_null(strstr(err.msg, "docker is not in PATH"));
+	assert_non_null(strstr(err.msg, "registry.server: binary"));
+}
+
 static void test_registries_yaml_mirrors_every_registry_to_our_endpoint(void **state)
 {
 	struct ut *u = *state;
@@ -466,6 +484,7 @@ int main(void)
 		T(test_regserver_listen_rejects_malformed_address),
 		T(test_regserver_find_program_reports_missing_configured_binary),
 		T(test_regserver_find_program_rejects_unknown_server_kind),
+		T(test_regserver_find_program_docker_without_docker_in_path),
 		T(test_registries_yaml_mirrors_every_registry_to_our_endpoint),
 		T(test_registries_yaml_configs_keyed_by_endpoint_hostport),
 		T(test_registries_yaml_quotes_wildcard_mirror),
