@@ -98,6 +98,7 @@ int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg
 	p->cert = kf_path_join(pki, "registry.crt");
 	p->key = kf_path_join(pki, "registry.key");
 	free(pki);
+	pki = NULL;
 	if (!p->config || !p->pid || !p->log || !p->data || !p->ca || !p->cert || !p->key)
 		goto nomem;
 	return 0;
