@@ -453,7 +453,7 @@ int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
 		      struct kf_err *err)
 {
 	char **v = calloc(32, sizeof(char *));
-	char listen[300], host[256], probe[256], name[64];
+	char listen[300], host[256] = "", probe[256], name[64];
 	int port, r, n = 0;
 
 	*argv = NULL;
