@@ -20,6 +20,7 @@ extern const struct kf_cmd kf_cmd_kubeconfig;
 extern const struct kf_cmd kf_cmd_create_vms;
 extern const struct kf_cmd kf_cmd_destroy;
 extern const struct kf_cmd kf_cmd_doctor;
+extern const struct kf_cmd kf_cmd_registry;
 
 /* Order is the order of `k3sforge --help`. */
 static const struct kf_cmd *const commands[] = {
@@ -29,6 +30,7 @@ static const struct kf_cmd *const commands[] = {
 	&kf_cmd_doctor,
 	&kf_cmd_config,
 	&kf_cmd_kubeconfig,
+	&kf_cmd_registry,
 	NULL,
 };
 

@@ -1,0 +1,190 @@
+/* The local TLS registry the VMs pull from: a real CNCF distribution registry (`registry` /
+ * Debian's `docker-registry` binary, or `docker run registry:2`) started with a generated
+ * <out>/registry/config.yml, supervised through <out>/registry/registry.pid, health-checked over
+ * TLS against <out>/pki/ca.crt, and reused when it already serves our certificate. Also a TLS
+ * handshake check that tells "nothing listens" from "unknown CA" from "certificate does not name
+ * this address" (the seeds' "connection reset by peer" / SAN failure, caught on the host). */
+#ifndef K3SFORGE_REGSERVER_H
+#define K3SFORGE_REGSERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "k3sforge/config.h"
+#include "k3sforge/digest.h"
+#include "k3sforge/err.h"
+
+/* How long `ensure` waits for a freshly started registry to answer /v2/. */
+#define KF_REGSERVER_START_TIMEOUT_MS 30000
+/* How long `stop` waits after SIGTERM before SIGKILL. */
+#define KF_REGSERVER_STOP_GRACE_MS 10000
+/* The image used with registry.server = docker (never pulled by k3sforge). */
+#define KF_REGSERVER_DOCKER_IMAGE "registry:2"
+
+enum kf_regserver_kind {
+	KF_REGSERVER_BINARY = 0,   /* the distribution binary runs directly */
+	KF_REGSERVER_DOCKER = 1,   /* docker run registry:2 (the pid is the docker client's) */
+};
+
+/* Where everything lives; all absolute. Filled by kf_regserver_paths, freed with
+ * kf_regserver_paths_free. */
+struct kf_regserver_paths {
+	char *out_dir;
+	char *dir;        /* <out>/registry */
+	char *config;     /* <out>/registry/config.yml */
+	char *pid;        /* <out>/registry/registry.pid */
+	char *log;        /* <out>/registry/registry.log */
+	char *data;       /* registry.storage_dir or <out>/registry/data */
+	char *ca;         /* <out>/pki/ca.crt */
+	char *cert;       /* <out>/pki/registry.crt */
+	char *key;        /* <out>/pki/registry.key */
+};
+
+/* The program chosen to serve: kind and the executable (registry binary or docker). */
+struct kf_regserver_program {
+	enum kf_regserver_kind kind;
+	char *exe;
+};
+
+/* What ensure did. */
+struct kf_regserver_report {
+	bool reused;       /* it was already running, healthy, with our certificate */
+	bool restarted;    /* one of ours was running but stale (other cert/config, unhealthy) */
+	bool config_changed; /* config.yml was (re)written */
+	long pid;
+	enum kf_regserver_kind kind;
+	char probe_url[320];  /* where the health check went: https://127.0.0.1:<port>/v2/ */
+	char url[320];        /* what the guests use: https://<registry ip>:<port> */
+};
+
+/* What status found. */
+struct kf_regserver_status {
+	bool running;        /* our registry's pid is alive */
+	bool healthy;        /* /v2/ answered 200 with Docker-Distribution-Api-Version */
+	bool serves_our_cert;  /* the served leaf certificate is <out>/pki/registry.crt */
+	long pid;            /* 0 when not running */
+	char program[256];   /* argv[0] of the running registry, or "" */
+	char url[320];       /* https://<registry ip>:<port> */
+	char probe_url[320];
+	char health_error[256]; /* why it is not healthy, "" when healthy or stopped */
+	bool cert_present;
+	int cert_days_left;  /* days until registry.crt expires (negative: expired) */
+	char cert_not_after[32]; /* "2027-11-22 03:00:00 UTC" */
+	char storage_dir[1024];
+	unsigned long long storage_bytes;
+	unsigned long long storage_files;
+	bool storage_truncated;  /* the walk stopped at its bound */
+};
+
+/* Fills the paths for this configuration and output directory. */
+int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg,
+		       const char *out_dir, struct kf_err *err);
+void kf_regserver_paths_free(struct kf_regserver_paths *p);
+
+/* Picks how to serve: registry.server "binary" (registry.binary, else `registry` or
+ * `docker-registry` in PATH, else /usr/bin/docker-registry), "docker" (docker in PATH and the
+ * registry:2 image present locally), or "auto" (a binary, else docker with the image). A missing
+ * program is KF_ENOTFOUND with what to install or set. */
+int kf_regserver_find_program(struct kf_regserver_program *prog, const struct kf_config *cfg,
+			      struct kf_err *err);
+void kf_regserver_program_free(struct kf_regserver_program *prog);
+
+/* The listen address ("0.0.0.0:5000") and the host/port the health check connects to
+ * (127.0.0.1 for a wildcard listen address, else the listen host). */
+int kf_regserver_listen(const struct kf_config *cfg, char *listen, size_t n, char *probe_host,
+			size_t hn, int *port, struct kf_err *err);
+
+/* Renders config.yml (libyaml emitter) for the given kind: binary mode uses the host paths,
+ * docker mode the container paths (/var/lib/registry, /certs). `secret` is the http secret.
+ * Caller frees *out. */
+int kf_regserver_render_config(char **out, const struct kf_config *cfg,
+			       const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
+			       const char *secret, struct kf_err *err);
+/* Writes <out>/registry/config.yml (0600: it holds the http secret), keeping the http secret of
+ * an existing file (generated once from the CSPRNG otherwise). Unchanged content leaves the file
+ * untouched; *changed says whether it was written. */
+int kf_regserver_write_config(const struct kf_config *cfg, const struct kf_regserver_paths *p,
+			      enum kf_regserver_kind kind, bool *changed, struct kf_err *err);
+/* The argv to start the server (NULL-terminated, caller frees with kf_regserver_argv_free). */
+int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
+		      const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
+		      struct kf_err *err);
+void kf_regserver_argv_free(char **argv);
+
+/* Starts the registry or reuses the running one: checks the PKI files (missing → "run k3sforge
+ * prep first"; key not matching the certificate → error), writes config.yml, reuses a running
+ * registry of ours that is healthy and serves <out>/pki/registry.crt, restarts it when it serves
+ * another certificate, runs with an older config.yml or does not answer; refuses a foreign
+ * program on the port ("port 5000 is taken by another program; stop it or set registry.port").
+ * A started registry must answer GET /v2/ within KF_REGSERVER_START_TIMEOUT_MS, else the error
+ * carries the tail of registry.log. */
+int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
+			struct kf_regserver_report *rep, struct kf_err *err);
+/* Stops our registry (pid file, or found by its command line) with SIGTERM then SIGKILL, only
+ * when the pid really is our registry (its /proc cmdline names a registry program and our
+ * config.yml). Removes the pid file. *was_running (may be NULL) tells whether it was up. */
+int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *was_running,
+		      struct kf_err *err);
+/* Fills st. Never fails because the registry is down; errors are for bad arguments. */
+int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
+			struct kf_regserver_status *st, struct kf_err *err);
+/* The stage check: 0 when our registry runs, answers /v2/ and serves our certificate; else an
+ * error saying which of these is not so (so `up` reruns prep after a host reboot). */
+int kf_regserver_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
+/* What prep runs after ensure: the TLS check against the probe address (127.0.0.1 for a
+ * wildcard listen address) and, when registry.host_ip is an address of this host, against
+ * <host_ip>:<registry.port> with the name host_ip — so a certificate without the registry IP in
+ * its SANs, or a listen address that does not cover that IP, fails here and not in the guests.
+ * *checked_ip (may be NULL) tells whether the registry IP was checked. */
+int kf_regserver_tls_selfcheck(const struct kf_config *cfg, const char *out_dir,
+			       bool *checked_ip, struct kf_err *err);
+/* Adds the configuration the registry depends on to a stage fingerprint. */
+void kf_regserver_fingerprint(const struct kf_config *cfg, struct kf_fp *fp);
+
+/* GET https://host:port/v2/ verified against ca_file; 0 when it answers 200 with the
+ * Docker-Distribution-Api-Version header, else KF_ENET/KF_ETLS/KF_EHTTP/KF_ETIMEOUT. */
+int kf_regserver_health(const char *host, int port, const char *ca_file, int timeout_ms,
+			struct kf_err *err);
+
+/* Is our registry process: /proc/<pid>/cmdline names a registry program and contains
+ * config_path. */
+bool kf_regserver_pid_is_ours(long pid, const char *config_path);
+
+/* ---- TLS handshake check ---- */
+
+enum kf_tls_verdict {
+	KF_TLS_OK = 0,
+	KF_TLS_REFUSED,        /* nothing listens there */
+	KF_TLS_UNREACHABLE,    /* no answer within the timeout, no route */
+	KF_TLS_HANDSHAKE,      /* TCP works but TLS failed: reset by peer, not TLS, protocol error */
+	KF_TLS_UNKNOWN_CA,     /* the chain does not lead to the given CA */
+	KF_TLS_NAME_MISMATCH,  /* the certificate does not name the host/IP (SAN) */
+	KF_TLS_EXPIRED,        /* expired or not yet valid */
+	KF_TLS_BAD_CERT,       /* any other verification failure */
+};
+
+struct kf_tls_probe {
+	enum kf_tls_verdict verdict;
+	long verify_error;          /* OpenSSL X509_V_ERR_* of the reported failure, 0 if none */
+	char subject[256];          /* the served leaf's subject, "" when none was served */
+	char sans[512];             /* its SANs: "IP:127.0.0.1, DNS:localhost" */
+	unsigned char *leaf_der;    /* the served leaf certificate (DER), NULL when none */
+	size_t leaf_der_len;
+};
+
+/* Connects to host:port (numeric IP or name), does a TLS handshake, verifies the chain against
+ * ca_file and that the certificate names `name` (IP SAN when it is an address, DNS otherwise;
+ * NULL = host). Fills probe (verdict, served certificate) and returns 0 when verdict is OK, else
+ * KF_ENET (refused/unreachable), KF_ETIMEOUT or KF_ETLS with a message saying which and what to
+ * do. Free with kf_tls_probe_free. */
+int kf_regserver_tls_check(struct kf_tls_probe *probe, const char *host, int port,
+			   const char *ca_file, const char *name, int timeout_ms, struct kf_err *err);
+void kf_tls_probe_free(struct kf_tls_probe *probe);
+/* Short name of a verdict ("ok", "refused", "unknown-ca", "name-mismatch", ...). */
+const char *kf_tls_verdict_name(enum kf_tls_verdict v);
+/* Is the served leaf the certificate in cert_file (PEM)? */
+bool kf_tls_probe_matches_file(const struct kf_tls_probe *probe, const char *cert_file);
+/* Is addr (numeric IPv4/IPv6) assigned to an interface of this host (loopback included)? */
+bool kf_regserver_addr_is_local(const char *addr);
+
+#endif

@@ -1,0 +1,612 @@
+/* The local registry's lifecycle: check the PKI, start the program server_config.c chose with
+ * the config.yml it wrote, detached in its own process group, record its pid, wait until GET /v2/
+ * answers over TLS, and later find, reuse, restart, stop or describe it — only ever touching a
+ * process whose command line shows it is our registry (server_proc.c). */
+#include "k3sforge/regserver.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/proc.h"
+#include "server_internal.h"
+
+/* ---- health over TLS ---- */
+
+struct health_ctx {
+	bool api_header;
+	size_t body;
+};
+
+static size_t health_header(char *buf, size_t size, size_t nitems, void *data)
+{
+	struct health_ctx *h = data;
+	size_t n = size * nitems;
+	const char *name = "docker-distribution-api-version:";
+	if (n >= strlen(name) && strncasecmp(buf, name, strlen(name)) == 0)
+		h->api_header = true;
+	return n;
+}
+
+static size_t health_body(char *buf, size_t size, size_t nitems, void *data)
+{
+	struct health_ctx *h = data;
+	size_t n = size * nitems;
+	(void)buf;
+	h->body += n;
+	return h->body > HEALTH_BODY_MAX ? 0 : n;
+}
+
+int kf_regserver_health(const char *host, int port, const char *ca_file, int timeout_ms,
+			struct kf_err *err)
+{
+	CURL *c;
+	CURLcode cc;
+	struct health_ctx h = { false, 0 };
+	char url[300], errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	int r = 0;
+
+	if (strchr(host, ':'))
+		snprintf(url, sizeof(url), "https://[%s]:%d/v2/", host, port);
+	else
+		snprintf(url, sizeof(url), "https://%s:%d/v2/", host, port);
+	c = curl_easy_init();
+	if (!c)
+		return kf_err_set(err, KF_ENOMEM, "cannot initialise libcurl");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");        /* never through a proxy: it is local */
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, health_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, health_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (cc != CURLE_OK) {
+		int code = KF_ENET;
+		if (cc == CURLE_OPERATION_TIMEDOUT)
+			code = KF_ETIMEOUT;
+		else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+			 cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM)
+			code = KF_ETLS;
+		r = kf_err_set(err, code, "GET %s: %s", url, errbuf[0] ? errbuf :
+			       curl_easy_strerror(cc));
+	} else if (status != 200) {
+		r = kf_err_set(err, KF_EHTTP, "GET %s answered HTTP %ld, not 200: is it a "
+			       "registry without authentication?", url, status);
+	} else if (!h.api_header) {
+		r = kf_err_set(err, KF_EHTTP, "GET %s answered 200 without a "
+			       "Docker-Distribution-Api-Version header: not a registry", url);
+	}
+	return r;
+}
+
+/* Healthy and serving our certificate? reason gets why not. */
+static bool serving_ours(const struct kf_regserver_paths *p, const char *probe, int port,
+			 char *reason, size_t rn)
+{
+	struct kf_tls_probe tp;
+	struct kf_err e;
+	bool ours;
+
+	kf_err_clear(&e);
+	if (kf_regserver_health(probe, port, p->ca, HEALTH_TIMEOUT_MS, &e) != 0) {
+		snprintf(reason, rn, "it does not answer: %s", e.msg);
+		return false;
+	}
+	if (kf_regserver_tls_check(&tp, probe, port, p->ca, probe, HEALTH_TIMEOUT_MS, &e) != 0) {
+		snprintf(reason, rn, "%s", e.msg);
+		kf_tls_probe_free(&tp);
+		return false;
+	}
+	ours = kf_tls_probe_matches_file(&tp, p->cert);
+	kf_tls_probe_free(&tp);
+	if (!ours)
+		snprintf(reason, rn, "it serves another certificate than %s", p->cert);
+	return ours;
+}
+
+/* ---- PKI preconditions ---- */
+
+static int check_pki(const struct kf_regserver_paths *p, struct kf_err *err)
+{
+	const char *files[] = { p->ca, p->cert, p->key };
+	FILE *f;
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int r = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (!kf_fs_exists(files[i]))
+			return kf_err_set(err, KF_ENOTFOUND, "%s is missing: run `k3sforge prep` first "
+					  "(it makes the CA and the registry certificate)", files[i]);
+	if ((f = fopen(p->cert, "rb")) != NULL) {
+		x = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!x) {
+		r = kf_err_set(err, KF_ETLS, "%s is not a PEM certificate; rerun `k3sforge prep` to "
+			       "re-issue it", p->cert);
+		goto out;
+	}
+	if ((f = fopen(p->key, "rb")) != NULL) {
+		k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!k) {
+		r = kf_err_set(err, KF_ETLS, "%s is not a readable PEM private key; rerun `k3sforge "
+			       "prep` to re-issue the registry certificate", p->key);
+		goto out;
+	}
+	if (X509_check_private_key(x, k) != 1) {
+		r = kf_err_set(err, KF_ETLS, "%s does not belong to %s (certificate/key mismatch); "
+			       "rerun `k3sforge prep` to re-issue the registry certificate",
+			       p->key, p->cert);
+		goto out;
+	}
+out:
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+/* ---- start / stop ---- */
+
+static void docker_rm(const char *docker, const char *config_path)
+{
+	char name[64];
+	const char *argv[] = { docker, "rm", "-f", name, NULL };
+	struct kf_proc p;
+
+	kf_rs_container_name(config_path, name, sizeof(name));
+	memset(&p, 0, sizeof(p));
+	p.argv = argv;
+	p.timeout_ms = DOCKER_TIMEOUT_MS;
+	p.out_max = 4096;
+	kf_proc_run(&p, NULL);
+	kf_proc_free(&p);
+}
+
+/* Stops our registry; with `listen` (may be NULL) also waits, bounded, until the port is free:
+ * the main thread can be a zombie while the rest of the process still holds the socket. */
+static int stop_pid(const struct kf_regserver_paths *p, long pid, const char *listen,
+		    struct kf_err *err)
+{
+	bool docker = kf_rs_pid_is_docker(pid);
+	int r;
+
+	kf_info("stopping the registry (pid %ld)", pid);
+	r = kf_rs_stop_group(pid, KF_REGSERVER_STOP_GRACE_MS);
+	if (docker) {
+		char *exe = kf_proc_which("docker");
+		if (exe)
+			docker_rm(exe, p->config);
+		free(exe);
+	}
+	if (r)
+		return kf_err_set(err, KF_EPROC, "the registry (pid %ld) did not stop after SIGTERM "
+				  "and SIGKILL", pid);
+	unlink(p->pid);
+	for (int i = 0; listen && i < PORT_RELEASE_WAIT_MS / 50 && !kf_rs_port_free(listen); i++)
+		kf_sleep_ms(50);
+	return 0;
+}
+
+/* Starts a fresh registry and waits for /v2/. */
+static int start_new(const struct kf_config *cfg, const struct kf_regserver_paths *p,
+		     const struct kf_regserver_program *prog, const char *listen,
+		     const char *probe, int port, long *pid_out, struct kf_err *err)
+{
+	char **argv = NULL;
+	struct kf_proc proc;
+	struct kf_err herr;
+	char tail[600];
+	long log_from, pid = 0;
+	double deadline;
+	int r;
+
+	*pid_out = 0;
+	memset(&proc, 0, sizeof(proc));
+	/* a container of ours left behind by a killed docker client would hold name and port */
+	if (prog->kind == KF_REGSERVER_DOCKER)
+		docker_rm(prog->exe, p->config);
+	if (!kf_rs_port_free(listen))
+		return kf_rs_port_taken_error(err, port);
+	if ((r = kf_fs_mkdirs(p->data, 0755, err)) != 0)
+		return r;
+	if ((r = kf_regserver_argv(&argv, cfg, p, prog, err)) != 0)
+		return r;
+	log_from = kf_rs_file_size(p->log);
+	proc.argv = (const char *const *)argv;
+	proc.detach = true;
+	proc.log_file = p->log;
+	if ((r = kf_proc_start(&proc, err)) != 0) {
+		kf_err_wrap(err, "cannot start the registry");
+		goto out;
+	}
+	pid = proc.pid;
+	if ((r = kf_rs_write_pidfile(p->pid, pid, err)) != 0)
+		goto fail;
+	kf_info("started the registry (pid %ld, %s) on %s; waiting for https://%s:%d/v2/", pid,
+		prog->exe, listen, probe, port);
+	kf_err_clear(&herr);
+	deadline = kf_now_mono() + KF_REGSERVER_START_TIMEOUT_MS / 1000.0;
+	for (;;) {
+		if (!kf_rs_pid_running(pid)) {
+			kf_rs_log_tail(p->log, log_from, tail, sizeof(tail));
+			unlink(p->pid);
+			if (strstr(tail, "address already in use"))
+				r = kf_rs_port_taken_error(err, port);
+			else
+				r = kf_err_set(err, KF_EPROC, "the registry exited at once (see %s): %s",
+					       p->log, tail[0] ? tail : "no output");
+			pid = 0;
+			goto out;
+		}
+		if (kf_regserver_health(probe, port, p->ca, HEALTH_TIMEOUT_MS, &herr) == 0)
+			break;
+		if (kf_interrupted()) {
+			r = kf_err_set(err, KF_EINTR, "interrupted while waiting for the registry");
+			goto fail;
+		}
+		if (kf_now_mono() >= deadline) {
+			kf_rs_log_tail(p->log, log_from, tail, sizeof(tail));
+			r = kf_err_set(err, KF_ETIMEOUT,
+				       "the registry did not answer within %ds (%s); its log %s "
+				       "ends: %s", KF_REGSERVER_START_TIMEOUT_MS / 1000, herr.msg,
+				       p->log, tail[0] ? tail : "(empty)");
+			goto fail;
+		}
+		kf_sleep_ms(200);
+	}
+	*pid_out = pid;
+	r = 0;
+	goto out;
+fail:
+	if (pid) {
+		kf_rs_stop_group(pid, KF_REGSERVER_STOP_GRACE_MS);
+		if (prog->kind == KF_REGSERVER_DOCKER)
+			docker_rm(prog->exe, p->config);
+		unlink(p->pid);
+	}
+out:
+	kf_proc_free(&proc);
+	kf_regserver_argv_free(argv);
+	return r;
+}
+
+/* Our running registry's pid: the pid file when it names our registry, else a /proc scan.
+ * A stale pid file is removed. */
+static long current_pid(const struct kf_regserver_paths *p)
+{
+	long pid = kf_rs_read_pidfile(p->pid);
+
+	if (pid && kf_regserver_pid_is_ours(pid, p->config))
+		return pid;
+	if (pid) {
+		kf_debug("%s names pid %ld, which is not our registry; ignoring it", p->pid, pid);
+		unlink(p->pid);
+	}
+	return kf_rs_find_our_pid(p->config);
+}
+
+int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
+			struct kf_regserver_report *rep, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	struct kf_regserver_program prog;
+	char listen[300], probe[256], reason[KF_ERR_MSG_MAX];
+	int port, r;
+	long pid;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&prog, 0, sizeof(prog));
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		goto out;
+	if ((r = check_pki(&p, err)) != 0)
+		goto out;
+	if ((r = kf_regserver_find_program(&prog, cfg, err)) != 0)
+		goto out;
+	rep->kind = prog.kind;
+	snprintf(rep->probe_url, sizeof(rep->probe_url), "https://%s:%d/v2/", probe, port);
+	snprintf(rep->url, sizeof(rep->url), "https://%s:%d", cfg->registry.host_ip ?
+		 cfg->registry.host_ip : probe, cfg->registry.port);
+	if ((r = kf_fs_mkdirs(p.dir, 0755, err)) != 0)
+		goto out;
+	if ((r = kf_regserver_write_config(cfg, &p, prog.kind, &rep->config_changed, err)) != 0)
+		goto out;
+
+	pid = current_pid(&p);
+	if (pid) {
+		if (rep->config_changed)
+			snprintf(reason, sizeof(reason), "its configuration changed");
+		else if (serving_ours(&p, probe, port, reason, sizeof(reason))) {
+			rep->reused = true;
+			rep->pid = pid;
+			if (kf_rs_read_pidfile(p.pid) != pid && (r = kf_rs_write_pidfile(p.pid, pid, err)) != 0)
+				goto out;
+			kf_ok("the registry is already running (pid %ld) and serves %s", pid, p.cert);
+			goto out;
+		}
+		kf_info("restarting the registry (pid %ld): %s", pid, reason);
+		if ((r = stop_pid(&p, pid, listen, err)) != 0)
+			goto out;
+		rep->restarted = true;
+	}
+	if ((r = start_new(cfg, &p, &prog, listen, probe, port, &rep->pid, err)) != 0)
+		goto out;
+	/* It answered over TLS against our CA; make sure it is our certificate it serves (a
+	 * foreign registry cannot sneak in between start and check on the same port, but a
+	 * certificate swapped while starting could). */
+	if (!serving_ours(&p, probe, port, reason, sizeof(reason))) {
+		r = kf_err_set(err, KF_ETLS, "the registry started but %s; stopped it again",
+			       reason);
+		stop_pid(&p, rep->pid, listen, NULL);
+		rep->pid = 0;
+		goto out;
+	}
+	kf_ok("registry up: %s (pid %ld), guests use %s", rep->probe_url, rep->pid, rep->url);
+out:
+	kf_regserver_program_free(&prog);
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *was_running,
+		      struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	char listen[300], probe[256];
+	bool have_listen;
+	long pid;
+	int r, port;
+
+	if (was_running)
+		*was_running = false;
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	have_listen = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+					  NULL) == 0;
+	pid = current_pid(&p);
+	if (pid) {
+		if (was_running)
+			*was_running = true;
+		r = stop_pid(&p, pid, have_listen ? listen : NULL, err);
+	} else {
+		unlink(p.pid);
+	}
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+/* ---- status ---- */
+
+static void cert_expiry(const char *path, struct kf_regserver_status *st)
+{
+	FILE *f = fopen(path, "rb");
+	X509 *x = NULL;
+	int days = 0, secs = 0;
+	struct tm tm;
+
+	st->cert_present = false;
+	if (!f)
+		return;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!x) {
+		ERR_clear_error();
+		return;
+	}
+	st->cert_present = true;
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1)
+		st->cert_days_left = days - (secs < 0 ? 1 : 0);
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+		strftime(st->cert_not_after, sizeof(st->cert_not_after), "%Y-%m-%d %H:%M:%S UTC",
+			 &tm);
+	X509_free(x);
+}
+
+/* Sums file sizes under dir, bounded in depth and count. */
+static void walk_size(const char *dir, int depth, struct kf_regserver_status *st)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > STORAGE_WALK_MAX_DEPTH || st->storage_truncated)
+		return;
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat sb;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (st->storage_files >= STORAGE_WALK_MAX_FILES) {
+			st->storage_truncated = true;
+			break;
+		}
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			walk_size(path, depth + 1, st);
+		} else if (S_ISREG(sb.st_mode)) {
+			st->storage_files++;
+			st->storage_bytes += (unsigned long long)sb.st_size;
+		}
+	}
+	closedir(d);
+}
+
+int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
+			struct kf_regserver_status *st, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	char listen[300], probe[256];
+	int port, r;
+
+	memset(st, 0, sizeof(*st));
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		goto out;
+	snprintf(st->url, sizeof(st->url), "https://%s:%d", cfg->registry.host_ip ?
+		 cfg->registry.host_ip : probe, cfg->registry.port);
+	snprintf(st->storage_dir, sizeof(st->storage_dir), "%s", p.data);
+	cert_expiry(p.cert, st);
+	walk_size(p.data, 0, st);
+
+	st->pid = current_pid(&p);
+	st->running = st->pid != 0;
+	if (st->running) {
+		size_t len = 0;
+		char *cl = kf_rs_read_cmdline(st->pid, &len);
+		if (cl) {
+			kf_rs_cmdline_is_ours(cl, len, p.config, st->program, sizeof(st->program));
+			free(cl);
+		}
+		/* A binary registry listens where its config.yml says; a docker one where the
+		 * configuration maps the port. */
+		if (!kf_rs_pid_is_docker(st->pid)) {
+			char *text = NULL, *addr = NULL, host[256];
+			size_t tl = 0;
+			int aport;
+			if (kf_fs_read(&text, &tl, p.config, CONFIG_MAX, NULL) == 0)
+				addr = kf_rs_yaml_get2(text, tl, "http", "addr");
+			if (addr && kf_rs_split_hostport(addr, host, sizeof(host), &aport) == 0) {
+				port = aport;
+				snprintf(probe, sizeof(probe), "%s",
+					 kf_rs_is_wildcard(host) ? "127.0.0.1" : host);
+			}
+			free(addr);
+			if (text) {
+				OPENSSL_cleanse(text, tl);
+				free(text);
+			}
+		}
+		snprintf(st->probe_url, sizeof(st->probe_url), "https://%s:%d/v2/", probe, port);
+		if (serving_ours(&p, probe, port, st->health_error, sizeof(st->health_error))) {
+			st->healthy = true;
+			st->serves_our_cert = true;
+		} else {
+			struct kf_err e;
+			kf_err_clear(&e);
+			st->healthy = kf_regserver_health(probe, port, p.ca, HEALTH_TIMEOUT_MS,
+							  &e) == 0;
+		}
+	}
+out:
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+int kf_regserver_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	char listen[300], probe[256], reason[KF_ERR_MSG_MAX];
+	int port, r;
+	long pid;
+
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		goto out;
+	pid = current_pid(&p);
+	if (!pid) {
+		r = kf_err_set(err, KF_ESTATE, "the registry is not running (after a reboot?)");
+		goto out;
+	}
+	if (!serving_ours(&p, probe, port, reason, sizeof(reason)))
+		r = kf_err_set(err, KF_ESTATE, "the registry (pid %ld) is not healthy: %s", pid,
+			       reason);
+out:
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+int kf_regserver_tls_selfcheck(const struct kf_config *cfg, const char *out_dir,
+			       bool *checked_ip, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	struct kf_tls_probe tp;
+	char listen[300], probe[256];
+	int port, r;
+
+	if (checked_ip)
+		*checked_ip = false;
+	memset(&tp, 0, sizeof(tp));
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		goto out;
+	if ((r = kf_regserver_tls_check(&tp, probe, port, p.ca, probe, HEALTH_TIMEOUT_MS,
+					err)) != 0)
+		goto out;
+	kf_tls_probe_free(&tp);
+	if (cfg->registry.host_ip && kf_regserver_addr_is_local(cfg->registry.host_ip) &&
+	    (strcmp(cfg->registry.host_ip, probe) != 0 || cfg->registry.port != port)) {
+		if (checked_ip)
+			*checked_ip = true;
+		r = kf_regserver_tls_check(&tp, cfg->registry.host_ip, cfg->registry.port, p.ca,
+					   cfg->registry.host_ip, HEALTH_TIMEOUT_MS, err);
+		if (r)
+			kf_err_wrap(err, "the guests reach the registry at %s:%d, but",
+				    cfg->registry.host_ip, cfg->registry.port);
+	} else if (cfg->registry.host_ip && strcmp(cfg->registry.host_ip, probe) == 0) {
+		if (checked_ip)
+			*checked_ip = true;
+	} else {
+		kf_debug("registry IP %s is not an address of this host; its TLS check waits for "
+			 "the guests", cfg->registry.host_ip ? cfg->registry.host_ip : "(unset)");
+	}
+out:
+	kf_tls_probe_free(&tp);
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+void kf_regserver_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
+{
+	kf_fp_str(fp, "registry.host_ip", cfg->registry.host_ip);
+	kf_fp_int(fp, "registry.port", cfg->registry.port);
+	kf_fp_str(fp, "registry.storage_dir", cfg->registry.storage_dir);
+	kf_fp_str(fp, "registry.server", cfg->registry.server);
+	kf_fp_str(fp, "registry.binary", cfg->registry.binary);
+	kf_fp_str(fp, "registry.listen", cfg->registry.listen);
+	kf_fp_int(fp, "registry.n_mirrors", (long long)cfg->registry.n_mirrors);
+	for (size_t i = 0; i < cfg->registry.n_mirrors; i++)
+		kf_fp_str(fp, "registry.mirror", cfg->registry.mirrors[i]);
+}
