@@ -505,7 +505,26 @@ bool kf_proc_alive(long pid)
 	/* Reap it if it is our child and has exited. */
 	if (waitpid((pid_t)pid, &status, WNOHANG) == (pid_t)pid)
 		return false;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	if (!(kill((pid_t)pid, 0) == 0 || errno == EPERM))
+		return false;
+	/* Someone else's child that has exited stays a zombie until its parent reaps it: it is
+	 * not running any more. */
+	{
+		char path[64], buf[512];
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		f = fopen(path, "re");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+			char *paren;
+			fclose(f);
+			buf[n] = '\0';
+			paren = strrchr(buf, ')');
+			if (paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'))
+				return false;
+		}
+	}
+	return true;
 }
 
 int kf_proc_stop(long pid, int grace_ms)

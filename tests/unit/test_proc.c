@@ -452,6 +452,37 @@ static void test_proc_cmdline_masks_secrets_even_with_quotes_inside(void **state
 	free(s);
 }
 
+static void test_proc_alive_is_false_for_someone_elses_zombie(void **state)
+{
+	int fds[2];
+	pid_t a;
+	long b = 0;
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	a = fork();
+	if (a == 0) {
+		/* A: makes B, which exits at once; A never reaps it. */
+		pid_t child = fork();
+		if (child == 0)
+			_exit(0);
+		long v = child;
+		if (write(fds[1], &v, sizeof(v)) != sizeof(v))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &b, sizeof(b)), sizeof(b));
+	close(fds[0]);
+	for (int i = 0; i < 200 && kf_proc_alive(b); i++)
+		kf_sleep_ms(10);
+	assert_false(kf_proc_alive(b));
+	assert_true(kf_proc_alive(a));
+	kill(a, SIGKILL);
+	waitpid(a, NULL, 0);
+	assert_false(kf_proc_alive(a));
+}
+
 static void test_proc_start_and_stop_a_server(void **state)
 {
 	const char *argv[] = { "sleep", "100", NULL };
@@ -559,6 +590,7 @@ int main(void)
 		T(test_proc_cmdline_quotes_only_what_needs_it),
 		T(test_proc_cmdline_masks_secrets_even_with_quotes_inside),
 		T(test_proc_start_and_stop_a_server),
+		T(test_proc_alive_is_false_for_someone_elses_zombie),
 		T(test_proc_stop_kills_a_server_that_ignores_sigterm),
 		T(test_proc_which_finds_programs_in_path_only),
 		T(test_proc_inherited_output_still_reports_exit_code),
