@@ -30,6 +30,7 @@ struct ld {
 	struct node_pos *npos;        /* cfg->n_nodes entries when nodes: was given */
 	const struct ynode *y_subnet, *y_gateway, *y_reg_ip, *y_dns, *y_nodes, *y_images;
 	bool subnet_ok, gateway_ok, reg_ip_ok;
+	bool role_bad;                /* a node's role was wrong: "no master" would only echo it */
 	bool oom;
 };
 
@@ -1218,6 +1219,8 @@ static void load_node(struct ld *l, const struct ynode *m, size_t i, struct kf_n
 	snprintf(path, sizeof(path), "%s.role", base);
 	if (field_str(l, m, "role", path, &role, false, check_role))
 		n->role = strcmp(role, "master") == 0 ? KF_ROLE_MASTER : KF_ROLE_WORKER;
+	else if (map_get(m, "role"))
+		l->role_bad = true;
 	free(role);
 	snprintf(path, sizeof(path), "%s.ip", base);
 	np->ip = field_str(l, m, "ip", path, &n->ip, false, check_ip);
@@ -1385,7 +1388,8 @@ static bool image_line(struct ld *l, int order, const char *file, const char *la
 		     line)) {
 		if (!l->oom)
 			cfg_problem_add(l->p, order, file, line, col0,
-					"more than %d images; that is the limit", KF_CFG_MAX_IMAGES);
+					"%s%smore than %d images; that is the limit", label,
+					*label ? ": " : "", KF_CFG_MAX_IMAGES);
 		return false;
 	}
 	return true;
@@ -1767,7 +1771,7 @@ static void check_across(struct ld *l)
 			}
 		}
 	}
-	if (masters == 0 && c->n_nodes > 0)
+	if (masters == 0 && c->n_nodes > 0 && !l->role_bad)
 		PROB(l, at(l, l->y_nodes), "nodes: no master; mark one node with role: master");
 }
 
