@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config_internal.h"
 #include "k3sforge/fs.h"
@@ -1398,11 +1399,17 @@ static bool image_line(struct ld *l, int order, const char *file, const char *la
 static void load_list_file(struct ld *l, const struct ynode *v, const char *abs)
 {
 	struct kf_err e;
+	struct stat st;
 	char *data = NULL, *shown;
 	size_t len = 0, pos = 0;
 	int line = 0, r;
 
 	kf_err_clear(&e);
+	/* Only a regular file: a FIFO or a device would block or never end. */
+	if (stat(abs, &st) == 0 && !S_ISREG(st.st_mode)) {
+		PROB(l, v, "images.list: %s is not a regular file", SV(abs));
+		return;
+	}
 	r = kf_fs_read(&data, &len, abs, KF_CFG_MAX_LIST_FILE, &e);
 	if (r == KF_ENOTFOUND) {
 		PROB(l, v, "images.list: %s not found (relative paths are taken from the config "
