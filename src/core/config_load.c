@@ -4,6 +4,7 @@
  * "file:line:col: message"; kf_config_load reports the first, kf_config_check all of them. */
 #include <ctype.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ struct ld {
 	struct node_pos *npos;        /* cfg->n_nodes entries when nodes: was given */
 	const struct ynode *y_subnet, *y_gateway, *y_reg_ip, *y_dns, *y_nodes, *y_images;
 	bool subnet_ok, gateway_ok, reg_ip_ok;
-	bool role_bad;                /* a node's role was wrong: "no master" would only echo it */
+	bool nodes_bad;               /* a node or its role was wrong: "no master" would echo it */
 	bool oom;
 };
 
@@ -1210,6 +1211,7 @@ static void load_node(struct ld *l, const struct ynode *m, size_t i, struct kf_n
 	np->item = m;
 	snprintf(base, sizeof(base), "nodes[%zu]", i);
 	if (m->kind != YN_MAP) {
+		l->nodes_bad = true;
 		PROB(l, m, "%s must be a mapping with name:, role:, ip: ..., not %s", base,
 		     kind_name(m));
 		return;
@@ -1221,7 +1223,7 @@ static void load_node(struct ld *l, const struct ynode *m, size_t i, struct kf_n
 	if (field_str(l, m, "role", path, &role, false, check_role))
 		n->role = strcmp(role, "master") == 0 ? KF_ROLE_MASTER : KF_ROLE_WORKER;
 	else if (map_get(m, "role"))
-		l->role_bad = true;
+		l->nodes_bad = true;
 	free(role);
 	snprintf(path, sizeof(path), "%s.ip", base);
 	np->ip = field_str(l, m, "ip", path, &n->ip, false, check_ip);
@@ -1727,10 +1729,10 @@ static void check_across(struct ld *l)
 		if (n->ip && (!np || yip) && subnet_usable &&
 		    check_in_subnet(l, yip, what, n->ip)) {
 			if (c->network.gateway && strcmp(n->ip, c->network.gateway) == 0)
-				PROB(l, at(l, yip), "%s %s is the gateway (network.gateway); pick "
-						    "another address", what, n->ip);
+				PROB(l, at(l, yip ? yip : l->y_gateway), "%s %s is the gateway "
+				     "(network.gateway); pick another address", what, n->ip);
 			else if (c->registry.host_ip && strcmp(n->ip, c->registry.host_ip) == 0)
-				PROB(l, at(l, yip), "%s %s is the registry's address "
+				PROB(l, at(l, yip ? yip : l->y_reg_ip), "%s %s is the registry's address "
 						    "(registry.host_ip); pick another address",
 				     what, n->ip);
 		}
@@ -1778,7 +1780,7 @@ static void check_across(struct ld *l)
 			}
 		}
 	}
-	if (masters == 0 && c->n_nodes > 0 && !l->role_bad)
+	if (masters == 0 && c->n_nodes > 0 && !l->nodes_bad)
 		PROB(l, at(l, l->y_nodes), "nodes: no master; mark one node with role: master");
 }
 
@@ -1931,6 +1933,8 @@ int kf_config_load(struct kf_config **out, const char *path, struct kf_err *err)
 	if (r == 0 && p.n)
 		r = first_problem(&p, err);
 	cfg_problems_free(&p);
+	if (data)
+		OPENSSL_cleanse(data, len); /* the file may hold the admin password */
 	free(data);
 	return r;
 }
@@ -1950,6 +1954,8 @@ int kf_config_check(const char *path, char ***messages, size_t *n, struct kf_err
 	if (p.n == 0)
 		r = load_mem(&cfg, path, data, len, &p, err);
 	kf_config_free(cfg);
+	if (data)
+		OPENSSL_cleanse(data, len);
 	free(data);
 	if (r) {
 		cfg_problems_free(&p);

@@ -161,7 +161,7 @@ char *kf_config_show(const struct kf_config *c)
 	kint(&b, 2, "port", c->registry.port);
 	kv_opt(&b, 2, "storage_dir", c->registry.storage_dir, "<out>/registry/data");
 	kv(&b, 2, "server", c->registry.server);
-	kv_opt(&b, 2, "binary", c->registry.binary, "searched (docker-registry, registry)");
+	kv_opt(&b, 2, "binary", c->registry.binary, "searched on PATH");
 	if (c->registry.listen) {
 		kv(&b, 2, "listen", c->registry.listen);
 	} else {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "config_internal.h"
@@ -96,6 +97,9 @@ void cfg_ynode_free(struct ynode *n)
 	for (size_t i = 0; i < n->n; i++)
 		cfg_ynode_free(n->items[i]);
 	free(n->items);
+	/* Any scalar may be a secret (admin_password). */
+	if (n->str)
+		OPENSSL_cleanse(n->str, n->len);
 	free(n->str);
 	free(n);
 }

@@ -675,6 +675,53 @@ static void test_config_error_counts_the_other_problems(void **state)
 		   "'-', not starting or ending with '-' (and 1 more: see k3sforge config check)");
 }
 
+static void test_config_points_at_gateway_when_a_default_node_takes_it(void **state)
+{
+	(void)state;
+	expect_bad("network:\n  gateway: 192.168.6.10\n",
+		   "t.yaml:2:12: nodes[0].ip 192.168.6.10 is the gateway (network.gateway); pick "
+		   "another address");
+}
+
+static void test_config_rejects_node_that_is_not_a_mapping(void **state)
+{
+	(void)state;
+	expect_bad("nodes:\n  - k3s-master1\n",
+		   "t.yaml:2:5: nodes[0] must be a mapping with name:, role:, ip: ..., not a single "
+		   "value");
+}
+
+static void test_config_rejects_image_list_that_is_not_a_regular_file(void **state)
+{
+	(void)state;
+	expect_bad("images: { list: /dev/null }\n",
+		   "t.yaml:1:17: images.list: /dev/null is not a regular file");
+}
+
+static void test_config_rejects_short_sha256(void **state)
+{
+	(void)state;
+	expect_bad("k3s:\n  install_script_sha256: abc123\n",
+		   "t.yaml:2:26: k3s.install_script_sha256 must be 64 hex digits (a sha256 digest), "
+		   "not 'abc123'");
+}
+
+static void test_config_rejects_bad_subject_alternative_name(void **state)
+{
+	(void)state;
+	expect_bad("registry:\n  extra_sans: [\"IP:10.0.0\"]\n",
+		   "t.yaml:2:16: registry.extra_sans[0] 'IP:10.0.0' is not a subject alternative "
+		   "name: use DNS:name, IP:address, or a bare address or name");
+}
+
+static void test_config_rejects_non_http_url(void **state)
+{
+	(void)state;
+	expect_bad("k3s:\n  release_url: ftp://mirror/k3s\n",
+		   "t.yaml:2:16: k3s.release_url 'ftp://mirror/k3s' is not an http:// or https:// "
+		   "URL");
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Hostile input                                                                             */
 
@@ -1083,6 +1130,12 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_second_document),
 		cmocka_unit_test(test_config_rejects_invalid_utf8),
 		cmocka_unit_test(test_config_error_counts_the_other_problems),
+		cmocka_unit_test(test_config_points_at_gateway_when_a_default_node_takes_it),
+		cmocka_unit_test(test_config_rejects_node_that_is_not_a_mapping),
+		cmocka_unit_test(test_config_rejects_image_list_that_is_not_a_regular_file),
+		cmocka_unit_test(test_config_rejects_short_sha256),
+		cmocka_unit_test(test_config_rejects_bad_subject_alternative_name),
+		cmocka_unit_test(test_config_rejects_non_http_url),
 		cmocka_unit_test(test_config_refuses_alias_bomb),
 		cmocka_unit_test(test_config_refuses_deep_nesting),
 		cmocka_unit_test(test_config_refuses_file_over_one_mib),
