@@ -25,16 +25,14 @@ static void put_scalar(struct kf_buf *b, const char *s)
 {
 	if (!s)
 		s = "";
-	bool plain = *s && (isalnum((unsigned char)*s) || *s == '_' || *s == '/' || *s == '.') &&
+	/* Starting with a letter, '_' or '/' keeps numbers (0x1f, 1e3), .inf and the like quoted
+	 * for YAML 1.1 readers too. */
+	bool plain = *s && (isalpha((unsigned char)*s) || *s == '_' || *s == '/') &&
 		     !reserved_word(s);
-	bool numeric = true;
 
-	for (const char *c = s; *c && plain; c++) {
+	for (const char *c = s; *c && plain; c++)
 		plain = isalnum((unsigned char)*c) || strchr("_./+@-", *c);
-		if (!(isdigit((unsigned char)*c) || strchr(".+-eE_", *c)))
-			numeric = false;
-	}
-	if (plain && !numeric) {
+	if (plain) {
 		kf_buf_puts(b, s);
 		return;
 	}

@@ -1045,6 +1045,30 @@ static void test_config_show_round_trips_the_defaults(void **state)
 	free(text);
 }
 
+static void test_config_show_round_trips_a_file_with_every_key(void **state)
+{
+	struct kf_config *a = NULL, *b;
+	struct kf_err e;
+	char *text;
+	(void)state;
+
+	kf_err_clear(&e);
+	if (kf_config_load(&a, KF_TESTS_DIR "/data/config/full.yaml", &e) != 0)
+		fail_msg("%s", e.msg);
+	assert_string_equal(a->registry.storage_dir, KF_TESTS_DIR "/data/config/data/registry");
+	assert_string_equal(a->paths.ubuntu_iso, KF_TESTS_DIR "/data/config/isos/u.iso");
+	assert_string_equal(a->addons.kubesphere_chart,
+			    KF_TESTS_DIR "/data/config/charts/ks-core-1.1.4.tgz");
+	assert_int_equal(a->images.n_refs, 2 + 4);
+	text = kf_config_show(a);
+	assert_non_null(text);
+	b = load_ok(text);
+	assert_cfg_equal(a, b);
+	kf_config_free(b);
+	kf_config_free(a);
+	free(text);
+}
+
 static void test_config_show_masks_admin_password(void **state)
 {
 	struct kf_config *a = load_ok(full_yaml), *b;
@@ -1149,6 +1173,7 @@ int main(void)
 		cmocka_unit_test(test_config_show_round_trips_every_field),
 		cmocka_unit_test(test_config_show_round_trips_the_example),
 		cmocka_unit_test(test_config_show_round_trips_the_defaults),
+		cmocka_unit_test(test_config_show_round_trips_a_file_with_every_key),
 		cmocka_unit_test(test_config_show_masks_admin_password),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
