@@ -14,7 +14,7 @@
 #define KF_CFG_MAX_LIST_FILE ((size_t)4 * 1024 * 1024)   /* images list file */
 #define KF_CFG_MAX_DEPTH     32
 #define KF_CFG_MAX_SCALAR    ((size_t)64 * 1024)
-#define KF_CFG_MAX_YNODES    200000
+#define KF_CFG_MAX_YNODES    50000
 #define KF_CFG_MAX_NODES     256
 #define KF_CFG_MAX_IMAGES    10000
 #define KF_CFG_MAX_PROBLEMS  100

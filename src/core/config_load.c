@@ -461,6 +461,10 @@ static void check_keys(struct ld *l, const struct ynode *m, const char *path,
 			known = strcmp(k->str, keys[j]) == 0;
 		if (known)
 			continue;
+		if (l->p->n >= KF_CFG_MAX_PROBLEMS) {
+			l->p->dropped++; /* no suggestion work for messages nobody sees */
+			continue;
+		}
 		best = kf_closest(k->str, keys, n);
 		if (best) {
 			PROB(l, k, "unknown key '%s' in %s (did you mean '%s'?)", SV(k->str), path,

@@ -11,7 +11,7 @@
 
 #include "config_internal.h"
 
-#define KF_CFG_MAX_MAP_KEYS 1000
+#define KF_CFG_MAX_MAP_KEYS 100
 
 void cfg_problem_add(struct cfg_problems *p, int file_order, const char *file, int line, int col,
 		     const char *fmt, ...)
@@ -175,7 +175,7 @@ static struct ynode *new_node(struct yparse *y, enum ynode_kind kind, const yaml
 
 	if (++y->count > KF_CFG_MAX_YNODES) {
 		fatal(y, (int)m->line + 1, (int)m->column + 1,
-		      "more than 200000 values in one file; this is not a k3sforge configuration");
+		      "more than 50000 values in one file; this is not a k3sforge configuration");
 		return NULL;
 	}
 	n = calloc(1, sizeof(*n));
@@ -211,7 +211,7 @@ static void attach(struct yparse *y, struct ynode *n)
 		}
 		if (top->n / 2 >= KF_CFG_MAX_MAP_KEYS) {
 			fatal(y, n->line, n->col,
-			      "a mapping with more than 1000 keys; this is not a k3sforge configuration");
+			      "a mapping with more than 100 keys; this is not a k3sforge configuration");
 			cfg_ynode_free(n);
 			return;
 		}
