@@ -157,14 +157,20 @@ static void syntax_error(struct yparse *y, const yaml_parser_t *ps)
 	} else if (ps->error == YAML_MEMORY_ERROR) {
 		cfg_problem_add(y->p, 0, y->name, 1, 1, "out of memory while parsing");
 	} else {
+		/* The most common cause by far gets a hint. */
+		const char *hint = ps->problem_mark.index < y->len &&
+					   y->data[ps->problem_mark.index] == '\t'
+				   ? "; indent with spaces, not tabs"
+				   : "";
 		line = (int)ps->problem_mark.line + 1;
 		col = (int)ps->problem_mark.column + 1;
 		if (ps->context)
 			cfg_problem_add(y->p, 0, y->name, line, col,
-					"YAML syntax error: %s (%s that starts at line %d)", problem,
-					ps->context, (int)ps->context_mark.line + 1);
+					"YAML syntax error: %s (%s that starts at line %d)%s", problem,
+					ps->context, (int)ps->context_mark.line + 1, hint);
 		else
-			cfg_problem_add(y->p, 0, y->name, line, col, "YAML syntax error: %s", problem);
+			cfg_problem_add(y->p, 0, y->name, line, col, "YAML syntax error: %s%s",
+					problem, hint);
 	}
 	y->fatal = true;
 }

@@ -241,6 +241,15 @@ static void test_config_reports_yaml_syntax_error_with_position(void **state)
 		   "a flow sequence that starts at line 2)");
 }
 
+static void test_config_hints_at_tab_indentation(void **state)
+{
+	(void)state;
+	expect_bad("cluster:\n\tname: lab\n",
+		   "t.yaml:2:1: YAML syntax error: found character that cannot start any token "
+		   "(while scanning for the next token that starts at line 2); indent with spaces, "
+		   "not tabs");
+}
+
 static void test_config_rejects_unknown_top_level_key_with_suggestion(void **state)
 {
 	(void)state;
@@ -1099,6 +1108,7 @@ int main(void)
 		cmocka_unit_test(test_config_subnet_moves_the_defaults_inside_it),
 		cmocka_unit_test(test_config_reads_the_image_list_file_and_inline_images),
 		cmocka_unit_test(test_config_reports_yaml_syntax_error_with_position),
+		cmocka_unit_test(test_config_hints_at_tab_indentation),
 		cmocka_unit_test(test_config_rejects_unknown_top_level_key_with_suggestion),
 		cmocka_unit_test(test_config_rejects_unknown_key_listing_the_known_ones),
 		cmocka_unit_test(test_config_rejects_misspelt_node_key),
