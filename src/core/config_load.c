@@ -30,7 +30,7 @@ struct ld {
 	struct cfg_problems *p;
 	struct kf_config *cfg;
 	struct node_pos *npos;        /* cfg->n_nodes entries when nodes: was given */
-	const struct ynode *y_subnet, *y_gateway, *y_reg_ip, *y_dns, *y_nodes, *y_images;
+	const struct ynode *y_subnet, *y_gateway, *y_reg_ip, *y_dns, *y_nodes, *y_images, *y_pause;
 	bool subnet_ok, gateway_ok, reg_ip_ok;
 	bool nodes_bad;               /* a node or its role was wrong: "no master" would echo it */
 	bool oom;
@@ -1095,7 +1095,8 @@ static void load_k3s(struct ld *l, const struct ynode *m)
 		  &c->k3s.install_script_sha256, true, check_sha256);
 	field_strlist(l, m, "disable", "k3s.disable", &c->k3s.disable, &c->k3s.n_disable,
 		      check_disable);
-	field_str(l, m, "pause_image", "k3s.pause_image", &c->k3s.pause_image, true, check_image);
+	l->y_pause = field_str(l, m, "pause_image", "k3s.pause_image", &c->k3s.pause_image, true,
+			       check_image);
 }
 
 static void load_network(struct ld *l, const struct ynode *m)
@@ -1696,6 +1697,47 @@ static bool check_in_subnet(struct ld *l, const struct ynode *y, const char *wha
 	return true;
 }
 
+/* Docker's reading of a short reference: "busybox:1" is docker.io/library/busybox:1,
+ * "rancher/x" is docker.io/rancher/x. Writes at most size bytes. */
+static void image_full_name(char *out, size_t size, const char *ref)
+{
+	const char *slash = strchr(ref, '/');
+	bool has_reg = slash && (memchr(ref, '.', (size_t)(slash - ref)) ||
+				 memchr(ref, ':', (size_t)(slash - ref)) ||
+				 strncmp(ref, "localhost/", 10) == 0);
+
+	if (has_reg)
+		snprintf(out, size, "%s", ref);
+	else if (slash)
+		snprintf(out, size, "docker.io/%s", ref);
+	else
+		snprintf(out, size, "docker.io/library/%s", ref);
+}
+
+/* The pinned pause image must be mirrored too: the seeds' lab broke on exactly that. */
+static void check_pause_listed(struct ld *l)
+{
+	const struct kf_config *c = l->cfg;
+	char want[600], have[600];
+
+	if (!l->y_pause || !c->k3s.pause_image || c->images.n_refs == 0)
+		return;
+	image_full_name(want, sizeof(want), c->k3s.pause_image);
+	for (size_t i = 0; i < c->images.n_refs; i++) {
+		const struct kf_image_ref *r = &c->images.refs[i];
+		image_full_name(have, sizeof(have), r->source);
+		if (strcmp(have, want) == 0)
+			return;
+		if (r->target) {
+			image_full_name(have, sizeof(have), r->target);
+			if (strcmp(have, want) == 0)
+				return;
+		}
+	}
+	PROB(l, l->y_pause, "k3s.pause_image %s is not among the images; add it to the image list "
+			    "(pods cannot start without their sandbox image)", SV(c->k3s.pause_image));
+}
+
 static void check_across(struct ld *l)
 {
 	struct kf_config *c = l->cfg;
@@ -1784,6 +1826,7 @@ static void check_across(struct ld *l)
 			}
 		}
 	}
+	check_pause_listed(l);
 	if (masters == 0 && c->n_nodes > 0 && !l->nodes_bad)
 		PROB(l, at(l, l->y_nodes), "nodes: no master; mark one node with role: master");
 }

@@ -731,6 +731,24 @@ static void test_config_rejects_non_http_url(void **state)
 		   "URL");
 }
 
+static void test_config_rejects_pause_image_missing_from_images(void **state)
+{
+	(void)state;
+	expect_bad("k3s:\n  pause_image: rancher/mirrored-pause:3.10\n"
+		   "images:\n  inline: [docker.io/rancher/mirrored-pause:3.6]\n",
+		   "t.yaml:2:16: k3s.pause_image rancher/mirrored-pause:3.10 is not among the images; "
+		   "add it to the image list (pods cannot start without their sandbox image)");
+}
+
+static void test_config_accepts_pause_image_under_its_full_name(void **state)
+{
+	struct kf_config *c = load_ok("k3s:\n  pause_image: rancher/mirrored-pause:3.6\n"
+				      "images:\n  inline: [docker.io/rancher/mirrored-pause:3.6]\n");
+	(void)state;
+	assert_string_equal(c->k3s.pause_image, "rancher/mirrored-pause:3.6");
+	kf_config_free(c);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Hostile input                                                                             */
 
@@ -1170,6 +1188,8 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_short_sha256),
 		cmocka_unit_test(test_config_rejects_bad_subject_alternative_name),
 		cmocka_unit_test(test_config_rejects_non_http_url),
+		cmocka_unit_test(test_config_rejects_pause_image_missing_from_images),
+		cmocka_unit_test(test_config_accepts_pause_image_under_its_full_name),
 		cmocka_unit_test(test_config_refuses_alias_bomb),
 		cmocka_unit_test(test_config_refuses_deep_nesting),
 		cmocka_unit_test(test_config_refuses_file_over_one_mib),
