@@ -118,8 +118,10 @@ int kf_config_load(struct kf_config **out, const char *path, struct kf_err *err)
 /* Same, from memory; `name` is used in messages. */
 int kf_config_load_mem(struct kf_config **out, const char *name, const char *data, size_t len,
 		       struct kf_err *err);
-/* Like load but collects every problem (not just the first) into a NUL-separated list in the
- * error... see kf_config_check. Returns the number of problems found (0 = valid), <0 on I/O. */
+/* Like load but collects every problem (not just the first): *messages gets *n strings
+ * "path:line:col: message" sorted by position (caller frees each and the array; NULL when
+ * valid). YAML syntax errors and hostile-input bounds stop early. Returns the number of problems
+ * found (0 = valid), or <0 when the file cannot be read (KF_ENOTFOUND, KF_EIO). */
 int kf_config_check(const char *path, char ***messages, size_t *n, struct kf_err *err);
 /* The effective configuration as YAML, secrets shown as "***" (caller frees). */
 char *kf_config_show(const struct kf_config *cfg);
