@@ -1,5 +1,6 @@
 /* The built-in configuration (the seeds' lab), freeing, and small lookups. Parsing and
  * validation of k3sforge.yaml live in config_load.c. */
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,7 +160,7 @@ void kf_config_free(struct kf_config *c)
 	free(c->addons.kubesphere_chart);
 	free(c->addons.kubesphere_chart_sha256);
 	if (c->addons.admin_password) {
-		memset(c->addons.admin_password, 0, strlen(c->addons.admin_password));
+		OPENSSL_cleanse(c->addons.admin_password, strlen(c->addons.admin_password));
 		free(c->addons.admin_password);
 	}
 	free(c);
