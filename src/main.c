@@ -16,11 +16,15 @@
 
 extern const struct kf_cmd kf_cmd_up;
 extern const struct kf_cmd kf_cmd_config;
+extern const struct kf_cmd kf_cmd_render;
+extern const struct kf_cmd kf_cmd_build_iso;
 
 /* Order is the order of `k3sforge --help`. */
 static const struct kf_cmd *const commands[] = {
 	&kf_cmd_up,
 	&kf_cmd_config,
+	&kf_cmd_build_iso,
+	&kf_cmd_render,
 	NULL,
 };
 
