@@ -93,8 +93,6 @@ int kf_recipe_write_seed(const struct kf_node_recipe *r, const char *dir, struct
 /* Writes the seed files plus autoinstall-user-data (a) into dir: render/<node>/ of
  * docs/layout.md. */
 int kf_recipe_write_all(const struct kf_node_recipe *r, const char *dir, struct kf_err *err);
-/* The GRUB menu entry added to the installer's grub.cfg (templates/grub-autoinstall.cfg). */
-int kf_recipe_render_grub_entry(char **out, const char *tpl_dir, struct kf_err *err);
 void kf_node_recipe_free(struct kf_node_recipe *r);
 
 #endif

@@ -503,19 +503,6 @@ int kf_recipe_write_all(const struct kf_node_recipe *rc, const char *dir, struct
 	return write_file(dir, "autoinstall-user-data", rc->autoinstall, err);
 }
 
-int kf_recipe_render_grub_entry(char **out, const char *tpl_dir, struct kf_err *err)
-{
-	json_t *d = json_object();
-	int r;
-
-	if (!d)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	r = kf_tpl_render_file(out, tpl_dir ? tpl_dir : kf_render_template_dir(),
-			       "grub-autoinstall.cfg", d, err);
-	json_decref(d);
-	return r;
-}
-
 void kf_node_recipe_free(struct kf_node_recipe *rc)
 {
 	if (!rc)
