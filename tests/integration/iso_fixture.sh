@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the ISO tests: images in the shape of Ubuntu 22.04's live-server ISO, made here.
 # ubuntu_like_iso OUT.iso WORK: GRUB for BIOS (El Torito eltorito.img + grub2 MBR) and UEFI (an
 # appended GPT partition holding efi.img, booted through El Torito too), exactly the layout

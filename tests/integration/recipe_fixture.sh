@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the recipe and ISO tests: makes an output directory in the shape prep leaves it
 # (docs/layout.md) with the real CLIs (ssh-keygen, openssl), and the payload artifacts from the
 # test doubles in tests/fakes/recipe/ (no real k3s exists here).

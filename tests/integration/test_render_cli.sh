@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `k3sforge render` and `k3sforge build-iso` from the command line: what they print and write,
+# and what they say when prep's outputs are missing. Inputs from recipe_fixture.sh; the lab
+# defaults (no k3sforge.yaml in the work dir).
+set -uo pipefail
+: "${K3SFORGE_BIN:?}" "${KF_SOURCE_DIR:?}"
+# shellcheck source=tests/integration/recipe_fixture.sh
+source "$KF_SOURCE_DIR/tests/integration/recipe_fixture.sh"
+# shellcheck source=tests/integration/iso_fixture.sh
+source "$KF_SOURCE_DIR/tests/integration/iso_fixture.sh"
+
+work=$(mktemp -d /tmp/kfcli.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+recipe_fixture out k3s-master1 k3s-worker1 k3s-worker2
+
+failed=0
+check() { # check NAME: runs the function NAME in a subshell, reports
+	local out
+	if out=$("$1" 2>&1); then
+		echo "ok   $1"
+	else
+		echo "FAIL $1"
+		printf '%s\n' "$out" | sed 's/^/     /'
+		failed=$((failed + 1))
+	fi
+}
+
+test_render_prints_every_file_of_one_node() {
+	local out
+	out=$("$K3SFORGE_BIN" -o out render --node k3s-worker1) || return 1
+	for f in autoinstall-user-data user-data meta-data network-config; do
+		grep -qx "# ==> k3s-worker1/$f <==" <<<"$out" || { echo "no $f"; return 1; }
+	done
+	! grep -q "k3s-master1/" <<<"$out" || { echo "printed another node"; return 1; }
+	grep -q "local-hostname: k3s-worker1" <<<"$out"
+}
+
+test_render_seed_dir_writes_the_installed_system_seed() {
+	"$K3SFORGE_BIN" -o out render --seed-dir seeds || return 1
+	for n in k3s-master1 k3s-worker1 k3s-worker2; do
+		for f in user-data meta-data network-config; do
+			[ -f "seeds/$n/$f" ] || { echo "missing seeds/$n/$f"; return 1; }
+			[ "$(stat -c %a "seeds/$n/$f")" = 600 ] || { echo "seeds/$n/$f not 0600"; return 1; }
+		done
+		head -n 1 "seeds/$n/user-data" | grep -qx '#cloud-config' || return 1
+		! grep -q '^autoinstall:' "seeds/$n/user-data" || { echo "$n: seed is the installer's"; return 1; }
+		cloud-init schema --config-file "seeds/$n/user-data" >/dev/null || return 1
+	done
+}
+
+test_render_unknown_node_is_a_usage_error() {
+	local rc=0 out
+	out=$("$K3SFORGE_BIN" -o out render --node nope 2>&1) || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "no such node" <<<"$out"
+}
+
+test_render_without_prep_says_run_prep() {
+	local rc=0 out
+	mkdir -p empty
+	out=$("$K3SFORGE_BIN" -o empty render 2>&1) || rc=$?
+	[ "$rc" -ne 0 ] && grep -qF "pki/ca.crt is missing: run \`k3sforge prep\` first" <<<"$out"
+}
+
+test_build_iso_cli_builds_then_does_nothing() {
+	local out
+	ubuntu_like_iso "$work/ubuntu.iso" "$work/isowork" || return 1
+	out=$("$K3SFORGE_BIN" -o out build-iso --ubuntu-iso "$work/ubuntu.iso" 2>&1) || { echo "$out"; return 1; }
+	[ -f out/iso/installer.iso ] && [ -f out/iso/seed-k3s-worker2.iso ] || return 1
+	[ -f out/render/k3s-master1/autoinstall-user-data ] || return 1
+	out=$("$K3SFORGE_BIN" -o out build-iso --ubuntu-iso "$work/ubuntu.iso" 2>&1) || { echo "$out"; return 1; }
+	grep -q "nothing to do" <<<"$out" || { echo "$out"; return 1; }
+}
+
+test_build_iso_cli_refuses_non_ubuntu_iso() {
+	local rc=0 out
+	plain_iso "$work/plain.iso" "$work/plainwork" || return 1
+	out=$("$K3SFORGE_BIN" -o out build-iso --force --ubuntu-iso "$work/plain.iso" 2>&1) || rc=$?
+	[ "$rc" -ne 0 ] && grep -q "is not an Ubuntu live-server ISO" <<<"$out"
+}
+
+check test_render_prints_every_file_of_one_node
+check test_render_seed_dir_writes_the_installed_system_seed
+check test_render_unknown_node_is_a_usage_error
+check test_render_without_prep_says_run_prep
+check test_build_iso_cli_builds_then_does_nothing
+check test_build_iso_cli_refuses_non_ubuntu_iso
+[ "$failed" -eq 0 ] || { echo "$failed test(s) failed"; exit 1; }
