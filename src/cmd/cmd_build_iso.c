@@ -42,9 +42,10 @@ static void copy_err(struct kf_err *err, const struct kf_ctx *ctx)
 
 static char *sidecar_path(const char *iso_dir, const char *name)
 {
-	char rel[300];
+	char rel[320];
 
-	snprintf(rel, sizeof(rel), ".%s.inputs", name);
+	if (snprintf(rel, sizeof(rel), ".%s.inputs", name) >= (int)sizeof(rel))
+		return NULL;
 	return kf_path_join(iso_dir, rel);
 }
 
