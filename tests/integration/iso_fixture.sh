@@ -20,6 +20,7 @@ loadfont unicode
 serial --unit=0 --speed=115200
 terminal_input console serial
 terminal_output console serial
+echo "grub platform: $grub_platform"
 
 set menu_color_normal=white/black
 set menu_color_highlight=black/light-gray
