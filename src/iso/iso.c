@@ -9,9 +9,11 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xorriso.h>
 
@@ -31,6 +33,7 @@ struct xr {
 	char last_problem[600];   /* last SORRY/FAILURE/FATAL line */
 	struct kf_buf results;    /* result channel (e.g. -lsdi) of the current command */
 	struct kf_progress *progress;
+	uint64_t progress_total;  /* bytes of the image being written (estimated: the source) */
 };
 
 /* ---- the xorriso session ---------------------------------------------------------------- */
@@ -68,13 +71,17 @@ static int on_info(void *handle, char *text)
 		snprintf(s->last_problem, sizeof(s->last_problem), "%s", line);
 		pthread_mutex_unlock(&s->mu);
 	}
-	/* "xorriso : UPDATE :  45.67% done, estimate finish ..." */
-	pct = strstr(line, "% done");
-	if (s->progress && pct && strstr(line, "UPDATE")) {
+	/* "xorriso : UPDATE : Writing:  24576s    7.9%   fifo 100% ..." (or "..% done") */
+	pct = strchr(line, '%');
+	if (s->progress && pct && strstr(line, "UPDATE") &&
+	    (strstr(line, "Writing:") || strstr(line, "% done"))) {
 		const char *b = pct;
 		while (b > line && (b[-1] == '.' || (b[-1] >= '0' && b[-1] <= '9')))
 			b--;
-		kf_progress_update(s->progress, 0, (int)strtod(b, NULL));
+		if (b < pct)
+			kf_progress_update(s->progress,
+					   (uint64_t)(strtod(b, NULL) / 100.0 * (double)s->progress_total),
+					   0);
 	}
 	return 1;
 }
@@ -349,7 +356,11 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 			"replay", NULL)) != 0)
 		goto out;
 	snprintf(what, sizeof(what), "%s", spec->progress_what ? spec->progress_what : spec->dst);
-	s.progress = kf_progress_new(what, 0, 100);
+	{
+		struct stat st;
+		s.progress_total = stat(spec->src, &st) == 0 ? (uint64_t)st.st_size : 0;
+	}
+	s.progress = kf_progress_new(what, s.progress_total, 0);
 	r = xr_cmd(&s, false, err, tmp, "-commit", NULL);
 	kf_progress_done(s.progress, r == 0);
 	s.progress = NULL;
@@ -395,6 +406,11 @@ int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n
 			goto out;
 	if ((r = xr_cmd(&s, false, err, tmp, "-commit", NULL)) != 0)
 		goto out;
+	/* a seed holds the k3s token and the node's private host key */
+	if (chmod(tmp, 0600) != 0) {
+		r = kf_err_set(err, KF_EIO, "chmod %s: %s", tmp, strerror(errno));
+		goto out;
+	}
 	if (rename(tmp, dst) != 0)
 		r = kf_err_set(err, KF_EIO, "rename %s to %s: %s", tmp, dst, strerror(errno));
 out:

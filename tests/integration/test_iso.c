@@ -243,6 +243,11 @@ static void test_iso_seed_has_cidata_label_and_files(void **state)
 	files[0] = (struct kf_iso_file){ ud, "/user-data" };
 	files[1] = (struct kf_iso_file){ md, "/meta-data" };
 	assert_int_equal(kf_iso_write_seed(dst, files, 2, &err), 0);
+	{
+		struct stat st;
+		assert_int_equal(stat(dst, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600); /* token and host key inside */
+	}
 	o = sh_ok("xorriso -indev \"$1\" -pvd_info 2>/dev/null | grep '^Volume Id'; "
 		  "blkid -o value -s LABEL \"$1\"; "
 		  "xorriso -osirrox on -indev \"$1\" -extract / \"$2\" >/dev/null 2>&1; "
