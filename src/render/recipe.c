@@ -16,6 +16,9 @@
 #define SMALL_MAX ((size_t)1024 * 1024)
 #define AIRGAP_FILE "k3s-airgap-images-amd64.tar.zst"
 
+/* The seeds' ops tools, always installed (cfg->guest.packages adds to them). */
+static const char *const ops_packages[] = { "jq", "htop", "ethtool", "net-tools", "curl", "vim",
+					    "tcpdump", "iotop", "sysstat", "bash-completion" };
 static const char *const critical_images[] = { "pause", "coredns", "traefik", "klipper-helm" };
 static const char *const kernel_modules[] = { "overlay", "br_netfilter" };
 static const char *const sysctls[][2] = {
@@ -239,6 +242,23 @@ static json_t *const_array(const char *const *v, size_t n)
 	return str_array((char *const *)v, n);
 }
 
+/* The ops tools plus the configured packages, each once, in order. */
+static json_t *package_list(const struct kf_config *cfg)
+{
+	json_t *a = const_array(ops_packages, sizeof(ops_packages) / sizeof(ops_packages[0]));
+
+	for (size_t i = 0; a && i < cfg->guest.n_packages; i++) {
+		bool dup = false;
+		json_t *v;
+		size_t k;
+		json_array_foreach(a, k, v)
+			dup = dup || strcmp(json_string_value(v), cfg->guest.packages[i]) == 0;
+		if (!dup)
+			json_array_append_new(a, json_string(cfg->guest.packages[i]));
+	}
+	return a;
+}
+
 /* Strips one trailing newline run into a single value line (public keys). */
 static int read_host_key(const struct kf_recipe_inputs *in, const char *node, const char *suffix,
 			 char **dst, struct kf_err *err)
@@ -294,7 +314,7 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	json_object_set_new(d, "timezone", json_string(cfg->guest.timezone));
 	json_object_set_new(d, "locale", json_string(cfg->guest.locale));
 	json_object_set_new(d, "keyboard", json_string(cfg->guest.keyboard));
-	json_object_set_new(d, "packages", str_array(cfg->guest.packages, cfg->guest.n_packages));
+	json_object_set_new(d, "packages", package_list(cfg));
 	json_object_set_new(d, "operator_key", json_string(in->operator_key));
 	json_object_set_new(d, "host_key", json_pack("{s:s, s:s}", "private", host_priv, "public",
 						     host_pub));

@@ -430,6 +430,28 @@ static void test_recipe_kubesphere_helmchart_uses_local_registry(void **state)
 	kf_config_free(cfg);
 }
 
+static void test_recipe_packages_are_ops_tools_plus_configured(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc;
+	const char *first;
+
+	(void)state;
+	for (size_t i = 0; i < cfg->guest.n_packages; i++)
+		free(cfg->guest.packages[i]);
+	cfg->guest.packages[0] = strdup("htop");
+	cfg->guest.packages[1] = strdup("chrony");
+	cfg->guest.n_packages = 2;
+	rc = render(cfg, "k3s-worker1");
+	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - jq\n"));
+	assert_non_null(strstr(rc->autoinstall, "    - bash-completion\n    - chrony\n"));
+	first = strstr(rc->autoinstall, "    - htop\n");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "    - htop\n"));
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
 static void test_recipe_missing_input_says_run_prep(void **state)
 {
 	struct kf_config *cfg = lab();
@@ -790,6 +812,7 @@ int main(void)
 		cmocka_unit_test(test_recipe_pins_only_the_ed25519_host_key),
 		cmocka_unit_test(test_recipe_instance_id_follows_the_recipe),
 		cmocka_unit_test(test_recipe_kubesphere_helmchart_uses_local_registry),
+		cmocka_unit_test(test_recipe_packages_are_ops_tools_plus_configured),
 		cmocka_unit_test(test_recipe_missing_input_says_run_prep),
 		cmocka_unit_test(test_recipe_seed_dir_holds_the_installed_system_seed),
 		cmocka_unit_test(test_bootstrap_master_writes_marker_last),
