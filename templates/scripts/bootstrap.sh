@@ -61,6 +61,14 @@ missing_images() {
 }
 
 images_present() { [ -z "$(missing_images)" ]; }
+
+# ctr reads plain tar archives; a .tar.zst is decompressed on the way in
+import_airgap() {
+	case "$AIRGAP" in
+	*.zst) zstd -dc "$IMAGES_DIR/$AIRGAP" | "$BIN" ctr images import - >/dev/null ;;
+	*) "$BIN" ctr images import "$IMAGES_DIR/$AIRGAP" >/dev/null ;;
+	esac
+}
 {{#unless node.is_master}}
 
 # the inner bash expands $1 and $2 (the single quotes are meant)
@@ -128,8 +136,7 @@ wait_until "$SOCKET_WAIT_S" "containerd socket up" socket_up ||
 # 6. k3s imports the airgap tarball itself at start; import explicitly when images are missing
 if ! images_present; then
 	log "importing $AIRGAP"
-	"$BIN" ctr images import "$IMAGES_DIR/$AIRGAP" >/dev/null ||
-		die "importing $AIRGAP failed"
+	import_airgap || log "explicit import failed; waiting for k3s's own import of $AIRGAP"
 fi
 wait_until "$IMAGES_WAIT_S" "critical images present" images_present ||
 	die "critical images missing after ${IMAGES_WAIT_S}s: $(missing_images | tr '\n' ' ')"

@@ -30,7 +30,11 @@ configs:
 YAML
 	install -m 0755 "$KF_SOURCE_DIR/tests/fakes/recipe/k3s" "$out/artifacts/k3s"
 	install -m 0755 "$KF_SOURCE_DIR/tests/fakes/recipe/install.sh" "$out/artifacts/install.sh"
-	head -c 200000 /dev/urandom >"$out/artifacts/k3s-airgap-images-amd64.tar.zst"
+	# a real tar.zst (of random bytes: only its integrity and format matter to the recipe)
+	mkdir -p "$out/.airgap"
+	head -c 200000 /dev/urandom >"$out/.airgap/layer.bin"
+	tar -C "$out/.airgap" -cf - layer.bin | zstd -q -o "$out/artifacts/k3s-airgap-images-amd64.tar.zst"
+	rm -rf "$out/.airgap"
 	cat >"$out/artifacts/k3s-images.txt" <<'LIST'
 docker.io/rancher/klipper-helm:v0.9.8-build20250709
 docker.io/rancher/klipper-lb:v0.4.13
