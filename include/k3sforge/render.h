@@ -71,6 +71,13 @@ struct kf_recipe_inputs {
 int kf_recipe_inputs_load(struct kf_recipe_inputs **out, const struct kf_config *cfg,
 			  const char *out_dir, struct kf_err *err);
 void kf_recipe_inputs_free(struct kf_recipe_inputs *in);
+/* The payload's SHA256SUMS text ("<hex>  <name>" per file; caller frees): what the bootstrap
+ * verifies every payload file against before using it. Reads every payload file. */
+int kf_recipe_payload_sums(char **out, const struct kf_recipe_inputs *in, struct kf_err *err);
+/* Writes the payload as the installer leaves it in the installed system (KF_SEED_DIR): the
+ * files, SHA256SUMS and build-timestamp, into dir (for guests booted without the installer). */
+int kf_recipe_write_payload(const struct kf_recipe_inputs *in, const char *dir,
+			    struct kf_err *err);
 
 /* The rendered files of one node. */
 struct kf_node_recipe {

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "k3sforge/buf.h"
 #include "k3sforge/cmd.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
@@ -109,18 +108,12 @@ static void seed_fp(const struct kf_node_recipe *rc, char hex[KF_SHA256_HEX_LEN 
 /* SHA256SUMS of the payload, for the bootstrap's check before use. */
 static int write_sums(const struct kf_recipe_inputs *in, const char *path, struct kf_err *err)
 {
-	struct kf_buf b;
-	int r = 0;
+	char *sums = NULL;
+	int r;
 
-	kf_buf_init(&b, 1024 * 1024);
-	for (size_t i = 0; i < in->n_payload && !r; i++) {
-		char hex[KF_SHA256_HEX_LEN + 1];
-		if ((r = kf_sha256_file(in->payload[i].path, hex, err)) == 0)
-			r = kf_buf_printf(&b, "%s  %s\n", hex, in->payload[i].name);
-	}
-	if (!r)
-		r = kf_fs_write_atomic(path, kf_buf_str(&b), b.len, 0644, err);
-	kf_buf_free(&b);
+	if ((r = kf_recipe_payload_sums(&sums, in, err)) == 0)
+		r = kf_fs_write_atomic(path, sums, strlen(sums), 0644, err);
+	free(sums);
 	return r;
 }
 

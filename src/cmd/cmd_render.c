@@ -13,12 +13,16 @@ extern const struct kf_cmd kf_cmd_render;
 
 static const char *opt_node;
 static const char *opt_seed_dir;
+static const char *opt_payload_dir;
 
 static const struct kf_opt render_opts[] = {
 	KF_OPT_STR_(0, "node", &opt_node, "NAME", "only this node"),
 	KF_OPT_STR_(0, "seed-dir", &opt_seed_dir, "DIR",
 		    "write each node's installed-system seed (user-data, meta-data, "
 		    "network-config) into DIR/<node>/ instead of printing"),
+	KF_OPT_STR_(0, "payload-dir", &opt_payload_dir, "DIR",
+		    "also write the installer payload (k3s, install.sh, airgap images, ..., "
+		    "SHA256SUMS) into DIR, as the installer leaves it in " KF_SEED_DIR),
 	KF_OPT_END_,
 };
 
@@ -60,7 +64,7 @@ static int render_run(struct kf_ctx *ctx, int argc, char **argv)
 	struct kf_recipe_inputs *in = NULL;
 	int npos = 0, r;
 
-	opt_node = opt_seed_dir = NULL;
+	opt_node = opt_seed_dir = opt_payload_dir = NULL;
 	if ((r = kf_cmd_parse(ctx, &kf_cmd_render, argc, argv, &npos)) != 0)
 		return r;
 	if (npos > 0)
@@ -76,6 +80,8 @@ static int render_run(struct kf_ctx *ctx, int argc, char **argv)
 	kf_log_add_secret(in->token);
 	if (in->admin_password)
 		kf_log_add_secret(in->admin_password);
+	if (opt_payload_dir && (r = kf_recipe_write_payload(in, opt_payload_dir, &ctx->err)) == 0)
+		kf_ok("payload written to %s", opt_payload_dir);
 	for (size_t i = 0; i < cfg->n_nodes && !r; i++)
 		if (!opt_node || strcmp(opt_node, cfg->nodes[i].name) == 0)
 			r = render_one(ctx, cfg, in, cfg->nodes[i].name);
@@ -86,13 +92,15 @@ static int render_run(struct kf_ctx *ctx, int argc, char **argv)
 const struct kf_cmd kf_cmd_render = {
 	.name = "render",
 	.summary = "print each node's cloud-init recipe, or write its installed-system seed",
-	.usage = "k3sforge render [--node NAME] [--seed-dir DIR]",
+	.usage = "k3sforge render [--node NAME] [--seed-dir DIR] [--payload-dir DIR]",
 	.description =
 		"Renders templates/ (or $K3SFORGE_TEMPLATES) with the configuration and prep's "
 		"outputs:\nthe installer's autoinstall user-data, the installed system's user-data, "
 		"meta-data and\nnetwork-config. The output holds the k3s token and the node's "
 		"private host key.\n--seed-dir writes DIR/<node>/{user-data,meta-data,"
-		"network-config} (mode 0600): a NoCloud\nseed of the installed system.",
+		"network-config} (mode 0600): a NoCloud\nseed of the installed system. --payload-dir "
+		"writes what the installer copies to\n" KF_SEED_DIR " (for guests booted "
+		"without the installer).",
 	.example = "  k3sforge render --node k3s-master1 | less\n"
 		   "  k3sforge render --seed-dir /tmp/seeds",
 	.opts = render_opts,

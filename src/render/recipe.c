@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 
@@ -224,6 +225,63 @@ void kf_recipe_inputs_free(struct kf_recipe_inputs *in)
 	}
 	free(in->payload);
 	free(in);
+}
+
+int kf_recipe_payload_sums(char **out, const struct kf_recipe_inputs *in, struct kf_err *err)
+{
+	struct kf_buf b;
+	int r = 0;
+
+	*out = NULL;
+	kf_buf_init(&b, SMALL_MAX);
+	for (size_t i = 0; i < in->n_payload && !r; i++) {
+		char hex[KF_SHA256_HEX_LEN + 1];
+		if ((r = kf_sha256_file(in->payload[i].path, hex, err)) == 0 &&
+		    kf_buf_printf(&b, "%s  %s\n", hex, in->payload[i].name))
+			r = kf_err_set(err, KF_ELIMIT, "SHA256SUMS too large");
+	}
+	if (!r && !(*out = kf_buf_detach(&b)))
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	kf_buf_free(&b);
+	return r;
+}
+
+int kf_recipe_write_payload(const struct kf_recipe_inputs *in, const char *dir,
+			    struct kf_err *err)
+{
+	char *sums = NULL, *path = NULL, ts[32];
+	int r;
+
+	if ((r = kf_fs_mkdirs(dir, 0755, err)) != 0)
+		return r;
+	for (size_t i = 0; i < in->n_payload && !r; i++) {
+		bool exec = strcmp(in->payload[i].name, "k3s") == 0 ||
+			    strcmp(in->payload[i].name, "install.sh") == 0;
+		path = kf_path_join(dir, in->payload[i].name);
+		r = path ? kf_fs_copy(in->payload[i].path, path, exec ? 0755 : 0644, err)
+			 : kf_err_set(err, KF_ENOMEM, "out of memory");
+		free(path);
+		path = NULL;
+	}
+	if (r || (r = kf_recipe_payload_sums(&sums, in, err)) != 0)
+		goto out;
+	if (!(path = kf_path_join(dir, "SHA256SUMS"))) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = kf_fs_write_atomic(path, sums, strlen(sums), 0644, err)) != 0)
+		goto out;
+	free(path);
+	snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+	if (!(path = kf_path_join(dir, "build-timestamp"))) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	r = kf_fs_write_atomic(path, ts, strlen(ts), 0644, err);
+out:
+	free(path);
+	free(sums);
+	return r;
 }
 
 /* ---- template data ------------------------------------------------------------------- */

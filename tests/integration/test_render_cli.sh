@@ -49,6 +49,21 @@ test_render_seed_dir_writes_the_installed_system_seed() {
 	done
 }
 
+test_render_payload_dir_is_what_the_installer_copies() {
+	local out
+	"$K3SFORGE_BIN" -o out render --seed-dir seeds2 --payload-dir payload >/dev/null 2>&1 || return 1
+	out=$(cd payload && sha256sum -c SHA256SUMS) || { echo "$out"; return 1; }
+	for f in k3s install.sh k3s-airgap-images-amd64.tar.zst k3s-images.txt ca.crt ks-core-1.1.4.tgz; do
+		grep -qx "$f: OK" <<<"$out" || { echo "$f not verified"; return 1; }
+	done
+	if [ ! -x payload/k3s ] || [ ! -x payload/install.sh ]; then
+		echo "not executable"
+		return 1
+	fi
+	# the clock floor of sync-time, also in the payload
+	grep -q "BUILD_TS=$(cat payload/build-timestamp)\$" seeds2/k3s-master1/user-data
+}
+
 test_render_unknown_node_is_a_usage_error() {
 	local rc=0 out
 	out=$("$K3SFORGE_BIN" -o out render --node nope 2>&1) || rc=$?
@@ -81,6 +96,7 @@ test_build_iso_cli_refuses_non_ubuntu_iso() {
 
 check test_render_prints_every_file_of_one_node
 check test_render_seed_dir_writes_the_installed_system_seed
+check test_render_payload_dir_is_what_the_installer_copies
 check test_render_unknown_node_is_a_usage_error
 check test_render_without_prep_says_run_prep
 check test_build_iso_cli_builds_then_does_nothing
