@@ -9,6 +9,8 @@
                                             prints the file names
   recipe_check.py file FILE PATH OUT        writes the write_files entry PATH to OUT
   recipe_check.py netplan FILE              network-config: v2, static, default route 0.0.0.0/0
+  recipe_check.py nested AI UD NC           the installer's autoinstall user-data AI carries
+                                            exactly UD as user-data: and NC's network as network:
 """
 import json
 import os
@@ -103,9 +105,20 @@ def cmd_netplan(path):
     print(f"{path}: netplan v2 static")
 
 
+def cmd_nested(ai_path, ud_path, nc_path):
+    ai = load(ai_path)["autoinstall"]
+    if ai["user-data"] != load(ud_path):
+        sys.exit(f"{ai_path}: autoinstall.user-data differs from {ud_path}")
+    with open(nc_path, encoding="utf-8") as f:
+        net = yaml.safe_load(f)["network"]
+    if ai["network"] != net:
+        sys.exit(f"{ai_path}: autoinstall.network differs from {nc_path}")
+    print(f"{ai_path}: carries {ud_path} and {nc_path}")
+
+
 def main():
     cmds = {"autoinstall": cmd_autoinstall, "scripts": cmd_scripts, "file": cmd_file,
-            "netplan": cmd_netplan}
+            "netplan": cmd_netplan, "nested": cmd_nested}
     if len(sys.argv) < 3 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

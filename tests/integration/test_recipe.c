@@ -266,6 +266,26 @@ static void test_recipe_scripts_pass_shellcheck_and_bash_n(void **state)
 	check_all_nodes(lint_scripts);
 }
 
+static void nested_equal(const struct kf_node_recipe *rc, const char *dir)
+{
+	char ai[128], ud[128], nc[128];
+	const char *argv[] = { "python3", CHECK, "nested", ai, ud, nc, NULL };
+
+	snprintf(ai, sizeof(ai), "%s/autoinstall-user-data", dir);
+	snprintf(ud, sizeof(ud), "%s/user-data", dir);
+	snprintf(nc, sizeof(nc), "%s/network-config", dir);
+	write_text(ai, rc->autoinstall);
+	write_text(ud, rc->user_data);
+	write_text(nc, rc->network_config);
+	must_run(argv);
+}
+
+static void test_recipe_autoinstall_carries_the_installed_user_data_and_network(void **state)
+{
+	(void)state;
+	check_all_nodes(nested_equal);
+}
+
 static void test_recipe_network_config_is_static_netplan_v2(void **state)
 {
 	char dir[64], path[128];
@@ -806,6 +826,7 @@ int main(void)
 		cmocka_unit_test(test_recipe_autoinstall_passes_cloud_init_schema),
 		cmocka_unit_test(test_recipe_autoinstall_validates_against_subiquity_schema),
 		cmocka_unit_test(test_recipe_scripts_pass_shellcheck_and_bash_n),
+		cmocka_unit_test(test_recipe_autoinstall_carries_the_installed_user_data_and_network),
 		cmocka_unit_test(test_recipe_network_config_is_static_netplan_v2),
 		cmocka_unit_test(test_recipe_k3s_config_pins_pause_image_only_when_configured),
 		cmocka_unit_test(test_recipe_k3s_config_of_master_and_worker),
