@@ -1,5 +1,6 @@
 /* k3sforge render: prints the guest recipe of every node (or one), or writes the installed
  * system's NoCloud seed per node. Read-only on the output directory. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,20 @@ static const struct kf_opt render_opts[] = {
 	KF_OPT_END_,
 };
 
-static void print_file(const char *node, const char *name, const char *text)
+/* Text: a header line per file. --json: one object per file on stdout (not a log event:
+ * events mask secrets, and the files are printed to be used as they are). */
+static void print_file(bool json, const char *node, const char *name, const char *text)
 {
+	if (json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "type", "render", "node", node, "file",
+				      name, "content", text);
+		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (line)
+			puts(line);
+		free(line);
+		json_decref(o);
+		return;
+	}
 	printf("# ==> %s/%s <==\n%s", node, name, text);
 	if (*text && text[strlen(text) - 1] != '\n')
 		putchar('\n');
@@ -49,10 +62,10 @@ static int render_one(struct kf_ctx *ctx, const struct kf_config *cfg,
 			kf_ok("%s: seed written to %s (instance-id %s)", node, dir, rc->instance_id);
 		free(dir);
 	} else {
-		print_file(node, "autoinstall-user-data", rc->autoinstall);
-		print_file(node, "user-data", rc->user_data);
-		print_file(node, "meta-data", rc->meta_data);
-		print_file(node, "network-config", rc->network_config);
+		print_file(ctx->json, node, "autoinstall-user-data", rc->autoinstall);
+		print_file(ctx->json, node, "user-data", rc->user_data);
+		print_file(ctx->json, node, "meta-data", rc->meta_data);
+		print_file(ctx->json, node, "network-config", rc->network_config);
 	}
 	kf_node_recipe_free(rc);
 	return r;

@@ -36,6 +36,21 @@ test_render_prints_every_file_of_one_node() {
 	grep -q "local-hostname: k3s-worker1" <<<"$out"
 }
 
+test_render_json_gives_one_object_per_file() {
+	local out
+	out=$("$K3SFORGE_BIN" --json -o out render --node k3s-master1 2>/dev/null) || return 1
+	python3 - "$out" <<'PY'
+import json, sys
+objs = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+files = [o for o in objs if o.get("type") == "render"]
+assert [o["file"] for o in files] == ["autoinstall-user-data", "user-data", "meta-data",
+                                      "network-config"], files
+assert all(o["node"] == "k3s-master1" for o in files)
+assert files[1]["content"].startswith("#cloud-config\n")
+assert "***" not in files[1]["content"]  # the files are not masked like log events
+PY
+}
+
 test_render_seed_dir_writes_the_installed_system_seed() {
 	"$K3SFORGE_BIN" -o out render --seed-dir seeds || return 1
 	for n in k3s-master1 k3s-worker1 k3s-worker2; do
@@ -95,6 +110,7 @@ test_build_iso_cli_refuses_non_ubuntu_iso() {
 }
 
 check test_render_prints_every_file_of_one_node
+check test_render_json_gives_one_object_per_file
 check test_render_seed_dir_writes_the_installed_system_seed
 check test_render_payload_dir_is_what_the_installer_copies
 check test_render_unknown_node_is_a_usage_error
