@@ -30,10 +30,15 @@ die() {
 
 # verify NAME: the payload file's sha256 must match SHA256SUMS, before it is used at all
 verify() {
-	local name=$1 want got
-	want=$(awk -v n="$name" '$2 == n || $2 == "*" n { print $1; exit }' "$SEED/SHA256SUMS")
+	local name=$1 want="" got h n
+	while read -r h n; do
+		if [ "${n#\*}" = "$name" ]; then
+			want=$h
+			break
+		fi
+	done <"$SEED/SHA256SUMS"
 	[ -n "$want" ] || die "$name is not listed in $SEED/SHA256SUMS"
-	got=$(sha256sum "$SEED/$name" | awk '{ print $1 }')
+	got=$(sha256sum "$SEED/$name" | cut -d ' ' -f 1)
 	[ "$got" = "$want" ] || die "$SEED/$name is corrupt (sha256 $got, expected $want): rebuild the ISO (k3sforge build-iso) and reinstall this node"
 	log "verified $name"
 }
