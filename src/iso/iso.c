@@ -278,6 +278,30 @@ out:
 	return r;
 }
 
+/* Logs what /.disk/info says the source is; warns when it is not a 22.04 server image, for
+ * which the recipe (subiquity 22.04's autoinstall) is made. */
+static int describe_source(struct xr *s, const char *src, const char *work, struct kf_err *err)
+{
+	char *path = kf_path_join(work, "disk-info"), *info = NULL;
+	int r;
+
+	if (!path)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	unlink(path);
+	if ((r = xr_cmd(s, true, err, "/.disk/info", "-extract", "/.disk/info", path, NULL)) == 0 &&
+	    (r = kf_fs_read(&info, NULL, path, 4096, err)) == 0) {
+		info[strcspn(info, "\r\n")] = '\0';
+		if (strncmp(info, "Ubuntu-Server 22.04", 19) == 0)
+			kf_info("installer source: %s", info);
+		else
+			kf_warn("%s is '%s', not an Ubuntu-Server 22.04 image: the autoinstall recipe "
+				"is made for 22.04's installer", src, info);
+	}
+	free(info);
+	free(path);
+	return r;
+}
+
 int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 {
 	struct xr s;
@@ -302,6 +326,8 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 	have_loop = xr_exists(&s, "/boot/grub/loopback.cfg");
 	have_sums = xr_exists(&s, "/md5sum.txt");
 	if ((r = xr_cmd(&s, true, err, "osirrox", "-osirrox", "on", NULL)) != 0)
+		goto out;
+	if ((r = describe_source(&s, spec->src, spec->work_dir, err)) != 0)
 		goto out;
 	if ((r = edit_grub_file(&s, spec->work_dir, "/boot/grub/grub.cfg", "grub.cfg",
 				spec->tpl_dir, &grub, &grub_new, err)) != 0)
