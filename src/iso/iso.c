@@ -225,6 +225,8 @@ static int md5sums_update(char **text, const char *rel, const char *data)
 	char hex[33], want[300];
 	const char *line;
 
+	if (!data || !*text)
+		return KF_EFAIL;
 	md5_hex(data, strlen(data), hex);
 	snprintf(want, sizeof(want), "./%s", rel);
 	kf_buf_init(&b, MD5SUMS_MAX);
