@@ -9,6 +9,9 @@
                                             prints the file names
   recipe_check.py file FILE PATH OUT        writes the write_files entry PATH to OUT
   recipe_check.py netplan FILE              network-config: v2, static, default route 0.0.0.0/0
+  recipe_check.py helmchart MANIFEST CHART REGISTRY PASSWORD
+                                            the master's ks-core HelmChart: chartContent is
+                                            CHART, values point at REGISTRY, telemetry off
   recipe_check.py nested AI UD NC           the installer's autoinstall user-data AI carries
                                             exactly UD as user-data: and NC's network as network:
 """
@@ -116,9 +119,27 @@ def cmd_nested(ai_path, ud_path, nc_path):
     print(f"{ai_path}: carries {ud_path} and {nc_path}")
 
 
+def cmd_helmchart(manifest, chart, registry, password):
+    import base64
+    with open(manifest, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    assert doc["apiVersion"] == "helm.cattle.io/v1" and doc["kind"] == "HelmChart", doc
+    spec = doc["spec"]
+    with open(chart, "rb") as f:
+        assert base64.b64decode(spec["chartContent"], validate=True) == f.read(), "chart differs"
+    values = yaml.safe_load(spec["valuesContent"])
+    assert values["global"]["imageRegistry"] == registry, values
+    assert values["extension"]["imageRegistry"] == registry, values
+    assert values["telemetry"]["enabled"] is False, values
+    assert values["authentication"]["adminPassword"] == password, "admin password differs"
+    assert spec["targetNamespace"] == "kubesphere-system", spec
+    print(f"{manifest}: HelmChart ks-core valid")
+
+
 def main():
     cmds = {"autoinstall": cmd_autoinstall, "scripts": cmd_scripts, "file": cmd_file,
-            "netplan": cmd_netplan, "nested": cmd_nested}
+            "netplan": cmd_netplan, "nested": cmd_nested,
+            "helmchart": cmd_helmchart}
     if len(sys.argv) < 3 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])
