@@ -118,10 +118,9 @@ static int write_sums(const struct kf_recipe_inputs *in, const char *path, struc
 }
 
 static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
-			   const char *out_dir, const char *iso_dir, const char *tpl_dir,
-			   struct kf_err *err)
+			   const char *iso_dir, const char *tpl_dir, struct kf_err *err)
 {
-	char hex[KF_SHA256_HEX_LEN + 1], path[4][1100];
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
 	char *dst = kf_path_join(iso_dir, "installer.iso"), *work = kf_path_join(iso_dir, ".work");
 	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
 	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
@@ -130,7 +129,6 @@ static int build_installer(const struct kf_config *cfg, const struct kf_recipe_i
 	double t0;
 	int r;
 
-	(void)out_dir;
 	if (!dst || !work || !files || !iso_paths) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
@@ -262,7 +260,7 @@ static int build_iso_run(struct kf_ctx *ctx, struct kf_err *err)
 		free(render_dir);
 	}
 	if (!r)
-		r = build_installer(cfg, in, ctx->out_dir, iso_dir, tpl_dir, err);
+		r = build_installer(cfg, in, iso_dir, tpl_dir, err);
 out:
 	kf_recipe_inputs_free(in);
 	free(iso_dir);
