@@ -79,6 +79,18 @@ test_render_payload_dir_is_what_the_installer_copies() {
 	grep -q "BUILD_TS=$(cat payload/build-timestamp)\$" seeds2/k3s-master1/user-data
 }
 
+test_render_uses_templates_from_k3sforge_templates() {
+	local out
+	cp -r "$KF_SOURCE_DIR/templates" mytemplates
+	printf 'cluster: {{cluster_name}}\n' >>mytemplates/meta-data.yaml
+	out=$(K3SFORGE_TEMPLATES="$work/mytemplates" "$K3SFORGE_BIN" -o out render --node k3s-master1) || return 1
+	grep -qx "cluster: lab" <<<"$out" || { echo "edited template not used"; return 1; }
+	# a broken template names itself and its line
+	printf '{{#if x}}\n' >>mytemplates/meta-data.yaml
+	out=$(K3SFORGE_TEMPLATES="$work/mytemplates" "$K3SFORGE_BIN" -o out render 2>&1) && return 1
+	grep -q "mytemplates/meta-data.yaml:4: block is never closed" <<<"$out" || { echo "$out"; return 1; }
+}
+
 test_render_unknown_node_is_a_usage_error() {
 	local rc=0 out
 	out=$("$K3SFORGE_BIN" -o out render --node nope 2>&1) || rc=$?
@@ -113,6 +125,7 @@ check test_render_prints_every_file_of_one_node
 check test_render_json_gives_one_object_per_file
 check test_render_seed_dir_writes_the_installed_system_seed
 check test_render_payload_dir_is_what_the_installer_copies
+check test_render_uses_templates_from_k3sforge_templates
 check test_render_unknown_node_is_a_usage_error
 check test_render_without_prep_says_run_prep
 check test_build_iso_cli_builds_then_does_nothing
