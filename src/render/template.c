@@ -529,8 +529,15 @@ int kf_tpl_render_file(char **out, const char *dir, const char *rel, json_t *ctx
 	if (r == KF_ENOTFOUND)
 		kf_err_wrap(err, "template missing (K3SFORGE_TEMPLATES or the install's templates/ "
 				 "dir must hold it)");
-	if (!r)
+	if (!r) {
+		/* a template saved by a Windows editor: CRLF would end up in the guests' scripts */
+		char *w = text;
+		for (const char *c = text; *c; c++)
+			if (!(c[0] == '\r' && c[1] == '\n'))
+				*w++ = *c;
+		*w = '\0';
 		r = kf_tpl_render(out, path, text, ctx, err);
+	}
 	free(text);
 	free(path);
 	return r;

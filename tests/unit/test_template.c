@@ -5,8 +5,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "k3sforge/render.h"
 
@@ -170,6 +172,28 @@ static void test_template_rejects_nesting_beyond_the_bound(void **state)
 	assert_non_null(strstr(err.msg, "nested too deeply"));
 }
 
+static void test_template_file_with_crlf_renders_with_lf(void **state)
+{
+	char dir[] = "/tmp/kftpl.XXXXXX", path[64], *out = NULL;
+	json_t *ctx = json_pack("{s:s}", "a", "x");
+	struct kf_err err;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.sh", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\r\n{{#if a}}\r\necho {{a}}\r\n{{/if}}\r\n", f);
+	fclose(f);
+	assert_int_equal(kf_tpl_render_file(&out, dir, "t.sh", ctx, &err), 0);
+	assert_string_equal(out, "#!/bin/sh\necho x\n");
+	free(out);
+	json_decref(ctx);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_template_rejects_unknown_filter),
 		cmocka_unit_test(test_template_rejects_list_as_text),
 		cmocka_unit_test(test_template_rejects_nesting_beyond_the_bound),
+		cmocka_unit_test(test_template_file_with_crlf_renders_with_lf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
