@@ -21,6 +21,8 @@ extern const struct kf_cmd kf_cmd_create_vms;
 extern const struct kf_cmd kf_cmd_destroy;
 extern const struct kf_cmd kf_cmd_doctor;
 extern const struct kf_cmd kf_cmd_registry;
+extern const struct kf_cmd kf_cmd_render;
+extern const struct kf_cmd kf_cmd_build_iso;
 
 /* Order is the order of `k3sforge --help`. */
 static const struct kf_cmd *const commands[] = {
@@ -31,6 +33,8 @@ static const struct kf_cmd *const commands[] = {
 	&kf_cmd_config,
 	&kf_cmd_kubeconfig,
 	&kf_cmd_registry,
+	&kf_cmd_build_iso,
+	&kf_cmd_render,
 	NULL,
 };
 

@@ -1,0 +1,45 @@
+/* ISO images through libisoburn's xorriso API (xorriso as a library, GPLv2+): the remastered
+ * Ubuntu live-server installer (GRUB autoinstall entry, /k3sforge/ payload, BIOS and UEFI boot
+ * replayed from the source) and the per-node NoCloud seed ISOs (volume label cidata). Outputs
+ * are written under a temporary name and renamed. */
+#ifndef K3SFORGE_ISO_H
+#define K3SFORGE_ISO_H
+
+#include <stddef.h>
+
+#include "k3sforge/err.h"
+
+/* A file put into an image: disk_path → iso_path (absolute inside the image). */
+struct kf_iso_file {
+	const char *disk_path;
+	const char *iso_path;
+};
+
+struct kf_iso_remaster {
+	const char *src;             /* the Ubuntu live-server ISO */
+	const char *dst;             /* the output image */
+	const char *work_dir;        /* scratch space (created; files left for inspection) */
+	const char *tpl_dir;         /* templates (grub-autoinstall.cfg); NULL = default */
+	const struct kf_iso_file *files; /* added or replaced files */
+	size_t n_files;
+	const char *progress_what;   /* label of the progress line; NULL = "remaster <dst>" */
+};
+
+/* Refuses an image that is not an Ubuntu live-server ISO (no /casper, no /.disk/info) with
+ * KF_EUNSUPPORTED; KF_ENOTFOUND/KF_EPARSE when it cannot be read as an ISO at all. */
+int kf_iso_check_ubuntu(const char *path, struct kf_err *err);
+/* Remasters spec->src into spec->dst: GRUB (boot/grub/grub.cfg and, when present,
+ * loopback.cfg) gets the autoinstall entry as default with a short timeout, md5sum.txt is
+ * updated for the edited files, the files are added, and the boot equipment of the source is
+ * replayed (`-boot_image any replay`). Reports progress. */
+int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err);
+/* Writes a NoCloud seed ISO (volume id "cidata", Rock Ridge + Joliet) with the files. */
+int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n,
+		      struct kf_err *err);
+/* The GRUB edit on its own (pure): cfg text in, edited text out (caller frees). The default
+ * entry is rendered from tpl_dir/grub-autoinstall.cfg with the kernel, arguments and initrd
+ * of cfg's first menuentry. `name` is used in messages. */
+int kf_iso_grub_edit(char **out, const char *cfg, const char *name, const char *tpl_dir,
+		     struct kf_err *err);
+
+#endif

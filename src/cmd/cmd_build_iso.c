@@ -1,0 +1,377 @@
+/* k3sforge build-iso: renders every node's recipe into <out>/render/<node>/, writes one NoCloud
+ * seed ISO per node and remasters the Ubuntu installer once. Each output records the
+ * fingerprint of its inputs next to it (iso/.<name>.inputs); an output whose inputs did not
+ * change is not rebuilt. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/digest.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/iso.h"
+#include "k3sforge/log.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/render.h"
+#include "k3sforge/stage.h"
+
+extern const struct kf_cmd kf_cmd_build_iso;
+extern const struct kf_stage_def kf_stage_build_iso;
+
+#define ISO_FORMAT "k3sforge-iso-1"  /* bump when the image layout changes */
+
+static bool opt_force;
+static const char *opt_ubuntu_iso;
+
+static const struct kf_opt build_iso_opts[] = {
+	KF_OPT_FLAG_(0, "force", &opt_force, "rebuild every image even when its inputs did not change"),
+	KF_OPT_STR_(0, "ubuntu-iso", &opt_ubuntu_iso, "FILE",
+		    "the Ubuntu 22.04.5 live-server ISO (overrides paths.ubuntu_iso)"),
+	KF_OPT_END_,
+};
+
+/* kf_ctx_config reports into ctx->err; stages report into err (often the same object). */
+static void copy_err(struct kf_err *err, const struct kf_ctx *ctx)
+{
+	if (err && err != &ctx->err)
+		*err = ctx->err;
+}
+
+/* ---- fingerprints ------------------------------------------------------------------------- */
+
+static char *sidecar_path(const char *iso_dir, const char *name)
+{
+	char rel[320];
+
+	if (snprintf(rel, sizeof(rel), ".%s.inputs", name) >= (int)sizeof(rel))
+		return NULL;
+	return kf_path_join(iso_dir, rel);
+}
+
+/* True when iso_dir/name exists and its recorded input fingerprint equals hex. */
+static bool up_to_date(const char *iso_dir, const char *name, const char *hex)
+{
+	char *img = kf_path_join(iso_dir, name), *side = sidecar_path(iso_dir, name), *rec = NULL;
+	bool ok = false;
+
+	if (img && side && kf_fs_exists(img) && kf_fs_read(&rec, NULL, side, 256, NULL) == 0)
+		ok = strncmp(rec, hex, KF_SHA256_HEX_LEN) == 0;
+	free(rec);
+	free(img);
+	free(side);
+	return ok;
+}
+
+static int record(const char *iso_dir, const char *name, const char *hex, struct kf_err *err)
+{
+	char *side = sidecar_path(iso_dir, name), line[KF_SHA256_HEX_LEN + 2];
+	int r;
+
+	if (!side)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	snprintf(line, sizeof(line), "%s\n", hex);
+	r = kf_fs_write_atomic(side, line, strlen(line), 0644, err);
+	free(side);
+	return r;
+}
+
+static void installer_fp(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
+			 const char *tpl_dir, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+	char *grub_tpl = kf_path_join(tpl_dir, "grub-autoinstall.cfg");
+
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_file(fp, "ubuntu", cfg->paths.ubuntu_iso);
+	kf_fp_file(fp, "grub-template", grub_tpl);
+	for (size_t i = 0; i < in->n_payload; i++) {
+		kf_fp_str(fp, "payload", in->payload[i].name);
+		kf_fp_file(fp, "file", in->payload[i].path);
+	}
+	kf_fp_final(fp, hex);
+	free(grub_tpl);
+}
+
+static void seed_fp(const struct kf_node_recipe *rc, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_str(fp, "user-data", rc->autoinstall);
+	kf_fp_str(fp, "meta-data", rc->meta_data);
+	kf_fp_str(fp, "network-config", rc->network_config);
+	kf_fp_final(fp, hex);
+}
+
+/* ---- the work ----------------------------------------------------------------------------- */
+
+/* SHA256SUMS of the payload, for the bootstrap's check before use. */
+static int write_sums(const struct kf_recipe_inputs *in, const char *path, struct kf_err *err)
+{
+	char *sums = NULL;
+	int r;
+
+	if ((r = kf_recipe_payload_sums(&sums, in, err)) == 0)
+		r = kf_fs_write_atomic(path, sums, strlen(sums), 0644, err);
+	free(sums);
+	return r;
+}
+
+static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
+			   const char *iso_dir, const char *tpl_dir, struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
+	char *dst = kf_path_join(iso_dir, "installer.iso"), *work = kf_path_join(iso_dir, ".work");
+	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
+	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
+	struct kf_iso_remaster spec;
+	size_t n = 0;
+	double t0;
+	int r;
+
+	if (!dst || !work || !files || !iso_paths) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!cfg->paths.ubuntu_iso || !*cfg->paths.ubuntu_iso) {
+		r = kf_err_set(err, KF_ECONFIG, "paths.ubuntu_iso is not set: point it at "
+			       "ubuntu-22.04.5-live-server-amd64.iso");
+		goto out;
+	}
+	installer_fp(cfg, in, tpl_dir, hex);
+	if (!opt_force && up_to_date(iso_dir, "installer.iso", hex)) {
+		kf_info("installer.iso is up to date (inputs unchanged)");
+		r = 0;
+		goto out;
+	}
+	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
+		goto out;
+	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
+	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
+	if ((r = write_sums(in, path[0], err)) != 0)
+		goto out;
+	{
+		char ts[32];
+		snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+		if ((r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < in->n_payload; i++) {
+		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
+			 in->payload[i].name);
+		files[n].disk_path = in->payload[i].path;
+		files[n].iso_path = iso_paths[n];
+		n++;
+	}
+	files[n].disk_path = path[0];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
+	files[n].disk_path = path[1];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
+	memset(&spec, 0, sizeof(spec));
+	spec.src = cfg->paths.ubuntu_iso;
+	spec.dst = dst;
+	spec.work_dir = work;
+	spec.tpl_dir = tpl_dir;
+	spec.files = files;
+	spec.n_files = n;
+	spec.progress_what = "remaster installer.iso";
+	kf_info("remastering %s into %s", cfg->paths.ubuntu_iso, dst);
+	t0 = kf_now_mono();
+	if ((r = kf_iso_remaster(&spec, err)) != 0)
+		goto out;
+	if ((r = record(iso_dir, "installer.iso", hex, err)) != 0)
+		goto out;
+	kf_ok("installer.iso written (%.1fs)", kf_now_mono() - t0);
+out:
+	free(dst);
+	free(work);
+	free(files);
+	free(iso_paths);
+	return r;
+}
+
+static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
+		      const char *iso_dir, struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], name[300], ud[1100], md[1100], nc[1100];
+	char *dst;
+	struct kf_iso_file files[3];
+	int r;
+
+	snprintf(name, sizeof(name), "seed-%s.iso", rc->node);
+	seed_fp(rc, hex);
+	if (!opt_force && up_to_date(iso_dir, name, hex)) {
+		kf_info("%s is up to date", name);
+		return 0;
+	}
+	/* the installer's seed: user-data is the autoinstall one */
+	snprintf(ud, sizeof(ud), "%s/autoinstall-user-data", render_dir);
+	snprintf(md, sizeof(md), "%s/meta-data", render_dir);
+	snprintf(nc, sizeof(nc), "%s/network-config", render_dir);
+	files[0] = (struct kf_iso_file){ ud, "/user-data" };
+	files[1] = (struct kf_iso_file){ md, "/meta-data" };
+	files[2] = (struct kf_iso_file){ nc, "/network-config" };
+	dst = kf_path_join(iso_dir, name);
+	if (!dst)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	r = kf_iso_write_seed(dst, files, 3, err);
+	if (!r)
+		r = record(iso_dir, name, hex, err);
+	if (!r)
+		kf_ok("%s written (instance-id %s)", name, rc->instance_id);
+	free(dst);
+	return r;
+}
+
+static int build_iso_run(struct kf_ctx *ctx, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	struct kf_recipe_inputs *in = NULL;
+	char *iso_dir = kf_ctx_path(ctx, "iso");
+	const char *tpl_dir = kf_render_template_dir();
+	int r;
+
+	if (!iso_dir)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0) {
+		copy_err(err, ctx);
+		goto out;
+	}
+	if ((r = kf_recipe_inputs_load(&in, cfg, ctx->out_dir, err)) != 0)
+		goto out;
+	kf_log_add_secret(in->token);
+	if (in->admin_password)
+		kf_log_add_secret(in->admin_password);
+	if ((r = kf_fs_mkdirs(iso_dir, 0755, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
+		struct kf_node_recipe *rc = NULL;
+		char rel[300], *render_dir;
+		snprintf(rel, sizeof(rel), "render/%s", cfg->nodes[i].name);
+		render_dir = kf_ctx_path(ctx, rel);
+		if (!render_dir) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			break;
+		}
+		if ((r = kf_recipe_render_node(&rc, cfg, in, cfg->nodes[i].name, tpl_dir, err)) == 0 &&
+		    (r = kf_recipe_write_all(rc, render_dir, err)) == 0)
+			r = build_seed(rc, render_dir, iso_dir, err);
+		kf_node_recipe_free(rc);
+		free(render_dir);
+	}
+	if (!r)
+		r = build_installer(cfg, in, iso_dir, tpl_dir, err);
+out:
+	kf_recipe_inputs_free(in);
+	free(iso_dir);
+	return r;
+}
+
+/* The stage's input fingerprint: every node's rendered recipe and the installer's inputs. */
+static int build_iso_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	struct kf_recipe_inputs *in = NULL;
+	const char *tpl_dir = kf_render_template_dir();
+	char hex[KF_SHA256_HEX_LEN + 1];
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0) {
+		copy_err(err, ctx);
+		return r;
+	}
+	if ((r = kf_recipe_inputs_load(&in, cfg, ctx->out_dir, err)) != 0)
+		return r;
+	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
+		struct kf_node_recipe *rc = NULL;
+		if ((r = kf_recipe_render_node(&rc, cfg, in, cfg->nodes[i].name, tpl_dir, err)) == 0) {
+			seed_fp(rc, hex);
+			kf_fp_str(fp, cfg->nodes[i].name, hex);
+		}
+		kf_node_recipe_free(rc);
+	}
+	installer_fp(cfg, in, tpl_dir, hex);
+	kf_fp_str(fp, "installer", hex);
+	kf_recipe_inputs_free(in);
+	return r;
+}
+
+/* The outputs are still there. */
+static int build_iso_check(struct kf_ctx *ctx, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0) {
+		copy_err(err, ctx);
+		return r;
+	}
+	for (size_t i = 0; i <= cfg->n_nodes; i++) {
+		char rel[300], *p;
+		bool ok;
+		if (i == cfg->n_nodes)
+			snprintf(rel, sizeof(rel), "iso/installer.iso");
+		else
+			snprintf(rel, sizeof(rel), "iso/seed-%s.iso", cfg->nodes[i].name);
+		p = kf_ctx_path(ctx, rel);
+		ok = p && kf_fs_exists(p);
+		free(p);
+		if (!ok)
+			return kf_err_set(err, KF_ENOTFOUND, "%s is missing", rel);
+	}
+	return 0;
+}
+
+const struct kf_stage_def kf_stage_build_iso = {
+	.name = "build-iso",
+	.fingerprint = build_iso_fingerprint,
+	.check = build_iso_check,
+	.run = build_iso_run,
+};
+
+static int build_iso_cmd(struct kf_ctx *ctx, int argc, char **argv)
+{
+	int npos = 0, r;
+	bool skipped = false;
+
+	opt_force = false;
+	opt_ubuntu_iso = NULL;
+	if ((r = kf_cmd_parse(ctx, &kf_cmd_build_iso, argc, argv, &npos)) != 0)
+		return r;
+	if (npos > 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "build-iso takes no arguments (got '%s')",
+				  argv[1]);
+	if (opt_ubuntu_iso) {
+		struct kf_config *cfg;
+		char *iso = kf_path_abs(opt_ubuntu_iso);
+		if ((r = kf_ctx_config(ctx, &cfg)) != 0) {
+			free(iso);
+			return r;
+		}
+		if (!iso)
+			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+		free(cfg->paths.ubuntu_iso);
+		cfg->paths.ubuntu_iso = iso;
+	}
+	if ((r = kf_ctx_lock(ctx)) != 0)
+		return r;
+	r = kf_stage_execute(ctx, &kf_stage_build_iso, opt_force, &skipped);
+	if (!r && skipped)
+		kf_ok("build-iso: nothing to do, the images are up to date");
+	return r;
+}
+
+const struct kf_cmd kf_cmd_build_iso = {
+	.name = "build-iso",
+	.summary = "render the guest recipe, write the seed ISOs, remaster the installer ISO",
+	.usage = "k3sforge build-iso [--force] [--ubuntu-iso FILE]",
+	.description =
+		"Renders every node's cloud-init recipe into <out>/render/<node>/, writes\n"
+		"<out>/iso/seed-<node>.iso (NoCloud, label cidata) and remasters paths.ubuntu_iso\n"
+		"into <out>/iso/installer.iso (GRUB autoinstall entry, /k3sforge/ payload with k3s,\n"
+		"install.sh, the airgap images, the CA and SHA256SUMS; BIOS and UEFI boot replayed).\n"
+		"Needs `k3sforge prep` first. Images whose inputs did not change are not rebuilt.",
+	.example = "  k3sforge -c lab.yaml build-iso",
+	.opts = build_iso_opts,
+	.run = build_iso_cmd,
+};

@@ -1,0 +1,450 @@
+/* ISO images through libisoburn's xorriso API: one xorriso object per image, commands run one
+ * at a time with xorriso's own problem evaluation, its messages caught by a watcher thread
+ * (debug log, the last error for our message, the write progress). The remaster loads the
+ * Ubuntu image, checks its shape, edits GRUB, adds the payload and replays the boot
+ * equipment; the write goes to <dst>.tmp and is renamed. */
+#include "k3sforge/iso.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xorriso.h>
+
+#include "k3sforge/buf.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/progress.h"
+
+#define XR_MAX_ARGS 16
+#define CFG_MAX ((size_t)1024 * 1024)
+#define MD5SUMS_MAX ((size_t)8 * 1024 * 1024)
+
+struct xr {
+	struct XorrisO *x;
+	bool watching;
+	pthread_mutex_t mu;
+	char last_problem[600];   /* last SORRY/FAILURE/FATAL line */
+	struct kf_buf results;    /* result channel (e.g. -lsdi) of the current command */
+	struct kf_progress *progress;
+	uint64_t progress_total;  /* bytes of the image being written (estimated: the source) */
+};
+
+/* ---- the xorriso session ---------------------------------------------------------------- */
+
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+static int on_result(void *handle, char *text)
+{
+	struct xr *s = handle;
+
+	pthread_mutex_lock(&s->mu);
+	kf_buf_puts(&s->results, text);
+	pthread_mutex_unlock(&s->mu);
+	return 1;
+}
+
+static int on_info(void *handle, char *text)
+{
+	struct xr *s = handle;
+	char line[600];
+	const char *pct;
+
+	snprintf(line, sizeof(line), "%s", text);
+	chomp(line);
+	kf_debug("xorriso: %s", line);
+	if (strstr(line, " : SORRY : ") || strstr(line, " : FAILURE : ") ||
+	    strstr(line, " : FATAL : ") || strstr(line, " : ABORT : ")) {
+		pthread_mutex_lock(&s->mu);
+		snprintf(s->last_problem, sizeof(s->last_problem), "%s", line);
+		pthread_mutex_unlock(&s->mu);
+	}
+	/* "xorriso : UPDATE : Writing:  24576s    7.9%   fifo 100% ..." (or "..% done") */
+	pct = strchr(line, '%');
+	if (s->progress && pct && strstr(line, "UPDATE") &&
+	    (strstr(line, "Writing:") || strstr(line, "% done"))) {
+		const char *b = pct;
+		while (b > line && (b[-1] == '.' || (b[-1] >= '0' && b[-1] <= '9')))
+			b--;
+		if (b < pct)
+			kf_progress_update(s->progress,
+					   (uint64_t)(strtod(b, NULL) / 100.0 * (double)s->progress_total),
+					   0);
+	}
+	return 1;
+}
+
+static int xr_open(struct xr *s, struct kf_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	kf_buf_init(&s->results, 4 * 1024 * 1024);
+	if (Xorriso_new(&s->x, "xorriso", 0) <= 0) {
+		s->x = NULL;
+		return kf_err_set(err, KF_ENOMEM, "libisoburn: cannot create a xorriso object");
+	}
+	if (Xorriso_startup_libraries(s->x, 0) <= 0)
+		return kf_err_set(err, KF_EFAIL, "libisoburn: cannot start libburn/libisofs");
+	if (Xorriso_start_msg_watcher(s->x, on_result, s, on_info, s, 0) <= 0)
+		return kf_err_set(err, KF_EFAIL, "libisoburn: cannot start the message watcher");
+	s->watching = true;
+	return 0;
+}
+
+static void xr_close(struct xr *s)
+{
+	if (s->x) {
+		if (s->watching)
+			Xorriso_stop_msg_watcher(s->x, 0);
+		Xorriso_destroy(&s->x, 0);
+	}
+	kf_buf_free(&s->results);
+	pthread_mutex_destroy(&s->mu);
+}
+
+/* Runs one xorriso command (NULL-terminated arguments after the command name). Returns 0, or
+ * KF_EFAIL with `what` and xorriso's last problem message. `strict` also fails on SORRY. */
+static int xr_cmd(struct xr *s, bool strict, struct kf_err *err, const char *what,
+		  const char *cmd, ...)
+{
+	char *argv[XR_MAX_ARGS + 2];
+	int argc = 0, idx = 1, ret, ev;
+	char sev[80] = "";
+	va_list ap;
+	const char *a;
+
+	argv[argc++] = (char *)"xorriso";
+	argv[argc++] = (char *)cmd;
+	va_start(ap, cmd);
+	while ((a = va_arg(ap, const char *)) != NULL && argc < XR_MAX_ARGS + 1)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	pthread_mutex_lock(&s->mu);
+	s->last_problem[0] = '\0';
+	kf_buf_reset(&s->results);
+	pthread_mutex_unlock(&s->mu);
+	Xorriso_set_problem_status(s->x, (char *)"", 0);
+	ret = Xorriso_interpreter(s->x, argc, argv, &idx, 4);
+	ev = Xorriso_eval_problem_status(s->x, ret, 0);
+	/* let the watcher hand over what the command printed */
+	Xorriso_peek_outlists(s->x, -1, 5, 4);
+	Xorriso_get_problem_status(s->x, sev, 0);
+	if (ret <= 0 || ev < 0 ||
+	    (*sev && Xorriso__severity_cmp(sev, (char *)(strict ? "SORRY" : "FAILURE")) >= 0)) {
+		char problem[600];
+		pthread_mutex_lock(&s->mu);
+		snprintf(problem, sizeof(problem), "%s", s->last_problem);
+		pthread_mutex_unlock(&s->mu);
+		return kf_err_set(err, KF_EFAIL, "%s: %s", what,
+				  *problem ? problem : "xorriso reported a failure");
+	}
+	return 0;
+}
+
+/* Does the loaded image hold iso_path? (-lsdi lists it on the result channel.) */
+static bool xr_exists(struct xr *s, const char *iso_path)
+{
+	struct kf_err ignore;
+	char want[1100];
+	bool found;
+
+	if (xr_cmd(s, true, &ignore, "lsdi", "-lsdi", iso_path, NULL) != 0)
+		return false;
+	snprintf(want, sizeof(want), "'%s'", iso_path);
+	pthread_mutex_lock(&s->mu);
+	found = strstr(kf_buf_str(&s->results), want) != NULL;
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+static int xr_load(struct xr *s, const char *path, struct kf_err *err)
+{
+	int r;
+
+	if (!kf_fs_exists(path))
+		return kf_err_set(err, KF_ENOTFOUND, "%s: no such file", path);
+	if ((r = xr_cmd(s, false, err, path, "-indev", path, NULL)) != 0)
+		return kf_err_set(err, KF_EPARSE, "%s cannot be read as an ISO image (%s)", path,
+				  err->msg);
+	return 0;
+}
+
+static int check_ubuntu_loaded(struct xr *s, const char *path, struct kf_err *err)
+{
+	bool casper = xr_exists(s, "/casper"), info = xr_exists(s, "/.disk/info");
+
+	if (!casper || !info)
+		return kf_err_set(err, KF_EUNSUPPORTED,
+				  "%s is not an Ubuntu live-server ISO (no %s): paths.ubuntu_iso must "
+				  "be ubuntu-22.04.5-live-server-amd64.iso",
+				  path, !casper && !info ? "/casper and no /.disk/info"
+					: !casper ? "/casper" : "/.disk/info");
+	return 0;
+}
+
+int kf_iso_check_ubuntu(const char *path, struct kf_err *err)
+{
+	struct xr s;
+	int r;
+
+	if ((r = xr_open(&s, err)) == 0 && (r = xr_load(&s, path, err)) == 0)
+		r = check_ubuntu_loaded(&s, path, err);
+	xr_close(&s);
+	return r;
+}
+
+/* ---- the remaster ------------------------------------------------------------------------ */
+
+static void md5_hex(const char *data, size_t len, char hex[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
+	for (unsigned int i = 0; i < n && i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Replaces the md5 of "./<rel>" lines in md5sum.txt text. */
+static int md5sums_update(char **text, const char *rel, const char *data)
+{
+	struct kf_buf b;
+	char hex[33], want[300];
+	const char *line;
+
+	if (!data || !*text)
+		return KF_EFAIL;
+	md5_hex(data, strlen(data), hex);
+	snprintf(want, sizeof(want), "./%s", rel);
+	kf_buf_init(&b, MD5SUMS_MAX);
+	for (line = *text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		const char *name = len > 34 ? line + 34 : NULL;
+		size_t wl = strlen(want);
+		if (name && strncmp(name, want, wl) == 0 && (name[wl] == '\n' || !name[wl])) {
+			kf_buf_printf(&b, "%s  %s\n", hex, want);
+		} else if (kf_buf_append(&b, line, len)) {
+			kf_buf_free(&b);
+			return KF_ELIMIT;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	free(*text);
+	*text = kf_buf_detach(&b);
+	return *text ? 0 : KF_ENOMEM;
+}
+
+/* Extracts iso_path to work/name, edits it, writes work/name.new; *edited holds the text. */
+static int edit_grub_file(struct xr *s, const char *work, const char *iso_path, const char *name,
+			  const char *tpl_dir, char **edited, char **new_path, struct kf_err *err)
+{
+	char *orig = kf_path_join(work, name), *text = NULL;
+	char newname[128];
+	int r;
+
+	*edited = NULL;
+	*new_path = NULL;
+	snprintf(newname, sizeof(newname), "%s.new", name);
+	if (!orig)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	unlink(orig);
+	if ((r = xr_cmd(s, true, err, iso_path, "-extract", iso_path, orig, NULL)) != 0)
+		goto out;
+	if ((r = kf_fs_read(&text, NULL, orig, CFG_MAX, err)) != 0)
+		goto out;
+	if ((r = kf_iso_grub_edit(edited, text, iso_path, tpl_dir, err)) != 0)
+		goto out;
+	*new_path = kf_path_join(work, newname);
+	if (!*new_path) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	r = kf_fs_write_atomic(*new_path, *edited, strlen(*edited), 0644, err);
+out:
+	free(text);
+	free(orig);
+	return r;
+}
+
+/* Logs what /.disk/info says the source is; warns when it is not a 22.04 server image, for
+ * which the recipe (subiquity 22.04's autoinstall) is made. */
+static int describe_source(struct xr *s, const char *src, const char *work, struct kf_err *err)
+{
+	char *path = kf_path_join(work, "disk-info"), *info = NULL;
+	int r;
+
+	if (!path)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	unlink(path);
+	if ((r = xr_cmd(s, true, err, "/.disk/info", "-extract", "/.disk/info", path, NULL)) == 0 &&
+	    (r = kf_fs_read(&info, NULL, path, 4096, err)) == 0) {
+		info[strcspn(info, "\r\n")] = '\0';
+		if (strncmp(info, "Ubuntu-Server 22.04", 19) == 0)
+			kf_info("installer source: %s", info);
+		else
+			kf_warn("%s is '%s', not an Ubuntu-Server 22.04 image: the autoinstall recipe "
+				"is made for 22.04's installer", src, info);
+	}
+	free(info);
+	free(path);
+	return r;
+}
+
+int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
+{
+	struct xr s;
+	char *tmp = NULL, *grub = NULL, *grub_new = NULL, *loop = NULL, *loop_new = NULL;
+	char *sums = NULL, *sums_path = NULL, *sums_new = NULL;
+	char what[512];
+	bool have_loop, have_sums;
+	int r;
+
+	if ((r = kf_fs_mkdirs(spec->work_dir, 0700, err)) != 0)
+		return r;
+	if ((r = xr_open(&s, err)) != 0)
+		goto out;
+	if ((r = xr_load(&s, spec->src, err)) != 0 ||
+	    (r = check_ubuntu_loaded(&s, spec->src, err)) != 0)
+		goto out;
+	if (!xr_exists(&s, "/boot/grub/grub.cfg")) {
+		r = kf_err_set(err, KF_EUNSUPPORTED, "%s has no /boot/grub/grub.cfg: not an Ubuntu "
+			       "22.04 live-server ISO", spec->src);
+		goto out;
+	}
+	have_loop = xr_exists(&s, "/boot/grub/loopback.cfg");
+	have_sums = xr_exists(&s, "/md5sum.txt");
+	if ((r = xr_cmd(&s, true, err, "osirrox", "-osirrox", "on", NULL)) != 0)
+		goto out;
+	if ((r = describe_source(&s, spec->src, spec->work_dir, err)) != 0)
+		goto out;
+	if ((r = edit_grub_file(&s, spec->work_dir, "/boot/grub/grub.cfg", "grub.cfg",
+				spec->tpl_dir, &grub, &grub_new, err)) != 0)
+		goto out;
+	if (have_loop && (r = edit_grub_file(&s, spec->work_dir, "/boot/grub/loopback.cfg",
+					     "loopback.cfg", spec->tpl_dir, &loop, &loop_new,
+					     err)) != 0)
+		goto out;
+	if (have_sums) {
+		sums_path = kf_path_join(spec->work_dir, "md5sum.txt");
+		sums_new = kf_path_join(spec->work_dir, "md5sum.txt.new");
+		if (!sums_path || !sums_new) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			goto out;
+		}
+		unlink(sums_path);
+		if ((r = xr_cmd(&s, true, err, "/md5sum.txt", "-extract", "/md5sum.txt", sums_path,
+				NULL)) != 0 ||
+		    (r = kf_fs_read(&sums, NULL, sums_path, MD5SUMS_MAX, err)) != 0)
+			goto out;
+		if (md5sums_update(&sums, "boot/grub/grub.cfg", grub) ||
+		    (loop && md5sums_update(&sums, "boot/grub/loopback.cfg", loop))) {
+			r = kf_err_set(err, KF_ELIMIT, "%s: md5sum.txt too large", spec->src);
+			goto out;
+		}
+		if ((r = kf_fs_write_atomic(sums_new, sums, strlen(sums), 0644, err)) != 0)
+			goto out;
+	}
+	tmp = malloc(strlen(spec->dst) + 8);
+	if (!tmp) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	sprintf(tmp, "%s.tmp", spec->dst);
+	unlink(tmp);
+	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
+	    (r = xr_cmd(&s, false, err, "grub.cfg", "-map", grub_new, "/boot/grub/grub.cfg",
+			NULL)) != 0 ||
+	    (loop_new && (r = xr_cmd(&s, false, err, "loopback.cfg", "-map", loop_new,
+				     "/boot/grub/loopback.cfg", NULL)) != 0) ||
+	    (sums_new && (r = xr_cmd(&s, false, err, "md5sum.txt", "-map", sums_new, "/md5sum.txt",
+				     NULL)) != 0))
+		goto out;
+	for (size_t i = 0; i < spec->n_files; i++) {
+		snprintf(what, sizeof(what), "adding %s as %s", spec->files[i].disk_path,
+			 spec->files[i].iso_path);
+		if ((r = xr_cmd(&s, false, err, what, "-map", spec->files[i].disk_path,
+				spec->files[i].iso_path, NULL)) != 0)
+			goto out;
+	}
+	if ((r = xr_cmd(&s, false, err, "replaying the boot equipment", "-boot_image", "any",
+			"replay", NULL)) != 0)
+		goto out;
+	snprintf(what, sizeof(what), "%s", spec->progress_what ? spec->progress_what : spec->dst);
+	{
+		struct stat st;
+		s.progress_total = stat(spec->src, &st) == 0 ? (uint64_t)st.st_size : 0;
+	}
+	s.progress = kf_progress_new(what, s.progress_total, 0);
+	r = xr_cmd(&s, false, err, tmp, "-commit", NULL);
+	kf_progress_done(s.progress, r == 0);
+	s.progress = NULL;
+	if (r)
+		goto out;
+	if (rename(tmp, spec->dst) != 0)
+		r = kf_err_set(err, KF_EIO, "rename %s to %s: %s", tmp, spec->dst, strerror(errno));
+out:
+	xr_close(&s);
+	if (r && tmp)
+		unlink(tmp);
+	free(tmp);
+	free(grub);
+	free(grub_new);
+	free(loop);
+	free(loop_new);
+	free(sums);
+	free(sums_path);
+	free(sums_new);
+	return r;
+}
+
+int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n,
+		      struct kf_err *err)
+{
+	struct xr s;
+	char *tmp = malloc(strlen(dst) + 8);
+	int r;
+
+	if (!tmp)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	sprintf(tmp, "%s.tmp", dst);
+	unlink(tmp);
+	if ((r = xr_open(&s, err)) != 0)
+		goto out;
+	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
+	    (r = xr_cmd(&s, false, err, "volume id", "-volid", "cidata", NULL)) != 0 ||
+	    (r = xr_cmd(&s, false, err, "joliet", "-joliet", "on", NULL)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if ((r = xr_cmd(&s, false, err, files[i].disk_path, "-map", files[i].disk_path,
+				files[i].iso_path, NULL)) != 0)
+			goto out;
+	if ((r = xr_cmd(&s, false, err, tmp, "-commit", NULL)) != 0)
+		goto out;
+	/* a seed holds the k3s token and the node's private host key */
+	if (chmod(tmp, 0600) != 0) {
+		r = kf_err_set(err, KF_EIO, "chmod %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, dst) != 0)
+		r = kf_err_set(err, KF_EIO, "rename %s to %s: %s", tmp, dst, strerror(errno));
+out:
+	xr_close(&s);
+	if (r)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}

@@ -1,0 +1,71 @@
+#!/bin/bash
+# k3sforge node preparation for {{node.name}} ({{node.role}}), run once by cloud-init (runcmd).
+# Each step checks that it took effect and only then writes its marker under /var/lib; a
+# failed step stops here, loudly, so no later marker can claim otherwise.
+set -euo pipefail
+
+STATE="${K3SFORGE_ROOT:-}/var/lib"
+
+mark() {
+	date -u +%Y-%m-%dT%H:%M:%SZ >"$STATE/$1.tmp"
+	mv -f "$STATE/$1.tmp" "$STATE/$1"
+}
+fail() {
+	echo "k3sforge-node-prep: ERROR: $*" >&2
+	exit 1
+}
+
+# hostname
+want_host={{node.name | sh}}
+[ "$(hostname)" = "$want_host" ] || hostnamectl set-hostname "$want_host"
+[ "$(hostname)" = "$want_host" ] || fail "hostname is $(hostname), expected $want_host"
+mark hostname-set
+
+# timezone (cloud-init's timezone module set it; make sure)
+want_tz={{timezone | sh}}
+cur_tz=$(timedatectl show -p Timezone --value 2>/dev/null || cat /etc/timezone)
+[ "$cur_tz" = "$want_tz" ] || timedatectl set-timezone "$want_tz"
+cur_tz=$(timedatectl show -p Timezone --value 2>/dev/null || cat /etc/timezone)
+[ "$cur_tz" = "$want_tz" ] || fail "timezone is $cur_tz, expected $want_tz"
+mark timezone-set
+
+# swap off, now and after reboots
+swapoff -a
+sed -ri '/^[^#].*[[:space:]]swap[[:space:]]/s/^/# k3sforge: swap off # /' /etc/fstab
+[ -z "$(swapon --noheadings --show)" ] || fail "swap is still active: $(swapon --noheadings --show)"
+mark swap-disabled
+
+# kernel modules (also loaded at every boot by /etc/modules-load.d/k3s.conf)
+{{#each modules}}
+modprobe {{.}} || fail "cannot load kernel module {{.}}"
+{{/each}}
+grep -qw overlay /proc/filesystems || fail "overlay filesystem not available"
+[ -d /proc/sys/net/bridge ] || fail "br_netfilter is not active (/proc/sys/net/bridge missing)"
+mark kernel-modules-loaded
+
+# sysctls for Kubernetes (/etc/sysctl.d/90-kubernetes.conf)
+sysctl --system >/dev/null
+{{#each sysctls}}
+[ "$(sysctl -n {{key}})" = "{{value}}" ] || fail "sysctl {{key}} is $(sysctl -n {{key}}), expected {{value}}"
+{{/each}}
+mark sysctl-applied
+
+# the lab CA in the system trust store
+update-ca-certificates >/dev/null
+[ -e /etc/ssl/certs/k3sforge-ca.pem ] || fail "k3sforge-ca.crt did not reach /etc/ssl/certs"
+mark ca-certificates-updated
+
+# sshd picks up the drop-in (key only, no root)
+systemctl try-reload-or-restart ssh.service
+
+# time sync first, then the k3s bootstrap (which waits for it)
+systemctl daemon-reload
+systemctl enable sync-time.service
+systemctl is-enabled --quiet sync-time.service || fail "sync-time.service is not enabled"
+mark sync-time-enabled
+
+systemctl enable {{bootstrap.name}}.service
+systemctl is-enabled --quiet {{bootstrap.name}}.service || fail "{{bootstrap.name}}.service is not enabled"
+mark cloud-init-complete
+# not waited for here: the bootstrap writes its own marker when k3s really runs
+systemctl start --no-block {{bootstrap.name}}.service

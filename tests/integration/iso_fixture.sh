@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Sourced by the ISO tests: images in the shape of Ubuntu 22.04's live-server ISO, made here.
+# ubuntu_like_iso OUT.iso WORK: GRUB for BIOS (El Torito eltorito.img + grub2 MBR) and UEFI (an
+# appended GPT partition holding efi.img, booted through El Torito too), exactly the layout
+# `xorriso -report_el_torito as_mkisofs` shows for ubuntu-22.04.5-live-server-amd64.iso, plus
+# /casper/vmlinuz, /casper/initrd, /.disk/info, md5sum.txt and Ubuntu's grub.cfg. The GRUB
+# images come from grub-mkrescue (grub-pc-bin, grub-efi-amd64-bin, mtools).
+ubuntu_like_iso() {
+	local out=$1 work=$2 tree
+	tree="$work/tree"
+	mkdir -p "$tree/casper" "$tree/.disk" "$tree/boot/grub"
+	head -c 300000 /dev/urandom >"$tree/casper/vmlinuz"
+	head -c 500000 /dev/urandom >"$tree/casper/initrd"
+	echo 'Ubuntu-Server 22.04.5 LTS "Jammy Jellyfish" - Release amd64 (20240911)' >"$tree/.disk/info"
+	cat >"$tree/boot/grub/grub.cfg" <<'CFG'
+set timeout=30
+
+loadfont unicode
+
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+echo "grub platform: $grub_platform"
+
+set menu_color_normal=white/black
+set menu_color_highlight=black/light-gray
+
+menuentry "Try or Install Ubuntu Server" {
+	set gfxpayload=keep
+	linux	/casper/vmlinuz  ---
+	initrd	/casper/initrd
+}
+menuentry "Ubuntu Server with the HWE kernel" {
+	set gfxpayload=keep
+	linux	/casper/hwe-vmlinuz  ---
+	initrd	/casper/hwe-initrd
+}
+CFG
+	cat >"$tree/boot/grub/loopback.cfg" <<'CFG'
+menuentry "Try or Install Ubuntu Server" {
+	set gfxpayload=keep
+	linux	/casper/vmlinuz  iso-scan/filename=${iso_path} ---
+	initrd	/casper/initrd
+}
+CFG
+	(cd "$tree" && md5sum ./casper/vmlinuz ./casper/initrd ./boot/grub/grub.cfg ./boot/grub/loopback.cfg ./.disk/info >md5sum.txt)
+	# GRUB's boot images, built by grub-mkrescue, then the tree laid out like Ubuntu's
+	grub-mkrescue -o "$work/mkrescue.iso" "$tree" >/dev/null 2>&1
+	xorriso -osirrox on -indev "$work/mkrescue.iso" \
+		-extract /boot/grub/i386-pc "$tree/boot/grub/i386-pc" \
+		-extract /boot/grub/x86_64-efi "$tree/boot/grub/x86_64-efi" \
+		-extract /efi.img "$work/efi.img" >/dev/null 2>&1
+	chmod -R u+w "$tree"
+	xorriso -as mkisofs -r -V 'Ubuntu-Server 22.04.5 LTS amd64' -o "$out" \
+		--grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img -partition_offset 16 --mbr-force-bootable \
+		-append_partition 2 28732ac11ff8d211ba4b00a0c93ec93b "$work/efi.img" -appended_part_as_gpt \
+		-iso_mbr_part_type a2a0d0ebe5b9334487c068b6b72699c7 \
+		-c /boot.catalog -b /boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 \
+		-boot-info-table --grub2-boot-info \
+		-eltorito-alt-boot -e '--interval:appended_partition_2:::' -no-emul-boot \
+		"$tree" >/dev/null 2>&1
+	rm -f "$work/mkrescue.iso"
+}
+
+# plain_iso OUT.iso WORK: a valid ISO that is not Ubuntu's (no /casper, no /.disk/info)
+plain_iso() {
+	mkdir -p "$2/plain/boot/grub"
+	echo 'menuentry "x" { linux /vmlinuz --- }' >"$2/plain/boot/grub/grub.cfg"
+	xorriso -as mkisofs -r -V PLAIN -o "$1" "$2/plain" >/dev/null 2>&1
+}
+
+# el_torito_setup ISO: the boot setup as mkisofs options, without the numbers that depend on
+# the image's size and the image's file name
+el_torito_setup() {
+	xorriso -indev "$1" -report_el_torito as_mkisofs 2>/dev/null |
+		sed -E "s/'[^']*\\.iso'/'IMAGE'/; s/[0-9]+d-[0-9]+d/Nd-Nd/; s/_start_[0-9]+s_/_start_Ns_/"
+}
