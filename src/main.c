@@ -16,11 +16,13 @@
 
 extern const struct kf_cmd kf_cmd_up;
 extern const struct kf_cmd kf_cmd_config;
+extern const struct kf_cmd kf_cmd_mirror;
 
 /* Order is the order of `k3sforge --help`. */
 static const struct kf_cmd *const commands[] = {
 	&kf_cmd_up,
 	&kf_cmd_config,
+	&kf_cmd_mirror,
 	NULL,
 };
 

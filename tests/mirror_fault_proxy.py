@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""A small HTTP proxy for the mirror tests and bench: forwards every request to one upstream
+registry on loopback and injects faults into blob GETs.
+
+  mirror_fault_proxy.py --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT [--port-file F]
+      [--corrupt DIGEST]      flip one byte in the middle of every GET of that blob
+      [--fail-503 N]          answer the first N blob GETs with 503 + Retry-After: 1
+      [--drop DIGEST]         close the connection halfway through the first GET of that blob
+      [--delay-ms MS]         add MS before forwarding each request and before each answer
+      [--rate-conn BPS]       cap each connection's body rate (bytes/s)
+      [--rate-total BPS]      cap all connections together (bytes/s)
+      [--log FILE]            one line per request: METHOD PATH STATUS
+Only loopback addresses are accepted for --listen and --upstream.
+"""
+import argparse
+import http.client
+import http.server
+import socketserver
+import sys
+import threading
+import time
+
+HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+       "upgrade"}
+
+
+class Bucket:
+    """Token bucket shared by threads."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.tokens = 0.0
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self, n):
+        if not self.rate:
+            return
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.rate * 0.25, self.tokens + (now - self.last) * self.rate)
+                self.last = now
+                if self.tokens >= n or self.tokens >= self.rate * 0.2:
+                    self.tokens -= n
+                    return
+                need = (n - self.tokens) / self.rate
+            time.sleep(min(need, 0.05))
+
+
+def loopback(hostport):
+    host = hostport.rsplit(":", 1)[0]
+    return host.startswith("127.") or host in ("localhost", "[::1]")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--port-file")
+    ap.add_argument("--corrupt")
+    ap.add_argument("--fail-503", type=int, default=0)
+    ap.add_argument("--drop")
+    ap.add_argument("--delay-ms", type=int, default=0)
+    ap.add_argument("--rate-conn", type=float, default=0)
+    ap.add_argument("--rate-total", type=float, default=0)
+    ap.add_argument("--log")
+    a = ap.parse_args()
+    if not loopback(a.listen) or not loopback(a.upstream):
+        sys.exit("mirror_fault_proxy: loopback addresses only")
+    uhost, uport = a.upstream.rsplit(":", 1)
+    lhost, lport = a.listen.rsplit(":", 1)
+    state = {"fail": a.fail_503, "dropped": False}
+    lock = threading.Lock()
+    total = Bucket(a.rate_total)
+    logf = open(a.log, "a", buffering=1) if a.log else None
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            pass
+
+        def relay(self):
+            if a.delay_ms:
+                time.sleep(a.delay_ms / 1000.0)
+            is_blob_get = self.command == "GET" and "/blobs/sha256:" in self.path
+            digest = self.path.rsplit("/", 1)[-1].split("?")[0] if is_blob_get else ""
+            if is_blob_get:
+                with lock:
+                    fail = state["fail"] > 0
+                    if fail:
+                        state["fail"] -= 1
+                if fail:
+                    self.send_response(503)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    if logf:
+                        logf.write("%s %s 503 injected\n" % (self.command, self.path))
+                    return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = None
+            conn = http.client.HTTPConnection(uhost, int(uport), timeout=120)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().strip(), 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                body = b"".join(chunks)
+                headers["Content-Length"] = str(len(body))
+            elif length:
+                body = self.rfile.read(length)
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            if a.delay_ms:
+                time.sleep(a.delay_ms / 1000.0)
+            self.send_response(resp.status)
+            clen = None
+            for k, v in resp.getheaders():
+                if k.lower() in HOP:
+                    continue
+                if k.lower() == "content-length":
+                    clen = int(v)
+                self.send_header(k, v)
+            if clen is None and self.command != "HEAD" and resp.status not in (204, 304):
+                data = resp.read()
+                clen = len(data)
+                self.send_header("Content-Length", str(clen))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+                return
+            self.end_headers()
+            if logf:
+                logf.write("%s %s %d\n" % (self.command, self.path, resp.status))
+            if self.command == "HEAD" or not clen:
+                resp.read()
+                conn.close()
+                return
+            drop_here = False
+            if is_blob_get and a.drop == digest and resp.status in (200, 206):
+                with lock:
+                    if not state["dropped"]:
+                        state["dropped"] = True
+                        drop_here = True
+            conn_bucket = Bucket(a.rate_conn)
+            sent = 0
+            mid = clen // 2
+            while sent < clen:
+                chunk = resp.read(min(65536, clen - sent))
+                if not chunk:
+                    break
+                if is_blob_get and a.corrupt == digest and sent <= mid < sent + len(chunk):
+                    b = bytearray(chunk)
+                    b[mid - sent] ^= 0xFF
+                    chunk = bytes(b)
+                if drop_here and sent + len(chunk) > mid:
+                    self.wfile.write(chunk[: mid - sent])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    conn.close()
+                    if logf:
+                        logf.write("dropped %s at %d\n" % (self.path, mid))
+                    self.connection.shutdown(2)
+                    return
+                conn_bucket.take(len(chunk))
+                total.take(len(chunk))
+                self.wfile.write(chunk)
+                sent += len(chunk)
+            conn.close()
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = relay
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    srv = Server((lhost, int(lport)), Handler)
+    if a.port_file:
+        with open(a.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        import os
+        os.rename(a.port_file + ".tmp", a.port_file)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
