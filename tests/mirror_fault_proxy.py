@@ -9,6 +9,9 @@ registry on loopback and injects faults into blob GETs.
       [--delay-ms MS]         add MS before forwarding each request and before each answer
       [--rate-conn BPS]       cap each connection's body rate (bytes/s)
       [--rate-total BPS]      cap all connections together (bytes/s)
+      [--bearer TOKEN]        demand `Authorization: Bearer TOKEN`, serving a token realm at /token
+      [--token-user U:P]      the token realm demands these basic credentials
+      [--basic U:P]           demand basic credentials on every request
       [--log FILE]            one line per request: METHOD PATH STATUS
 Only loopback addresses are accepted for --listen and --upstream.
 """
@@ -64,6 +67,9 @@ def main():
     ap.add_argument("--delay-ms", type=int, default=0)
     ap.add_argument("--rate-conn", type=float, default=0)
     ap.add_argument("--rate-total", type=float, default=0)
+    ap.add_argument("--bearer")
+    ap.add_argument("--token-user")
+    ap.add_argument("--basic")
     ap.add_argument("--log")
     a = ap.parse_args()
     if not loopback(a.listen) or not loopback(a.upstream):
@@ -81,7 +87,57 @@ def main():
         def log_message(self, fmt, *args):
             pass
 
+        def deny(self, challenge):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", challenge)
+            self.send_header("Content-Type", "application/json")
+            body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            if logf:
+                logf.write("%s %s 401 challenge\n" % (self.command, self.path))
+
+        def auth_ok(self):
+            import base64
+            got = self.headers.get("Authorization", "")
+            if self.path.startswith("/token"):
+                if a.token_user and got != "Basic " + base64.b64encode(
+                        a.token_user.encode()).decode():
+                    self.deny('Basic realm="token"')
+                    return False
+                body = ('{"token":"%s","expires_in":300}' % a.bearer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                if logf:
+                    logf.write("token %s\n" % self.path)
+                return False
+            if a.bearer and got != "Bearer " + a.bearer:
+                parts = self.path.split("/")
+                scope = ""
+                if len(parts) > 3 and parts[1] == "v2":
+                    for i, p in enumerate(parts):
+                        if p in ("blobs", "manifests", "tags") and i > 2:
+                            scope = ',scope="repository:%s:pull"' % "/".join(parts[2:i])
+                            break
+                self.deny('Bearer realm="http://%s/token",service="kf-test"%s'
+                          % (self.headers.get("Host"), scope))
+                return False
+            if a.basic and got != "Basic " + base64.b64encode(a.basic.encode()).decode():
+                self.deny('Basic realm="kf-test"')
+                return False
+            return True
+
         def relay(self):
+            if (a.bearer or a.basic) and not self.auth_ok():
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                return
             if a.delay_ms:
                 time.sleep(a.delay_ms / 1000.0)
             is_blob_get = self.command == "GET" and "/blobs/sha256:" in self.path

@@ -540,6 +540,103 @@ static void test_mirror_command_interrupted_then_rerun_completes(void **state)
 	free(out);
 }
 
+static void test_mirror_source_with_bearer_token_and_credentials(void **state)
+{
+	struct mt_server px;
+	char layer[KF_OCI_DIGEST_LEN], dg[KF_OCI_DIGEST_LEN];
+	char *pdir = sub("px-bearer"), *log = sub("px-bearer/proxy.log");
+	const struct kf_mirror_image img[] = { { "auth/bearer:v1", NULL } };
+	struct kf_mirror_result *res = NULL;
+	struct kf_err err;
+	int rc;
+
+	(void)state;
+	fresh_image("auth/bearer", 300 * 1024, 105, layer, dg);
+	kf_fs_mkdirs(pdir, 0755, &err);
+	{
+		const char *extra[] = { "--bearer", "tok-s3cret-123", "--token-user", "alice:pw-1",
+					NULL };
+		assert_int_equal(mt_proxy_start(&px, pdir, &W.src, extra), 0);
+	}
+	setenv("K3SFORGE_REGISTRY_USER", "alice", 1);
+	setenv("K3SFORGE_REGISTRY_PASSWORD", "pw-1", 1);
+	rc = mirror(px.url, W.dst.url, img, 1, false, &res, &err);
+	unsetenv("K3SFORGE_REGISTRY_USER");
+	unsetenv("K3SFORGE_REGISTRY_PASSWORD");
+	mt_server_stop(&px);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res[0].status, KF_MIRROR_COPIED);
+	kf_mirror_results_free(res, 1);
+	assert_true(file_has(log, "401 challenge"));
+	assert_true(file_has(log, "token /token?service=kf-test&scope=repository%3Aauth%2Fbearer%3Apull"));
+	assert_int_equal(kf_oci_blob_head(W.dst_r, "auth/bearer", layer, NULL, &err), 0);
+	free(pdir);
+	free(log);
+}
+
+static void test_mirror_source_with_basic_auth_from_docker_config(void **state)
+{
+	struct mt_server px;
+	char layer[KF_OCI_DIGEST_LEN], dg[KF_OCI_DIGEST_LEN], cfg[512];
+	char *pdir = sub("px-basic"), *cpath = sub("px-basic/config.json");
+	const struct kf_mirror_image img[] = { { "auth/basic:v1", NULL } };
+	struct kf_mirror_result *res = NULL;
+	struct kf_err err;
+	int rc;
+
+	(void)state;
+	fresh_image("auth/basic", 100 * 1024, 106, layer, dg);
+	kf_fs_mkdirs(pdir, 0755, &err);
+	{
+		const char *extra[] = { "--basic", "bob:pw-2", NULL };
+		assert_int_equal(mt_proxy_start(&px, pdir, &W.src, extra), 0);
+	}
+	/* base64("bob:pw-2") = Ym9iOnB3LTI= */
+	snprintf(cfg, sizeof(cfg), "{\"auths\":{\"%s\":{\"auth\":\"Ym9iOnB3LTI=\"}}}", px.addr);
+	assert_int_equal(kf_fs_write_atomic(cpath, cfg, strlen(cfg), 0600, &err), 0);
+	setenv("DOCKER_CONFIG", pdir, 1);
+	rc = mirror(px.url, W.dst.url, img, 1, false, &res, &err);
+	unsetenv("DOCKER_CONFIG");
+	mt_server_stop(&px);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res[0].status, KF_MIRROR_COPIED);
+	kf_mirror_results_free(res, 1);
+	free(pdir);
+	free(cpath);
+}
+
+static void test_mirror_uploads_large_blobs_in_chunks(void **state)
+{
+	struct mt_server px;
+	char layer[KF_OCI_DIGEST_LEN], dg[KF_OCI_DIGEST_LEN], got[KF_OCI_DIGEST_LEN];
+	char *pdir = sub("px-chunk"), *log = sub("px-chunk/proxy.log");
+	const struct kf_mirror_image img[] = { { "chunk/big:v1", NULL } };
+	struct kf_mirror_opts o = { 0 };
+	struct kf_mirror_result *res = NULL;
+	struct kf_err err;
+	int rc;
+
+	(void)state;
+	fresh_image("chunk/big", (7 << 20) / 2, 107, layer, dg);
+	kf_fs_mkdirs(pdir, 0755, &err);
+	assert_int_equal(mt_proxy_start(&px, pdir, &W.dst, NULL), 0);
+	o.from = W.src.url;
+	o.to = px.url;
+	o.chunk_size = 1 << 20;
+	kf_err_clear(&err);
+	rc = kf_mirror_run(&o, img, 1, &res, &err);
+	mt_server_stop(&px);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res[0].status, KF_MIRROR_COPIED);
+	kf_mirror_results_free(res, 1);
+	assert_true(file_has(log, "PATCH /v2/chunk/big/blobs/uploads/"));
+	skopeo_digest(&W.dst, "chunk/big:v1", got);
+	assert_string_equal(got, dg);
+	assert_int_equal(kf_oci_blob_head(W.dst_r, "chunk/big", layer, NULL, &err), 0);
+	free(pdir);
+	free(log);
+}
+
 static int openssl(const char *const *argv)
 {
 	return mt_run(argv, NULL, 60000);
@@ -617,6 +714,9 @@ int main(void)
 		cmocka_unit_test(test_mirror_resumes_a_dropped_blob_download),
 		cmocka_unit_test(test_mirror_command_interrupted_then_rerun_completes),
 		cmocka_unit_test(test_mirror_into_a_tls_registry_verified_by_its_ca),
+		cmocka_unit_test(test_mirror_source_with_bearer_token_and_credentials),
+		cmocka_unit_test(test_mirror_source_with_basic_auth_from_docker_config),
+		cmocka_unit_test(test_mirror_uploads_large_blobs_in_chunks),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

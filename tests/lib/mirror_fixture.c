@@ -52,7 +52,7 @@ static int wait_http(const char *url, const char *ca)
 		if (curl_easy_perform(h) == CURLE_OK)
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
 		curl_easy_cleanup(h);
-		if (st == 200)
+		if (st == 200 || st == 401)
 			return 0;
 		kf_sleep_ms(50);
 	}
