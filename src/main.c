@@ -17,12 +17,14 @@
 extern const struct kf_cmd kf_cmd_up;
 extern const struct kf_cmd kf_cmd_config;
 extern const struct kf_cmd kf_cmd_mirror;
+extern const struct kf_cmd kf_cmd_bundle;
 
 /* Order is the order of `k3sforge --help`. */
 static const struct kf_cmd *const commands[] = {
 	&kf_cmd_up,
 	&kf_cmd_config,
 	&kf_cmd_mirror,
+	&kf_cmd_bundle,
 	NULL,
 };
 

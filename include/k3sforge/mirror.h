@@ -56,6 +56,26 @@ int kf_mirror_run(const struct kf_mirror_opts *opts, const struct kf_mirror_imag
 void kf_mirror_results_free(struct kf_mirror_result *results, size_t n);
 const char *kf_mirror_status_name(enum kf_mirror_status s);
 
+/* Where an export writes what the engine resolved (an OCI image layout in a bundle). The engine
+ * calls blob() once per distinct blob (largest first), then per image manifest() for every child
+ * manifest and the top manifest, then image(). Calls come from one thread. Non-zero aborts. */
+struct kf_oci_registry;
+struct kf_oci_manifest;
+struct kf_mirror_writer {
+	int (*blob)(void *ud, struct kf_oci_registry *src, const char *src_repo, const char *digest,
+		    uint64_t size, struct kf_err *err);
+	int (*manifest)(void *ud, const struct kf_oci_manifest *m, struct kf_err *err);
+	/* ref: target "repo:tag" (or "repo@digest"); source: the normalised source reference */
+	int (*image)(void *ud, const char *ref, const char *source, const struct kf_oci_manifest *top,
+		     const char *platform, struct kf_err *err);
+	void *ud;
+};
+/* Resolves the images like kf_mirror_run (opts->to unused) and hands everything to w.
+ * Fails (KF_EFAIL naming the image) when any image cannot be resolved: a bundle is complete or
+ * not written at all. */
+int kf_mirror_export(const struct kf_mirror_opts *opts, const struct kf_mirror_image *images,
+		     size_t n, const struct kf_mirror_writer *w, struct kf_err *err);
+
 /* Checks that every wanted image (Docker-style references; their repository path and tag are
  * looked up in the registry `to`) has its manifest there. *missing gets the references that are
  * not (caller frees with kf_mirror_strv_free). Returns 0 when all are present, KF_ENOTFOUND

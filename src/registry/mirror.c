@@ -84,6 +84,7 @@ struct engine {
 	atomic_uint_fast64_t done_bytes;
 	atomic_int done_items;
 	uint64_t total_bytes;
+	bool exporting;             /* kf_mirror_export: no target registry */
 };
 
 /* ---------------------------------------------------------------- thread pool */
@@ -406,6 +407,15 @@ static void resolve_one(struct engine *e, size_t i)
 		goto out;
 	}
 
+	if (!e->dst) {
+		/* export: everything is needed */
+		for (size_t k = 0; k < im->n_children; k++)
+			if (collect_blobs(im, &im->children[k]) != 0)
+				goto out;
+		if (is_manifest(im->top.media_type))
+			collect_blobs(im, &im->top);
+		goto out;
+	}
 	/* what does the target have already? */
 	if (kf_oci_manifest_head(e->dst, im->dst.repo, dst_reference, tagdig, &err) == 0 &&
 	    strcmp(tagdig, im->top.digest) == 0) {
@@ -639,9 +649,9 @@ static int prepare(struct engine *e, const struct kf_mirror_image *images, size_
 	to.max_retries = e->opts->max_retries;
 	so.ca_file = e->opts->from_ca;
 	so.max_retries = e->opts->max_retries;
-	if (!e->opts->to)
+	if (!e->opts->to && !e->exporting)
 		return kf_err_set(err, KF_EUSAGE, "mirror: no target registry given");
-	if ((rc = kf_oci_registry_new(&e->dst, e->opts->to, &to, err)) != 0)
+	if (!e->exporting && (rc = kf_oci_registry_new(&e->dst, e->opts->to, &to, err)) != 0)
 		return rc;
 	if (!(e->imgs = calloc(n ? n : 1, sizeof(*e->imgs))) ||
 	    !(e->srcs = calloc(n + 1, sizeof(*e->srcs))))
@@ -728,10 +738,10 @@ static int fill_results(struct engine *e, struct kf_mirror_result *res)
 		size_t tl;
 
 		r->source = kf_oci_ref_str(&im->src);
-		tl = strlen(kf_oci_registry_name(e->dst)) + strlen(im->dst.repo) +
+		tl = strlen(e->dst ? kf_oci_registry_name(e->dst) : "") + strlen(im->dst.repo) +
 		     strlen(kf_oci_ref_reference(&im->dst)) + 4;
 		if ((tref = malloc(tl)))
-			snprintf(tref, tl, "%s/%s%s%s", kf_oci_registry_name(e->dst), im->dst.repo,
+			snprintf(tref, tl, "%s/%s%s%s", e->dst ? kf_oci_registry_name(e->dst) : "", im->dst.repo,
 				 im->dst.tag ? ":" : "@", kf_oci_ref_reference(&im->dst));
 		r->target = tref;
 		if (im->top.data)
@@ -834,6 +844,70 @@ int kf_mirror_run(const struct kf_mirror_opts *opts, const struct kf_mirror_imag
 out:
 	if (res)
 		kf_mirror_results_free(res, n);
+	engine_free(&e);
+	return rc;
+}
+
+int kf_mirror_export(const struct kf_mirror_opts *opts, const struct kf_mirror_image *images,
+		     size_t n, const struct kf_mirror_writer *w, struct kf_err *err)
+{
+	struct engine e;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.opts = opts;
+	e.exporting = true;
+	atomic_init(&e.done_bytes, 0);
+	atomic_init(&e.done_items, 0);
+	snprintf(e.platform, sizeof(e.platform), "%s", opts->platform ? opts->platform
+								      : "linux/amd64");
+	if (n > MAX_IMAGES) {
+		rc = kf_err_set(err, KF_ELIMIT, "bundle: %zu images is more than %d", n, MAX_IMAGES);
+		goto out;
+	}
+	if ((rc = prepare(&e, images, n, err)) != 0)
+		goto out;
+	run_pool(&e, n, resolve_one);
+	for (size_t i = 0; i < n; i++)
+		if (e.imgs[i].failed) {
+			rc = kf_err_set(err, KF_EFAIL, "bundle: %s: %s", images[i].source,
+					e.imgs[i].reason);
+			goto out;
+		}
+	if (kf_interrupted()) {
+		rc = kf_err_set(err, KF_EINTR, "interrupted");
+		goto out;
+	}
+	if ((rc = build_blob_table(&e, err)) != 0)
+		goto out;
+	if (opts->progress)
+		kf_progress_set_total(opts->progress, e.total_bytes, (int)n);
+	for (size_t j = 0; j < e.n_blobs; j++) {
+		struct blob *b = &e.blobs[e.order[j]];
+		if ((rc = w->blob(w->ud, b->src, b->src_repo, b->d.digest, b->d.size, err)) != 0)
+			goto out;
+		atomic_fetch_add(&e.done_bytes, b->d.size);
+		progress_tick(&e);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct img *im = &e.imgs[i];
+		char *src = kf_oci_ref_str(&im->src), ref[1200];
+		for (size_t k = 0; k < im->n_children && !rc; k++)
+			rc = w->manifest(w->ud, &im->children[k], err);
+		if (!rc)
+			rc = w->manifest(w->ud, &im->top, err);
+		snprintf(ref, sizeof(ref), "%s%s%s", im->dst.repo, im->dst.tag ? ":" : "@",
+			 kf_oci_ref_reference(&im->dst));
+		if (!rc)
+			rc = w->image(w->ud, ref, src ? src : images[i].source, &im->top,
+				      im->platform, err);
+		free(src);
+		if (rc)
+			goto out;
+		atomic_fetch_add(&e.done_items, 1);
+		progress_tick(&e);
+	}
+out:
 	engine_free(&e);
 	return rc;
 }
