@@ -6,6 +6,7 @@
 # peak RSS, and ratios.
 #
 #   bench/mirror.sh [BIN]     env: SCALE_MB (default 400), ROUNDS (2), JOBS (8),
+#                                  BIG_ONLY=1 for one image with one SCALE_MB layer (memory),
 #                                  FAR=1 to go through the fault proxy with 50 ms each way,
 #                                  20 MB/s per connection, 100 MB/s in all
 set -euo pipefail

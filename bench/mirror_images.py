@@ -61,7 +61,9 @@ def push_manifest(repo, ref, obj, mt, body=None):
 
 
 def layer(size, seed):
-    return random.Random(seed).randbytes(size)
+    step = 64 << 20
+    return b"".join(random.Random(seed * 1000 + i).randbytes(min(step, size - off))
+                    for i, off in enumerate(range(0, size, step)))
 
 
 DOCKER = ("application/vnd.docker.distribution.manifest.v2+json",
@@ -69,6 +71,18 @@ DOCKER = ("application/vnd.docker.distribution.manifest.v2+json",
           "application/vnd.docker.image.rootfs.diff.tar.gzip")
 OCI = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json",
        "application/vnd.oci.image.layer.v1.tar+gzip")
+
+if os.environ.get("BIG_ONLY"):
+    # one image with a single layer of SCALE_MB: the memory test
+    d, n = push_blob("bench/big", layer(scale_mb * 1024 * 1024, 4242))
+    cd, cn = push_blob("bench/big", b'{"architecture":"amd64","os":"linux"}')
+    push_manifest("bench/big", "v1", {"schemaVersion": 2, "mediaType": OCI[0],
+                  "config": {"mediaType": OCI[1], "digest": cd, "size": cn},
+                  "layers": [{"mediaType": OCI[2], "digest": d, "size": n}]}, OCI[0])
+    open(list_out, "w").write("bench/big:v1\n")
+    open(blobs_out, "w").write("\n".join(blob_lines) + "\n")
+    print("one image, one layer of %d MiB" % scale_mb)
+    sys.exit(0)
 
 unit = scale_mb * 1024 * 1024 // 300   # the set below is ~300 units
 bases = [layer(unit * 30, 1000 + i) for i in range(3)]   # shared base layers
