@@ -7,6 +7,7 @@
 #
 #   bench/mirror.sh [BIN]     env: SCALE_MB (default 400), ROUNDS (2), JOBS (8),
 #                                  BIG_ONLY=1 for one image with one SCALE_MB layer (memory),
+#                                  RAW_P (4) curl pipelines at once,
 #                                  FAR=1 to go through the fault proxy with 50 ms each way,
 #                                  20 MB/s per connection, 100 MB/s in all
 set -euo pipefail
@@ -16,6 +17,7 @@ BIN=${1:-${K3SFORGE_BIN:-$SRC_DIR/build/k3sforge}}
 SCALE_MB=${SCALE_MB:-400}
 ROUNDS=${ROUNDS:-2}
 JOBS=${JOBS:-8}
+RAW_P=${RAW_P:-4}
 FAR=${FAR:-0}
 WORK=$(mktemp -d /tmp/kf-bench-mirror-XXXXXX)
 PIDS=()
@@ -101,7 +103,7 @@ EOF
 raw_pipeline() {
 	# every unique blob: POST for a Location, then GET | PUT, 4 at a time
 	export SRC_ADDR DST_ADDR
-	xargs -P4 -L1 bash -c '
+	xargs -P"$RAW_P" -L1 bash -c '
 		repo=$0 digest=$1
 		loc=$(curl -sS -X POST -D - -o /dev/null "http://$DST_ADDR/v2/$repo/blobs/uploads/" |
 			tr -d "\r" | sed -n "s/^[Ll]ocation: //p")
@@ -151,7 +153,7 @@ for r in $(seq "$ROUNDS"); do
 		measure skopeo-noop bash -c "$(declare -f skopeo_all); WORK=$WORK SRC_ADDR=$SRC_ADDR DST_ADDR=$DST_ADDR skopeo_all"
 	fi
 	fresh_target
-	measure raw-curl bash -c "$(declare -f raw_pipeline); WORK=$WORK SRC_ADDR=$SRC_ADDR DST_ADDR=$DST_ADDR raw_pipeline"
+	measure raw-curl bash -c "$(declare -f raw_pipeline); RAW_P=$RAW_P WORK=$WORK SRC_ADDR=$SRC_ADDR DST_ADDR=$DST_ADDR raw_pipeline"
 done
 
 python3 - "$WORK/results" <<'EOF'

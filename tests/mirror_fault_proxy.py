@@ -158,7 +158,8 @@ def main():
             length = int(self.headers.get("Content-Length") or 0)
             body = None
             conn = http.client.HTTPConnection(uhost, int(uport), timeout=120)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            # keep repeated headers (skopeo sends one Accept line per media type)
+            headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP]
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 chunks = []
                 while True:
@@ -169,10 +170,14 @@ def main():
                     chunks.append(self.rfile.read(size))
                     self.rfile.readline()
                 body = b"".join(chunks)
-                headers["Content-Length"] = str(len(body))
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+                headers.append(("Content-Length", str(len(body))))
             elif length:
                 body = self.rfile.read(length)
-            conn.request(self.command, self.path, body=body, headers=headers)
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers:
+                conn.putheader(k, v)
+            conn.endheaders(body)
             resp = conn.getresponse()
             if a.delay_ms:
                 time.sleep(a.delay_ms / 1000.0)

@@ -1096,6 +1096,7 @@ struct blob_reader {
 	bool done, paused, bad_status;
 	CURLcode result;
 	long status;
+	long retry_after;        /* from a 429/503 answer */
 	int attempts;
 	char errbuf[CURL_ERROR_SIZE];
 	struct kf_err *err;
@@ -1141,6 +1142,21 @@ static size_t reader_write_cb(char *p, size_t sz, size_t nm, void *ud)
 	return n;
 }
 
+static size_t reader_header_cb(char *p, size_t sz, size_t nm, void *ud)
+{
+	struct blob_reader *br = ud;
+	size_t n = sz * nm;
+	char *v = header_value(p, n, "Retry-After");
+
+	if (v) {
+		char *end;
+		long s = strtol(v, &end, 10);
+		br->retry_after = (end != v && *end == '\0' && s >= 0) ? s : 1;
+		free(v);
+	}
+	return n;
+}
+
 static int reader_start(struct blob_reader *br)
 {
 	char range[64];
@@ -1154,6 +1170,7 @@ static int reader_start(struct blob_reader *br)
 	br->hl = NULL;
 	br->done = br->paused = br->bad_status = false;
 	br->status = 0;
+	br->retry_after = 0;
 	br->resume_from = br->received;
 	br->errbuf[0] = '\0';
 	if (!(br->easy = curl_easy_init()))
@@ -1163,6 +1180,8 @@ static int reader_start(struct blob_reader *br)
 	curl_easy_setopt(br->easy, CURLOPT_URL, br->url);
 	curl_easy_setopt(br->easy, CURLOPT_WRITEFUNCTION, reader_write_cb);
 	curl_easy_setopt(br->easy, CURLOPT_WRITEDATA, br);
+	curl_easy_setopt(br->easy, CURLOPT_HEADERFUNCTION, reader_header_cb);
+	curl_easy_setopt(br->easy, CURLOPT_HEADERDATA, br);
 	/* registries answer blob GETs with a redirect to storage (S3, CDN) */
 	curl_easy_setopt(br->easy, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(br->easy, CURLOPT_MAXREDIRS, 5L);
@@ -1258,7 +1277,8 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 							  "GET %s: more bytes than the %llu announced",
 							  br->url, (unsigned long long)br->size);
 				if ((st == 429 || st >= 500) && br->attempts < br->r->max_retries) {
-					backoff(br->attempts++, 0);
+					kf_debug("GET %s: HTTP %ld; retrying", br->url, st);
+					backoff(br->attempts++, br->retry_after);
 					if (reader_start(br))
 						return kf_err_set(br->err, KF_ENOMEM, "out of memory");
 					continue;

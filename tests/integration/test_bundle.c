@@ -109,6 +109,7 @@ static int group_teardown(void **state)
 
 	(void)state;
 	mt_server_stop(&W.src);
+	mt_stop_all();
 	kf_oci_registry_free(W.src_r);
 	if (W.dir)
 		kf_fs_remove_tree(W.dir, &err);

@@ -158,6 +158,7 @@ static int group_teardown(void **state)
 
 	(void)state;
 	mt_server_stop(&W.src);
+	mt_stop_all();
 	mt_server_stop(&W.dst);
 	kf_oci_registry_free(W.src_r);
 	kf_oci_registry_free(W.dst_r);

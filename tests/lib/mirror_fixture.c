@@ -16,6 +16,35 @@
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
 
+/* Every server started and not yet stopped, so a failed assertion (which longjmps out of a
+ * test) cannot leave one running: the group teardown calls mt_stop_all. */
+static long started[64];
+
+static void remember(long pid)
+{
+	for (int i = 0; i < 64; i++)
+		if (!started[i]) {
+			started[i] = pid;
+			return;
+		}
+}
+
+static void forget(long pid)
+{
+	for (int i = 0; i < 64; i++)
+		if (started[i] == pid)
+			started[i] = 0;
+}
+
+void mt_stop_all(void)
+{
+	for (int i = 0; i < 64; i++)
+		if (started[i]) {
+			kf_proc_stop(started[i], 3000);
+			started[i] = 0;
+		}
+}
+
 int mt_free_port(void)
 {
 	struct sockaddr_in a = { 0 };
@@ -92,10 +121,13 @@ int mt_registry_start(struct mt_server *s, const char *dir, const char *cert, co
 		goto out;
 	}
 	s->pid = p.pid;
+	remember(s->pid);
 	snprintf(probe, sizeof(probe), "%s://127.0.0.1:%d/v2/", cert ? "https" : "http", s->port);
 	rc = wait_http(probe, cert);
-	if (rc)
+	if (rc) {
 		fprintf(stderr, "registry on %s did not answer\n", s->addr);
+		mt_server_stop(s);
+	}
 out:
 	kf_proc_free(&p);
 	kf_buf_free(&y);
@@ -138,10 +170,15 @@ int mt_proxy_start(struct mt_server *s, const char *dir, const struct mt_server 
 	if (kf_proc_start(&p, &err) != 0)
 		goto out;
 	s->pid = p.pid;
+	remember(s->pid);
 	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
 	snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
 	snprintf(probe, sizeof(probe), "http://127.0.0.1:%d/v2/", s->port);
 	rc = wait_http(probe, NULL);
+	if (rc) {
+		fprintf(stderr, "proxy on %s did not answer\n", s->addr);
+		mt_server_stop(s);
+	}
 out:
 	kf_proc_free(&p);
 	free(pf);
@@ -151,8 +188,10 @@ out:
 
 void mt_server_stop(struct mt_server *s)
 {
-	if (s->pid > 0)
+	if (s->pid > 0) {
 		kf_proc_stop(s->pid, 3000);
+		forget(s->pid);
+	}
 	s->pid = 0;
 }
 

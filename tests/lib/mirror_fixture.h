@@ -24,6 +24,8 @@ int mt_registry_start(struct mt_server *s, const char *dir, const char *cert, co
 int mt_proxy_start(struct mt_server *s, const char *dir, const struct mt_server *upstream,
 		   const char *const *extra);
 void mt_server_stop(struct mt_server *s);
+/* Stops every server still running (group teardown: failed assertions skip a test's own stop). */
+void mt_stop_all(void);
 
 /* A blob to push: data + its digest. */
 struct mt_blob {
