@@ -12,6 +12,8 @@ registry on loopback and injects faults into blob GETs.
       [--bearer TOKEN]        demand `Authorization: Bearer TOKEN`, serving a token realm at /token
       [--token-user U:P]      the token realm demands these basic credentials
       [--basic U:P]           demand basic credentials on every request
+      [--max-put BYTES]       answer blob-upload PUTs with a larger body with 413
+      [--huge-manifest]       answer manifest GETs with a 5 MiB document
       [--log FILE]            one line per request: METHOD PATH STATUS
 Only loopback addresses are accepted for --listen and --upstream.
 """
@@ -70,6 +72,8 @@ def main():
     ap.add_argument("--bearer")
     ap.add_argument("--token-user")
     ap.add_argument("--basic")
+    ap.add_argument("--huge-manifest", action="store_true")
+    ap.add_argument("--max-put", type=int, default=0)
     ap.add_argument("--log")
     a = ap.parse_args()
     if not loopback(a.listen) or not loopback(a.upstream):
@@ -137,6 +141,31 @@ def main():
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
+                return
+            if (a.max_put and self.command == "PUT" and "/blobs/uploads/" in self.path
+                    and int(self.headers.get("Content-Length") or 0) > a.max_put):
+                left = int(self.headers.get("Content-Length"))
+                while left > 0:
+                    got = self.rfile.read(min(65536, left))
+                    if not got:
+                        break
+                    left -= len(got)
+                body = b'{"errors":[{"code":"SIZE_INVALID","message":"request body too large"}]}'
+                self.send_response(413)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                if logf:
+                    logf.write("%s %s 413 injected\n" % (self.command, self.path))
+                return
+            if a.huge_manifest and self.command == "GET" and "/manifests/" in self.path:
+                body = b"{" + b" " * (5 << 20) + b"}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
                 return
             if a.delay_ms:
                 time.sleep(a.delay_ms / 1000.0)

@@ -26,6 +26,7 @@
 #define TOKEN_MAX ((size_t)64 * 1024)
 #define RING_SIZE ((size_t)1024 * 1024)    /* per streamed blob */
 #define RETRY_AFTER_MAX_S 60
+#define CHUNK_AFTER_413 ((uint64_t)32 * 1024 * 1024)
 #define LIST_PAGES_MAX 10000
 
 static const char *const accept_manifests =
@@ -53,6 +54,7 @@ struct kf_oci_registry {
 	pthread_mutex_t mu;  /* tokens, basic flag */
 	struct token *tokens;
 	bool use_basic;      /* the registry asked for basic auth */
+	atomic_bool chunked_only;  /* the registry refused a monolithic PUT as too large (413) */
 	atomic_uint_fast64_t requests;
 };
 
@@ -313,6 +315,7 @@ struct resp {
 	char *location, *content_type, *digest, *auth, *link, *chunk_min;
 	long retry_after;
 	int64_t content_length;
+	bool overflow;           /* the body was larger than the bound */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -353,8 +356,10 @@ static void resp_free(struct resp *rs)
 static size_t body_cb(char *p, size_t sz, size_t nm, void *ud)
 {
 	struct resp *rs = ud;
-	if (kf_buf_append(&rs->body, p, sz * nm) != 0)
+	if (kf_buf_append(&rs->body, p, sz * nm) != 0) {
+		rs->overflow = true;
 		return 0;
+	}
 	return sz * nm;
 }
 
@@ -795,6 +800,9 @@ static int request(struct kf_oci_registry *r, const struct req *q, struct resp *
 		free_secret(auth);
 		if (rc)
 			return kf_err_set(err, rc, "out of memory");
+		if (cc == CURLE_WRITE_ERROR && rs->overflow)
+			return kf_err_set(err, KF_ELIMIT, "%s %s: the answer is larger than %zu bytes",
+					  q->method, q->url, q->body_max ? q->body_max : BODY_MAX);
 		if (cc != CURLE_OK) {
 			if (curl_retryable(cc) && !q->no_retry && attempt < r->max_retries) {
 				kf_debug("%s %s: %s; retrying", q->method, q->url,
@@ -925,7 +933,7 @@ int kf_oci_manifest_get(struct kf_oci_registry *r, const char *repo, const char 
 	q.headers[0] = accept_manifests;
 	q.body_max = KF_OCI_MANIFEST_MAX;
 	if ((rc = request(r, &q, &rs, err)) != 0) {
-		if (rs.body.len >= KF_OCI_MANIFEST_MAX)
+		if (rc == KF_ELIMIT)
 			rc = kf_err_set(err, KF_ELIMIT, "manifest %s/%s:%s is larger than %zu bytes",
 					r->name, repo, reference, KF_OCI_MANIFEST_MAX);
 		goto out;
@@ -1477,7 +1485,9 @@ int kf_oci_blob_upload(struct kf_oci_registry *r, const char *repo, const char *
 		goto out;
 	}
 	sprintf(dq, "digest=%s", digest);
-	if (size > chunk) {
+	if (atomic_load(&r->chunked_only) && chunk > CHUNK_AFTER_413)
+		chunk = CHUNK_AFTER_413;
+	if (size > chunk || atomic_load(&r->chunked_only)) {
 		/* chunked: PATCH pieces with Content-Range, then PUT ?digest= without a body */
 		uint64_t start = 0;
 		while (start < size) {
@@ -1553,6 +1563,18 @@ int kf_oci_blob_upload(struct kf_oci_registry *r, const char *repo, const char *
 		rc = kf_err_set(err, KF_EIO, "blob %s: only %llu of %llu bytes sent", digest,
 				(unsigned long long)v.total, (unsigned long long)size);
 		goto fail;
+	}
+	if (rs.status == 413 && !q.read_fn) {
+		rc = status_err(r, &rs, err, "PUT blob (closing a chunked upload)");
+		goto fail;
+	}
+	if (rs.status == 413) {
+		/* the registry (or a proxy before it) wants smaller requests: chunks from now on */
+		atomic_store(&r->chunked_only, true);
+		kf_warn("registry %s refused a %llu-byte PUT as too large; uploading in chunks of at "
+			"most %llu bytes from now on", r->name, (unsigned long long)size,
+			(unsigned long long)(r->chunk_size < CHUNK_AFTER_413 ? r->chunk_size
+									: CHUNK_AFTER_413));
 	}
 	if (rs.status != 201) {
 		rc = status_err(r, &rs, err, "PUT blob");

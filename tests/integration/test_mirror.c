@@ -638,6 +638,67 @@ static void test_mirror_uploads_large_blobs_in_chunks(void **state)
 	free(log);
 }
 
+static void test_mirror_switches_to_chunks_when_the_registry_refuses_a_large_put(void **state)
+{
+	struct mt_server px;
+	char layer[KF_OCI_DIGEST_LEN], dg[KF_OCI_DIGEST_LEN], got[KF_OCI_DIGEST_LEN];
+	char *pdir = sub("px-413"), *log = sub("px-413/proxy.log");
+	const struct kf_mirror_image img[] = { { "chunk/asked:v1", NULL } };
+	struct kf_mirror_opts o = { 0 };
+	struct kf_mirror_result *res = NULL;
+	struct kf_err err;
+	int rc;
+
+	(void)state;
+	fresh_image("chunk/asked", 800 * 1024, 108, layer, dg);
+	kf_fs_mkdirs(pdir, 0755, &err);
+	{
+		const char *extra[] = { "--max-put", "500000", NULL };
+		assert_int_equal(mt_proxy_start(&px, pdir, &W.dst, extra), 0);
+	}
+	o.from = W.src.url;
+	o.to = px.url;
+	o.chunk_size = 300 * 1024 * 1024;
+	kf_err_clear(&err);
+	rc = kf_mirror_run(&o, img, 1, &res, &err);
+	mt_server_stop(&px);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res[0].status, KF_MIRROR_COPIED);
+	kf_mirror_results_free(res, 1);
+	assert_true(file_has(log, "413 injected"));
+	assert_true(file_has(log, "PATCH /v2/chunk/asked/blobs/uploads/"));
+	skopeo_digest(&W.dst, "chunk/asked:v1", got);
+	assert_string_equal(got, dg);
+	free(pdir);
+	free(log);
+}
+
+static void test_manifest_larger_than_the_bound_is_refused(void **state)
+{
+	struct mt_server px;
+	struct kf_oci_registry *r = NULL;
+	struct kf_oci_manifest m;
+	char *pdir = sub("px-huge");
+	struct kf_err err;
+	int rc;
+
+	(void)state;
+	kf_fs_mkdirs(pdir, 0755, &err);
+	{
+		const char *extra[] = { "--huge-manifest", NULL };
+		assert_int_equal(mt_proxy_start(&px, pdir, &W.src, extra), 0);
+	}
+	assert_int_equal(kf_oci_registry_new(&r, px.url, NULL, &err), 0);
+	kf_err_clear(&err);
+	rc = kf_oci_manifest_get(r, "app/oci", "v1", &m, &err);
+	mt_server_stop(&px);
+	kf_oci_registry_free(r);
+	assert_int_equal(rc, KF_ELIMIT);
+	assert_non_null(strstr(err.msg, "larger than"));
+	assert_null(m.data);
+	free(pdir);
+}
+
 static int openssl(const char *const *argv)
 {
 	return mt_run(argv, NULL, 60000);
@@ -718,6 +779,8 @@ int main(void)
 		cmocka_unit_test(test_mirror_source_with_bearer_token_and_credentials),
 		cmocka_unit_test(test_mirror_source_with_basic_auth_from_docker_config),
 		cmocka_unit_test(test_mirror_uploads_large_blobs_in_chunks),
+		cmocka_unit_test(test_mirror_switches_to_chunks_when_the_registry_refuses_a_large_put),
+		cmocka_unit_test(test_manifest_larger_than_the_bound_is_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
