@@ -150,7 +150,7 @@ static void print_results(const struct kf_mirror_result *res, size_t n, double s
 		}
 	}
 	if (!kf_log_json()) {
-		kf_log_raw("%-16s %-60s %s\n", "RESULT", "IMAGE", "DETAIL");
+		kf_log_raw("%-16s %-60s %s", "RESULT", "IMAGE", "DETAIL");
 		for (size_t i = 0; i < n; i++) {
 			const struct kf_mirror_result *r = &res[i];
 			char detail[1200];
@@ -161,7 +161,7 @@ static void print_results(const struct kf_mirror_result *res, size_t n, double s
 					 r->platform ? r->platform : "",
 					 r->platform ? "; " : "", r->digest ? r->digest : "",
 					 r->blobs_copied, r->blobs_mounted, r->blobs_present);
-			kf_log_raw("%-16s %-60s %s\n", kf_mirror_status_name(r->status), r->target,
+			kf_log_raw("%-16s %-60s %s", kf_mirror_status_name(r->status), r->target,
 				   detail);
 		}
 	}

@@ -769,12 +769,8 @@ static int fill_results(struct engine *e, struct kf_mirror_result *res)
 				}
 			}
 		}
-		r->status = (im->tag_ok || (!r->blobs_copied && !r->blobs_mounted &&
-					    im->top_present && !im->n_children))
-				    ? KF_MIRROR_PRESENT
-				    : KF_MIRROR_COPIED;
-		if (im->tag_ok)
-			r->status = KF_MIRROR_PRESENT;
+		/* anything pushed (even only a tag onto a manifest that was there) is a copy */
+		r->status = im->tag_ok ? KF_MIRROR_PRESENT : KF_MIRROR_COPIED;
 		if (!r->source || !r->target)
 			return -1;
 	}

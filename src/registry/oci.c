@@ -1078,7 +1078,12 @@ int kf_oci_blob_head(struct kf_oci_registry *r, const char *repo, const char *di
 		goto out;
 	if (rs.status == 404)
 		rc = kf_err_set(err, KF_ENOTFOUND, "blob %s not in %s/%s", digest, r->name, repo);
-	else if (rs.status != 200)
+	else if (rs.status == 301 || rs.status == 302 || rs.status == 303 || rs.status == 307 ||
+		 rs.status == 308) {
+		/* served from elsewhere (object storage, a CDN): present, size unknown here */
+		if (size)
+			*size = -1;
+	} else if (rs.status != 200)
 		rc = status_err(r, &rs, err, "HEAD blob");
 	else if (size)
 		*size = rs.content_length;
