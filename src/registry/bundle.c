@@ -567,7 +567,7 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 	json_t *b = NULL, *v, *it;
 	char hex[KF_SHA256_HEX_LEN + 1], name[160];
 	size_t i, listed = 3;
-	int rc = KF_EDIGEST;
+	int rc;
 
 	*bundle_out = NULL;
 	if (!a->bjson || !a->index || !find_entry(a, "oci-layout"))
@@ -583,7 +583,7 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 	kf_sha256_hex(a->index, a->index_len, hex);
 	if (!json_is_string(json_object_get(b, "indexSha256")) ||
 	    strcmp(json_string_value(json_object_get(b, "indexSha256")), hex) != 0) {
-		kf_err_set(err, KF_EDIGEST, "bundle %s: index.json does not match its listed digest",
+		rc = kf_err_set(err, KF_EDIGEST, "bundle %s: index.json does not match its listed digest",
 			   a->path);
 		goto out;
 	}
@@ -592,13 +592,13 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 		const char *d = json_string_value(json_object_get(it, "digest"));
 		struct entry *e;
 		if (!d || strncmp(d, "sha256:", 7) != 0 || !kf_sha256_valid_hex(d + 7)) {
-			kf_err_set(err, KF_EPARSE, "bundle %s: malformed blob entry %zu", a->path, i);
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed blob entry %zu", a->path, i);
 			goto out;
 		}
 		snprintf(name, sizeof(name), "blobs/sha256/%s", d + 7);
 		if (!(e = find_entry(a, name)) ||
 		    e->size != (uint64_t)json_integer_value(json_object_get(it, "size"))) {
-			kf_err_set(err, KF_EDIGEST, "bundle %s: blob %s is %s", a->path, d,
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: blob %s is %s", a->path, d,
 				   e ? "of the wrong size" : "missing");
 			goto out;
 		}
@@ -610,19 +610,19 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 		const char *sha = json_string_value(json_object_get(it, "sha256"));
 		struct entry *e;
 		if (!fn || !sha || !file_name_ok(fn)) {
-			kf_err_set(err, KF_EPARSE, "bundle %s: malformed file entry %zu", a->path, i);
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed file entry %zu", a->path, i);
 			goto out;
 		}
 		snprintf(name, sizeof(name), "files/%s", fn);
 		if (!(e = find_entry(a, name)) || strcmp(e->sha, sha) != 0) {
-			kf_err_set(err, KF_EDIGEST, "bundle %s: file %s is %s", a->path, fn,
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: file %s is %s", a->path, fn,
 				   e ? "altered (sha256 mismatch)" : "missing");
 			goto out;
 		}
 		listed++;
 	}
 	if (listed != a->n) {
-		kf_err_set(err, KF_EPARSE, "bundle %s holds %zu entries that are not listed",
+		rc = kf_err_set(err, KF_EPARSE, "bundle %s holds %zu entries that are not listed",
 			   a->path, a->n - listed);
 		goto out;
 	}
@@ -631,12 +631,12 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 		const char *d = json_string_value(json_object_get(it, "digest"));
 		if (!d || !json_is_string(json_object_get(it, "ref")) ||
 		    !json_is_string(json_object_get(it, "mediaType")) || strlen(d) != 71) {
-			kf_err_set(err, KF_EPARSE, "bundle %s: malformed image entry %zu", a->path, i);
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed image entry %zu", a->path, i);
 			goto out;
 		}
 		snprintf(name, sizeof(name), "blobs/sha256/%s", d + 7);
 		if (!find_entry(a, name)) {
-			kf_err_set(err, KF_EDIGEST, "bundle %s: manifest of %s is missing", a->path,
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: manifest of %s is missing", a->path,
 				   json_string_value(json_object_get(it, "ref")));
 			goto out;
 		}

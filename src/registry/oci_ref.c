@@ -1,4 +1,5 @@
-/* Docker-style image references: parsing and normalisation (short names → docker.io/library/x). */
+/* Docker-style image references: parsing and normalisation
+ * (short names → docker.io/library/x). */
 #include "k3sforge/oci.h"
 
 #include "k3sforge/digest.h"

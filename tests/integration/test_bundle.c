@@ -275,6 +275,41 @@ static void test_bundle_import_refuses_a_truncated_bundle(void **state)
 	free(bad);
 }
 
+static void test_bundle_import_refuses_an_unlisted_entry(void **state)
+{
+	struct mt_server t;
+	struct kf_oci_registry *r = NULL;
+	char *bad = kf_path_join(W.dir, "extra.tar"), *fdir = kf_path_join(W.dir, "extra-src");
+	char *evil = kf_path_join(fdir, "files/evil"), *fsub = kf_path_join(fdir, "files");
+	struct kf_err err;
+	int rc;
+
+	(void)state;
+	assert_int_equal(export_bundle(bad), 0);
+	assert_int_equal(kf_fs_mkdirs(fsub, 0755, &err), 0);
+	free(fsub);
+	assert_int_equal(kf_fs_write_atomic(evil, "x", 1, 0644, &err), 0);
+	{
+		/* GNU tar appends before the end-of-archive marker */
+		const char *argv[] = { "tar", "--format=ustar", "-rf", bad, "-C", fdir, "files/evil",
+				       NULL };
+		assert_int_equal(mt_run(argv, NULL, 30000), 0);
+	}
+	fresh_target(&t, &r, "imp5");
+	kf_err_clear(&err);
+	rc = kf_bundle_import(bad, t.url, NULL, NULL, NULL, &err);
+	if (rc != KF_EPARSE)
+		fprintf(stderr, "import: %s\n", err.msg);
+	assert_int_equal(rc, KF_EPARSE);
+	assert_non_null(strstr(err.msg, "not listed"));
+	assert_nothing_loaded(r);
+	mt_server_stop(&t);
+	kf_oci_registry_free(r);
+	free(bad);
+	free(fdir);
+	free(evil);
+}
+
 static void test_bundle_command_exports_and_imports(void **state)
 {
 	struct mt_server t;
@@ -315,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_bundle_import_loads_images_with_digests_and_files),
 		cmocka_unit_test(test_bundle_import_refuses_a_tampered_blob),
 		cmocka_unit_test(test_bundle_import_refuses_a_truncated_bundle),
+		cmocka_unit_test(test_bundle_import_refuses_an_unlisted_entry),
 		cmocka_unit_test(test_bundle_command_exports_and_imports),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
