@@ -17,6 +17,7 @@ pkgs=(
   xorriso mtools grub-pc-bin grub-efi-amd64-bin grub-common  # ISOs read back / fixture ISOs
   cloud-init python3-jsonschema python3-yaml                 # user-data schema validation
   shellcheck qemu-utils socat curl skopeo
+  openssl python3 tar time         # mirror tests: test CA (openssl CLI), fault proxy; bench
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
 )
