@@ -103,6 +103,7 @@ EOF
 raw_pipeline() {
 	# every unique blob: POST for a Location, then GET | PUT, 4 at a time
 	export SRC_ADDR DST_ADDR
+	# shellcheck disable=SC2016  # expanded by the inner bash, per blob
 	xargs -P"$RAW_P" -L1 bash -c '
 		repo=$0 digest=$1
 		loc=$(curl -sS -X POST -D - -o /dev/null "http://$DST_ADDR/v2/$repo/blobs/uploads/" |
@@ -114,7 +115,6 @@ raw_pipeline() {
 				-T - "$loc${sep}digest=$digest"
 	' <"$WORK/blobs.txt"
 }
-export -f raw_pipeline 2>/dev/null || true
 
 skopeo_all() {
 	while read -r img; do
