@@ -30,6 +30,7 @@ struct kf_mirror_opts {
 	const char *platform;      /* "os/arch[/variant]"; NULL = linux/amd64 */
 	uint64_t chunk_size;       /* upload chunk threshold; 0 = the OCI client's default */
 	int max_retries;           /* 0 = the OCI client's default */
+	long stall_timeout_s;      /* abort a transfer stalled this long; 0 = the client's (60) */
 	struct kf_progress *progress;  /* may be NULL; totals are set by the engine */
 };
 

@@ -240,6 +240,8 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 		mo.to_ca = opt_to_ca ? opt_to_ca : ca_default;
 	}
 	mo.jobs = opt_jobs;
+	if (cfg && cfg->timeouts.download_s > 0)
+		mo.stall_timeout_s = cfg->timeouts.download_s;
 	mo.all_platforms = opt_all;
 	mo.platform = opt_platform;
 	mo.progress = kf_progress_new("mirror", 0, (int)l.n);

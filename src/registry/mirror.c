@@ -647,8 +647,10 @@ static int prepare(struct engine *e, const struct kf_mirror_image *images, size_
 	to.push = true;
 	to.chunk_size = e->opts->chunk_size;
 	to.max_retries = e->opts->max_retries;
+	to.stall_timeout_s = e->opts->stall_timeout_s;
 	so.ca_file = e->opts->from_ca;
 	so.max_retries = e->opts->max_retries;
+	so.stall_timeout_s = e->opts->stall_timeout_s;
 	if (!e->opts->to && !e->exporting)
 		return kf_err_set(err, KF_EUSAGE, "mirror: no target registry given");
 	if (!e->exporting && (rc = kf_oci_registry_new(&e->dst, e->opts->to, &to, err)) != 0)
