@@ -271,6 +271,12 @@ def main():
         daemon_threads = True
         allow_reuse_address = True
 
+        def handle_error(self, request, client_address):
+            # a client that goes away mid-answer (killed mirror, resumed download) is expected
+            if isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+                return
+            super().handle_error(request, client_address)
+
     srv = Server((lhost, int(lport)), Handler)
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
