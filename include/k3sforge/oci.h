@@ -69,6 +69,10 @@ const char *kf_oci_registry_name(const struct kf_oci_registry *r);
 /* HTTP requests sent so far (each retry counts). */
 uint64_t kf_oci_registry_requests(const struct kf_oci_registry *r);
 
+/* GET /v2/: 0 when the registry answers as a distribution registry (200, or 401 asking for
+ * credentials that then work); KF_ETLS / KF_ENET / KF_EAUTH / KF_EHTTP say what is wrong. */
+int kf_oci_ping(struct kf_oci_registry *r, struct kf_err *err);
+
 /* A manifest exactly as the registry sent it. */
 struct kf_oci_manifest {
 	char *data;                     /* raw bytes, NUL-terminated */

@@ -334,7 +334,9 @@ static void resolve_one(struct engine *e, size_t i)
 				 json_array_size(mans), MAX_CHILDREN);
 			goto out;
 		}
-		if (e->opts->all_platforms) {
+		/* a reference pinned by digest names the index itself: only the whole index keeps
+		 * that digest resolvable in the target */
+		if (e->opts->all_platforms || im->src.digest) {
 			im->children = calloc(json_array_size(mans), sizeof(*im->children));
 			im->child_present = calloc(json_array_size(mans), sizeof(bool));
 			if (!im->children || !im->child_present) {

@@ -900,6 +900,30 @@ static char *location_url(struct kf_oci_registry *r, const char *loc, const char
 	return kf_buf_detach(&b);
 }
 
+int kf_oci_ping(struct kf_oci_registry *r, struct kf_err *err)
+{
+	struct req q = { 0 };
+	struct resp rs;
+	char *url = mkurl(r, "/v2/");
+	int rc;
+
+	resp_init(&rs, 0);
+	if (!url) {
+		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	q.method = "GET";
+	q.url = url;
+	if ((rc = request(r, &q, &rs, err)) != 0)
+		goto out;
+	if (rs.status != 200)
+		rc = status_err(r, &rs, err, "GET /v2/");
+out:
+	resp_free(&rs);
+	free(url);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- manifests */
 
 void kf_oci_manifest_free(struct kf_oci_manifest *m)

@@ -280,6 +280,25 @@ static void test_mirror_all_platforms_keeps_the_index_digest(void **state)
 					      &err), 0);
 }
 
+static void test_mirror_keeps_the_index_of_a_digest_pinned_reference(void **state)
+{
+	char src[200], d[KF_OCI_DIGEST_LEN];
+	struct kf_mirror_image img[1];
+	struct kf_mirror_result *res = NULL;
+	struct kf_err err;
+
+	(void)state;
+	snprintf(src, sizeof(src), "app/multi@%s", W.index_digest);
+	img[0].source = src;
+	img[0].target = NULL;
+	assert_int_equal(mirror(W.src.url, W.dst.url, img, 1, false, &res, &err), 0);
+	assert_int_equal(res[0].status, KF_MIRROR_COPIED);
+	assert_string_equal(res[0].digest, W.index_digest);
+	kf_mirror_results_free(res, 1);
+	assert_int_equal(kf_oci_manifest_head(W.dst_r, "app/multi", W.index_digest, d, &err), 0);
+	assert_string_equal(d, W.index_digest);
+}
+
 static void test_mirror_reports_a_missing_platform(void **state)
 {
 	struct kf_mirror_opts o = { 0 };
@@ -673,6 +692,23 @@ static void test_mirror_switches_to_chunks_when_the_registry_refuses_a_large_put
 	free(log);
 }
 
+static void test_ping_tells_a_registry_from_a_closed_port(void **state)
+{
+	struct kf_oci_registry *r = NULL;
+	struct kf_oci_registry_opts o = { .max_retries = 1 };
+	char closed[64];
+	struct kf_err err;
+
+	(void)state;
+	kf_err_clear(&err);
+	assert_int_equal(kf_oci_ping(W.dst_r, &err), 0);
+	snprintf(closed, sizeof(closed), "http://127.0.0.1:%d", mt_free_port());
+	assert_int_equal(kf_oci_registry_new(&r, closed, &o, &err), 0);
+	assert_int_equal(kf_oci_ping(r, &err), KF_ENET);
+	assert_non_null(strstr(err.msg, "/v2/"));
+	kf_oci_registry_free(r);
+}
+
 static void test_manifest_larger_than_the_bound_is_refused(void **state)
 {
 	struct mt_server px;
@@ -767,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_mirror_copies_images_and_preserves_digests),
 		cmocka_unit_test(test_mirror_rerun_finds_everything_present),
 		cmocka_unit_test(test_mirror_all_platforms_keeps_the_index_digest),
+		cmocka_unit_test(test_mirror_keeps_the_index_of_a_digest_pinned_reference),
 		cmocka_unit_test(test_mirror_reports_a_missing_platform),
 		cmocka_unit_test(test_mirror_failed_image_does_not_stop_the_others),
 		cmocka_unit_test(test_verify_present_names_missing_images),
@@ -781,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_mirror_uploads_large_blobs_in_chunks),
 		cmocka_unit_test(test_mirror_switches_to_chunks_when_the_registry_refuses_a_large_put),
 		cmocka_unit_test(test_manifest_larger_than_the_bound_is_refused),
+		cmocka_unit_test(test_ping_tells_a_registry_from_a_closed_port),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
