@@ -705,6 +705,7 @@ static int perform(struct kf_oci_registry *r, const struct req *q, const char *a
 	} else if (strcmp(q->method, "GET") != 0) {
 		if (q->read_fn) {
 			curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+			curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
 			curl_easy_setopt(h, CURLOPT_READFUNCTION, q->read_fn);
 			curl_easy_setopt(h, CURLOPT_READDATA, q->read_ud);
 			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->upload_size);
@@ -1217,6 +1218,7 @@ static int reader_start(struct blob_reader *br)
 	curl_easy_setopt(br->easy, CURLOPT_URL, br->url);
 	curl_easy_setopt(br->easy, CURLOPT_WRITEFUNCTION, reader_write_cb);
 	curl_easy_setopt(br->easy, CURLOPT_WRITEDATA, br);
+	curl_easy_setopt(br->easy, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(br->easy, CURLOPT_HEADERFUNCTION, reader_header_cb);
 	curl_easy_setopt(br->easy, CURLOPT_HEADERDATA, br);
 	/* registries answer blob GETs with a redirect to storage (S3, CDN) */
@@ -1297,6 +1299,22 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 {
 	size_t first, take;
 
+	/* keep the download moving while the upload drains the ring: without this the two only
+	 * alternate (fill when empty, send when full) instead of overlapping */
+	if (!br->done && !br->paused && br->easy && br->len < br->cap / 2) {
+		int running = 0, left;
+		CURLMsg *m;
+		curl_multi_perform(br->multi, &running);
+		while ((m = curl_multi_info_read(br->multi, &left))) {
+			if (m->msg == CURLMSG_DONE && m->easy_handle == br->easy) {
+				br->done = true;
+				br->result = m->data.result;
+				curl_easy_getinfo(br->easy, CURLINFO_RESPONSE_CODE, &br->status);
+				if (br->status == 206 && br->received == 0)
+					br->status = 200;
+			}
+		}
+	}
 	while (br->len == 0) {
 		int running = 0;
 		CURLMsg *m;
