@@ -1135,6 +1135,9 @@ struct blob_reader {
 	CURLcode result;
 	long status;
 	long retry_after;        /* from a 429/503 answer */
+	char *challenge;         /* WWW-Authenticate of a 401 */
+	char *scope;
+	bool authed;             /* answered a challenge already */
 	int attempts;
 	char errbuf[CURL_ERROR_SIZE];
 	struct kf_err *err;
@@ -1185,7 +1188,12 @@ static size_t reader_header_cb(char *p, size_t sz, size_t nm, void *ud)
 	struct blob_reader *br = ud;
 	size_t n = sz * nm;
 	char *v = header_value(p, n, "Retry-After");
+	char *ch = header_value(p, n, "WWW-Authenticate");
 
+	if (ch) {
+		free(br->challenge);
+		br->challenge = ch;
+	}
 	if (v) {
 		char *end;
 		long s = strtol(v, &end, 10);
@@ -1209,6 +1217,8 @@ static int reader_start(struct blob_reader *br)
 	br->done = br->paused = br->bad_status = false;
 	br->status = 0;
 	br->retry_after = 0;
+	free(br->challenge);
+	br->challenge = NULL;
 	br->resume_from = br->received;
 	br->errbuf[0] = '\0';
 	if (!(br->easy = curl_easy_init()))
@@ -1243,34 +1253,20 @@ static int reader_open(struct blob_reader *br, struct kf_oci_registry *r, const 
 		       const char *digest, uint64_t size, struct kf_err *err)
 {
 	char *scope = scope_for(r, repo);
-	int rc;
 
 	memset(br, 0, sizeof(*br));
 	br->r = r;
 	br->err = err;
 	br->size = size;
 	br->cap = RING_SIZE;
-	/* a HEAD first: it gets the token for this repository and says the blob is there */
-	{
-		int64_t sz = -1;
-		if ((rc = kf_oci_blob_head(r, repo, digest, &sz, err)) != 0) {
-			free(scope);
-			return rc;
-		}
-		if (sz >= 0 && (uint64_t)sz != size) {
-			free(scope);
-			return kf_err_set(err, KF_EDIGEST,
-					  "blob %s in %s/%s is %lld bytes, the manifest says %llu",
-					  digest, r->name, repo, (long long)sz,
-					  (unsigned long long)size);
-		}
-	}
+	/* no HEAD first (a round trip per blob on a far registry): a 401 on the GET itself is
+	 * answered, a size that differs from the descriptor is caught while streaming */
+	br->scope = scope;
 	br->auth = auth_header(r, scope);
-	free(scope);
 	br->url = mkurl(r, "/v2/%s/blobs/%s", repo, digest);
 	br->ring = malloc(br->cap);
 	br->multi = curl_multi_init();
-	if (!br->url || !br->ring || !br->multi)
+	if (!br->scope || !br->url || !br->ring || !br->multi)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	if (size == 0) {
 		br->done = true;
@@ -1289,6 +1285,8 @@ static void reader_close(struct blob_reader *br)
 		curl_multi_cleanup(br->multi);
 	curl_slist_free_all(br->hl);
 	free_secret(br->auth);
+	free(br->challenge);
+	free(br->scope);
 	free(br->url);
 	free(br->ring);
 	memset(br, 0, sizeof(*br));
@@ -1331,6 +1329,18 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 					return kf_err_set(br->err, KF_EDIGEST,
 							  "GET %s: more bytes than the %llu announced",
 							  br->url, (unsigned long long)br->size);
+				if (st == 401 && br->challenge && !br->authed) {
+					int arc;
+					br->authed = true;
+					if ((arc = authenticate(br->r, br->challenge, br->scope,
+								br->err)) != 0)
+						return arc;
+					free_secret(br->auth);
+					br->auth = auth_header(br->r, br->scope);
+					if (reader_start(br))
+						return kf_err_set(br->err, KF_ENOMEM, "out of memory");
+					continue;
+				}
 				if ((st == 429 || st >= 500) && br->attempts < br->r->max_retries) {
 					kf_debug("GET %s: HTTP %ld; retrying", br->url, st);
 					backoff(br->attempts++, br->retry_after);

@@ -560,6 +560,13 @@ static void test_mirror_command_interrupted_then_rerun_completes(void **state)
 	free(out);
 }
 
+static int count_sink(void *ud, const void *data, size_t len)
+{
+	(void)data;
+	*(uint64_t *)ud += len;
+	return 0;
+}
+
 static void test_mirror_source_with_bearer_token_and_credentials(void **state)
 {
 	struct mt_server px;
@@ -581,6 +588,18 @@ static void test_mirror_source_with_bearer_token_and_credentials(void **state)
 	setenv("K3SFORGE_REGISTRY_USER", "alice", 1);
 	setenv("K3SFORGE_REGISTRY_PASSWORD", "pw-1", 1);
 	rc = mirror(px.url, W.dst.url, img, 1, false, &res, &err);
+	{
+		/* a blob GET with no token yet answers the 401 itself */
+		struct kf_oci_registry *fresh = NULL;
+		uint64_t n = 0;
+		struct kf_err e2;
+		assert_int_equal(kf_oci_registry_new(&fresh, px.url, NULL, &e2), 0);
+		kf_err_clear(&e2);
+		assert_int_equal(kf_oci_blob_get(fresh, "auth/bearer", layer, 300 * 1024, count_sink,
+						 &n, &e2), 0);
+		assert_int_equal(n, 300 * 1024);
+		kf_oci_registry_free(fresh);
+	}
 	unsetenv("K3SFORGE_REGISTRY_USER");
 	unsetenv("K3SFORGE_REGISTRY_PASSWORD");
 	mt_server_stop(&px);
