@@ -16,8 +16,8 @@ pkgs=(
   docker-registry                 # CNCF distribution registry
   xorriso mtools grub-pc-bin grub-efi-amd64-bin grub-common  # ISOs read back / fixture ISOs
   cloud-init python3-jsonschema python3-yaml                 # user-data schema validation
-  shellcheck qemu-utils socat curl skopeo zstd
-  util-linux python3 openssl      # flock, test servers and JSON checks, test CAs (openssl CLI)
+  shellcheck qemu-utils socat curl skopeo zstd tar time
+  util-linux python3 openssl      # flock, test servers, fault proxy, JSON checks, test CAs
   qemu-system-x86 ovmf            # boot the remastered installer fixture (BIOS + UEFI)
   # sanitizers and fuzzing
   clang libclang-rt-14-dev

@@ -15,26 +15,36 @@
 #endif
 
 extern const struct kf_cmd kf_cmd_up;
-extern const struct kf_cmd kf_cmd_config;
-extern const struct kf_cmd kf_cmd_kubeconfig;
+extern const struct kf_cmd kf_cmd_prep;
+extern const struct kf_cmd kf_cmd_build_iso;
 extern const struct kf_cmd kf_cmd_create_vms;
-extern const struct kf_cmd kf_cmd_destroy;
-extern const struct kf_cmd kf_cmd_doctor;
+extern const struct kf_cmd kf_cmd_wait;
+extern const struct kf_cmd kf_cmd_finalize;
+extern const struct kf_cmd kf_cmd_kubeconfig;
+extern const struct kf_cmd kf_cmd_mirror;
+extern const struct kf_cmd kf_cmd_bundle;
 extern const struct kf_cmd kf_cmd_registry;
 extern const struct kf_cmd kf_cmd_render;
-extern const struct kf_cmd kf_cmd_build_iso;
+extern const struct kf_cmd kf_cmd_doctor;
+extern const struct kf_cmd kf_cmd_destroy;
+extern const struct kf_cmd kf_cmd_config;
 
-/* Order is the order of `k3sforge --help`. */
+/* Order is the order of `k3sforge --help`: up, the stages in order, then the tools. */
 static const struct kf_cmd *const commands[] = {
 	&kf_cmd_up,
-	&kf_cmd_create_vms,
-	&kf_cmd_destroy,
-	&kf_cmd_doctor,
-	&kf_cmd_config,
-	&kf_cmd_kubeconfig,
-	&kf_cmd_registry,
+	&kf_cmd_prep,
 	&kf_cmd_build_iso,
+	&kf_cmd_create_vms,
+	&kf_cmd_wait,
+	&kf_cmd_finalize,
+	&kf_cmd_kubeconfig,
+	&kf_cmd_mirror,
+	&kf_cmd_bundle,
+	&kf_cmd_registry,
 	&kf_cmd_render,
+	&kf_cmd_doctor,
+	&kf_cmd_destroy,
+	&kf_cmd_config,
 	NULL,
 };
 

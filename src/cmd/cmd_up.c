@@ -6,10 +6,17 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/log.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
 #include "k3sforge/state.h"
 
 /* The stages of `up`, in order. A stage appears here when it works. */
 const struct kf_stage_def *const kf_up_stages[] = {
+	&kf_stage_prep,
+	&kf_stage_build_iso,
+	&kf_stage_create_vms,
+	&kf_stage_wait,
+	&kf_stage_finalize,
+	&kf_stage_kubeconfig,
 	NULL,
 };
 const int kf_up_stage_count = (int)(sizeof(kf_up_stages) / sizeof(kf_up_stages[0])) - 1;
@@ -82,7 +89,7 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 		}
 	}
 	/* The whole run holds the output dir, from before the first decision to the last write. */
-	if (!opt_dry_run && (r = kf_ctx_lock(ctx)) != 0)
+	if ((r = kf_ctx_lock(ctx)) != 0)
 		return r;
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;

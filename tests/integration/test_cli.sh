@@ -150,7 +150,7 @@ test_no_command_is_a_usage_error() {
 
 test_json_run_is_all_json_and_ends_with_result() {
 	begin test_json_run_is_all_json_and_ends_with_result
-	run --json -o "$T/out-json" up
+	run --json -o "$T/out-json" up --dry-run
 	expect_rc 0 || return
 	json_stream_ok 0 || { fail "bad JSON stream: $OUT"; return; }
 	[[ -z $ERR ]] || { fail "stderr not empty in JSON mode: $ERR"; return; }
@@ -177,7 +177,7 @@ test_json_global_option_error_ends_with_result() {
 
 test_json_config_error_ends_with_result_exit_3() {
 	begin test_json_config_error_ends_with_result_exit_3
-	run --json -c "$T/missing.yaml" -o "$T/out-jc" up
+	run --json -c "$T/missing.yaml" -o "$T/out-jc" up --dry-run
 	expect_rc 3 || return
 	json_stream_ok 3 || { fail "bad JSON stream: $OUT"; return; }
 	expect_in "$OUT" '"code":"config"' || return
@@ -188,13 +188,13 @@ test_locked_output_dir_exits_4() {
 	begin test_locked_output_dir_exits_4
 	mkdir -p "$T/out-lock"
 	# Another process holds <out>/.lock for as long as our run takes.
-	flock "$T/out-lock/.lock" "$BIN" -o "$T/out-lock" up >"$T/stdout" 2>"$T/stderr"
+	flock "$T/out-lock/.lock" "$BIN" -o "$T/out-lock" up --dry-run >"$T/stdout" 2>"$T/stderr"
 	RC=$?
 	ERR=$(cat "$T/stderr")
 	expect_rc 4 || return
 	expect_in "$ERR" "out-lock is locked by another process" || return
 	# and once it is free, the same run works
-	run -o "$T/out-lock" up
+	run -o "$T/out-lock" up --dry-run
 	expect_rc 0 || return
 	pass
 }
@@ -209,7 +209,7 @@ test_second_concurrent_run_exits_4_naming_the_first() {
 	for _ in $(seq 100); do [[ -s $T/out-two/.lock ]] && break; sleep 0.05; done
 	SLEEPER_PID=$(cat "$T/out-two/.lock")
 	local holder=$SLEEPER_PID
-	run -o "$T/out-two" up
+	run -o "$T/out-two" up --dry-run
 	stop_holder
 	expect_rc 4 || return
 	expect_in "$ERR" "in use by another k3sforge run (pid $holder)" || return
@@ -218,7 +218,7 @@ test_second_concurrent_run_exits_4_naming_the_first() {
 
 test_log_file_lines_all_start_with_timestamp() {
 	begin test_log_file_lines_all_start_with_timestamp
-	run -v -o "$T/out-log" up
+	run -v -o "$T/out-log" up --dry-run
 	expect_rc 0 || return
 	local log="$T/out-log/k3sforge.log"
 	[[ -s $log ]] || { fail "no $log"; return; }
@@ -231,7 +231,7 @@ test_log_file_lines_all_start_with_timestamp() {
 
 test_missing_explicit_config_is_a_config_error_exit_3() {
 	begin test_missing_explicit_config_is_a_config_error_exit_3
-	run -c "$T/missing.yaml" -o "$T/out-cfg" up
+	run -c "$T/missing.yaml" -o "$T/out-cfg" up --dry-run
 	expect_rc 3 || return
 	one_line "$ERR" || return
 	expect_in "$ERR" "$T/missing.yaml: no such configuration file" || return
@@ -254,7 +254,7 @@ test_up_rejects_arguments_and_unknown_stage() {
 
 test_terminal_lines_start_with_timestamp_and_level() {
 	begin test_terminal_lines_start_with_timestamp_and_level
-	run -o "$T/out-term" up
+	run -o "$T/out-term" up --dry-run
 	expect_rc 0 || return
 	local bad
 	bad=$(grep -Evc '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} (DEBUG|INFO |OK   |WARN |ERROR) ' <<<"$ERR")

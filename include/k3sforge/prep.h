@@ -1,0 +1,23 @@
+/* The image half of prep: mirror the configured image list into the lab registry, then prove
+ * every image the pinned k3s release (k3s-images.txt) and each add-on needs is there. */
+#ifndef K3SFORGE_PREP_H
+#define K3SFORGE_PREP_H
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/config.h"
+#include "k3sforge/digest.h"
+#include "k3sforge/err.h"
+
+/* Mirrors cfg->images.refs into the lab registry (reached on the host at its probe address with
+ * <out>/pki/ca.crt) and checks the k3s and add-on images are all present, naming each missing
+ * one and what to do. */
+int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_err *err);
+/* Adds the image list and its sources to the prep fingerprint. */
+void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp);
+/* The images an add-on needs (Docker-style references), NULL-terminated, static. */
+const char *const *kf_prep_addon_images(const struct kf_config *cfg);
+
+int kf_prep_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err);
+int kf_prep_check(struct kf_ctx *ctx, struct kf_err *err);
+
+#endif

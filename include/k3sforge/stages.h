@@ -1,0 +1,21 @@
+/* The stages of `up`, each exported by its command file, and what stages share. */
+#ifndef K3SFORGE_STAGES_H
+#define K3SFORGE_STAGES_H
+
+#include <stdbool.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/stage.h"
+
+extern const struct kf_stage_def kf_stage_prep;
+extern const struct kf_stage_def kf_stage_build_iso;
+extern const struct kf_stage_def kf_stage_create_vms;
+extern const struct kf_stage_def kf_stage_wait;
+extern const struct kf_stage_def kf_stage_finalize;
+extern const struct kf_stage_def kf_stage_kubeconfig;
+
+/* Waits for every node (hypervisor signals when use_vmrun and vmrun is there), prints each
+ * unfinished node's reason and diagnosis, records the outcome in state.json under "wait". */
+int kf_wait_stage_nodes(struct kf_ctx *ctx, bool use_vmrun, int timeout_s, struct kf_err *err);
+
+#endif

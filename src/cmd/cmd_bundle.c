@@ -1,0 +1,232 @@
+/* k3sforge bundle export|import: the air-gap bundle (OCI image layout + files in one tar). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/bundle.h"
+#include "k3sforge/cmd.h"
+#include "k3sforge/digest.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/progress.h"
+
+#define LIST_MAX ((size_t)4 * 1024 * 1024)
+#define LIST_LINES_MAX 100000
+
+extern const struct kf_cmd kf_cmd_bundle;
+
+static const char *opt_images, *opt_from, *opt_from_ca, *opt_platform, *opt_to, *opt_to_ca;
+static const char *opt_files_dir;
+static bool opt_all;
+static struct kf_strlist opt_file;
+
+static const struct kf_opt bundle_opts[] = {
+	KF_OPT_STR_(0, "images", &opt_images, "FILE",
+		    "export: image list, `source` or `source target` per line"),
+	KF_OPT_STR_(0, "from", &opt_from, "REGISTRY",
+		    "export: replace the registry of every source"),
+	KF_OPT_STR_(0, "from-ca", &opt_from_ca, "FILE", "export: CA bundle for the source"),
+	KF_OPT_FLAG_(0, "all-platforms", &opt_all, "export: keep whole multi-platform indexes"),
+	KF_OPT_STR_(0, "platform", &opt_platform, "OS/ARCH", "export: platform (default linux/amd64)"),
+	KF_OPT_LIST_(0, "file", &opt_file, "NAME=PATH", "export: add a file as files/NAME (repeat)"),
+	KF_OPT_STR_(0, "to", &opt_to, "REGISTRY", "import: target registry (default the lab's)"),
+	KF_OPT_STR_(0, "to-ca", &opt_to_ca, "FILE", "import: CA for the target"),
+	KF_OPT_STR_(0, "files-dir", &opt_files_dir, "DIR", "import: where files/ are copied"),
+	KF_OPT_END_,
+};
+
+struct names {
+	struct kf_mirror_image *v;
+	char **owned;
+	size_t n, n_owned;
+};
+
+static void names_free(struct names *l)
+{
+	for (size_t i = 0; i < l->n_owned; i++)
+		free(l->owned[i]);
+	free(l->owned);
+	free(l->v);
+}
+
+static int names_add(struct names *l, const char *s, const char *t)
+{
+	struct kf_mirror_image *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	char **no;
+
+	if (!nv)
+		return KF_ENOMEM;
+	l->v = nv;
+	if (!(no = realloc(l->owned, (l->n_owned + 2) * sizeof(*no))))
+		return KF_ENOMEM;
+	l->owned = no;
+	if (!(l->owned[l->n_owned] = strdup(s)))
+		return KF_ENOMEM;
+	l->v[l->n].source = l->owned[l->n_owned++];
+	l->v[l->n].target = NULL;
+	if (t) {
+		if (!(l->owned[l->n_owned] = strdup(t)))
+			return KF_ENOMEM;
+		l->v[l->n].target = l->owned[l->n_owned++];
+	}
+	l->n++;
+	return 0;
+}
+
+static int read_names(struct names *l, const char *path, struct kf_err *err)
+{
+	char *data = NULL, *line, *save = NULL;
+	size_t len;
+	int rc, lineno = 0;
+
+	if ((rc = kf_fs_read(&data, &len, path, LIST_MAX, err)) != 0)
+		return kf_err_wrap(err, "image list");
+	for (line = strtok_r(data, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+		char *a, *b, *c, *s2 = NULL;
+		lineno++;
+		if (strchr(line, '#'))
+			*strchr(line, '#') = '\0';
+		if (!(a = strtok_r(line, " \t\r", &s2)))
+			continue;
+		b = strtok_r(NULL, " \t\r", &s2);
+		c = strtok_r(NULL, " \t\r", &s2);
+		if (c)
+			rc = kf_err_set(err, KF_EUSAGE, "%s:%d: expected `source` or `source target`",
+					path, lineno);
+		else if (l->n >= LIST_LINES_MAX)
+			rc = kf_err_set(err, KF_ELIMIT, "%s: too many images", path);
+		else if (names_add(l, a, b) != 0)
+			rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	free(data);
+	return rc;
+}
+
+static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv)
+{
+	struct kf_config *cfg = NULL;
+	struct names l = { 0 };
+	struct kf_bundle_file *files = NULL;
+	struct kf_mirror_opts mo = { 0 };
+	char hex[KF_SHA256_HEX_LEN + 1];
+	int r = 0;
+
+	if (opt_all && opt_platform)
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "bundle: --all-platforms and --platform exclude each other");
+	if ((!opt_images && npos < 3) || !opt_from)
+		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+			return r;
+	if (opt_images) {
+		r = read_names(&l, opt_images, &ctx->err);
+	} else if (npos >= 3) {
+		for (int i = 3; i <= npos && !r; i++)
+			if (names_add(&l, argv[i], NULL) != 0)
+				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	} else {
+		for (size_t i = 0; i < cfg->images.n_refs && !r; i++)
+			if (names_add(&l, cfg->images.refs[i].source, cfg->images.refs[i].target))
+				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	}
+	if (r)
+		goto out;
+	if (opt_file.n && !(files = calloc((size_t)opt_file.n, sizeof(*files)))) {
+		r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < opt_file.n; i++) {
+		const char *eq = strchr(opt_file.items[i], '=');
+		char *name;
+		if (!eq || eq == opt_file.items[i] || !eq[1]) {
+			r = kf_err_set(&ctx->err, KF_EUSAGE, "bundle: --file wants NAME=PATH, got '%s'",
+				       opt_file.items[i]);
+			goto out;
+		}
+		if (!(name = strndup(opt_file.items[i], (size_t)(eq - opt_file.items[i]))) ||
+		    names_add(&l, "", NULL) != 0) {
+			free(name);
+			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+			goto out;
+		}
+		/* keep the name owned by the list (the placeholder image added above is dropped) */
+		l.n--;
+		free(l.owned[l.n_owned - 1]);
+		l.owned[l.n_owned - 1] = name;
+		files[i].name = name;
+		files[i].path = eq + 1;
+	}
+	mo.from = opt_from ? opt_from : (cfg ? cfg->images.source_registry : NULL);
+	mo.from_ca = opt_from_ca;
+	mo.all_platforms = opt_all;
+	mo.platform = opt_platform;
+	mo.progress = kf_progress_new("bundle export", 0, (int)l.n);
+	r = kf_bundle_export(&mo, l.v, l.n, files, (size_t)opt_file.n, file, hex, &ctx->err);
+	if (mo.progress)
+		kf_progress_done(mo.progress, r == 0);
+	if (!r)
+		kf_ok("bundle %s written (sha256 %s, also in %s.sha256)", file, hex, file);
+out:
+	free(files);
+	names_free(&l);
+	return r;
+}
+
+static int do_import(struct kf_ctx *ctx, const char *file)
+{
+	struct kf_config *cfg = NULL;
+	struct kf_bundle_import_stats st;
+	char to[300], *ca = NULL;
+	int r;
+
+	if (!opt_to) {
+		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+			return r;
+		snprintf(to, sizeof(to), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
+		ca = kf_ctx_path(ctx, "pki/ca.crt");
+	} else {
+		snprintf(to, sizeof(to), "%s", opt_to);
+	}
+	r = kf_bundle_import(file, to, opt_to_ca ? opt_to_ca : ca, opt_files_dir, &st, &ctx->err);
+	if (!r)
+		kf_ok("bundle %s: %zu images in %s", file, st.images, to);
+	free(ca);
+	return r;
+}
+
+static int bundle_run(struct kf_ctx *ctx, int argc, char **argv)
+{
+	int npos = 0, r;
+
+	if ((r = kf_cmd_parse(ctx, &kf_cmd_bundle, argc, argv, &npos)) != 0)
+		return r == 1 ? 0 : r;
+	if (npos < 2)
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "bundle needs a verb and a file: bundle export FILE | bundle "
+				  "import FILE");
+	if (strcmp(argv[1], "export") == 0)
+		return do_export(ctx, argv[2], npos, argv);
+	if (strcmp(argv[1], "import") == 0) {
+		if (npos > 2)
+			return kf_err_set(&ctx->err, KF_EUSAGE, "bundle import takes one FILE");
+		return do_import(ctx, argv[2]);
+	}
+	return kf_err_set(&ctx->err, KF_EUSAGE, "bundle: unknown verb '%s' (export or import)",
+			  argv[1]);
+}
+
+const struct kf_cmd kf_cmd_bundle = {
+	.name = "bundle",
+	.summary = "write or load an air-gap bundle (images as an OCI layout + files, verified)",
+	.usage = "k3sforge bundle export FILE [--images FILE | IMAGE...] [--from REGISTRY] "
+		 "[--file NAME=PATH]... | k3sforge bundle import FILE [--to REGISTRY]",
+	.description =
+		"export resolves the image set (same rules as mirror) and writes one tar archive: "
+		"an OCI image layout (oci-layout, index.json, blobs/sha256/...), extra files under "
+		"files/, and k3sforge-bundle.json listing every digest; FILE.sha256 gets the "
+		"archive's own digest. import checks every digest first and refuses a truncated "
+		"or altered bundle before loading anything into the registry.",
+	.example = "k3sforge bundle export lab-bundle.tar --images images.txt --file "
+		   "k3s=artifacts/k3s\nk3sforge bundle import lab-bundle.tar",
+	.opts = bundle_opts,
+	.run = bundle_run,
+};

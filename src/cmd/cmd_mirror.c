@@ -1,0 +1,282 @@
+/* k3sforge mirror: copy images registry to registry (default: into the lab registry), verified,
+ * parallel and resumable. Thin: parses options and the image list, calls kf_mirror_run. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/mirror.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/progress.h"
+
+#define LIST_MAX ((size_t)4 * 1024 * 1024)
+#define LIST_LINES_MAX 100000
+
+extern const struct kf_cmd kf_cmd_mirror;
+
+static const char *opt_images, *opt_from, *opt_to, *opt_from_ca, *opt_to_ca, *opt_platform;
+static int opt_jobs = 8;
+static bool opt_all;
+
+static const struct kf_opt mirror_opts[] = {
+	KF_OPT_STR_(0, "images", &opt_images, "FILE",
+		    "image list: one `source` or `source target` per line (# comments)"),
+	KF_OPT_STR_(0, "from", &opt_from, "REGISTRY",
+		    "replace the registry of every source (default images.source_registry)"),
+	KF_OPT_STR_(0, "to", &opt_to, "REGISTRY",
+		    "target registry host:port (default: the lab registry)"),
+	KF_OPT_STR_(0, "from-ca", &opt_from_ca, "FILE", "CA bundle for the source registry"),
+	KF_OPT_STR_(0, "to-ca", &opt_to_ca, "FILE",
+		    "CA bundle for the target (default <out>/pki/ca.crt for the lab registry)"),
+	KF_OPT_INT_('j', "jobs", &opt_jobs, "N", "parallel transfers (default 8)", 1, 64),
+	KF_OPT_FLAG_(0, "all-platforms", &opt_all, "keep whole multi-platform indexes"),
+	KF_OPT_STR_(0, "platform", &opt_platform, "OS/ARCH",
+		    "platform to take from an index (default linux/amd64)"),
+	KF_OPT_END_,
+};
+
+struct list {
+	struct kf_mirror_image *v;
+	size_t n, cap;
+	char **owned;
+	size_t n_owned;
+};
+
+static int list_add(struct list *l, char *source, char *target)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 32;
+		struct kf_mirror_image *nv = realloc(l->v, nc * sizeof(*nv));
+		char **no = realloc(l->owned, nc * 2 * sizeof(*no));
+		if (nv)
+			l->v = nv;
+		if (no)
+			l->owned = no;
+		if (!nv || !no)
+			return KF_ENOMEM;
+		l->cap = nc;
+	}
+	l->v[l->n].source = source;
+	l->v[l->n].target = target;
+	l->n++;
+	l->owned[l->n_owned++] = source;
+	if (target)
+		l->owned[l->n_owned++] = target;
+	return 0;
+}
+
+static void list_free(struct list *l)
+{
+	for (size_t i = 0; i < l->n_owned; i++)
+		free(l->owned[i]);
+	free(l->owned);
+	free(l->v);
+}
+
+/* Reads `source [target]` lines. */
+static int read_list(struct list *l, const char *path, struct kf_err *err)
+{
+	char *data = NULL, *line, *save = NULL;
+	size_t len;
+	int rc, lineno = 0;
+
+	if ((rc = kf_fs_read(&data, &len, path, LIST_MAX, err)) != 0)
+		return kf_err_wrap(err, "image list");
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *a, *b, *c, *s2 = NULL;
+		lineno++;
+		if (strchr(line, '#'))
+			*strchr(line, '#') = '\0';
+		a = strtok_r(line, " \t\r", &s2);
+		if (!a)
+			continue;
+		b = strtok_r(NULL, " \t\r", &s2);
+		c = strtok_r(NULL, " \t\r", &s2);
+		if (c) {
+			rc = kf_err_set(err, KF_EUSAGE,
+					"%s:%d: expected `source` or `source target`, found a third "
+					"word '%s'", path, lineno, c);
+			break;
+		}
+		if (l->n >= LIST_LINES_MAX) {
+			rc = kf_err_set(err, KF_ELIMIT, "%s: more than %d images", path,
+					LIST_LINES_MAX);
+			break;
+		}
+		{
+			char *sa = strdup(a), *sb = b ? strdup(b) : NULL;
+			if (!sa || (b && !sb) || list_add(l, sa, sb) != 0) {
+				free(sa);
+				free(sb);
+				rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+				break;
+			}
+		}
+	}
+	free(data);
+	return rc;
+}
+
+static void print_results(const struct kf_mirror_result *res, size_t n, double secs)
+{
+	size_t copied = 0, present = 0, failed = 0;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct kf_mirror_result *r = &res[i];
+		if (r->status == KF_MIRROR_COPIED)
+			copied++;
+		else if (r->status == KF_MIRROR_PRESENT)
+			present++;
+		else
+			failed++;
+		bytes += r->bytes;
+		{
+			json_t *o = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:I,s:i,s:i,s:i,s:s?}", "source",
+					      r->source, "target", r->target, "status",
+					      kf_mirror_status_name(r->status), "digest", r->digest,
+					      "platform", r->platform, "bytes", (json_int_t)r->bytes,
+					      "blobs_copied", r->blobs_copied, "blobs_mounted",
+					      r->blobs_mounted, "blobs_present", r->blobs_present,
+					      "reason", r->reason);
+			char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			if (txt)
+				kf_log_event("mirror_image", txt);
+			free(txt);
+			json_decref(o);
+		}
+	}
+	if (!kf_log_json()) {
+		kf_log_raw("%-16s %-60s %s", "RESULT", "IMAGE", "DETAIL");
+		for (size_t i = 0; i < n; i++) {
+			const struct kf_mirror_result *r = &res[i];
+			char detail[1200];
+			if (r->status == KF_MIRROR_FAILED)
+				snprintf(detail, sizeof(detail), "%s", r->reason ? r->reason : "");
+			else
+				snprintf(detail, sizeof(detail), "%s%s%s blobs: %d copied, %d mounted, %d present",
+					 r->platform ? r->platform : "",
+					 r->platform ? "; " : "", r->digest ? r->digest : "",
+					 r->blobs_copied, r->blobs_mounted, r->blobs_present);
+			kf_log_raw("%-16s %-60s %s", kf_mirror_status_name(r->status), r->target,
+				   detail);
+		}
+	}
+	kf_info("mirror: %zu copied, %zu already present, %zu failed; %.1f MiB in %.1fs", copied,
+		present, failed, (double)bytes / (1024.0 * 1024.0), secs);
+}
+
+static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
+{
+	struct kf_config *cfg = NULL;
+	struct list l = { 0 };
+	struct kf_mirror_opts mo = { 0 };
+	struct kf_mirror_result *res = NULL;
+	char *to_default = NULL, *ca_default = NULL;
+	int npos = 0, r;
+	double t0;
+
+	if ((r = kf_cmd_parse(ctx, &kf_cmd_mirror, argc, argv, &npos)) != 0)
+		return r == 1 ? 0 : r;
+	if (opt_all && opt_platform)
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "mirror: --all-platforms and --platform exclude each other");
+	if (opt_images && npos > 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "mirror: give images either with --images FILE or as arguments");
+	if (opt_platform && (!strchr(opt_platform, '/') || strlen(opt_platform) > 100))
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "mirror: --platform wants OS/ARCH[/VARIANT] such as linux/amd64");
+	if (!opt_to || (!opt_images && npos == 0) || !opt_from) {
+		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+			return r;
+	}
+	if (opt_images) {
+		if ((r = read_list(&l, opt_images, &ctx->err)) != 0)
+			goto out;
+	} else if (npos > 0) {
+		for (int i = 1; i <= npos; i++) {
+			char *s = strdup(argv[i]);
+			if (!s || list_add(&l, s, NULL) != 0) {
+				free(s);
+				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+	} else {
+		for (size_t i = 0; i < cfg->images.n_refs; i++) {
+			char *s = strdup(cfg->images.refs[i].source);
+			char *t = cfg->images.refs[i].target ? strdup(cfg->images.refs[i].target) : NULL;
+			if (!s || (cfg->images.refs[i].target && !t) || list_add(&l, s, t) != 0) {
+				free(s);
+				free(t);
+				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+	}
+	if (l.n == 0) {
+		r = kf_err_set(&ctx->err, KF_EUSAGE,
+			       "mirror: no images (give IMAGE arguments, --images FILE or "
+			       "images: in the configuration)");
+		goto out;
+	}
+	mo.from = opt_from ? opt_from : (cfg ? cfg->images.source_registry : NULL);
+	mo.from_ca = opt_from_ca;
+	if (opt_to) {
+		mo.to = opt_to;
+		mo.to_ca = opt_to_ca;
+	} else {
+		size_t n = strlen(cfg->registry.host_ip) + 16;
+		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
+			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+			goto out;
+		}
+		snprintf(to_default, n, "%s:%d", cfg->registry.host_ip, cfg->registry.port);
+		mo.to = to_default;
+		mo.to_ca = opt_to_ca ? opt_to_ca : ca_default;
+	}
+	mo.jobs = opt_jobs;
+	if (cfg && cfg->timeouts.download_s > 0)
+		mo.stall_timeout_s = cfg->timeouts.download_s;
+	mo.all_platforms = opt_all;
+	mo.platform = opt_platform;
+	mo.progress = kf_progress_new("mirror", 0, (int)l.n);
+	kf_info("mirror: %zu image%s to %s (%s, %d jobs)", l.n, l.n == 1 ? "" : "s", mo.to,
+		opt_all ? "all platforms" : (opt_platform ? opt_platform : "linux/amd64"),
+		opt_jobs);
+	t0 = kf_now_mono();
+	r = kf_mirror_run(&mo, l.v, l.n, &res, &ctx->err);
+	if (mo.progress)
+		kf_progress_done(mo.progress, r == 0);
+	if (res)
+		print_results(res, l.n, kf_now_mono() - t0);
+out:
+	kf_mirror_results_free(res, l.n);
+	list_free(&l);
+	free(to_default);
+	free(ca_default);
+	return r;
+}
+
+const struct kf_cmd kf_cmd_mirror = {
+	.name = "mirror",
+	.summary = "copy container images into the lab registry (verified, parallel, resumable)",
+	.usage = "k3sforge mirror [--images FILE | IMAGE...] [--from REGISTRY] [--to REGISTRY] "
+		 "[--from-ca FILE] [--to-ca FILE] [--jobs N] [--all-platforms | --platform OS/ARCH]",
+	.description =
+		"Copies images registry to registry over the OCI distribution API: every blob and "
+		"manifest digest is verified while streaming, blobs already in the target are "
+		"skipped (or mounted from another repository), a blob shared by several images is "
+		"fetched once, and digests are preserved. Rerun it after an interruption: it moves "
+		"only what is missing. Without --to the lab registry <registry.host_ip>:<port> is "
+		"used with <out>/pki/ca.crt. `http://host:port` is accepted for loopback only. "
+		"Exits non-zero when any image failed, after trying all.",
+	.example = "k3sforge mirror --images images.txt\n"
+		   "k3sforge mirror --to 127.0.0.1:5000 --to-ca ca.crt rancher/mirrored-pause:3.6",
+	.opts = mirror_opts,
+	.run = mirror_run,
+};

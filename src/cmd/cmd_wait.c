@@ -1,0 +1,154 @@
+/* k3sforge wait: every node at once, until its role's completion marker exists. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/log.h"
+#include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
+#include "k3sforge/state.h"
+#include "k3sforge/vmsignals.h"
+#include "k3sforge/wait.h"
+
+extern const struct kf_cmd kf_cmd_wait;
+
+static bool opt_force, opt_no_vmrun;
+static int opt_timeout;
+
+static const struct kf_opt wait_opts[] = {
+	KF_OPT_INT_(0, "timeout", &opt_timeout, "SECONDS",
+		    "give up on a node after this long (default timeouts.wait, 20 min)", 1, 86400),
+	KF_OPT_FLAG_(0, "no-vmrun", &opt_no_vmrun,
+		     "use SSH only, no hypervisor signals (VMs on another host)"),
+	KF_OPT_FLAG_(0, "force", &opt_force, "run even if up to date"),
+	KF_OPT_END_,
+};
+
+static void record(struct kf_ctx *ctx, const struct kf_wait_result *res, size_t n)
+{
+	struct kf_state *st = NULL;
+	struct kf_err err;
+	json_t *nodes = json_object();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "phase", json_string(kf_wait_phase_name(res[i].phase)));
+		json_object_set_new(o, "done", json_boolean(res[i].done));
+		json_object_set_new(o, "seconds", json_integer((json_int_t)res[i].elapsed_s));
+		if (res[i].reason[0])
+			json_object_set_new(o, "reason", json_string(res[i].reason));
+		json_object_set_new(nodes, res[i].node->name, o);
+	}
+	if (kf_state_load(&st, ctx->out_dir, &err) == 0) {
+		json_object_set(kf_state_data(st, "wait"), "nodes", nodes);
+		kf_state_save(st, &err);
+		kf_state_free(st);
+	}
+	json_decref(nodes);
+}
+
+/* Shared with finalize: waits for all nodes, prints each failed node's diagnosis. */
+int kf_wait_stage_nodes(struct kf_ctx *ctx, bool use_vmrun, int timeout_s, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	struct kf_vmsignals vs;
+	struct kf_wait_opts wo;
+	struct kf_wait_result *res = NULL;
+	bool have_vm = false;
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	memset(&wo, 0, sizeof(wo));
+	wo.out_dir = ctx->out_dir;
+	wo.timeout_s = timeout_s;
+	if (use_vmrun) {
+		struct kf_err verr;
+		if (kf_vmsignals_init(&vs, cfg, ctx->out_dir, &verr) == 0)
+			have_vm = true;
+		else
+			kf_warn("no hypervisor signals (%s); waiting on SSH alone", verr.msg);
+	}
+	r = kf_wait_nodes(cfg, have_vm ? &vs.ops : NULL, &wo, &res, err);
+	for (size_t i = 0; res && i < cfg->n_nodes; i++) {
+		if (res[i].done)
+			continue;
+		kf_error("%s: stopped at %s after %.0fs: %s", res[i].node->name,
+			 kf_wait_phase_name(res[i].phase), res[i].elapsed_s, res[i].reason);
+		if (res[i].progress)
+			kf_info("%s: markers seen: %s", res[i].node->name, res[i].progress);
+		if (res[i].diagnosis)
+			kf_log_raw("%s diagnosis:\n%s", res[i].node->name, res[i].diagnosis);
+	}
+	if (res)
+		record(ctx, res, cfg->n_nodes);
+	kf_wait_results_free(res, cfg->n_nodes);
+	if (have_vm)
+		kf_vmsignals_free(&vs);
+	return r;
+}
+
+static int wait_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	struct kf_state *st = NULL;
+	struct kf_state_rec rec;
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		kf_fp_str(fp, "node", cfg->nodes[i].name);
+		kf_fp_int(fp, "role", cfg->nodes[i].role);
+		kf_fp_str(fp, "ip", cfg->nodes[i].ip);
+		kf_fp_str(fp, "ssh_host", cfg->nodes[i].ssh_host);
+		kf_fp_int(fp, "ssh_port", cfg->nodes[i].ssh_port);
+	}
+	/* New VMs mean a new wait. */
+	if (kf_state_load(&st, ctx->out_dir, err) == 0) {
+		if (kf_state_get(st, "create-vms", &rec) && rec.fingerprint)
+			kf_fp_str(fp, "create-vms", rec.fingerprint);
+		kf_state_free(st);
+	}
+	return 0;
+}
+
+static int wait_run(struct kf_ctx *ctx, struct kf_err *err)
+{
+	return kf_wait_stage_nodes(ctx, !opt_no_vmrun, opt_timeout, err);
+}
+
+const struct kf_stage_def kf_stage_wait = {
+	.name = "wait",
+	.fingerprint = wait_fingerprint,
+	.check = NULL,
+	.run = wait_run,
+};
+
+static int wait_cmd(struct kf_ctx *ctx, int argc, char **argv)
+{
+	int npos = 0, r;
+
+	if ((r = kf_cmd_parse(ctx, &kf_cmd_wait, argc, argv, &npos)) != 0)
+		return r;
+	if (npos > 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "wait takes no arguments ('%s' given)", argv[1]);
+	return kf_stage_execute(ctx, &kf_stage_wait, opt_force, NULL);
+}
+
+const struct kf_cmd kf_cmd_wait = {
+	.name = "wait",
+	.summary = "wait for every node until its role's completion marker exists",
+	.usage = "k3sforge [-c FILE] [-o DIR] wait [--timeout SECONDS] [--no-vmrun] [--force]",
+	.description =
+		"All nodes at once. Each walks: powered on → VMware Tools → its configured IP → TCP 22\n"
+		"→ SSH authenticated with its pinned host key → /var/lib/k3s-bootstrap.done (master) or\n"
+		"/var/lib/k3s-agent-bootstrap.done (worker). Earlier markers are progress, never\n"
+		"completion. A node that does not finish in time is reported with its last phase, the\n"
+		"reason, and (when SSH works) its bootstrap journal and cloud-init status.",
+	.example = "  k3sforge -c lab.yaml wait\n  k3sforge -c lab.yaml --json wait --timeout 900",
+	.opts = wait_opts,
+	.run = wait_cmd,
+};

@@ -1,0 +1,145 @@
+/* prep, images: mirror the configured list into the lab registry and refuse to go on while an
+ * image the pinned k3s release or an add-on needs is missing (the seeds' pause-image lesson). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/artifacts.h"
+#include "k3sforge/buf.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/mirror.h"
+#include "k3sforge/prep.h"
+#include "k3sforge/progress.h"
+#include "k3sforge/regserver.h"
+
+/* KubeSphere v4.1.3's ks-core chart with its default values (tech-notes §6). */
+static const char *const kubesphere_v413[] = {
+	"docker.io/kubesphere/ks-apiserver:v4.1.3",
+	"docker.io/kubesphere/ks-console:v4.1.3",
+	"docker.io/kubesphere/ks-controller-manager:v4.1.3",
+	"docker.io/kubesphere/kubectl:v1.27.16",
+	"docker.io/kubesphere/ks-extensions-museum:v1.1.3",
+	NULL,
+};
+static const char *const none[] = { NULL };
+
+const char *const *kf_prep_addon_images(const struct kf_config *cfg)
+{
+	if (!cfg->addons.kubesphere)
+		return none;
+	if (cfg->addons.kubesphere_version && strcmp(cfg->addons.kubesphere_version, "v4.1.3") == 0)
+		return kubesphere_v413;
+	return none;
+}
+
+void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
+{
+	kf_fp_str(fp, "images.source_registry", cfg->images.source_registry);
+	for (size_t i = 0; i < cfg->images.n_refs; i++) {
+		kf_fp_str(fp, "image.source", cfg->images.refs[i].source);
+		kf_fp_str(fp, "image.target", cfg->images.refs[i].target);
+	}
+	kf_fp_int(fp, "addons.kubesphere", cfg->addons.kubesphere);
+	kf_fp_str(fp, "addons.kubesphere_version", cfg->addons.kubesphere_version);
+}
+
+static int mirror_configured(const struct kf_config *cfg, const char *to, const char *ca,
+			     struct kf_err *err)
+{
+	struct kf_mirror_image *imgs;
+	struct kf_mirror_result *res = NULL;
+	struct kf_mirror_opts mo;
+	size_t n = cfg->images.n_refs, copied = 0, present = 0, failed = 0;
+	int r;
+
+	if (n == 0) {
+		kf_warn("no images configured (images.list / images.inline): only checking what the "
+			"registry already holds");
+		return 0;
+	}
+	imgs = calloc(n, sizeof(*imgs));
+	if (!imgs)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		imgs[i].source = cfg->images.refs[i].source;
+		imgs[i].target = cfg->images.refs[i].target;
+	}
+	memset(&mo, 0, sizeof(mo));
+	mo.from = cfg->images.source_registry;
+	mo.to = to;
+	mo.to_ca = ca;
+	mo.progress = kf_progress_new("mirror", 0, (int)n);
+	r = kf_mirror_run(&mo, imgs, n, &res, err);
+	kf_progress_done(mo.progress, r == 0);
+	for (size_t i = 0; res && i < n; i++) {
+		switch (res[i].status) {
+		case KF_MIRROR_COPIED: copied++; break;
+		case KF_MIRROR_PRESENT: present++; break;
+		case KF_MIRROR_FAILED:
+			failed++;
+			kf_error("image %s: %s", res[i].source, res[i].reason ? res[i].reason : "failed");
+			break;
+		}
+	}
+	if (res)
+		kf_info("images: %zu copied, %zu already present, %zu failed", copied, present, failed);
+	kf_mirror_results_free(res, n);
+	free(imgs);
+	return r;
+}
+
+int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_err *err)
+{
+	char listen[128], host[128], to[200];
+	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	char **k3s = NULL, **missing = NULL;
+	const char **wanted = NULL;
+	const char *const *addon = kf_prep_addon_images(cfg);
+	size_t n_k3s = 0, n_addon = 0, n_missing = 0;
+	int port = 0, r;
+
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, err)) != 0)
+		goto out;
+	snprintf(to, sizeof(to), "%s:%d", host, port);
+	if ((r = mirror_configured(cfg, to, ca, err)) != 0)
+		goto out;
+	/* Everything the pinned release and the add-ons need must be there now. */
+	if ((r = kf_artifacts_images(&k3s, &n_k3s, ctx->out_dir, err)) != 0)
+		goto out;
+	while (addon[n_addon])
+		n_addon++;
+	wanted = calloc(n_k3s + n_addon + 1, sizeof(char *));
+	if (!wanted) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n_k3s; i++)
+		wanted[i] = k3s[i];
+	for (size_t i = 0; i < n_addon; i++)
+		wanted[n_k3s + i] = addon[i];
+	r = kf_mirror_verify_present(to, ca, wanted, n_k3s + n_addon, &missing, &n_missing, err);
+	if (r == KF_ENOTFOUND || n_missing) {
+		struct kf_buf b;
+		kf_buf_init(&b, 64 * 1024);
+		for (size_t i = 0; i < n_missing; i++)
+			kf_buf_printf(&b, "%s%s", i ? ", " : "", missing[i]);
+		r = kf_err_set(err, KF_ENOTFOUND,
+			       "%zu image%s the cluster needs %s not in the lab registry: %s; add them "
+			       "to the image list (images.list) and run `k3sforge prep` again",
+			       n_missing, n_missing == 1 ? "" : "s", n_missing == 1 ? "is" : "are",
+			       kf_buf_str(&b));
+		kf_buf_free(&b);
+		goto out;
+	}
+	if (r)
+		goto out;
+	kf_ok("all %zu images of k3s %s%s are in the lab registry", n_k3s + n_addon,
+	      cfg->k3s.version, n_addon ? " and the add-ons" : "");
+out:
+	kf_mirror_strv_free(missing, n_missing);
+	kf_artifacts_images_free(k3s);
+	free(wanted);
+	free(ca);
+	return r;
+}

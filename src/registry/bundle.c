@@ -1,0 +1,900 @@
+/* The air-gap bundle: an OCI image layout plus extra files in one ustar archive, written while
+ * streaming blobs from the source (each verified by kf_oci_blob_get), and imported in two passes
+ * over the archive: verify everything, then load. ustar is written here directly (512-byte
+ * headers, sizes past 8 GiB in the GNU base-256 form) rather than pulling in libarchive: the
+ * format needs only regular files with short names, and a reader that refuses anything else is
+ * the safer one for input from outside. */
+#include "k3sforge/bundle.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "k3sforge/digest.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/oci.h"
+#include "k3sforge/platform.h"
+
+#define BLOCK 512
+#define JSON_MAX ((size_t)16 * 1024 * 1024)
+#define ENTRY_MAX ((uint64_t)64 * 1024 * 1024 * 1024)
+#define ENTRIES_MAX 200000
+#define BUNDLE_JSON "k3sforge-bundle.json"
+
+/* ---------------------------------------------------------------- tar writer */
+
+struct tar_w {
+	FILE *f;
+	struct kf_sha256 *h;   /* over the whole archive */
+	uint64_t entry_left;
+	int failed;
+};
+
+static int tw_write(struct tar_w *w, const void *p, size_t n)
+{
+	if (w->failed || fwrite(p, 1, n, w->f) != n) {
+		w->failed = 1;
+		return KF_EIO;
+	}
+	kf_sha256_update(w->h, p, n);
+	return 0;
+}
+
+static void octal(char *field, size_t len, uint64_t v)
+{
+	snprintf(field, len, "%0*llo", (int)len - 1, (unsigned long long)v);
+}
+
+static int tw_header(struct tar_w *w, const char *name, uint64_t size)
+{
+	unsigned char h[BLOCK];
+	unsigned sum = 0;
+
+	if (strlen(name) >= 100)
+		return KF_ELIMIT;
+	memset(h, 0, sizeof(h));
+	memcpy(h, name, strlen(name));
+	octal((char *)h + 100, 8, 0644);
+	octal((char *)h + 108, 8, 0);
+	octal((char *)h + 116, 8, 0);
+	if (size < 077777777777ULL) {
+		octal((char *)h + 124, 12, size);
+	} else {
+		h[124] = 0x80;
+		for (int i = 0; i < 8; i++)
+			h[135 - i] = (unsigned char)(size >> (8 * i));
+	}
+	octal((char *)h + 136, 12, 0);  /* mtime 0: the same inputs make the same bundle */
+	memset(h + 148, ' ', 8);
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	for (int i = 0; i < BLOCK; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	w->entry_left = size;
+	return tw_write(w, h, BLOCK);
+}
+
+static int tw_pad(struct tar_w *w, uint64_t size)
+{
+	static const unsigned char zero[BLOCK];
+	size_t pad = (size_t)((BLOCK - size % BLOCK) % BLOCK);
+
+	return pad ? tw_write(w, zero, pad) : 0;
+}
+
+static int tw_mem(struct tar_w *w, const char *name, const void *data, size_t len)
+{
+	int rc;
+
+	if ((rc = tw_header(w, name, len)) != 0 || (rc = tw_write(w, data, len)) != 0)
+		return rc;
+	return tw_pad(w, len);
+}
+
+/* ---------------------------------------------------------------- export */
+
+struct exporter {
+	struct tar_w tw;
+	json_t *index;       /* OCI index.json manifests array */
+	json_t *images, *blobs, *files;
+	json_t *written;     /* digest -> true */
+	const char *path;
+};
+
+static int blob_sink(void *ud, const void *data, size_t len)
+{
+	struct tar_w *w = ud;
+
+	return tw_write(w, data, len);
+}
+
+static int ex_blob(void *ud, struct kf_oci_registry *src, const char *src_repo, const char *digest,
+		   uint64_t size, struct kf_err *err)
+{
+	struct exporter *x = ud;
+	char name[100];
+	int rc;
+
+	if (json_object_get(x->written, digest))
+		return 0;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	if ((rc = tw_header(&x->tw, name, size)) != 0)
+		return kf_err_set(err, rc, "%s: cannot write", x->path);
+	if ((rc = kf_oci_blob_get(src, src_repo, digest, size, blob_sink, &x->tw, err)) != 0)
+		return kf_err_wrap(err, "bundle");
+	if ((rc = tw_pad(&x->tw, size)) != 0)
+		return kf_err_set(err, rc, "%s: cannot write", x->path);
+	json_object_set_new(x->written, digest, json_true());
+	json_array_append_new(x->blobs, json_pack("{s:s,s:I}", "digest", digest, "size",
+						  (json_int_t)size));
+	return 0;
+}
+
+static int ex_manifest(void *ud, const struct kf_oci_manifest *m, struct kf_err *err)
+{
+	struct exporter *x = ud;
+	char name[100];
+
+	if (json_object_get(x->written, m->digest))
+		return 0;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", m->digest + 7);
+	if (tw_mem(&x->tw, name, m->data, m->len) != 0)
+		return kf_err_set(err, KF_EIO, "%s: cannot write", x->path);
+	json_object_set_new(x->written, m->digest, json_true());
+	json_array_append_new(x->blobs, json_pack("{s:s,s:I}", "digest", m->digest, "size",
+						  (json_int_t)m->len));
+	return 0;
+}
+
+static int ex_image(void *ud, const char *ref, const char *source,
+		    const struct kf_oci_manifest *top, const char *platform, struct kf_err *err)
+{
+	struct exporter *x = ud;
+
+	(void)err;
+	json_array_append_new(x->index,
+			      json_pack("{s:s,s:s,s:I,s:{s:s,s:s}}", "mediaType", top->media_type,
+					"digest", top->digest, "size", (json_int_t)top->len,
+					"annotations", "org.opencontainers.image.ref.name", ref,
+					"io.k3sforge.source", source));
+	json_array_append_new(x->images,
+			      json_pack("{s:s,s:s,s:s,s:s,s:s?}", "ref", ref, "source", source,
+					"digest", top->digest, "mediaType", top->media_type,
+					"platform", platform));
+	return 0;
+}
+
+static bool file_name_ok(const char *n)
+{
+	size_t l = strlen(n);
+
+	if (l == 0 || l > KF_BUNDLE_FILE_NAME_MAX || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+		return false;
+	for (size_t i = 0; i < l; i++) {
+		char c = n[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == '+'))
+			return false;
+	}
+	return true;
+}
+
+static int ex_file(struct exporter *x, const struct kf_bundle_file *f, struct kf_err *err)
+{
+	FILE *in = NULL;
+	struct stat st;
+	struct kf_sha256 *h = NULL;
+	char name[128], hex[KF_SHA256_HEX_LEN + 1], *buf = NULL;
+	uint64_t left;
+	int rc = 0;
+
+	if (!file_name_ok(f->name))
+		return kf_err_set(err, KF_EUSAGE, "bundle: file name '%s' must be [A-Za-z0-9._+-]",
+				  f->name);
+	if (!(in = fopen(f->path, "rb")) || fstat(fileno(in), &st) != 0) {
+		rc = kf_err_set(err, KF_EIO, "bundle: %s: %s", f->path, strerror(errno));
+		goto out;
+	}
+	snprintf(name, sizeof(name), "files/%s", f->name);
+	h = kf_sha256_new();
+	buf = malloc(65536);
+	if (!h || !buf) {
+		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (tw_header(&x->tw, name, (uint64_t)st.st_size) != 0) {
+		rc = kf_err_set(err, KF_EIO, "%s: cannot write", x->path);
+		goto out;
+	}
+	for (left = (uint64_t)st.st_size; left > 0;) {
+		size_t want = left < 65536 ? (size_t)left : 65536;
+		size_t got = fread(buf, 1, want, in);
+		if (got == 0) {
+			rc = kf_err_set(err, KF_EIO, "bundle: %s changed while being read", f->path);
+			goto out;
+		}
+		kf_sha256_update(h, buf, got);
+		if (tw_write(&x->tw, buf, got) != 0) {
+			rc = kf_err_set(err, KF_EIO, "%s: cannot write", x->path);
+			goto out;
+		}
+		left -= got;
+	}
+	kf_sha256_final_hex(h, hex);
+	h = NULL;
+	if (tw_pad(&x->tw, (uint64_t)st.st_size) != 0) {
+		rc = kf_err_set(err, KF_EIO, "%s: cannot write", x->path);
+		goto out;
+	}
+	json_array_append_new(x->files, json_pack("{s:s,s:s,s:I}", "name", f->name, "sha256", hex,
+						  "size", (json_int_t)st.st_size));
+out:
+	kf_sha256_free(h);
+	free(buf);
+	if (in)
+		fclose(in);
+	return rc;
+}
+
+int kf_bundle_export(const struct kf_mirror_opts *opts, const struct kf_mirror_image *images,
+		     size_t n, const struct kf_bundle_file *files, size_t n_files, const char *path,
+		     char *sha256_hex, struct kf_err *err)
+{
+	struct exporter x;
+	struct kf_mirror_writer w = { ex_blob, ex_manifest, ex_image, &x };
+	char *tmp = NULL, *idx = NULL, *bj = NULL, hex[KF_SHA256_HEX_LEN + 1], ihex[65];
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	static const unsigned char zero[2 * BLOCK];
+	json_t *root = NULL, *bundle = NULL;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.path = path;
+	x.index = json_array();
+	x.images = json_array();
+	x.blobs = json_array();
+	x.files = json_array();
+	x.written = json_object();
+	x.tw.h = kf_sha256_new();
+	if (!(tmp = malloc(strlen(path) + 32))) {
+		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
+	if (!(x.tw.f = fopen(tmp, "wb"))) {
+		rc = kf_err_set(err, KF_EIO, "bundle: cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if ((rc = tw_mem(&x.tw, "oci-layout", layout, strlen(layout))) != 0) {
+		rc = kf_err_set(err, KF_EIO, "%s: cannot write", tmp);
+		goto out;
+	}
+	if ((rc = kf_mirror_export(opts, images, n, &w, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < n_files; i++)
+		if ((rc = ex_file(&x, &files[i], err)) != 0)
+			goto out;
+	root = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", KF_OCI_MT_OCI_INDEX,
+			 "manifests", x.index);
+	idx = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (!idx) {
+		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	kf_sha256_hex(idx, strlen(idx), ihex);
+	bundle = json_pack("{s:i,s:s,s:O,s:O,s:O}", "k3sforgeBundle", 1, "indexSha256", ihex,
+			   "images", x.images, "blobs", x.blobs, "files", x.files);
+	bj = json_dumps(bundle, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (!bj || tw_mem(&x.tw, "index.json", idx, strlen(idx)) != 0 ||
+	    tw_mem(&x.tw, BUNDLE_JSON, bj, strlen(bj)) != 0 ||
+	    tw_write(&x.tw, zero, sizeof(zero)) != 0 || fflush(x.tw.f) != 0 ||
+	    fsync(fileno(x.tw.f)) != 0) {
+		rc = kf_err_set(err, KF_EIO, "%s: cannot write", tmp);
+		goto out;
+	}
+	fclose(x.tw.f);
+	x.tw.f = NULL;
+	if (rename(tmp, path) != 0) {
+		rc = kf_err_set(err, KF_EIO, "bundle: rename to %s: %s", path, strerror(errno));
+		goto out;
+	}
+	kf_sha256_final_hex(x.tw.h, hex);
+	x.tw.h = NULL;
+	{
+		char *sp = malloc(strlen(path) + 8), line[200];
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		if (sp) {
+			sprintf(sp, "%s.sha256", path);
+			snprintf(line, sizeof(line), "%s  %s\n", hex, base);
+			kf_fs_write_atomic(sp, line, strlen(line), 0644, err);
+			free(sp);
+		}
+	}
+	if (sha256_hex)
+		memcpy(sha256_hex, hex, sizeof(hex));
+	kf_info("bundle %s: %zu images, %zu blobs, %zu files; sha256 %s", path,
+		json_array_size(x.images), json_array_size(x.blobs), json_array_size(x.files), hex);
+out:
+	if (x.tw.f) {
+		fclose(x.tw.f);
+		unlink(tmp);
+	}
+	kf_sha256_free(x.tw.h);
+	json_decref(root);
+	json_decref(bundle);
+	json_decref(x.index);
+	json_decref(x.images);
+	json_decref(x.blobs);
+	json_decref(x.files);
+	json_decref(x.written);
+	free(idx);
+	free(bj);
+	free(tmp);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- import */
+
+struct entry {
+	char name[160];
+	uint64_t off, size;
+	char sha[KF_SHA256_HEX_LEN + 1];
+};
+
+struct archive {
+	FILE *f;
+	const char *path;
+	struct entry *v;
+	size_t n, cap;
+	char *index, *bjson, *layout;
+	size_t index_len, bjson_len;
+};
+
+static int parse_octal(const unsigned char *p, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (p[0] & 0x80) {
+		for (i = 1; i < n; i++)
+			v = (v << 8) | p[i];
+		*out = v;
+		return 0;
+	}
+	while (i < n && p[i] == ' ')
+		i++;
+	for (; i < n && p[i] >= '0' && p[i] <= '7'; i++)
+		v = v * 8 + (uint64_t)(p[i] - '0');
+	if (i < n && p[i] != ' ' && p[i] != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static bool name_allowed(const char *n)
+{
+	if (strcmp(n, "oci-layout") == 0 || strcmp(n, "index.json") == 0 ||
+	    strcmp(n, BUNDLE_JSON) == 0)
+		return true;
+	if (strncmp(n, "blobs/sha256/", 13) == 0)
+		return kf_sha256_valid_hex(n + 13);
+	if (strncmp(n, "files/", 6) == 0)
+		return file_name_ok(n + 6);
+	return false;
+}
+
+static struct entry *find_entry(struct archive *a, const char *name)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].name, name) == 0)
+			return &a->v[i];
+	return NULL;
+}
+
+/* Pass 1: reads every header and hashes every entry; refuses unknown, duplicate, malformed and
+ * truncated entries and blobs whose content does not match their name. */
+static int scan(struct archive *a, struct kf_err *err)
+{
+	unsigned char h[BLOCK];
+	char *buf = malloc(65536);
+	uint64_t off = 0;
+	int zeros = 0, rc = 0;
+
+	if (!buf)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	for (;;) {
+		struct entry *e;
+		uint64_t size, left;
+		unsigned sum = 0;
+		char name[160];
+		struct kf_sha256 *hs;
+		char **mem = NULL;
+		size_t *mem_len = NULL;
+
+		if (kf_interrupted()) {
+			rc = kf_err_set(err, KF_EINTR, "interrupted");
+			break;
+		}
+		if (fread(h, 1, BLOCK, a->f) != BLOCK) {
+			rc = kf_err_set(err, KF_EPARSE,
+					"bundle %s is truncated at byte %llu (no end-of-archive "
+					"marker); copy it again", a->path, (unsigned long long)off);
+			break;
+		}
+		off += BLOCK;
+		{
+			bool all_zero = true;
+			for (int i = 0; i < BLOCK; i++)
+				if (h[i]) {
+					all_zero = false;
+					break;
+				}
+			if (all_zero) {
+				if (++zeros == 2)
+					break;
+				continue;
+			}
+			if (zeros) {
+				rc = kf_err_set(err, KF_EPARSE, "bundle %s: data after an empty block",
+						a->path);
+				break;
+			}
+		}
+		for (int i = 0; i < BLOCK; i++)
+			sum += (i >= 148 && i < 156) ? ' ' : h[i];
+		{
+			uint64_t cs;
+			if (parse_octal(h + 148, 8, &cs) != 0 || cs != sum) {
+				rc = kf_err_set(err, KF_EPARSE,
+						"bundle %s: bad tar header checksum at byte %llu",
+						a->path, (unsigned long long)off - BLOCK);
+				break;
+			}
+		}
+		if (h[156] != '0' && h[156] != '\0') {
+			rc = kf_err_set(err, KF_EPARSE,
+					"bundle %s: entry type '%c' at byte %llu is not a regular file",
+					a->path, h[156], (unsigned long long)off - BLOCK);
+			break;
+		}
+		if (h[345]) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: unexpected long name", a->path);
+			break;
+		}
+		memcpy(name, h, 100);
+		name[100] = '\0';
+		if (parse_octal(h + 124, 12, &size) != 0 || size > ENTRY_MAX) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: entry %s has a bad size", a->path,
+					name);
+			break;
+		}
+		if (!name_allowed(name)) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: unexpected entry '%s'", a->path,
+					name);
+			break;
+		}
+		if (find_entry(a, name)) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: entry %s appears twice", a->path,
+					name);
+			break;
+		}
+		if (a->n >= ENTRIES_MAX) {
+			rc = kf_err_set(err, KF_ELIMIT, "bundle %s: more than %d entries", a->path,
+					ENTRIES_MAX);
+			break;
+		}
+		if (a->n == a->cap) {
+			size_t nc = a->cap ? a->cap * 2 : 256;
+			struct entry *nv = realloc(a->v, nc * sizeof(*nv));
+			if (!nv) {
+				rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+				break;
+			}
+			a->v = nv;
+			a->cap = nc;
+		}
+		e = &a->v[a->n++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->name, sizeof(e->name), "%s", name);
+		e->off = off;
+		e->size = size;
+		if (strcmp(name, "index.json") == 0) {
+			mem = &a->index;
+			mem_len = &a->index_len;
+		} else if (strcmp(name, BUNDLE_JSON) == 0) {
+			mem = &a->bjson;
+			mem_len = &a->bjson_len;
+		}
+		if (mem) {
+			if (size > JSON_MAX || !(*mem = malloc((size_t)size + 1))) {
+				rc = kf_err_set(err, KF_ELIMIT, "bundle %s: %s is too large", a->path,
+						name);
+				break;
+			}
+			(*mem)[size] = '\0';
+			*mem_len = (size_t)size;
+		}
+		hs = kf_sha256_new();
+		for (left = size; left > 0;) {
+			size_t want2 = left < 65536 ? (size_t)left : 65536;
+			size_t got = fread(buf, 1, want2, a->f);
+			if (got == 0)
+				break;
+			kf_sha256_update(hs, buf, got);
+			if (mem)
+				memcpy(*mem + (size - left), buf, got);
+			left -= got;
+		}
+		kf_sha256_final_hex(hs, e->sha);
+		if (left) {
+			rc = kf_err_set(err, KF_EPARSE,
+					"bundle %s is truncated inside %s (%llu of %llu bytes); copy "
+					"it again", a->path, name, (unsigned long long)(size - left),
+					(unsigned long long)size);
+			break;
+		}
+		off += size;
+		if (size % BLOCK) {
+			size_t pad = (size_t)(BLOCK - size % BLOCK);
+			if (fread(buf, 1, pad, a->f) != pad) {
+				rc = kf_err_set(err, KF_EPARSE, "bundle %s is truncated after %s",
+						a->path, name);
+				break;
+			}
+			off += pad;
+		}
+		if (strncmp(name, "blobs/sha256/", 13) == 0 && strcmp(name + 13, e->sha) != 0) {
+			rc = kf_err_set(err, KF_EDIGEST,
+					"bundle %s: %s hashes to sha256:%s; the bundle was altered or "
+					"damaged, nothing was loaded", a->path, name, e->sha);
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* Pass 1b: the listing in k3sforge-bundle.json and the index agree with what is there. */
+static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *err)
+{
+	json_t *b = NULL, *v, *it;
+	char hex[KF_SHA256_HEX_LEN + 1], name[160];
+	size_t i, listed = 3;
+	int rc;
+
+	*bundle_out = NULL;
+	if (!a->bjson || !a->index || !find_entry(a, "oci-layout"))
+		return kf_err_set(err, KF_EPARSE,
+				  "bundle %s: missing %s, index.json or oci-layout; not a k3sforge "
+				  "bundle", a->path, BUNDLE_JSON);
+	if (!(b = json_loadb(a->bjson, a->bjson_len, 0, NULL)) ||
+	    json_integer_value(json_object_get(b, "k3sforgeBundle")) != 1) {
+		rc = kf_err_set(err, KF_EPARSE, "bundle %s: %s is not a version 1 listing", a->path,
+				BUNDLE_JSON);
+		goto out;
+	}
+	kf_sha256_hex(a->index, a->index_len, hex);
+	if (!json_is_string(json_object_get(b, "indexSha256")) ||
+	    strcmp(json_string_value(json_object_get(b, "indexSha256")), hex) != 0) {
+		rc = kf_err_set(err, KF_EDIGEST, "bundle %s: index.json does not match its listed digest",
+			   a->path);
+		goto out;
+	}
+	v = json_object_get(b, "blobs");
+	json_array_foreach(v, i, it) {
+		const char *d = json_string_value(json_object_get(it, "digest"));
+		struct entry *e;
+		if (!d || strncmp(d, "sha256:", 7) != 0 || !kf_sha256_valid_hex(d + 7)) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed blob entry %zu", a->path, i);
+			goto out;
+		}
+		snprintf(name, sizeof(name), "blobs/sha256/%s", d + 7);
+		if (!(e = find_entry(a, name)) ||
+		    e->size != (uint64_t)json_integer_value(json_object_get(it, "size"))) {
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: blob %s is %s", a->path, d,
+				   e ? "of the wrong size" : "missing");
+			goto out;
+		}
+		listed++;
+	}
+	v = json_object_get(b, "files");
+	json_array_foreach(v, i, it) {
+		const char *fn = json_string_value(json_object_get(it, "name"));
+		const char *sha = json_string_value(json_object_get(it, "sha256"));
+		struct entry *e;
+		if (!fn || !sha || !file_name_ok(fn)) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed file entry %zu", a->path, i);
+			goto out;
+		}
+		snprintf(name, sizeof(name), "files/%s", fn);
+		if (!(e = find_entry(a, name)) || strcmp(e->sha, sha) != 0) {
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: file %s is %s", a->path, fn,
+				   e ? "altered (sha256 mismatch)" : "missing");
+			goto out;
+		}
+		listed++;
+	}
+	if (listed != a->n) {
+		rc = kf_err_set(err, KF_EPARSE, "bundle %s holds %zu entries that are not listed",
+			   a->path, a->n - listed);
+		goto out;
+	}
+	v = json_object_get(b, "images");
+	json_array_foreach(v, i, it) {
+		const char *d = json_string_value(json_object_get(it, "digest"));
+		if (!d || !json_is_string(json_object_get(it, "ref")) ||
+		    !json_is_string(json_object_get(it, "mediaType")) || strlen(d) != 71) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed image entry %zu", a->path, i);
+			goto out;
+		}
+		snprintf(name, sizeof(name), "blobs/sha256/%s", d + 7);
+		if (!find_entry(a, name)) {
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: manifest of %s is missing", a->path,
+				   json_string_value(json_object_get(it, "ref")));
+			goto out;
+		}
+	}
+	*bundle_out = b;
+	b = NULL;
+	rc = 0;
+out:
+	json_decref(b);
+	return rc;
+}
+
+/* Reads an entry's bytes from the archive (manifests). */
+static int read_entry(struct archive *a, const struct entry *e, char **out, struct kf_err *err)
+{
+	char *p;
+
+	if (e->size > KF_OCI_MANIFEST_MAX)
+		return kf_err_set(err, KF_ELIMIT, "bundle: manifest %s is too large", e->name);
+	if (!(p = malloc((size_t)e->size + 1)))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	if (fseeko(a->f, (off_t)e->off, SEEK_SET) != 0 ||
+	    fread(p, 1, (size_t)e->size, a->f) != e->size) {
+		free(p);
+		return kf_err_set(err, KF_EIO, "bundle %s: cannot read %s", a->path, e->name);
+	}
+	p[e->size] = '\0';
+	*out = p;
+	return 0;
+}
+
+struct file_source {
+	FILE *f;
+	uint64_t left;
+};
+
+static long file_source_fn(void *ud, char *buf, size_t n)
+{
+	struct file_source *s = ud;
+	size_t want = n < s->left ? n : (size_t)s->left, got;
+
+	if (want == 0)
+		return 0;
+	got = fread(buf, 1, want, s->f);
+	if (got == 0)
+		return KF_EIO;
+	s->left -= got;
+	return (long)got;
+}
+
+static int load_blob(struct archive *a, struct kf_oci_registry *r, const char *repo,
+		     const char *digest, struct kf_bundle_import_stats *st, struct kf_err *err)
+{
+	char name[160];
+	struct entry *e;
+	struct file_source fs;
+	int rc;
+
+	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	if (!(e = find_entry(a, name)))
+		return kf_err_set(err, KF_EDIGEST, "bundle %s: blob %s is missing", a->path, digest);
+	if (kf_oci_blob_head(r, repo, digest, NULL, err) == 0) {
+		st->blobs_present++;
+		return 0;
+	}
+	if (fseeko(a->f, (off_t)e->off, SEEK_SET) != 0)
+		return kf_err_set(err, KF_EIO, "bundle %s: seek failed", a->path);
+	fs.f = a->f;
+	fs.left = e->size;
+	kf_err_clear(err);
+	if ((rc = kf_oci_blob_upload(r, repo, digest, e->size, file_source_fn, &fs, NULL, err)))
+		return rc;
+	st->blobs_loaded++;
+	return 0;
+}
+
+/* Pushes one image manifest's blobs then the manifest itself under reference. */
+static int load_manifest(struct archive *a, struct kf_oci_registry *r, const char *repo,
+			 const char *digest, const char *reference, int depth,
+			 struct kf_bundle_import_stats *st, struct kf_err *err)
+{
+	char name[160], *data = NULL;
+	struct entry *e;
+	json_t *root = NULL, *arr, *it, *mt;
+	size_t i;
+	int rc;
+
+	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	if (!(e = find_entry(a, name)))
+		return kf_err_set(err, KF_EDIGEST, "bundle %s: manifest %s is missing", a->path,
+				  digest);
+	if ((rc = read_entry(a, e, &data, err)) != 0)
+		return rc;
+	if (!(root = json_loadb(data, (size_t)e->size, 0, NULL)) ||
+	    !json_is_string(mt = json_object_get(root, "mediaType"))) {
+		rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s is not JSON with a mediaType",
+				digest);
+		goto out;
+	}
+	if ((arr = json_object_get(root, "manifests")) && depth == 0) {
+		json_array_foreach(arr, i, it) {
+			const char *cd = json_string_value(json_object_get(it, "digest"));
+			if (!cd || strlen(cd) != 71) {
+				rc = kf_err_set(err, KF_EPARSE, "bundle: index %s entry %zu", digest, i);
+				goto out;
+			}
+			if ((rc = load_manifest(a, r, repo, cd, cd, 1, st, err)) != 0)
+				goto out;
+		}
+	} else if (arr) {
+		rc = kf_err_set(err, KF_EUNSUPPORTED, "bundle: nested index %s", digest);
+		goto out;
+	} else {
+		const char *cfg = json_string_value(json_object_get(json_object_get(root, "config"),
+								   "digest"));
+		if (!cfg) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s has no config", digest);
+			goto out;
+		}
+		if ((rc = load_blob(a, r, repo, cfg, st, err)) != 0)
+			goto out;
+		json_array_foreach(json_object_get(root, "layers"), i, it) {
+			const char *ld = json_string_value(json_object_get(it, "digest"));
+			if (json_array_size(json_object_get(it, "urls")) > 0)
+				continue;
+			if (!ld) {
+				rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s layer %zu", digest,
+						i);
+				goto out;
+			}
+			if ((rc = load_blob(a, r, repo, ld, st, err)) != 0)
+				goto out;
+		}
+	}
+	rc = kf_oci_manifest_put(r, repo, reference, data, (size_t)e->size, json_string_value(mt),
+				 err);
+out:
+	json_decref(root);
+	free(data);
+	return rc;
+}
+
+static int copy_out(struct archive *a, const struct entry *e, const char *dir, struct kf_err *err)
+{
+	char *dst = kf_path_join(dir, e->name + 6), *tmp = NULL, *buf = malloc(65536);
+	char hex[KF_SHA256_HEX_LEN + 1];
+	struct kf_sha256 *h = kf_sha256_new();
+	FILE *out = NULL;
+	uint64_t left = e->size;
+	int rc = 0;
+
+	if (!dst || !buf || !h || !(tmp = malloc(strlen(dst) + 32))) {
+		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	sprintf(tmp, "%s.tmp.%ld", dst, (long)getpid());
+	if (fseeko(a->f, (off_t)e->off, SEEK_SET) != 0 || !(out = fopen(tmp, "wb"))) {
+		rc = kf_err_set(err, KF_EIO, "bundle: cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (left > 0) {
+		size_t got = fread(buf, 1, left < 65536 ? (size_t)left : 65536, a->f);
+		if (got == 0 || fwrite(buf, 1, got, out) != got) {
+			rc = kf_err_set(err, KF_EIO, "bundle: copying %s failed", e->name);
+			goto out;
+		}
+		kf_sha256_update(h, buf, got);
+		left -= got;
+	}
+	kf_sha256_final_hex(h, hex);
+	h = NULL;
+	if (strcmp(hex, e->sha) != 0) {
+		rc = kf_err_set(err, KF_EDIGEST, "bundle %s changed while being loaded (%s)", a->path,
+				e->name);
+		goto out;
+	}
+	if (fflush(out) != 0 || fsync(fileno(out)) != 0 || fclose(out) != 0) {
+		out = NULL;
+		rc = kf_err_set(err, KF_EIO, "bundle: cannot write %s", tmp);
+		goto out;
+	}
+	out = NULL;
+	if (rename(tmp, dst) != 0)
+		rc = kf_err_set(err, KF_EIO, "bundle: rename to %s: %s", dst, strerror(errno));
+out:
+	if (out)
+		fclose(out);
+	if (rc && tmp)
+		unlink(tmp);
+	kf_sha256_free(h);
+	free(dst);
+	free(tmp);
+	free(buf);
+	return rc;
+}
+
+int kf_bundle_import(const char *path, const char *to, const char *to_ca, const char *files_dir,
+		     struct kf_bundle_import_stats *stats, struct kf_err *err)
+{
+	struct archive a;
+	struct kf_bundle_import_stats st = { 0 };
+	struct kf_oci_registry_opts o = { 0 };
+	struct kf_oci_registry *r = NULL;
+	json_t *bundle = NULL, *it;
+	size_t i;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.path = path;
+	if (!(a.f = fopen(path, "rb")))
+		return kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "bundle %s: %s", path,
+				  strerror(errno));
+	if ((rc = scan(&a, err)) != 0 || (rc = check_listing(&a, &bundle, err)) != 0)
+		goto out;
+	kf_info("bundle %s verified: %zu entries, every digest matches", path, a.n);
+	o.ca_file = to_ca;
+	o.push = true;
+	if ((rc = kf_oci_registry_new(&r, to, &o, err)) != 0)
+		goto out;
+	json_array_foreach(json_object_get(bundle, "images"), i, it) {
+		const char *ref = json_string_value(json_object_get(it, "ref"));
+		const char *digest = json_string_value(json_object_get(it, "digest"));
+		struct kf_oci_ref pr;
+		char full[1100];
+		/* the ref is repo:tag without a registry: parse it as such, with no docker.io rules */
+		snprintf(full, sizeof(full), "bundle.invalid/%s", ref ? ref : "");
+		if ((rc = kf_oci_ref_parse(&pr, full, err)) != 0)
+			goto out;
+		rc = load_manifest(&a, r, pr.repo, digest, kf_oci_ref_reference(&pr), 0, &st, err);
+		kf_oci_ref_free(&pr);
+		if (rc) {
+			kf_err_wrap(err, "loading %s", ref);
+			goto out;
+		}
+		st.images++;
+	}
+	if (files_dir) {
+		if ((rc = kf_fs_mkdirs(files_dir, 0755, err)) != 0)
+			goto out;
+		for (size_t k = 0; k < a.n; k++) {
+			if (strncmp(a.v[k].name, "files/", 6) != 0)
+				continue;
+			if ((rc = copy_out(&a, &a.v[k], files_dir, err)) != 0)
+				goto out;
+			st.files++;
+		}
+	}
+	kf_info("bundle %s loaded into %s: %zu images, %zu blobs uploaded, %zu already there, "
+		"%zu files", path, to, st.images, st.blobs_loaded, st.blobs_present, st.files);
+	if (stats)
+		*stats = st;
+out:
+	kf_oci_registry_free(r);
+	json_decref(bundle);
+	fclose(a.f);
+	free(a.v);
+	free(a.index);
+	free(a.bjson);
+	free(a.layout);
+	return rc;
+}
