@@ -270,6 +270,7 @@ def main():
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+        request_queue_size = 256   # a real server's backlog, not socketserver's 5
 
         def handle_error(self, request, client_address):
             # a client that goes away mid-answer (killed mirror, resumed download) is expected

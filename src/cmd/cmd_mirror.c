@@ -149,7 +149,7 @@ static void print_results(const struct kf_mirror_result *res, size_t n, double s
 			json_decref(o);
 		}
 	}
-	if (!kf_log_json()) {
+	if (!kf_log_json() && kf_log_level() <= KF_LOG_INFO) {
 		kf_log_raw("%-16s %-60s %s", "RESULT", "IMAGE", "DETAIL");
 		for (size_t i = 0; i < n; i++) {
 			const struct kf_mirror_result *r = &res[i];

@@ -106,11 +106,12 @@ static void *pool_main(void *arg)
 	return NULL;
 }
 
-static void run_pool(struct engine *e, size_t n, void (*fn)(struct engine *, size_t))
+/* Runs fn over [0, n) on `jobs` threads (the caller's included). */
+static void run_pool_n(struct engine *e, size_t n, void (*fn)(struct engine *, size_t), int jobs)
 {
 	struct pool p;
 	pthread_t th[64];
-	int jobs = e->opts->jobs > 0 ? e->opts->jobs : 8, started = 0;
+	int started = 0;
 
 	if (jobs > 64)
 		jobs = 64;
@@ -126,6 +127,21 @@ static void run_pool(struct engine *e, size_t n, void (*fn)(struct engine *, siz
 	pool_main(&p);
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+}
+
+/* Blob transfers: --jobs at a time. */
+static void run_pool(struct engine *e, size_t n, void (*fn)(struct engine *, size_t))
+{
+	run_pool_n(e, n, fn, e->opts->jobs > 0 ? e->opts->jobs : 8);
+}
+
+/* Manifest round trips move a few KB each and are bound by latency, not bandwidth: four times
+ * as many at once (at most 32), so a far registry's round trips overlap. */
+static void run_pool_small(struct engine *e, size_t n, void (*fn)(struct engine *, size_t))
+{
+	int jobs = e->opts->jobs > 0 ? e->opts->jobs : 8;
+
+	run_pool_n(e, n, fn, jobs * 4 > 32 ? (jobs > 32 ? jobs : 32) : jobs * 4);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -805,7 +821,7 @@ int kf_mirror_run(const struct kf_mirror_opts *opts, const struct kf_mirror_imag
 		goto out;
 	if (opts->progress)
 		kf_progress_set_total(opts->progress, 0, (int)n);
-	run_pool(&e, n, resolve_one);
+	run_pool_small(&e, n, resolve_one);
 	if ((rc = build_blob_table(&e, err)) != 0)
 		goto out;
 	if (opts->progress)
@@ -813,7 +829,7 @@ int kf_mirror_run(const struct kf_mirror_opts *opts, const struct kf_mirror_imag
 	kf_debug("mirror: %zu images, %zu distinct blobs to check (%llu bytes)", n, e.n_blobs,
 		 (unsigned long long)e.total_bytes);
 	run_pool(&e, e.n_blobs, blob_one);
-	run_pool(&e, n, manifests_one);
+	run_pool_small(&e, n, manifests_one);
 	if (kf_interrupted()) {
 		for (size_t i = 0; i < n; i++)
 			if (!e.imgs[i].failed && !e.imgs[i].tag_ok)
@@ -867,7 +883,7 @@ int kf_mirror_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
 	}
 	if ((rc = prepare(&e, images, n, err)) != 0)
 		goto out;
-	run_pool(&e, n, resolve_one);
+	run_pool_small(&e, n, resolve_one);
 	for (size_t i = 0; i < n; i++)
 		if (e.imgs[i].failed) {
 			rc = kf_err_set(err, KF_EFAIL, "bundle: %s: %s", images[i].source,
