@@ -2,6 +2,7 @@
  * every value checked where it stands, then the checks that span sections (addresses inside the
  * subnet, duplicates, exactly one master). Every problem is collected as
  * "file:line:col: message"; kf_config_load reports the first, kf_config_check all of them. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -891,6 +892,25 @@ static bool check_registry_host(struct ld *l, const struct ynode *v, const char 
 	return false;
 }
 
+/* images.source_registry: a registry host, or http://host:port for a loopback host (a local
+ * test or bench registry; the mirror refuses plain http anywhere else). */
+static bool check_source_registry(struct ld *l, const struct ynode *v, const char *path)
+{
+	char host[256];
+	struct in_addr a;
+	int port;
+
+	if (strncmp(v->str, "http://", 7) != 0)
+		return check_registry_host(l, v, path);
+	if (parse_hostport(v->str + 7, host, sizeof(host), &port) && port > 0 &&
+	    (strcmp(host, "localhost") == 0 ||
+	     (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)))
+		return true;
+	PROB(l, v, "%s '%s': plain http is allowed only for a loopback registry with a port "
+	     "(http://127.0.0.1:5000); use host[:port] for TLS", path, SV(v->str));
+	return false;
+}
+
 static bool check_path(struct ld *l, const struct ynode *v, const char *path)
 {
 	if (!strpbrk(v->str, "\r\n"))
@@ -1474,7 +1494,7 @@ static void load_images(struct ld *l, const struct ynode *m)
 		return;
 	check_keys(l, m, "images", keys, 3);
 	field_str(l, m, "source_registry", "images.source_registry", &c->images.source_registry,
-		  true, check_registry_host);
+		  true, check_source_registry);
 	if ((y = map_get(m, "inline")) != NULL && !cfg_ynode_is_null(y)) {
 		if (y->kind != YN_SEQ) {
 			PROB(l, y, "images.inline must be a list of image references, not %s",

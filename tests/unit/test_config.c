@@ -250,6 +250,24 @@ static void test_config_hints_at_tab_indentation(void **state)
 		   "not tabs");
 }
 
+static void test_config_accepts_plain_http_source_registry_on_loopback(void **state)
+{
+	struct kf_config *c = load_ok("images:\n  source_registry: http://127.0.0.1:5001\n");
+
+	(void)state;
+	assert_string_equal(c->images.source_registry, "http://127.0.0.1:5001");
+	kf_config_free(c);
+}
+
+static void test_config_rejects_plain_http_source_registry_off_loopback(void **state)
+{
+	(void)state;
+	expect_bad("images:\n  source_registry: http://10.0.0.5:5000\n",
+		   "t.yaml:2:20: images.source_registry 'http://10.0.0.5:5000': plain http is "
+		   "allowed only for a loopback registry with a port (http://127.0.0.1:5000); use "
+		   "host[:port] for TLS");
+}
+
 static void test_config_rejects_unknown_top_level_key_with_suggestion(void **state)
 {
 	(void)state;
@@ -1127,6 +1145,8 @@ int main(void)
 		cmocka_unit_test(test_config_reads_the_image_list_file_and_inline_images),
 		cmocka_unit_test(test_config_reports_yaml_syntax_error_with_position),
 		cmocka_unit_test(test_config_hints_at_tab_indentation),
+		cmocka_unit_test(test_config_accepts_plain_http_source_registry_on_loopback),
+		cmocka_unit_test(test_config_rejects_plain_http_source_registry_off_loopback),
 		cmocka_unit_test(test_config_rejects_unknown_top_level_key_with_suggestion),
 		cmocka_unit_test(test_config_rejects_unknown_key_listing_the_known_ones),
 		cmocka_unit_test(test_config_rejects_misspelt_node_key),
