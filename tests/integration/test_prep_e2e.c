@@ -553,6 +553,78 @@ static void test_prep_mirrors_every_image_of_the_release(void **state)
 	free(ca);
 }
 
+static void test_registry_ls_lists_every_mirrored_repository_with_its_tags(void **state)
+{
+	char *out = NULL;
+
+	(void)state;
+	need_main();
+	assert_int_equal(kf(W.main_cfg, W.main_out, &out, "registry", "ls", NULL), 0);
+	assert_contains(out, "REPOSITORY");
+	for (int i = 0; W.images[i]; i++) {
+		/* "docker.io/rancher/x:tag" → a line "rancher/x   tag" */
+		const char *repo = W.images[i] + strlen("docker.io/");
+		const char *colon = strrchr(repo, ':');
+		char line[256];
+		snprintf(line, sizeof(line), "%.*s", (int)(colon - repo), repo);
+		assert_contains(out, line);
+		const char *at = strstr(out, line);
+		const char *eol = strchr(at, '\n');
+		assert_non_null(eol);
+		assert_true(strstr(at, colon + 1) && strstr(at, colon + 1) < eol);
+	}
+	assert_contains(out, "7 repositories, 7 tags in 127.0.0.1:");
+	free(out);
+}
+
+/* More tags than one page (ls asks for 100 per page): ls follows the Link header. */
+static void test_registry_ls_json_follows_pagination(void **state)
+{
+	char spec[64], *ca = main_path("pki/ca.crt"), *out = NULL, *ev;
+	struct kf_oci_registry *lab = NULL;
+	struct kf_oci_manifest m = { 0 };
+	struct kf_err err;
+	json_t *j, *repos, *it;
+	size_t i;
+	bool found = false;
+
+	(void)state;
+	need_main();
+	kf_err_clear(&err);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", W.main_port);
+	assert_int_equal(kf_oci_registry_new(&lab, spec, &(struct kf_oci_registry_opts){
+							   .ca_file = ca, .push = true }, &err), 0);
+	assert_int_equal(kf_oci_manifest_get(lab, "rancher/klipper-lb", "v0.4.13", &m, &err), 0);
+	for (int t = 0; t < 104; t++) {
+		char tag[32];
+		snprintf(tag, sizeof(tag), "page-%03d", t);
+		assert_int_equal(kf_oci_manifest_put(lab, "rancher/klipper-lb", tag, m.data, m.len,
+						     m.media_type, &err), 0);
+	}
+	kf_oci_manifest_free(&m);
+	assert_int_equal(kf(W.main_cfg, W.main_out, &out, "--json", "registry", "ls", NULL), 0);
+	assert_non_null(ev = strstr(out, "\"registry_ls\""));
+	while (ev > out && ev[-1] != '\n')
+		ev--;
+	assert_non_null(j = json_loads(ev, JSON_DISABLE_EOF_CHECK, NULL));
+	repos = json_object_get(j, "repositories");
+	assert_non_null(repos);
+	json_array_foreach(repos, i, it) {
+		if (strcmp(json_string_value(json_object_get(it, "name")), "rancher/klipper-lb") ==
+		    0) {
+			assert_int_equal(json_array_size(json_object_get(it, "tags")), 105);
+			found = true;
+		}
+	}
+	assert_true(found);
+	assert_int_equal(json_integer_value(json_object_get(j, "repository_count")), 7);
+	assert_int_equal(json_integer_value(json_object_get(j, "tag_count")), 7 + 104);
+	json_decref(j);
+	kf_oci_registry_free(lab);
+	free(out);
+	free(ca);
+}
+
 static void test_prep_second_run_does_nothing(void **state)
 {
 	char *out = NULL, *statef = main_path("state.json"), *before, *after;
@@ -704,6 +776,8 @@ int main(void)
 		cmocka_unit_test(test_prep_writes_registries_yaml_pointing_at_the_lab_registry),
 		cmocka_unit_test(test_prep_leaves_a_tls_registry_curl_trusts_with_the_ca),
 		cmocka_unit_test(test_prep_mirrors_every_image_of_the_release),
+		cmocka_unit_test(test_registry_ls_lists_every_mirrored_repository_with_its_tags),
+		cmocka_unit_test(test_registry_ls_json_follows_pagination),
 		cmocka_unit_test(test_prep_second_run_does_nothing),
 		cmocka_unit_test(test_prep_restarts_the_registry_after_it_died),
 		cmocka_unit_test(test_prep_from_a_folder_downloads_nothing),
