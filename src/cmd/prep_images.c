@@ -180,10 +180,10 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 		for (size_t i = 0; i < n_missing; i++)
 			kf_buf_printf(&b, "%s%s", i ? ", " : "", missing[i]);
 		r = kf_err_set(err, KF_ENOTFOUND,
-			       "%zu image%s the cluster needs %s not in the lab registry: %s; add them "
+			       "%zu image%s the cluster needs %s not in the lab registry: %s; add %s "
 			       "to the image list (images.list) and run `k3sforge prep` again",
 			       n_missing, n_missing == 1 ? "" : "s", n_missing == 1 ? "is" : "are",
-			       kf_buf_str(&b));
+			       kf_buf_str(&b), n_missing == 1 ? "it" : "them");
 		kf_buf_free(&b);
 		goto out;
 	}

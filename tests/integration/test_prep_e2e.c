@@ -747,6 +747,193 @@ static void test_prep_names_an_image_the_source_registry_lacks(void **state)
 	free(outd);
 }
 
+/* ---- the air-gap bundle ------------------------------------------------------------------ */
+
+/* `bundle export` from the first run's configuration (made once). */
+static const char *bundle(void)
+{
+	static char path[1024];
+	char *out = NULL;
+
+	need_main();
+	if (path[0])
+		return path;
+	snprintf(path, sizeof(path), "%s/lab-bundle.tar", W.dir);
+	if (kf(W.main_cfg, W.main_out, &out, "bundle", "export", path, NULL) != 0) {
+		path[0] = '\0';
+		fail_msg("bundle export failed:\n%s", out);
+	}
+	free(out);
+	return path;
+}
+
+static void test_bundle_export_carries_the_images_and_the_k3s_files(void **state)
+{
+	const char *b = bundle();
+	char *list = NULL;
+	const char *tar[] = { "tar", "-tf", b, NULL };
+
+	(void)state;
+	assert_int_equal(run(tar, &list, 30000), 0);
+	assert_contains(list, "files/k3s\n");
+	assert_contains(list, "files/k3s-airgap-images-amd64.tar.zst\n");
+	assert_contains(list, "files/k3s-images.txt\n");
+	assert_contains(list, "files/sha256sum-amd64.txt\n");
+	assert_contains(list, "files/install.sh\n");
+	assert_contains(list, "index.json\n");
+	free(list);
+}
+
+static void test_bundle_export_refuses_a_list_lacking_a_release_image(void **state)
+{
+	char *cfg, *outd, *out = NULL, *b;
+
+	(void)state;
+	make_lab(&(struct cfgopt){ .port = mt_free_port(), .omit_pause = true }, &cfg, &outd);
+	assert_true(asprintf(&b, "%s/short.tar", W.dir) > 0);
+	assert_int_not_equal(kf(cfg, outd, &out, "bundle", "export", b, NULL), 0);
+	assert_contains(out, "the bundle would lack 1 image the cluster needs: "
+			     "docker.io/rancher/mirrored-pause:3.6");
+	assert_int_not_equal(access(b, F_OK), 0);
+	free(b);
+	free(out);
+	free(cfg);
+	free(outd);
+}
+
+/* The offline machine: no release server, no source registry; only the bundle. */
+static void offline_lab(char **cfg, char **outd)
+{
+	char nowhere[128], src[128];
+	int port = mt_free_port();
+
+	snprintf(nowhere, sizeof(nowhere), "http://127.0.0.1:%d/rel", port);
+	snprintf(src, sizeof(src), "http://127.0.0.1:%d", port);
+	make_lab(&(struct cfgopt){ .port = mt_free_port(), .release = nowhere, .source = src }, cfg,
+		 outd);
+}
+
+static void test_prep_from_bundle_works_offline(void **state)
+{
+	const char *b = bundle();
+	char *cfg, *outd, *out = NULL, *k3s, hex[KF_SHA256_HEX_LEN + 1], spec[64], *ca;
+	struct kf_oci_registry *lab = NULL;
+	struct kf_err err;
+	int port;
+
+	(void)state;
+	offline_lab(&cfg, &outd);
+	assert_int_equal(kf_dlsrv_clear_log(&W.fs), 0);
+	if (kf(cfg, outd, &out, "prep", "--from-bundle", b, NULL) != 0)
+		fail_msg("prep --from-bundle failed:\n%s", out);
+	assert_int_equal(kf_dlsrv_count(&W.fs, NULL, 0, NULL, -1), 0);
+	assert_true(asprintf(&k3s, "%s/artifacts/k3s", outd) > 0);
+	sha_of(k3s, hex);
+	assert_string_equal(hex, W.rel.k3s);
+	/* every image of the release, by the digest the source had */
+	kf_err_clear(&err);
+	assert_true(asprintf(&ca, "%s/pki/ca.crt", outd) > 0);
+	{
+		/* the port is in the config: read it back from registries.yaml's endpoint */
+		char *ry, *p;
+		assert_true(asprintf(&p, "%s/registries.yaml", outd) > 0);
+		assert_non_null(ry = kf_test_read(p));
+		assert_non_null(strstr(ry, "https://127.0.0.1:"));
+		port = atoi(strstr(ry, "https://127.0.0.1:") + strlen("https://127.0.0.1:"));
+		free(ry);
+		free(p);
+	}
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
+	assert_int_equal(kf_oci_registry_new(&lab, spec, &(struct kf_oci_registry_opts){
+							   .ca_file = ca }, &err), 0);
+	for (int i = 0; W.images[i]; i++) {
+		struct kf_oci_ref ref;
+		char d[KF_OCI_DIGEST_LEN], sd[KF_OCI_DIGEST_LEN];
+		assert_int_equal(kf_oci_ref_parse(&ref, W.images[i], &err), 0);
+		assert_int_equal(kf_oci_manifest_head(lab, ref.repo, ref.tag, d, &err), 0);
+		assert_int_equal(kf_oci_manifest_head(W.src_r, ref.repo, ref.tag, sd, &err), 0);
+		assert_string_equal(d, sd);
+		kf_oci_ref_free(&ref);
+	}
+	kf_oci_registry_free(lab);
+	/* and a plain rerun afterwards (what `up` does) finds it all up to date, offline */
+	free(out);
+	assert_int_equal(kf(cfg, outd, &out, "prep", NULL), 0);
+	assert_contains(out, "inputs unchanged");
+	stop_registry(outd);
+	free(ca);
+	free(k3s);
+	free(out);
+	free(cfg);
+	free(outd);
+}
+
+/* Copies the bundle, damaged by `damage`, and checks prep refuses it having made nothing. */
+static void refused(void (*damage)(const char *path), const char *expect)
+{
+	const char *b = bundle();
+	char *cfg, *outd, *out = NULL, *copy, *p;
+	struct kf_err err;
+
+	offline_lab(&cfg, &outd);
+	assert_true(asprintf(&copy, "%s/damaged.tar", W.dir) > 0);
+	kf_err_clear(&err);
+	assert_int_equal(kf_fs_copy(b, copy, 0644, &err), 0);
+	damage(copy);
+	assert_int_not_equal(kf(cfg, outd, &out, "prep", "--from-bundle", copy, NULL), 0);
+	assert_contains(out, expect);
+	assert_contains(out, "nothing was loaded");
+	/* nothing made: no trust material, no registry, no artifacts */
+	assert_true(asprintf(&p, "%s/pki/ca.crt", outd) > 0);
+	assert_int_not_equal(access(p, F_OK), 0);
+	free(p);
+	assert_int_equal(read_pid(outd), 0);
+	assert_true(asprintf(&p, "%s/artifacts", outd) > 0);
+	assert_int_not_equal(access(p, F_OK), 0);
+	free(p);
+	free(copy);
+	free(out);
+	free(cfg);
+	free(outd);
+}
+
+static void flip_a_byte_in_the_middle(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+	long size;
+	int c;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	/* the middle of the archive is inside the airgap tarball or a layer: data, not a header */
+	assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+	c = fgetc(f);
+	assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+	fputc(c ^ 0x5a, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void cut_in_half(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size / 2), 0);
+}
+
+static void test_prep_refuses_a_tampered_bundle_before_loading_anything(void **state)
+{
+	(void)state;
+	refused(flip_a_byte_in_the_middle, "sha256");
+}
+
+static void test_prep_refuses_a_truncated_bundle_before_loading_anything(void **state)
+{
+	(void)state;
+	refused(cut_in_half, "bundle");
+}
+
 static void test_prep_with_an_unreachable_release_url_says_what_to_check(void **state)
 {
 	(void)state;
@@ -783,6 +970,11 @@ int main(void)
 		cmocka_unit_test(test_prep_from_a_folder_downloads_nothing),
 		cmocka_unit_test(test_prep_names_a_release_image_missing_from_the_list),
 		cmocka_unit_test(test_prep_names_an_image_the_source_registry_lacks),
+		cmocka_unit_test(test_bundle_export_carries_the_images_and_the_k3s_files),
+		cmocka_unit_test(test_bundle_export_refuses_a_list_lacking_a_release_image),
+		cmocka_unit_test(test_prep_from_bundle_works_offline),
+		cmocka_unit_test(test_prep_refuses_a_tampered_bundle_before_loading_anything),
+		cmocka_unit_test(test_prep_refuses_a_truncated_bundle_before_loading_anything),
 		cmocka_unit_test(test_prep_with_an_unreachable_release_url_says_what_to_check),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
