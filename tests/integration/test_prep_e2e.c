@@ -682,6 +682,31 @@ static void test_prep_restarts_the_registry_after_it_died(void **state)
 	free(out);
 }
 
+/* `up` finds prep stale because its registry is gone, reruns it (restarting the registry) and
+ * goes on to build-iso, which stops here for want of an Ubuntu ISO. */
+static void test_up_reruns_prep_when_the_registry_died(void **state)
+{
+	char *out = NULL;
+	long pid, pid2;
+
+	(void)state;
+	need_main();
+	pid = read_pid(W.main_out);
+	assert_true(alive(pid));
+	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+	for (int i = 0; i < 100 && alive(pid); i++)
+		kf_sleep_ms(20);
+	assert_int_not_equal(kf(W.main_cfg, W.main_out, &out, "up", NULL), 0);
+	assert_contains(out, "the registry is not running");
+	assert_contains(out, "done: prep");
+	assert_contains(out, "build-iso");
+	assert_contains(out, "paths.ubuntu_iso is not set");
+	pid2 = read_pid(W.main_out);
+	assert_true(alive(pid2));
+	assert_int_not_equal(pid2, pid);
+	free(out);
+}
+
 /* ---- fresh runs ------------------------------------------------------------------------- */
 
 static void test_prep_from_a_folder_downloads_nothing(void **state)
@@ -967,6 +992,7 @@ int main(void)
 		cmocka_unit_test(test_registry_ls_json_follows_pagination),
 		cmocka_unit_test(test_prep_second_run_does_nothing),
 		cmocka_unit_test(test_prep_restarts_the_registry_after_it_died),
+		cmocka_unit_test(test_up_reruns_prep_when_the_registry_died),
 		cmocka_unit_test(test_prep_from_a_folder_downloads_nothing),
 		cmocka_unit_test(test_prep_names_a_release_image_missing_from_the_list),
 		cmocka_unit_test(test_prep_names_an_image_the_source_registry_lacks),
