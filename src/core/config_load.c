@@ -2,7 +2,6 @@
  * every value checked where it stands, then the checks that span sections (addresses inside the
  * subnet, duplicates, exactly one master). Every problem is collected as
  * "file:line:col: message"; kf_config_load reports the first, kf_config_check all of them. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -892,22 +891,22 @@ static bool check_registry_host(struct ld *l, const struct ynode *v, const char 
 	return false;
 }
 
-/* images.source_registry: a registry host, or http://host:port for a loopback host (a local
- * test or bench registry; the mirror refuses plain http anywhere else). */
+/* images.source_registry: a registry host (TLS), or http://<loopback>[:port] for a plain
+ * registry on this machine (a staging registry, the tests' source); plain HTTP anywhere else
+ * would let the network rewrite the images. */
 static bool check_source_registry(struct ld *l, const struct ynode *v, const char *path)
 {
 	char host[256];
-	struct in_addr a;
 	int port;
+	uint32_t a;
 
 	if (strncmp(v->str, "http://", 7) != 0)
 		return check_registry_host(l, v, path);
-	if (parse_hostport(v->str + 7, host, sizeof(host), &port) && port > 0 &&
-	    (strcmp(host, "localhost") == 0 ||
-	     (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)))
+	if (parse_hostport(v->str + 7, host, sizeof(host), &port) &&
+	    (strcmp(host, "localhost") == 0 || (parse_ipv4(host, &a) && (a >> 24) == 127)))
 		return true;
-	PROB(l, v, "%s '%s': plain http is allowed only for a loopback registry with a port "
-	     "(http://127.0.0.1:5000); use host[:port] for TLS", path, SV(v->str));
+	PROB(l, v, "%s '%s': plain http is allowed only for a loopback registry "
+	     "(http://127.0.0.1:5001); give host[:port] for TLS", path, SV(v->str));
 	return false;
 }
 
