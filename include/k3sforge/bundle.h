@@ -30,9 +30,27 @@ struct kf_bundle_import_stats {
 	size_t images, blobs_loaded, blobs_present, files;
 };
 
-/* Verifies the bundle completely, then loads its images into the registry `to` (CA to_ca, NULL =
- * system store) with tags and digests preserved, and copies its files into files_dir (NULL =
- * leave them). KF_EDIGEST / KF_EPARSE name the offending entry when the bundle is tampered with
+/* An opened, fully verified bundle (kf_bundle_open), kept open for kf_bundle_load. */
+struct kf_bundle;
+/* Reads the whole archive once: every header and every byte — each blob must hash to its name,
+ * each file to its listed sha256, the listing must match the entries exactly, index.json its
+ * listed digest, and the end-of-archive marker must be there. KF_EDIGEST / KF_EPARSE name the
+ * offending entry; nothing is loaded anywhere by this call. */
+int kf_bundle_open(struct kf_bundle **out, const char *path, struct kf_err *err);
+/* Loads an opened bundle: its images into the registry `to` (NULL = none; CA to_ca, NULL =
+ * system store) with tags and digests preserved (every blob and manifest re-hashed on the way,
+ * so a file changed since open is refused), and its files into files_dir (NULL = leave them).
+ * stats may be NULL. */
+int kf_bundle_load(struct kf_bundle *b, const char *to, const char *to_ca, const char *files_dir,
+		   struct kf_bundle_import_stats *stats, struct kf_err *err);
+/* How many extra files (files/<name>) / images an opened bundle holds. */
+size_t kf_bundle_file_count(const struct kf_bundle *b);
+size_t kf_bundle_image_count(const struct kf_bundle *b);
+void kf_bundle_close(struct kf_bundle *b);
+
+/* kf_bundle_open + kf_bundle_load + kf_bundle_close: verifies the bundle completely, then
+ * loads its images into the registry `to` (CA to_ca, NULL = system store) with tags and digests
+ * preserved, and copies its files into files_dir (NULL = leave them). KF_EDIGEST / KF_EPARSE name the offending entry when the bundle is tampered with
  * or truncated; nothing has been loaded then. stats may be NULL. */
 int kf_bundle_import(const char *path, const char *to, const char *to_ca, const char *files_dir,
 		     struct kf_bundle_import_stats *stats, struct kf_err *err);

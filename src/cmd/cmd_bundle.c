@@ -3,8 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/artifacts.h"
+#include "k3sforge/buf.h"
 #include "k3sforge/bundle.h"
 #include "k3sforge/cmd.h"
+#include "k3sforge/oci.h"
+#include "k3sforge/prep.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
@@ -17,7 +21,7 @@ extern const struct kf_cmd kf_cmd_bundle;
 
 static const char *opt_images, *opt_from, *opt_from_ca, *opt_platform, *opt_to, *opt_to_ca;
 static const char *opt_files_dir;
-static bool opt_all;
+static bool opt_all, opt_no_artifacts;
 static struct kf_strlist opt_file;
 
 static const struct kf_opt bundle_opts[] = {
@@ -29,6 +33,9 @@ static const struct kf_opt bundle_opts[] = {
 	KF_OPT_FLAG_(0, "all-platforms", &opt_all, "export: keep whole multi-platform indexes"),
 	KF_OPT_STR_(0, "platform", &opt_platform, "OS/ARCH", "export: platform (default linux/amd64)"),
 	KF_OPT_LIST_(0, "file", &opt_file, "NAME=PATH", "export: add a file as files/NAME (repeat)"),
+	KF_OPT_FLAG_(0, "no-artifacts", &opt_no_artifacts,
+		     "export: leave the verified k3s release files out (they are in by default when "
+		     "the configured image set is exported)"),
 	KF_OPT_STR_(0, "to", &opt_to, "REGISTRY", "import: target registry (default the lab's)"),
 	KF_OPT_STR_(0, "to-ca", &opt_to_ca, "FILE", "import: CA for the target"),
 	KF_OPT_STR_(0, "files-dir", &opt_files_dir, "DIR", "import: where files/ are copied"),
@@ -102,15 +109,97 @@ static int read_names(struct names *l, const char *path, struct kf_err *err)
 	return rc;
 }
 
+/* Do two Docker-style references name the same repository and tag/digest? */
+static bool same_image(const char *a, const char *b)
+{
+	struct kf_oci_ref ra, rb;
+	struct kf_err e;
+	bool same = false;
+
+	if (kf_oci_ref_parse(&ra, a, &e) != 0)
+		return false;
+	if (kf_oci_ref_parse(&rb, b, &e) == 0) {
+		same = strcmp(ra.repo, rb.repo) == 0 &&
+		       strcmp(kf_oci_ref_reference(&ra), kf_oci_ref_reference(&rb)) == 0;
+		kf_oci_ref_free(&rb);
+	}
+	kf_oci_ref_free(&ra);
+	return same;
+}
+
+/* The offline prep will insist on every image of the pinned release (k3s-images.txt) and of the
+ * add-ons: refuse to write a bundle that lacks one, naming them. */
+static int check_covers_release(const struct kf_config *cfg, const char *out_dir,
+				const struct names *l, struct kf_err *err)
+{
+	const char *const *addon = kf_prep_addon_images(cfg);
+	char **k3s = NULL;
+	size_t n_k3s = 0, n_missing = 0;
+	struct kf_buf b = KF_BUF_INIT;
+	int r;
+
+	if ((r = kf_artifacts_images(&k3s, &n_k3s, out_dir, err)) != 0)
+		return r;
+	for (size_t i = 0; i < n_k3s || addon[i - n_k3s]; i++) {
+		const char *want = i < n_k3s ? k3s[i] : addon[i - n_k3s];
+		bool have = false;
+		for (size_t k = 0; k < l->n && !have; k++)
+			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source, want);
+		if (!have)
+			kf_buf_printf(&b, "%s%s", n_missing++ ? ", " : "", want);
+	}
+	if (n_missing)
+		r = kf_err_set(err, KF_ENOTFOUND,
+			       "the bundle would lack %zu image%s the cluster needs: %s; add %s to the "
+			       "image list (images.list) and export again", n_missing,
+			       n_missing == 1 ? "" : "s", kf_buf_str(&b),
+			       n_missing == 1 ? "it" : "them");
+	kf_buf_free(&b);
+	kf_artifacts_images_free(k3s);
+	return r;
+}
+
+/* The verified k3s release files (fetched into <out>/artifacts as prep does, or reused) as
+ * bundle files; *rep owns the paths. */
+static int add_artifacts(struct kf_ctx *ctx, const struct kf_config *cfg,
+			 struct kf_artifacts_report *rep, struct kf_bundle_file **files, size_t *n,
+			 struct kf_err *err)
+{
+	struct kf_artifacts_opts ao = { 0 };
+	struct kf_bundle_file *nf;
+	int r;
+
+	if ((r = kf_ctx_lock(ctx)) != 0)
+		return r;
+	if ((r = kf_artifacts_ensure(cfg, ctx->out_dir, &ao, rep, err)) != 0)
+		return kf_err_wrap(err, "bundle: the k3s release files (--no-artifacts leaves them "
+					"out)");
+	for (int k = 0; k < KF_ARTIFACT_COUNT; k++) {
+		if (!rep->items[k].wanted)
+			continue;
+		if (!(nf = realloc(*files, (*n + 1) * sizeof(*nf))))
+			return kf_err_set(err, KF_ENOMEM, "out of memory");
+		*files = nf;
+		nf[*n].name = rep->items[k].name;
+		nf[*n].path = rep->items[k].path;
+		(*n)++;
+	}
+	return 0;
+}
+
 static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv)
 {
 	struct kf_config *cfg = NULL;
 	struct names l = { 0 };
 	struct kf_bundle_file *files = NULL;
 	struct kf_mirror_opts mo = { 0 };
+	struct kf_artifacts_report rep;
 	char hex[KF_SHA256_HEX_LEN + 1];
+	size_t n_files;
+	bool from_config = !opt_images && npos < 3;
 	int r = 0;
 
+	memset(&rep, 0, sizeof(rep));
 	if (opt_all && opt_platform)
 		return kf_err_set(&ctx->err, KF_EUSAGE,
 				  "bundle: --all-platforms and --platform exclude each other");
@@ -155,17 +244,25 @@ static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv
 		files[i].name = name;
 		files[i].path = eq + 1;
 	}
+	n_files = (size_t)opt_file.n;
+	if (from_config && !opt_no_artifacts) {
+		if ((r = kf_ctx_config(ctx, &cfg)) != 0 ||
+		    (r = add_artifacts(ctx, cfg, &rep, &files, &n_files, &ctx->err)) != 0 ||
+		    (r = check_covers_release(cfg, ctx->out_dir, &l, &ctx->err)) != 0)
+			goto out;
+	}
 	mo.from = opt_from ? opt_from : (cfg ? cfg->images.source_registry : NULL);
 	mo.from_ca = opt_from_ca;
 	mo.all_platforms = opt_all;
 	mo.platform = opt_platform;
 	mo.progress = kf_progress_new("bundle export", 0, (int)l.n);
-	r = kf_bundle_export(&mo, l.v, l.n, files, (size_t)opt_file.n, file, hex, &ctx->err);
+	r = kf_bundle_export(&mo, l.v, l.n, files, n_files, file, hex, &ctx->err);
 	if (mo.progress)
 		kf_progress_done(mo.progress, r == 0);
 	if (!r)
 		kf_ok("bundle %s written (sha256 %s, also in %s.sha256)", file, hex, file);
 out:
+	kf_artifacts_report_free(&rep);
 	free(files);
 	names_free(&l);
 	return r;
@@ -224,7 +321,12 @@ const struct kf_cmd kf_cmd_bundle = {
 		"an OCI image layout (oci-layout, index.json, blobs/sha256/...), extra files under "
 		"files/, and k3sforge-bundle.json listing every digest; FILE.sha256 gets the "
 		"archive's own digest. import checks every digest first and refuses a truncated "
-		"or altered bundle before loading anything into the registry.",
+		"or altered bundle before loading anything into the registry. Exporting the "
+		"configured image set (no --images, no IMAGE) also puts the verified k3s release "
+		"files in (fetched into <out>/artifacts like prep does; --no-artifacts leaves them "
+		"out) and refuses when the image list lacks an image of the pinned release or an "
+		"add-on, so `k3sforge prep --from-bundle FILE` on the offline machine has all it "
+		"needs.",
 	.example = "k3sforge bundle export lab-bundle.tar --images images.txt --file "
 		   "k3s=artifacts/k3s\nk3sforge bundle import lab-bundle.tar",
 	.opts = bundle_opts,

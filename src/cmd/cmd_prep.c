@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "k3sforge/artifacts.h"
+#include "k3sforge/bundle.h"
 #include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/prep.h"
@@ -19,10 +21,14 @@ extern const struct kf_cmd kf_cmd_prep;
 static bool opt_force;
 static const char *opt_artifacts_from;
 static const char *opt_ca_bundle;
+static const char *opt_from_bundle;
 
 static const struct kf_opt prep_opts[] = {
 	KF_OPT_STR_(0, "artifacts-from", &opt_artifacts_from, "DIR",
 		    "take the k3s release files from DIR (still verified) instead of downloading"),
+	KF_OPT_STR_(0, "from-bundle", &opt_from_bundle, "FILE",
+		    "offline: load the images and k3s files of an air-gap bundle (`k3sforge bundle "
+		    "export`), verified completely before anything is loaded"),
 	KF_OPT_STR_(0, "ca-bundle", &opt_ca_bundle, "FILE",
 		    "extra CA bundle for downloads (corporate proxies)"),
 	KF_OPT_FLAG_(0, "force", &opt_force,
@@ -47,6 +53,9 @@ int kf_prep_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
 	artifacts_opts(&ao);
+	/* Where the files come from (download, --artifacts-from, --from-bundle) is not an input:
+	 * the verified result is the same, and `up` after an offline prep must not redo it. */
+	ao.from_dir = NULL;
 	kf_pki_fingerprint(fp, cfg);
 	kf_artifacts_fingerprint(cfg, &ao, fp);
 	kf_regserver_fingerprint(cfg, fp);
@@ -71,20 +80,79 @@ int kf_prep_check(struct kf_ctx *ctx, struct kf_err *err)
 	return kf_regserver_check(cfg, ctx->out_dir, err);
 }
 
+/* Starts (or keeps) the registry and proves it with a TLS handshake against the CA. */
+static int registry_up(const struct kf_config *cfg, const char *out_dir, struct kf_err *err)
+{
+	struct kf_regserver_report reg;
+	bool checked_ip = false;
+	int r;
+
+	memset(&reg, 0, sizeof(reg));
+	if ((r = kf_regserver_ensure(cfg, out_dir, &reg, err)) != 0)
+		return r;
+	kf_ok("registry %s (pid %ld) at %s", reg.reused ? "already running" :
+					      reg.restarted ? "restarted" : "started",
+	      reg.pid, reg.url);
+	if ((r = kf_regserver_tls_selfcheck(cfg, out_dir, &checked_ip, err)) != 0)
+		return r;
+	kf_ok("registry TLS verified against the CA%s", checked_ip ? ", also at the registry IP" : "");
+	return 0;
+}
+
+/* --from-bundle: the registry must run before the bundle's images can go in, and the bundle's
+ * files land in a staging folder the artifacts step then copies from (verified against the
+ * release's sum file and the install.sh pin, exactly like --artifacts-from). */
+static int load_bundle(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_bundle *b,
+		       const char *staging, struct kf_err *err)
+{
+	char listen[128], host[128], to[200];
+	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	struct kf_bundle_import_stats st;
+	int port = 0, r;
+
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, err)))
+		goto out;
+	snprintf(to, sizeof(to), "%s:%d", host, port);
+	if ((r = kf_fs_remove_tree(staging, err)) != 0)
+		goto out;
+	r = kf_bundle_load(b, to, ca, kf_bundle_file_count(b) ? staging : NULL, &st, err);
+	if (r == 0)
+		kf_ok("bundle: %zu images in the lab registry (%zu blobs uploaded, %zu already "
+		      "there), %zu files", st.images, st.blobs_loaded, st.blobs_present, st.files);
+out:
+	free(ca);
+	return r;
+}
+
 static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 {
 	struct kf_config *cfg;
 	struct kf_pki_report pki = { 0 };
 	struct kf_artifacts_report art;
 	struct kf_artifacts_opts ao;
-	struct kf_regserver_report reg;
-	bool changed = false, checked_ip = false;
+	struct kf_bundle *bundle = NULL;
+	char *staging = NULL;
+	bool changed = false;
 	int r;
 
 	memset(&art, 0, sizeof(art));
-	memset(&reg, 0, sizeof(reg));
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
+	artifacts_opts(&ao);
+
+	if (opt_from_bundle) {
+		/* All of it is checked before anything is made or loaded. */
+		kf_info("prep: verifying the bundle %s", opt_from_bundle);
+		if ((r = kf_bundle_open(&bundle, opt_from_bundle, err)) != 0) {
+			char why[KF_ERR_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", err->msg);
+			kf_err_set(err, r, "%s; nothing was loaded: get an intact copy of the bundle "
+				   "(`sha256sum -c %s.sha256` checks one) and run prep again", why,
+				   opt_from_bundle);
+			goto out;
+		}
+		staging = kf_ctx_path(ctx, ".bundle-files");
+	}
 
 	kf_info("prep 1/5: CA, registry certificate, SSH keys, token");
 	if ((r = kf_pki_ensure(cfg, ctx->out_dir, opt_force, &pki, err)) != 0)
@@ -92,11 +160,23 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 	if (kf_pki_report_changes(&pki) == 0)
 		kf_info("trust material: all in place, nothing to do");
 
+	if (bundle) {
+		kf_info("prep: TLS registry, then the bundle's images and files");
+		if ((r = registry_up(cfg, ctx->out_dir, err)) != 0 ||
+		    (r = load_bundle(ctx, cfg, bundle, staging, err)) != 0)
+			goto out;
+		if (kf_bundle_file_count(bundle) && !opt_artifacts_from)
+			ao.from_dir = staging;
+	}
+
 	kf_info("prep 2/5: k3s %s artifacts%s", cfg->k3s.version,
-		opt_artifacts_from ? " (from a folder)" : "");
-	artifacts_opts(&ao);
-	if ((r = kf_artifacts_ensure(cfg, ctx->out_dir, &ao, &art, err)) != 0)
+		ao.from_dir == staging && staging ? " (from the bundle)" :
+		ao.from_dir ? " (from a folder)" : "");
+	if ((r = kf_artifacts_ensure(cfg, ctx->out_dir, &ao, &art, err)) != 0) {
+		if (bundle && ao.from_dir == staging)
+			kf_err_wrap(err, "the bundle's k3s files");
 		goto out;
+	}
 
 	kf_info("prep 3/5: registries.yaml");
 	if ((r = kf_registries_yaml_write(cfg, ctx->out_dir, &changed, err)) != 0)
@@ -104,19 +184,20 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 	kf_info("registries.yaml %s", changed ? "written" : "unchanged");
 
 	kf_info("prep 4/5: TLS registry");
-	if ((r = kf_regserver_ensure(cfg, ctx->out_dir, &reg, err)) != 0)
+	if ((r = registry_up(cfg, ctx->out_dir, err)) != 0)
 		goto out;
-	kf_ok("registry %s (pid %ld) at %s", reg.reused ? "already running" :
-					      reg.restarted ? "restarted" : "started",
-	      reg.pid, reg.url);
-	if ((r = kf_regserver_tls_selfcheck(cfg, ctx->out_dir, &checked_ip, err)) != 0)
-		goto out;
-	kf_ok("registry TLS verified against the CA%s", checked_ip ? ", also at the registry IP" : "");
 
 	kf_info("prep 5/5: images");
 	if ((r = kf_prep_images(ctx, cfg, err)) != 0)
 		goto out;
 out:
+	if (staging) {
+		struct kf_err e;
+		kf_err_clear(&e);
+		kf_fs_remove_tree(staging, &e);
+	}
+	free(staging);
+	kf_bundle_close(bundle);
 	kf_pki_report_free(&pki);
 	kf_artifacts_report_free(&art);
 	return r;
@@ -137,13 +218,15 @@ static int prep_cmd(struct kf_ctx *ctx, int argc, char **argv)
 		return r;
 	if (npos > 0)
 		return kf_err_set(&ctx->err, KF_EUSAGE, "prep takes no arguments ('%s' given)", argv[1]);
-	return kf_stage_execute(ctx, &kf_stage_prep, opt_force, NULL);
+	/* A bundle given is always loaded, even when prep is otherwise up to date. */
+	return kf_stage_execute(ctx, &kf_stage_prep, opt_force || opt_from_bundle, NULL);
 }
 
 const struct kf_cmd kf_cmd_prep = {
 	.name = "prep",
 	.summary = "make the trust material, fetch and verify k3s, start the TLS registry, mirror images",
-	.usage = "k3sforge [-c FILE] [-o DIR] prep [--artifacts-from DIR] [--ca-bundle FILE] [--force]",
+	.usage = "k3sforge [-c FILE] [-o DIR] prep [--artifacts-from DIR | --from-bundle FILE] "
+		 "[--ca-bundle FILE] [--force]",
 	.description =
 		"Creates <out>/pki (CA, registry certificate with the registry IP in its SANs),\n"
 		"<out>/ssh (operator key, one pinned host key per node, known_hosts), the k3s token;\n"
@@ -151,10 +234,14 @@ const struct kf_cmd kf_cmd_prep = {
 		"writes registries.yaml; starts (or reuses) the registry over TLS and proves it with a\n"
 		"real handshake against the CA; mirrors every image of the configured list and checks\n"
 		"that every image the pinned k3s release needs is there. A rerun does only what is\n"
-		"missing. --force also regenerates the CA and keys: nodes built with the old ones will\n"
+		"missing. Offline, --from-bundle FILE takes the images and the k3s files from a\n"
+		"bundle made by `k3sforge bundle export` on a connected machine; the whole bundle\n"
+		"is verified first and a truncated or altered one is refused before anything is\n"
+		"loaded. --force also regenerates the CA and keys: nodes built with the old ones will\n"
 		"no longer be trusted.",
 	.example = "  k3sforge -c lab.yaml prep\n"
-		   "  k3sforge -c lab.yaml prep --artifacts-from /media/usb/k3s-v1.33.4",
+		   "  k3sforge -c lab.yaml prep --artifacts-from /media/usb/k3s-v1.33.4\n"
+		   "  k3sforge -c lab.yaml prep --from-bundle /media/usb/lab-bundle.tar",
 	.opts = prep_opts,
 	.run = prep_cmd,
 };

@@ -1,17 +1,29 @@
-/* k3sforge registry start|stop|status: run, stop and inspect the local TLS registry that prep
- * set up (<out>/registry, certificates from <out>/pki). */
+/* k3sforge registry start|stop|status|ls: run, stop and inspect the local TLS registry that prep
+ * set up (<out>/registry, certificates from <out>/pki), and list what it holds. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/cmd.h"
 #include "k3sforge/log.h"
+#include "k3sforge/oci.h"
 #include "k3sforge/regserver.h"
 
 extern const struct kf_cmd kf_cmd_registry;
 
+/* Bounds for `ls`: repositories in the catalog, tags per repository. */
+#define LS_MAX_REPOS 100000
+#define LS_MAX_TAGS 100000
+
+static const char *opt_registry, *opt_ca;
+
 static const struct kf_opt registry_opts[] = {
+	KF_OPT_STR_(0, "registry", &opt_registry, "REGISTRY",
+		    "ls: list this registry (host:port, or http://127.0.0.1:port) instead of the "
+		    "lab's"),
+	KF_OPT_STR_(0, "ca", &opt_ca, "FILE", "ls: CA for --registry (default: the system store)"),
 	KF_OPT_END_,
 };
 
@@ -143,6 +155,100 @@ static int reg_status(struct kf_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* The repositories to list: the arguments, else the whole catalog (following pagination). */
+static int ls_repos(struct kf_oci_registry *r, int argc, char **argv, char ***repos, size_t *n,
+		    struct kf_err *err)
+{
+	if (argc <= 1)
+		return kf_oci_catalog(r, repos, n, LS_MAX_REPOS, err);
+	if (!(*repos = calloc((size_t)argc - 1, sizeof(char *))))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	for (int i = 1; i < argc; i++)
+		if (!((*repos)[(*n)++] = strdup(argv[i])))
+			return kf_err_set(err, KF_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int reg_ls(struct kf_ctx *ctx, int argc, char **argv)
+{
+	struct kf_config *cfg;
+	struct kf_oci_registry_opts o = { 0 };
+	struct kf_oci_registry *r = NULL;
+	char spec[300], listen[128], host[128], *ca = NULL, **repos = NULL;
+	size_t n_repos = 0, n_tags_total = 0, width = 10;
+	json_t *jrepos = NULL;
+	struct kf_buf table = KF_BUF_INIT;
+	int port = 0, rc;
+
+	if (opt_registry) {
+		snprintf(spec, sizeof(spec), "%s", opt_registry);
+		o.ca_file = opt_ca;
+	} else {
+		if ((rc = kf_ctx_config(ctx, &cfg)) != 0)
+			return rc;
+		if ((rc = kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port,
+					      &ctx->err)) != 0)
+			return rc;
+		snprintf(spec, sizeof(spec), "%s:%d", host, port);
+		ca = kf_ctx_path(ctx, "pki/ca.crt");
+		o.ca_file = opt_ca ? opt_ca : ca;
+	}
+	if ((rc = kf_oci_registry_new(&r, spec, &o, &ctx->err)) != 0 ||
+	    (rc = ls_repos(r, argc, argv, &repos, &n_repos, &ctx->err)) != 0) {
+		if (!opt_registry && rc != KF_ENOMEM)
+			kf_err_wrap(&ctx->err, "the lab registry (`k3sforge registry status` tells "
+					       "whether it runs; `k3sforge prep` sets it up)");
+		goto out;
+	}
+	if (!(jrepos = json_array())) {
+		rc = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n_repos; i++)
+		if (strlen(repos[i]) > width)
+			width = strlen(repos[i]);
+	for (size_t i = 0; i < n_repos; i++) {
+		char **tags = NULL;
+		size_t n_tags = 0;
+		json_t *jt = json_array();
+		if ((rc = kf_oci_tags(r, repos[i], &tags, &n_tags, LS_MAX_TAGS, &ctx->err)) != 0) {
+			json_decref(jt);
+			kf_err_wrap(&ctx->err, "repository %s", repos[i]);
+			goto out;
+		}
+		kf_buf_printf(&table, "%-*s  ", (int)width, repos[i]);
+		for (size_t k = 0; k < n_tags; k++) {
+			json_array_append_new(jt, json_string(tags[k]));
+			kf_buf_printf(&table, "%s%s", k ? " " : "", tags[k]);
+		}
+		kf_buf_puts(&table, n_tags ? "\n" : "(no tags)\n");
+		json_array_append_new(jrepos, json_pack("{s:s,s:o}", "name", repos[i], "tags", jt));
+		n_tags_total += n_tags;
+		kf_oci_strv_free(tags, n_tags);
+	}
+	if (ctx->json) {
+		json_t *ev = json_pack("{s:s,s:O,s:I,s:I}", "registry", spec, "repositories",
+				       jrepos, "repository_count", (json_int_t)n_repos, "tag_count",
+				       (json_int_t)n_tags_total);
+		char *text = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		kf_log_event("registry_ls", text);
+		free(text);
+		json_decref(ev);
+	} else {
+		printf("%-*s  %s\n%s", (int)width, "REPOSITORY", "TAGS", kf_buf_str(&table));
+		printf("%zu repositor%s, %zu tag%s in %s\n", n_repos, n_repos == 1 ? "y" : "ies",
+		       n_tags_total, n_tags_total == 1 ? "" : "s", spec);
+	}
+	rc = 0;
+out:
+	json_decref(jrepos);
+	kf_buf_free(&table);
+	kf_oci_strv_free(repos, n_repos);
+	kf_oci_registry_free(r);
+	free(ca);
+	return rc;
+}
+
 struct reg_verb {
 	const char *name;
 	int (*run)(struct kf_ctx *ctx, int argc, char **argv);
@@ -153,6 +259,7 @@ static const struct reg_verb verbs[] = {
 	{ "start", reg_start },
 	{ "stop", reg_stop },
 	{ "status", reg_status },
+	{ "ls", reg_ls },
 };
 #define N_VERBS ((int)(sizeof(verbs) / sizeof(verbs[0])))
 
@@ -168,10 +275,11 @@ static int registry_run(struct kf_ctx *ctx, int argc, char **argv)
 	for (int i = 0; i < N_VERBS; i++)
 		names[i] = verbs[i].name;
 	if (npos < 1)
-		return kf_err_set(&ctx->err, KF_EUSAGE, "registry needs a verb: start, stop or status");
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "registry needs a verb: start, stop, status or ls");
 	for (int i = 0; i < N_VERBS; i++)
 		if (strcmp(argv[1], verbs[i].name) == 0) {
-			if (npos > 1)
+			if (npos > 1 && verbs[i].run != reg_ls)
 				return kf_err_set(&ctx->err, KF_EUSAGE,
 						  "registry %s takes no arguments ('%s' given)",
 						  argv[1], argv[2]);
@@ -185,15 +293,20 @@ static int registry_run(struct kf_ctx *ctx, int argc, char **argv)
 const struct kf_cmd kf_cmd_registry = {
 	.name = "registry",
 	.summary = "start, stop or inspect the local TLS registry",
-	.usage = "k3sforge registry start|stop|status",
+	.usage = "k3sforge registry start|stop|status | registry ls [REPOSITORY...] "
+		 "[--registry REGISTRY [--ca FILE]]",
 	.description =
 		"start:  starts the registry prep set up (or keeps the running one when it serves\n"
 		"        the current certificate) and waits until GET /v2/ answers over TLS.\n"
 		"stop:   stops it (SIGTERM, then SIGKILL), only if the pid really is our registry.\n"
 		"status: running or stopped, pid, URL, certificate expiry, storage size\n"
 		"        (one JSON event with --json).\n"
+		"ls:     every repository of the registry (_catalog) with its tags, following\n"
+		"        pagination; only the named repositories when given. A table, or one\n"
+		"        registry_ls JSON event with --json. --registry lists another registry.\n"
 		"The certificates come from `k3sforge prep` (<out>/pki).",
-	.example = "  k3sforge registry status\n  k3sforge --json registry status",
+	.example = "  k3sforge registry status\n  k3sforge --json registry status\n"
+		   "  k3sforge registry ls\n  k3sforge registry ls rancher/mirrored-pause",
 	.opts = registry_opts,
 	.run = registry_run,
 };

@@ -44,13 +44,25 @@ void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
 	kf_fp_str(fp, "addons.kubesphere_version", cfg->addons.kubesphere_version);
 }
 
+/* Where a configured image lives in the lab registry: its target, else its source's path. */
+static const char *lab_name(const struct kf_image_ref *ref)
+{
+	return ref->target ? ref->target : ref->source;
+}
+
+/* Mirrors the configured images the lab registry does not hold yet. Images already there (by
+ * tag or digest) are not looked up at the source again: a rerun, or a run after
+ * `prep --from-bundle`, works without reaching any source registry. */
 static int mirror_configured(const struct kf_config *cfg, const char *to, const char *ca,
 			     struct kf_err *err)
 {
-	struct kf_mirror_image *imgs;
+	struct kf_mirror_image *imgs = NULL;
 	struct kf_mirror_result *res = NULL;
 	struct kf_mirror_opts mo;
-	size_t n = cfg->images.n_refs, copied = 0, present = 0, failed = 0;
+	const char **names = NULL;
+	char **missing = NULL;
+	size_t n = cfg->images.n_refs, n_missing = 0, n_todo = 0;
+	size_t copied = 0, present, failed = 0;
 	int r;
 
 	if (n == 0) {
@@ -58,33 +70,76 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 			"registry already holds");
 		return 0;
 	}
+	names = calloc(n, sizeof(*names));
 	imgs = calloc(n, sizeof(*imgs));
-	if (!imgs)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		imgs[i].source = cfg->images.refs[i].source;
-		imgs[i].target = cfg->images.refs[i].target;
+	if (!names || !imgs) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = lab_name(&cfg->images.refs[i]);
+	r = kf_mirror_verify_present(to, ca, names, n, &missing, &n_missing, err);
+	if (r && r != KF_ENOTFOUND)
+		goto out;
+	/* missing[] keeps the order of names[]: walk both */
+	for (size_t i = 0, j = 0; i < n; i++) {
+		if (j < n_missing && strcmp(missing[j], names[i]) == 0) {
+			imgs[n_todo].source = cfg->images.refs[i].source;
+			imgs[n_todo].target = cfg->images.refs[i].target;
+			n_todo++;
+			j++;
+		}
+	}
+	present = n - n_todo;
+	if (n_todo == 0) {
+		kf_info("images: all %zu configured images already in the lab registry, nothing to "
+			"copy", n);
+		r = 0;
+		goto out;
+	}
+	kf_err_clear(err);
 	memset(&mo, 0, sizeof(mo));
 	mo.from = cfg->images.source_registry;
 	mo.to = to;
 	mo.to_ca = ca;
-	mo.progress = kf_progress_new("mirror", 0, (int)n);
-	r = kf_mirror_run(&mo, imgs, n, &res, err);
+	mo.progress = kf_progress_new("mirror", 0, (int)n_todo);
+	r = kf_mirror_run(&mo, imgs, n_todo, &res, err);
 	kf_progress_done(mo.progress, r == 0);
-	for (size_t i = 0; res && i < n; i++) {
+	for (size_t i = 0; res && i < n_todo; i++) {
 		switch (res[i].status) {
 		case KF_MIRROR_COPIED: copied++; break;
 		case KF_MIRROR_PRESENT: present++; break;
-		case KF_MIRROR_FAILED:
-			failed++;
-			kf_error("image %s: %s", res[i].source, res[i].reason ? res[i].reason : "failed");
-			break;
+		case KF_MIRROR_FAILED: failed++; break;
 		}
 	}
 	if (res)
 		kf_info("images: %zu copied, %zu already present, %zu failed", copied, present, failed);
-	kf_mirror_results_free(res, n);
+	if (r && failed) {
+		/* The engine logged each failure; the stage's error names them and what to do. */
+		struct kf_buf b;
+		const char *first = NULL;
+		kf_buf_init(&b, 16 * 1024);
+		for (size_t i = 0, k = 0; i < n_todo; i++)
+			if (res[i].status == KF_MIRROR_FAILED) {
+				kf_buf_printf(&b, "%s%s", k++ ? ", " : "", res[i].source);
+				if (!first)
+					first = res[i].reason;
+			}
+		r = kf_err_set(err, KF_EFAIL,
+			       "%zu image%s could not be mirrored into the lab registry: %s (%s); check "
+			       "that %s%s has %s and is reachable, or load %s with `k3sforge prep "
+			       "--from-bundle FILE`, then run `k3sforge prep` again",
+			       failed, failed == 1 ? "" : "s", kf_buf_str(&b), first ? first : "failed",
+			       cfg->images.source_registry ? "the source registry " :
+							     "each image's own registry",
+			       cfg->images.source_registry ? cfg->images.source_registry : "",
+			       failed == 1 ? "it" : "them", failed == 1 ? "it" : "them");
+		kf_buf_free(&b);
+	}
+out:
+	kf_mirror_results_free(res, n_todo);
+	kf_mirror_strv_free(missing, n_missing);
+	free(names);
 	free(imgs);
 	return r;
 }
@@ -125,10 +180,10 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 		for (size_t i = 0; i < n_missing; i++)
 			kf_buf_printf(&b, "%s%s", i ? ", " : "", missing[i]);
 		r = kf_err_set(err, KF_ENOTFOUND,
-			       "%zu image%s the cluster needs %s not in the lab registry: %s; add them "
+			       "%zu image%s the cluster needs %s not in the lab registry: %s; add %s "
 			       "to the image list (images.list) and run `k3sforge prep` again",
 			       n_missing, n_missing == 1 ? "" : "s", n_missing == 1 ? "is" : "are",
-			       kf_buf_str(&b));
+			       kf_buf_str(&b), n_missing == 1 ? "it" : "them");
 		kf_buf_free(&b);
 		goto out;
 	}

@@ -730,6 +730,17 @@ static int load_manifest(struct archive *a, struct kf_oci_registry *r, const cha
 				  digest);
 	if ((rc = read_entry(a, e, &data, err)) != 0)
 		return rc;
+	{
+		/* pass 1 checked it; the file may have changed since (the upload of every blob is
+		 * verified by the OCI client, manifests are checked here) */
+		char hex[KF_SHA256_HEX_LEN + 1];
+		kf_sha256_hex(data, (size_t)e->size, hex);
+		if (strcmp(hex, digest + 7) != 0) {
+			rc = kf_err_set(err, KF_EDIGEST, "bundle %s changed while being loaded (%s)",
+					a->path, name);
+			goto out;
+		}
+	}
 	if (!(root = json_loadb(data, (size_t)e->size, 0, NULL)) ||
 	    !json_is_string(mt = json_object_get(root, "mediaType"))) {
 		rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s is not JSON with a mediaType",
@@ -833,30 +844,84 @@ out:
 	return rc;
 }
 
-int kf_bundle_import(const char *path, const char *to, const char *to_ca, const char *files_dir,
-		     struct kf_bundle_import_stats *stats, struct kf_err *err)
-{
+struct kf_bundle {
 	struct archive a;
+	json_t *listing;   /* k3sforge-bundle.json, checked against the entries */
+	char *path;
+	size_t n_files;
+};
+
+void kf_bundle_close(struct kf_bundle *b)
+{
+	if (!b)
+		return;
+	json_decref(b->listing);
+	if (b->a.f)
+		fclose(b->a.f);
+	free(b->a.v);
+	free(b->a.index);
+	free(b->a.bjson);
+	free(b->a.layout);
+	free(b->path);
+	free(b);
+}
+
+int kf_bundle_open(struct kf_bundle **out, const char *path, struct kf_err *err)
+{
+	struct kf_bundle *b;
+	int rc;
+
+	*out = NULL;
+	if (!(b = calloc(1, sizeof(*b))) || !(b->path = strdup(path))) {
+		free(b);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	b->a.path = b->path;
+	if (!(b->a.f = fopen(path, "rb"))) {
+		rc = kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "bundle %s: %s", path,
+				strerror(errno));
+		goto out;
+	}
+	if ((rc = scan(&b->a, err)) != 0 || (rc = check_listing(&b->a, &b->listing, err)) != 0)
+		goto out;
+	for (size_t k = 0; k < b->a.n; k++)
+		b->n_files += strncmp(b->a.v[k].name, "files/", 6) == 0;
+	kf_info("bundle %s verified: %zu entries, every digest matches", path, b->a.n);
+	*out = b;
+	b = NULL;
+out:
+	kf_bundle_close(b);
+	return rc;
+}
+
+size_t kf_bundle_file_count(const struct kf_bundle *b)
+{
+	return b ? b->n_files : 0;
+}
+
+size_t kf_bundle_image_count(const struct kf_bundle *b)
+{
+	return b ? json_array_size(json_object_get(b->listing, "images")) : 0;
+}
+
+int kf_bundle_load(struct kf_bundle *b, const char *to, const char *to_ca, const char *files_dir,
+		   struct kf_bundle_import_stats *stats, struct kf_err *err)
+{
+	struct archive *a = &b->a;
 	struct kf_bundle_import_stats st = { 0 };
 	struct kf_oci_registry_opts o = { 0 };
 	struct kf_oci_registry *r = NULL;
-	json_t *bundle = NULL, *it;
+	json_t *it;
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	memset(&a, 0, sizeof(a));
-	a.path = path;
-	if (!(a.f = fopen(path, "rb")))
-		return kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "bundle %s: %s", path,
-				  strerror(errno));
-	if ((rc = scan(&a, err)) != 0 || (rc = check_listing(&a, &bundle, err)) != 0)
-		goto out;
-	kf_info("bundle %s verified: %zu entries, every digest matches", path, a.n);
-	o.ca_file = to_ca;
-	o.push = true;
-	if ((rc = kf_oci_registry_new(&r, to, &o, err)) != 0)
-		goto out;
-	json_array_foreach(json_object_get(bundle, "images"), i, it) {
+	if (to) {
+		o.ca_file = to_ca;
+		o.push = true;
+		if ((rc = kf_oci_registry_new(&r, to, &o, err)) != 0)
+			goto out;
+	}
+	json_array_foreach(r ? json_object_get(b->listing, "images") : NULL, i, it) {
 		const char *ref = json_string_value(json_object_get(it, "ref"));
 		const char *digest = json_string_value(json_object_get(it, "digest"));
 		struct kf_oci_ref pr;
@@ -865,7 +930,7 @@ int kf_bundle_import(const char *path, const char *to, const char *to_ca, const 
 		snprintf(full, sizeof(full), "bundle.invalid/%s", ref ? ref : "");
 		if ((rc = kf_oci_ref_parse(&pr, full, err)) != 0)
 			goto out;
-		rc = load_manifest(&a, r, pr.repo, digest, kf_oci_ref_reference(&pr), 0, &st, err);
+		rc = load_manifest(a, r, pr.repo, digest, kf_oci_ref_reference(&pr), 0, &st, err);
 		kf_oci_ref_free(&pr);
 		if (rc) {
 			kf_err_wrap(err, "loading %s", ref);
@@ -876,25 +941,33 @@ int kf_bundle_import(const char *path, const char *to, const char *to_ca, const 
 	if (files_dir) {
 		if ((rc = kf_fs_mkdirs(files_dir, 0755, err)) != 0)
 			goto out;
-		for (size_t k = 0; k < a.n; k++) {
-			if (strncmp(a.v[k].name, "files/", 6) != 0)
+		for (size_t k = 0; k < a->n; k++) {
+			if (strncmp(a->v[k].name, "files/", 6) != 0)
 				continue;
-			if ((rc = copy_out(&a, &a.v[k], files_dir, err)) != 0)
+			if ((rc = copy_out(a, &a->v[k], files_dir, err)) != 0)
 				goto out;
 			st.files++;
 		}
 	}
-	kf_info("bundle %s loaded into %s: %zu images, %zu blobs uploaded, %zu already there, "
-		"%zu files", path, to, st.images, st.blobs_loaded, st.blobs_present, st.files);
+	kf_info("bundle %s loaded%s%s: %zu images, %zu blobs uploaded, %zu already there, %zu files",
+		b->path, to ? " into " : "", to ? to : "", st.images, st.blobs_loaded,
+		st.blobs_present, st.files);
 	if (stats)
 		*stats = st;
 out:
 	kf_oci_registry_free(r);
-	json_decref(bundle);
-	fclose(a.f);
-	free(a.v);
-	free(a.index);
-	free(a.bjson);
-	free(a.layout);
+	return rc;
+}
+
+int kf_bundle_import(const char *path, const char *to, const char *to_ca, const char *files_dir,
+		     struct kf_bundle_import_stats *stats, struct kf_err *err)
+{
+	struct kf_bundle *b = NULL;
+	int rc;
+
+	if ((rc = kf_bundle_open(&b, path, err)) != 0)
+		return rc;
+	rc = kf_bundle_load(b, to, to_ca, files_dir, stats, err);
+	kf_bundle_close(b);
 	return rc;
 }

@@ -246,6 +246,47 @@ static void test_bundle_import_refuses_a_tampered_blob(void **state)
 	free(bad);
 }
 
+/* kf_bundle_open verifies, kf_bundle_load loads later: a manifest altered in between (in place,
+ * through the same file) is refused when it is read for loading. */
+static void test_bundle_load_refuses_a_manifest_changed_after_open(void **state)
+{
+	struct mt_server t;
+	struct kf_oci_registry *r = NULL;
+	struct kf_bundle *b = NULL;
+	char *path = kf_path_join(W.dir, "changed.tar"), *data = NULL, *pos;
+	size_t len, off;
+	struct kf_err err;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(export_bundle(path), 0);
+	kf_err_clear(&err);
+	assert_int_equal(kf_bundle_open(&b, path, &err), 0);
+	assert_int_equal(kf_bundle_image_count(b), 2);
+	assert_int_equal(kf_bundle_file_count(b), 1);
+	/* the schema 2 manifest's entry: its header names the digest, its data follows */
+	assert_int_equal(kf_fs_read(&data, &len, path, 64 << 20, &err), 0);
+	pos = memmem(data, len, W.s2_digest + 7, 64);
+	assert_non_null(pos);
+	off = ((size_t)(pos - data) / 512 + 1) * 512;
+	assert_true(data[off] == '{');
+	pos = memchr(data + off, ' ', 200);
+	assert_non_null(pos);
+	assert_non_null(f = fopen(path, "r+b"));
+	assert_int_equal(fseek(f, (long)(pos - data), SEEK_SET), 0);
+	fputc('\t', f);
+	assert_int_equal(fclose(f), 0);
+	free(data);
+	fresh_target(&t, &r, "imp5");
+	assert_int_equal(kf_bundle_load(b, t.url, NULL, NULL, NULL, &err), KF_EDIGEST);
+	assert_non_null(strstr(err.msg, "changed while being loaded"));
+	assert_nothing_loaded(r);
+	kf_bundle_close(b);
+	mt_server_stop(&t);
+	kf_oci_registry_free(r);
+	free(path);
+}
+
 static void test_bundle_import_refuses_a_truncated_bundle(void **state)
 {
 	struct mt_server t;
@@ -350,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_bundle_import_loads_images_with_digests_and_files),
 		cmocka_unit_test(test_bundle_import_refuses_a_tampered_blob),
 		cmocka_unit_test(test_bundle_import_refuses_a_truncated_bundle),
+		cmocka_unit_test(test_bundle_load_refuses_a_manifest_changed_after_open),
 		cmocka_unit_test(test_bundle_import_refuses_an_unlisted_entry),
 		cmocka_unit_test(test_bundle_command_exports_and_imports),
 	};
