@@ -891,6 +891,25 @@ static bool check_registry_host(struct ld *l, const struct ynode *v, const char 
 	return false;
 }
 
+/* images.source_registry: a registry host (TLS), or http://<loopback>[:port] for a plain
+ * registry on this machine (a staging registry, the tests' source); plain HTTP anywhere else
+ * would let the network rewrite the images. */
+static bool check_source_registry(struct ld *l, const struct ynode *v, const char *path)
+{
+	char host[256];
+	int port;
+	uint32_t a;
+
+	if (strncmp(v->str, "http://", 7) != 0)
+		return check_registry_host(l, v, path);
+	if (parse_hostport(v->str + 7, host, sizeof(host), &port) &&
+	    (strcmp(host, "localhost") == 0 || (parse_ipv4(host, &a) && (a >> 24) == 127)))
+		return true;
+	PROB(l, v, "%s '%s': plain http is allowed only for a loopback registry "
+	     "(http://127.0.0.1:5001); give host[:port] for TLS", path, SV(v->str));
+	return false;
+}
+
 static bool check_path(struct ld *l, const struct ynode *v, const char *path)
 {
 	if (!strpbrk(v->str, "\r\n"))
@@ -1474,7 +1493,7 @@ static void load_images(struct ld *l, const struct ynode *m)
 		return;
 	check_keys(l, m, "images", keys, 3);
 	field_str(l, m, "source_registry", "images.source_registry", &c->images.source_registry,
-		  true, check_registry_host);
+		  true, check_source_registry);
 	if ((y = map_get(m, "inline")) != NULL && !cfg_ynode_is_null(y)) {
 		if (y->kind != YN_SEQ) {
 			PROB(l, y, "images.inline must be a list of image references, not %s",

@@ -498,6 +498,28 @@ static void test_config_rejects_registry_outside_subnet(void **state)
 		   "t.yaml:2:12: registry.host_ip 10.0.0.1 is outside network.subnet 192.168.6.0/24");
 }
 
+static void test_config_accepts_plain_http_source_registry_on_loopback(void **state)
+{
+	struct kf_config *c;
+	(void)state;
+
+	c = load_ok("images:\n  source_registry: http://127.0.0.1:5001\n");
+	assert_string_equal(c->images.source_registry, "http://127.0.0.1:5001");
+	kf_config_free(c);
+	c = load_ok("images:\n  source_registry: http://localhost:5001\n");
+	assert_string_equal(c->images.source_registry, "http://localhost:5001");
+	kf_config_free(c);
+}
+
+static void test_config_rejects_plain_http_source_registry_off_loopback(void **state)
+{
+	(void)state;
+	expect_bad("images:\n  source_registry: http://mirror.example.com:5000\n",
+		   "t.yaml:2:20: images.source_registry 'http://mirror.example.com:5000': plain http "
+		   "is allowed only for a loopback registry (http://127.0.0.1:5001); give host[:port] "
+		   "for TLS");
+}
+
 static void test_config_rejects_bad_duration(void **state)
 {
 	(void)state;
@@ -1159,6 +1181,8 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_disk_out_of_range),
 		cmocka_unit_test(test_config_rejects_gateway_outside_subnet),
 		cmocka_unit_test(test_config_rejects_registry_outside_subnet),
+		cmocka_unit_test(test_config_accepts_plain_http_source_registry_on_loopback),
+		cmocka_unit_test(test_config_rejects_plain_http_source_registry_off_loopback),
 		cmocka_unit_test(test_config_rejects_bad_duration),
 		cmocka_unit_test(test_config_rejects_duration_out_of_range),
 		cmocka_unit_test(test_config_rejects_malformed_mac),
