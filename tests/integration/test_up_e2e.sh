@@ -22,7 +22,8 @@
 #     (tests/fakes/e2e/k3s: node list and kube-system pods as JSON);
 #   - $KUBECONFIG: a file with another context, which the merge must keep.
 # The cases run in order on one lab (each later case starts from the finished lab of the first):
-#   happy path; no-op rerun (its time is printed, not asserted); `up --from wait`; a node that
+#   happy path; no-op rerun (its time is printed, not asserted); `up --from wait`; finalize with
+#   a VM left powered off after its ISOs were detached; a node that
 #   never completes; a guest with another host key; SIGKILL during wait, then `up` resumes.
 # Every process started is stopped by PID at exit (e2e_lab_teardown), whatever happened.
 set -uo pipefail
@@ -141,6 +142,19 @@ test_up_from_wait_reruns_wait_and_what_follows() {
 	pass "$t"
 }
 
+test_finalize_powers_on_a_detached_vm_left_powered_off() {
+	local t=${FUNCNAME[0]} vmx
+	# As a run killed between finalize's VMX edit and its power-on leaves it.
+	vmx=$(vmx_of k3s-worker1)
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null || { fail "$t" "vmrun stop"; return; }
+	run finalize --force || { fail "$t" "finalize exited $?"; return; }
+	has "k3s-worker1: ISOs already detached" || { fail "$t" "not seen as detached"; return; }
+	has "k3s-worker1: was powered off; started again" || { fail "$t" "not started again"; return; }
+	"$VMRUN" -T ws list | grep -qF "$vmx" || { fail "$t" "k3s-worker1 is not running"; return; }
+	has "cluster healthy" || { fail "$t" "cluster health not checked"; return; }
+	pass "$t"
+}
+
 test_wait_names_the_node_that_never_completes_with_its_diagnosis() {
 	local t=${FUNCNAME[0]} m
 	m="$E2E_WORK/guests/k3s-worker2/root/var/lib/$(marker_of k3s-worker2)"
@@ -234,6 +248,7 @@ test_up_resumes_at_a_stage_killed_half_way() {
 test_up_builds_the_lab_end_to_end
 test_up_rerun_after_success_skips_every_stage
 test_up_from_wait_reruns_wait_and_what_follows
+test_finalize_powers_on_a_detached_vm_left_powered_off
 test_wait_names_the_node_that_never_completes_with_its_diagnosis
 test_wait_refuses_a_guest_presenting_another_host_key
 test_up_resumes_at_a_stage_killed_half_way
