@@ -13,6 +13,7 @@ pkgs=(
   libcmocka-dev
   # tests: real parts
   openssh-server openssh-client   # a real sshd per simulated node
+  libnss-wrapper                  # e2e: the simulated guests' user, seen by sshd only
   docker-registry                 # CNCF distribution registry
   xorriso mtools grub-pc-bin grub-efi-amd64-bin grub-common  # ISOs read back / fixture ISOs
   cloud-init python3-jsonschema python3-yaml                 # user-data schema validation

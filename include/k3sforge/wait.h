@@ -44,7 +44,7 @@ struct kf_wait_opts {
 	int timeout_s;            /* per node; 0 = cfg->timeouts.wait_s */
 	int ssh_timeout_ms;       /* per SSH step; 0 = cfg->timeouts.ssh_connect_s */
 	double poll_min_s;        /* first poll interval; 0 = 0.5 */
-	double poll_max_s;        /* backoff cap; 0 = 5 */
+	double poll_max_s;        /* backoff cap; 0 = 2 (at most 1 once SSH is authenticated) */
 };
 
 struct kf_wait_result {

@@ -192,7 +192,10 @@ static void *wait_node(void *arg)
 	struct kf_ssh *s = NULL;
 	struct kf_err err;
 	double pmin = t->opts->poll_min_s > 0 ? t->opts->poll_min_s : 0.5;
-	double pmax = t->opts->poll_max_s > 0 ? t->opts->poll_max_s : 5.0;
+	double pmax = t->opts->poll_max_s > 0 ? t->opts->poll_max_s : 2.0;
+	/* On an open session a marker check is one exec (milliseconds on the guest): poll it at
+	 * most a second apart, so a finished node is noticed within a second, not within pmax. */
+	double pmax_session = pmax < 1.0 ? pmax : 1.0;
 	double interval = pmin, last_status = kf_now_mono();
 
 	if (kf_node_access_init(&acc, t->cfg, t->n, t->opts->out_dir, t->ssh_timeout_ms, &err) != 0) {
@@ -277,7 +280,8 @@ static void *wait_node(void *arg)
 			interval = pmin;
 			last_status = kf_now_mono();
 		} else {
-			interval = interval * 2 > pmax ? pmax : interval * 2;
+			double cap = s ? pmax_session : pmax;
+			interval = interval * 2 > cap ? cap : interval * 2;
 			if (kf_now_mono() - last_status >= 30) {
 				kf_info("%s: still %s after %.0fs: %s", t->n->name,
 					kf_wait_phase_name(t->res->phase), kf_now_mono() - t->start,

@@ -66,12 +66,20 @@ static void *detach_one(void *arg)
 	before = kf_vmx_format(vmx);
 	kf_vmx_detach_cdroms(vmx);
 	after = kf_vmx_format(vmx);
-	if (before && after && strcmp(before, after) == 0) {
-		kf_info("%s: ISOs already detached", j->node->name);
-		goto out;
-	}
 	if ((j->rc = kf_vmrun_is_running(j->vs->vmrun, vmx_path, &running, &j->err)) != 0)
 		goto out;
+	if (before && after && strcmp(before, after) == 0) {
+		kf_info("%s: ISOs already detached", j->node->name);
+		/* A run stopped between the VMX edit and the start (killed, or the start failed)
+		 * leaves the VM off: power it on, or nothing after this can reach it. */
+		if (!running) {
+			if ((j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
+				goto out;
+			j->restarted = true;
+			kf_ok("%s: was powered off; started again", j->node->name);
+		}
+		goto out;
+	}
 	if (running && (j->rc = stop_vm(j, vmx_path)) != 0)
 		goto out;
 	/* Reload: VMware rewrites the VMX when a VM powers off. */

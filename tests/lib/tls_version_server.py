@@ -14,7 +14,7 @@ a = ap.parse_args()
 
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        if self.path != "/version":
+        if self.path.split("?", 1)[0] != "/version":  # kubectl adds ?timeout=32s
             self.send_response(404); self.end_headers(); return
         body = json.dumps({"major": "1", "minor": "33", "gitVersion": a.version}).encode()
         self.send_response(200)

@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# pass() always succeeds, so `check && pass || fail` is an if-then-else here.
+# shellcheck disable=SC2015
+# `k3sforge up` end to end against simulated guests, through the real CLI and a real config file.
+#
+# The harness (tests/lib/e2e_lab.sh, read its header for the details):
+#   - a lab on loopback: network 127.S.T.0/24 (picked at random so parallel runs do not collide),
+#     nodes k3s-master1/worker1/worker2 at .10/.11/.12, each reached over SSH at its own address
+#     and a free port, the lab registry at .1 (started by prep: real docker-registry over TLS);
+#   - a loopback file server with a FAKE k3s release (random binary and airgap tarball,
+#     k3s-images.txt, sha256sum-amd64.txt, install.sh pinned by sha256), and a plain-HTTP source
+#     registry holding tiny synthetic images (images.source_registry: http://127.0.0.1:PORT);
+#   - an ISO in Ubuntu 22.04's shape (tests/integration/iso_fixture.sh) for build-iso;
+#   - vmware.vmrun = tests/fakes/vmrun (the allowed vmrun double). Its power-on hook runs
+#     tests/lib/e2e_guest.sh start: a real sshd on the node's address with the node's pinned
+#     host key from <out>/ssh/host/, the operator key authorized, tests/fakes/guest-shell as
+#     ForceCommand (the node's own /var/lib and /etc/rancher in a private mount namespace), a
+#     background writer laying the markers down DELAY seconds after power-on, and on the master
+#     a TLS stand-in API on <master>:6443 (tests/lib/tls_version_server.py) that demands the
+#     client certificate of the master's k3s.yaml. Power-off stops them by PID, so finalize's
+#     stop/edit/start cycle is real. In the guest, `k3s` is the allowed double
+#     (tests/fakes/e2e/k3s: node list and kube-system pods as JSON);
+#   - $KUBECONFIG: a file with another context, which the merge must keep.
+# The cases run in order on one lab (each later case starts from the finished lab of the first):
+#   happy path; no-op rerun (its time is printed, not asserted); `up --from wait`; finalize with
+#   a VM left powered off after its ISOs were detached; a node that
+#   never completes; a guest with another host key; SIGKILL during wait, then `up` resumes.
+# Every process started is stopped by PID at exit (e2e_lab_teardown), whatever happened.
+set -uo pipefail
+
+SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
+: "${K3SFORGE_BIN:?K3SFORGE_BIN not set}"
+# shellcheck source=tests/lib/e2e_lab.sh
+source "$SRC/tests/lib/e2e_lab.sh"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kf-e2e-XXXXXX")
+cleanup() {
+	[ -f "$work/pids/k3sforge.pid" ] && e2e_stop_pidfile "$work/pids/k3sforge.pid"
+	e2e_lab_teardown
+	rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+log="$work/run.log"
+VMRUN="$SRC/tests/fakes/vmrun"
+
+pass() { echo "PASS $1"; }
+fail() {
+	echo "FAIL $1: $2"
+	echo "--- output:"
+	tail -n 40 "$log" 2>/dev/null
+	failures=$((failures + 1))
+}
+run() { e2e_kf "$@" >"$log" 2>&1; }
+has() { grep -qF -- "$1" "$log"; }
+stage_status() { # stage -> its status in state.json
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stages"][sys.argv[2]]["status"])' \
+		"$E2E_OUT/state.json" "$1" 2>/dev/null
+}
+summary_is() { # stage result: the stage summary line of the last run
+	grep -qE "^.* INFO    $1 +[0-9.]+s +[0-9.]+%  $2\$" "$log"
+}
+marker_of() { if [ "$1" = k3s-master1 ]; then echo k3s-bootstrap.done; else echo k3s-agent-bootstrap.done; fi; }
+vmx_of() { echo "$E2E_OUT/vms/$1/$1.vmx"; }
+calls() { grep -c " BEGIN " "$FAKE_VMRUN_STATE/calls.log" 2>/dev/null || echo 0; }
+listening() { # ip port: wait until it accepts
+	for _ in $(seq 100); do
+		python3 -c 'import socket,sys; socket.create_connection((sys.argv[1],int(sys.argv[2])),1)' \
+			"$1" "$2" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# shellcheck source=/dev/null
+guest_var() { (source "$E2E_WORK/guests/$1/guest.env" && eval "echo \$$2"); }
+
+e2e_lab_setup "$work" 3 1 1.5 2 || { echo "FAIL setup: the lab could not be built"; exit 1; }
+echo "lab: network $E2E_NET.0/24, config $E2E_CFG"
+
+test_up_builds_the_lab_end_to_end() {
+	local t=${FUNCNAME[0]} ctxs server st n
+	run up || { fail "$t" "up exited $?"; return; }
+	has "stage summary:" || { fail "$t" "no stage summary"; return; }
+	for st in prep build-iso create-vms wait finalize kubeconfig; do
+		summary_is "$st" ok || { fail "$t" "summary: $st not ok"; return; }
+		[ "$(stage_status "$st")" = "done" ] || { fail "$t" "state.json: $st not done"; return; }
+	done
+	# finalize really powered every node off and on again, and the ISOs are gone from the VMX.
+	for n in "${E2E_NODES[@]}"; do
+		[ "$(grep -c 'powered off' "$E2E_WORK/guests/$n/power.log")" -eq 1 ] &&
+			[ "$(grep -c 'powered on' "$E2E_WORK/guests/$n/power.log")" -eq 2 ] ||
+			{ fail "$t" "$n was not stopped and started once by finalize"; return; }
+		grep -qiE '\.iso"' "$(vmx_of "$n")" && { fail "$t" "$n: an ISO is still attached"; return; }
+		[ "$(grep -ciE '^ide0:[01]\.startConnected = "FALSE"' "$(vmx_of "$n")")" -eq 2 ] ||
+			{ fail "$t" "$n: the CD-ROMs still connect at power-on"; return; }
+	done
+	[ "$(stat -c %a "$E2E_OUT/kubeconfig")" = 600 ] || { fail "$t" "<out>/kubeconfig is not 0600"; return; }
+	# The merged user kubeconfig, read back by kubectl: both contexts, the lab's server.
+	ctxs=$(kubectl config view -o jsonpath='{.contexts[*].name}') ||
+		{ fail "$t" "kubectl config view failed"; return; }
+	[[ " $ctxs " == *" other "* && " $ctxs " == *" k3sforge-e2e "* ]] ||
+		{ fail "$t" "contexts after the merge: '$ctxs'"; return; }
+	[ "$(kubectl config view -o jsonpath='{.current-context}')" = other ] ||
+		{ fail "$t" "the current context changed"; return; }
+	server=$(kubectl config view -o jsonpath='{.clusters[?(@.name=="k3sforge-e2e")].cluster.server}')
+	[ "$server" = "https://$E2E_NET.10:6443" ] || { fail "$t" "lab server is '$server'"; return; }
+	# and kubectl itself reaches the API stand-in with the merged CA and client certificate.
+	kubectl --context k3sforge-e2e version -o json >"$work/version.json" 2>&1 &&
+		grep -q '"gitVersion": "v1.33.4+k3s1"' "$work/version.json" ||
+		{ fail "$t" "kubectl --context k3sforge-e2e version: $(cat "$work/version.json")"; return; }
+	pass "$t"
+}
+
+test_up_rerun_after_success_skips_every_stage() {
+	local t=${FUNCNAME[0]} before t0 t1 st
+	before=$(calls)
+	t0=$(date +%s.%N)
+	run up || { fail "$t" "rerun exited $?"; return; }
+	t1=$(date +%s.%N)
+	echo "INFO no-op rerun of up took $(awk "BEGIN{printf \"%.3f\", $t1 - $t0}") s (wall, process start to exit)"
+	has "everything is up to date: nothing to do" || { fail "$t" "no 'nothing to do'"; return; }
+	for st in prep build-iso create-vms wait finalize kubeconfig; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+	done
+	[ "$(calls)" -eq "$before" ] || { fail "$t" "the rerun called vmrun $(($(calls) - before)) times"; return; }
+	pass "$t"
+}
+
+test_up_from_wait_reruns_wait_and_what_follows() {
+	local t=${FUNCNAME[0]} st
+	run up --from wait || { fail "$t" "up --from wait exited $?"; return; }
+	for st in prep build-iso create-vms; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+	done
+	for st in wait finalize kubeconfig; do
+		summary_is "$st" ok || { fail "$t" "$st did not run ok"; return; }
+	done
+	# The ISOs were detached by the first run: no VM is restarted for nothing.
+	for n in "${E2E_NODES[@]}"; do
+		has "$n: ISOs already detached" || { fail "$t" "$n: not seen as already detached"; return; }
+	done
+	pass "$t"
+}
+
+test_finalize_powers_on_a_detached_vm_left_powered_off() {
+	local t=${FUNCNAME[0]} vmx
+	# As a run killed between finalize's VMX edit and its power-on leaves it.
+	vmx=$(vmx_of k3s-worker1)
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null || { fail "$t" "vmrun stop"; return; }
+	run finalize --force || { fail "$t" "finalize exited $?"; return; }
+	has "k3s-worker1: ISOs already detached" || { fail "$t" "not seen as detached"; return; }
+	has "k3s-worker1: was powered off; started again" || { fail "$t" "not started again"; return; }
+	"$VMRUN" -T ws list | grep -qF "$vmx" || { fail "$t" "k3s-worker1 is not running"; return; }
+	has "cluster healthy" || { fail "$t" "cluster health not checked"; return; }
+	pass "$t"
+}
+
+test_wait_names_the_node_that_never_completes_with_its_diagnosis() {
+	local t=${FUNCNAME[0]} m
+	m="$E2E_WORK/guests/k3s-worker2/root/var/lib/$(marker_of k3s-worker2)"
+	rm -f "$m"
+	echo "k3s-worker2 k3s-agent-bootstrap[77]: k3s agent: waiting for the server (simulated hang)" \
+		>"$E2E_WORK/guests/k3s-worker2/root/journal.txt"
+	run wait --force --timeout 4 && { fail "$t" "wait succeeded without worker2's marker"; touch "$m"; return; }
+	touch "$m"
+	has "k3s-worker2: stopped at ssh-authenticated after" || { fail "$t" "worker2's phase not named"; return; }
+	has "/var/lib/k3s-agent-bootstrap.done is not there yet" || { fail "$t" "no reason"; return; }
+	has "k3s-worker2: markers seen: iso-copy-complete cloud-init-complete" ||
+		{ fail "$t" "no progress markers"; return; }
+	has "k3s-worker2 diagnosis:" && has "simulated hang" && has "status: done" ||
+		{ fail "$t" "no journal / cloud-init diagnosis"; return; }
+	has "1 of 3 nodes did not finish" || { fail "$t" "not exactly one node failed"; return; }
+	has "k3s-master1: stopped" || has "k3s-worker1: stopped" && { fail "$t" "a healthy node was reported"; return; }
+	python3 - "$E2E_OUT/state.json" <<'PY' || { fail "$t" "state.json does not record the outcome per node"; return; }
+import json, sys
+n = json.load(open(sys.argv[1]))["data"]["wait"]["nodes"]
+assert n["k3s-master1"]["done"] and n["k3s-worker1"]["done"], n
+w = n["k3s-worker2"]
+assert not w["done"] and w["phase"] == "ssh-authenticated" and "not there yet" in w["reason"], w
+PY
+	pass "$t"
+}
+
+test_wait_refuses_a_guest_presenting_another_host_key() {
+	local t=${FUNCNAME[0]} vmx ip port want got g="$E2E_WORK/guests/k3s-worker2"
+	vmx=$(vmx_of k3s-worker2) ip=$(guest_var k3s-worker2 IP) port=$(guest_var k3s-worker2 SSH_PORT)
+	ssh-keygen -q -t ed25519 -N "" -C impostor -f "$work/impostor" || { fail "$t" "keygen"; return; }
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null
+	rm -f "$g/sshd.log"
+	e2e_set_guest k3s-worker2 HOSTKEY "$work/impostor"
+	"$VMRUN" -T ws start "$vmx" nogui >/dev/null
+	listening "$ip" "$port" || { fail "$t" "the impostor's sshd did not start"; return; }
+	run wait --force --timeout 4
+	local rc=$?
+	e2e_set_guest k3s-worker2 HOSTKEY ""
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null
+	cp "$g/sshd.log" "$work/impostor-sshd.log" 2>/dev/null
+	"$VMRUN" -T ws start "$vmx" nogui >/dev/null
+	listening "$ip" "$port"
+	[ "$rc" -ne 0 ] || { fail "$t" "wait accepted the impostor"; return; }
+	want=$(ssh-keygen -lf "$E2E_OUT/ssh/host/k3s-worker2_ed25519.pub" | cut -d' ' -f2)
+	got=$(ssh-keygen -lf "$work/impostor.pub" | cut -d' ' -f2)
+	has "host key mismatch for k3s-worker2" || { fail "$t" "no host key mismatch named"; return; }
+	has "$want" && has "$got" || { fail "$t" "both fingerprints ($want, $got) not named"; return; }
+	has "$ip" || { fail "$t" "the address is not named"; return; }
+	# The impostor saw connections but never an authentication attempt: nothing was sent.
+	grep -q "Connection from" "$work/impostor-sshd.log" || { fail "$t" "sshd log has no connection"; return; }
+	grep -qiE "publickey|userauth|Accepted|Postponed" "$work/impostor-sshd.log" &&
+		{ fail "$t" "the impostor saw an authentication attempt"; return; }
+	pass "$t"
+}
+
+test_up_resumes_at_a_stage_killed_half_way() {
+	local t=${FUNCNAME[0]} n pid ok=0 st
+	# The guests are still bootstrapping: no completion marker anywhere.
+	for n in "${E2E_NODES[@]}"; do rm -f "$E2E_WORK/guests/$n/root/var/lib/$(marker_of "$n")"; done
+	# The binary itself in the background (not a shell function: its pid must be k3sforge's).
+	"$E2E_BIN" --no-color -c "$E2E_CFG" -o "$E2E_OUT" up --from wait >"$work/killed.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$work/pids/k3sforge.pid"
+	# Half-way: wait is running and every node is already authenticated.
+	for _ in $(seq 300); do
+		if [ "$(stage_status wait)" = running ] &&
+			[ "$(grep -c ': ssh-authenticated' "$work/killed.log")" -ge 3 ]; then ok=1; break; fi
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$work/pids/k3sforge.pid"
+	[ "$ok" = 1 ] || { fail "$t" "wait never got half-way: $(tail -5 "$work/killed.log")"; return; }
+	[ "$(stage_status wait)" = running ] || { fail "$t" "state.json: wait is '$(stage_status wait)'"; return; }
+	run up --dry-run || { fail "$t" "up --dry-run exited $?"; return; }
+	has "wait         run (its last run ended 'running')" || { fail "$t" "the plan does not resume at wait"; return; }
+	# Meanwhile the guests finished.
+	for n in "${E2E_NODES[@]}"; do touch "$E2E_WORK/guests/$n/root/var/lib/$(marker_of "$n")"; done
+	run up || { fail "$t" "the resumed up exited $?"; return; }
+	has "resuming at wait" || { fail "$t" "did not say it resumes at wait"; return; }
+	for st in prep build-iso create-vms; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+	done
+	for st in wait finalize kubeconfig; do
+		summary_is "$st" ok || { fail "$t" "$st did not run ok"; return; }
+		[ "$(stage_status "$st")" = "done" ] || { fail "$t" "state.json: $st not done"; return; }
+	done
+	pass "$t"
+}
+
+test_up_builds_the_lab_end_to_end
+test_up_rerun_after_success_skips_every_stage
+test_up_from_wait_reruns_wait_and_what_follows
+test_finalize_powers_on_a_detached_vm_left_powered_off
+test_wait_names_the_node_that_never_completes_with_its_diagnosis
+test_wait_refuses_a_guest_presenting_another_host_key
+test_up_resumes_at_a_stage_killed_half_way
+
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
+echo "all passed"
