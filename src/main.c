@@ -29,6 +29,7 @@ extern const struct kf_cmd kf_cmd_doctor;
 extern const struct kf_cmd kf_cmd_destroy;
 extern const struct kf_cmd kf_cmd_config;
 extern const struct kf_cmd kf_cmd_snapshot;
+extern const struct kf_cmd kf_cmd_status;
 extern const struct kf_cmd kf_cmd_backup;
 extern const struct kf_cmd kf_cmd_restore;
 
@@ -45,6 +46,7 @@ static const struct kf_cmd *const commands[] = {
 	&kf_cmd_bundle,
 	&kf_cmd_registry,
 	&kf_cmd_render,
+	&kf_cmd_status,
 	&kf_cmd_doctor,
 	&kf_cmd_snapshot,
 	&kf_cmd_backup,
