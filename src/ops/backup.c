@@ -22,6 +22,7 @@
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "tar_out.h"
 
 #define HDR_LEN 40          /* magic 8, kdf 1, log2n 1, r 1, p 1, salt 16, nonce 12 */
 #define TAG_LEN 16
@@ -224,32 +225,12 @@ static int ws_write(struct wstream *w, const void *data, size_t n, struct kf_err
 	return 0;
 }
 
-static void octal(char *field, size_t len, uint64_t v)
-{
-	snprintf(field, len, "%0*llo", (int)len - 1, (unsigned long long)v);
-}
-
 static int tar_header(struct wstream *w, const char *name, uint64_t size, unsigned mode,
 		      struct kf_err *err)
 {
 	char h[512];
-	unsigned sum = 0;
 
-	memset(h, 0, sizeof(h));
-	snprintf(h, 100, "%s", name);
-	octal(h + 100, 8, mode & 07777);
-	octal(h + 108, 8, 0);
-	octal(h + 116, 8, 0);
-	octal(h + 124, 12, size);
-	octal(h + 136, 12, (uint64_t)time(NULL));
-	memset(h + 148, ' ', 8);
-	h[156] = '0';
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	for (int i = 0; i < 512; i++)
-		sum += (unsigned char)h[i];
-	snprintf(h + 148, 8, "%06o", sum);
-	h[155] = ' ';
+	kf_tar_header_block(h, name, size, mode, time(NULL));
 	return ws_write(w, h, sizeof(h), err);
 }
 
