@@ -31,6 +31,11 @@ static const struct {
 	{ "cloud-init-complete", "node preparation stopped part way" },
 };
 
+struct out {
+	int status;               /* exit status; -1 = did not run */
+	char *text;               /* stdout (+ stderr when asked), trimmed */
+};
+
 struct job {
 	const struct kf_config *cfg;
 	const struct kf_doctor_opts *o;
@@ -40,6 +45,11 @@ struct job {
 	struct kf_findings f;
 	struct kf_captures caps;
 	int rc;
+	/* Every command of a node runs in one SSH exec (one round trip, one session); run()
+	 * answers from here. */
+	char **batch_cmd;
+	struct out *batch_out;
+	size_t n_batch;
 };
 
 int kf_captures_add(struct kf_captures *caps, const char *name, const char *text, size_t len)
@@ -75,10 +85,6 @@ void kf_captures_free(struct kf_captures *caps)
 	}
 }
 
-struct out {
-	int status;               /* exit status; -1 = did not run */
-	char *text;               /* stdout (+ stderr when asked), trimmed */
-};
 
 static void trim(char *s)
 {
@@ -88,7 +94,7 @@ static void trim(char *s)
 		s[--n] = '\0';
 }
 
-static struct out run(struct kf_ssh *s, const char *cmd, int timeout_ms)
+static struct out run_one(struct kf_ssh *s, const char *cmd, int timeout_ms)
 {
 	struct kf_ssh_result res = { 0 };
 	struct out o = { -1, NULL };
@@ -107,6 +113,83 @@ static struct out run(struct kf_ssh *s, const char *cmd, int timeout_ms)
 		trim(o.text);
 	kf_ssh_result_free(&res);
 	return o;
+}
+
+
+#define BATCH_MARK "@@k3sforge-doctor@@"
+
+/* Runs every command in one exec, each as `( cmd ) 2>&1` followed by a mark line with its exit
+ * status, and keeps each one's output for run(). */
+static int batch_run(struct job *j, struct kf_ssh *s, const char *const *cmds, size_t n,
+		     int timeout_ms)
+{
+	struct kf_buf script;
+	struct out all;
+	const char *p;
+
+	kf_buf_init(&script, 256 * 1024);
+	for (size_t i = 0; i < n; i++)
+		kf_buf_printf(&script, "( %s ) 2>&1; printf '\\n%s %zu %%d\\n' $?\n", cmds[i],
+			      BATCH_MARK, i);
+	all = run_one(s, kf_buf_str(&script), timeout_ms);
+	kf_buf_free(&script);
+	if (!(j->batch_cmd = calloc(n + 1, sizeof(char *))) ||
+	    !(j->batch_out = calloc(n + 1, sizeof(struct out)))) {
+		free(all.text);
+		return KF_ENOMEM;
+	}
+	j->n_batch = n;
+	for (size_t i = 0; i < n; i++) {
+		j->batch_cmd[i] = strdup(cmds[i]);
+		j->batch_out[i].status = -1;
+	}
+	p = all.text ? all.text : "";
+	while (*p) {
+		const char *mark = strstr(p, BATCH_MARK " ");
+		size_t idx;
+		int rc;
+		if (!mark || sscanf(mark + strlen(BATCH_MARK), " %zu %d", &idx, &rc) != 2)
+			break;
+		if (idx < n && !j->batch_out[idx].text) {
+			j->batch_out[idx].status = rc;
+			j->batch_out[idx].text = strndup(p, (size_t)(mark - p));
+			if (j->batch_out[idx].text) {
+				char *t = j->batch_out[idx].text;
+				size_t lead = strspn(t, "\n");
+				memmove(t, t + lead, strlen(t + lead) + 1);
+				trim(t);
+			}
+		}
+		p = mark + strcspn(mark, "\n");
+		if (*p)
+			p++;
+	}
+	free(all.text);
+	return 0;
+}
+
+/* A command's result: from the batch when it ran there (a copy), else run now. */
+static struct out run_j(struct job *j, struct kf_ssh *s, const char *cmd, int timeout_ms)
+{
+	for (size_t i = 0; i < j->n_batch; i++)
+		if (j->batch_cmd[i] && strcmp(j->batch_cmd[i], cmd) == 0 && j->batch_out[i].status >= 0) {
+			struct out o = { j->batch_out[i].status, strdup(j->batch_out[i].text) };
+			return o;
+		}
+	return run_one(s, cmd, timeout_ms);
+}
+
+static void batch_free(struct job *j)
+{
+	for (size_t i = 0; i < j->n_batch; i++) {
+		free(j->batch_cmd[i]);
+		free(j->batch_out[i].text);
+	}
+	free(j->batch_cmd);
+	free(j->batch_out);
+	j->batch_cmd = NULL;
+	j->batch_out = NULL;
+	j->n_batch = 0;
 }
 
 static void capture(struct job *j, const char *file, const char *text)
@@ -161,7 +244,7 @@ static void normalise(const char *ref, char *out, size_t n)
 
 static void check_images(struct job *j, struct kf_ssh *s, int tmo, const char *ssh_cmd)
 {
-	struct out o = run(s, "sudo -n k3s ctr images ls -q", tmo);
+	struct out o = run_j(j, s, "sudo -n k3s ctr images ls -q", tmo);
 	struct kf_buf missing, fix;
 	size_t n_missing = 0;
 
@@ -216,6 +299,28 @@ out:
 	free(o.text);
 }
 
+/* The command listing which markers exist. */
+static void markers_cmd(struct kf_buf *c, const struct kf_node *n)
+{
+	kf_buf_puts(c, "for f in");
+	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+		kf_buf_printf(c, " /var/lib/%s", markers[i].name);
+	kf_buf_printf(c, " %s; do test -e \"$f\" && echo \"$f\"; done; true",
+		      kf_role_marker(n->role));
+}
+
+/* The registry probe from inside the guest, with the lab CA. */
+static void curl_cmd(char *cmd, size_t len, const char *url)
+{
+	snprintf(cmd, len, "curl -sS -o /dev/null -w '%%{http_code}' --max-time 5 --cacert %s %s 2>&1",
+		 KF_GUEST_CA_PATH, url);
+}
+
+static void registry_url(char *url, size_t len, const struct kf_config *cfg)
+{
+	snprintf(url, len, "https://%s:%d/v2/", cfg->registry.host_ip, cfg->registry.port);
+}
+
 static void *node_main(void *arg)
 {
 	struct job *j = arg;
@@ -247,9 +352,41 @@ static void *node_main(void *arg)
 		return NULL;
 	}
 	add(j, "ssh", KF_CHECK_OK, NULL, "SSH answers with the pinned host key");
+	{
+		/* One round trip for every command below (each finding still names its own). */
+		char c_res[256], c_jr[256], c_curl[1024], c_dns[256], url[256];
+		const char *cmds[16];
+		struct kf_buf mk;
+		size_t nc = 0;
+
+		kf_buf_init(&mk, 4096);
+		markers_cmd(&mk, n);
+		registry_url(url, sizeof(url), cfg);
+		curl_cmd(c_curl, sizeof(c_curl), url);
+		snprintf(c_res, sizeof(c_res), "systemctl show -p Result --value %s.service", unit);
+		snprintf(c_jr, sizeof(c_jr), "sudo -n journalctl -u %s.service -n 200 --no-pager", unit);
+		snprintf(c_dns, sizeof(c_dns), "getent hosts %s", n->name);
+		cmds[nc++] = "cloud-init status --long";
+		cmds[nc++] = c_res;
+		cmds[nc++] = c_jr;
+		cmds[nc++] = kf_buf_str(&mk);
+		if (j->n_expected)
+			cmds[nc++] = "sudo -n k3s ctr images ls -q";
+		cmds[nc++] = "systemctl show -p Result --value sync-time.service";
+		cmds[nc++] = c_curl;
+		cmds[nc++] = c_dns;
+		if (j->o->capture) {
+			cmds[nc++] = "sudo -n tail -n 500 /var/log/cloud-init-output.log";
+			cmds[nc++] = "sudo -n tail -n 500 /var/log/cloud-init.log";
+			cmds[nc++] = "sudo -n journalctl -n 300 --no-pager";
+		}
+		if (batch_run(j, s, cmds, nc, tmo * 3 + 6000) != 0)
+			j->rc = KF_ENOMEM;
+		kf_buf_free(&mk);
+	}
 
 	/* cloud-init */
-	o = run(s, "cloud-init status --long", tmo);
+	o = run_j(j, s, "cloud-init status --long", tmo);
 	capture(j, "cloud-init-status.txt", o.text);
 	snprintf(fix, sizeof(fix), "%s sudo tail -n 100 /var/log/cloud-init-output.log", ssh_cmd);
 	if (o.text && strstr(o.text, "status: done")) {
@@ -268,11 +405,11 @@ static void *node_main(void *arg)
 
 	/* the bootstrap unit */
 	snprintf(cmd, sizeof(cmd), "systemctl show -p Result --value %s.service", unit);
-	o = run(s, cmd, tmo);
+	o = run_j(j, s, cmd, tmo);
 	{
 		struct out logs;
 		snprintf(cmd, sizeof(cmd), "sudo -n journalctl -u %s.service -n 200 --no-pager", unit);
-		logs = run(s, cmd, tmo);
+		logs = run_j(j, s, cmd, tmo);
 		capture(j, "bootstrap-journal.txt", logs.text);
 		snprintf(fix, sizeof(fix), "%s sudo journalctl -u %s.service -b; then %s sudo "
 					   "systemctl restart %s.service",
@@ -298,12 +435,8 @@ static void *node_main(void *arg)
 		size_t nm = sizeof(markers) / sizeof(markers[0]);
 		kf_buf_init(&c, 4096);
 		kf_buf_init(&missing, 4096);
-		kf_buf_puts(&c, "for f in");
-		for (size_t i = 0; i < nm; i++)
-			kf_buf_printf(&c, " /var/lib/%s", markers[i].name);
-		kf_buf_printf(&c, " %s; do test -e \"$f\" && echo \"$f\"; done; true",
-			      kf_role_marker(n->role));
-		o = run(s, kf_buf_str(&c), tmo);
+		markers_cmd(&c, n);
+		o = run_j(j, s, kf_buf_str(&c), tmo);
 		capture(j, "markers.txt", o.text);
 		for (size_t i = 0; i <= nm && o.status == 0; i++) {
 			char path[128];
@@ -352,7 +485,7 @@ static void *node_main(void *arg)
 		check_images(j, s, tmo, ssh_cmd);
 
 	/* sync-time.service */
-	o = run(s, "systemctl show -p Result --value sync-time.service", tmo);
+	o = run_j(j, s, "systemctl show -p Result --value sync-time.service", tmo);
 	snprintf(fix, sizeof(fix), "%s sudo systemctl restart sync-time.service && %s sudo "
 				   "journalctl -u sync-time.service -n 20",
 		 ssh_cmd, ssh_cmd);
@@ -370,12 +503,9 @@ static void *node_main(void *arg)
 	/* the registry, from inside the guest, with the lab CA */
 	{
 		char url[256];
-		snprintf(url, sizeof(url), "https://%s:%d/v2/", cfg->registry.host_ip,
-			 cfg->registry.port);
-		snprintf(cmd, sizeof(cmd),
-			 "curl -sS -o /dev/null -w '%%{http_code}' --max-time 5 --cacert %s %s 2>&1",
-			 KF_GUEST_CA_PATH, url);
-		o = run(s, cmd, tmo + 6000);
+		registry_url(url, sizeof(url), cfg);
+		curl_cmd(cmd, sizeof(cmd), url);
+		o = run_j(j, s, cmd, tmo + 6000);
 		capture(j, "registry-curl.txt", o.text);
 		if (o.status == 0 && o.text && strcmp(o.text, "200") == 0) {
 			snprintf(summary, sizeof(summary), "the registry %s answers with the lab CA", url);
@@ -395,7 +525,7 @@ static void *node_main(void *arg)
 
 	/* name resolution: the node's own name (sudo and k3s resolve it) */
 	snprintf(cmd, sizeof(cmd), "getent hosts %s", n->name);
-	o = run(s, cmd, tmo);
+	o = run_j(j, s, cmd, tmo);
 	if (o.status == 0) {
 		add(j, "dns", KF_CHECK_OK, NULL, "the node resolves its own name");
 	} else {
@@ -410,17 +540,18 @@ static void *node_main(void *arg)
 	free(o.text);
 
 	if (j->o->capture) {
-		o = run(s, "sudo -n tail -n 500 /var/log/cloud-init-output.log", tmo);
+		o = run_j(j, s, "sudo -n tail -n 500 /var/log/cloud-init-output.log", tmo);
 		capture(j, "cloud-init-output.log", o.text);
 		free(o.text);
-		o = run(s, "sudo -n tail -n 500 /var/log/cloud-init.log", tmo);
+		o = run_j(j, s, "sudo -n tail -n 500 /var/log/cloud-init.log", tmo);
 		capture(j, "cloud-init.log", o.text);
 		free(o.text);
-		o = run(s, "sudo -n journalctl -n 300 --no-pager", tmo);
+		o = run_j(j, s, "sudo -n journalctl -n 300 --no-pager", tmo);
 		capture(j, "journal-tail.txt", o.text);
 		free(o.text);
 	}
 	kf_ssh_close(s);
+	batch_free(j);
 	return NULL;
 }
 
