@@ -208,6 +208,32 @@ static void test_status_cli_screen_names_the_fault_and_exits_1(void **state)
 	free(out);
 }
 
+static void test_status_watch_json_prints_one_object_per_round(void **state)
+{
+	struct ops_lab *f = *state;
+	const char *argv[] = { KF_BINARY, "--no-color", "-c", f->cfg_path, "-o", f->out, "status",
+			       "--json", "--watch", "1", "--rounds", "2", "--timeout=2000", NULL };
+	struct kf_proc p;
+	struct kf_err err;
+	int objects = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.argv = argv;
+	p.timeout_ms = 60000;
+	assert_int_equal(kf_proc_run(&p, &err), 0);
+	for (const char *l = kf_buf_str(&p.out); *l;) {
+		size_t len = strcspn(l, "\n");
+		json_t *o = json_loadb(l, len, 0, NULL);
+		if (!o || !json_object_get(o, "nodes"))
+			fail_msg("not a status object: %.*s", (int)len, l);
+		json_decref(o);
+		objects++;
+		l += len + (l[len] ? 1 : 0);
+	}
+	assert_int_equal(objects, 2);
+	kf_proc_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_status_names_an_inactive_k3s_service),
 		cmocka_unit_test(test_status_cli_json_is_one_object_and_exits_1_when_unhealthy),
 		cmocka_unit_test(test_status_cli_screen_names_the_fault_and_exits_1),
+		cmocka_unit_test(test_status_watch_json_prints_one_object_per_round),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
