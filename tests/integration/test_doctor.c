@@ -294,6 +294,42 @@ static void test_doctor_cli_names_unreachable_nodes_and_exits_1(void **state)
 	kf_proc_free(&p);
 }
 
+static void test_doctor_cli_bundle_is_written_even_when_nodes_fail(void **state)
+{
+	struct ops_lab *f = *state;
+	char bundle[600];
+	const char *argv[] = { KF_BINARY, "--no-color", "-c", f->cfg_path, "-o", f->out, "doctor",
+			       "--nodes", "--timeout=3000", "--bundle", bundle, NULL };
+	struct kf_proc p;
+	struct kf_err err;
+	struct stat sb;
+
+	snprintf(bundle, sizeof(bundle), "%s/cli-report.tar.gz", f->dir);
+	memset(&p, 0, sizeof(p));
+	p.argv = argv;
+	p.timeout_ms = 60000;
+	assert_int_equal(kf_proc_run(&p, &err), 0);
+	assert_int_equal(p.exit_code, 1);
+	kf_proc_free(&p);
+	assert_int_equal(stat(bundle, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	{
+		const char *tar[] = { "tar", "-tzf", bundle, NULL };
+		memset(&p, 0, sizeof(p));
+		p.argv = tar;
+		p.timeout_ms = 30000;
+		assert_int_equal(kf_proc_run_ok(&p, &err), 0);
+		assert_non_null(strstr(kf_buf_str(&p.out), "findings.json"));
+		assert_non_null(strstr(kf_buf_str(&p.out), "out/state.json") ?
+					strstr(kf_buf_str(&p.out), "out/state.json") :
+					strstr(kf_buf_str(&p.out), "config/lab.yaml"));
+		assert_null(strstr(kf_buf_str(&p.out), "pki/"));
+		assert_null(strstr(kf_buf_str(&p.out), "ssh/"));
+		assert_null(strstr(kf_buf_str(&p.out), "secrets/"));
+		kf_proc_free(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_doctor_names_a_node_whose_sshd_is_stopped),
 		cmocka_unit_test(test_doctor_bundle_holds_logs_but_no_key_token_or_password),
 		cmocka_unit_test(test_doctor_cli_names_unreachable_nodes_and_exits_1),
+		cmocka_unit_test(test_doctor_cli_bundle_is_written_even_when_nodes_fail),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -19,6 +19,7 @@
 #include "k3sforge/pki.h"
 #include "k3sforge/proc.h"
 #include "k3sforge/status.h"
+#include "k3sforge/vmsignals.h"
 #include "ops_lab.h"
 
 #define NODES OPS_LAB_NODES
@@ -79,7 +80,49 @@ static void test_status_healthy_lab_has_no_problems(void **state)
 	assert_int_equal(st->registry.images_wanted, 1);
 	assert_int_equal(st->registry.n_missing, 0);
 	assert_int_equal(st->api.ok, KF_TRI_YES);
+	assert_true(st->registry.cert_known);
+	assert_true(st->registry.cert_days_left > 0);
 	kf_status_free(st);
+}
+
+/* vmrun (the test double on PATH) says which VMs run: a stopped one is named. */
+static void test_status_names_a_powered_off_vm(void **state)
+{
+	struct ops_lab *f = *state;
+	struct kf_status_opts o = { .out_dir = f->out, .ssh_timeout_ms = 3000 };
+	struct kf_vmsignals vs;
+	struct kf_status *st = NULL;
+	struct kf_err err;
+	char path[1200], vmstate[600], *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+
+	snprintf(path, sizeof(path), "%s/fakes:%s", KF_TESTS_DIR, old_path ? old_path : "/usr/bin:/bin");
+	setenv("PATH", path, 1);
+	snprintf(vmstate, sizeof(vmstate), "%s/vmstate", f->dir);
+	assert_int_equal(kf_fs_mkdirs(vmstate, 0700, NULL), 0);
+	setenv("FAKE_VMRUN_STATE", vmstate, 1);
+	if (kf_vmsignals_init(&vs, f->cfg, f->out, &err) != 0)
+		fail_msg("%s", err.msg);
+	for (int i = 0; i < NODES; i++) {
+		char *vmx = kf_vmsignals_vmx(&vs, &f->cfg->nodes[i]), dir[1100];
+		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(vmx, '/') - vmx), vmx);
+		assert_int_equal(kf_fs_mkdirs(dir, 0755, NULL), 0);
+		ops_lab_put(vmx, "config.version = \"8\"\n", 0644);
+		if (i < 2 && kf_vmrun_start(vs.vmrun, vmx, false, &err) != 0)
+			fail_msg("%s", err.msg);
+		free(vmx);
+	}
+	o.vm = &vs.ops;
+	assert_int_equal(kf_status_collect(&st, f->cfg, &o, &err), 0);
+	assert_int_equal(st->nodes[0].power, KF_TRI_YES);
+	assert_int_equal(st->nodes[2].power, KF_TRI_NO);
+	assert_true(has_problem(st, "k3s-worker2: powered off"));
+	assert_false(has_problem(st, "k3s-master1: powered off"));
+	kf_status_free(st);
+	kf_vmsignals_free(&vs);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	unsetenv("FAKE_VMRUN_STATE");
+	free(old_path);
 }
 
 static void test_status_names_a_node_whose_sshd_is_stopped(void **state)
@@ -239,6 +282,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status_healthy_lab_has_no_problems),
 		cmocka_unit_test(test_status_names_a_node_whose_sshd_is_stopped),
+		cmocka_unit_test(test_status_names_a_powered_off_vm),
 		cmocka_unit_test(test_status_names_a_missing_role_marker),
 		cmocka_unit_test(test_status_names_a_skewed_clock),
 		cmocka_unit_test(test_status_names_a_missing_image),
