@@ -10,7 +10,7 @@ pkgs=(
   # build
   build-essential cmake pkg-config
   libcurl4-openssl-dev libssh2-1-dev libssl-dev libyaml-dev libjansson-dev libisoburn-dev
-  libcmocka-dev
+  libcmocka-dev zlib1g-dev
   # tests: real parts
   openssh-server openssh-client   # a real sshd per simulated node
   libnss-wrapper                  # e2e: the simulated guests' user, seen by sshd only

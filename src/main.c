@@ -28,6 +28,10 @@ extern const struct kf_cmd kf_cmd_render;
 extern const struct kf_cmd kf_cmd_doctor;
 extern const struct kf_cmd kf_cmd_destroy;
 extern const struct kf_cmd kf_cmd_config;
+extern const struct kf_cmd kf_cmd_snapshot;
+extern const struct kf_cmd kf_cmd_status;
+extern const struct kf_cmd kf_cmd_backup;
+extern const struct kf_cmd kf_cmd_restore;
 
 /* Order is the order of `k3sforge --help`: up, the stages in order, then the tools. */
 static const struct kf_cmd *const commands[] = {
@@ -42,7 +46,11 @@ static const struct kf_cmd *const commands[] = {
 	&kf_cmd_bundle,
 	&kf_cmd_registry,
 	&kf_cmd_render,
+	&kf_cmd_status,
 	&kf_cmd_doctor,
+	&kf_cmd_snapshot,
+	&kf_cmd_backup,
+	&kf_cmd_restore,
 	&kf_cmd_destroy,
 	&kf_cmd_config,
 	NULL,

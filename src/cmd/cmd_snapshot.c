@@ -1,0 +1,191 @@
+/* k3sforge snapshot create|list|revert|delete [NAME]: one vmrun snapshot per node under one
+ * name, all nodes or none, reported per node. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/log.h"
+#include "k3sforge/snapshot.h"
+#include "k3sforge/vmlab.h"
+#include "k3sforge/vmrun.h"
+
+extern const struct kf_cmd kf_cmd_snapshot;
+
+static const struct kf_opt snapshot_opts[] = {
+	KF_OPT_END_,
+};
+
+static void report(const struct kf_snap_node *nodes, size_t n, const char *verb, const char *name,
+		   int rc)
+{
+	json_t *ev = json_object(), *list = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		const char *result = nodes[i].rc ? "failed" : nodes[i].rolled_back ? "rolled-back"
+										 : "ok";
+		json_t *o = json_pack("{s:s,s:s}", "node", nodes[i].node, "result", result);
+		if (nodes[i].rc)
+			json_object_set_new(o, "error", json_string(nodes[i].msg));
+		json_array_append_new(list, o);
+		if (kf_log_json())
+			continue;
+		if (nodes[i].rc)
+			kf_error("%s: %s failed: %s", nodes[i].node, verb, nodes[i].msg);
+		else if (nodes[i].rolled_back)
+			kf_warn("%s: snapshot '%s' deleted again (all or none)", nodes[i].node, name);
+		else if (rc == 0)
+			kf_ok("%s: %s '%s'", nodes[i].node, verb, name);
+	}
+	json_object_set_new(ev, "action", json_string(verb));
+	json_object_set_new(ev, "name", json_string(name));
+	json_object_set_new(ev, "ok", json_boolean(rc == 0));
+	json_object_set_new(ev, "nodes", list);
+	if (kf_log_json()) {
+		char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		kf_log_event("snapshot", s);
+		free(s);
+	}
+	json_decref(ev);
+}
+
+static int print_list(struct kf_snap_node *nodes, size_t n)
+{
+	char **common = NULL;
+	size_t nc = 0;
+	json_t *ev;
+
+	if (kf_snapshot_common(nodes, n, &common, &nc) != 0)
+		return KF_ENOMEM;
+	ev = json_pack("{s:[],s:{}}", "common", "extra");
+	for (size_t i = 0; i < nc; i++)
+		json_array_append_new(json_object_get(ev, "common"), json_string(common[i]));
+	if (!kf_log_json()) {
+		printf("snapshots on every node (%zu):\n", nc);
+		for (size_t i = 0; i < nc; i++)
+			printf("  %s\n", common[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *extra = json_array();
+		for (size_t k = 0; k < nodes[i].n_names; k++) {
+			bool in_common = false;
+			for (size_t c = 0; c < nc && !in_common; c++)
+				in_common = strcmp(common[c], nodes[i].names[k]) == 0;
+			if (in_common)
+				continue;
+			json_array_append_new(extra, json_string(nodes[i].names[k]));
+			if (!kf_log_json())
+				printf("  only on %s: %s\n", nodes[i].node, nodes[i].names[k]);
+		}
+		json_object_set_new(json_object_get(ev, "extra"), nodes[i].node, extra);
+	}
+	if (kf_log_json()) {
+		char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		kf_log_event("snapshots", s);
+		free(s);
+	}
+	fflush(stdout);
+	json_decref(ev);
+	kf_vmrun_strv_free(common, nc);
+	return 0;
+}
+
+static int snapshot_run(struct kf_ctx *ctx, int argc, char **argv)
+{
+	static const char *const verbs[] = { "create", "revert", "delete", "list" };
+	struct kf_config *cfg;
+	struct kf_vmrun *v = NULL;
+	struct kf_snap_node *nodes = NULL;
+	char **vmx = NULL;
+	char *vm_dir = NULL;
+	enum kf_snap_op op = KF_SNAP_LIST;
+	const char *name = NULL;
+	size_t n = 0;
+	int npos = 0, r, found = -1;
+
+	r = kf_cmd_parse(ctx, &kf_cmd_snapshot, argc, argv, &npos);
+	if (r)
+		return r;
+	for (int i = 0; npos >= 1 && i < 4; i++)
+		if (strcmp(argv[1], verbs[i]) == 0)
+			found = i;
+	if (found < 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE,
+				  "snapshot needs an action: create|list|revert|delete NAME");
+	op = (enum kf_snap_op)found;
+	if (op != KF_SNAP_LIST && npos != 2)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "snapshot %s needs exactly one NAME",
+				  verbs[found]);
+	if (op == KF_SNAP_LIST && npos != 1)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "snapshot list takes no NAME");
+	name = op == KF_SNAP_LIST ? NULL : argv[2];
+	if (name && (r = kf_snapshot_name_check(name, &ctx->err)) != 0)
+		return r;
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	if (op != KF_SNAP_LIST && (r = kf_ctx_lock(ctx)) != 0)
+		return r;
+	n = cfg->n_nodes;
+	nodes = calloc(n ? n : 1, sizeof(*nodes));
+	vmx = calloc(n ? n : 1, sizeof(*vmx));
+	vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
+	if (!nodes || !vmx || !vm_dir)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		char *folder = kf_path_join(vm_dir, cfg->nodes[i].name);
+		char file[512];
+		snprintf(file, sizeof(file), "%s.vmx", cfg->nodes[i].name);
+		vmx[i] = folder ? kf_path_join(folder, file) : NULL;
+		free(folder);
+		if (!vmx[i])
+			goto nomem;
+		if (!kf_fs_exists(vmx[i])) {
+			r = kf_err_set(&ctx->err, KF_ENOTFOUND,
+				       "%s: %s does not exist: snapshots need the lab's VMs "
+				       "(`k3sforge create-vms`)",
+				       cfg->nodes[i].name, vmx[i]);
+			goto out;
+		}
+		nodes[i].node = cfg->nodes[i].name;
+		nodes[i].vmx = vmx[i];
+	}
+	if ((r = kf_vmrun_find(&v, cfg, &ctx->err)) != 0)
+		goto out;
+	r = kf_snapshot_run(v, op, name, nodes, n, &ctx->err);
+	if (op == KF_SNAP_LIST) {
+		if (r == 0 && (r = print_list(nodes, n)) != 0)
+			goto nomem;
+	} else {
+		report(nodes, n, verbs[found], name, r);
+	}
+	goto out;
+nomem:
+	r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+out:
+	kf_snapshot_nodes_free(nodes, n);
+	for (size_t i = 0; vmx && i < n; i++)
+		free(vmx[i]);
+	free(vmx);
+	free(nodes);
+	free(vm_dir);
+	kf_vmrun_free(v);
+	return r;
+}
+
+const struct kf_cmd kf_cmd_snapshot = {
+	.name = "snapshot",
+	.summary = "create, list, revert or delete a snapshot of every node (all or none)",
+	.usage = "k3sforge [-c FILE] [-o DIR] snapshot create|list|revert|delete [NAME]",
+	.description =
+		"Snapshots the whole lab under one name with vmrun. create: on every node in\n"
+		"parallel; if any node fails, the snapshots made on the others are deleted again\n"
+		"and each node's result is reported (all or none). A name some node already has is\n"
+		"refused before anything changes. revert and delete: only when every node has the\n"
+		"snapshot. list: the names every node has, then each node's extras.",
+	.example = "  k3sforge snapshot create before-upgrade\n  k3sforge snapshot list\n"
+		   "  k3sforge snapshot revert before-upgrade",
+	.opts = snapshot_opts,
+	.run = snapshot_run,
+};

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# pass() always succeeds, so `check && pass || fail` is an if-then-else here.
+# shellcheck disable=SC2015
+# k3sforge snapshot against the vmrun test double (tests/fakes/vmrun) with the built-in lab
+# (three nodes): all or none, per-node reports, revert/delete only when every node has it.
+set -uo pipefail
+
+BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
+SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
+work=$(mktemp -d "${TMPDIR:-/tmp}/kf-snapshot-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export FAKE_VMRUN_STATE=$work/state FAKE_VMRUN_FAULTS=$work/faults.env
+export PATH="$SRC/tests/fakes:$PATH"
+cd "$work" || exit 1
+out=$work/out
+nodes=(k3s-master1 k3s-worker1 k3s-worker2)
+failures=0
+mkdir -p "$FAKE_VMRUN_STATE"
+: >"$FAKE_VMRUN_FAULTS"
+for n in "${nodes[@]}"; do mkdir -p "$out/vms/$n"; echo 'config.version = "8"' >"$out/vms/$n/$n.vmx"; done
+
+kf() { "$BIN" --no-color -o "$out" "$@" >"$work/stdout" 2>"$work/stderr"; }
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; echo "--- stdout:"; cat "$work/stdout"; echo "--- stderr:"; cat "$work/stderr"; failures=$((failures + 1)); }
+snaps_of() { "$SRC/tests/fakes/vmrun" -T ws listSnapshots "$out/vms/$1/$1.vmx" | tail -n +2; }
+
+test_snapshot_create_takes_one_on_every_node() {
+	if ! kf snapshot create base; then fail "${FUNCNAME[0]}" "create failed"; return; fi
+	for n in "${nodes[@]}"; do
+		[ "$(snaps_of "$n")" = base ] || { fail "${FUNCNAME[0]}" "$n has '$(snaps_of "$n")'"; return; }
+	done
+	pass "${FUNCNAME[0]}"
+}
+
+test_snapshot_create_is_all_or_none_when_one_node_fails() {
+	echo "SNAPSHOT_FAIL=k3s-worker2" >"$FAKE_VMRUN_FAULTS"
+	if kf snapshot create upgrade; then : >"$FAKE_VMRUN_FAULTS"; fail "${FUNCNAME[0]}" "succeeded"; return; fi
+	: >"$FAKE_VMRUN_FAULTS"
+	for n in "${nodes[@]}"; do
+		if snaps_of "$n" | grep -qx upgrade; then fail "${FUNCNAME[0]}" "$n kept 'upgrade'"; return; fi
+	done
+	grep -q "k3s-worker2: create failed: .*Insufficient disk space" "$work/stderr" &&
+		grep -q "k3s-master1: snapshot 'upgrade' deleted again" "$work/stderr" &&
+		grep -q "failed on k3s-worker2; the snapshots made on the other nodes were deleted again" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "per-node report missing"
+}
+
+test_snapshot_create_refuses_a_name_a_node_already_has() {
+	"$SRC/tests/fakes/vmrun" -T ws snapshot "$out/vms/k3s-worker1/k3s-worker1.vmx" stray >/dev/null
+	if kf snapshot create stray; then fail "${FUNCNAME[0]}" "succeeded"; return; fi
+	if snaps_of k3s-master1 | grep -qx stray; then fail "${FUNCNAME[0]}" "master got 'stray'"; return; fi
+	grep -q "already exists on k3s-worker1: nothing was changed" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
+}
+
+test_snapshot_list_shows_common_names_and_extras() {
+	if ! kf snapshot list; then fail "${FUNCNAME[0]}" "list failed"; return; fi
+	grep -q "snapshots on every node (1):" "$work/stdout" && grep -qx "  base" "$work/stdout" &&
+		grep -q "only on k3s-worker1: stray" "$work/stdout" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "list output"
+}
+
+test_snapshot_list_json_has_common_and_extra() {
+	if ! "$BIN" --json -o "$out" snapshot list >"$work/stdout" 2>"$work/stderr"; then fail "${FUNCNAME[0]}" "failed"; return; fi
+	python3 - "$work/stdout" <<'PY' && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "json"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ev = [e for e in evs if e.get("event") == "snapshots" or e.get("type") == "snapshots"][0]
+assert ev["common"] == ["base"], ev
+assert ev["extra"]["k3s-worker1"] == ["stray"], ev
+PY
+}
+
+test_snapshot_revert_refuses_a_name_missing_on_a_node() {
+	if kf snapshot revert stray; then fail "${FUNCNAME[0]}" "succeeded"; return; fi
+	grep -q "snapshot 'stray' is missing on k3s-master1, k3s-worker2: nothing was changed" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
+}
+
+test_snapshot_revert_reverts_every_node() {
+	: >"$FAKE_VMRUN_STATE/calls.log"
+	if ! kf snapshot revert base; then fail "${FUNCNAME[0]}" "revert failed"; return; fi
+	[ "$(grep -c " BEGIN .* revertToSnapshot .* base$" "$FAKE_VMRUN_STATE/calls.log")" = 3 ] &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not 3 reverts: $(cat "$FAKE_VMRUN_STATE/calls.log")"
+}
+
+test_snapshot_delete_removes_it_everywhere() {
+	if ! kf snapshot delete base; then fail "${FUNCNAME[0]}" "delete failed"; return; fi
+	for n in "${nodes[@]}"; do
+		if snaps_of "$n" | grep -qx base; then fail "${FUNCNAME[0]}" "$n kept base"; return; fi
+	done
+	pass "${FUNCNAME[0]}"
+}
+
+test_snapshot_rejects_a_bad_name() {
+	if kf snapshot create 'a b'; then fail "${FUNCNAME[0]}" "accepted"; return; fi
+	grep -q "only letters, digits" "$work/stderr" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
+}
+
+test_snapshot_create_takes_one_on_every_node
+test_snapshot_create_is_all_or_none_when_one_node_fails
+test_snapshot_create_refuses_a_name_a_node_already_has
+test_snapshot_list_shows_common_names_and_extras
+test_snapshot_list_json_has_common_and_extra
+test_snapshot_revert_refuses_a_name_missing_on_a_node
+test_snapshot_revert_reverts_every_node
+test_snapshot_delete_removes_it_everywhere
+test_snapshot_rejects_a_bad_name
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
+echo "all snapshot tests passed"
