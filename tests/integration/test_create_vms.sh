@@ -249,6 +249,8 @@ import json, sys
 checks = {x["check"]: x for x in json.load(open(sys.argv[1]))}
 assert checks["memory"]["status"] == "info" and "not checked" in checks["memory"]["summary"]
 assert checks["wsl"]["status"] in ("info", "warn"), checks["wsl"]
+# NAT mode (no .wslconfig, no wslinfo) without netsh.exe: the port proxy is said to be unchecked.
+assert checks["portproxy"]["status"] == "warn" and "not checked" in checks["portproxy"]["summary"], checks["portproxy"]
 # Without Windows' reg.exe the vmnet cannot be read: said so, never reported as fine.
 assert checks["vmnet"]["status"] in ("warn", "fail", "info") and checks["vmnet"]["fix"]
 PY

@@ -303,7 +303,9 @@ e2e_lab_setup() { # work n [delay...]
 		echo "helm-install-traefik-crd-6hqqz Succeeded false"
 	} >"$mroot/fake-k3s/pods-kube-system"
 	# sshd resolves the guest user (uid 0, the mount namespace needs it) through nss_wrapper.
-	{ cat /etc/passwd; echo "ubuntu:x:0:0:simulated guest user:/root:/bin/bash"; } >"$E2E_WORK/passwd"
+	# Its own empty home: the host's ~/.bashrc (which bash sources for ssh commands) stays out.
+	mkdir -p "$E2E_WORK/home"
+	{ cat /etc/passwd; echo "ubuntu:x:0:0:simulated guest user:$E2E_WORK/home:/bin/bash"; } >"$E2E_WORK/passwd"
 	cp /etc/group "$E2E_WORK/group"
 	printf '#!/bin/sh\nexec "%s" start "$@"\n' "$E2E_TESTS/lib/e2e_guest.sh" >"$E2E_WORK/hooks/on"
 	printf '#!/bin/sh\nexec "%s" stop "$@"\n' "$E2E_TESTS/lib/e2e_guest.sh" >"$E2E_WORK/hooks/off"
