@@ -20,6 +20,8 @@
 #     client certificate of the master's k3s.yaml. Power-off stops them by PID, so finalize's
 #     stop/edit/start cycle is real. In the guest, `k3s` is the allowed double
 #     (tests/fakes/e2e/k3s: node list and kube-system pods as JSON);
+#   - KubeSphere on: the ks-core chart served by the file server (pinned sha256), its images in
+#     the source registry, its pods listed by the k3s stand-in, a stand-in console on :30880;
 #   - $KUBECONFIG: a file with another context, which the merge must keep.
 # The cases run in order on one lab (each later case starts from the finished lab of the first):
 #   happy path; no-op rerun (its time is printed, not asserted); `up --from wait`; finalize with
@@ -94,6 +96,11 @@ test_up_builds_the_lab_end_to_end() {
 		[ "$(grep -ciE '^ide0:[01]\.startConnected = "FALSE"' "$(vmx_of "$n")")" -eq 2 ] ||
 			{ fail "$t" "$n: the CD-ROMs still connect at power-on"; return; }
 	done
+	# KubeSphere: its chart verified, its images mirrored, its pods and console waited for.
+	has "images of k3s $E2E_VERSION and the add-ons are in the lab registry" ||
+		{ fail "$t" "the add-on images were not checked"; return; }
+	[ -f "$E2E_OUT/artifacts/ks-core-1.1.4.tgz" ] || { fail "$t" "no ks-core chart in artifacts/"; return; }
+	has "KubeSphere console: http://$E2E_NET.10:30880" || { fail "$t" "console not confirmed"; return; }
 	[ "$(stat -c %a "$E2E_OUT/kubeconfig")" = 600 ] || { fail "$t" "<out>/kubeconfig is not 0600"; return; }
 	# The merged user kubeconfig, read back by kubectl: both contexts, the lab's server.
 	ctxs=$(kubectl config view -o jsonpath='{.contexts[*].name}') ||
