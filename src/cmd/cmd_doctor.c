@@ -83,8 +83,9 @@ const struct kf_cmd kf_cmd_doctor = {
 		"host-only on network.subnet and the host holds network.gateway on it (Linux:\n"
 		"/etc/vmware/networking and the vmnetN adapter; from WSL: the Windows registry\n"
 		"through reg.exe, and what cannot be read is reported as not checked); free memory\n"
-		"and disk for the nodes; WSL and its networking mode. Exits non-zero when a check\n"
-		"fails; every failure says how to fix it.",
+		"and disk for the nodes; WSL and its networking mode, and in NAT mode the registry\n"
+		"port proxy (netsh portproxy <registry ip>:<port> -> WSL's current address). Exits\n"
+		"non-zero when a check fails; every failure says how to fix it.",
 	.example = "  k3sforge doctor --host\n  k3sforge doctor --host --json | jq .",
 	.opts = doctor_opts,
 	.run = doctor_run,
