@@ -213,8 +213,9 @@ int kf_kubeconfig_merge_file(const char *path, const struct kf_ynode *src,
 			if (have && !kf_ynode_equal(have, sseq->items[i]) && !opts->overwrite) {
 				r = kf_err_set(err, KF_EEXIST,
 					       "%s already has a different %.*s entry named '%s' (an "
-					       "older lab?); use --overwrite to replace it, or "
-					       "--no-merge to leave the file alone",
+					       "older lab?); run `k3sforge kubeconfig --overwrite` to "
+					       "replace it (`up` then goes on from there), or "
+					       "`k3sforge kubeconfig --no-merge` to leave the file alone",
 					       path, (int)strlen(sections[s]) - 1, sections[s], n);
 				goto out;
 			}

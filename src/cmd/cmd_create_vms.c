@@ -112,6 +112,15 @@ static int cv_check(struct kf_ctx *ctx, struct kf_err *err)
 	return r;
 }
 
+/* K3SFORGE_HOST_CHECKS=warn turns failed host checks into warnings: for hosts that overcommit
+ * memory or thin-provision disks on purpose (and the orchestration benchmark's 30 nodes). */
+static bool host_checks_warn_only(void)
+{
+	const char *v = getenv("K3SFORGE_HOST_CHECKS");
+
+	return v && strcmp(v, "warn") == 0;
+}
+
 static int need_file(const char *path, const char *what, struct kf_err *err)
 {
 	if (kf_fs_exists(path))
@@ -264,7 +273,11 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		r = kf_err_set(err, r, "host checks: out of memory");
 		goto out;
 	}
-	if (kf_findings_failed(&findings)) {
+	if (kf_findings_failed(&findings) && host_checks_warn_only()) {
+		kf_findings_log(&findings);
+		kf_warn("K3SFORGE_HOST_CHECKS=warn: going on despite %zu failed host check%s",
+			kf_findings_failed(&findings), kf_findings_failed(&findings) == 1 ? "" : "s");
+	} else if (kf_findings_failed(&findings)) {
 		kf_findings_log(&findings);
 		r = kf_err_set(err, KF_EFAIL,
 			       "host checks failed (%zu problem%s, listed above with fixes): no VM "
@@ -440,7 +453,9 @@ const struct kf_cmd kf_cmd_create_vms = {
 		"folder under paths.vm_dir (default <out>/vms): disk, VMX, and a .k3sforge-owned\n"
 		"mark, then starts every VM at once (nogui). Folders k3sforge did not make are never\n"
 		"touched; --force replaces an unmarked folder only when it holds just this node's VM.\n"
-		"A rerun with unchanged inputs does nothing.",
+		"A rerun with unchanged inputs does nothing. K3SFORGE_HOST_CHECKS=warn in the\n"
+		"environment turns failed host checks into warnings (hosts that overcommit memory or\n"
+		"thin-provision disks on purpose).",
 	.example = "  k3sforge -c lab.yaml create-vms",
 	.opts = create_vms_opts,
 	.run = create_vms_cmd,

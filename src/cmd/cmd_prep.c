@@ -10,11 +10,13 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/prep.h"
 #include "k3sforge/registries_yaml.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/wslproxy.h"
 
 extern const struct kf_cmd kf_cmd_prep;
 
@@ -66,6 +68,14 @@ int kf_prep_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err
 	return 0;
 }
 
+/* The registry's listen port (what a WSL port proxy forwards to). */
+static int registry_port(const struct kf_config *cfg, int *port, struct kf_err *err)
+{
+	char listen[128], host[128];
+
+	return kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), port, err);
+}
+
 int kf_prep_check(struct kf_ctx *ctx, struct kf_err *err)
 {
 	struct kf_config *cfg;
@@ -77,7 +87,16 @@ int kf_prep_check(struct kf_ctx *ctx, struct kf_err *err)
 		return r;
 	if ((r = kf_artifacts_check(cfg, ctx->out_dir, err)) != 0)
 		return r;
-	return kf_regserver_check(cfg, ctx->out_dir, err);
+	if ((r = kf_regserver_check(cfg, ctx->out_dir, err)) != 0)
+		return r;
+	/* WSL's address changes when WSL restarts: a stale port proxy makes prep run again. */
+	if (kf_wslproxy_netmode(NULL) == KF_WSL_NAT) {
+		int port = 0;
+		if ((r = registry_port(cfg, &port, err)) != 0)
+			return r;
+		return kf_wslproxy_check(cfg->registry.host_ip, cfg->registry.port, port, err);
+	}
+	return 0;
 }
 
 /* Starts (or keeps) the registry and proves it with a TLS handshake against the CA. */
@@ -186,6 +205,16 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 	kf_info("prep 4/5: TLS registry");
 	if ((r = registry_up(cfg, ctx->out_dir, err)) != 0)
 		goto out;
+	if (kf_platform_is_wsl()) {
+		/* The guests reach Windows at the registry IP; in WSL's NAT mode Windows must forward
+		 * that port into WSL (mirrored mode: nothing to do, said so). */
+		struct kf_wslproxy_report wr;
+		int port = 0;
+		if ((r = registry_port(cfg, &port, err)) != 0 ||
+		    (r = kf_wslproxy_ensure(cfg->registry.host_ip, cfg->registry.port, port, &wr,
+					    err)) != 0)
+			goto out;
+	}
 
 	kf_info("prep 5/5: images");
 	if ((r = kf_prep_images(ctx, cfg, err)) != 0)
@@ -237,8 +266,10 @@ const struct kf_cmd kf_cmd_prep = {
 		"missing. Offline, --from-bundle FILE takes the images and the k3s files from a\n"
 		"bundle made by `k3sforge bundle export` on a connected machine; the whole bundle\n"
 		"is verified first and a truncated or altered one is refused before anything is\n"
-		"loaded. --force also regenerates the CA and keys: nodes built with the old ones will\n"
-		"no longer be trusted.",
+		"loaded. Under WSL2 in NAT mode it also sets up the Windows port proxy <registry\n"
+		"ip>:<port> -> WSL and a firewall rule (netsh, administrator once); in mirrored mode\n"
+		"nothing is needed. --force also regenerates the CA and keys: nodes built with the\n"
+		"old ones will no longer be trusted.",
 	.example = "  k3sforge -c lab.yaml prep\n"
 		   "  k3sforge -c lab.yaml prep --artifacts-from /media/usb/k3s-v1.33.4\n"
 		   "  k3sforge -c lab.yaml prep --from-bundle /media/usb/lab-bundle.tar",

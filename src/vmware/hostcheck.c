@@ -4,6 +4,8 @@
  * through interop with reg.exe (HKLM\SOFTWARE\WOW6432Node\VMware, Inc.\VMnetLib\VMnetConfig),
  * and what cannot be read is reported as not checked, never as fine. */
 #include "k3sforge/hostcheck.h"
+#include "k3sforge/regserver.h"
+#include "k3sforge/wslproxy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -559,7 +561,40 @@ static int check_resources(struct kf_findings *out, const struct kf_config *cfg,
 	return r;
 }
 
-static int check_wsl(struct kf_findings *out)
+/* NAT mode: the registry port proxy exists and points at WSL's current address. */
+static int check_portproxy(struct kf_findings *out, const struct kf_config *cfg)
+{
+	char listen[128], host[128], *src = NULL;
+	enum kf_wsl_netmode mode = kf_wslproxy_netmode(&src);
+	struct kf_err e;
+	int port = 0, r;
+
+	if (mode != KF_WSL_NAT) {
+		r = kf_findings_add(out, "portproxy", KF_CHECK_OK, NULL,
+				    "WSL networking is mirrored (%s): no registry port proxy needed",
+				    src ? src : "?");
+		free(src);
+		return r;
+	}
+	free(src);
+	if (!kf_fs_exists(KF_NETSH_EXE))
+		return kf_findings_add(out, "portproxy", KF_CHECK_WARN,
+				       "enable WSL interop, or check `netsh interface portproxy show "
+				       "v4tov4` on Windows yourself",
+				       "%s not reachable: the registry port proxy is not checked",
+				       KF_NETSH_EXE);
+	kf_err_clear(&e);
+	if (kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, &e) == 0 &&
+	    kf_wslproxy_check(cfg->registry.host_ip, cfg->registry.port, port, &e) == 0)
+		return kf_findings_add(out, "portproxy", KF_CHECK_OK, NULL,
+				       "port proxy %s:%d -> WSL:%d in place", cfg->registry.host_ip,
+				       cfg->registry.port, port);
+	return kf_findings_add(out, "portproxy", KF_CHECK_FAIL,
+			       "run `k3sforge prep` from a terminal opened as administrator",
+			       "%s", e.msg);
+}
+
+static int check_wsl(struct kf_findings *out, const struct kf_config *cfg)
 {
 	DIR *d;
 	struct dirent *de;
@@ -601,6 +636,8 @@ static int check_wsl(struct kf_findings *out)
 	free(where);
 	if (r)
 		return r;
+	if ((r = check_portproxy(out, cfg)) != 0)
+		return r;
 	/* Administrator rights are needed once, for the registry port proxy (netsh portproxy in
 	 * prep). `net session` succeeds only in an elevated session; WSL interop runs Windows
 	 * programs with the token of the terminal WSL was started from. */
@@ -641,6 +678,6 @@ int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const
 	if (!r && (what & KF_HOSTCHECK_RESOURCES))
 		r = check_resources(out, cfg, vm_dir);
 	if (!r && (what & KF_HOSTCHECK_WSL))
-		r = check_wsl(out);
+		r = check_wsl(out, cfg);
 	return r;
 }

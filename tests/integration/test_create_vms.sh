@@ -249,9 +249,32 @@ import json, sys
 checks = {x["check"]: x for x in json.load(open(sys.argv[1]))}
 assert checks["memory"]["status"] == "info" and "not checked" in checks["memory"]["summary"]
 assert checks["wsl"]["status"] in ("info", "warn"), checks["wsl"]
+# NAT mode (no .wslconfig, no wslinfo) without netsh.exe: the port proxy is said to be unchecked.
+assert checks["portproxy"]["status"] == "warn" and "not checked" in checks["portproxy"]["summary"], checks["portproxy"]
 # Without Windows' reg.exe the vmnet cannot be read: said so, never reported as fine.
 assert checks["vmnet"]["status"] in ("warn", "fail", "info") and checks["vmnet"]["fix"]
 PY
+}
+
+test_host_checks_warn_only_lets_an_overcommitted_host_go_on() {
+	local d="$work/overcommit" n
+	local cfg="$d/lab.yaml"
+	mkdir -p "$d/out/iso"
+	# One node wanting more memory than any test host has: the memory check fails.
+	printf 'nodes:\n  - { name: big-master, role: master, ip: 192.168.6.10, memory: 262144, disk: 10 }\nvmware: { vmrun: %s/tests/fakes/vmrun }\n' "$SRC" >"$cfg"
+	head -c 65536 /dev/zero >"$d/out/iso/installer.iso"
+	head -c 4096 /dev/zero >"$d/out/iso/seed-big-master.iso"
+	if "$BIN" --no-color -c "$cfg" -o "$d/out" create-vms >"$work/stdout" 2>"$work/stderr"; then
+		fail "${FUNCNAME[0]}" "create-vms went on without K3SFORGE_HOST_CHECKS=warn"; return
+	fi
+	grep -q "host checks failed" "$work/stderr" || { fail "${FUNCNAME[0]}" "no host check failure"; return; }
+	K3SFORGE_HOST_CHECKS=warn "$BIN" --no-color -c "$cfg" -o "$d/out" create-vms >"$work/stdout" 2>"$work/stderr" ||
+		{ fail "${FUNCNAME[0]}" "create-vms failed with K3SFORGE_HOST_CHECKS=warn"; return; }
+	grep -q "K3SFORGE_HOST_CHECKS=warn: going on despite" "$work/stderr" ||
+		{ fail "${FUNCNAME[0]}" "no warning that checks failed"; return; }
+	n=$("$SRC/tests/fakes/vmrun" -T ws list | grep -c "big-master.vmx")
+	"$SRC/tests/fakes/vmrun" -T ws stop "$d/out/vms/big-master/big-master.vmx" hard >/dev/null
+	[ "$n" -eq 1 ] && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "big-master not running"
 }
 
 test_create_vms_needs_the_installer_iso
@@ -274,6 +297,7 @@ test_foreign_vm_folder_needs_force
 test_wsl_refuses_vm_dir_off_windows_drives
 test_doctor_host_json_lists_findings
 test_doctor_under_wsl_reports_what_it_cannot_read
+test_host_checks_warn_only_lets_an_overcommitted_host_go_on
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -20,11 +20,14 @@
 #     client certificate of the master's k3s.yaml. Power-off stops them by PID, so finalize's
 #     stop/edit/start cycle is real. In the guest, `k3s` is the allowed double
 #     (tests/fakes/e2e/k3s: node list and kube-system pods as JSON);
+#   - KubeSphere on: the ks-core chart served by the file server (pinned sha256), its images in
+#     the source registry, its pods listed by the k3s stand-in, a stand-in console on :30880;
 #   - $KUBECONFIG: a file with another context, which the merge must keep.
 # The cases run in order on one lab (each later case starts from the finished lab of the first):
 #   happy path; no-op rerun (its time is printed, not asserted); `up --from wait`; finalize with
 #   a VM left powered off after its ISOs were detached; a node that
-#   never completes; a guest with another host key; SIGKILL during wait, then `up` resumes.
+#   never completes; a guest with another host key; SIGKILL during wait, then `up` resumes; a
+#   rebuilt cluster whose kubeconfig entry conflicts (the message names the command), then `up`.
 # Every process started is stopped by PID at exit (e2e_lab_teardown), whatever happened.
 set -uo pipefail
 
@@ -94,6 +97,11 @@ test_up_builds_the_lab_end_to_end() {
 		[ "$(grep -ciE '^ide0:[01]\.startConnected = "FALSE"' "$(vmx_of "$n")")" -eq 2 ] ||
 			{ fail "$t" "$n: the CD-ROMs still connect at power-on"; return; }
 	done
+	# KubeSphere: its chart verified, its images mirrored, its pods and console waited for.
+	has "images of k3s $E2E_VERSION and the add-ons are in the lab registry" ||
+		{ fail "$t" "the add-on images were not checked"; return; }
+	[ -f "$E2E_OUT/artifacts/ks-core-1.1.4.tgz" ] || { fail "$t" "no ks-core chart in artifacts/"; return; }
+	has "KubeSphere console: http://$E2E_NET.10:30880" || { fail "$t" "console not confirmed"; return; }
 	[ "$(stat -c %a "$E2E_OUT/kubeconfig")" = 600 ] || { fail "$t" "<out>/kubeconfig is not 0600"; return; }
 	# The merged user kubeconfig, read back by kubectl: both contexts, the lab's server.
 	ctxs=$(kubectl config view -o jsonpath='{.contexts[*].name}') ||
@@ -245,6 +253,27 @@ test_up_resumes_at_a_stage_killed_half_way() {
 	pass "$t"
 }
 
+test_rebuilt_cluster_kubeconfig_conflict_names_the_command_then_up_goes_on() {
+	local t=${FUNCNAME[0]} vmx st
+	# The cluster was rebuilt: k3s made a new CA and admin certificate.
+	rm -rf "$E2E_WORK/api"
+	e2e_api_pki "$E2E_NET.10" "$E2E_WORK/guests/k3s-master1/root" || { fail "$t" "new PKI"; return; }
+	vmx=$(vmx_of k3s-master1)
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null && "$VMRUN" -T ws start "$vmx" nogui >/dev/null
+	listening "$E2E_NET.10" 6443 || { fail "$t" "the API stand-in did not come back"; return; }
+	run up --from kubeconfig && { fail "$t" "up replaced a different entry silently"; return; }
+	has "different cluster entry named 'k3sforge-e2e'" && has "run \`k3sforge kubeconfig --overwrite\`" ||
+		{ fail "$t" "the conflict does not name the command to run"; return; }
+	run kubeconfig --overwrite || { fail "$t" "kubeconfig --overwrite exited $?"; return; }
+	kubectl --context k3sforge-e2e version -o json >"$work/version.json" 2>&1 ||
+		{ fail "$t" "kubectl cannot use the new entry: $(cat "$work/version.json")"; return; }
+	run up || { fail "$t" "up after the overwrite exited $?"; return; }
+	for st in prep build-iso create-vms wait finalize kubeconfig; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+	done
+	pass "$t"
+}
+
 test_up_builds_the_lab_end_to_end
 test_up_rerun_after_success_skips_every_stage
 test_up_from_wait_reruns_wait_and_what_follows
@@ -252,6 +281,7 @@ test_finalize_powers_on_a_detached_vm_left_powered_off
 test_wait_names_the_node_that_never_completes_with_its_diagnosis
 test_wait_refuses_a_guest_presenting_another_host_key
 test_up_resumes_at_a_stage_killed_half_way
+test_rebuilt_cluster_kubeconfig_conflict_names_the_command_then_up_goes_on
 
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all passed"

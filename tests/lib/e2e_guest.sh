@@ -9,7 +9,8 @@
 #                                     ForceCommand (the node's own /var/lib and /etc/rancher);
 #                                     a background writer lays the markers down on the schedule
 #                                     of guest.env (DELAY seconds; "never" = the bootstrap hangs);
-#                                     on the master, the API stand-in answers on <ip>:6443.
+#                                     on the master, the API stand-in answers on <ip>:6443 and
+#                                     (with KubeSphere) a stand-in console on <ip>:30880.
 #   e2e_guest.sh stop <vmx> <node>    the guest "powers off": all of that stopped by PID.
 #
 # Per node, $E2E_WORK/guests/<node>/ holds guest.env (IP, SSH_PORT, ROLE, DELAY, HOSTKEY),
@@ -44,6 +45,7 @@ if [ "$mode" = stop ]; then
 	stop_pid "$g/sshd.pid"
 	stop_pid "$g/writer.pid"
 	stop_pid "$g/api.pid"
+	stop_pid "$g/console.pid"
 	echo "$(date +%s.%N) $node powered off" >>"$g/power.log"
 	exit 0
 fi
@@ -93,5 +95,11 @@ if [ "$ROLE" = master ]; then
 		--cert "$E2E_WORK/api/server.crt" --key "$E2E_WORK/api/server.key" \
 		--client-ca "$E2E_WORK/api/ca.crt" </dev/null >>"$g/api.log" 2>&1 &
 	echo $! >"$g/api.pid"
+	if [ -d "$E2E_WORK/console" ]; then
+		stop_pid "$g/console.pid"
+		setsid python3 -m http.server --bind "$IP" --directory "$E2E_WORK/console" 30880 \
+			</dev/null >>"$g/console.log" 2>&1 &
+		echo $! >"$g/console.pid"
+	fi
 fi
 echo "$(date +%s.%N) $node powered on" >>"$g/power.log"

@@ -22,9 +22,11 @@
 #     GET /version on <master ip>:6443 demanding that client certificate;
 #   guests/<node>/: guest.env and root/ (bin/ with the k3s stand-in tests/fakes/e2e/k3s and
 #     sudo, journalctl, cloud-init stand-ins; var/lib; etc/rancher; fake-k3s/ cluster view);
+#   www/ks-core-1.1.4.tgz + the KubeSphere images in the source registry, and a stand-in console
+#     (python3 http.server) on <master>:30880, unless E2E_KUBESPHERE=0;
 #   lab.yaml: network 127.S.T.0/24 (S.T picked at random with <master>:6443 free, so parallel
 #     runs on a shared host do not collide), registry at 127.S.T.1:<free port>, nodes at
-#     127.S.T.10+ each reached at <its ip>:<free port>, KubeSphere off, vmrun = the test double,
+#     127.S.T.10+ each reached at <its ip>:<free port>, KubeSphere on, vmrun = the test double,
 #     short timeouts;
 #   kube/config: a user kubeconfig with another context, $KUBECONFIG for k3sforge.
 # Power-on of a VM through the vmrun double runs tests/lib/e2e_guest.sh start (the simulated
@@ -36,6 +38,13 @@ E2E_VERSION=v1.33.4-rc1+k3s1
 E2E_IMAGES=(docker.io/rancher/mirrored-pause:3.6 docker.io/rancher/mirrored-coredns-coredns:1.12.3
 	docker.io/rancher/local-path-provisioner:v0.0.31)
 E2E_NODES=()
+# KubeSphere on (the default product configuration) unless E2E_KUBESPHERE=0: its ks-core chart is
+# served by the file server, its images are in the source registry, the k3s stand-in lists its
+# pods, and a stand-in console answers HTTP 200 on <master>:30880.
+E2E_KUBESPHERE=${E2E_KUBESPHERE:-1}
+E2E_KS_IMAGES=(docker.io/kubesphere/ks-apiserver:v4.1.3 docker.io/kubesphere/ks-console:v4.1.3
+	docker.io/kubesphere/ks-controller-manager:v4.1.3 docker.io/kubesphere/kubectl:v1.27.16
+	docker.io/kubesphere/ks-extensions-museum:v1.1.3)
 
 e2e_log() { echo "e2e: $*" >&2; }
 
@@ -84,7 +93,8 @@ e2e_pick_net() {
 	local s t
 	for _ in $(seq 50); do
 		s=$((RANDOM % 150 + 100)) t=$((RANDOM % 250 + 1))
-		if e2e_port_free "127.$s.$t.10" 6443 && e2e_port_free "127.$s.$t.1" 0; then
+		if e2e_port_free "127.$s.$t.10" 6443 && e2e_port_free "127.$s.$t.10" 30880 &&
+			e2e_port_free "127.$s.$t.1" 0; then
 			E2E_NET="127.$s.$t"
 			return 0
 		fi
@@ -103,6 +113,13 @@ e2e_release() {
 	(cd "$rel" && sha256sum k3s k3s-airgap-images-amd64.tar.zst k3s-images.txt >sha256sum-amd64.txt)
 	printf '#!/bin/sh\n# fake k3s install script (tests)\necho installing k3s\n' >"$E2E_WORK/www/install.sh"
 	E2E_INSTALL_SHA=$(sha256sum "$E2E_WORK/www/install.sh" | cut -d' ' -f1)
+	# A chart-shaped ks-core tarball (Chart.yaml + values.yaml).
+	mkdir -p "$E2E_WORK/chart/ks-core"
+	printf 'apiVersion: v2\nname: ks-core\nversion: 1.1.4\nappVersion: v4.1.3\n' \
+		>"$E2E_WORK/chart/ks-core/Chart.yaml"
+	printf 'global:\n  imageRegistry: docker.io\n' >"$E2E_WORK/chart/ks-core/values.yaml"
+	tar -C "$E2E_WORK/chart" -czf "$E2E_WORK/www/ks-core-1.1.4.tgz" ks-core
+	E2E_CHART_SHA=$(sha256sum "$E2E_WORK/www/ks-core-1.1.4.tgz" | cut -d' ' -f1)
 }
 
 e2e_source_registry() {
@@ -124,6 +141,9 @@ EOF
 	e2e_spawn srcreg "$dir/registry.log" docker-registry serve "$dir/config.yml"
 	e2e_wait_http "http://127.0.0.1:$E2E_SRC_PORT/v2/" || return 1
 	for img in "${E2E_IMAGES[@]}"; do refs+=("${img#docker.io/}"); done
+	if [ "$E2E_KUBESPHERE" = 1 ]; then
+		for img in "${E2E_KS_IMAGES[@]}"; do refs+=("${img#docker.io/}"); done
+	fi
 	python3 "$E2E_TESTS/lib/e2e_push_images.py" "127.0.0.1:$E2E_SRC_PORT" "${refs[@]}"
 }
 
@@ -238,6 +258,9 @@ e2e_config() {
 		echo "images:"
 		echo "  inline:"
 		for i in "${E2E_IMAGES[@]}"; do echo "    - $i"; done
+		if [ "$E2E_KUBESPHERE" = 1 ]; then
+			for i in "${E2E_KS_IMAGES[@]}"; do echo "    - $i"; done
+		fi
 		echo "  source_registry: http://127.0.0.1:$E2E_SRC_PORT"
 		echo "paths:"
 		echo "  ubuntu_iso: $E2E_ISO"
@@ -245,7 +268,15 @@ e2e_config() {
 		echo "  vmrun: $E2E_TESTS/fakes/vmrun"
 		echo "guest: { user: ubuntu }"
 		echo "addons:"
-		echo "  kubesphere: { enabled: false }"
+		if [ "$E2E_KUBESPHERE" = 1 ]; then
+			echo "  kubesphere:"
+			echo "    enabled: true"
+			echo "    version: v4.1.3"
+			echo "    chart: http://127.0.0.1:$E2E_FILE_PORT/ks-core-1.1.4.tgz"
+			echo "    chart_sha256: $E2E_CHART_SHA"
+		else
+			echo "  kubesphere: { enabled: false }"
+		fi
 		echo "timeouts: { wait: ${E2E_WAIT_TIMEOUT:-60s}, ssh_connect: 5s, finalize: 60s, vmrun: 30s, download: 10s }"
 	} >"$E2E_CFG"
 }
@@ -302,8 +333,19 @@ e2e_lab_setup() { # work n [delay...]
 		echo "traefik-c98fdf6fb-5vq9n Running true"
 		echo "helm-install-traefik-crd-6hqqz Succeeded false"
 	} >"$mroot/fake-k3s/pods-kube-system"
+	{
+		echo "ks-apiserver-7d9c5b8f6-q2w4e Running true"
+		echo "ks-console-5f8b9c7d4-r5t6y Running true"
+		echo "ks-controller-manager-6c7d8e9f0-u7i8o Running true"
+	} >"$mroot/fake-k3s/pods-kubesphere-system"
+	if [ "$E2E_KUBESPHERE" = 1 ]; then
+		mkdir -p "$E2E_WORK/console"
+		echo '<!doctype html><title>KubeSphere (e2e stand-in)</title>' >"$E2E_WORK/console/index.html"
+	fi
 	# sshd resolves the guest user (uid 0, the mount namespace needs it) through nss_wrapper.
-	{ cat /etc/passwd; echo "ubuntu:x:0:0:simulated guest user:/root:/bin/bash"; } >"$E2E_WORK/passwd"
+	# Its own empty home: the host's ~/.bashrc (which bash sources for ssh commands) stays out.
+	mkdir -p "$E2E_WORK/home"
+	{ cat /etc/passwd; echo "ubuntu:x:0:0:simulated guest user:$E2E_WORK/home:/bin/bash"; } >"$E2E_WORK/passwd"
 	cp /etc/group "$E2E_WORK/group"
 	printf '#!/bin/sh\nexec "%s" start "$@"\n' "$E2E_TESTS/lib/e2e_guest.sh" >"$E2E_WORK/hooks/on"
 	printf '#!/bin/sh\nexec "%s" stop "$@"\n' "$E2E_TESTS/lib/e2e_guest.sh" >"$E2E_WORK/hooks/off"

@@ -233,7 +233,8 @@ static void test_kubeconfig_merge_refuses_a_conflict_unless_overwrite(void **sta
 	assert_int_equal(kf_kubeconfig_merge_file(f->path, other, &opts, &changed, NULL, &err),
 			 KF_EEXIST);
 	assert_non_null(strstr(err.msg, "different cluster entry named 'k3sforge-lab'"));
-	assert_non_null(strstr(err.msg, "--overwrite"));
+	/* From `up` too, the message names the command that takes the option. */
+	assert_non_null(strstr(err.msg, "`k3sforge kubeconfig --overwrite`"));
 	assert_false(changed);
 	assert_int_equal(kf_fs_read(&after, NULL, f->path, 1 << 20, &err), 0);
 	assert_string_equal(before, after);
