@@ -23,7 +23,6 @@ GT_MEM=${GT_MEM:-768}
 GT_NODES=(k3s-master1 k3s-worker1)
 declare -A GT_IP=([k3s-master1]=192.168.6.10 [k3s-worker1]=192.168.6.11)
 declare -A GT_SSH_PORT=() GT_PID=()
-GT_PIDS=()
 
 gt_log() { echo "[guest $(date -u +%H:%M:%S)] $*" >&2; }
 
@@ -106,7 +105,7 @@ YAML
 	cp "$out/pki/ca.crt" "$GT_WORK/certs.d/ca.crt"
 	while read -r img; do
 		skopeo copy -q --dest-cert-dir "$GT_WORK/certs.d" "oci:$rel/oci:${img##*:}" \
-			"docker://127.0.0.1:$GT_REGPORT/$(sed 's|^docker.io/||' <<<"$img")" ||
+			"docker://127.0.0.1:$GT_REGPORT/${img#docker.io/}" ||
 			{ echo "skopeo push of $img failed" >&2; return 1; }
 	done <"$rel/k3s-images.txt"
 	gt_kf prep --artifacts-from "$rel" >"$GT_WORK/prep2.log" 2>&1 || { cat "$GT_WORK/prep2.log" >&2; return 1; }

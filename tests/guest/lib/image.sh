@@ -6,7 +6,9 @@
 # kfpayload) at /usr/local/seed, standing in for the installer's late-commands copy.
 #
 # Usage: image.sh            prints the cache dir (vmlinuz, initrd.img, root.img), building it
-#                            when missing. Env: KF_GUEST_CACHE (default /var/cache/k3sforge-guest).
+#                            when missing (about 2.5 min). Env: KF_GUEST_CACHE (default
+#                            /var/cache/k3sforge-guest). Needs root (mmdebstrap, device nodes).
+# Old cache dirs (other keys) are left alone; remove /var/cache/k3sforge-guest to reclaim space.
 set -euo pipefail
 
 KF_GUEST_PACKAGES=(
@@ -25,6 +27,7 @@ KF_GUEST_PACKAGES=(
 )
 
 self=$(readlink -f "${BASH_SOURCE[0]}")
+# root (CI, scripts/install-deps.sh) caches in /var/cache; mmdebstrap needs root here anyway
 cache_root=${KF_GUEST_CACHE:-/var/cache/k3sforge-guest}
 key=$( { cat "$self"; printf '%s\n' "${KF_GUEST_PACKAGES[@]}"; } | sha256sum | cut -c1-16)
 dir="$cache_root/$key"
