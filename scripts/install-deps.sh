@@ -20,6 +20,7 @@ pkgs=(
   shellcheck qemu-utils socat curl skopeo zstd tar time
   util-linux python3 openssl      # flock, test servers, fault proxy, JSON checks, test CAs
   qemu-system-x86 ovmf            # boot the remastered installer fixture (BIOS + UEFI)
+  mmdebstrap e2fsprogs            # guest tier: the Debian 12 test guest image (tests/guest/lib/image.sh)
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
 )
