@@ -61,7 +61,7 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 	struct kf_mirror_opts mo;
 	const char **names = NULL;
 	char **missing = NULL;
-	size_t n = cfg->images.n_refs, n_missing = 0, n_todo = 0;
+	size_t n = cfg->images.n_refs, n_missing = 0, n_wanted = 0;
 	size_t copied = 0, present, failed = 0;
 	int r;
 
@@ -84,14 +84,14 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 	/* missing[] keeps the order of names[]: walk both */
 	for (size_t i = 0, j = 0; i < n; i++) {
 		if (j < n_missing && strcmp(missing[j], names[i]) == 0) {
-			imgs[n_todo].source = cfg->images.refs[i].source;
-			imgs[n_todo].target = cfg->images.refs[i].target;
-			n_todo++;
+			imgs[n_wanted].source = cfg->images.refs[i].source;
+			imgs[n_wanted].target = cfg->images.refs[i].target;
+			n_wanted++;
 			j++;
 		}
 	}
-	present = n - n_todo;
-	if (n_todo == 0) {
+	present = n - n_wanted;
+	if (n_wanted == 0) {
 		kf_info("images: all %zu configured images already in the lab registry, nothing to "
 			"copy", n);
 		r = 0;
@@ -102,10 +102,10 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 	mo.from = cfg->images.source_registry;
 	mo.to = to;
 	mo.to_ca = ca;
-	mo.progress = kf_progress_new("mirror", 0, (int)n_todo);
-	r = kf_mirror_run(&mo, imgs, n_todo, &res, err);
+	mo.progress = kf_progress_new("mirror", 0, (int)n_wanted);
+	r = kf_mirror_run(&mo, imgs, n_wanted, &res, err);
 	kf_progress_done(mo.progress, r == 0);
-	for (size_t i = 0; res && i < n_todo; i++) {
+	for (size_t i = 0; res && i < n_wanted; i++) {
 		switch (res[i].status) {
 		case KF_MIRROR_COPIED: copied++; break;
 		case KF_MIRROR_PRESENT: present++; break;
@@ -119,7 +119,7 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 		struct kf_buf b;
 		const char *first = NULL;
 		kf_buf_init(&b, 16 * 1024);
-		for (size_t i = 0, k = 0; i < n_todo; i++)
+		for (size_t i = 0, k = 0; i < n_wanted; i++)
 			if (res[i].status == KF_MIRROR_FAILED) {
 				kf_buf_printf(&b, "%s%s", k++ ? ", " : "", res[i].source);
 				if (!first)
@@ -137,7 +137,7 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 		kf_buf_free(&b);
 	}
 out:
-	kf_mirror_results_free(res, n_todo);
+	kf_mirror_results_free(res, n_wanted);
 	kf_mirror_strv_free(missing, n_missing);
 	free(names);
 	free(imgs);
