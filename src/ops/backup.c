@@ -766,7 +766,7 @@ static int walk(struct restore *rx, const char *path, bool extract, struct kf_er
 	struct rstream rs;
 	unsigned char *buf = malloc(CHUNK);
 	char name[101];
-	uint64_t size;
+	uint64_t size = 0;
 	bool first = true;
 	int r, fd = -1;
 

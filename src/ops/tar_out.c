@@ -4,9 +4,14 @@
 
 #include "tar_out.h"
 
+/* len-1 zero-padded octal digits and a NUL (the caller keeps v within the field). */
 static void octal(char *field, size_t len, uint64_t v)
 {
-	snprintf(field, len, "%0*llo", (int)len - 1, (unsigned long long)v);
+	for (size_t i = len - 1; i > 0; i--) {
+		field[i - 1] = (char)('0' + (v & 7));
+		v >>= 3;
+	}
+	field[len - 1] = '\0';
 }
 
 void kf_tar_header_block(char h[512], const char *name, uint64_t size, unsigned mode,

@@ -115,7 +115,7 @@ static bool serving_ours(const struct kf_regserver_paths *p, const char *probe, 
 
 	kf_err_clear(&e);
 	if (kf_regserver_health(probe, port, p->ca, HEALTH_TIMEOUT_MS, &e) != 0) {
-		snprintf(reason, rn, "it does not answer: %s", e.msg);
+		snprintf(reason, rn, "it does not answer: %.900s", e.msg);
 		return false;
 	}
 	if (kf_regserver_tls_check(&tp, probe, port, p->ca, probe, HEALTH_TIMEOUT_MS, &e) != 0) {

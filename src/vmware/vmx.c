@@ -407,9 +407,9 @@ int kf_vmx_detach_cdroms(struct kf_vmx *vmx)
 						       { "startConnected", "FALSE" } };
 		bool differs = false;
 		for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
-			char k[96];
+			char k[sizeof(devs[0]) + 32];
 			const char *cur;
-			snprintf(k, sizeof(k), "%s.%s", devs[d], want[w][0]);
+			snprintf(k, sizeof(k), "%.63s.%s", devs[d], want[w][0]);
 			cur = kf_vmx_get(vmx, k);
 			differs |= !cur || strcasecmp(cur, want[w][1]) != 0;
 			if (kf_vmx_set(vmx, k, want[w][1]))

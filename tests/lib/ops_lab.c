@@ -32,14 +32,14 @@ void ops_lab_put(const char *path, const char *text, mode_t mode)
 
 void ops_lab_node_file(struct ops_lab *f, int i, const char *rel, const char *text, mode_t mode)
 {
-	char path[600];
+	char path[2048];
 	snprintf(path, sizeof(path), "%s/%s", f->root[i], rel);
 	ops_lab_put(path, text, mode);
 }
 
 void ops_lab_node_rm(struct ops_lab *f, int i, const char *rel)
 {
-	char path[600];
+	char path[2048];
 	snprintf(path, sizeof(path), "%s/%s", f->root[i], rel);
 	unlink(path);
 }
