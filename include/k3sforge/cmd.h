@@ -46,6 +46,9 @@ char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel);
 /* Parses a command's own options after its name; prints help and returns 1 when asked.
  * Returns 0 to continue, 1 when help was printed, KF_EUSAGE on error (ctx->err set). */
 int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv, int *npos);
+/* kf_cmd_parse for a command that takes options only: also refuses positional arguments
+ * ("<name> takes no arguments"). Same return values. */
+int kf_cmd_parse_no_args(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv);
 /* Prints a command's help (usage, description, options, example). */
 void kf_cmd_help(const struct kf_cmd *cmd);
 

@@ -430,15 +430,11 @@ const struct kf_stage_def kf_stage_create_vms = {
 
 static int create_vms_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, r;
+	int r;
 
 	opt_force = false;
-	r = kf_cmd_parse(ctx, &kf_cmd_create_vms, argc, argv, &npos);
-	if (r)
+	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_create_vms, argc, argv)) != 0)
 		return r;
-	if (npos > 0)
-		return kf_err_set(&ctx->err, KF_EUSAGE, "create-vms takes no arguments ('%s' given)",
-				  argv[1]);
 	return kf_stage_execute(ctx, &kf_stage_create_vms, opt_force, NULL);
 }
 

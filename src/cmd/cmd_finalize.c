@@ -211,13 +211,10 @@ const struct kf_stage_def kf_stage_finalize = {
 
 static int finalize_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, r;
+	int r;
 
-	if ((r = kf_cmd_parse(ctx, &kf_cmd_finalize, argc, argv, &npos)) != 0)
+	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_finalize, argc, argv)) != 0)
 		return r;
-	if (npos > 0)
-		return kf_err_set(&ctx->err, KF_EUSAGE, "finalize takes no arguments ('%s' given)",
-				  argv[1]);
 	return kf_stage_execute(ctx, &kf_stage_finalize, opt_force, NULL);
 }
 

@@ -241,12 +241,10 @@ const struct kf_stage_def kf_stage_prep = {
 
 static int prep_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, r;
+	int r;
 
-	if ((r = kf_cmd_parse(ctx, &kf_cmd_prep, argc, argv, &npos)) != 0)
+	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_prep, argc, argv)) != 0)
 		return r;
-	if (npos > 0)
-		return kf_err_set(&ctx->err, KF_EUSAGE, "prep takes no arguments ('%s' given)", argv[1]);
 	/* A bundle given is always loaded, even when prep is otherwise up to date. */
 	return kf_stage_execute(ctx, &kf_stage_prep, opt_force || opt_from_bundle, NULL);
 }

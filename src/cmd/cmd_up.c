@@ -65,15 +65,12 @@ static void plan(struct kf_ctx *ctx, int first, const char *why)
 
 static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, from = -1, first = 0, r;
+	int from = -1, first = 0, r;
 	struct kf_config *cfg;
 	char why[KF_ERR_MSG_MAX];
 
-	r = kf_cmd_parse(ctx, &kf_cmd_up, argc, argv, &npos);
-	if (r)
+	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_up, argc, argv)) != 0)
 		return r;
-	if (npos > 0)
-		return kf_err_set(&ctx->err, KF_EUSAGE, "up takes no arguments ('%s' given)", argv[1]);
 	if (opt_from) {
 		from = stage_index(opt_from);
 		if (from < 0) {

@@ -129,12 +129,10 @@ const struct kf_stage_def kf_stage_wait = {
 
 static int wait_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
-	int npos = 0, r;
+	int r;
 
-	if ((r = kf_cmd_parse(ctx, &kf_cmd_wait, argc, argv, &npos)) != 0)
+	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_wait, argc, argv)) != 0)
 		return r;
-	if (npos > 0)
-		return kf_err_set(&ctx->err, KF_EUSAGE, "wait takes no arguments ('%s' given)", argv[1]);
 	return kf_stage_execute(ctx, &kf_stage_wait, opt_force, NULL);
 }
 

@@ -101,3 +101,15 @@ int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **
 	}
 	return 0;
 }
+
+int kf_cmd_parse_no_args(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv)
+{
+	int npos = 0, r;
+
+	if ((r = kf_cmd_parse(ctx, cmd, argc, argv, &npos)) != 0)
+		return r;
+	if (npos > 0)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "%s takes no arguments ('%s' given)",
+				  cmd->name, argv[1]);
+	return 0;
+}

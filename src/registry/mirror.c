@@ -30,7 +30,7 @@ struct desc {
 	uint64_t size;
 };
 
-enum place_state { PLACE_TODO = 0, PLACE_PRESENT, PLACE_MOUNTED, PLACE_COPIED, PLACE_FAILED };
+enum place_state { PLACE_PENDING = 0, PLACE_PRESENT, PLACE_MOUNTED, PLACE_COPIED, PLACE_FAILED };
 
 struct place {
 	char *repo;              /* target repository (borrowed from an image) */
@@ -587,7 +587,7 @@ static int build_blob_table(struct engine *e, struct kf_err *err)
 						return kf_err_set(err, KF_ENOMEM, "out of memory");
 					b->places = np;
 					b->places[b->n_places].repo = im->dst.repo;
-					b->places[b->n_places].state = PLACE_TODO;
+					b->places[b->n_places].state = PLACE_PENDING;
 					b->n_places++;
 				}
 			}
