@@ -15,7 +15,9 @@ extern const struct kf_stage_def kf_stage_finalize;
 extern const struct kf_stage_def kf_stage_kubeconfig;
 
 /* Waits for every node (hypervisor signals when use_vmrun and vmrun is there), prints each
- * unfinished node's reason and diagnosis, records the outcome in state.json under "wait". */
-int kf_wait_stage_nodes(struct kf_ctx *ctx, bool use_vmrun, int timeout_s, struct kf_err *err);
+ * unfinished node's reason and diagnosis, records the outcome in state.json under stage's data
+ * ("nodes"). */
+int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, int timeout_s,
+			struct kf_err *err);
 
 #endif

@@ -51,15 +51,19 @@ struct kf_wait_result {
 	const struct kf_node *node;  /* borrowed from the config */
 	enum kf_wait_phase phase;    /* furthest phase reached */
 	bool done;
+	bool failed;                 /* its bootstrap unit failed: the marker will never come */
 	double elapsed_s;
 	char reason[1024];           /* last failure reason (why not further) */
 	char *progress;              /* early markers seen, e.g. "iso-copy-complete cloud-init-complete" */
-	char *diagnosis;             /* on timeout with SSH working: journal tail + cloud-init status */
+	char *diagnosis;             /* on timeout or failure with SSH working: journal tail +
+				      * cloud-init status */
 };
 
-/* Waits for every node of cfg in parallel. Returns 0 when all are done; KF_ETIMEOUT (or
- * KF_EHOSTKEY when a node only ever presented another host key, KF_EINTR when interrupted)
- * otherwise, with a message naming the nodes that did not finish. *results (n = cfg->n_nodes,
+/* Waits for every node of cfg in parallel. Returns 0 when all are done. As soon as a node's
+ * bootstrap unit has failed (it can never finish), waiting stops for every node and KF_EFAIL
+ * names the failed nodes first. Otherwise KF_ETIMEOUT (or KF_EHOSTKEY when a node only ever
+ * presented another host key, KF_EINTR when interrupted), with a message naming the nodes that
+ * did not finish. *results (n = cfg->n_nodes,
  * in config order) is always filled; free with kf_wait_results_free. */
 int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 		  const struct kf_wait_opts *opts, struct kf_wait_result **results,

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@ struct task {
 	int ssh_timeout_ms;
 	bool hostkey_refused;   /* the last SSH attempt met another host key */
 	bool interrupted;
+	bool stopped;           /* left early because another node failed */
+	atomic_bool *stop;      /* set when any node's bootstrap failed: the run is over */
 };
 
 static void emit_phase(struct task *t)
@@ -70,6 +73,8 @@ static void emit_phase(struct task *t)
 		json_object_set_new(o, "reason", json_string(t->res->reason));
 	if (t->res->progress)
 		json_object_set_new(o, "progress", json_string(t->res->progress));
+	if (t->res->failed)
+		json_object_set_new(o, "failed", json_true());
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	kf_log_event("node_phase", s);
 	free(s);
@@ -92,8 +97,10 @@ static void set_reason(struct task *t, const char *msg)
 	snprintf(t->res->reason, sizeof(t->res->reason), "%s", msg);
 }
 
-/* Checks the markers over an authenticated session. Returns 0 with *done set, or an error when
- * the session broke (the caller reconnects). */
+/* Checks the markers and the bootstrap unit over an authenticated session. Returns 0 with *done
+ * set (the role marker exists) and t->res->failed set (the unit failed: a oneshot without
+ * Restart=, so the marker can never come), or an error when the session broke (the caller
+ * reconnects). A guest without systemctl answers an empty state, which is not a failure. */
 static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf_err *err)
 {
 	struct kf_buf cmd;
@@ -110,6 +117,8 @@ static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf
 	for (size_t i = 0; i < sizeof(early_markers) / sizeof(early_markers[0]); i++)
 		kf_buf_printf(&cmd, " %s", early_markers[i]);
 	kf_buf_puts(&cmd, "; do if [ -e \"$f\" ]; then echo \"$f\"; fi; done");
+	kf_buf_printf(&cmd, "; echo \"unit-state:$(systemctl is-failed %s.service 2>/dev/null)\"",
+		      kf_role_unit(t->n->role));
 	r = kf_ssh_exec(s, kf_buf_str(&cmd), t->ssh_timeout_ms * 2, 64 * 1024, &res, err);
 	kf_buf_free(&cmd);
 	if (r) {
@@ -129,6 +138,10 @@ static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf
 			*done = true;
 			continue;
 		}
+		if (strncmp(line, "unit-state:", 11) == 0) {
+			t->res->failed = strcmp(line + 11, "failed") == 0;
+			continue;
+		}
 		if (seen.len)
 			kf_buf_putc(&seen, ' ');
 		kf_buf_puts(&seen, strrchr(line, '/') ? strrchr(line, '/') + 1 : line);
@@ -145,7 +158,7 @@ static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf
 	return 0;
 }
 
-/* On timeout, what the guest says about itself: the bootstrap unit's journal and cloud-init. */
+/* On timeout or failure, what the guest says about itself: the bootstrap unit's journal and cloud-init. */
 static void diagnose(struct task *t, struct kf_ssh *s)
 {
 	struct kf_buf d, cmd;
@@ -181,7 +194,7 @@ static void nap(struct task *t, double s)
 
 	if (until > t->deadline)
 		until = t->deadline;
-	while (kf_now_mono() < until && !kf_interrupted())
+	while (kf_now_mono() < until && !kf_interrupted() && !atomic_load(t->stop))
 		kf_sleep_ms(50);
 }
 
@@ -208,6 +221,10 @@ static void *wait_node(void *arg)
 
 		if (kf_interrupted()) {
 			t->interrupted = true;
+			break;
+		}
+		if (atomic_load(t->stop)) {
+			t->stopped = true;
 			break;
 		}
 		kf_err_clear(&err);
@@ -248,8 +265,17 @@ static void *wait_node(void *arg)
 				s = NULL;
 			} else if (done) {
 				t->res->done = true;
+				t->res->failed = false;
 				t->res->reason[0] = '\0';
 				reach(t, KF_PHASE_DONE);
+				break;
+			} else if (t->res->failed) {
+				snprintf(t->res->reason, sizeof(t->res->reason),
+					 "its %s unit failed, so %s will never be written (journal below)",
+					 kf_role_unit(t->n->role), kf_role_marker(t->n->role));
+				kf_error("%s: %s", t->n->name, t->res->reason);
+				emit_phase(t);
+				atomic_store(t->stop, true);
 				break;
 			} else {
 				snprintf(t->res->reason, sizeof(t->res->reason),
@@ -291,7 +317,7 @@ static void *wait_node(void *arg)
 		}
 		nap(t, interval);
 	}
-	if (!t->res->done && s)
+	if (!t->res->done && !t->stopped && s)
 		diagnose(t, s);
 	kf_ssh_close(s);
 	kf_node_access_free(&acc);
@@ -303,7 +329,7 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 		  const struct kf_wait_opts *opts, struct kf_wait_result **results,
 		  struct kf_err *err)
 {
-	size_t n = cfg->n_nodes, failed = 0, hostkey = 0;
+	size_t n = cfg->n_nodes, failed = 0, hostkey = 0, broken = 0;
 	struct kf_wait_result *res = calloc(n ? n : 1, sizeof(*res));
 	struct task *tasks = calloc(n ? n : 1, sizeof(*tasks));
 	pthread_t *th = calloc(n ? n : 1, sizeof(*th));
@@ -311,7 +337,8 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 	int timeout_s = opts->timeout_s > 0 ? opts->timeout_s : cfg->timeouts.wait_s;
 	double start = kf_now_mono();
 	bool interrupted = false;
-	struct kf_buf names;
+	atomic_bool stop;
+	struct kf_buf names, bad;
 	int r = 0;
 
 	*results = NULL;
@@ -322,6 +349,7 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 		free(started);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
+	atomic_init(&stop, false);
 	kf_info("waiting for %zu node%s (at most %ds each)", n, n == 1 ? "" : "s", timeout_s);
 	for (size_t i = 0; i < n; i++) {
 		res[i].node = &cfg->nodes[i];
@@ -329,24 +357,42 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 					  start + timeout_s,
 					  opts->ssh_timeout_ms > 0 ? opts->ssh_timeout_ms
 								    : cfg->timeouts.ssh_connect_s * 1000,
-					  false, false };
+					  false, false, false, &stop };
 		started[i] = pthread_create(&th[i], NULL, wait_node, &tasks[i]) == 0;
 		if (!started[i])
 			snprintf(res[i].reason, sizeof(res[i].reason), "cannot start a waiting thread");
 	}
 	kf_buf_init(&names, 0);
+	kf_buf_init(&bad, 0);
 	for (size_t i = 0; i < n; i++) {
 		if (started[i])
 			pthread_join(th[i], NULL);
 		interrupted |= tasks[i].interrupted;
-		if (!res[i].done) {
+		if (res[i].failed) {
+			broken++;
+			kf_buf_printf(&bad, "%s%s (%s)", bad.len ? "; " : "", cfg->nodes[i].name,
+				      res[i].reason);
+		} else if (!res[i].done) {
 			failed++;
 			hostkey += tasks[i].hostkey_refused;
+			if (tasks[i].stopped)
+				snprintf(res[i].reason, sizeof(res[i].reason),
+					 "stopped waiting: another node's bootstrap failed");
 			kf_buf_printf(&names, "%s%s (%s: %s)", names.len ? "; " : "", cfg->nodes[i].name,
 				      kf_wait_phase_name(res[i].phase), res[i].reason);
 		}
 	}
-	if (failed) {
+	if (broken) {
+		/* A failed bootstrap never completes: say so now, not at the deadline. */
+		if (failed)
+			r = kf_err_set(err, KF_EFAIL,
+				       "%zu of %zu node%s failed to bootstrap: %s; not finished when "
+				       "waiting stopped: %s",
+				       broken, n, n == 1 ? "" : "s", kf_buf_str(&bad), kf_buf_str(&names));
+		else
+			r = kf_err_set(err, KF_EFAIL, "%zu of %zu node%s failed to bootstrap: %s", broken,
+				       n, n == 1 ? "" : "s", kf_buf_str(&bad));
+	} else if (failed) {
 		if (interrupted)
 			r = kf_err_set(err, KF_EINTR, "interrupted while waiting for %s", kf_buf_str(&names));
 		else
@@ -355,6 +401,7 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 				       n == 1 ? "" : "s", timeout_s, kf_buf_str(&names));
 	}
 	kf_buf_free(&names);
+	kf_buf_free(&bad);
 	free(tasks);
 	free(th);
 	free(started);

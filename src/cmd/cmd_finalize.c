@@ -172,7 +172,7 @@ static int finalize_run(struct kf_ctx *ctx, struct kf_err *err)
 	}
 	if (restarted) {
 		kf_info("finalize 2/3: wait for the restarted nodes");
-		if ((r = kf_wait_stage_nodes(ctx, true, cfg->timeouts.finalize_s, err)) != 0)
+		if ((r = kf_wait_stage_nodes(ctx, "finalize", true, cfg->timeouts.finalize_s, err)) != 0)
 			return r;
 	}
 	kf_info("finalize 3/3: cluster health");

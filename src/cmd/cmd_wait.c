@@ -26,7 +26,9 @@ static const struct kf_opt wait_opts[] = {
 	KF_OPT_END_,
 };
 
-static void record(struct kf_ctx *ctx, const struct kf_wait_result *res, size_t n)
+/* The per-node outcome, kept in state.json under the stage that waited (wait or finalize). */
+static void record(struct kf_ctx *ctx, const char *stage, const struct kf_wait_result *res,
+		   size_t n)
 {
 	struct kf_state *st = NULL;
 	struct kf_err err;
@@ -36,13 +38,15 @@ static void record(struct kf_ctx *ctx, const struct kf_wait_result *res, size_t 
 		json_t *o = json_object();
 		json_object_set_new(o, "phase", json_string(kf_wait_phase_name(res[i].phase)));
 		json_object_set_new(o, "done", json_boolean(res[i].done));
+		if (res[i].failed)
+			json_object_set_new(o, "failed", json_true());
 		json_object_set_new(o, "seconds", json_integer((json_int_t)res[i].elapsed_s));
 		if (res[i].reason[0])
 			json_object_set_new(o, "reason", json_string(res[i].reason));
 		json_object_set_new(nodes, res[i].node->name, o);
 	}
 	if (kf_state_load(&st, ctx->out_dir, &err) == 0) {
-		json_object_set(kf_state_data(st, "wait"), "nodes", nodes);
+		json_object_set(kf_state_data(st, stage), "nodes", nodes);
 		kf_state_save(st, &err);
 		kf_state_free(st);
 	}
@@ -50,7 +54,8 @@ static void record(struct kf_ctx *ctx, const struct kf_wait_result *res, size_t 
 }
 
 /* Shared with finalize: waits for all nodes, prints each failed node's diagnosis. */
-int kf_wait_stage_nodes(struct kf_ctx *ctx, bool use_vmrun, int timeout_s, struct kf_err *err)
+int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, int timeout_s,
+			struct kf_err *err)
 {
 	struct kf_config *cfg;
 	struct kf_vmsignals vs;
@@ -83,7 +88,7 @@ int kf_wait_stage_nodes(struct kf_ctx *ctx, bool use_vmrun, int timeout_s, struc
 			kf_log_raw("%s diagnosis:\n%s", res[i].node->name, res[i].diagnosis);
 	}
 	if (res)
-		record(ctx, res, cfg->n_nodes);
+		record(ctx, stage, res, cfg->n_nodes);
 	kf_wait_results_free(res, cfg->n_nodes);
 	if (have_vm)
 		kf_vmsignals_free(&vs);
@@ -117,7 +122,7 @@ static int wait_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err 
 
 static int wait_run(struct kf_ctx *ctx, struct kf_err *err)
 {
-	return kf_wait_stage_nodes(ctx, !opt_no_vmrun, opt_timeout, err);
+	return kf_wait_stage_nodes(ctx, "wait", !opt_no_vmrun, opt_timeout, err);
 }
 
 const struct kf_stage_def kf_stage_wait = {
@@ -144,8 +149,10 @@ const struct kf_cmd kf_cmd_wait = {
 		"All nodes at once. Each walks: powered on → VMware Tools → its configured IP → TCP 22\n"
 		"→ SSH authenticated with its pinned host key → /var/lib/k3s-bootstrap.done (master) or\n"
 		"/var/lib/k3s-agent-bootstrap.done (worker). Earlier markers are progress, never\n"
-		"completion. A node that does not finish in time is reported with its last phase, the\n"
-		"reason, and (when SSH works) its bootstrap journal and cloud-init status.",
+		"completion. When a node's bootstrap unit has failed (it can never finish), waiting\n"
+		"stops for every node at once (exit 1) instead of running out the deadline. A node that\n"
+		"failed or did not finish in time (exit 5) is reported with its last phase, the reason,\n"
+		"and (when SSH works) its bootstrap journal and cloud-init status.",
 	.example = "  k3sforge -c lab.yaml wait\n  k3sforge -c lab.yaml --json wait --timeout 900",
 	.opts = wait_opts,
 	.run = wait_cmd,

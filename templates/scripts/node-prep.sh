@@ -58,13 +58,11 @@ mark ca-certificates-updated
 # sshd picks up the drop-in (key only, no root)
 systemctl try-reload-or-restart ssh.service
 
-# time sync first, then the k3s bootstrap (which waits for it)
-systemctl daemon-reload
-systemctl enable sync-time.service
+# time sync first, then the k3s bootstrap (which waits for it); one enable, one reload of the
+# unit files (each reload costs seconds on a slow guest)
+systemctl enable sync-time.service {{bootstrap.name}}.service
 systemctl is-enabled --quiet sync-time.service || fail "sync-time.service is not enabled"
 mark sync-time-enabled
-
-systemctl enable {{bootstrap.name}}.service
 systemctl is-enabled --quiet {{bootstrap.name}}.service || fail "{{bootstrap.name}}.service is not enabled"
 mark cloud-init-complete
 # not waited for here: the bootstrap writes its own marker when k3s really runs

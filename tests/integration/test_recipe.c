@@ -101,6 +101,22 @@ static char *read_text(const char *path)
 	return s;
 }
 
+/* A short image wait in a rendered bootstrap script, so a test does not sit out the real
+ * 300 s bound. */
+static void shorten_image_wait(const char *script)
+{
+	static const char from[] = "IMAGES_WAIT_S=300", to[] = "IMAGES_WAIT_S=4  ";
+	char *s = read_text(script);
+	size_t off = 0;
+
+	while (s[off] && strncmp(s + off, from, sizeof(from) - 1) != 0)
+		off++;
+	assert_true(s[off] != '\0');
+	memcpy(s + off, to, sizeof(to) - 1);
+	write_text(script, s);
+	free(s);
+}
+
 static void tmpdir(char *buf, size_t n)
 {
 	snprintf(buf, n, "/tmp/kfr.XXXXXX");
@@ -729,14 +745,7 @@ static void test_bootstrap_missing_critical_image_writes_no_marker(void **state)
 	/* k3s runs, but containerd never lists traefik */
 	snprintf(path, sizeof(path), "%s/fake-hidden-images", sb.root);
 	write_text(path, "docker.io/rancher/mirrored-library-traefik:3.3.6\n");
-	{
-		/* a short image wait, so the test does not sit out the real 300 s bound */
-		char *s = read_text(sb.script), *at = strstr(s, "IMAGES_WAIT_S=300");
-		assert_non_null(at);
-		memcpy(at, "IMAGES_WAIT_S=4  ", 17);
-		write_text(sb.script, s);
-		free(s);
-	}
+	shorten_image_wait(sb.script);
 	p = sandbox_run(&sb);
 	assert_int_not_equal(p.exit_code, 0);
 	assert_non_null(strstr(kf_buf_str(&p.errout), "mirrored-library-traefik:3.3.6"));

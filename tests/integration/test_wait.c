@@ -96,6 +96,13 @@ static int setup(void **state)
 		put(path, "#!/bin/sh\necho \"$(hostname) k3s-bootstrap[42]: waiting for containerd socket\"\n", 0755);
 		snprintf(path, sizeof(path), "%s/bin/cloud-init", f->root[i]);
 		put(path, "#!/bin/sh\necho 'status: done'\necho 'detail: DataSourceNoCloud'\n", 0755);
+		/* The bootstrap unit: failed once the test says so, otherwise still running. */
+		snprintf(path, sizeof(path), "%s/bin/systemctl", f->root[i]);
+		put(path,
+		    "#!/bin/sh\n[ \"$1\" = is-failed ] || exit 1\n"
+		    "if [ -e /var/lib/fake-unit-failed ]; then echo failed; exit 0; fi\n"
+		    "echo activating\nexit 1\n",
+		    0755);
 		snprintf(path, sizeof(path), "%s/bin/sudo", f->root[i]);
 		put(path, "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n", 0755);
 		snprintf(f->hostkey[i], sizeof(f->hostkey[i]), "%s/host%d", f->dir, i);
@@ -233,6 +240,34 @@ static void test_wait_names_only_the_node_that_never_completes(void **state)
 	kf_wait_results_free(res, NODES);
 }
 
+static void test_wait_stops_at_once_when_a_bootstrap_unit_failed(void **state)
+{
+	struct fx *f = *state;
+	/* a deadline the test would never sit out: only the failure can end this wait */
+	struct kf_wait_opts o = opts_for(f, 600);
+	struct kf_wait_result *res = NULL;
+	struct kf_err err;
+
+	marker(f, 1, "k3s-agent-bootstrap.done");
+	marker(f, 0, "fake-unit-failed");
+	assert_int_equal(kf_wait_nodes(f->cfg, NULL, &o, &res, &err), KF_EFAIL);
+	assert_non_null(strstr(err.msg, "1 of 3 nodes failed to bootstrap: k3s-master1"));
+	assert_non_null(strstr(err.msg, "k3s-bootstrap unit failed"));
+	assert_true(res[0].failed);
+	assert_false(res[0].done);
+	assert_non_null(res[0].diagnosis);
+	assert_non_null(strstr(res[0].diagnosis, "journalctl -u k3s-bootstrap"));
+	assert_true(res[1].done);
+	assert_false(res[1].failed);
+	/* the third node is stopped, not failed, and not blamed */
+	assert_false(res[2].done);
+	assert_false(res[2].failed);
+	assert_non_null(strstr(err.msg, "k3s-worker2"));
+	assert_non_null(strstr(res[2].reason, "stopped waiting"));
+	assert_null(res[2].diagnosis);
+	kf_wait_results_free(res, NODES);
+}
+
 static void test_wait_refuses_a_guest_with_another_host_key(void **state)
 {
 	struct fx *f = *state;
@@ -310,6 +345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_completes_every_node_when_its_role_marker_appears, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_early_markers_are_progress_not_completion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_names_only_the_node_that_never_completes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_stops_at_once_when_a_bootstrap_unit_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_refuses_a_guest_with_another_host_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_follows_hypervisor_signals_before_ssh, setup, teardown),
 	};

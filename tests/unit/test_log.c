@@ -95,12 +95,14 @@ static bool matches(const char *text, const char *ere)
 	return r == 0;
 }
 
+/* Occurrences of needle in hay (overlapping ones too). */
 static int count(const char *hay, const char *needle)
 {
+	size_t nl = strlen(needle);
 	int n = 0;
 
-	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-		n++;
+	for (size_t i = 0; hay[i]; i++)
+		n += strncmp(hay + i, needle, nl) == 0;
 	return n;
 }
 

@@ -587,9 +587,9 @@ static void test_stage_events_mark_start_and_end_in_json(void **state)
 {
 	struct fx *f = *state;
 	char *line;
-	const char *types[4];
+	const char *types[4] = { NULL, NULL, NULL, NULL };
 	int n = 0;
-	json_t *events[4];
+	json_t *events[4] = { NULL, NULL, NULL, NULL };
 	json_error_t jerr;
 
 	kf_stage_begin(f->ctx.run, "prep");

@@ -9,7 +9,7 @@
 # and nothing else (restrict=on). Every guest, the registry and the scratch dir go on every exit.
 #
 #   gt_init                      scratch dir, trap, image (built once, cached)
-#   gt_lab [--no-registry-fwd]   config (master + worker, ssh: 127.0.0.1:<port>), fake release,
+#   gt_lab                       config (master + worker, ssh: 127.0.0.1:<port>), fake release,
 #                                prep, images into the registry, seeds and payload
 #   gt_boot NODE [qemu args...]  starts NODE's guest in the background
 #   gt_ssh NODE CMD...           runs CMD as the operator, host key checked against
@@ -121,13 +121,15 @@ gt_mac() {
 	sed -n 's/^ *macaddress: *"\{0,1\}\([0-9a-fA-F:]*\)"\{0,1\}.*/\1/p' "$GT_WORK/seeds/$1/network-config" | head -n 1
 }
 
-# gt_boot NODE [--no-registry] [--payload FILE] [qemu args...]
+# gt_boot NODE [--registry-down] [--payload FILE] [qemu args...]
+#   --registry-down: 192.168.6.1:5000 leads to a closed port on the host (the registry service
+#   is down: every connection is closed at once), instead of to the lab registry
 gt_boot() {
-	local n=$1 ip d mac netdev payload="$GT_WORK/payload.img" regfwd=1
+	local n=$1 ip d mac netdev payload="$GT_WORK/payload.img" regport=$GT_REGPORT
 	shift
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--no-registry) regfwd=0; shift ;;
+		--registry-down) regport=$(gt_free_port); shift ;;
 		--payload) payload=$2; shift 2 ;;
 		*) break ;;
 		esac
@@ -138,7 +140,7 @@ gt_boot() {
 	qemu-img create -q -f qcow2 -b "$GT_IMAGE/root.img" -F raw "$d/root.qcow2" || return 1
 	xorriso -as mkisofs -quiet -V cidata -J -r -o "$d/seed.iso" "$GT_WORK/seeds/$n" 2>/dev/null || return 1
 	netdev="user,id=n0,restrict=on,net=192.168.6.0/24,host=192.168.6.2,hostfwd=tcp:127.0.0.1:${GT_SSH_PORT[$n]}-$ip:22"
-	[ "$regfwd" = 1 ] && netdev+=",guestfwd=tcp:192.168.6.1:5000-cmd:socat - TCP:127.0.0.1:$GT_REGPORT"
+	netdev+=",guestfwd=tcp:192.168.6.1:5000-cmd:socat - TCP:127.0.0.1:$regport"
 	if [ "$n" = k3s-master1 ]; then
 		netdev+=",hostfwd=tcp:127.0.0.1:$GT_APIPORT-$ip:6443"
 	else

@@ -26,6 +26,14 @@ KF_GUEST_PACKAGES=(
 	containerd python3 openssl
 )
 
+# Periodic housekeeping that only competes for the emulated CPU while the recipe runs (an
+# installed Ubuntu has the same timers; they have nothing to do with what the tier proves).
+KF_GUEST_MASKED=(
+	e2scrub_reap.service e2scrub_all.timer dpkg-db-backup.timer apt-daily.timer
+	apt-daily-upgrade.timer sysstat-collect.timer sysstat-summary.timer fstrim.timer
+	man-db.timer
+)
+
 self=$(readlink -f "${BASH_SOURCE[0]}")
 # root (CI, scripts/install-deps.sh) caches in /var/cache; mmdebstrap needs root here anyway
 cache_root=${KF_GUEST_CACHE:-/var/cache/k3sforge-guest}
@@ -66,6 +74,8 @@ mmdebstrap --variant=apt --include="$include" \
 	--customize-hook='rm -f "$1"/etc/ssh/ssh_host_*; : > "$1/etc/machine-id"; rm -f "$1/var/lib/dbus/machine-id"' \
 	--customize-hook='rm -f "$1/etc/hostname"' \
 	--customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen"; chroot "$1" locale-gen' \
+	--customize-hook='echo "LANG=en_US.UTF-8" > "$1/etc/default/locale"' \
+	--customize-hook='chroot "$1" systemctl mask '"${KF_GUEST_MASKED[*]}" \
 	--customize-hook='cp -L "$1/vmlinuz" "$1/initrd.img" "'"$work"'/"' \
 	bookworm "$work/rootfs.tar" >&2
 
