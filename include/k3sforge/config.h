@@ -83,6 +83,8 @@ struct kf_config {
 		char *vmrun;               /* "auto" or a path */
 		char *firmware;            /* bios | efi; default bios */
 		int hw_version;            /* virtualHW.version, default 21 */
+		bool host_checks_warn;     /* host_checks: warn (failed host checks do not stop
+					    * create-vms); default enforce */
 	} vmware;
 
 	struct {

@@ -112,13 +112,16 @@ static int cv_check(struct kf_ctx *ctx, struct kf_err *err)
 	return r;
 }
 
-/* K3SFORGE_HOST_CHECKS=warn turns failed host checks into warnings: for hosts that overcommit
- * memory or thin-provision disks on purpose (and the orchestration benchmark's 30 nodes). */
-static bool host_checks_warn_only(void)
+/* vmware.host_checks: warn (or K3SFORGE_HOST_CHECKS=warn for one run) turns failed host checks
+ * into warnings: for hosts that overcommit memory or thin-provision disks on purpose (and the
+ * orchestration benchmark's 30 nodes). Returns what asked for it, or NULL to enforce. */
+static const char *host_checks_warn_only(const struct kf_config *cfg)
 {
 	const char *v = getenv("K3SFORGE_HOST_CHECKS");
 
-	return v && strcmp(v, "warn") == 0;
+	if (v && strcmp(v, "warn") == 0)
+		return "K3SFORGE_HOST_CHECKS=warn";
+	return cfg->vmware.host_checks_warn ? "vmware.host_checks: warn" : NULL;
 }
 
 static int need_file(const char *path, const char *what, struct kf_err *err)
@@ -273,9 +276,9 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		r = kf_err_set(err, r, "host checks: out of memory");
 		goto out;
 	}
-	if (kf_findings_failed(&findings) && host_checks_warn_only()) {
+	if (kf_findings_failed(&findings) && host_checks_warn_only(cfg)) {
 		kf_findings_log(&findings);
-		kf_warn("K3SFORGE_HOST_CHECKS=warn: going on despite %zu failed host check%s",
+		kf_warn("%s: going on despite %zu failed host check%s", host_checks_warn_only(cfg),
 			kf_findings_failed(&findings), kf_findings_failed(&findings) == 1 ? "" : "s");
 	} else if (kf_findings_failed(&findings)) {
 		kf_findings_log(&findings);
@@ -449,9 +452,10 @@ const struct kf_cmd kf_cmd_create_vms = {
 		"folder under paths.vm_dir (default <out>/vms): disk, VMX, and a .k3sforge-owned\n"
 		"mark, then starts every VM at once (nogui). Folders k3sforge did not make are never\n"
 		"touched; --force replaces an unmarked folder only when it holds just this node's VM.\n"
-		"A rerun with unchanged inputs does nothing. K3SFORGE_HOST_CHECKS=warn in the\n"
-		"environment turns failed host checks into warnings (hosts that overcommit memory or\n"
-		"thin-provision disks on purpose).",
+		"A rerun with unchanged inputs does nothing. vmware.host_checks: warn in the\n"
+		"configuration (or K3SFORGE_HOST_CHECKS=warn in the environment, for one run) turns\n"
+		"failed host checks into warnings (hosts that overcommit memory or thin-provision\n"
+		"disks on purpose).",
 	.example = "  k3sforge -c lab.yaml create-vms",
 	.opts = create_vms_opts,
 	.run = create_vms_cmd,

@@ -924,6 +924,12 @@ static bool check_firmware(struct ld *l, const struct ynode *v, const char *path
 	return enum_check(l, v, path, "a firmware type", kinds, 2);
 }
 
+static bool check_host_checks(struct ld *l, const struct ynode *v, const char *path)
+{
+	static const char *const modes[] = { "enforce", "warn" };
+	return enum_check(l, v, path, "a host check mode", modes, 2);
+}
+
 static bool check_user(struct ld *l, const struct ynode *v, const char *path)
 {
 	const char *s = v->str;
@@ -1030,16 +1036,28 @@ static bool check_package(struct ld *l, const struct ynode *v, const char *path)
 	return false;
 }
 
+/* The rule prep applies to a generated or hand-edited admin-password file too: 8 to 128
+ * printable characters with an upper-case letter, a lower-case letter and a digit. A weak one
+ * would otherwise pass here and fail at KubeSphere's install, an hour later; and every secret
+ * of 8+ bytes is one the logger can mask. */
 static bool check_password(struct ld *l, const struct ynode *v, const char *path)
 {
-	bool ok = v->len >= 1 && v->len <= 128;
+	bool ok = v->len >= 8 && v->len <= 128, up = false, lo = false, dig = false;
 
-	for (size_t i = 0; ok && i < v->len; i++)
-		ok = (unsigned char)v->str[i] >= 0x20 && v->str[i] != 0x7f;
-	if (ok)
+	for (size_t i = 0; ok && i < v->len; i++) {
+		unsigned char c = (unsigned char)v->str[i];
+		ok = c >= 0x20 && c != 0x7f;
+		up |= c >= 'A' && c <= 'Z';
+		lo |= c >= 'a' && c <= 'z';
+		dig |= c >= '0' && c <= '9';
+	}
+	if (ok && up && lo && dig)
 		return true;
 	/* Never echo a secret. */
-	PROB(l, v, "%s must be 1 to 128 printable characters", path);
+	PROB(l, v,
+	     "%s must be 8 to 128 printable characters with an upper-case letter, a lower-case "
+	     "letter and a digit (or leave it out: prep generates one)",
+	     path);
 	return false;
 }
 
@@ -1536,17 +1554,21 @@ static void load_paths(struct ld *l, const struct ynode *m)
 
 static void load_vmware(struct ld *l, const struct ynode *m)
 {
-	static const char *const keys[] = { "vmrun", "firmware", "hw_version" };
+	static const char *const keys[] = { "vmrun", "firmware", "hw_version", "host_checks" };
 	struct kf_config *c = l->cfg;
+	char *hc = NULL;
 
 	if (!want_map(l, m, "vmware"))
 		return;
-	check_keys(l, m, "vmware", keys, 3);
+	check_keys(l, m, "vmware", keys, 4);
 	if (field_str(l, m, "vmrun", "vmware.vmrun", &c->vmware.vmrun, false, check_path) &&
 	    strcmp(c->vmware.vmrun, "auto") != 0 && strchr(c->vmware.vmrun, '/'))
 		resolve_in_place(l, &c->vmware.vmrun);
 	field_str(l, m, "firmware", "vmware.firmware", &c->vmware.firmware, false, check_firmware);
 	field_int(l, m, "hw_version", "vmware.hw_version", &c->vmware.hw_version, 19, 22);
+	if (field_str(l, m, "host_checks", "vmware.host_checks", &hc, false, check_host_checks))
+		c->vmware.host_checks_warn = strcmp(hc, "warn") == 0;
+	free(hc);
 }
 
 static void load_guest(struct ld *l, const struct ynode *m)

@@ -201,6 +201,7 @@ char *kf_config_show(const struct kf_config *c)
 	kv(&b, 2, "vmrun", c->vmware.vmrun);
 	kv(&b, 2, "firmware", c->vmware.firmware);
 	kint(&b, 2, "hw_version", c->vmware.hw_version);
+	kv(&b, 2, "host_checks", c->vmware.host_checks_warn ? "warn" : "enforce");
 
 	kf_buf_puts(&b, "guest:\n");
 	kv(&b, 2, "user", c->guest.user);

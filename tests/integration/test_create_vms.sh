@@ -274,7 +274,18 @@ test_host_checks_warn_only_lets_an_overcommitted_host_go_on() {
 		{ fail "${FUNCNAME[0]}" "no warning that checks failed"; return; }
 	n=$("$SRC/tests/fakes/vmrun" -T ws list | grep -c "big-master.vmx")
 	"$SRC/tests/fakes/vmrun" -T ws stop "$d/out/vms/big-master/big-master.vmx" hard >/dev/null
-	[ "$n" -eq 1 ] && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "big-master not running"
+	[ "$n" -eq 1 ] || { fail "${FUNCNAME[0]}" "big-master not running"; return; }
+	# the same from the configuration (vmware.host_checks: warn), in a fresh output dir
+	mkdir -p "$d/out2/iso"
+	cp "$d/out/iso/"*.iso "$d/out2/iso/"
+	sed -i "s|^vmware: { vmrun: \(.*\) }$|vmware: { vmrun: \1, host_checks: warn }|" "$cfg"
+	grep -q "host_checks: warn" "$cfg" || { fail "${FUNCNAME[0]}" "config not edited"; return; }
+	"$BIN" --no-color -c "$cfg" -o "$d/out2" create-vms >"$work/stdout" 2>"$work/stderr" ||
+		{ fail "${FUNCNAME[0]}" "create-vms failed with vmware.host_checks: warn"; return; }
+	grep -q "vmware.host_checks: warn: going on despite" "$work/stderr" ||
+		{ fail "${FUNCNAME[0]}" "no warning naming the config key"; return; }
+	"$SRC/tests/fakes/vmrun" -T ws stop "$d/out2/vms/big-master/big-master.vmx" hard >/dev/null
+	pass "${FUNCNAME[0]}"
 }
 
 test_create_vms_needs_the_installer_iso

@@ -592,6 +592,21 @@ static void test_config_rejects_unknown_disabled_component(void **state)
 		   "metrics-server");
 }
 
+static void test_config_host_checks_default_enforce_and_warn_on_request(void **state)
+{
+	struct kf_config *a = load_ok("cluster: { name: a }\n");
+	struct kf_config *b = load_ok("vmware: { host_checks: warn }\n");
+	(void)state;
+
+	assert_false(a->vmware.host_checks_warn);
+	assert_true(b->vmware.host_checks_warn);
+	kf_config_free(a);
+	kf_config_free(b);
+	expect_bad("vmware: { host_checks: ignore }\n",
+		   "t.yaml:1:24: vmware.host_checks 'ignore' is not a host check mode; use enforce "
+		   "or warn");
+}
+
 static void test_config_rejects_hw_version_out_of_range(void **state)
 {
 	(void)state;
@@ -670,9 +685,24 @@ static void test_config_rejects_empty_nodes(void **state)
 static void test_config_rejects_bad_password_without_echoing_it(void **state)
 {
 	(void)state;
-	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Secret\\x01pw\"\n",
-		   "t.yaml:3:21: addons.kubesphere.admin_password must be 1 to 128 printable "
-		   "characters");
+	static const char msg[] =
+		"t.yaml:3:21: addons.kubesphere.admin_password must be 8 to 128 printable characters "
+		"with an upper-case letter, a lower-case letter and a digit (or leave it out: prep "
+		"generates one)";
+	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Secret\\x01pw9\"\n", msg);
+}
+
+static void test_config_rejects_weak_password_prep_would_refuse(void **state)
+{
+	static const char msg[] =
+		"t.yaml:3:21: addons.kubesphere.admin_password must be 8 to 128 printable characters "
+		"with an upper-case letter, a lower-case letter and a digit (or leave it out: prep "
+		"generates one)";
+	(void)state;
+	/* too short (and too short for the logger to mask), no digit, no capital */
+	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Ab1\"\n", msg);
+	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Abcdefghij\"\n", msg);
+	expect_bad("addons:\n  kubesphere:\n    admin_password: \"abcdefgh12\"\n", msg);
 }
 
 static void test_config_rejects_non_mapping_file(void **state)
@@ -992,6 +1022,7 @@ static void assert_cfg_equal(const struct kf_config *a, const struct kf_config *
 	assert_str_eq_null(a->vmware.vmrun, b->vmware.vmrun);
 	assert_str_eq_null(a->vmware.firmware, b->vmware.firmware);
 	assert_int_equal(a->vmware.hw_version, b->vmware.hw_version);
+	assert_int_equal(a->vmware.host_checks_warn, b->vmware.host_checks_warn);
 	assert_str_eq_null(a->guest.user, b->guest.user);
 	assert_str_eq_null(a->guest.timezone, b->guest.timezone);
 	assert_strv_eq(a->guest.packages, a->guest.n_packages, b->guest.packages,
@@ -1034,7 +1065,7 @@ static const char *full_yaml =
 	"  inline: [\"rancher/mirrored-pause:3.6\", \"docker.io/library/busybox:1.36 library/busybox:1.36\"]\n"
 	"  source_registry: mirror.example.com:5000\n"
 	"paths: {ubuntu_iso: /isos/u.iso, vm_dir: /vms}\n"
-	"vmware: {vmrun: /usr/bin/vmrun, firmware: efi, hw_version: 20}\n"
+	"vmware: {vmrun: /usr/bin/vmrun, firmware: efi, hw_version: 20, host_checks: warn}\n"
 	"guest: {user: ops, timezone: America/Argentina/Buenos_Aires, locale: ko_KR.UTF-8, keyboard: kr, packages: [jq, \"g++\"]}\n"
 	"addons:\n"
 	"  kubesphere: {enabled: false, version: v4.1.3, chart: /charts/ks-core-1.1.4.tgz, "
@@ -1192,6 +1223,7 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_duplicate_key),
 		cmocka_unit_test(test_config_rejects_bad_k3s_version),
 		cmocka_unit_test(test_config_rejects_unknown_disabled_component),
+		cmocka_unit_test(test_config_host_checks_default_enforce_and_warn_on_request),
 		cmocka_unit_test(test_config_rejects_hw_version_out_of_range),
 		cmocka_unit_test(test_config_rejects_unknown_firmware),
 		cmocka_unit_test(test_config_rejects_non_boolean_enabled),
@@ -1202,6 +1234,7 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_nodes_that_are_not_a_list),
 		cmocka_unit_test(test_config_rejects_empty_nodes),
 		cmocka_unit_test(test_config_rejects_bad_password_without_echoing_it),
+		cmocka_unit_test(test_config_rejects_weak_password_prep_would_refuse),
 		cmocka_unit_test(test_config_rejects_non_mapping_file),
 		cmocka_unit_test(test_config_rejects_second_document),
 		cmocka_unit_test(test_config_rejects_invalid_utf8),
