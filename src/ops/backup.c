@@ -22,7 +22,7 @@
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
-#include "tar_out.h"
+#include "k3sforge/tar.h"
 
 #define HDR_LEN 40          /* magic 8, kdf 1, log2n 1, r 1, p 1, salt 16, nonce 12 */
 #define TAG_LEN 16
@@ -228,9 +228,9 @@ static int ws_write(struct wstream *w, const void *data, size_t n, struct kf_err
 static int tar_header(struct wstream *w, const char *name, uint64_t size, unsigned mode,
 		      struct kf_err *err)
 {
-	char h[512];
+	unsigned char h[KF_TAR_BLOCK];
 
-	kf_tar_header_block(h, name, size, mode, time(NULL));
+	kf_tar_header(h, name, size, mode, time(NULL));
 	return ws_write(w, h, sizeof(h), err);
 }
 
@@ -649,35 +649,11 @@ struct restore {
 	size_t n;
 };
 
-static uint64_t parse_octal(const char *p, size_t n, bool *ok)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	*ok = false;
-	while (i < n && p[i] == ' ')
-		i++;
-	if (i == n || p[i] < '0' || p[i] > '7')
-		return 0;
-	for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
-		if (v > (UINT64_MAX >> 3))
-			return 0;
-		v = (v << 3) | (uint64_t)(p[i] - '0');
-	}
-	for (; i < n; i++)
-		if (p[i] != ' ' && p[i] != '\0')
-			return 0;
-	*ok = true;
-	return v;
-}
-
 /* Reads one header: 1 = a member (name, size), 0 = end of archive, <0 error. */
 static int next_header(struct rstream *rs, char name[101], uint64_t *size, struct kf_err *err)
 {
-	unsigned char h[512];
-	unsigned sum = 0;
-	bool zero = true, ok;
-	uint64_t want;
+	unsigned char h[KF_TAR_BLOCK];
+	bool zero = true;
 	int r;
 
 	if ((r = rs_read(rs, h, sizeof(h), err)) != 0)
@@ -693,17 +669,13 @@ static int next_header(struct rstream *rs, char name[101], uint64_t *size, struc
 						  rs->path);
 		return 0;
 	}
-	want = parse_octal((const char *)h + 148, 8, &ok);
-	for (int i = 0; i < 512; i++)
-		sum += (i >= 148 && i < 156) ? ' ' : h[i];
-	if (!ok || want != sum)
+	if (!kf_tar_checksum_ok(h))
 		return kf_err_set(err, KF_EPARSE, "%s: damaged archive (header checksum)", rs->path);
 	if (memcmp(h + 257, "ustar", 5) != 0 || (h[156] != '0' && h[156] != '\0') || h[345])
 		return kf_err_set(err, KF_EPARSE, "%s: unexpected archive entry", rs->path);
 	memcpy(name, h, 100);
 	name[100] = '\0';
-	*size = parse_octal((const char *)h + 124, 12, &ok);
-	if (!ok)
+	if (!kf_tar_number(h + 124, 12, size))
 		return kf_err_set(err, KF_EPARSE, "%s: damaged archive (size of %s)", rs->path, name);
 	return 1;
 }

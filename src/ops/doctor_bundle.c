@@ -17,7 +17,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/pki.h"
-#include "tar_out.h"
+#include "k3sforge/tar.h"
 
 #define FILE_MAX (8u << 20)
 
@@ -97,7 +97,7 @@ static int gz_all(gzFile gz, const void *data, size_t len, struct kf_err *err)
 static int add_text(gzFile gz, const char *name, const char *text, struct kf_err *err)
 {
 	char *clean = kf_doctor_scrub(text);
-	char h[512];
+	unsigned char h[KF_TAR_BLOCK];
 	static const char zero[512];
 	size_t len;
 	int r;
@@ -105,7 +105,7 @@ static int add_text(gzFile gz, const char *name, const char *text, struct kf_err
 	if (!clean)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	len = strlen(clean);
-	kf_tar_header_block(h, name, len, 0644, time(NULL));
+	kf_tar_header(h, name, len, 0644, time(NULL));
 	if ((r = gz_all(gz, h, sizeof(h), err)) == 0 && (r = gz_all(gz, clean, len, err)) == 0 &&
 	    len % 512)
 		r = gz_all(gz, zero, 512 - len % 512, err);

@@ -19,8 +19,9 @@
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/tar.h"
 
-#define BLOCK 512
+#define BLOCK KF_TAR_BLOCK
 #define JSON_MAX ((size_t)16 * 1024 * 1024)
 #define ENTRY_MAX ((uint64_t)64 * 1024 * 1024 * 1024)
 #define ENTRIES_MAX 200000
@@ -45,40 +46,16 @@ static int tw_write(struct tar_w *w, const void *p, size_t n)
 	return 0;
 }
 
-static void octal(char *field, size_t len, uint64_t v)
-{
-	snprintf(field, len, "%0*llo", (int)len - 1, (unsigned long long)v);
-}
-
 static int tw_header(struct tar_w *w, const char *name, uint64_t size)
 {
-	unsigned char h[BLOCK];
-	unsigned sum = 0;
+	unsigned char h[KF_TAR_BLOCK];
 
 	if (strlen(name) >= 100)
 		return KF_ELIMIT;
-	memset(h, 0, sizeof(h));
-	memcpy(h, name, strlen(name));
-	octal((char *)h + 100, 8, 0644);
-	octal((char *)h + 108, 8, 0);
-	octal((char *)h + 116, 8, 0);
-	if (size < 077777777777ULL) {
-		octal((char *)h + 124, 12, size);
-	} else {
-		h[124] = 0x80;
-		for (int i = 0; i < 8; i++)
-			h[135 - i] = (unsigned char)(size >> (8 * i));
-	}
-	octal((char *)h + 136, 12, 0);  /* mtime 0: the same inputs make the same bundle */
-	memset(h + 148, ' ', 8);
-	h[156] = '0';
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	for (int i = 0; i < BLOCK; i++)
-		sum += h[i];
-	snprintf((char *)h + 148, 8, "%06o", sum);
+	/* mtime 0: the same inputs make the same bundle */
+	kf_tar_header(h, name, size, 0644, 0);
 	w->entry_left = size;
-	return tw_write(w, h, BLOCK);
+	return tw_write(w, h, KF_TAR_BLOCK);
 }
 
 static int tw_pad(struct tar_w *w, uint64_t size)
@@ -357,27 +334,6 @@ struct archive {
 	size_t index_len, bjson_len;
 };
 
-static int parse_octal(const unsigned char *p, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	if (p[0] & 0x80) {
-		for (i = 1; i < n; i++)
-			v = (v << 8) | p[i];
-		*out = v;
-		return 0;
-	}
-	while (i < n && p[i] == ' ')
-		i++;
-	for (; i < n && p[i] >= '0' && p[i] <= '7'; i++)
-		v = v * 8 + (uint64_t)(p[i] - '0');
-	if (i < n && p[i] != ' ' && p[i] != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static bool name_allowed(const char *n)
 {
 	if (strcmp(n, "oci-layout") == 0 || strcmp(n, "index.json") == 0 ||
@@ -412,7 +368,6 @@ static int scan(struct archive *a, struct kf_err *err)
 	for (;;) {
 		struct entry *e;
 		uint64_t size, left;
-		unsigned sum = 0;
 		char name[160];
 		struct kf_sha256 *hs;
 		char **mem = NULL;
@@ -447,16 +402,10 @@ static int scan(struct archive *a, struct kf_err *err)
 				break;
 			}
 		}
-		for (int i = 0; i < BLOCK; i++)
-			sum += (i >= 148 && i < 156) ? ' ' : h[i];
-		{
-			uint64_t cs;
-			if (parse_octal(h + 148, 8, &cs) != 0 || cs != sum) {
-				rc = kf_err_set(err, KF_EPARSE,
-						"bundle %s: bad tar header checksum at byte %llu",
-						a->path, (unsigned long long)off - BLOCK);
-				break;
-			}
+		if (!kf_tar_checksum_ok(h)) {
+			rc = kf_err_set(err, KF_EPARSE, "bundle %s: bad tar header checksum at byte %llu",
+					a->path, (unsigned long long)off - BLOCK);
+			break;
 		}
 		if (h[156] != '0' && h[156] != '\0') {
 			rc = kf_err_set(err, KF_EPARSE,
@@ -470,7 +419,7 @@ static int scan(struct archive *a, struct kf_err *err)
 		}
 		memcpy(name, h, 100);
 		name[100] = '\0';
-		if (parse_octal(h + 124, 12, &size) != 0 || size > ENTRY_MAX) {
+		if (!kf_tar_number(h + 124, 12, &size) || size > ENTRY_MAX) {
 			rc = kf_err_set(err, KF_EPARSE, "bundle %s: entry %s has a bad size", a->path,
 					name);
 			break;
