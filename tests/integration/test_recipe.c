@@ -24,7 +24,7 @@
 #include "k3sforge/proc.h"
 #include "k3sforge/render.h"
 
-#define SCHEMA "/work/shared/data/autoinstall-schema.json"
+#define SCHEMA KF_TESTS_DIR "/data/schema/autoinstall-schema.json"
 #define CHECK KF_TESTS_DIR "/integration/recipe_check.py"
 #define FAKES KF_TESTS_DIR "/fakes/recipe"
 
