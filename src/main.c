@@ -69,7 +69,8 @@ static void print_help(FILE *out, const struct kf_opt *global_opts)
 
 	fprintf(out,
 		"k3sforge %s: an air-gapped k3s lab on VMware Workstation, in one command.\n\n"
-		"Usage: k3sforge [global options] <command> [options]\n\n"
+		"Usage: k3sforge [global options] <command> [options]\n"
+		"(global options may also follow the command: k3sforge up -c lab.yaml)\n\n"
 		"Commands:\n",
 		KF_VERSION);
 	for (int i = 0; commands[i]; i++)
@@ -158,6 +159,74 @@ static int finish(struct kf_ctx *ctx, int r, const char *hint)
 	return status;
 }
 
+/* The option of opts that token names (-x, -xVALUE, --name, --name=VALUE), or NULL. *inline_value
+ * is set when the value is in the token itself. */
+static const struct kf_opt *option_named(const struct kf_opt *opts, const char *token,
+					 bool *inline_value)
+{
+	*inline_value = false;
+	if (!opts || token[0] != '-' || token[1] == '\0')
+		return NULL;
+	for (const struct kf_opt *o = opts; o->type != KF_OPT_END; o++) {
+		if (token[1] == '-' && o->long_name) {
+			size_t n = strlen(o->long_name);
+			if (strncmp(token + 2, o->long_name, n) == 0 &&
+			    (token[2 + n] == '\0' || token[2 + n] == '=')) {
+				*inline_value = token[2 + n] == '=';
+				return o;
+			}
+		} else if (token[1] != '-' && o->short_name && token[1] == o->short_name) {
+			if (token[2] && o->type == KF_OPT_FLAG)
+				return NULL; /* bundled flags (-vq): left to the command, which says so */
+			*inline_value = token[2] != '\0';
+			return o;
+		}
+	}
+	return NULL;
+}
+
+/* Global options may also follow the command (`k3sforge up -c lab.yaml`, as people type it):
+ * takes them out of args[1..*n) and applies them, leaving the command's own options (and their
+ * values) alone; a command's own option of the same name (doctor/status --json) wins. */
+static int take_trailing_globals(const struct kf_cmd *cmd, const struct kf_opt *globals,
+				 char **args, int *n, struct kf_err *err)
+{
+	int out = 1, i = 1;
+
+	while (i < *n) {
+		const struct kf_opt *o;
+		bool inl;
+		int take, npos = 0, r;
+
+		if (strcmp(args[i], "--") == 0) {
+			while (i < *n)
+				args[out++] = args[i++];
+			break;
+		}
+		if ((o = option_named(cmd->opts, args[i], &inl)) != NULL) {
+			/* the command's own: keep it, and its value */
+			take = (o->type != KF_OPT_FLAG && !inl && i + 1 < *n) ? 2 : 1;
+			while (take--)
+				args[out++] = args[i++];
+			continue;
+		}
+		if ((o = option_named(globals, args[i], &inl)) == NULL ||
+		    strcmp(o->long_name, "help") == 0 || strcmp(o->long_name, "version") == 0) {
+			args[out++] = args[i++];
+			continue;
+		}
+		take = (o->type != KF_OPT_FLAG && !inl) ? 2 : 1;
+		if (i + take > *n)
+			return kf_err_set(err, KF_EUSAGE, "option %s needs a value (%s)", args[i],
+					  o->argname ? o->argname : "VALUE");
+		if ((r = kf_opt_parse(globals, take, args + i, &npos, NULL, true, err)) != 0)
+			return r;
+		i += take;
+	}
+	*n = out;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct kf_ctx ctx;
@@ -187,6 +256,14 @@ int main(int argc, char **argv)
 	r = kf_opt_parse(global_opts, argc - 1, argv + 1, &npos, &help, true, &ctx.err);
 	if (r) {
 		ctx.json = ctx.json || json_requested(argc, argv);
+		lo.json = ctx.json;
+		lo.color = ctx.no_color ? KF_COLOR_NEVER : KF_COLOR_AUTO;
+		kf_log_init(&lo);
+		return finish(&ctx, r, "k3sforge --help lists the options");
+	}
+	if (r == 0 && npos > 1 && (cmd = find_command(argv[1])) != NULL)
+		r = take_trailing_globals(cmd, global_opts, argv + 1, &npos, &ctx.err);
+	if (r) {
 		lo.json = ctx.json;
 		lo.color = ctx.no_color ? KF_COLOR_NEVER : KF_COLOR_AUTO;
 		kf_log_init(&lo);

@@ -79,8 +79,8 @@ void kf_cmd_help(const struct kf_cmd *cmd)
 		printf("\nOptions:\n%s", opts);
 	if (cmd->example)
 		printf("\nExample:\n%s\n", cmd->example);
-	printf("\nGlobal options (before the command): -c FILE, -o DIR, -v, -q, --json, --no-color.\n"
-	       "See `k3sforge --help`.\n");
+	printf("\nGlobal options (before or after the command): -c FILE, -o DIR, -v, -q, --json,\n"
+	       "--no-color. See `k3sforge --help`.\n");
 	free(opts);
 }
 

@@ -252,6 +252,37 @@ test_up_rejects_arguments_and_unknown_stage() {
 	pass
 }
 
+test_global_options_may_follow_the_command() {
+	begin test_global_options_may_follow_the_command
+	# as DESIGN.md and people write it: k3sforge up -c lab.yaml
+	run up --dry-run -c "$T/missing.yaml" -o "$T/out-after"
+	expect_rc 3 || return
+	expect_in "$ERR" "$T/missing.yaml: no such configuration file" || return
+	run up --json --dry-run --out="$T/out-after"
+	expect_rc 0 || return
+	json_stream_ok 0 || { fail "--json after the command was not applied: $OUT"; return; }
+	[[ -d $T/out-after ]] || { fail "--out= after the command was not applied"; return; }
+	# after `--` nothing is an option any more
+	run -o "$T/out-after" up -- -c x
+	expect_rc 2 || return
+	expect_in "$ERR" "up takes no arguments" || return
+	# a value is still required
+	run up -c
+	expect_rc 2 || return
+	expect_in "$ERR" "option -c needs a value (FILE)" || return
+	pass
+}
+
+test_command_own_json_is_not_taken_as_global() {
+	begin test_command_own_json_is_not_taken_as_global
+	# doctor --json prints its findings as one JSON list, not the event stream
+	run -o "$T/out-doc" doctor --host --json
+	python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert isinstance(d, (list, dict)), d' <<<"$OUT" ||
+		{ fail "doctor --json was not doctor's own: $OUT"; return; }
+	[[ $OUT != *'"type":"result"'* ]] || { fail "event stream instead of doctor's JSON"; return; }
+	pass
+}
+
 test_terminal_lines_start_with_timestamp_and_level() {
 	begin test_terminal_lines_start_with_timestamp_and_level
 	run -o "$T/out-term" up --dry-run
@@ -282,6 +313,8 @@ test_log_file_lines_all_start_with_timestamp
 test_missing_explicit_config_is_a_config_error_exit_3
 test_up_rejects_arguments_and_unknown_stage
 test_terminal_lines_start_with_timestamp_and_level
+test_global_options_may_follow_the_command
+test_command_own_json_is_not_taken_as_global
 
 echo "$((tests - failures))/$tests passed"
 [[ $failures == 0 ]]
