@@ -42,6 +42,7 @@ void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
 	}
 	kf_fp_int(fp, "addons.kubesphere", cfg->addons.kubesphere);
 	kf_fp_str(fp, "addons.kubesphere_version", cfg->addons.kubesphere_version);
+	kf_fp_str(fp, "k3s.pause_image", cfg->k3s.pause_image);
 }
 
 /* Where a configured image lives in the lab registry: its target, else its source's path. */
@@ -151,7 +152,7 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	char **k3s = NULL, **missing = NULL;
 	const char **wanted = NULL;
 	const char *const *addon = kf_prep_addon_images(cfg);
-	size_t n_k3s = 0, n_addon = 0, n_missing = 0;
+	size_t n_k3s = 0, n_addon = 0, n_missing = 0, n_wanted = 0;
 	int port = 0, r;
 
 	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, err)) != 0)
@@ -164,7 +165,7 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 		goto out;
 	while (addon[n_addon])
 		n_addon++;
-	wanted = calloc(n_k3s + n_addon + 1, sizeof(char *));
+	wanted = calloc(n_k3s + n_addon + 2, sizeof(char *));
 	if (!wanted) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
@@ -173,7 +174,13 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 		wanted[i] = k3s[i];
 	for (size_t i = 0; i < n_addon; i++)
 		wanted[n_k3s + i] = addon[i];
-	r = kf_mirror_verify_present(to, ca, wanted, n_k3s + n_addon, &missing, &n_missing, err);
+	n_wanted = n_k3s + n_addon;
+	/* A pinned sandbox image is pulled from the lab registry by every pod start (it is not
+	 * in the release's airgap tarball unless it is the release's own): the seeds' lab broke
+	 * on exactly this ("failed to get sandbox image"). */
+	if (cfg->k3s.pause_image && *cfg->k3s.pause_image)
+		wanted[n_wanted++] = cfg->k3s.pause_image;
+	r = kf_mirror_verify_present(to, ca, wanted, n_wanted, &missing, &n_missing, err);
 	if (r == KF_ENOTFOUND || n_missing) {
 		struct kf_buf b;
 		kf_buf_init(&b, 64 * 1024);
@@ -189,8 +196,9 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	}
 	if (r)
 		goto out;
-	kf_ok("all %zu images of k3s %s%s are in the lab registry", n_k3s + n_addon,
-	      cfg->k3s.version, n_addon ? " and the add-ons" : "");
+	kf_ok("all %zu images of k3s %s%s are in the lab registry%s", n_wanted, cfg->k3s.version,
+	      n_addon ? " and the add-ons" : "",
+	      n_wanted > n_k3s + n_addon ? " (the pinned pause image included)" : "");
 out:
 	kf_mirror_strv_free(missing, n_missing);
 	kf_artifacts_images_free(k3s);

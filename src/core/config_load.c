@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "config_internal.h"
@@ -1386,6 +1387,24 @@ static bool add_ref(struct ld *l, const char *src, size_t sl, const char *dst, s
 
 /* Checks one "source [target]" line; reports at file:line:col+offset. Returns false on a
  * problem. `text` is the line without its comment; `col0` the column of text[0]. */
+static void image_full_name(char *out, size_t size, const char *ref);
+
+/* The registry host of an image reference as Docker reads it (docker.io for short names). */
+static bool image_is_mirrored(const struct kf_config *c, const char *ref, char *host,
+			      size_t size)
+{
+	char full[600];
+	const char *slash;
+
+	image_full_name(full, sizeof(full), ref);
+	slash = strchr(full, '/');
+	snprintf(host, size, "%.*s", slash ? (int)(slash - full) : 0, full);
+	for (size_t i = 0; i < c->registry.n_mirrors; i++)
+		if (strcasecmp(c->registry.mirrors[i], host) == 0)
+			return true;
+	return false;
+}
+
 static bool image_line(struct ld *l, int order, const char *file, const char *label,
 		       const char *text, size_t len, int line, int col0, const char *ref_file)
 {
@@ -1428,6 +1447,20 @@ static bool image_line(struct ld *l, int order, const char *file, const char *la
 					*label ? " " : "", SV(buf), why);
 			return false;
 		}
+	}
+	if (nt == 1) {
+		/* Pulled by its own name: registries.yaml sends only registry.mirrors to the lab
+		 * registry and turns the default endpoints off, so any other registry is a pull
+		 * that can never work on the air-gapped nodes. (With a target the image is
+		 * referenced by its lab-registry path instead.) */
+		char host[300];
+		memcpy(buf, tok[0], tl[0]);
+		buf[tl[0]] = '\0';
+		if (!image_is_mirrored(l->cfg, buf, host, sizeof(host)))
+			cfg_problem_add(l->p, order, file, line, col0 + (int)(tok[0] - text),
+					"%s%s%s comes from %s, which is not in registry.mirrors: the "
+					"nodes could never pull it; add %s to registry.mirrors",
+					label, *label ? ": " : "", SV(buf), host, host);
 	}
 	if (!add_ref(l, tok[0], tl[0], nt == 2 ? tok[1] : NULL, nt == 2 ? tl[1] : 0, ref_file,
 		     line)) {
@@ -1761,7 +1794,15 @@ static void check_pause_listed(struct ld *l)
 	const struct kf_config *c = l->cfg;
 	char want[600], have[600];
 
-	if (!l->y_pause || !c->k3s.pause_image || c->images.n_refs == 0)
+	if (!l->y_pause || !c->k3s.pause_image)
+		return;
+	if (!image_is_mirrored(c, c->k3s.pause_image, have, sizeof(have))) {
+		PROB(l, l->y_pause,
+		     "k3s.pause_image %s comes from %s, which is not in registry.mirrors: no pod could "
+		     "start; add %s to registry.mirrors", SV(c->k3s.pause_image), have, have);
+		return;
+	}
+	if (c->images.n_refs == 0)
 		return;
 	image_full_name(want, sizeof(want), c->k3s.pause_image);
 	for (size_t i = 0; i < c->images.n_refs; i++) {

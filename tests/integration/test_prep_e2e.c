@@ -156,6 +156,8 @@ struct cfgopt {
 	const char *source;     /* images.source_registry; NULL = the test source registry */
 	bool omit_pause;        /* leave mirrored-pause out of the image list */
 	const char *extra_image;  /* one more image in the list */
+	const char *pause;      /* k3s.pause_image; NULL = the release's own */
+	bool no_images;         /* no image list at all */
 };
 
 /* Writes <dir>/lab.yaml for a fresh output dir <dir>/out; returns both (caller frees). */
@@ -174,6 +176,7 @@ static void make_lab(const struct cfgopt *o, char **cfg_path, char **out_dir)
 		      "  release_url: %s\n"
 		      "  install_script_url: %s/rel/%s/install.sh\n"
 		      "  install_script_sha256: %s\n"
+		      "%s%s%s"
 		      "network: {subnet: 127.0.0.0/24, gateway: 127.0.0.1, dns: [127.0.0.1]}\n"
 		      "nodes:\n"
 		      "  - {name: k3s-master1, role: master, ip: 127.0.0.10}\n"
@@ -189,8 +192,9 @@ static void make_lab(const struct cfgopt *o, char **cfg_path, char **out_dir)
 		      "  source_registry: %s\n"
 		      "  inline:\n",
 		      VERSION, o->release ? o->release : rel, W.fs.base, VERSION_URL, W.rel.install,
-		      o->port, o->port, o->source ? o->source : W.src.url);
-	for (int i = 0; W.images[i]; i++) {
+		      o->pause ? "  pause_image: \"" : "", o->pause ? o->pause : "",
+		      o->pause ? "\"\n" : "", o->port, o->port, o->source ? o->source : W.src.url);
+	for (int i = 0; W.images[i] && !o->no_images; i++) {
 		if (o->omit_pause && strstr(W.images[i], "mirrored-pause"))
 			continue;
 		kf_buf_printf(&y, "    - \"%s\"\n", W.images[i]);
@@ -746,6 +750,24 @@ static void test_prep_names_a_release_image_missing_from_the_list(void **state)
 	free(outd);
 }
 
+static void test_prep_requires_the_pinned_pause_image_in_the_lab_registry(void **state)
+{
+	char *cfg, *outd, *out = NULL;
+
+	(void)state;
+	/* No image list, so config check cannot see it: prep must, against the registry. */
+	make_lab(&(struct cfgopt){ .port = mt_free_port(), .no_images = true,
+				   .pause = "registry.k8s.io/pause:3.9" },
+		 &cfg, &outd);
+	assert_int_not_equal(kf(cfg, outd, &out, "prep", "--artifacts-from", W.rel.dir, NULL), 0);
+	assert_contains(out, "not in the lab registry");
+	assert_contains(out, "registry.k8s.io/pause:3.9");
+	stop_registry(outd);
+	free(out);
+	free(cfg);
+	free(outd);
+}
+
 static void test_prep_names_an_image_the_source_registry_lacks(void **state)
 {
 	char *cfg, *outd, *out = NULL, url[256];
@@ -995,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_up_reruns_prep_when_the_registry_died),
 		cmocka_unit_test(test_prep_from_a_folder_downloads_nothing),
 		cmocka_unit_test(test_prep_names_a_release_image_missing_from_the_list),
+		cmocka_unit_test(test_prep_requires_the_pinned_pause_image_in_the_lab_registry),
 		cmocka_unit_test(test_prep_names_an_image_the_source_registry_lacks),
 		cmocka_unit_test(test_bundle_export_carries_the_images_and_the_k3s_files),
 		cmocka_unit_test(test_bundle_export_refuses_a_list_lacking_a_release_image),

@@ -607,6 +607,27 @@ static void test_config_host_checks_default_enforce_and_warn_on_request(void **s
 		   "or warn");
 }
 
+static void test_config_rejects_images_from_registries_not_mirrored(void **state)
+{
+	(void)state;
+	/* the nodes pull by the image's own name; only registry.mirrors reach the lab registry */
+	expect_bad("registry: { mirrors: [docker.io] }\nimages:\n  inline:\n    - quay.io/a/b:1\n",
+		   "t.yaml:4:7: images.inline[0]: quay.io/a/b:1 comes from quay.io, which is not in "
+		   "registry.mirrors: the nodes could never pull it; add quay.io to registry.mirrors");
+	expect_bad("registry: { mirrors: [quay.io] }\nk3s: { pause_image: rancher/mirrored-pause:3.6 }\n",
+		   "t.yaml:2:21: k3s.pause_image rancher/mirrored-pause:3.6 comes from docker.io, which "
+		   "is not in registry.mirrors: no pod could start; add docker.io to registry.mirrors");
+}
+
+static void test_config_accepts_unmirrored_source_with_a_lab_target(void **state)
+{
+	struct kf_config *c = load_ok("registry: { mirrors: [docker.io] }\nimages:\n  inline:\n"
+				      "    - \"quay.io/a/b:1 library/b:1\"\n");
+	(void)state;
+	assert_int_equal(c->images.n_refs, 1);
+	kf_config_free(c);
+}
+
 static void test_config_rejects_hw_version_out_of_range(void **state)
 {
 	(void)state;
@@ -1224,6 +1245,8 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_bad_k3s_version),
 		cmocka_unit_test(test_config_rejects_unknown_disabled_component),
 		cmocka_unit_test(test_config_host_checks_default_enforce_and_warn_on_request),
+		cmocka_unit_test(test_config_rejects_images_from_registries_not_mirrored),
+		cmocka_unit_test(test_config_accepts_unmirrored_source_with_a_lab_target),
 		cmocka_unit_test(test_config_rejects_hw_version_out_of_range),
 		cmocka_unit_test(test_config_rejects_unknown_firmware),
 		cmocka_unit_test(test_config_rejects_non_boolean_enabled),
