@@ -19,7 +19,7 @@ struct kf_iso_remaster {
 	const char *src;             /* the Ubuntu live-server ISO */
 	const char *dst;             /* the output image */
 	const char *work_dir;        /* scratch space (created; files left for inspection) */
-	const char *tpl_dir;         /* templates (grub-autoinstall.cfg); NULL = default */
+	const char *tpl_dir;         /* grub-autoinstall.cfg from here; NULL = kf_render_template_dir */
 	const struct kf_iso_file *files; /* added or replaced files */
 	size_t n_files;
 	const char *progress_what;   /* label of the progress line; NULL = "remaster <dst>" */

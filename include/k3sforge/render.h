@@ -32,11 +32,28 @@
  * *out is the result (caller frees). KF_EPARSE with "name:line: ..." on a template error. */
 int kf_tpl_render(char **out, const char *name, const char *text, json_t *ctx,
 		  struct kf_err *err);
-/* Reads `dir`/`rel` (bounded) and renders it. */
+
+/* A template compiled into the binary: the file `path` (relative to templates/, e.g.
+ * "scripts/bootstrap.sh") as it was at build time, `len` bytes at `data`, followed by one NUL
+ * that `len` does not count. */
+struct kf_tpl_file {
+	const char *path;
+	const unsigned char *data;
+	size_t len;
+};
+/* The templates built into the binary (every file under templates/), sorted by path; *n is
+ * their count. Generated at build time (cmake/tools/embed-templates.cmake). */
+const struct kf_tpl_file *kf_tpl_embedded(size_t *n);
+
+/* Reads template `rel`: from `dir`/`rel` (bounded) when dir is not NULL, else the built-in
+ * copy. CRLF line ends become LF (a template saved by a Windows editor). *out is the text
+ * (caller frees). KF_ENOTFOUND when there is no such template. */
+int kf_tpl_load(char **out, const char *dir, const char *rel, struct kf_err *err);
+/* Loads template `rel` as kf_tpl_load (dir NULL = built in) and renders it. */
 int kf_tpl_render_file(char **out, const char *dir, const char *rel, json_t *ctx,
 		       struct kf_err *err);
-/* The template directory: env K3SFORGE_TEMPLATES when set, else the compile-time
- * KF_TEMPLATE_DIR (borrowed). */
+/* The template override directory: env K3SFORGE_TEMPLATES when set and not empty (borrowed),
+ * else NULL, meaning the templates built into the binary. */
 const char *kf_render_template_dir(void);
 
 /* ---- The recipe ------------------------------------------------------------------------ */
@@ -89,7 +106,8 @@ struct kf_node_recipe {
 	char *instance_id;
 };
 
-/* Renders (a)-(d) for one node from the templates in `tpl_dir` (NULL = kf_render_template_dir).
+/* Renders (a)-(d) for one node from the templates in `tpl_dir` (NULL = kf_render_template_dir(),
+ * that is $K3SFORGE_TEMPLATES or the built-in templates).
  * The instance-id is derived from a hash of (a), (b) and (d), so it changes with the recipe. */
 int kf_recipe_render_node(struct kf_node_recipe **out, const struct kf_config *cfg,
 			  const struct kf_recipe_inputs *in, const char *node, const char *tpl_dir,

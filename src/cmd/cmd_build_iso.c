@@ -79,11 +79,16 @@ static void installer_fp(const struct kf_config *cfg, const struct kf_recipe_inp
 			 const char *tpl_dir, char hex[KF_SHA256_HEX_LEN + 1])
 {
 	struct kf_fp *fp = kf_fp_new();
-	char *grub_tpl = kf_path_join(tpl_dir, "grub-autoinstall.cfg");
+	char *grub_tpl = NULL;
+	struct kf_err err;
 
+	/* the template's text, built in or from K3SFORGE_TEMPLATES (missing: NULL, and the build
+	 * itself reports it) */
+	if (kf_tpl_load(&grub_tpl, tpl_dir, "grub-autoinstall.cfg", &err) != 0)
+		grub_tpl = NULL;
 	kf_fp_str(fp, "format", ISO_FORMAT);
 	kf_fp_file(fp, "ubuntu", cfg->paths.ubuntu_iso);
-	kf_fp_file(fp, "grub-template", grub_tpl);
+	kf_fp_str(fp, "grub-template", grub_tpl);
 	for (size_t i = 0; i < in->n_payload; i++) {
 		kf_fp_str(fp, "payload", in->payload[i].name);
 		kf_fp_file(fp, "file", in->payload[i].path);

@@ -107,13 +107,15 @@ const struct kf_cmd kf_cmd_render = {
 	.summary = "print each node's cloud-init recipe, or write its installed-system seed",
 	.usage = "k3sforge render [--node NAME] [--seed-dir DIR] [--payload-dir DIR]",
 	.description =
-		"Renders templates/ (or $K3SFORGE_TEMPLATES) with the configuration and prep's "
-		"outputs:\nthe installer's autoinstall user-data, the installed system's user-data, "
-		"meta-data and\nnetwork-config. The output holds the k3s token and the node's "
-		"private host key.\n--seed-dir writes DIR/<node>/{user-data,meta-data,"
-		"network-config} (mode 0600): a NoCloud\nseed of the installed system. --payload-dir "
-		"writes what the installer copies to\n" KF_SEED_DIR " (for guests booted "
-		"without the installer).",
+		"Renders the guest templates with the configuration and prep's outputs:\nthe "
+		"installer's autoinstall user-data, the installed system's user-data, meta-data and"
+		"\nnetwork-config. The output holds the k3s token and the node's private host key."
+		"\n--seed-dir writes DIR/<node>/{user-data,meta-data,network-config} (mode 0600): a "
+		"NoCloud\nseed of the installed system. --payload-dir writes what the installer "
+		"copies to\n" KF_SEED_DIR " (for guests booted without the installer).\nThe "
+		"templates are built into the binary. K3SFORGE_TEMPLATES=DIR renders the ones in DIR"
+		"\ninstead (for template authors: start from a copy of the source tree's templates/; "
+		"build-iso\nreads them from DIR too).",
 	.example = "  k3sforge render --node k3s-master1 | less\n"
 		   "  k3sforge render --seed-dir /tmp/seeds",
 	.opts = render_opts,

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "k3sforge/buf.h"
-#include "k3sforge/fs.h"
 
 #define MAX_FILTERS 4
 #define MAX_EXPR 128
@@ -514,40 +513,4 @@ out:
 	kf_buf_free_secret(&rd.out);
 	free(t.toks);
 	return r;
-}
-
-int kf_tpl_render_file(char **out, const char *dir, const char *rel, json_t *ctx,
-		       struct kf_err *err)
-{
-	char *path = kf_path_join(dir, rel), *text = NULL;
-	int r;
-
-	*out = NULL;
-	if (!path)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	r = kf_fs_read(&text, NULL, path, KF_TPL_MAX_SIZE, err);
-	if (r == KF_ENOTFOUND)
-		kf_err_wrap(err, "template missing (K3SFORGE_TEMPLATES or the install's templates/ "
-				 "dir must hold it)");
-	if (!r) {
-		/* a template saved by a Windows editor: CRLF would end up in the guests' scripts */
-		char *w = text;
-		for (const char *c = text; *c; c++)
-			if (!(c[0] == '\r' && c[1] == '\n'))
-				*w++ = *c;
-		*w = '\0';
-		r = kf_tpl_render(out, path, text, ctx, err);
-	}
-	free(text);
-	free(path);
-	return r;
-}
-
-const char *kf_render_template_dir(void)
-{
-	const char *env = getenv("K3SFORGE_TEMPLATES");
-
-	if (env && *env)
-		return env;
-	return KF_TEMPLATE_DIR;
 }

@@ -7,7 +7,7 @@ secs=${1:-60}
 out=$(mktemp -d /tmp/kffuzz.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 read -r -a libs <<<"$(pkg-config --cflags --libs jansson libcrypto)"
-clang -g -O1 -std=c11 -D_GNU_SOURCE -DKF_TEMPLATE_DIR="\"$here/templates\"" \
+clang -g -O1 -std=c11 -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -I"$here/include" \
 	"$here/tests/fuzz/fuzz_template.c" "$here/src/render/template.c" "$here/src/core/buf.c" \
 	"$here/src/core/err.c" "$here/src/core/fs.c" \

@@ -91,6 +91,24 @@ test_render_uses_templates_from_k3sforge_templates() {
 	grep -q "mytemplates/meta-data.yaml:4: block is never closed" <<<"$out" || { echo "$out"; return 1; }
 }
 
+test_render_copied_binary_needs_no_source_tree() {
+	local want got n
+	mkdir -p bincopy elsewhere
+	cp "$K3SFORGE_BIN" bincopy/k3sforge || return 1
+	# nothing points into the source tree's templates/
+	n=$(grep -acF "$KF_SOURCE_DIR/templates" bincopy/k3sforge)
+	[ "$n" -eq 0 ] || { echo "the binary names $KF_SOURCE_DIR/templates ($n lines)"; return 1; }
+	want=$(K3SFORGE_TEMPLATES="$KF_SOURCE_DIR/templates" "$K3SFORGE_BIN" -o out render) || return 1
+	grep -qx "# ==> k3s-worker2/network-config <==" <<<"$want" || { echo "$want"; return 1; }
+	# the copy, run from another directory without K3SFORGE_TEMPLATES, with the source tree's
+	# templates/ hidden under an empty tmpfs in a private mount namespace
+	# shellcheck disable=SC2016
+	got=$(cd elsewhere && env -u K3SFORGE_TEMPLATES unshare -m sh -c \
+		'mount -t tmpfs kf-hidden "$1" && [ -z "$(ls -A "$1")" ] && shift && exec "$@"' sh \
+		"$KF_SOURCE_DIR/templates" "$work/bincopy/k3sforge" -o "$work/out" render) || return 1
+	[ "$got" = "$want" ] || { diff <(echo "$want") <(echo "$got") | head -20; return 1; }
+}
+
 test_render_unknown_node_is_a_usage_error() {
 	local rc=0 out
 	out=$("$K3SFORGE_BIN" -o out render --node nope 2>&1) || rc=$?
@@ -126,6 +144,7 @@ check test_render_json_gives_one_object_per_file
 check test_render_seed_dir_writes_the_installed_system_seed
 check test_render_payload_dir_is_what_the_installer_copies
 check test_render_uses_templates_from_k3sforge_templates
+check test_render_copied_binary_needs_no_source_tree
 check test_render_unknown_node_is_a_usage_error
 check test_render_without_prep_says_run_prep
 check test_build_iso_cli_builds_then_does_nothing
