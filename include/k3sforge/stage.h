@@ -36,6 +36,9 @@ struct kf_stage_def {
 	int (*check)(struct kf_ctx *ctx, struct kf_err *err);
 	/* Does the work. */
 	int (*run)(struct kf_ctx *ctx, struct kf_err *err);
+	/* Optional, NULL-terminated: stages whose every new run makes this one stale, for what a
+	 * fingerprint cannot see (VMs made again from the same inputs are new machines). */
+	const char *const *after;
 };
 
 /* Runs one stage with state bookkeeping: skips it when its record is "done" with the same

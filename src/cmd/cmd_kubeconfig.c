@@ -247,11 +247,16 @@ static int kubeconfig_check(struct kf_ctx *ctx, struct kf_err *err)
 	return ok ? 0 : kf_err_set(err, KF_ENOTFOUND, "<out>/kubeconfig is missing");
 }
 
+/* New VMs (create-vms ran, even with the same inputs) are a new cluster: a new CA and new
+ * client credentials. */
+static const char *const kubeconfig_after[] = { "create-vms", NULL };
+
 const struct kf_stage_def kf_stage_kubeconfig = {
 	.name = "kubeconfig",
 	.fingerprint = kubeconfig_fingerprint,
 	.check = kubeconfig_check,
 	.run = kubeconfig_stage_run,
+	.after = kubeconfig_after,
 };
 
 static int kubeconfig_cmd(struct kf_ctx *ctx, int argc, char **argv)

@@ -43,7 +43,7 @@ static int stage_index(const char *name)
 	return -1;
 }
 
-static void plan(struct kf_ctx *ctx, int first, const char *why)
+static void plan(struct kf_ctx *ctx, int first, int from, const char *why)
 {
 	kf_info("plan for %s:", ctx->out_dir);
 	for (int i = 0; i < kf_up_stage_count; i++) {
@@ -56,8 +56,11 @@ static void plan(struct kf_ctx *ctx, int first, const char *why)
 			kf_info("  %-12s run (%s)", name, why);
 		else if (i == first)
 			kf_info("  %-12s run (--from %s)", name, name);
+		else if (from >= 0 && i >= from)
+			kf_info("  %-12s run (after --from %s)", name, kf_up_stages[from]->name);
 		else
-			kf_info("  %-12s run (after %s)", name, kf_up_stages[first]->name);
+			kf_info("  %-12s decided after %s runs (runs if its inputs change)", name,
+				kf_up_stages[first]->name);
 	}
 	if (first >= kf_up_stage_count)
 		kf_info("everything is up to date: nothing would run");
@@ -94,7 +97,7 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 				       why, sizeof(why))) != 0)
 		return r;
 	if (opt_dry_run) {
-		plan(ctx, first, why);
+		plan(ctx, first, from, why);
 		return 0;
 	}
 	if (kf_up_stage_count == 0)
@@ -110,7 +113,12 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 				      "inputs unchanged since its last run");
 			continue;
 		}
-		if ((r = kf_stage_execute(ctx, kf_up_stages[i], true, NULL)) != 0) {
+		/* From the first stale stage on, each stage decides again once the ones before it
+		 * ran: it runs when its inputs changed (a new run of what it builds on included),
+		 * so a registry that was down after a reboot restarts without re-creating the VMs.
+		 * --force and --from run them regardless. */
+		if ((r = kf_stage_execute(ctx, kf_up_stages[i],
+					  opt_force || (from >= 0 && i >= from), NULL)) != 0) {
 			kf_err_wrap(&ctx->err, "stage %s", kf_up_stages[i]->name);
 			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s",
 				kf_up_stages[i]->name);
@@ -127,7 +135,11 @@ const struct kf_cmd kf_cmd_up = {
 	.description =
 		"Runs the stages in order. A stage whose last run finished with the same inputs (its\n"
 		"fingerprint in <out>/state.json) and whose outputs are still in place is skipped, so a\n"
-		"failed run resumes at the failed stage and a rerun after success does nothing.",
+		"failed run resumes at the failed stage and a rerun after success does nothing. After\n"
+		"the first stage that runs, each later one is decided again once the ones before it\n"
+		"ran: a registry restarted after a reboot does not re-create the VMs, while new VMs\n"
+		"are always waited for, finalized and fetched a kubeconfig from. --from STAGE runs that\n"
+		"stage and every later one; --force runs them all.",
 	.example = "  k3sforge -c lab.yaml up\n  k3sforge -c lab.yaml up --from wait",
 	.opts = up_opts,
 	.run = up_run,

@@ -215,6 +215,15 @@ int kf_stage_fresh(struct kf_ctx *ctx, const struct kf_stage_def *stage, const s
 		snprintf(why, whylen, "its inputs changed since its last run");
 		return 0;
 	}
+	for (const char *const *a = stage->after; a && *a; a++) {
+		struct kf_state_rec dep;
+		/* any run since, a failed one too: a create-vms that failed half-way may have
+		 * replaced some VMs already */
+		if (kf_state_get(st, *a, &dep) && dep.end > rec.end) {
+			snprintf(why, whylen, "%s ran again since its last run", *a);
+			return 0;
+		}
+	}
 	kf_err_clear(&cerr);
 	if (stage->check && stage->check(ctx, &cerr) != 0) {
 		snprintf(why, whylen, "its outputs are no longer in place (%s)",

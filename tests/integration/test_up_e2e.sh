@@ -246,9 +246,44 @@ test_up_resumes_at_a_stage_killed_half_way() {
 	for st in prep build-iso create-vms; do
 		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
 	done
+	summary_is wait ok || { fail "$t" "wait did not run ok"; return; }
+	[ "$(stage_status wait)" = "done" ] || { fail "$t" "state.json: wait not done"; return; }
+	# the same VMs, finalized and fetched from before: nothing for them to do again
+	for st in finalize kubeconfig; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+	done
+	pass "$t"
+}
+
+test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms() {
+	local t=${FUNCNAME[0]} n before after st
+	# a reboot: the registry process is gone; the VMs (and their cluster) are not
+	e2e_kf registry stop >/dev/null 2>&1 || { fail "$t" "registry stop"; return; }
+	before=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
+	run up || { fail "$t" "up exited $?: $(tail -5 "$log")"; return; }
+	has "starting at prep" || has "resuming at prep" || { fail "$t" "did not start at prep"; return; }
+	summary_is prep ok || { fail "$t" "prep did not run"; return; }
+	for st in build-iso create-vms wait finalize kubeconfig; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped: $(grep -E " $st " "$log" | tail -2)"; return; }
+	done
+	after=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
+	[ "$before" = "$after" ] || { fail "$t" "VMs were powered off/on ($before -> $after power events)"; return; }
+	for n in "${E2E_NODES[@]}"; do
+		[ -f "$(vmx_of "$n")" ] || { fail "$t" "$n's VMX is gone"; return; }
+	done
+	pass "$t"
+}
+
+test_new_vms_are_waited_for_finalized_and_fetched_again() {
+	local t=${FUNCNAME[0]} st
+	run create-vms --force || { fail "$t" "create-vms --force exited $?: $(tail -5 "$log")"; return; }
+	run up || { fail "$t" "up exited $?: $(tail -5 "$log")"; return; }
+	has "create-vms ran again since its last run" || { fail "$t" "no reason naming create-vms"; return; }
+	for st in prep build-iso create-vms; do
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+	done
 	for st in wait finalize kubeconfig; do
-		summary_is "$st" ok || { fail "$t" "$st did not run ok"; return; }
-		[ "$(stage_status "$st")" = "done" ] || { fail "$t" "state.json: $st not done"; return; }
+		summary_is "$st" ok || { fail "$t" "$st did not run after new VMs"; return; }
 	done
 	pass "$t"
 }
@@ -282,6 +317,8 @@ test_wait_names_the_node_that_never_completes_with_its_diagnosis
 test_wait_refuses_a_guest_presenting_another_host_key
 test_up_resumes_at_a_stage_killed_half_way
 test_rebuilt_cluster_kubeconfig_conflict_names_the_command_then_up_goes_on
+test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms
+test_new_vms_are_waited_for_finalized_and_fetched_again
 
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all passed"

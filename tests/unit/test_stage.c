@@ -69,7 +69,7 @@ static int data_run(struct kf_ctx *ctx, struct kf_err *err)
 	return r;
 }
 
-static const struct kf_stage_def stage_a = { "alpha", fake_fp, fake_check, fake_run };
+static const struct kf_stage_def stage_a = { "alpha", fake_fp, fake_check, fake_run, NULL };
 
 /* A second stage whose fingerprint reads an output of the first (like build-iso reading prep's
  * certificates) and fails while that does not exist. */
@@ -99,9 +99,12 @@ static int beta_run(struct kf_ctx *ctx, struct kf_err *err)
 	return 0;
 }
 
-static const struct kf_stage_def stage_b = { "beta", beta_fp, NULL, beta_run };
+static const struct kf_stage_def stage_b = { "beta", beta_fp, NULL, beta_run, NULL };
 static const struct kf_stage_def *const pipeline[] = { &stage_a, &stage_b };
-static const struct kf_stage_def stage_data = { "data-stage", fake_fp, NULL, data_run };
+static const struct kf_stage_def stage_data = { "data-stage", fake_fp, NULL, data_run, NULL };
+/* Like wait after create-vms: stale after every new run of alpha, whatever its fingerprint. */
+static const char *const after_alpha[] = { "alpha", NULL };
+static const struct kf_stage_def stage_c = { "gamma", beta_fp, NULL, beta_run, after_alpha };
 
 struct fx {
 	char dir[64];
@@ -227,6 +230,46 @@ static void test_stage_changed_fingerprint_reruns(void **state)
 	assert_false(skipped);
 	assert_int_equal(F.runs, 2);
 	assert_non_null(strstr(text_of(f), "alpha: its inputs changed since its last run"));
+}
+
+static void test_stage_is_stale_after_a_new_run_of_a_stage_it_follows(void **state)
+{
+	struct fx *f = *state;
+	bool skipped = false;
+
+	B.output_exists = true;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, NULL), 0);
+	assert_int_equal(B.runs, 1);
+	/* alpha skipped as fresh: not a new run, gamma stays fresh */
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_true(skipped);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_true(skipped);
+	assert_int_equal(B.runs, 1);
+	/* alpha runs again with the same inputs: gamma runs again */
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, true, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_false(skipped);
+	assert_int_equal(B.runs, 2);
+	assert_non_null(strstr(text_of(f), "gamma: alpha ran again since its last run"));
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_true(skipped);
+}
+
+static void test_stage_a_failed_run_of_a_stage_it_follows_counts_too(void **state)
+{
+	struct fx *f = *state;
+	bool skipped = false;
+
+	B.output_exists = true;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, NULL), 0);
+	F.fail_with = KF_EVMRUN;
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, true, NULL), KF_EVMRUN);
+	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_false(skipped);
+	assert_int_equal(B.runs, 2);
 }
 
 static void test_stage_failure_is_recorded_with_its_error(void **state)
@@ -620,6 +663,8 @@ int main(void)
 		T(test_stage_first_run_runs_and_records_done),
 		T(test_stage_second_run_with_same_fingerprint_skips),
 		T(test_stage_changed_fingerprint_reruns),
+		T(test_stage_is_stale_after_a_new_run_of_a_stage_it_follows),
+		T(test_stage_a_failed_run_of_a_stage_it_follows_counts_too),
 		T(test_stage_failure_is_recorded_with_its_error),
 		T(test_stage_failed_stage_reruns_next_time),
 		T(test_stage_failing_check_forces_a_rerun),
