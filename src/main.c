@@ -117,7 +117,7 @@ static void emit_result(int r, const struct kf_err *err, int status)
 	json_object_set_new(o, "exit", json_integer(status));
 	if (r) {
 		json_object_set_new(o, "code", json_string(kf_err_name(r)));
-		json_object_set_new(o, "error", json_string(err->msg[0] ? err->msg : kf_err_name(r)));
+		json_object_set_new(o, "error", kf_json_text(err->msg[0] ? err->msg : kf_err_name(r)));
 	}
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	kf_log_event("result", text);

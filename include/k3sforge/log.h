@@ -47,6 +47,10 @@ char *kf_log_mask(const char *s);
 /* Emits one JSON event: {"type":type,"time":...,<fields>}. `fields_json` is a JSON object text
  * (may be NULL); it is masked like any line. In text mode events go only to the log file. */
 void kf_log_event(const char *type, const char *fields_json);
+/* A JSON string (jansson) of s with invalid UTF-8 replaced by U+FFFD: json_string() returns NULL
+ * for invalid UTF-8 and the field would vanish from the event. For any text from outside (error
+ * messages, paths, program output). */
+struct json_t *kf_json_text(const char *s);
 
 /* Current local time as "yyyy-MM-dd HH:mm:ss" into out (at least 20 bytes). */
 void kf_log_timestamp(char *out, size_t n);

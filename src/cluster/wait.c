@@ -70,7 +70,7 @@ static void emit_phase(struct task *t)
 	json_object_set_new(o, "phase", json_string(kf_wait_phase_name(t->res->phase)));
 	json_object_set_new(o, "seconds", json_integer((json_int_t)(kf_now_mono() - t->start)));
 	if (t->res->reason[0])
-		json_object_set_new(o, "reason", json_string(t->res->reason));
+		json_object_set_new(o, "reason", kf_json_text(t->res->reason));
 	if (t->res->progress)
 		json_object_set_new(o, "progress", json_string(t->res->progress));
 	if (t->res->failed)

@@ -215,7 +215,7 @@ static int record(struct kf_ctx *ctx, const char *vm_dir, struct node_job *jobs,
 	data = kf_state_data(st, "create-vms");
 	json_object_clear(data);
 	json_object_set_new(data, "vm_dir", json_string(vm_dir));
-	json_object_set_new(data, "vmrun", json_string(v->path));
+	json_object_set_new(data, "vmrun", kf_json_text(v->path));
 	json_object_set_new(data, "vmrun_version", json_string(v->version));
 	nodes = json_object();
 	for (size_t i = 0; i < n; i++) {

@@ -118,7 +118,7 @@ static int reg_status(struct kf_ctx *ctx, int argc, char **argv)
 		json_object_set_new(o, "probe_url", st.probe_url[0] ? json_string(st.probe_url) :
 				    json_null());
 		json_object_set_new(o, "health_error", st.health_error[0] ?
-				    json_string(st.health_error) : json_null());
+				    kf_json_text(st.health_error) : json_null());
 		json_object_set_new(o, "cert_present", json_boolean(st.cert_present));
 		json_object_set_new(o, "cert_days_left", st.cert_present ?
 				    json_integer(st.cert_days_left) : json_null());

@@ -28,7 +28,7 @@ static void report(const struct kf_snap_node *nodes, size_t n, const char *verb,
 										 : "ok";
 		json_t *o = json_pack("{s:s,s:s}", "node", nodes[i].node, "result", result);
 		if (nodes[i].rc)
-			json_object_set_new(o, "error", json_string(nodes[i].msg));
+			json_object_set_new(o, "error", kf_json_text(nodes[i].msg));
 		json_array_append_new(list, o);
 		if (kf_log_json())
 			continue;

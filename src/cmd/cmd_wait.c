@@ -42,7 +42,7 @@ static void record(struct kf_ctx *ctx, const char *stage, const struct kf_wait_r
 			json_object_set_new(o, "failed", json_true());
 		json_object_set_new(o, "seconds", json_integer((json_int_t)res[i].elapsed_s));
 		if (res[i].reason[0])
-			json_object_set_new(o, "reason", json_string(res[i].reason));
+			json_object_set_new(o, "reason", kf_json_text(res[i].reason));
 		json_object_set_new(nodes, res[i].node->name, o);
 	}
 	if (kf_state_load(&st, ctx->out_dir, &err) == 0) {

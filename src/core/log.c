@@ -167,7 +167,7 @@ enum kf_log_level kf_log_level(void)
 
 /* A JSON string of s with invalid UTF-8 replaced by U+FFFD (jansson refuses invalid UTF-8, which
  * would silently drop the field, e.g. a message quoting a program's binary output). */
-static json_t *json_utf8(const char *s)
+json_t *kf_json_text(const char *s)
 {
 	char *v = kf_utf8_valid(s, strlen(s));
 	json_t *j = json_string(v ? v : "");
@@ -253,7 +253,7 @@ static void emit_json_locked(FILE *f, const char *type, json_t *fields)
 	char *text;
 
 	kf_format_rfc3339(kf_now_wall(), ts, sizeof(ts));
-	json_object_set_new(o, "type", json_utf8(type));
+	json_object_set_new(o, "type", kf_json_text(type));
 	json_object_set_new(o, "time", json_string(ts));
 	if (fields) {
 		mask_json_locked(fields);
@@ -314,7 +314,7 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 		if (L.json) {
 			json_t *f = json_object();
 			json_object_set_new(f, "level", json_string(level_json[level]));
-			json_object_set_new(f, "msg", json_utf8(msg ? msg : ""));
+			json_object_set_new(f, "msg", kf_json_text(msg ? msg : ""));
 			emit_json_locked(json_stream(), "log", f);
 			json_decref(f);
 		} else {

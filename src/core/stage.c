@@ -69,7 +69,7 @@ static char *event_json(const char *name, const char *status, double elapsed, in
 	if (rc)
 		json_object_set_new(o, "code", json_string(kf_err_name(rc)));
 	if (reason)
-		json_object_set_new(o, "reason", json_string(reason));
+		json_object_set_new(o, "reason", kf_json_text(reason));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;

@@ -8,6 +8,7 @@
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/doctor.h"
+#include "k3sforge/fs.h"
 #include "k3sforge/node.h"
 #include "k3sforge/registries_yaml.h"
 #include "k3sforge/ssh.h"
@@ -334,10 +335,25 @@ static void *node_main(void *arg)
 	char ssh_cmd[1024], cmd[1024], fix[4096], summary[4096];
 	struct out o;
 
-	snprintf(ssh_cmd, sizeof(ssh_cmd),
-		 "ssh -i %s/ssh/id_ed25519 -o UserKnownHostsFile=%s/ssh/known_hosts -p %d %s@%s",
-		 j->o->out_dir, j->o->out_dir, n->ssh_port ? n->ssh_port : 22, cfg->guest.user,
-		 n->ssh_host ? n->ssh_host : n->ip);
+	{
+		/* A command the operator can paste: paths quoted (an output dir with a space or a
+		 * Windows path), only k3sforge's key offered (an agent's keys would be tried
+		 * first and can exhaust MaxAuthTries), the pinned host key required. */
+		char *key = kf_path_join(j->o->out_dir, "ssh/id_ed25519");
+		char *kh = kf_path_join(j->o->out_dir, "ssh/known_hosts");
+		char *qkey = key ? kf_shell_quote(key) : NULL;
+		char *qkh = kh ? kf_shell_quote(kh) : NULL;
+		snprintf(ssh_cmd, sizeof(ssh_cmd),
+			 "ssh -i %s -o IdentitiesOnly=yes -o UserKnownHostsFile=%s "
+			 "-o StrictHostKeyChecking=yes -p %d %s@%s",
+			 qkey ? qkey : "<out>/ssh/id_ed25519", qkh ? qkh : "<out>/ssh/known_hosts",
+			 n->ssh_port ? n->ssh_port : 22, cfg->guest.user,
+			 n->ssh_host ? n->ssh_host : n->ip);
+		free(key);
+		free(kh);
+		free(qkey);
+		free(qkh);
+	}
 	kf_err_clear(&e);
 	if (kf_node_connect(&s, cfg, n, j->o->out_dir, tmo, &why, &e) != 0) {
 		snprintf(summary, sizeof(summary),

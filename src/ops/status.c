@@ -422,7 +422,7 @@ json_t *kf_status_json(const struct kf_status *st)
 		json_object_set_new(n, "ip", json_string(sn->ip));
 		json_object_set_new(n, "ssh", tri_json(sn->ssh));
 		if (sn->ssh_error[0])
-			json_object_set_new(n, "ssh_error", json_string(sn->ssh_error));
+			json_object_set_new(n, "ssh_error", kf_json_text(sn->ssh_error));
 		json_object_set_new(n, "marker", tri_json(sn->marker));
 		json_object_set_new(n, "k3s_active", tri_json(sn->k3s_active));
 		json_object_set_new(n, "k3s_state", sn->k3s_state[0] ? json_string(sn->k3s_state)

@@ -184,6 +184,20 @@ test_json_config_error_ends_with_result_exit_3() {
 	pass
 }
 
+test_json_error_with_invalid_utf8_keeps_its_message() {
+	begin test_json_error_with_invalid_utf8_keeps_its_message
+	# a path that is not UTF-8 (Latin-1 bytes on a Linux file system) in the error message
+	run --json -c "$T/caf"$'\xe9'".yaml" -o "$T/out-utf" up --dry-run
+	expect_rc 3 || return
+	json_stream_ok 3 || { fail "bad JSON stream: $OUT"; return; }
+	python3 - "$T/stdout" <<'EOF2' || { fail "the result's error is missing or lost the path: $OUT"; return; }
+import json, sys
+last = json.loads(open(sys.argv[1], encoding="utf-8").read().splitlines()[-1])
+assert "caf\ufffd.yaml: no such configuration file" in last["error"], last
+EOF2
+	pass
+}
+
 test_locked_output_dir_exits_4() {
 	begin test_locked_output_dir_exits_4
 	mkdir -p "$T/out-lock"
@@ -307,6 +321,7 @@ test_json_run_is_all_json_and_ends_with_result
 test_json_usage_error_ends_with_result
 test_json_global_option_error_ends_with_result
 test_json_config_error_ends_with_result_exit_3
+test_json_error_with_invalid_utf8_keeps_its_message
 test_locked_output_dir_exits_4
 test_second_concurrent_run_exits_4_naming_the_first
 test_log_file_lines_all_start_with_timestamp

@@ -20,6 +20,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/ssh.h"
 #include "ops_lab.h"
 
 #define IMAGE_MISSING "docker.io/rancher/mirrored-coredns-coredns:1.12.3"
@@ -110,6 +111,18 @@ static void test_doctor_names_a_failed_bootstrap_with_its_last_log_lines(void **
 	run_doctor(f, &fs, NULL);
 	assert_failed(&fs, "k3s-worker2/bootstrap", "containerd socket did not appear in 120 s");
 	assert_failed(&fs, "k3s-worker2/bootstrap", "result: exit-code");
+	{
+		/* the fix is a command to paste: only our key, the pinned host key, quoted paths */
+		const struct kf_finding *x = find(&fs, "k3s-worker2/bootstrap");
+		char want[700], key[600], *q;
+		assert_non_null(strstr(x->fix, "-o IdentitiesOnly=yes"));
+		assert_non_null(strstr(x->fix, "-o StrictHostKeyChecking=yes"));
+		snprintf(key, sizeof(key), "%s/ssh/id_ed25519", f->out);
+		q = kf_shell_quote(key);
+		snprintf(want, sizeof(want), "ssh -i %s ", q);
+		free(q);
+		assert_non_null(strstr(x->fix, want));
+	}
 	kf_findings_free(&fs);
 	ops_lab_healthy_guest(f, 2);
 }
