@@ -17,6 +17,10 @@ extern const struct kf_stage_def kf_stage_kubeconfig;
 /* Waits for every node (hypervisor signals when use_vmrun and vmrun is there), prints each
  * unfinished node's reason and diagnosis, records the outcome in state.json under stage's data
  * ("nodes"). */
+/* The Ubuntu ISO build-iso remasters is set, there, and an Ubuntu live-server image (what to do
+ * when not). */
+int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err);
+
 int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, int timeout_s,
 			struct kf_err *err);
 

@@ -14,6 +14,7 @@
 #include "k3sforge/platform.h"
 #include "k3sforge/render.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
 
 extern const struct kf_cmd kf_cmd_build_iso;
 extern const struct kf_stage_def kf_stage_build_iso;
@@ -122,6 +123,24 @@ static int write_sums(const struct kf_recipe_inputs *in, const char *path, struc
 	return r;
 }
 
+int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
+{
+	const char *p = cfg->paths.ubuntu_iso;
+
+	if (!p || !*p)
+		return kf_err_set(err, KF_ECONFIG,
+				  "paths.ubuntu_iso is not set: download "
+				  "ubuntu-22.04.5-live-server-amd64.iso (releases.ubuntu.com/22.04) and "
+				  "point paths.ubuntu_iso at it, or pass build-iso --ubuntu-iso FILE");
+	if (!kf_fs_exists(p))
+		return kf_err_set(err, KF_ENOTFOUND,
+				  "paths.ubuntu_iso %s: no such file: download "
+				  "ubuntu-22.04.5-live-server-amd64.iso (releases.ubuntu.com/22.04) "
+				  "there, or fix paths.ubuntu_iso%s%s",
+				  p, cfg->path ? " in " : "", cfg->path ? cfg->path : "");
+	return kf_iso_check_ubuntu(p, err);
+}
+
 static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
 			   const char *iso_dir, const char *tpl_dir, struct kf_err *err)
 {
@@ -138,11 +157,8 @@ static int build_installer(const struct kf_config *cfg, const struct kf_recipe_i
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!cfg->paths.ubuntu_iso || !*cfg->paths.ubuntu_iso) {
-		r = kf_err_set(err, KF_ECONFIG, "paths.ubuntu_iso is not set: point it at "
-			       "ubuntu-22.04.5-live-server-amd64.iso");
+	if ((r = kf_build_iso_check_source(cfg, err)) != 0)
 		goto out;
-	}
 	installer_fp(cfg, in, tpl_dir, hex);
 	if (!opt_force && up_to_date(iso_dir, "installer.iso", hex)) {
 		kf_info("installer.iso is up to date (inputs unchanged)");

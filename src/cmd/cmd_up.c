@@ -1,9 +1,11 @@
 /* k3sforge up: every stage in order, skipping the ones whose state is fresh, resuming at the
  * first stale or failed one. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "k3sforge/cmd.h"
+#include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
@@ -66,6 +68,27 @@ static void plan(struct kf_ctx *ctx, int first, int from, const char *why)
 		kf_info("everything is up to date: nothing would run");
 }
 
+/* What a later stage will need and cannot be fixed half-way, checked before prep spends minutes
+ * on downloads: the Ubuntu ISO, when build-iso has yet to make the installer. */
+static int preflight(struct kf_ctx *ctx, const struct kf_config *cfg, int first)
+{
+	int bi = stage_index("build-iso");
+	char *installer;
+	bool have;
+	int r;
+
+	if (bi < 0 || first > bi)
+		return 0;
+	installer = kf_ctx_path(ctx, "iso/installer.iso");
+	have = installer && kf_fs_exists(installer);
+	free(installer);
+	if (have && !opt_force)
+		return 0;
+	if ((r = kf_build_iso_check_source(cfg, &ctx->err)) != 0)
+		kf_err_wrap(&ctx->err, "before starting: build-iso will need the Ubuntu ISO");
+	return r;
+}
+
 static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int from = -1, first = 0, r;
@@ -100,6 +123,8 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 		plan(ctx, first, from, why);
 		return 0;
 	}
+	if (first < kf_up_stage_count && (r = preflight(ctx, cfg, first)) != 0)
+		return r;
 	if (kf_up_stage_count == 0)
 		kf_warn("this build has no stages yet: nothing to do");
 	else if (first >= kf_up_stage_count)

@@ -297,8 +297,30 @@ test_command_own_json_is_not_taken_as_global() {
 	pass
 }
 
+test_up_checks_the_ubuntu_iso_before_prep() {
+	begin test_up_checks_the_ubuntu_iso_before_prep
+	mkdir -p "$T/pre"
+	printf 'paths: { ubuntu_iso: no-such.iso }\n' >"$T/pre/lab.yaml"
+	run -c "$T/pre/lab.yaml" -o "$T/pre/out" up
+	expect_rc 1 || return
+	one_line "$ERR" || return
+	expect_in "$ERR" "before starting: build-iso will need the Ubuntu ISO" || return
+	expect_in "$ERR" "paths.ubuntu_iso $T/pre/no-such.iso: no such file: download ubuntu-22.04.5-live-server-amd64.iso" || return
+	# nothing of prep happened: no downloads, no stage record
+	[[ ! -e $T/pre/out/artifacts && ! -e $T/pre/out/pki ]] || { fail "prep ran before the check"; return; }
+	[[ ! -e $T/pre/out/state.json ]] || ! grep -q '"prep"' "$T/pre/out/state.json" ||
+		{ fail "prep recorded"; return; }
+	# a file that is not an ISO at all
+	head -c 65536 /dev/urandom >"$T/pre/no-such.iso"
+	run -c "$T/pre/lab.yaml" -o "$T/pre/out" up
+	expect_rc 1 || return
+	expect_in "$ERR" "no-such.iso is not an Ubuntu live-server ISO" || return
+	pass
+}
+
 test_terminal_lines_start_with_timestamp_and_level() {
 	begin test_terminal_lines_start_with_timestamp_and_level
+test_up_checks_the_ubuntu_iso_before_prep
 	run -o "$T/out-term" up --dry-run
 	expect_rc 0 || return
 	local bad

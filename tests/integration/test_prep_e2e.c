@@ -687,14 +687,19 @@ static void test_prep_restarts_the_registry_after_it_died(void **state)
 }
 
 /* `up` finds prep stale because its registry is gone, reruns it (restarting the registry) and
- * goes on to build-iso, which stops here for want of an Ubuntu ISO. */
+ * goes on to build-iso, which stops here for want of an Ubuntu ISO. (An installer ISO from an
+ * earlier build is in place, so up's preflight leaves the Ubuntu ISO to build-iso.) */
 static void test_up_reruns_prep_when_the_registry_died(void **state)
 {
-	char *out = NULL;
+	char *out = NULL, iso_dir[600], iso[700];
 	long pid, pid2;
 
 	(void)state;
 	need_main();
+	snprintf(iso_dir, sizeof(iso_dir), "%s/iso", W.main_out);
+	snprintf(iso, sizeof(iso), "%s/installer.iso", iso_dir);
+	assert_int_equal(kf_fs_mkdirs(iso_dir, 0755, NULL), 0);
+	assert_int_equal(kf_fs_write_atomic(iso, "placeholder", 11, 0644, NULL), 0);
 	pid = read_pid(W.main_out);
 	assert_true(alive(pid));
 	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
@@ -708,6 +713,24 @@ static void test_up_reruns_prep_when_the_registry_died(void **state)
 	pid2 = read_pid(W.main_out);
 	assert_true(alive(pid2));
 	assert_int_not_equal(pid2, pid);
+	assert_int_equal(unlink(iso), 0);
+	free(out);
+}
+
+/* Without an installer ISO yet, `up` checks the Ubuntu ISO before prep spends any time. */
+static void test_up_checks_the_ubuntu_iso_before_prep_runs(void **state)
+{
+	char *out = NULL;
+	int before;
+
+	(void)state;
+	need_main();
+	before = kf_dlsrv_count(&W.fs, NULL, 0, NULL, -1);
+	assert_int_not_equal(kf(W.main_cfg, W.main_out, &out, "up", "--force", NULL), 0);
+	assert_contains(out, "before starting: build-iso will need the Ubuntu ISO");
+	assert_contains(out, "paths.ubuntu_iso is not set");
+	assert_false(contains(out, "start: prep"));
+	assert_int_equal(kf_dlsrv_count(&W.fs, NULL, 0, NULL, -1), before);
 	free(out);
 }
 
@@ -1015,6 +1038,7 @@ int main(void)
 		cmocka_unit_test(test_prep_second_run_does_nothing),
 		cmocka_unit_test(test_prep_restarts_the_registry_after_it_died),
 		cmocka_unit_test(test_up_reruns_prep_when_the_registry_died),
+		cmocka_unit_test(test_up_checks_the_ubuntu_iso_before_prep_runs),
 		cmocka_unit_test(test_prep_from_a_folder_downloads_nothing),
 		cmocka_unit_test(test_prep_names_a_release_image_missing_from_the_list),
 		cmocka_unit_test(test_prep_requires_the_pinned_pause_image_in_the_lab_registry),
