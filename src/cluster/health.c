@@ -84,11 +84,40 @@ static bool disabled(const struct kf_config *cfg, const char *what)
 	return false;
 }
 
-/* Is there a Running pod whose name starts with prefix, with every container ready? */
-static bool pod_running(json_t *items, const char *prefix)
+/* Why the pod is not running, from the first container that says: "(Pending: ImagePullBackOff:
+ * Back-off pulling image ...)", else "(<phase>)" / "(Running, not ready)". */
+static void pod_reason(json_t *item, char *buf, size_t size)
+{
+	json_t *status = json_object_get(item, "status"), *c;
+	const char *phase = json_string_value(json_object_get(status, "phase"));
+	json_t *lists[2] = { json_object_get(status, "initContainerStatuses"),
+			     json_object_get(status, "containerStatuses") };
+	size_t j;
+
+	for (int l = 0; l < 2; l++) {
+		json_array_foreach(lists[l], j, c) {
+			json_t *w = json_object_get(json_object_get(c, "state"), "waiting");
+			const char *reason = json_string_value(json_object_get(w, "reason"));
+			const char *msg = json_string_value(json_object_get(w, "message"));
+			if (!reason || strcmp(reason, "PodInitializing") == 0)
+				continue;
+			snprintf(buf, size, "(%s: %s%s%.160s)", phase ? phase : "no phase", reason,
+				 msg ? ": " : "", msg ? msg : "");
+			return;
+		}
+	}
+	if (phase && strcmp(phase, "Running") == 0)
+		snprintf(buf, size, "(Running, not ready)");
+	else
+		snprintf(buf, size, "(%s)", phase ? phase : "no phase");
+}
+
+/* Is there a Running pod whose name starts with prefix, with every container ready? If not,
+ * why (into why, when not NULL): the reason of the first such pod, or that there is none. */
+static bool pod_running(json_t *items, const char *prefix, char *why, size_t why_size)
 {
 	size_t i;
-	json_t *item;
+	json_t *item, *first = NULL;
 
 	json_array_foreach(items, i, item) {
 		const char *name = json_string_value(
@@ -100,12 +129,20 @@ static bool pod_running(json_t *items, const char *prefix)
 		size_t j;
 		if (!name || strncmp(name, prefix, strlen(prefix)) != 0)
 			continue;
+		if (!first)
+			first = item;
 		if (!phase || strcmp(phase, "Running") != 0)
 			continue;
 		json_array_foreach(cs, j, c)
 			all_ready &= json_is_true(json_object_get(c, "ready"));
 		if (all_ready)
 			return true;
+	}
+	if (why) {
+		if (first)
+			pod_reason(first, why, why_size);
+		else
+			snprintf(why, why_size, "(no pod)");
 	}
 	return false;
 }
@@ -136,9 +173,12 @@ int kf_cluster_parse_system_pods(const struct kf_config *cfg, const char *json,
 		/* svclb pods exist for LoadBalancer services: traefik's, when traefik is on. */
 		if (strcmp(parts[k].component, "servicelb") == 0 && disabled(cfg, "traefik"))
 			continue;
-		if (!pod_running(items, parts[k].prefix))
+		char why[300], state[320];
+		if (!pod_running(items, parts[k].prefix, why, sizeof(why))) {
+			snprintf(state, sizeof(state), "not running %s", why);
 			add(&missing, strcmp(parts[k].component, "servicelb") == 0 ? "svclb" :
-					  parts[k].component, "not running");
+					  parts[k].component, state);
+		}
 	}
 	out->ok = missing.len == 0;
 	snprintf(out->detail, sizeof(out->detail), "%s",
@@ -159,10 +199,12 @@ int kf_cluster_parse_kubesphere_pods(const char *json, struct kf_check *out, str
 	items = json_object_get(root, "items");
 	kf_buf_init(&missing, 4096);
 	for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
-		char name[64];
+		char name[64], why[300], state[320];
 		snprintf(name, sizeof(name), "%.*s", (int)strlen(parts[k]) - 1, parts[k]);
-		if (!pod_running(items, parts[k]))
-			add(&missing, name, "not running");
+		if (!pod_running(items, parts[k], why, sizeof(why))) {
+			snprintf(state, sizeof(state), "not running %s", why);
+			add(&missing, name, state);
+		}
 	}
 	out->ok = missing.len == 0;
 	snprintf(out->detail, sizeof(out->detail), "%s",

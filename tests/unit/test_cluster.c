@@ -102,9 +102,33 @@ static void test_cluster_system_pods_not_ready_and_missing_are_named(void **stat
 	(void)state;
 	assert_int_equal(kf_cluster_parse_system_pods(c, j, &ck, NULL), 0);
 	assert_false(ck.ok);
-	assert_string_equal(ck.detail, "coredns not running, traefik not running, local-storage not "
-				       "running, metrics-server not running, svclb not running");
+	assert_string_equal(ck.detail, "coredns not running (Running, not ready), traefik not running "
+				       "(Pending), local-storage not running (no pod), metrics-server "
+				       "not running (no pod), svclb not running (no pod)");
 	free(j);
+	kf_config_free(c);
+}
+
+static void test_cluster_system_pods_say_why_a_pod_waits(void **state)
+{
+	struct kf_config *c = cfg();
+	/* the seeds' failure: the sandbox (pause) image cannot be pulled in the air gap */
+	const char *j =
+		"{\"items\":[{\"metadata\":{\"name\":\"coredns-6799fbcd5-abcde\"},\"status\":{"
+		"\"phase\":\"Pending\",\"containerStatuses\":[{\"ready\":false,\"state\":{\"waiting\":"
+		"{\"reason\":\"ImagePullBackOff\",\"message\":\"Back-off pulling image "
+		"\\\"rancher/mirrored-coredns-coredns:1.12.1\\\"\"}}}]}}]}";
+	struct kf_check ck;
+	(void)state;
+	c->k3s.disable = calloc(4, sizeof(char *));
+	c->k3s.disable[0] = strdup("traefik");
+	c->k3s.disable[1] = strdup("local-storage");
+	c->k3s.disable[2] = strdup("metrics-server");
+	c->k3s.n_disable = 3;
+	assert_int_equal(kf_cluster_parse_system_pods(c, j, &ck, NULL), 0);
+	assert_false(ck.ok);
+	assert_string_equal(ck.detail, "coredns not running (Pending: ImagePullBackOff: Back-off "
+				       "pulling image \"rancher/mirrored-coredns-coredns:1.12.1\")");
 	kf_config_free(c);
 }
 
@@ -137,7 +161,7 @@ static void test_cluster_kubesphere_pods(void **state)
 	(void)state;
 	assert_int_equal(kf_cluster_parse_kubesphere_pods(j, &ck, NULL), 0);
 	assert_false(ck.ok);
-	assert_string_equal(ck.detail, "ks-console not running");
+	assert_string_equal(ck.detail, "ks-console not running (Running, not ready)");
 	free(j);
 }
 
@@ -161,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_cluster_nodes_names_a_node_that_never_joined),
 		cmocka_unit_test(test_cluster_system_pods_all_running),
 		cmocka_unit_test(test_cluster_system_pods_not_ready_and_missing_are_named),
+		cmocka_unit_test(test_cluster_system_pods_say_why_a_pod_waits),
 		cmocka_unit_test(test_cluster_system_pods_honour_the_disable_list),
 		cmocka_unit_test(test_cluster_kubesphere_pods),
 		cmocka_unit_test(test_cluster_rejects_what_is_not_kubectl_json),
