@@ -12,6 +12,7 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/progress.h"
 #include "k3sforge/prep.h"
 #include "k3sforge/regserver.h"
 
@@ -75,7 +76,10 @@ static int export_images(struct kf_ctx *ctx, const struct kf_config *cfg, const 
 	mo.from = from;
 	mo.from_ca = ca;
 	kf_info("exporting %zu images from the lab registry %s", n, from);
+	mo.progress = kf_progress_new("backup images", 0, (int)n);
 	r = kf_bundle_export(&mo, imgs, n, NULL, 0, path, NULL, &ctx->err);
+	if (mo.progress)
+		kf_progress_done(mo.progress, r == 0);
 out:
 	kf_artifacts_images_free(k3s);
 	free(imgs);

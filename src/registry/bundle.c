@@ -19,6 +19,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/progress.h"
 #include "k3sforge/tar.h"
 
 #define BLOCK KF_TAR_BLOCK
@@ -328,6 +329,7 @@ struct entry {
 struct archive {
 	FILE *f;
 	const char *path;
+	struct kf_progress *progress;   /* the verification pass; may be NULL */
 	struct entry *v;
 	size_t n, cap;
 	char *index, *bjson, *layout;
@@ -480,6 +482,7 @@ static int scan(struct archive *a, struct kf_err *err)
 			if (mem)
 				memcpy(*mem + (size - left), buf, got);
 			left -= got;
+			kf_progress_update(a->progress, off + (size - left), 0);
 		}
 		kf_sha256_final_hex(hs, e->sha);
 		if (left) {
@@ -506,6 +509,8 @@ static int scan(struct archive *a, struct kf_err *err)
 			break;
 		}
 	}
+	if (rc == 0)
+		kf_progress_update(a->progress, off, 0);
 	free(buf);
 	return rc;
 }
@@ -831,7 +836,17 @@ int kf_bundle_open(struct kf_bundle **out, const char *path, struct kf_err *err)
 				strerror(errno));
 		goto out;
 	}
-	if ((rc = scan(&b->a, err)) != 0 || (rc = check_listing(&b->a, &b->listing, err)) != 0)
+	{
+		/* Every byte is read and hashed before anything loads: minutes for a big bundle. */
+		struct stat sb;
+		uint64_t total = fstat(fileno(b->a.f), &sb) == 0 ? (uint64_t)sb.st_size : 0;
+		b->a.progress = kf_progress_new("verify bundle", total, 0);
+		rc = scan(&b->a, err);
+		if (b->a.progress)
+			kf_progress_done(b->a.progress, rc == 0);
+		b->a.progress = NULL;
+	}
+	if (rc != 0 || (rc = check_listing(&b->a, &b->listing, err)) != 0)
 		goto out;
 	for (size_t k = 0; k < b->a.n; k++)
 		b->n_files += strncmp(b->a.v[k].name, "files/", 6) == 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "k3sforge/buf.h"
@@ -371,9 +372,19 @@ static void test_bundle_command_exports_and_imports(void **state)
 	assert_true(kf_fs_exists(sha));
 	fresh_target(&t, &r, "imp4");
 	{
-		const char *argv[] = { bin, "-q", "-o", out, "bundle", "import", b, "--to", t.url,
+		/* the verification pass (every byte hashed before anything loads) shows progress */
+		const char *argv[] = { bin, "--json", "-o", out, "bundle", "import", b, "--to", t.url,
 				       NULL };
-		assert_int_equal(mt_run(argv, NULL, 120000), 0);
+		char *events = NULL, want[160];
+		struct stat sb;
+		assert_int_equal(mt_run(argv, &events, 120000), 0);
+		assert_int_equal(stat(b, &sb), 0);
+		snprintf(want, sizeof(want), "\"what\":\"verify bundle\",\"bytes\":%lld,\"total_bytes\":%lld",
+			 (long long)sb.st_size, (long long)sb.st_size);
+		assert_non_null(events);
+		if (!strstr(events, want) || !strstr(events, "\"final\":true"))
+			fail_msg("no final 'verify bundle' progress (%s) in: %s", want, events);
+		free(events);
 	}
 	assert_int_equal(kf_oci_manifest_head(r, "b/schema2", "v1", d, &err), 0);
 	assert_string_equal(d, W.s2_digest);
