@@ -10,6 +10,7 @@
 #include "k3sforge/doctor.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/node.h"
+#include "k3sforge/platform.h"
 #include "k3sforge/registries_yaml.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/wait.h"
@@ -515,6 +516,31 @@ static void *node_main(void *arg)
 		add(j, "sync-time", KF_CHECK_FAIL, fix, summary);
 	}
 	free(o.text);
+
+	/* the guest's clock against this host's (the seeds' skew: TLS and k3s certificates) */
+	{
+		double t0 = kf_now_wall(), t1, guest = 0, skew, mag;
+		char *end = NULL;
+		o = run_one(s, "date +%s.%N", tmo);
+		t1 = kf_now_wall();
+		if (o.status == 0 && o.text)
+			guest = strtod(o.text, &end);
+		if (guest > 0 && end && end != o.text && *end == '\0') {
+			skew = guest - (t0 + t1) / 2.0;
+			mag = skew < 0 ? -skew : skew;
+			snprintf(summary, sizeof(summary), "clock %+.1f s against this host%s", skew,
+				 mag > 60 ? ": certificates look not yet valid or expired, TLS to the "
+					    "registry and k3s's own certificates fail" :
+				 mag > 2 ? ": k3s and TLS tolerate it, but it grows" : "");
+			add(j, "clock", mag > 60 ? KF_CHECK_FAIL : mag > 2 ? KF_CHECK_WARN : KF_CHECK_OK,
+			    mag > 2 ? fix : NULL, summary);
+		} else {
+			snprintf(summary, sizeof(summary), "the clock could not be read (date: %s)",
+				 o.text && *o.text ? o.text : "no output");
+			add(j, "clock", KF_CHECK_WARN, fix, summary);
+		}
+		free(o.text);
+	}
 
 	/* the registry, from inside the guest, with the lab CA */
 	{

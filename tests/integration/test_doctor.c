@@ -127,6 +127,27 @@ static void test_doctor_names_a_failed_bootstrap_with_its_last_log_lines(void **
 	ops_lab_healthy_guest(f, 2);
 }
 
+static void test_doctor_checks_each_guest_clock_against_the_host(void **state)
+{
+	struct ops_lab *f = *state;
+	struct kf_findings fs;
+	const struct kf_finding *x;
+
+	run_doctor(f, &fs, NULL);
+	x = find(&fs, "k3s-worker1/clock");
+	assert_non_null(x);
+	assert_int_equal(x->status, KF_CHECK_OK);
+	kf_findings_free(&fs);
+	/* a guest whose clock is back in 2020: the seeds' TLS failure */
+	ops_lab_node_file(f, 1, "bin/date", "#!/bin/sh\necho 1577836800.000000000\n", 0755);
+	run_doctor(f, &fs, NULL);
+	assert_failed(&fs, "k3s-worker1/clock", "certificates look not yet valid or expired");
+	x = find(&fs, "k3s-worker1/clock");
+	assert_non_null(strstr(x->fix, "systemctl restart sync-time.service"));
+	kf_findings_free(&fs);
+	ops_lab_node_file(f, 1, "bin/date", "#!/bin/sh\nexec /usr/bin/date \"$@\"\n", 0755);
+}
+
 static void test_doctor_names_containerd_images_missing(void **state)
 {
 	struct ops_lab *f = *state;
@@ -349,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_doctor_finished_nodes_have_no_failed_finding),
 		cmocka_unit_test(test_doctor_names_a_missing_marker_and_why_it_matters),
 		cmocka_unit_test(test_doctor_names_a_failed_bootstrap_with_its_last_log_lines),
+		cmocka_unit_test(test_doctor_checks_each_guest_clock_against_the_host),
 		cmocka_unit_test(test_doctor_names_containerd_images_missing),
 		cmocka_unit_test(test_doctor_names_a_cloud_init_error),
 		cmocka_unit_test(test_doctor_names_a_registry_the_guest_cannot_trust),
