@@ -39,6 +39,10 @@ struct kf_stage_def {
 	/* Optional, NULL-terminated: stages whose every new run makes this one stale, for what a
 	 * fingerprint cannot see (VMs made again from the same inputs are new machines). */
 	const char *const *after;
+	/* Optional: asked once the stage is due to run, before anything is recorded; an error
+	 * stops the run and leaves the stage's earlier record as it was (a refused confirmation
+	 * changed nothing). */
+	int (*confirm)(struct kf_ctx *ctx, struct kf_err *err);
 };
 
 /* Runs one stage with state bookkeeping: skips it when its record is "done" with the same

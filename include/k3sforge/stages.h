@@ -21,6 +21,9 @@ extern const struct kf_stage_def kf_stage_kubeconfig;
  * when not). */
 int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err);
 
+/* up's --yes/--force: create-vms may replace VMs made earlier without asking. */
+void kf_create_vms_consent(bool yes);
+
 int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, int timeout_s,
 			struct kf_err *err);
 

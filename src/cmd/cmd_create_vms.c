@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/hostcheck.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
 #include "k3sforge/state.h"
 #include "k3sforge/vmdk.h"
 #include "k3sforge/vmlab.h"
@@ -22,13 +24,21 @@
 extern const struct kf_cmd kf_cmd_create_vms;
 extern const struct kf_stage_def kf_stage_create_vms;
 
-static bool opt_force;
+static bool opt_force, opt_yes;
 
 static const struct kf_opt create_vms_opts[] = {
 	KF_OPT_FLAG_(0, "force", &opt_force,
 		     "run even if up to date, and replace unmarked folders that hold this node's VM"),
+	KF_OPT_FLAG_('y', "yes", &opt_yes,
+		     "replace VMs made earlier without asking (required when not on a terminal)"),
 	KF_OPT_END_,
 };
+
+void kf_create_vms_consent(bool yes)
+{
+	opt_yes = yes;
+}
+
 
 struct node_job {
 	const struct kf_node *node;
@@ -39,6 +49,58 @@ struct node_job {
 	int rc;
 	struct kf_err err;
 };
+
+/* Replacing VMs made earlier loses everything in them (a running cluster): asked on a terminal,
+ * refused elsewhere unless --yes or --force said so. The stage's confirm hook: a refusal touches
+ * nothing, not even the stage's record, so fixing the input and running again just works. */
+static int cv_confirm(struct kf_ctx *ctx, struct kf_err *err)
+{
+	struct kf_config *cfg;
+	struct kf_buf names;
+	size_t count = 0;
+	char line[16], *vm_dir;
+	int r = 0;
+
+	if (opt_yes || opt_force)
+		return 0;
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0) {
+		*err = ctx->err;
+		return r;
+	}
+	if (!(vm_dir = kf_vmlab_dir(cfg, ctx->out_dir)))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	kf_buf_init(&names, 0);
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		enum kf_vm_folder kind = KF_VMF_ABSENT;
+		struct kf_err e;
+		char *folder = kf_path_join(vm_dir, cfg->nodes[i].name);
+		if (folder && kf_vmlab_inspect(folder, cfg->cluster_name, cfg->nodes[i].name, &kind,
+					       NULL, &e) == 0 &&
+		    kind == KF_VMF_OURS) /* a hand-made VM needs --force, said by cv_run */
+			kf_buf_printf(&names, "%s%s", count++ ? ", " : "", cfg->nodes[i].name);
+		free(folder);
+	}
+	free(vm_dir);
+	if (!count)
+		goto out;
+	if (!kf_platform_isatty(0)) {
+		r = kf_err_set(err, KF_ESTATE,
+			       "create-vms would stop, delete and reinstall %zu VM%s made earlier (%s): "
+			       "everything in them is lost. Pass --yes to create-vms (or up) to go "
+			       "on; nothing was touched",
+			       count, count == 1 ? "" : "s", kf_buf_str(&names));
+		goto out;
+	}
+	fprintf(stderr, "create-vms will stop, delete and reinstall %zu VM%s made earlier: %s.\n"
+			"Everything in them is lost. Go on? [y/N] ",
+		count, count == 1 ? "" : "s", kf_buf_str(&names));
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
+		r = kf_err_set(err, KF_ESTATE, "not confirmed: the VMs were left as they are");
+out:
+	kf_buf_free(&names);
+	return r;
+}
 
 static char *iso_path(struct kf_ctx *ctx, const char *node)
 {
@@ -429,6 +491,7 @@ const struct kf_stage_def kf_stage_create_vms = {
 	.fingerprint = cv_fingerprint,
 	.check = cv_check,
 	.run = cv_run,
+	.confirm = cv_confirm,
 };
 
 static int create_vms_cmd(struct kf_ctx *ctx, int argc, char **argv)
@@ -436,6 +499,7 @@ static int create_vms_cmd(struct kf_ctx *ctx, int argc, char **argv)
 	int r;
 
 	opt_force = false;
+	opt_yes = false;
 	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_create_vms, argc, argv)) != 0)
 		return r;
 	return kf_stage_execute(ctx, &kf_stage_create_vms, opt_force, NULL);
@@ -444,7 +508,7 @@ static int create_vms_cmd(struct kf_ctx *ctx, int argc, char **argv)
 const struct kf_cmd kf_cmd_create_vms = {
 	.name = "create-vms",
 	.summary = "create one VMware VM per node from the ISOs and start them all in parallel",
-	.usage = "k3sforge [-c FILE] [-o DIR] create-vms [--force]",
+	.usage = "k3sforge [-c FILE] [-o DIR] create-vms [--force] [--yes]",
 	.description =
 		"Needs <out>/iso/installer.iso and <out>/iso/seed-<node>.iso (k3sforge build-iso).\n"
 		"Checks the host first (vmrun, memory, disk), replaces VMs of the same names that\n"
@@ -452,6 +516,8 @@ const struct kf_cmd kf_cmd_create_vms = {
 		"folder under paths.vm_dir (default <out>/vms): disk, VMX, and a .k3sforge-owned\n"
 		"mark, then starts every VM at once (nogui). Folders k3sforge did not make are never\n"
 		"touched; --force replaces an unmarked folder only when it holds just this node's VM.\n"
+		"Replacing VMs made earlier (changed inputs, or --force) is asked on a terminal and\n"
+		"needs --yes (or --force) elsewhere: everything in them is lost.\n"
 		"A rerun with unchanged inputs does nothing. vmware.host_checks: warn in the\n"
 		"configuration (or K3SFORGE_HOST_CHECKS=warn in the environment, for one run) turns\n"
 		"failed host checks into warnings (hosts that overcommit memory or thin-provision\n"

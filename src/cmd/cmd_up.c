@@ -27,13 +27,15 @@ extern const struct kf_cmd kf_cmd_up;
 
 
 static const char *opt_from;
-static bool opt_force;
+static bool opt_force, opt_yes;
 static bool opt_dry_run;
 
 static const struct kf_opt up_opts[] = {
 	KF_OPT_STR_(0, "from", &opt_from, "STAGE", "rerun from this stage on, even if up to date"),
 	KF_OPT_FLAG_(0, "force", &opt_force, "rerun every stage"),
 	KF_OPT_FLAG_('n', "dry-run", &opt_dry_run, "say which stages would run, run nothing"),
+	KF_OPT_FLAG_('y', "yes", &opt_yes,
+		     "let create-vms replace VMs made earlier without asking (needed off a terminal)"),
 	KF_OPT_END_,
 };
 
@@ -125,6 +127,7 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 	}
 	if (first < kf_up_stage_count && (r = preflight(ctx, cfg, first)) != 0)
 		return r;
+	kf_create_vms_consent(opt_yes || opt_force);
 	if (kf_up_stage_count == 0)
 		kf_warn("this build has no stages yet: nothing to do");
 	else if (first >= kf_up_stage_count)
@@ -156,7 +159,7 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 const struct kf_cmd kf_cmd_up = {
 	.name = "up",
 	.summary = "build the whole lab: every stage in order, resuming where the last run stopped",
-	.usage = "k3sforge [-c FILE] [-o DIR] up [--from STAGE] [--force] [--dry-run]",
+	.usage = "k3sforge [-c FILE] [-o DIR] up [--from STAGE] [--force] [--dry-run] [--yes]",
 	.description =
 		"Runs the stages in order. A stage whose last run finished with the same inputs (its\n"
 		"fingerprint in <out>/state.json) and whose outputs are still in place is skipped, so a\n"

@@ -314,6 +314,14 @@ int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool 
 	}
 	if (!force)
 		kf_info("%s: %s; running it", stage->name, why);
+	if (stage->confirm) {
+		kf_err_clear(&ctx->err);
+		if ((r = stage->confirm(ctx, &ctx->err)) != 0) {
+			kf_stage_begin(ctx->run, stage->name);
+			kf_stage_end(ctx->run, stage->name, r, ctx->err.msg);
+			goto out;
+		}
+	}
 
 	start = kf_now_wall();
 	kf_state_set(st, stage->name, "running", start, start, NULL, NULL);

@@ -14,6 +14,7 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
 #include "k3sforge/state.h"
 #include "k3sforge/vmrun.h"
 #include "k3sforge/vmx.h"
@@ -160,7 +161,17 @@ static void test_stage_reruns_when_a_seed_changes(void **state)
 	bool skipped = true;
 	run_stage(f, &skipped);
 	free(vmw_write(f->out, "iso/seed-k3s-worker1.iso", "seed 2, rebuilt"));
+	/* replacing the VMs made before needs consent (tests run off a terminal): refused, and
+	 * nothing touched */
+	kf_create_vms_consent(false);
+	assert_int_equal(kf_stage_execute(&f->ctx, &kf_stage_create_vms, false, &skipped),
+			 KF_ESTATE);
+	assert_non_null(strstr(f->ctx.err.msg, "would stop, delete and reinstall 2 VMs made "
+						"earlier (k3s-master1, k3s-worker1)"));
+	assert_non_null(strstr(f->ctx.err.msg, "Pass --yes"));
+	kf_create_vms_consent(true);
 	run_stage(f, &skipped);
+	kf_create_vms_consent(false);
 	assert_false(skipped);
 }
 

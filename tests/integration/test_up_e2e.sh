@@ -274,6 +274,24 @@ test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms() {
 	pass "$t"
 }
 
+test_up_asks_before_replacing_the_vms() {
+	local t=${FUNCNAME[0]} seed="$E2E_OUT/iso/seed-k3s-worker1.iso" before after
+	# a changed seed makes create-vms stale: re-creating would wipe the running cluster
+	cp "$seed" "$work/seed.bak"
+	printf 'X' | dd of="$seed" bs=1 seek=100 conv=notrunc status=none
+	before=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
+	run up && { cp "$work/seed.bak" "$seed"; fail "$t" "up replaced the VMs without --yes"; return; }
+	after=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
+	cp "$work/seed.bak" "$seed"
+	has "would stop, delete and reinstall 3 VMs made earlier" && has "Pass --yes" ||
+		{ fail "$t" "no consent message: $(tail -3 "$log")"; return; }
+	[ "$before" = "$after" ] || { fail "$t" "VMs were touched ($before -> $after power events)"; return; }
+	# the seed as it was: nothing to do again
+	run up || { fail "$t" "up after restoring the seed exited $?"; return; }
+	has "everything is up to date" || { fail "$t" "not up to date again"; return; }
+	pass "$t"
+}
+
 test_new_vms_are_waited_for_finalized_and_fetched_again() {
 	local t=${FUNCNAME[0]} st
 	run create-vms --force || { fail "$t" "create-vms --force exited $?: $(tail -5 "$log")"; return; }
@@ -318,6 +336,7 @@ test_wait_refuses_a_guest_presenting_another_host_key
 test_up_resumes_at_a_stage_killed_half_way
 test_rebuilt_cluster_kubeconfig_conflict_names_the_command_then_up_goes_on
 test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms
+test_up_asks_before_replacing_the_vms
 test_new_vms_are_waited_for_finalized_and_fetched_again
 
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }

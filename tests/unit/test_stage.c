@@ -69,7 +69,7 @@ static int data_run(struct kf_ctx *ctx, struct kf_err *err)
 	return r;
 }
 
-static const struct kf_stage_def stage_a = { "alpha", fake_fp, fake_check, fake_run, NULL };
+static const struct kf_stage_def stage_a = { "alpha", fake_fp, fake_check, fake_run, NULL, NULL };
 
 /* A second stage whose fingerprint reads an output of the first (like build-iso reading prep's
  * certificates) and fails while that does not exist. */
@@ -99,12 +99,12 @@ static int beta_run(struct kf_ctx *ctx, struct kf_err *err)
 	return 0;
 }
 
-static const struct kf_stage_def stage_b = { "beta", beta_fp, NULL, beta_run, NULL };
+static const struct kf_stage_def stage_b = { "beta", beta_fp, NULL, beta_run, NULL, NULL };
 static const struct kf_stage_def *const pipeline[] = { &stage_a, &stage_b };
-static const struct kf_stage_def stage_data = { "data-stage", fake_fp, NULL, data_run, NULL };
+static const struct kf_stage_def stage_data = { "data-stage", fake_fp, NULL, data_run, NULL, NULL };
 /* Like wait after create-vms: stale after every new run of alpha, whatever its fingerprint. */
 static const char *const after_alpha[] = { "alpha", NULL };
-static const struct kf_stage_def stage_c = { "gamma", beta_fp, NULL, beta_run, after_alpha };
+static const struct kf_stage_def stage_c = { "gamma", beta_fp, NULL, beta_run, after_alpha, NULL };
 
 struct fx {
 	char dir[64];
