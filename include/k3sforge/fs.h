@@ -16,6 +16,10 @@ int kf_fs_read(char **out, size_t *len, const char *path, size_t max, struct kf_
  * half-written file under the final name. */
 int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       struct kf_err *err);
+/* Creates a unique temporary file next to path (path.tmp.XXXXXX, close-on-exec) with mode, for a
+ * writer that renames it over path when complete: 0 with *fd open and *tmp its name (caller
+ * frees), or an error with nothing left behind. */
+int kf_fs_temp_open(const char *path, mode_t mode, int *fd, char **tmp, struct kf_err *err);
 /* mkdir -p with mode for the created components. */
 int kf_fs_mkdirs(const char *path, mode_t mode, struct kf_err *err);
 bool kf_fs_exists(const char *path);

@@ -128,37 +128,55 @@ static void fsync_parent(const char *path)
 	free(dir);
 }
 
+int kf_fs_temp_open(const char *path, mode_t mode, int *fd, char **tmp, struct kf_err *err)
+{
+	size_t n = strlen(path) + sizeof(".tmp.XXXXXX");
+	int r;
+
+	*fd = -1;
+	/* A unique temporary name, so two threads writing the same file never share one. */
+	if (!(*tmp = malloc(n)))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	snprintf(*tmp, n, "%s.tmp.XXXXXX", path);
+	if ((*fd = mkostemp(*tmp, O_CLOEXEC)) < 0) {
+		r = kf_err_set(err, KF_EIO, "%s: cannot create: %s", *tmp, strerror(errno));
+	} else if (fchmod(*fd, mode) != 0) {
+		r = kf_err_set(err, KF_EIO, "%s: chmod: %s", *tmp, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		unlink(*tmp);
+	} else {
+		return 0;
+	}
+	free(*tmp);
+	*tmp = NULL;
+	return r;
+}
+
 int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       struct kf_err *err)
 {
-	char tmp[PATH_MAX];
-	int fd, e;
+	char *tmp = NULL;
+	int fd, e, r;
 
-	/* A unique temporary name, so two threads writing the same file never share one. */
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return kf_err_set(err, KF_EIO, "%s: path too long", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return kf_err_set(err, KF_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if ((r = kf_fs_temp_open(path, mode, &fd, &tmp, err)) != 0)
+		return r;
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		e = errno;
 		close(fd);
-		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: write failed: %s%s", path, strerror(e),
-				  e == ENOSPC ? " (free some disk space and run again)" : "");
+		r = kf_err_set(err, KF_EIO, "%s: write failed: %s%s", path, strerror(e),
+			       e == ENOSPC ? " (free some disk space and run again)" : "");
+	} else if (close(fd) != 0) {
+		r = kf_err_set(err, KF_EIO, "%s: close: %s", path, strerror(errno));
+	} else if (rename(tmp, path) != 0) {
+		r = kf_err_set(err, KF_EIO, "%s: rename: %s", path, strerror(errno));
 	}
-	if (close(fd) != 0) {
-		e = errno;
+	if (r)
 		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: close: %s", path, strerror(e));
-	}
-	if (rename(tmp, path) != 0) {
-		e = errno;
-		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: rename: %s", path, strerror(e));
-	}
-	fsync_parent(path);
-	return 0;
+	else
+		fsync_parent(path);
+	free(tmp);
+	return r;
 }
 
 int kf_fs_mkdirs(const char *path, mode_t mode, struct kf_err *err)
@@ -276,69 +294,45 @@ char *kf_path_abs(const char *path)
 
 int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err)
 {
-	char tmp[PATH_MAX];
-	char *buf;
-	int in, out, e;
-	ssize_t n;
+	char *tmp = NULL, *buf = NULL;
+	int in, out = -1, e = 0, r;
+	ssize_t n = 0;
 
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "%s: %s", src,
 				  strerror(errno));
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", dst) >= (int)sizeof(tmp)) {
+	if ((r = kf_fs_temp_open(dst, mode, &out, &tmp, err)) != 0) {
 		close(in);
-		return kf_err_set(err, KF_EIO, "%s: path too long", dst);
+		return r;
 	}
-	out = mkostemp(tmp, O_CLOEXEC);
-	if (out < 0) {
+	if (!(buf = malloc(1 << 20))) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	while ((n = read(in, buf, 1 << 20)) > 0)
+		if (write_all(out, buf, (size_t)n) != 0)
+			break;
+	if (n != 0) {
 		e = errno;
-		close(in);
-		return kf_err_set(err, KF_EIO, "%s: cannot create: %s", tmp, strerror(e));
+		r = kf_err_set(err, KF_EIO, "copy %s -> %s: %s%s", src, dst, strerror(e),
+			       e == ENOSPC ? " (free some disk space and run again)" : "");
+	} else if (fsync(out) != 0) {
+		r = kf_err_set(err, KF_EIO, "%s: %s", dst, strerror(errno));
 	}
-	buf = malloc(1 << 20);
-	if (!buf) {
-		close(in);
-		close(out);
-		unlink(tmp);
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	}
-	while ((n = read(in, buf, 1 << 20)) > 0) {
-		if (write_all(out, buf, (size_t)n) != 0) {
-			e = errno;
-			goto fail;
-		}
-	}
-	if (n < 0) {
-		e = errno;
-		goto fail;
-	}
+out:
 	free(buf);
 	close(in);
-	if (fchmod(out, mode) != 0 || fsync(out) != 0) {
-		e = errno;
-		close(out);
+	if (close(out) != 0 && !r)
+		r = kf_err_set(err, KF_EIO, "%s: close: %s", dst, strerror(errno));
+	if (!r && rename(tmp, dst) != 0)
+		r = kf_err_set(err, KF_EIO, "%s: rename: %s", dst, strerror(errno));
+	if (r)
 		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: %s", dst, strerror(e));
-	}
-	if (close(out) != 0) {
-		e = errno;
-		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: close: %s", dst, strerror(e));
-	}
-	if (rename(tmp, dst) != 0) {
-		e = errno;
-		unlink(tmp);
-		return kf_err_set(err, KF_EIO, "%s: rename: %s", dst, strerror(e));
-	}
-	fsync_parent(dst);
-	return 0;
-fail:
-	free(buf);
-	close(in);
-	close(out);
-	unlink(tmp);
-	return kf_err_set(err, KF_EIO, "copy %s -> %s: %s%s", src, dst, strerror(e),
-			  e == ENOSPC ? " (free some disk space and run again)" : "");
+	else
+		fsync_parent(dst);
+	free(tmp);
+	return r;
 }
 
 struct kf_lock {

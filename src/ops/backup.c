@@ -367,16 +367,8 @@ int kf_backup_write(const char *path, const struct kf_backup_items *items, const
 	}
 	if (!(man_text = json_dumps(man, JSON_INDENT(1) | JSON_PRESERVE_ORDER)))
 		goto nomem;
-	if (!(tmp = malloc(strlen(path) + 16)))
-		goto nomem;
-	sprintf(tmp, "%s.tmp.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		r = kf_err_set(err, KF_EIO, "cannot create %s: %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
+	if ((r = kf_fs_temp_open(path, 0600, &fd, &tmp, err)) != 0)
 		goto out;
-	}
-	fchmod(fd, 0600);
 	if (!(w.f = fdopen(fd, "wb"))) {
 		close(fd);
 		r = kf_err_set(err, KF_EIO, "%s: %s", tmp, strerror(errno));

@@ -158,18 +158,8 @@ int kf_doctor_bundle_write(const char *path, const struct kf_captures *caps,
 		kf_log_add_secret(token);
 	if (kf_pki_admin_password(&admin, cfg, out_dir, &e) == 0 && admin && *admin)
 		kf_log_add_secret(admin);
-	if (!(tmp = malloc(strlen(path) + 16))) {
-		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	if ((r = kf_fs_temp_open(path, 0600, &fd, &tmp, err)) != 0)
 		goto out;
-	}
-	sprintf(tmp, "%s.tmp.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		r = kf_err_set(err, KF_EIO, "cannot create %s: %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	fchmod(fd, 0600);
 	if (!(gz = gzdopen(dup(fd), "wb9"))) {
 		r = kf_err_set(err, KF_EIO, "%s: cannot start gzip", tmp);
 		goto out;
