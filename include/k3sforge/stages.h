@@ -21,6 +21,11 @@ extern const struct kf_stage_def kf_stage_kubeconfig;
  * when not). */
 int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err);
 
+/* The `after` list of the stages that serve the VMs create-vms made (wait, finalize,
+ * kubeconfig): any create-vms run, even with the same inputs, makes new machines and a new
+ * cluster (new CA, new credentials, ISOs attached again). */
+extern const char *const kf_after_create_vms[];
+
 /* up's --yes/--force: create-vms may replace VMs made earlier without asking. */
 void kf_create_vms_consent(bool yes);
 

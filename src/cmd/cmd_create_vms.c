@@ -34,6 +34,8 @@ static const struct kf_opt create_vms_opts[] = {
 	KF_OPT_END_,
 };
 
+const char *const kf_after_create_vms[] = { "create-vms", NULL };
+
 void kf_create_vms_consent(bool yes)
 {
 	opt_yes = yes;

@@ -202,16 +202,12 @@ static int finalize_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_
 	return 0;
 }
 
-/* New VMs (create-vms ran, even with the same inputs) have their ISOs attached again and a new
- * cluster to check. */
-static const char *const finalize_after[] = { "create-vms", NULL };
-
 const struct kf_stage_def kf_stage_finalize = {
 	.name = "finalize",
 	.fingerprint = finalize_fingerprint,
 	.check = NULL,
 	.run = finalize_run,
-	.after = finalize_after,
+	.after = kf_after_create_vms,
 };
 
 static int finalize_cmd(struct kf_ctx *ctx, int argc, char **argv)

@@ -15,6 +15,7 @@
 #include "k3sforge/proc.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
 #include "k3sforge/state.h"
 
 extern const struct kf_cmd kf_cmd_kubeconfig;
@@ -247,16 +248,12 @@ static int kubeconfig_check(struct kf_ctx *ctx, struct kf_err *err)
 	return ok ? 0 : kf_err_set(err, KF_ENOTFOUND, "<out>/kubeconfig is missing");
 }
 
-/* New VMs (create-vms ran, even with the same inputs) are a new cluster: a new CA and new
- * client credentials. */
-static const char *const kubeconfig_after[] = { "create-vms", NULL };
-
 const struct kf_stage_def kf_stage_kubeconfig = {
 	.name = "kubeconfig",
 	.fingerprint = kubeconfig_fingerprint,
 	.check = kubeconfig_check,
 	.run = kubeconfig_stage_run,
-	.after = kubeconfig_after,
+	.after = kf_after_create_vms,
 };
 
 static int kubeconfig_cmd(struct kf_ctx *ctx, int argc, char **argv)

@@ -125,15 +125,12 @@ static int wait_run(struct kf_ctx *ctx, struct kf_err *err)
 	return kf_wait_stage_nodes(ctx, "wait", !opt_no_vmrun, opt_timeout, err);
 }
 
-/* New VMs (create-vms ran, even with the same inputs) are new machines to wait for. */
-static const char *const wait_after[] = { "create-vms", NULL };
-
 const struct kf_stage_def kf_stage_wait = {
 	.name = "wait",
 	.fingerprint = wait_fingerprint,
 	.check = NULL,
 	.run = wait_run,
-	.after = wait_after,
+	.after = kf_after_create_vms,
 };
 
 static int wait_cmd(struct kf_ctx *ctx, int argc, char **argv)
