@@ -129,15 +129,25 @@ static int rs_read(struct rstream *rs, void *buf, size_t n, struct kf_err *err)
 	return 0;
 }
 
-/* After the end of the tar stream: nothing may follow, and the GCM tag must verify. */
-static int rs_finish(struct rstream *rs, struct kf_err *err)
+/* After the end of the tar stream: only zero padding may follow (GNU tar pads a re-tarred
+ * backup to its 10240-byte record; kf_tar_pad), and the GCM tag must verify. buf: CHUNK bytes. */
+static int rs_finish(struct rstream *rs, unsigned char *buf, struct kf_err *err)
 {
+	struct kf_tar_pad pad = { 0 };
+	int r;
+
 	if (rs->c) {
 		unsigned char tag[TAG_LEN], fin[32];
 		int outl = 0;
-		if (rs->ct_left != 0)
+		if (rs->ct_left > KF_TAR_PAD_MAX)
 			return kf_err_set(err, KF_EPARSE, "%s: data after the end of the archive",
 					  rs->path);
+		while (rs->ct_left > 0) {
+			size_t take = rs->ct_left > CHUNK ? CHUNK : (size_t)rs->ct_left;
+			if ((r = rs_read(rs, buf, take, err)) != 0)
+				return r;
+			kf_tar_pad_feed(&pad, buf, take);
+		}
 		if (fread(tag, 1, TAG_LEN, rs->f) != TAG_LEN)
 			return kf_err_set(err, KF_EPARSE, "%s: truncated archive (no tag)", rs->path);
 		if (EVP_CIPHER_CTX_ctrl(rs->c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1 ||
@@ -146,10 +156,19 @@ static int rs_finish(struct rstream *rs, struct kf_err *err)
 					  "%s: authentication failed: wrong passphrase, or the "
 					  "archive was damaged or tampered with; nothing was restored",
 					  rs->path);
-		return 0;
+	} else {
+		size_t got;
+		while (!pad.data && pad.len <= KF_TAR_PAD_MAX &&
+		       (got = fread(buf, 1, CHUNK, rs->f)) > 0)
+			kf_tar_pad_feed(&pad, buf, got);
+		if (ferror(rs->f))
+			return kf_err_set(err, KF_EIO, "%s: %s", rs->path, strerror(errno));
 	}
-	if (fgetc(rs->f) != EOF)
-		return kf_err_set(err, KF_EPARSE, "%s: data after the end of the archive", rs->path);
+	if (!kf_tar_pad_ok(&pad))
+		return kf_err_set(err, KF_EPARSE,
+				  "%s: data after the end of the archive (only zero blocks, up to "
+				  "1 MiB, may follow it)",
+				  rs->path);
 	return 0;
 }
 
@@ -165,7 +184,7 @@ static void rs_check_tag(struct rstream *rs, unsigned char *buf, struct kf_err *
 		if (rs_read(rs, buf, take, &e) != 0)
 			return;
 	}
-	if (rs_finish(rs, &e) == KF_EAUTH)
+	if (rs_finish(rs, buf, &e) == KF_EAUTH)
 		kf_err_set(err, KF_EAUTH, "%s", e.msg);
 }
 
@@ -384,7 +403,7 @@ static int walk(struct restore *rx, const char *path, bool extract, struct kf_er
 				       path, rx->m[i].name);
 			goto out;
 		}
-	r = rs_finish(&rs, err);
+	r = rs_finish(&rs, buf, err);
 out:
 	if (fd >= 0)
 		close(fd);

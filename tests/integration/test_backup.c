@@ -1,7 +1,7 @@
 /* backup / restore through the real CLI on a real PKI (kf_pki_ensure: CA, registry certificate,
  * operator and host keys, known_hosts, token): the round trip keeps every identity; damaged,
  * truncated, tampered archives, a wrong passphrase and another lab's PKI are refused with
- * nothing changed. */
+ * nothing changed; a backup re-tarred by GNU tar (zero padding after the end) restores. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/pki.h"
+#include "k3sforge/tar.h"
 #include "pki_testutil.h"
 
 #define PASS "correct horse battery staple"
@@ -313,6 +314,68 @@ static void test_restore_refuses_another_labs_pki_unless_forced(void **state)
 	free(other);
 }
 
+/* GNU tar re-packing an extracted backup, members in the archive's order: its own header
+ * format, and zeros up to its 10240-byte record after the end marker. */
+static void test_restore_accepts_a_backup_re_tarred_by_gnu_tar(void **state)
+{
+	struct fx *f = *state;
+	char *x = pki_t_path(f->tmp, "x"), *list = pki_t_path(f->tmp, "members.txt");
+	char *retar = pki_t_path(f->tmp, "retarred.tar"), *target = pki_t_path(f->tmp, "restored");
+	char fp[16][KF_SHA256_HEX_LEN + 1], *names;
+	const char *extract[] = { "tar", "-xf", f->archive, "-C", x, NULL };
+	const char *names_argv[] = { "tar", "-tf", f->archive, NULL };
+	const char *create[] = { "tar", "-cf", retar, "-C", x, "--no-recursion", "-T", list, NULL };
+	struct stat sb;
+	int code;
+
+	assert_int_equal(kf(f, f->out, NULL, "backup", f->archive, NULL), 0);
+	assert_int_equal(mkdir(x, 0700), 0);
+	free(pki_t_run(extract, &code, 1));
+	assert_int_equal(code, 0);
+	names = pki_t_run(names_argv, &code, 0);
+	assert_int_equal(code, 0);
+	pki_t_write(list, names);
+	free(pki_t_run(create, &code, 1));
+	assert_int_equal(code, 0);
+	assert_int_equal(stat(retar, &sb), 0);
+	assert_int_equal(sb.st_size % 10240, 0);
+	assert_int_equal(kf(f, target, NULL, "restore", retar, NULL), 0);
+	fingerprints(target, fp);
+	for (int i = 0; identity[i]; i++)
+		assert_string_equal(fp[i], f->fp[i]);
+	free(names);
+	free(x);
+	free(list);
+	free(retar);
+	free(target);
+}
+
+static void test_restore_refuses_data_after_the_end_but_not_zero_padding(void **state)
+{
+	struct fx *f = *state;
+	char *out = NULL, *target = pki_t_path(f->tmp, "restored");
+	char block[KF_TAR_BLOCK];
+	FILE *fp;
+
+	assert_int_equal(kf(f, f->out, NULL, "backup", f->archive, NULL), 0);
+	memset(block, 0, sizeof(block));
+	assert_non_null(fp = fopen(f->archive, "ab"));
+	for (int i = 0; i < 18; i++)
+		fwrite(block, 1, sizeof(block), fp);
+	fclose(fp);
+	assert_int_equal(kf(f, target, NULL, "restore", f->archive, NULL), 0);
+	assert_int_equal(kf_fs_remove_tree(target, NULL), 0);
+	memcpy(block + 100, "more", 4);
+	assert_non_null(fp = fopen(f->archive, "ab"));
+	fwrite(block, 1, sizeof(block), fp);
+	fclose(fp);
+	assert_int_not_equal(kf(f, target, &out, "restore", f->archive, NULL), 0);
+	assert_contains(out, "data after the end of the archive");
+	assert_false(kf_fs_exists(target));
+	free(out);
+	free(target);
+}
+
 static void test_backup_refuses_a_dir_without_a_lab(void **state)
 {
 	struct fx *f = *state;
@@ -348,6 +411,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_refuses_a_dir_without_a_lab, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_restore_accepts_a_backup_re_tarred_by_gnu_tar,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_restore_refuses_data_after_the_end_but_not_zero_padding, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
