@@ -60,9 +60,15 @@ static void make_pki(const char *out)
 	kf_config_free(cfg);
 }
 
+static const char *fail_to;      /* see rename() below */
+static int fail_times = 1;
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+
+	fail_to = NULL; /* an injected failure never outlives its test */
+	fail_times = 1;
 
 	f->tmp = pki_t_tmpdir("backup");
 	f->out = pki_t_path(f->tmp, "out");
@@ -143,15 +149,20 @@ static void truncate_by(const char *path, long bytes)
 
 
 /* The failure injected into the move into place: this executable's rename() (the library is
- * linked in statically, so kf_restore calls it) fails once, for the first destination ending in
- * fail_to. */
-static const char *fail_to;
+ * linked in statically, so kf_restore calls it) fails for the next fail_times destinations
+ * ending in fail_to (then fail_to is cleared); failed_from is the source of the first. */
+static char failed_from[1024];
 
 int rename(const char *from, const char *to)
 {
 	size_t n = fail_to ? strlen(fail_to) : 0, tl = strlen(to);
 	if (n && tl >= n && strcmp(to + tl - n, fail_to) == 0) {
-		fail_to = NULL;
+		if (!failed_from[0])
+			snprintf(failed_from, sizeof(failed_from), "%s", from);
+		if (--fail_times == 0) {
+			fail_to = NULL;
+			fail_times = 1;
+		}
 		errno = EIO;
 		return -1;
 	}
@@ -523,9 +534,16 @@ static void test_restore_failing_while_moving_into_place_changes_nothing(void **
 	ro.out_dir = other;
 	ro.force = true;
 	fail_to = "/ssh/id_ed25519";
+	failed_from[0] = '\0';
 	assert_int_not_equal(kf_restore(f->archive, &ro, &st, &e), 0);
 	assert_null(fail_to); /* the failure did happen */
 	assert_non_null(strstr(e.msg, "ssh/id_ed25519"));
+	/* staged next to the output dir, not inside it */
+	{
+		char *stage = pki_t_path(f->tmp, ".other.restore.");
+		assert_memory_equal(failed_from, stage, strlen(stage));
+		free(stage);
+	}
 	after = listing(other);
 	assert_same_listing(before, after);
 	assert_no_staging_left(f->tmp, other);
@@ -539,6 +557,72 @@ static void test_restore_failing_while_moving_into_place_changes_nothing(void **
 	free(after);
 	free(before);
 	free(other);
+}
+
+static void test_restore_says_where_the_replaced_files_are_when_undoing_fails(void **state)
+{
+	struct fx *f = *state;
+	char *other = pki_t_path(f->tmp, "other"), *key = pki_t_path(other, "ssh/id_ed25519");
+	char before[KF_SHA256_HEX_LEN + 1], kept[KF_SHA256_HEX_LEN + 1], *where, *end;
+	struct kf_restore_opts ro = { 0 };
+	struct kf_restore_stats st = { 0 };
+	struct kf_err e;
+
+	assert_int_equal(kf(f, f->out, NULL, "backup", f->archive, NULL), 0);
+	make_pki(other);
+	assert_int_equal(kf_sha256_file(key, before, &e), 0);
+	ro.out_dir = other;
+	ro.force = true;
+	/* the move of the operator key fails, and so does putting the old one back */
+	fail_to = "/ssh/id_ed25519";
+	fail_times = 2;
+	assert_int_not_equal(kf_restore(f->archive, &ro, &st, &e), 0);
+	assert_null(fail_to);
+	assert_non_null(strstr(e.msg, "undoing the restore failed too"));
+	where = strstr(e.msg, "the files it replaced are kept in ");
+	assert_non_null(where);
+	where += strlen("the files it replaced are kept in ");
+	end = strchr(where, ';');
+	assert_non_null(end);
+	*end = '\0';
+	/* the old key is there, and nothing else of the other lab was lost */
+	{
+		char *dir = strdup(where), *old = NULL;
+		struct dirent **ents = NULL;
+		int n = scandir(dir, &ents, NULL, alphasort);
+		bool found = false;
+		for (int i = 0; i < n; i++) {
+			if (!found && ents[i]->d_name[0] == 'o') {
+				old = pki_t_path(dir, ents[i]->d_name);
+				assert_int_equal(kf_sha256_file(old, kept, &e), 0);
+				found = strcmp(kept, before) == 0;
+				free(old);
+			}
+			free(ents[i]);
+		}
+		free(ents);
+		assert_true(found);
+		free(dir);
+	}
+	free(key);
+	free(other);
+}
+
+static void test_restore_refuses_two_members_with_one_destination(void **state)
+{
+	struct fx *f = *state;
+	char *out = NULL, *target = pki_t_path(f->tmp, "restored");
+	static const struct entry v[] = {
+		{ "out/state.json", "{}\n", 0600, '0' },
+		{ "config/state.json", "{\"stages\": {}}\n", 0600, '0' },
+	};
+
+	craft(f->archive, v, 2);
+	assert_int_not_equal(kf(f, target, &out, "restore", f->archive, NULL), 0);
+	assert_contains(out, "would both be");
+	assert_false(kf_fs_exists(target));
+	free(out);
+	free(target);
 }
 
 static void test_restore_into_a_new_dir_that_fails_to_move_creates_nothing(void **state)
@@ -810,6 +894,11 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_restore_failing_while_moving_into_place_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_restore_says_where_the_replaced_files_are_when_undoing_fails, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_two_members_with_one_destination,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_restore_into_a_new_dir_that_fails_to_move_creates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(
