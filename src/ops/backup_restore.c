@@ -225,7 +225,7 @@ static int check_dir_entry(struct restore *rx, char *name, uint64_t size, const 
 	return 0;
 }
 
-static int load_manifest(struct restore *rx, const char *text, uint64_t plain_len,
+static int load_manifest(struct restore *rx, const char *text, size_t len, uint64_t plain_len,
 			 const char *path, struct kf_err *err)
 {
 	struct member **by_dest = NULL;
@@ -236,7 +236,8 @@ static int load_manifest(struct restore *rx, const char *text, uint64_t plain_le
 	size_t i;
 	int r = 0;
 
-	rx->manifest = json_loads(text, 0, &je);
+	/* the whole member, once: no NUL-cut text, no key given twice */
+	rx->manifest = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!rx->manifest || !json_is_object(rx->manifest) ||
 	    strcmp(json_string_value(json_object_get(rx->manifest, "format")) ?: "",
 		   "k3sforge-backup") != 0 ||
@@ -259,7 +260,7 @@ static int load_manifest(struct restore *rx, const char *text, uint64_t plain_le
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	/* The manifest's header and the end marker, then each member's header and blocks: more
 	 * than the archive holds is a damaged or crafted manifest. */
-	total = 3 * KF_TAR_BLOCK + (strlen(text) + KF_TAR_BLOCK - 1) / KF_TAR_BLOCK * KF_TAR_BLOCK;
+	total = 3 * KF_TAR_BLOCK + (len + KF_TAR_BLOCK - 1) / KF_TAR_BLOCK * KF_TAR_BLOCK;
 	json_array_foreach(members, i, it) {
 		struct member *m = &rx->m[i];
 		json_t *size = json_object_get(it, "size");
@@ -356,7 +357,7 @@ static int walk(struct restore *rx, const char *path, bool extract, struct kf_er
 			}
 			r = kf_backup_reader_read(&rs, text, (size_t)size, err);
 			if (!r && !rx->manifest)
-				r = load_manifest(rx, text, rs.plain_len, path, err);
+				r = load_manifest(rx, text, (size_t)size, rs.plain_len, path, err);
 			free(text);
 			if (!r && size % 512)
 				r = kf_backup_reader_read(&rs, buf, 512 - size % 512, err);

@@ -792,6 +792,35 @@ static void test_restore_into_a_new_dir_below_a_symlinked_dir(void **state)
 	free(target);
 }
 
+static void test_restore_refuses_a_manifest_with_a_key_twice(void **state)
+{
+	struct fx *f = *state;
+	char *out = NULL, *target = pki_t_path(f->tmp, "restored"), man[1024], hex[65];
+	static const char token[] = "token\n";
+	static const char zero[2 * KF_TAR_BLOCK];
+	FILE *fp = fopen(f->archive, "wb");
+
+	assert_non_null(fp);
+	kf_sha256_hex(token, strlen(token), hex);
+	/* a reader that keeps the last "members" sees a valid backup, one that keeps the first an
+	 * empty one: the manifest means two things, so it means nothing */
+	snprintf(man, sizeof(man),
+		 "{\"format\": \"k3sforge-backup\", \"version\": 1, \"members\": [], \"members\": "
+		 "[{\"name\": \"out/secrets/k3s-token\", \"size\": %zu, \"sha256\": \"%s\"}]}",
+		 strlen(token), hex);
+	header(fp, KF_BACKUP_MANIFEST, strlen(man), 0644, '0');
+	body(fp, man, strlen(man));
+	header(fp, "out/secrets/k3s-token", strlen(token), 0600, '0');
+	body(fp, token, strlen(token));
+	fwrite(zero, 1, sizeof(zero), fp);
+	fclose(fp);
+	assert_int_not_equal(kf(f, target, &out, "restore", f->archive, NULL), 0);
+	assert_contains(out, "not a k3sforge backup");
+	assert_false(kf_fs_exists(target));
+	free(out);
+	free(target);
+}
+
 /* GNU tar re-packing an extracted backup, members in the archive's order: its own header
  * format, and zeros up to its 10240-byte record after the end marker. */
 static void test_restore_accepts_a_backup_re_tarred_by_gnu_tar(void **state)
@@ -913,6 +942,8 @@ int main(void)
 			test_restore_refuses_a_symlink_inside_the_output_dir_even_forced, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_restore_into_a_new_dir_below_a_symlinked_dir,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_a_manifest_with_a_key_twice,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_accepts_a_backup_re_tarred_by_gnu_tar,
 						setup, teardown),
