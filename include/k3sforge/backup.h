@@ -2,7 +2,7 @@
  * kubeconfig, registries.yaml and optionally the registry content (an air-gap bundle), in one
  * archive with a digest manifest, written 0600 atomically and optionally encrypted with a
  * passphrase (scrypt + AES-256-GCM). Restore verifies every digest and the GCM tag before it
- * changes anything. The format is docs/backup.md. */
+ * changes anything, and changes everything or nothing. The format is docs/backup.md. */
 #ifndef K3SFORGE_BACKUP_H
 #define K3SFORGE_BACKUP_H
 
@@ -54,9 +54,13 @@ struct kf_restore_stats {
 	char *images_path;        /* where the image bundle went (NULL if none); caller frees */
 };
 
-/* Verifies the whole archive (manifest, every digest, GCM tag), refuses existing files that
- * differ (unless force), and only then writes the members. KF_EDIGEST / KF_EPARSE / KF_EAUTH
- * (wrong passphrase or tampered ciphertext) / KF_EEXIST leave everything unchanged. */
+/* Verifies the whole archive (manifest and member list, every digest, GCM tag) and every
+ * destination, refuses existing files that differ (unless force), writes the members into a
+ * staging directory next to each destination directory and only then moves them into place,
+ * undoing the moves made if one fails. Modes come from k3sforge's table of what each file is,
+ * never from the archive (docs/backup.md). Any error (KF_EDIGEST / KF_EPARSE / KF_EAUTH for a
+ * wrong passphrase or tampered ciphertext / KF_EEXIST / KF_ELIMIT / KF_EIO) leaves the
+ * destinations as they were. */
 int kf_restore(const char *path, const struct kf_restore_opts *opts,
 	       struct kf_restore_stats *stats, struct kf_err *err);
 void kf_restore_stats_free(struct kf_restore_stats *st);

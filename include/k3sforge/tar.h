@@ -26,4 +26,23 @@ bool kf_tar_number(const unsigned char *p, size_t n, uint64_t *out);
 /* Checks a header block's checksum field against its content. */
 bool kf_tar_checksum_ok(const unsigned char h[KF_TAR_BLOCK]);
 
+/* Is the block all zeros (half of the end-of-archive marker, or padding after it)? */
+bool kf_tar_zero_block(const unsigned char b[KF_TAR_BLOCK]);
+
+/* The most padding a reader accepts after the two end-of-archive blocks: GNU tar, bsdtar and
+ * Python's tarfile fill the archive's last record (blocking factor x 512 bytes, 10240 by
+ * default) with zero blocks; 1 MiB covers a blocking factor of 2048. */
+#define KF_TAR_PAD_MAX (1u << 20)
+
+/* What follows the end-of-archive marker: whole zero blocks, KF_TAR_PAD_MAX bytes at most, and
+ * nothing else. A reader feeds every byte after the marker (in any pieces), then asks
+ * kf_tar_pad_ok; a data byte or too much padding makes it false ("data after the end"). */
+struct kf_tar_pad {
+	uint64_t len;      /* bytes fed so far */
+	bool data;         /* a non-zero byte was seen */
+};
+void kf_tar_pad_feed(struct kf_tar_pad *pad, const void *p, size_t n);
+/* Whole zero blocks (or nothing) within the bound. */
+bool kf_tar_pad_ok(const struct kf_tar_pad *pad);
+
 #endif

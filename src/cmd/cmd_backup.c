@@ -1,6 +1,7 @@
 /* k3sforge backup FILE: the lab's identity (config, state, PKI, SSH material, token, kubeconfig,
  * registries.yaml) and optionally its registry content in one verified, 0600, optionally
  * encrypted archive (docs/backup.md). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ static int backup_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	struct kf_config *cfg;
 	struct kf_backup_items items = { 0 };
-	char *pass = NULL, *bundle = NULL;
+	char *pass = NULL, *bundle = NULL, *tmpdir = NULL;
 	int npos = 0, r;
 
 	opt_images = false;
@@ -117,9 +118,20 @@ static int backup_run(struct kf_ctx *ctx, int argc, char **argv)
 				   &ctx->err)) != 0)
 		goto out;
 	if (opt_images) {
-		char name[64];
-		snprintf(name, sizeof(name), "backup-images.%ld.tar", (long)getpid());
-		if (!(bundle = kf_ctx_path(ctx, name))) {
+		/* The bundle is exported into a private directory of its own (0700, unpredictable
+		 * name): nothing planted in the output dir can redirect the export. */
+		if (!(tmpdir = kf_ctx_path(ctx, ".backup-images.XXXXXX"))) {
+			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (!mkdtemp(tmpdir)) {
+			r = kf_err_set(&ctx->err, KF_EIO, "cannot create a temporary directory in %s: %s",
+				       ctx->out_dir, strerror(errno));
+			free(tmpdir);
+			tmpdir = NULL;
+			goto out;
+		}
+		if (!(bundle = kf_path_join(tmpdir, "bundle.tar"))) {
 			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -138,11 +150,10 @@ static int backup_run(struct kf_ctx *ctx, int argc, char **argv)
 	      items.n, opt_images ? " with the registry's images" : "",
 	      pass ? ", encrypted" : "");
 out:
-	if (bundle) {
-		unlink(bundle);
-		char sum[4096];
-		snprintf(sum, sizeof(sum), "%s.sha256", bundle);
-		unlink(sum);
+	if (tmpdir) {
+		struct kf_err e;
+		kf_fs_remove_tree(tmpdir, &e);
+		free(tmpdir);
 	}
 	free(bundle);
 	kf_backup_items_free(&items);

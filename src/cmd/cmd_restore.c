@@ -1,6 +1,6 @@
-/* k3sforge restore FILE: verifies a backup completely (every digest, the GCM tag) and only then
- * writes its files into the output directory, so `up` rebuilds the lab with the same CA, host
- * keys and token. */
+/* k3sforge restore FILE: verifies a backup completely (member list, every digest, the GCM tag)
+ * and only then writes its files into the output directory, all or nothing, so `up` rebuilds
+ * the lab with the same CA, host keys and token. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,12 +82,14 @@ const struct kf_cmd kf_cmd_restore = {
 	.usage = "k3sforge [-o DIR] restore FILE [--force] [--config-dir DIR] "
 		 "[--passphrase-file F | --passphrase-env VAR]",
 	.description =
-		"Reads the archive twice: first every member's sha256 against the manifest (and, when\n"
-		"encrypted, the AES-GCM tag) — a damaged, truncated, tampered archive or a wrong\n"
-		"passphrase is refused before anything changes; existing files that differ (another\n"
-		"lab's PKI) are refused unless --force. Then the files are written next to their\n"
-		"destinations, verified again and renamed into place. A rerun of `up` then rebuilds\n"
-		"the lab with the same CA, host keys and token.",
+		"Reads the archive twice: first the member list and every member's sha256 against the\n"
+		"manifest (and, when encrypted, the AES-GCM tag) — a damaged, truncated, tampered or\n"
+		"crafted archive or a wrong passphrase is refused before anything changes; existing\n"
+		"files that differ (another lab's PKI) are refused unless --force. Then the files are\n"
+		"written into a staging directory next to the output dir, verified again and moved\n"
+		"into place; if a move fails, the moves made are undone. Modes are k3sforge's own\n"
+		"(dirs 0700, keys and secrets 0600), never the archive's. A rerun of `up` then\n"
+		"rebuilds the lab with the same CA, host keys and token.",
 	.example = "  k3sforge -o k3sforge-out restore lab-backup.kfb --passphrase-env KF_PASS",
 	.opts = restore_opts,
 	.run = restore_run,

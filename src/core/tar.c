@@ -88,3 +88,25 @@ bool kf_tar_checksum_ok(const unsigned char h[KF_TAR_BLOCK])
 		sum += (i >= 148 && i < 156) ? ' ' : h[i];
 	return kf_tar_number(h + 148, 8, &want) && want == sum;
 }
+
+bool kf_tar_zero_block(const unsigned char b[KF_TAR_BLOCK])
+{
+	for (int i = 0; i < KF_TAR_BLOCK; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+void kf_tar_pad_feed(struct kf_tar_pad *pad, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n && !pad->data; i++)
+		pad->data = c[i] != 0;
+	pad->len += n;
+}
+
+bool kf_tar_pad_ok(const struct kf_tar_pad *pad)
+{
+	return !pad->data && pad->len % KF_TAR_BLOCK == 0 && pad->len <= KF_TAR_PAD_MAX;
+}

@@ -1,6 +1,7 @@
 /* backup --with-images: the lab registry's image set travels in the backup as an air-gap bundle
  * (images/bundle.tar) and loads back into a registry after restore (real docker-registry over
  * TLS, tests/lib/ops_lab). */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "k3sforge/bundle.h"
 #include "k3sforge/fs.h"
@@ -45,6 +47,20 @@ static int kf(struct ops_lab *f, const char *out, const char *a1, const char *a2
 	return code;
 }
 
+/* Is there an entry whose name contains part in dir? */
+static bool holds_entry(const char *dir, const char *part)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		found = found || strstr(e->d_name, part) != NULL;
+	closedir(d);
+	return found;
+}
+
 static void test_backup_with_images_restores_a_loadable_bundle(void **state)
 {
 	struct ops_lab *f = *state;
@@ -57,12 +73,18 @@ static void test_backup_with_images_restores_a_loadable_bundle(void **state)
 	snprintf(archive, sizeof(archive), "%s/lab-images.kfb", f->dir);
 	snprintf(target, sizeof(target), "%s/restored", f->dir);
 	assert_int_equal(kf(f, f->out, "backup", archive, "--with-images"), 0);
+	assert_false(holds_entry(f->out, "backup-images")); /* its temporary export is gone */
 	assert_int_equal(kf_fs_read(&data, &len, archive, 256 << 20, NULL), 0);
 	assert_non_null(memmem(data, len, "images/bundle.tar", 17));
 	free(data);
 	assert_int_equal(kf(f, target, "restore", archive, NULL), 0);
 	snprintf(bundle, sizeof(bundle), "%s/bundle.tar", target);
 	assert_true(kf_fs_exists(bundle));
+	{
+		struct stat sb;
+		assert_int_equal(stat(bundle, &sb), 0);
+		assert_int_equal(sb.st_mode & 07777, 0600); /* k3sforge's mode, not the archive's */
+	}
 	snprintf(ca, sizeof(ca), "%s/pki/ca.crt", target);
 	snprintf(to, sizeof(to), "127.0.0.1:%d", f->cfg->registry.port);
 	memset(&st, 0, sizeof(st));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "k3sforge/proc.h"
 #include "k3sforge/tar.h"
@@ -146,6 +147,85 @@ static void test_tar_number_refuses_malformed_fields(void **state)
 	assert_false(kf_tar_number((const unsigned char *)"7777777777777777777777777", 25, &v));
 }
 
+/* GNU tar's own output: one 700-byte member, the end marker, then zeros up to the 10240-byte
+ * record. */
+static char *gnu_tar_archive(size_t *len)
+{
+	char dir[] = "/tmp/kf-tar-test.XXXXXX", path[64];
+	const char *argv[] = { "tar", "--format=ustar", "-cf", "-", "-C", dir, "member", NULL };
+	struct kf_proc p;
+	struct kf_err err;
+	FILE *fp;
+	char *out;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/member", dir);
+	assert_non_null(fp = fopen(path, "wb"));
+	for (int i = 0; i < 700; i++)
+		fputc('a' + i % 26, fp);
+	fclose(fp);
+	memset(&p, 0, sizeof(p));
+	p.argv = argv;
+	p.timeout_ms = 60000;
+	if (kf_proc_run_ok(&p, &err) != 0)
+		fail_msg("%s", err.msg);
+	*len = p.out.len;
+	out = malloc(p.out.len);
+	assert_non_null(out);
+	memcpy(out, p.out.data, p.out.len);
+	kf_proc_free(&p);
+	unlink(path);
+	rmdir(dir);
+	return out;
+}
+
+static void test_tar_pad_accepts_gnu_tars_record_padding(void **state)
+{
+	struct kf_tar_pad pad = { 0 };
+	size_t len = 0, end;
+	uint64_t size;
+	char *a = gnu_tar_archive(&len);
+	(void)state;
+
+	/* header, two data blocks, then the two zero blocks of the end marker */
+	assert_true(kf_tar_checksum_ok((unsigned char *)a));
+	assert_true(kf_tar_number((unsigned char *)a + 124, 12, &size));
+	assert_int_equal(size, 700);
+	end = 3 * KF_TAR_BLOCK;
+	assert_true(kf_tar_zero_block((unsigned char *)a + end));
+	assert_true(kf_tar_zero_block((unsigned char *)a + end + KF_TAR_BLOCK));
+	end += 2 * KF_TAR_BLOCK;
+	assert_int_equal(len, 10240);
+	/* what GNU tar leaves after the marker, fed in uneven pieces */
+	kf_tar_pad_feed(&pad, a + end, 1000);
+	kf_tar_pad_feed(&pad, a + end + 1000, len - end - 1000);
+	assert_int_equal(pad.len, 10240 - 5 * 512);
+	assert_true(kf_tar_pad_ok(&pad));
+	/* one data byte anywhere in it is data after the end */
+	memset(&pad, 0, sizeof(pad));
+	a[len - 1] = 'x';
+	kf_tar_pad_feed(&pad, a + end, len - end);
+	assert_false(kf_tar_pad_ok(&pad));
+	free(a);
+}
+
+static void test_tar_pad_refuses_partial_blocks_and_too_much_padding(void **state)
+{
+	static unsigned char zeros[65536];
+	struct kf_tar_pad pad = { 0 };
+	(void)state;
+
+	assert_true(kf_tar_pad_ok(&pad)); /* nothing after the marker */
+	kf_tar_pad_feed(&pad, zeros, 100);
+	assert_false(kf_tar_pad_ok(&pad)); /* not a whole block */
+	memset(&pad, 0, sizeof(pad));
+	for (unsigned i = 0; i < KF_TAR_PAD_MAX / sizeof(zeros); i++)
+		kf_tar_pad_feed(&pad, zeros, sizeof(zeros));
+	assert_true(kf_tar_pad_ok(&pad)); /* exactly the bound */
+	kf_tar_pad_feed(&pad, zeros, KF_TAR_BLOCK);
+	assert_false(kf_tar_pad_ok(&pad));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +236,8 @@ int main(void)
 		cmocka_unit_test(test_tar_checksum_catches_a_changed_byte),
 		cmocka_unit_test(test_tar_number_accepts_what_tars_write),
 		cmocka_unit_test(test_tar_number_refuses_malformed_fields),
+		cmocka_unit_test(test_tar_pad_accepts_gnu_tars_record_padding),
+		cmocka_unit_test(test_tar_pad_refuses_partial_blocks_and_too_much_padding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
