@@ -37,7 +37,7 @@ struct kf_config {
 	char *cluster_name;          /* cluster.name: [a-z0-9-], default "lab" */
 
 	struct {
-		char *version;             /* default v1.33.4-rc1+k3s1 */
+		char *version;             /* default v1.33.4+k3s1 (v1.33.4-rc1+k3s1 accepted) */
 		char *release_url;         /* base URL of the release assets; default GitHub release */
 		char *install_script_url;
 		char *install_script_sha256; /* pinned digest of install.sh; NULL = not pinned */

@@ -53,7 +53,8 @@ int kf_config_default(struct kf_config **out, struct kf_err *err)
 	if (!c)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	c->cluster_name = strdup("lab");
-	c->k3s.version = strdup("v1.33.4-rc1+k3s1");
+	/* the release, not the seeds' v1.33.4-rc1+k3s1 (a pre-release of the same commit) */
+	c->k3s.version = strdup("v1.33.4+k3s1");
 	c->k3s.release_url = strdup("https://github.com/k3s-io/k3s/releases/download");
 	c->k3s.install_script_url = strdup("https://get.k3s.io");
 	c->network.vmnet = strdup("VMnet1");

@@ -34,7 +34,7 @@
 
 E2E_TESTS=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}/tests
 E2E_BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
-E2E_VERSION=v1.33.4-rc1+k3s1
+E2E_VERSION=v1.33.4+k3s1
 E2E_IMAGES=(docker.io/rancher/mirrored-pause:3.6 docker.io/rancher/mirrored-coredns-coredns:1.12.3
 	docker.io/rancher/local-path-provisioner:v0.0.31)
 E2E_NODES=()

@@ -64,7 +64,7 @@ static void test_config_loads_the_example_lab(void **state)
 	kf_err_clear(&e);
 	assert_int_equal(kf_config_load(&c, KF_SOURCE_DIR "/examples/lab.yaml", &e), 0);
 	assert_string_equal(c->cluster_name, "lab");
-	assert_string_equal(c->k3s.version, "v1.33.4-rc1+k3s1");
+	assert_string_equal(c->k3s.version, "v1.33.4+k3s1");
 	assert_string_equal(c->k3s.pause_image, "rancher/mirrored-pause:3.6");
 	assert_string_equal(c->network.vmnet, "VMnet1");
 	assert_string_equal(c->network.subnet, "192.168.6.0/24");
@@ -86,6 +86,18 @@ static void test_config_loads_the_example_lab(void **state)
 	assert_string_equal(c->paths.ubuntu_iso,
 			    KF_SOURCE_DIR "/examples/ubuntu-22.04.5-live-server-amd64.iso");
 	assert_int_equal(c->timeouts.wait_s, 1200);
+	kf_config_free(c);
+}
+
+/* The default pin is the release; the seeds' release candidate stays accepted. */
+static void test_config_defaults_to_the_k3s_release_and_accepts_its_rc(void **state)
+{
+	struct kf_config *c = load_ok("# nothing set\n"), *rc;
+	(void)state;
+	assert_string_equal(c->k3s.version, "v1.33.4+k3s1");
+	rc = load_ok("k3s:\n  version: v1.33.4-rc1+k3s1\n");
+	assert_string_equal(rc->k3s.version, "v1.33.4-rc1+k3s1");
+	kf_config_free(rc);
 	kf_config_free(c);
 }
 
@@ -1191,6 +1203,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_loads_the_example_lab),
+		cmocka_unit_test(test_config_defaults_to_the_k3s_release_and_accepts_its_rc),
 		cmocka_unit_test(test_config_empty_file_gives_the_lab_defaults),
 		cmocka_unit_test(test_config_minimal_file_fills_node_defaults),
 		cmocka_unit_test(test_config_loads_thirty_nodes),
