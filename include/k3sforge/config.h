@@ -90,7 +90,8 @@ struct kf_config {
 	struct {
 		char *user;                /* default "ubuntu" */
 		char *timezone;            /* default Asia/Seoul */
-		char **packages; size_t n_packages;  /* extra packages; defaults: the seeds' ops tools */
+		char **packages; size_t n_packages;  /* extra packages from the ISO; default none */
+		char *debs;                /* directory of extra .deb files (absolute); NULL = none */
 		char *locale;              /* default en_US.UTF-8 */
 		char *keyboard;            /* default us */
 	} guest;
