@@ -14,6 +14,11 @@
                                             CHART, values point at REGISTRY, telemetry off
   recipe_check.py nested AI UD NC           the installer's autoinstall user-data AI carries
                                             exactly UD as user-data: and NC's network as network:
+  recipe_check.py installed-user AI         prints, as JSON, the user entry cloud-init applies on
+                                            the installed system: subiquity's cloud-config built
+                                            from AI's identity/ssh, merged with AI's user-data as
+                                            subiquity merges it, normalized by cloud-init itself
+                                            (needs the system python's cloudinit)
 """
 import json
 import os
@@ -150,10 +155,45 @@ def cmd_helmchart(manifest, chart, registry, password):
     print(f"{manifest}: HelmChart ks-core valid")
 
 
+def merge_like_subiquity(target, source):
+    """subiquity 24.04.1 subiquity/models/subiquity.py:71-89 merge_cloud_init_config: mappings
+    recursively, lists appended, anything else replaced."""
+    for k, v in source.items():
+        if isinstance(v, dict) and isinstance(target.get(k), dict):
+            merge_like_subiquity(target[k], v)
+        elif isinstance(v, list) and isinstance(target.get(k), list):
+            target[k].extend(v)
+        else:
+            target[k] = v
+
+
+def cmd_installed_user(ai_path):
+    # subiquity 24.04.1 subiquity/models/subiquity.py:351-393 _cloud_init_config: the identity
+    # becomes the first users entry (lock_passwd False, its password hash, the ssh keys), then
+    # the autoinstall user-data is merged in. cloud-init (distros/ug_util.py) folds entries of
+    # the same name with mergemanydict([earlier, later]): the earlier entry's keys win.
+    from cloudinit.distros import ug_util
+    ai = load(ai_path)["autoinstall"]
+    ident, ssh = ai["identity"], ai.get("ssh", {})
+    entry = {"name": ident["username"], "gecos": ident["realname"], "passwd": ident["password"],
+             "shell": "/bin/bash", "groups": "adm,cdrom,dip,lxd,plugdev,sudo", "lock_passwd": False}
+    if ssh.get("authorized-keys"):
+        entry["ssh_authorized_keys"] = list(ssh["authorized-keys"])
+    config = {"users": [entry]}
+    merge_like_subiquity(config, ai.get("user-data", {}))
+
+    class NoDefaultUser:
+        def get_default_user(self):
+            return None
+
+    users, _ = ug_util.normalize_users_groups(config, NoDefaultUser())
+    print(json.dumps(users[ident["username"]], sort_keys=True))
+
+
 def main():
     cmds = {"autoinstall": cmd_autoinstall, "scripts": cmd_scripts, "file": cmd_file,
             "netplan": cmd_netplan, "nested": cmd_nested,
-            "helmchart": cmd_helmchart}
+            "helmchart": cmd_helmchart, "installed-user": cmd_installed_user}
     if len(sys.argv) < 3 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

@@ -510,6 +510,42 @@ static void test_recipe_packages_are_the_recipes_own_plus_configured(void **stat
 	kf_config_free(cfg);
 }
 
+/* What docs/recipe.md says about the installed user: subiquity's identity entry comes first
+ * and wins where both set a key (lock_passwd false, passwd "!"), ours adds the sudo rule; the
+ * only key is the operator's. Computed with cloud-init's own user normalization. */
+static void test_recipe_installed_user_is_identitys_entry_plus_our_sudo_rule(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc = render(cfg, "k3s-worker1");
+	char dir[64], ai[128], want[600];
+	const char *argv[] = { "/usr/bin/python3", CHECK, "installed-user", ai, NULL };
+	struct kf_proc p;
+	const char *out;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	snprintf(ai, sizeof(ai), "%s/autoinstall-user-data", dir);
+	write_text(ai, rc->autoinstall);
+	p = run_cmd(argv, NULL);
+	if (p.exit_code != 0)
+		fail_msg("installed-user: %s%s", kf_buf_str(&p.out), kf_buf_str(&p.errout));
+	out = kf_buf_str(&p.out);
+	assert_non_null(strstr(out, "\"lock_passwd\": false"));
+	assert_non_null(strstr(out, "\"passwd\": \"!\""));
+	assert_non_null(strstr(out, "\"sudo\": \"ALL=(ALL) NOPASSWD:ALL\""));
+	{
+		const char *k = strstr(rc->autoinstall, "ssh-ed25519 ");
+		assert_non_null(k);
+		snprintf(want, sizeof(want), "\"ssh_authorized_keys\": [\"%.*s\"]",
+			 (int)strcspn(k, "\""), k);
+		assert_non_null(strstr(out, want)); /* the operator's key, once */
+	}
+	kf_proc_free(&p);
+	rmtree(dir);
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
 /* The late-command's shell script (inside sh -c '...') of the guest.debs install. */
 static char *debs_late_command(const char *autoinstall)
 {
@@ -998,6 +1034,7 @@ int main(void)
 		cmocka_unit_test(test_recipe_packages_are_the_recipes_own_plus_configured),
 		cmocka_unit_test(test_recipe_guest_debs_travel_in_the_payload_and_install_in_late_commands),
 		cmocka_unit_test(test_recipe_without_guest_debs_installs_no_debs),
+		cmocka_unit_test(test_recipe_installed_user_is_identitys_entry_plus_our_sudo_rule),
 		cmocka_unit_test(test_recipe_guest_debs_refuses_a_foreign_architecture),
 		cmocka_unit_test(test_recipe_missing_input_says_run_prep),
 		cmocka_unit_test(test_recipe_seed_dir_holds_the_installed_system_seed),
