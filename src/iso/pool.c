@@ -83,6 +83,8 @@ static bool set_has(const struct kf_buf *set, const char *name)
 	const char *hay = kf_buf_str(set);
 	size_t n = strlen(name);
 
+	if (n == 0)
+		return false;
 	for (const char *p = strstr(hay, name); p; p = strstr(p + 1, name))
 		if (p[-1] == '\n' && p[n] == '\n')
 			return true;

@@ -162,9 +162,18 @@ static int add_debs(struct kf_recipe_inputs *in, const char *dir, struct kf_err 
 				  dir, strerror(errno));
 	while (!r && (e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
+		struct stat st;
+		char *full;
+		bool regular;
 		if (e->d_name[0] == '.' || len < 4 || strcmp(e->d_name + len - 4, ".deb") != 0)
 			continue;
-		if (!deb_name_ok(e->d_name))
+		full = kf_path_join(dir, e->d_name);
+		regular = full && stat(full, &st) == 0 && S_ISREG(st.st_mode);
+		free(full);
+		if (!regular)
+			r = kf_err_set(err, KF_ECONFIG, "guest.debs %s/%s is not a regular file",
+				       dir, e->d_name);
+		else if (!deb_name_ok(e->d_name))
 			r = kf_err_set(err, KF_ECONFIG,
 				       "guest.debs %s/%s: not a <package>_<version>_<amd64|all>.deb "
 				       "file name: the guests are amd64; rename or remove it",

@@ -10,11 +10,9 @@
 # installer's `deb file:///cdrom jammy main restricted`) and the casper manifests of the layers
 # (ubuntu-server-minimal, ubuntu-server-minimal.ubuntu-server: the installed system;
 # *.installer.manifest: the live installer only). The package set is the fixture's, not a copy
-# of the real 22.04.5 lists: FIXTURE_POOL_PACKAGES and FIXTURE_TARGET_PACKAGES name it for tests.
+# of the real 22.04.5 lists: pool/ sysstat, ethtool, grub-efi-amd64-signed; installed: bash,
+# curl, zstd, vim, htop, tcpdump, bash-completion; installer only: casper, subiquity-tools.
 # A third argument replaces /.disk/info (e.g. an older 22.04 point release).
-FIXTURE_POOL_PACKAGES="sysstat ethtool grub-efi-amd64-signed"
-FIXTURE_TARGET_PACKAGES="bash curl zstd vim htop tcpdump bash-completion"
-FIXTURE_INSTALLER_ONLY_PACKAGES="casper"
 ubuntu_like_iso() {
 	local out=$1 work=$2 info=${3:-'Ubuntu-Server 22.04.5 LTS "Jammy Jellyfish" - Release amd64 (20240911)'} tree
 	tree="$work/tree"
