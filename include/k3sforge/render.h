@@ -84,7 +84,8 @@ struct kf_recipe_inputs {
 };
 
 /* The packages the installer is asked for (autoinstall `packages:`): the recipe's own (curl,
- * zstd) and guest.packages, each once, in order. A new array of borrowed strings (free only
+ * zstd) and guest.packages, each once, in order, minus those whose .deb guest.debs holds (the
+ * late-commands install them). A new array of borrowed strings (free only
  * the array); NULL when out of memory. build-iso checks them against the ISO. */
 const char **kf_recipe_packages(const struct kf_config *cfg, size_t *n);
 

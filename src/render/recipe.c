@@ -401,6 +401,25 @@ static json_t *const_array(const char *const *v, size_t n)
 	return str_array((char *const *)v, n);
 }
 
+/* Does the guest.debs directory hold a <pkg>_<version>_<arch>.deb? */
+static bool in_debs(const char *dir, const char *pkg)
+{
+	DIR *d = dir ? opendir(dir) : NULL;
+	size_t n = strlen(pkg);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		found = len > n + 5 && strncmp(e->d_name, pkg, n) == 0 && e->d_name[n] == '_' &&
+			strcmp(e->d_name + len - 4, ".deb") == 0;
+	}
+	closedir(d);
+	return found;
+}
+
 const char **kf_recipe_packages(const struct kf_config *cfg, size_t *n)
 {
 	size_t nr = sizeof(recipe_packages) / sizeof(recipe_packages[0]);
@@ -414,7 +433,8 @@ const char **kf_recipe_packages(const struct kf_config *cfg, size_t *n)
 		bool dup = false;
 		for (size_t k = 0; k < *n && !dup; k++)
 			dup = strcmp(v[k], p) == 0;
-		if (!dup)
+		/* a package whose .deb guest.debs brings is installed by late-commands instead */
+		if (!dup && !in_debs(cfg->guest.debs, p))
 			v[(*n)++] = p;
 	}
 	return v;

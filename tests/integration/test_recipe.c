@@ -634,6 +634,37 @@ static void test_recipe_guest_debs_travel_in_the_payload_and_install_in_late_com
 	kf_config_free(cfg);
 }
 
+/* A package whose .deb is in guest.debs (here also the recipe's own curl) is not asked of the
+ * installer, so neither its packages: list nor the ISO check needs it. */
+static void test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc;
+	char deb[200];
+	const char **v;
+	size_t n;
+
+	(void)state;
+	cfg->guest.debs = debs_dir();
+	snprintf(deb, sizeof(deb), "%s/curl_7.81.0-1ubuntu1.16_amd64.deb", cfg->guest.debs);
+	write_text(deb, "stand-in");
+	free(cfg->guest.packages);
+	cfg->guest.packages = calloc(2, sizeof(char *));
+	cfg->guest.packages[0] = strdup("kf-hello");
+	cfg->guest.packages[1] = strdup("htop");
+	cfg->guest.n_packages = 2;
+	v = kf_recipe_packages(cfg, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0], "zstd");
+	assert_string_equal(v[1], "htop");
+	free(v);
+	rc = render(cfg, "k3s-worker1");
+	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - zstd\n    - htop\n  network:"));
+	unlink(deb);
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
 /* Without guest.debs there is no dpkg late-command. */
 static void test_recipe_without_guest_debs_installs_no_debs(void **state)
 {
@@ -1034,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_recipe_packages_are_the_recipes_own_plus_configured),
 		cmocka_unit_test(test_recipe_guest_debs_travel_in_the_payload_and_install_in_late_commands),
 		cmocka_unit_test(test_recipe_without_guest_debs_installs_no_debs),
+		cmocka_unit_test(test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer),
 		cmocka_unit_test(test_recipe_installed_user_is_identitys_entry_plus_our_sudo_rule),
 		cmocka_unit_test(test_recipe_guest_debs_refuses_a_foreign_architecture),
 		cmocka_unit_test(test_recipe_missing_input_says_run_prep),
