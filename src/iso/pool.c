@@ -6,7 +6,7 @@
  * jammy main restricted` (canonical/subiquity 24.04.1, subiquity/server/apt.py:237-262
  * configure_for_install), and every autoinstall `packages:` entry is fetched up to three times
  * and then fails the whole install (subiquity/server/controllers/install.py:698-720
- * install_package; packages.py gives every entry skip_when_offline=False). A package is
+ * install_package; controllers/package.py: every entry skip_when_offline=False). A package is
  * installable offline when a .deb for it is in the ISO's pool/ (pool/<component>/<x>/<source>/
  * <package>_<version>_<arch>.deb) or when the installed system already has it: the package
  * lists of the squashfs layers the target is made of, casper/<layer>.manifest ("name[:arch]
