@@ -33,12 +33,20 @@ int kf_cluster_parse_kubesphere_pods(const char *json, struct kf_check *out, str
 int kf_cluster_kubectl_json(struct kf_ssh *s, const char *args, char **json, struct kf_err *err);
 
 /* Waits (bounded, with backoff) until every configured node is Ready and kube-system is up; with
- * KubeSphere on, until its pods run and http://<master>:30880 answers 200. Each wait explains what
- * was still missing when it gave up. */
+ * KubeSphere on, until its pods run and the console's login page (kf_console_status) answers 200.
+ * Each wait explains what was still missing when it gave up. */
 int kf_cluster_wait_healthy(struct kf_ssh *s, const struct kf_config *cfg, int timeout_s,
 			    const char *console_url, struct kf_err *err);
 
 /* GET url → HTTP status (0 when nothing answered); *why names the failure. */
 long kf_http_status(const char *url, int timeout_ms, char *why, size_t why_len);
+
+/* The page the KubeSphere console renders to a client without a session: ks-console v4.1.3
+ * answers `/` with a 302 to /login (server/controllers/view.js:110-115) and renders /login with
+ * 200 (server/routes.js:74, view.js:252). */
+#define KF_CONSOLE_PROBE_PATH "/login"
+/* GET console_url (http://<master>:30880, no trailing slash) + KF_CONSOLE_PROBE_PATH → HTTP
+ * status (0 when nothing answered; *why names the failure). 200 means the console serves. */
+long kf_console_status(const char *console_url, int timeout_ms, char *why, size_t why_len);
 
 #endif

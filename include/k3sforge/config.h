@@ -37,7 +37,7 @@ struct kf_config {
 	char *cluster_name;          /* cluster.name: [a-z0-9-], default "lab" */
 
 	struct {
-		char *version;             /* default v1.33.4-rc1+k3s1 */
+		char *version;             /* default v1.33.4+k3s1 (v1.33.4-rc1+k3s1 accepted) */
 		char *release_url;         /* base URL of the release assets; default GitHub release */
 		char *install_script_url;
 		char *install_script_sha256; /* pinned digest of install.sh; NULL = not pinned */
@@ -90,7 +90,8 @@ struct kf_config {
 	struct {
 		char *user;                /* default "ubuntu" */
 		char *timezone;            /* default Asia/Seoul */
-		char **packages; size_t n_packages;  /* extra packages; defaults: the seeds' ops tools */
+		char **packages; size_t n_packages;  /* extra packages from the ISO; default none */
+		char *debs;                /* directory of extra .deb files (absolute); NULL = none */
 		char *locale;              /* default en_US.UTF-8 */
 		char *keyboard;            /* default us */
 	} guest;

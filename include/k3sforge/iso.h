@@ -28,6 +28,15 @@ struct kf_iso_remaster {
 /* Refuses an image that is not an Ubuntu live-server ISO (no /casper, no /.disk/info) with
  * KF_EUNSUPPORTED; KF_ENOTFOUND/KF_EPARSE when it cannot be read as an ISO at all. */
 int kf_iso_check_ubuntu(const char *path, struct kf_err *err);
+/* Refuses (KF_EUNSUPPORTED) an Ubuntu ISO whose /.disk/info is not "Ubuntu-Server 22.04.5":
+ * older 22.04 installers lack the offline apt fallback the recipe relies on (src/iso/pool.c). */
+int kf_iso_check_release(const char *path, struct kf_err *err);
+/* Checks that the offline installer of the ISO can install each of names[0..n) (a package
+ * name, optionally "=version"): a .deb of it in the ISO's pool/, or the package in a casper
+ * manifest of the installed system (not the *.installer* ones). KF_ECONFIG naming every
+ * missing one and the fix (guest.packages, guest.debs). */
+int kf_iso_check_packages(const char *path, const char *const *names, size_t n,
+			  struct kf_err *err);
 /* Remasters spec->src into spec->dst: GRUB (boot/grub/grub.cfg and, when present,
  * loopback.cfg) gets the autoinstall entry as default with a short timeout, md5sum.txt is
  * updated for the edited files, the files are added, and the boot equipment of the source is

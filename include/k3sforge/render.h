@@ -83,6 +83,12 @@ struct kf_recipe_inputs {
 	struct kf_payload_file *payload; size_t n_payload;  /* what goes to /k3sforge/ */
 };
 
+/* The packages the installer is asked for (autoinstall `packages:`): the recipe's own (curl,
+ * zstd) and guest.packages, each once, in order, minus those whose .deb guest.debs holds (the
+ * late-commands install them). A new array of borrowed strings (free only
+ * the array); NULL when out of memory. build-iso checks them against the ISO. */
+const char **kf_recipe_packages(const struct kf_config *cfg, size_t *n);
+
 /* Loads and checks the inputs; a missing one is KF_ENOTFOUND naming the file and saying to run
  * `k3sforge prep`. Host keys are read per node by kf_recipe_render_node. */
 int kf_recipe_inputs_load(struct kf_recipe_inputs **out, const struct kf_config *cfg,

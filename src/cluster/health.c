@@ -269,6 +269,18 @@ long kf_http_status(const char *url, int timeout_ms, char *why, size_t why_len)
 	return status;
 }
 
+long kf_console_status(const char *console_url, int timeout_ms, char *why, size_t why_len)
+{
+	char url[512];
+
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", console_url, KF_CONSOLE_PROBE_PATH) >=
+	    sizeof(url)) {
+		snprintf(why, why_len, "console URL too long");
+		return 0;
+	}
+	return kf_http_status(url, timeout_ms, why, why_len);
+}
+
 /* One round of every check; fills `missing` with what is not there yet. */
 static int check_round(struct kf_ssh *s, const struct kf_config *cfg, const char *console_url,
 		       struct kf_buf *missing, struct kf_err *err)
@@ -311,10 +323,13 @@ static int check_round(struct kf_ssh *s, const struct kf_config *cfg, const char
 	}
 	{
 		char why[256];
-		long st = kf_http_status(console_url, 10000, why, sizeof(why));
-		if (st != 200)
-			kf_buf_printf(missing, "KubeSphere console %s: %s", console_url,
-				      st ? "not HTTP 200 yet" : why);
+		long st = kf_console_status(console_url, 10000, why, sizeof(why));
+		if (st != 200 && st)
+			kf_buf_printf(missing, "KubeSphere console %s%s: HTTP %ld, not 200 yet",
+				      console_url, KF_CONSOLE_PROBE_PATH, st);
+		else if (st != 200)
+			kf_buf_printf(missing, "KubeSphere console %s%s: %s", console_url,
+				      KF_CONSOLE_PROBE_PATH, why);
 	}
 	return 0;
 }

@@ -126,6 +126,9 @@ static int write_sums(const struct kf_recipe_inputs *in, const char *path, struc
 int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
 {
 	const char *p = cfg->paths.ubuntu_iso;
+	const char **pkgs;
+	size_t n;
+	int r;
 
 	if (!p || !*p)
 		return kf_err_set(err, KF_ECONFIG,
@@ -138,7 +141,14 @@ int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
 				  "ubuntu-22.04.5-live-server-amd64.iso (releases.ubuntu.com/22.04) "
 				  "there, or fix paths.ubuntu_iso%s%s",
 				  p, cfg->path ? " in " : "", cfg->path ? cfg->path : "");
-	return kf_iso_check_ubuntu(p, err);
+	if ((r = kf_iso_check_ubuntu(p, err)) != 0 || (r = kf_iso_check_release(p, err)) != 0)
+		return r;
+	/* offline, the installer can install only what the ISO holds (src/iso/pool.c) */
+	if (!(pkgs = kf_recipe_packages(cfg, &n)))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	r = kf_iso_check_packages(p, pkgs, n, err);
+	free(pkgs);
+	return r;
 }
 
 static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
@@ -157,8 +167,6 @@ static int build_installer(const struct kf_config *cfg, const struct kf_recipe_i
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = kf_build_iso_check_source(cfg, err)) != 0)
-		goto out;
 	installer_fp(cfg, in, tpl_dir, hex);
 	if (!opt_force && up_to_date(iso_dir, "installer.iso", hex)) {
 		kf_info("installer.iso is up to date (inputs unchanged)");
@@ -258,6 +266,10 @@ static int build_iso_run(struct kf_ctx *ctx, struct kf_err *err)
 		copy_err(err, ctx);
 		goto out;
 	}
+	/* the source ISO first (its release, the packages it can install offline): nothing is
+	 * written when it cannot serve this configuration */
+	if ((r = kf_build_iso_check_source(cfg, err)) != 0)
+		goto out;
 	if ((r = kf_recipe_inputs_load(&in, cfg, ctx->out_dir, err)) != 0)
 		goto out;
 	kf_log_add_secret(in->token);

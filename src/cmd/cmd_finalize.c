@@ -228,7 +228,8 @@ const struct kf_cmd kf_cmd_finalize = {
 		"waits for SSH and the role markers again, then asks the master until every node is\n"
 		"Ready, coredns, traefik, svclb, local-path-provisioner and metrics-server run (minus\n"
 		"what k3s.disable turns off) and, with KubeSphere on, ks-console runs and\n"
-		"http://<master>:30880 answers 200. Bounded by timeouts.finalize.",
+		"http://<master>:30880/login answers 200 (ks-console sends / to /login with a 302\n"
+		"when there is no session). Bounded by timeouts.finalize.",
 	.example = "  k3sforge -c lab.yaml finalize",
 	.opts = finalize_opts,
 	.run = finalize_cmd,

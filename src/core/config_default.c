@@ -6,8 +6,6 @@
 
 #include "k3sforge/config.h"
 
-static const char *const default_packages[] = { "jq", "htop", "ethtool", "net-tools", "curl",
-						"vim", "tcpdump", "iotop", "sysstat", "bash-completion" };
 static const char *const default_mirrors[] = { "docker.io", "registry.k8s.io", "quay.io", "ghcr.io" };
 
 static char **strv_dup(const char *const *v, size_t n)
@@ -53,7 +51,8 @@ int kf_config_default(struct kf_config **out, struct kf_err *err)
 	if (!c)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	c->cluster_name = strdup("lab");
-	c->k3s.version = strdup("v1.33.4-rc1+k3s1");
+	/* the release, not the seeds' v1.33.4-rc1+k3s1 (a pre-release of the same commit) */
+	c->k3s.version = strdup("v1.33.4+k3s1");
 	c->k3s.release_url = strdup("https://github.com/k3s-io/k3s/releases/download");
 	c->k3s.install_script_url = strdup("https://get.k3s.io");
 	c->network.vmnet = strdup("VMnet1");
@@ -81,8 +80,10 @@ int kf_config_default(struct kf_config **out, struct kf_err *err)
 	c->guest.timezone = strdup("Asia/Seoul");
 	c->guest.locale = strdup("en_US.UTF-8");
 	c->guest.keyboard = strdup("us");
-	c->guest.packages = strv_dup(default_packages, sizeof(default_packages) / sizeof(default_packages[0]));
-	c->guest.n_packages = sizeof(default_packages) / sizeof(default_packages[0]);
+	/* No extra package by default: offline the installer can install only what the ISO holds,
+	 * and build-iso checks guest.packages against it (src/iso/pool.c). */
+	c->guest.packages = strv_dup(NULL, 0);
+	c->guest.n_packages = 0;
 	c->addons.kubesphere = true;
 	c->addons.kubesphere_version = strdup("v4.1.3");
 	c->addons.kubesphere_chart = strdup("https://charts.kubesphere.io/main/ks-core-1.1.4.tgz");
@@ -156,6 +157,7 @@ void kf_config_free(struct kf_config *c)
 	free(c->guest.locale);
 	free(c->guest.keyboard);
 	strv_free(c->guest.packages, c->guest.n_packages);
+	free(c->guest.debs);
 	free(c->addons.kubesphere_version);
 	free(c->addons.kubesphere_chart);
 	free(c->addons.kubesphere_chart_sha256);

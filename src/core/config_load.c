@@ -1606,18 +1606,22 @@ static void load_vmware(struct ld *l, const struct ynode *m)
 
 static void load_guest(struct ld *l, const struct ynode *m)
 {
-	static const char *const keys[] = { "user", "timezone", "locale", "keyboard", "packages" };
+	static const char *const keys[] = { "user", "timezone", "locale", "keyboard", "packages",
+					    "debs" };
 	struct kf_config *c = l->cfg;
 
 	if (!want_map(l, m, "guest"))
 		return;
-	check_keys(l, m, "guest", keys, 5);
+	check_keys(l, m, "guest", keys, 6);
 	field_str(l, m, "user", "guest.user", &c->guest.user, false, check_user);
 	field_str(l, m, "timezone", "guest.timezone", &c->guest.timezone, false, check_timezone);
 	field_str(l, m, "locale", "guest.locale", &c->guest.locale, false, check_locale);
 	field_str(l, m, "keyboard", "guest.keyboard", &c->guest.keyboard, false, check_keyboard);
 	field_strlist(l, m, "packages", "guest.packages", &c->guest.packages, &c->guest.n_packages,
 		      check_package);
+	/* a directory of .deb files for the installer's late-commands (render/recipe.c) */
+	if (field_str(l, m, "debs", "guest.debs", &c->guest.debs, true, check_path))
+		resolve_in_place(l, &c->guest.debs);
 }
 
 static bool check_chart(struct ld *l, const struct ynode *v, const char *path)

@@ -209,6 +209,7 @@ char *kf_config_show(const struct kf_config *c)
 	kv(&b, 2, "locale", c->guest.locale);
 	kv(&b, 2, "keyboard", c->guest.keyboard);
 	klist(&b, 2, "packages", c->guest.packages, c->guest.n_packages);
+	kv_opt(&b, 2, "debs", c->guest.debs, "none");
 
 	kf_buf_puts(&b, "addons:\n  kubesphere:\n");
 	kf_buf_printf(&b, "    enabled: %s\n", c->addons.kubesphere ? "true" : "false");

@@ -370,12 +370,12 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 	if (st->console.wanted && m) {
 		char url[128];
 		snprintf(url, sizeof(url), "http://%s:30880", m->ip);
-		st->console.http_status = kf_http_status(url, 5000, st->console.error,
-							 sizeof(st->console.error));
+		st->console.http_status = kf_console_status(url, 5000, st->console.error,
+							    sizeof(st->console.error));
 		st->console.ok = st->console.http_status == 200 ? KF_TRI_YES : KF_TRI_NO;
 		if (st->console.http_status && st->console.http_status != 200)
-			snprintf(st->console.error, sizeof(st->console.error), "%s answered HTTP %ld",
-				 url, st->console.http_status);
+			snprintf(st->console.error, sizeof(st->console.error), "%s%s answered HTTP %ld",
+				 url, KF_CONSOLE_PROBE_PATH, st->console.http_status);
 	}
 	for (size_t i = 0; i < st->n; i++)
 		if (started[i])

@@ -3,7 +3,9 @@
  * user-data, meta-data and network-config. */
 #include "k3sforge/render.h"
 
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +19,14 @@
 #define SMALL_MAX ((size_t)1024 * 1024)
 #define AIRGAP_FILE "k3s-airgap-images-amd64.tar.zst"
 
-/* The seeds' ops tools, always installed (cfg->guest.packages adds to them). */
-static const char *const ops_packages[] = { "jq", "htop", "ethtool", "net-tools", "curl", "vim",
-					    "tcpdump", "iotop", "sysstat", "bash-completion" };
+/* What the recipe's own scripts run that is not in every system: curl (sync-time.sh reads the
+ * registry's Date), zstd (bootstrap.sh imports the .tar.zst airgap images). Asked of the
+ * installer like guest.packages, and checked against the ISO like them (src/iso/pool.c). The
+ * seeds' ops tools (jq, htop, ...) are no longer forced: jq is in universe, which the ISO's
+ * pool (main, restricted) does not carry, so an offline install would fail on it. */
+static const char *const recipe_packages[] = { "curl", "zstd" };
+#define DEBS_DIR "debs"       /* guest.debs' files under the payload: /k3sforge/debs/ */
+#define DEBS_MAX 256
 static const char *const critical_images[] = { "pause", "coredns", "traefik", "klipper-helm" };
 static const char *const kernel_modules[] = { "overlay", "br_netfilter" };
 static const char *const sysctls[][2] = {
@@ -82,14 +89,12 @@ static int read_input(struct kf_recipe_inputs *in, const char *rel, char **dst, 
 	return r;
 }
 
-static int add_payload(struct kf_recipe_inputs *in, const char *name, const char *rel,
-		       struct kf_err *err)
+/* Adds the file at path (taken over) as payload `name`. */
+static int add_payload_path(struct kf_recipe_inputs *in, const char *name, char *path,
+			    struct kf_err *err)
 {
 	struct kf_payload_file *p;
-	char *path = kf_path_join(in->out_dir, rel);
 
-	if (!path)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	if (!kf_fs_exists(path)) {
 		int r = missing(err, path);
 		free(path);
@@ -110,6 +115,92 @@ static int add_payload(struct kf_recipe_inputs *in, const char *name, const char
 	}
 	in->n_payload++;
 	return 0;
+}
+
+static int add_payload(struct kf_recipe_inputs *in, const char *name, const char *rel,
+		       struct kf_err *err)
+{
+	char *path = kf_path_join(in->out_dir, rel);
+
+	if (!path)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	return add_payload_path(in, name, path, err);
+}
+
+/* guest.debs: every <package>_<version>_<arch>.deb of the directory (amd64 or all) goes to the
+ * payload as debs/<file>; late-commands install them into the target with dpkg. */
+static bool deb_name_ok(const char *f)
+{
+	size_t n = strlen(f);
+	const char *us1 = strchr(f, '_'), *us2 = strrchr(f, '_');
+
+	if (n < 9 || strcmp(f + n - 4, ".deb") != 0 || !us1 || us1 == us2 || us1 == f)
+		return false;
+	if (strcmp(us2, "_amd64.deb") != 0 && strcmp(us2, "_all.deb") != 0)
+		return false;
+	for (const char *p = f; *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr("+-._~", *p)))
+			return false;
+	return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_debs(struct kf_recipe_inputs *in, const char *dir, struct kf_err *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *names[DEBS_MAX];
+	size_t n = 0;
+	int r = 0;
+
+	if (!d)
+		return kf_err_set(err, KF_ENOTFOUND, "guest.debs %s: cannot open the directory (%s)",
+				  dir, strerror(errno));
+	while (!r && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		struct stat st;
+		char *full;
+		bool regular;
+		if (e->d_name[0] == '.' || len < 4 || strcmp(e->d_name + len - 4, ".deb") != 0)
+			continue;
+		full = kf_path_join(dir, e->d_name);
+		regular = full && stat(full, &st) == 0 && S_ISREG(st.st_mode);
+		free(full);
+		if (!regular)
+			r = kf_err_set(err, KF_ECONFIG, "guest.debs %s/%s is not a regular file",
+				       dir, e->d_name);
+		else if (!deb_name_ok(e->d_name))
+			r = kf_err_set(err, KF_ECONFIG,
+				       "guest.debs %s/%s: not a <package>_<version>_<amd64|all>.deb "
+				       "file name: the guests are amd64; rename or remove it",
+				       dir, e->d_name);
+		else if (n == DEBS_MAX)
+			r = kf_err_set(err, KF_ELIMIT, "guest.debs %s holds more than %d .deb files",
+				       dir, DEBS_MAX);
+		else if (!(names[n++] = strdup(e->d_name)))
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	closedir(d);
+	if (!r && n == 0)
+		r = kf_err_set(err, KF_ENOTFOUND,
+			       "guest.debs %s holds no .deb file: add the packages' .deb files, or "
+			       "remove guest.debs", dir);
+	if (!r)
+		qsort(names, n, sizeof(names[0]), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (!r) {
+			char rel[600], *path = kf_path_join(dir, names[i]);
+			snprintf(rel, sizeof(rel), DEBS_DIR "/%s", names[i]);
+			r = path ? add_payload_path(in, rel, path, err)
+				 : kf_err_set(err, KF_ENOMEM, "out of memory");
+		}
+		free(names[i]);
+	}
+	return r;
 }
 
 /* The ks-core chart in artifacts/: exactly one ks-core-*.tgz. */
@@ -198,6 +289,8 @@ int kf_recipe_inputs_load(struct kf_recipe_inputs **out, const struct kf_config 
 		if ((r = add_payload(in, in->chart_name, rel, err)) != 0)
 			goto out;
 	}
+	if (cfg->guest.debs && (r = add_debs(in, cfg->guest.debs, err)) != 0)
+		goto out;
 out:
 	if (r) {
 		kf_recipe_inputs_free(in);
@@ -258,8 +351,16 @@ int kf_recipe_write_payload(const struct kf_recipe_inputs *in, const char *dir,
 		bool exec = strcmp(in->payload[i].name, "k3s") == 0 ||
 			    strcmp(in->payload[i].name, "install.sh") == 0;
 		path = kf_path_join(dir, in->payload[i].name);
-		r = path ? kf_fs_copy(in->payload[i].path, path, exec ? 0755 : 0644, err)
-			 : kf_err_set(err, KF_ENOMEM, "out of memory");
+		if (path && strchr(in->payload[i].name, '/')) {
+			/* debs/<file>: its directory first */
+			char *sub = kf_path_join(dir, DEBS_DIR);
+			r = sub ? kf_fs_mkdirs(sub, 0755, err)
+				: kf_err_set(err, KF_ENOMEM, "out of memory");
+			free(sub);
+		}
+		if (!r)
+			r = path ? kf_fs_copy(in->payload[i].path, path, exec ? 0755 : 0644, err)
+				 : kf_err_set(err, KF_ENOMEM, "out of memory");
 		free(path);
 		path = NULL;
 	}
@@ -300,20 +401,53 @@ static json_t *const_array(const char *const *v, size_t n)
 	return str_array((char *const *)v, n);
 }
 
-/* The ops tools plus the configured packages, each once, in order. */
+/* Does the guest.debs directory hold a <pkg>_<version>_<arch>.deb? */
+static bool in_debs(const char *dir, const char *pkg)
+{
+	DIR *d = dir ? opendir(dir) : NULL;
+	size_t n = strlen(pkg);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		found = len > n + 5 && strncmp(e->d_name, pkg, n) == 0 && e->d_name[n] == '_' &&
+			strcmp(e->d_name + len - 4, ".deb") == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+const char **kf_recipe_packages(const struct kf_config *cfg, size_t *n)
+{
+	size_t nr = sizeof(recipe_packages) / sizeof(recipe_packages[0]);
+	const char **v = calloc(nr + cfg->guest.n_packages + 1, sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < nr + cfg->guest.n_packages; i++) {
+		const char *p = i < nr ? recipe_packages[i] : cfg->guest.packages[i - nr];
+		bool dup = false;
+		for (size_t k = 0; k < *n && !dup; k++)
+			dup = strcmp(v[k], p) == 0;
+		/* a package whose .deb guest.debs brings is installed by late-commands instead */
+		if (!dup && !in_debs(cfg->guest.debs, p))
+			v[(*n)++] = p;
+	}
+	return v;
+}
+
+/* The recipe's packages plus the configured ones, each once, in order. */
 static json_t *package_list(const struct kf_config *cfg)
 {
-	json_t *a = const_array(ops_packages, sizeof(ops_packages) / sizeof(ops_packages[0]));
+	size_t n;
+	const char **v = kf_recipe_packages(cfg, &n);
+	json_t *a = v ? str_array((char *const *)v, n) : NULL;
 
-	for (size_t i = 0; a && i < cfg->guest.n_packages; i++) {
-		bool dup = false;
-		json_t *v;
-		size_t k;
-		json_array_foreach(a, k, v)
-			dup = dup || strcmp(json_string_value(v), cfg->guest.packages[i]) == 0;
-		if (!dup)
-			json_array_append_new(a, json_string(cfg->guest.packages[i]));
-	}
+	free(v);
 	return a;
 }
 
@@ -373,6 +507,13 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	json_object_set_new(d, "locale", json_string(cfg->guest.locale));
 	json_object_set_new(d, "keyboard", json_string(cfg->guest.keyboard));
 	json_object_set_new(d, "packages", package_list(cfg));
+	{
+		bool debs = false;
+		for (size_t i = 0; i < in->n_payload && !debs; i++)
+			debs = strncmp(in->payload[i].name, DEBS_DIR "/", sizeof(DEBS_DIR)) == 0;
+		json_object_set_new(d, "debs", json_boolean(debs));
+		json_object_set_new(d, "debs_dir", json_string(DEBS_DIR));
+	}
 	json_object_set_new(d, "operator_key", json_string(in->operator_key));
 	json_object_set_new(d, "host_key", json_pack("{s:s, s:s}", "private", host_priv, "public",
 						     host_pub));

@@ -489,7 +489,13 @@ int kf_vmx_build(struct kf_vmx **out, const struct kf_vmx_spec *s, struct kf_err
 		SET("annotation", s->annotation);
 	SET("guestOS", "ubuntu-64");
 	SET("firmware", efi ? "efi" : "bios");
+	/* The disk first, so a finished install boots it and never reinstalls; `hdd` in bootOrder
+	 * needs bios.hddOrder naming the disk, else it is skipped and the CD's 3 s autoinstall
+	 * entry wipes the disk again (VMware KB 2011654, "Changing the boot order of a virtual
+	 * machine using vmx options"). The disk is scsi0:0 below. BIOS firmware only: with EFI
+	 * the ISOs must be detached before the reboot (docs/upstream.md). */
 	SET("bios.bootOrder", "hdd,cdrom");
+	SET("bios.hddOrder", "scsi0:0");
 	snprintf(num, sizeof(num), "%d", s->cpus);
 	SET("numvcpus", num);
 	snprintf(num, sizeof(num), "%d", s->memory_mb);

@@ -5,13 +5,32 @@
 # `xorriso -report_el_torito as_mkisofs` shows for ubuntu-22.04.5-live-server-amd64.iso, plus
 # /casper/vmlinuz, /casper/initrd, /.disk/info, md5sum.txt and Ubuntu's grub.cfg. The GRUB
 # images come from grub-mkrescue (grub-pc-bin, grub-efi-amd64-bin, mtools).
+# What its offline installer can install (src/iso/pool.c reads it): a pool/ of .deb files named
+# pool/<component>/<x>/<source>/<package>_<version>_<arch>.deb (main and restricted, as the
+# installer's `deb file:///cdrom jammy main restricted`) and the casper manifests of the layers
+# (ubuntu-server-minimal, ubuntu-server-minimal.ubuntu-server: the installed system;
+# *.installer.manifest: the live installer only). The package set is the fixture's, not a copy
+# of the real 22.04.5 lists: pool/ sysstat, ethtool, grub-efi-amd64-signed; installed: bash,
+# curl, zstd, vim, htop, tcpdump, bash-completion; installer only: casper, subiquity-tools.
+# A third argument replaces /.disk/info (e.g. an older 22.04 point release).
 ubuntu_like_iso() {
-	local out=$1 work=$2 tree
+	local out=$1 work=$2 info=${3:-'Ubuntu-Server 22.04.5 LTS "Jammy Jellyfish" - Release amd64 (20240911)'} tree
 	tree="$work/tree"
 	mkdir -p "$tree/casper" "$tree/.disk" "$tree/boot/grub"
 	head -c 300000 /dev/urandom >"$tree/casper/vmlinuz"
 	head -c 500000 /dev/urandom >"$tree/casper/initrd"
-	echo 'Ubuntu-Server 22.04.5 LTS "Jammy Jellyfish" - Release amd64 (20240911)' >"$tree/.disk/info"
+	echo "$info" >"$tree/.disk/info"
+	mkdir -p "$tree/pool/main/s/sysstat" "$tree/pool/main/e/ethtool" "$tree/pool/restricted/g/grub2-signed"
+	head -c 2000 /dev/urandom >"$tree/pool/main/s/sysstat/sysstat_12.5.2-2ubuntu0.2_amd64.deb"
+	head -c 2000 /dev/urandom >"$tree/pool/main/e/ethtool/ethtool_5.16-1ubuntu0.1_amd64.deb"
+	head -c 2000 /dev/urandom >"$tree/pool/restricted/g/grub2-signed/grub-efi-amd64-signed_1.187.6+2.06-2ubuntu14.4_amd64.deb"
+	# the base layer: "name<TAB>version" (as livecd-rootfs writes them), one with ":arch"
+	printf 'bash\t5.1-6ubuntu1.1\ncurl\t7.81.0-1ubuntu1.16\nzstd:amd64\t1.4.8+dfsg-3build1\n' \
+		>"$tree/casper/ubuntu-server-minimal.manifest"
+	printf 'vim\t2:8.2.3995-1ubuntu2.17\nhtop\t3.0.5-7build2\ntcpdump\t4.99.1-3ubuntu0.2\nbash-completion\t1:2.11-5ubuntu1\n' \
+		>"$tree/casper/ubuntu-server-minimal.ubuntu-server.manifest"
+	printf 'casper\t1.470.3\nsubiquity-tools\t0\n' \
+		>"$tree/casper/ubuntu-server-minimal.ubuntu-server.installer.manifest"
 	cat >"$tree/boot/grub/grub.cfg" <<'CFG'
 set timeout=30
 

@@ -14,6 +14,11 @@
                                             CHART, values point at REGISTRY, telemetry off
   recipe_check.py nested AI UD NC           the installer's autoinstall user-data AI carries
                                             exactly UD as user-data: and NC's network as network:
+  recipe_check.py installed-user AI         prints, as JSON, the user entry cloud-init applies on
+                                            the installed system: subiquity's cloud-config built
+                                            from AI's identity/ssh, merged with AI's user-data as
+                                            subiquity merges it, normalized by cloud-init itself
+                                            (needs the system python's cloudinit)
 """
 import json
 import os
@@ -122,7 +127,20 @@ def cmd_nested(ai_path, ud_path, nc_path):
 def cmd_helmchart(manifest, chart, registry, password):
     import base64
     with open(manifest, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+        docs = [d for d in yaml.safe_load_all(f) if d is not None]
+    # ks-core v4.1.3 turns telemetry off only through this Secret, found by a Helm lookup
+    # before the chart renders it (config/ks-core/templates/_helpers.tpl:106-117): it must be
+    # there, in the release's namespace, adoptable by the ks-core release, saying enabled: false.
+    by_kind = {d["kind"]: d for d in docs}
+    assert by_kind["Namespace"]["metadata"]["name"] == "kubesphere-system", docs
+    sec = by_kind["Secret"]
+    assert sec["metadata"]["name"] == "io.kubesphere.config.platformconfig.telemetry", sec
+    assert sec["metadata"]["namespace"] == "kubesphere-system", sec
+    assert sec["metadata"]["annotations"]["meta.helm.sh/release-name"] == "ks-core", sec
+    assert sec["metadata"]["annotations"]["meta.helm.sh/release-namespace"] == "kubesphere-system"
+    assert sec["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm", sec
+    assert yaml.safe_load(sec["stringData"]["configuration.yaml"])["enabled"] is False, sec
+    doc = docs[-1]
     assert doc["apiVersion"] == "helm.cattle.io/v1" and doc["kind"] == "HelmChart", doc
     spec = doc["spec"]
     with open(chart, "rb") as f:
@@ -130,16 +148,52 @@ def cmd_helmchart(manifest, chart, registry, password):
     values = yaml.safe_load(spec["valuesContent"])
     assert values["global"]["imageRegistry"] == registry, values
     assert values["extension"]["imageRegistry"] == registry, values
-    assert values["telemetry"]["enabled"] is False, values
+    # no value of that name is read by any ks-core v4.1.3 template
+    assert "telemetry" not in values, values
     assert values["authentication"]["adminPassword"] == password, "admin password differs"
     assert spec["targetNamespace"] == "kubesphere-system", spec
     print(f"{manifest}: HelmChart ks-core valid")
 
 
+def merge_like_subiquity(target, source):
+    """subiquity 24.04.1 subiquity/models/subiquity.py:71-89 merge_cloud_init_config: mappings
+    recursively, lists appended, anything else replaced."""
+    for k, v in source.items():
+        if isinstance(v, dict) and isinstance(target.get(k), dict):
+            merge_like_subiquity(target[k], v)
+        elif isinstance(v, list) and isinstance(target.get(k), list):
+            target[k].extend(v)
+        else:
+            target[k] = v
+
+
+def cmd_installed_user(ai_path):
+    # subiquity 24.04.1 subiquity/models/subiquity.py:351-393 _cloud_init_config: the identity
+    # becomes the first users entry (lock_passwd False, its password hash, the ssh keys), then
+    # the autoinstall user-data is merged in. cloud-init (distros/ug_util.py) folds entries of
+    # the same name with mergemanydict([earlier, later]): the earlier entry's keys win.
+    from cloudinit.distros import ug_util
+    ai = load(ai_path)["autoinstall"]
+    ident, ssh = ai["identity"], ai.get("ssh", {})
+    entry = {"name": ident["username"], "gecos": ident["realname"], "passwd": ident["password"],
+             "shell": "/bin/bash", "groups": "adm,cdrom,dip,lxd,plugdev,sudo", "lock_passwd": False}
+    if ssh.get("authorized-keys"):
+        entry["ssh_authorized_keys"] = list(ssh["authorized-keys"])
+    config = {"users": [entry]}
+    merge_like_subiquity(config, ai.get("user-data", {}))
+
+    class NoDefaultUser:
+        def get_default_user(self):
+            return None
+
+    users, _ = ug_util.normalize_users_groups(config, NoDefaultUser())
+    print(json.dumps(users[ident["username"]], sort_keys=True))
+
+
 def main():
     cmds = {"autoinstall": cmd_autoinstall, "scripts": cmd_scripts, "file": cmd_file,
             "netplan": cmd_netplan, "nested": cmd_nested,
-            "helmchart": cmd_helmchart}
+            "helmchart": cmd_helmchart, "installed-user": cmd_installed_user}
     if len(sys.argv) < 3 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

@@ -24,8 +24,8 @@
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 
-#define VERSION "v1.33.4-rc1+k3s1"
-#define VERSION_URL "v1.33.4-rc1%2Bk3s1"
+#define VERSION "v1.33.4+k3s1"
+#define VERSION_URL "v1.33.4%2Bk3s1"
 #define BAD_VERSION "v1.33.4-bad+k3s1"
 #define OMIT_VERSION "v1.33.4-omit+k3s1"
 

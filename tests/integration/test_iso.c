@@ -189,6 +189,75 @@ static void test_iso_remaster_payload_is_byte_identical(void **state)
 	free(o);
 }
 
+/* ---- what the offline installer can install (src/iso/pool.c) ------------------------------ */
+
+/* In pool/ (main and restricted) or in a manifest of the installed system's layers. */
+static void test_iso_packages_check_accepts_what_the_pool_and_manifests_hold(void **state)
+{
+	const char *names[] = { "curl", "zstd", "sysstat", "ethtool", "grub-efi-amd64-signed",
+				"htop", "bash-completion", "vim=2:8.2.3995-1ubuntu2.17" };
+	struct kf_err err;
+
+	(void)state;
+	if (kf_iso_check_packages(g_ubuntu, names, sizeof(names) / sizeof(names[0]), &err) != 0)
+		fail_msg("%s", err.msg);
+}
+
+/* jq (universe in jammy) is on no 22.04 ISO: refused by name, with the fix. */
+static void test_iso_packages_check_names_every_missing_package_and_the_fix(void **state)
+{
+	const char *names[] = { "curl", "jq", "htop", "iotop" };
+	struct kf_err err;
+
+	(void)state;
+	assert_int_equal(kf_iso_check_packages(g_ubuntu, names, 4, &err), KF_ECONFIG);
+	assert_non_null(strstr(err.msg, "cannot install jq, iotop offline"));
+	assert_non_null(strstr(err.msg, "3 times"));
+	assert_non_null(strstr(err.msg, "guest.packages"));
+	assert_non_null(strstr(err.msg, "guest.debs"));
+	assert_null(strstr(err.msg, "curl"));
+}
+
+/* The live installer's own layer (*.installer.manifest) is not the installed system. */
+static void test_iso_packages_check_ignores_the_installer_only_layer(void **state)
+{
+	const char *names[] = { "casper" };
+	struct kf_err err;
+
+	(void)state;
+	assert_int_equal(kf_iso_check_packages(g_ubuntu, names, 1, &err), KF_ECONFIG);
+	assert_non_null(strstr(err.msg, "cannot install casper offline"));
+}
+
+static void test_iso_release_check_accepts_22_04_5(void **state)
+{
+	struct kf_err err;
+
+	(void)state;
+	if (kf_iso_check_release(g_ubuntu, &err) != 0)
+		fail_msg("%s", err.msg);
+}
+
+/* 22.04.2's installer (subiquity 23.02.1) has no apt fallback: refused, saying what to get. */
+static void test_iso_release_check_refuses_an_older_point_release(void **state)
+{
+	char iso[160];
+	struct kf_err err;
+	char *o;
+
+	(void)state;
+	snprintf(iso, sizeof(iso), "%s/old.iso", g_dir);
+	o = sh_ok("d=$(dirname \"$1\")/oldtree; mkdir -p \"$d/.disk\" \"$d/casper\"; "
+		  "echo 'Ubuntu-Server 22.04.2 LTS \"Jammy Jellyfish\" - Release amd64 (20230217)' "
+		  ">\"$d/.disk/info\"; xorriso -as mkisofs -r -o \"$1\" \"$d\" >/dev/null 2>&1",
+		  iso, NULL);
+	free(o);
+	assert_int_equal(kf_iso_check_release(iso, &err), KF_EUNSUPPORTED);
+	assert_non_null(strstr(err.msg, "Ubuntu-Server 22.04.2 LTS"));
+	assert_non_null(strstr(err.msg, "ubuntu-22.04.5-live-server-amd64.iso"));
+	assert_non_null(strstr(err.msg, "fallback"));
+}
+
 static void test_iso_remaster_refuses_non_ubuntu_iso(void **state)
 {
 	struct kf_iso_remaster spec;
@@ -330,6 +399,30 @@ static void test_build_iso_writes_seeds_and_installer(void **state)
 	stage_env_free(&e);
 }
 
+/* build-iso refuses a package the ISO cannot install offline before it builds anything. */
+static void test_build_iso_refuses_packages_the_iso_cannot_install(void **state)
+{
+	struct stage_env e;
+	char out[160], seed[200];
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s/out-pkg", g_dir);
+	free(sh_ok("recipe_fixture \"$1\" k3s-master1 k3s-worker1 k3s-worker2", out, NULL));
+	stage_env_new(&e);
+	e.ctx.out_dir = out;
+	free(e.ctx.cfg->guest.packages);
+	e.ctx.cfg->guest.packages = calloc(2, sizeof(char *));
+	e.ctx.cfg->guest.packages[0] = strdup("htop");
+	e.ctx.cfg->guest.packages[1] = strdup("jq");
+	e.ctx.cfg->guest.n_packages = 2;
+	kf_err_clear(&e.ctx.err);
+	assert_int_equal(kf_stage_build_iso.run(&e.ctx, &e.ctx.err), KF_ECONFIG);
+	assert_non_null(strstr(e.ctx.err.msg, "cannot install jq offline"));
+	snprintf(seed, sizeof(seed), "%s/iso/seed-k3s-master1.iso", out);
+	assert_false(kf_fs_exists(seed));
+	stage_env_free(&e);
+}
+
 static void test_build_iso_rebuilds_only_what_changed(void **state)
 {
 	struct stage_env e;
@@ -364,11 +457,17 @@ int main(void)
 		cmocka_unit_test(test_iso_remaster_edits_loopback_cfg_too),
 		cmocka_unit_test(test_iso_remaster_updates_md5sum_txt),
 		cmocka_unit_test(test_iso_remaster_payload_is_byte_identical),
+		cmocka_unit_test(test_iso_packages_check_accepts_what_the_pool_and_manifests_hold),
+		cmocka_unit_test(test_iso_packages_check_names_every_missing_package_and_the_fix),
+		cmocka_unit_test(test_iso_packages_check_ignores_the_installer_only_layer),
+		cmocka_unit_test(test_iso_release_check_accepts_22_04_5),
+		cmocka_unit_test(test_iso_release_check_refuses_an_older_point_release),
 		cmocka_unit_test(test_iso_remaster_refuses_non_ubuntu_iso),
 		cmocka_unit_test(test_iso_check_refuses_a_file_that_is_no_iso),
 		cmocka_unit_test(test_iso_seed_has_cidata_label_and_files),
 		cmocka_unit_test(test_build_iso_writes_seeds_and_installer),
 		cmocka_unit_test(test_build_iso_rebuilds_only_what_changed),
+		cmocka_unit_test(test_build_iso_refuses_packages_the_iso_cannot_install),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

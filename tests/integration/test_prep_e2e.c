@@ -26,8 +26,8 @@
 #include "mirror_fixture.h"
 #include "registry_fixture.h"
 
-#define VERSION "v1.33.4-rc1+k3s1"
-#define VERSION_URL "v1.33.4-rc1%2Bk3s1"
+#define VERSION "v1.33.4+k3s1"
+#define VERSION_URL "v1.33.4%2Bk3s1"
 #define N_RELEASE_IMAGES 7
 #define MAX_OUTS 16
 

@@ -128,8 +128,17 @@ static void rmtree(const char *d)
 	kf_fs_remove_tree(d, NULL);
 }
 
+/* guest.debs of the fixture: <dir>/debs with kf-hello_1.0_all.deb (caller frees). */
+static char *debs_dir(void)
+{
+	char *d = malloc(strlen(g_dir) + 8);
+
+	sprintf(d, "%s/debs", g_dir);
+	return d;
+}
+
 /* The nodes of the lab rendered with several configurations: default, KubeSphere off,
- * pinned pause image + disable list + MAC. */
+ * pinned pause image + disable list + MAC + guest.debs. */
 static struct kf_config *variant(int v)
 {
 	struct kf_config *cfg = lab();
@@ -144,6 +153,7 @@ static struct kf_config *variant(int v)
 		cfg->k3s.n_disable = 2;
 		cfg->nodes[0].mac = strdup("00:50:56:3f:00:10");
 		cfg->nodes[1].mac = strdup("00:50:56:3f:00:11");
+		cfg->guest.debs = debs_dir();
 	}
 	return cfg;
 }
@@ -152,9 +162,16 @@ static struct kf_config *variant(int v)
 
 static int group_setup(void **state)
 {
+	/* the lab's prep outputs, and a real .deb (dpkg-deb) in <dir>/debs for guest.debs */
 	const char *argv[] = { "bash", "-c",
 			       "set -e; source \"$1\"; recipe_fixture \"$2\" k3s-master1 k3s-worker1 "
-			       "k3s-worker2",
+			       "k3s-worker2; d=$(dirname \"$2\"); mkdir -p \"$d/deb/DEBIAN\" "
+			       "\"$d/deb/usr/share/kf-hello\" \"$d/debs\"; printf 'Package: kf-hello\\n"
+			       "Version: 1.0\\nArchitecture: all\\nMaintainer: k3sforge tests "
+			       "<t@example.invalid>\\nDescription: test\\n test\\n' "
+			       ">\"$d/deb/DEBIAN/control\"; echo hello >\"$d/deb/usr/share/kf-hello/hello\"; "
+			       "dpkg-deb --root-owner-group --build \"$d/deb\" "
+			       "\"$d/debs/kf-hello_1.0_all.deb\" >/dev/null",
 			       "_", KF_TESTS_DIR "/integration/recipe_fixture.sh", g_out, NULL };
 	const char *env[] = { "KF_SOURCE_DIR=" KF_SOURCE_DIR, NULL };
 	struct kf_proc p;
@@ -456,7 +473,9 @@ static void test_recipe_kubesphere_helmchart_uses_local_registry(void **state)
 	assert_non_null(strstr(m->user_data, want));
 	assert_non_null(strstr(m->user_data, "global:\n            imageRegistry: \"192.168.6.1:5000\""));
 	assert_non_null(strstr(m->user_data, "extension:\n            imageRegistry: \"192.168.6.1:5000\""));
-	assert_non_null(strstr(m->user_data, "telemetry:\n            enabled: false"));
+	/* telemetry off through the Secret ks-core's helper looks up, not a dead value */
+	assert_non_null(strstr(m->user_data, "name: io.kubesphere.config.platformconfig.telemetry"));
+	assert_null(strstr(m->user_data, "telemetry:\n            enabled: false"));
 	/* the chart travels in the ISO payload, not in user-data */
 	assert_null(strstr(m->user_data, "chartContent: H4sI"));
 	assert_null(strstr(w->user_data, "HelmChart"));
@@ -466,7 +485,9 @@ static void test_recipe_kubesphere_helmchart_uses_local_registry(void **state)
 	kf_config_free(cfg);
 }
 
-static void test_recipe_packages_are_ops_tools_plus_configured(void **state)
+/* The installer is asked for what the recipe's scripts run (curl, zstd) and guest.packages,
+ * each once; no longer the seeds' ops tools (jq is in universe: not on the ISO). */
+static void test_recipe_packages_are_the_recipes_own_plus_configured(void **state)
 {
 	struct kf_config *cfg = lab();
 	struct kf_node_recipe *rc;
@@ -475,16 +496,204 @@ static void test_recipe_packages_are_ops_tools_plus_configured(void **state)
 	(void)state;
 	for (size_t i = 0; i < cfg->guest.n_packages; i++)
 		free(cfg->guest.packages[i]);
-	cfg->guest.packages[0] = strdup("htop");
+	free(cfg->guest.packages);
+	cfg->guest.packages = calloc(2, sizeof(char *));
+	cfg->guest.packages[0] = strdup("curl");
 	cfg->guest.packages[1] = strdup("chrony");
 	cfg->guest.n_packages = 2;
 	rc = render(cfg, "k3s-worker1");
-	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - jq\n"));
-	assert_non_null(strstr(rc->autoinstall, "    - bash-completion\n    - chrony\n"));
-	first = strstr(rc->autoinstall, "    - htop\n");
-	assert_non_null(first);
-	assert_null(strstr(first + 1, "    - htop\n"));
+	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - curl\n    - zstd\n    - chrony\n"));
+	first = strstr(rc->autoinstall, "    - curl\n");
+	assert_null(strstr(first + 1, "    - curl\n"));
+	assert_null(strstr(rc->autoinstall, "    - jq\n"));
 	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
+/* What docs/recipe.md says about the installed user: subiquity's identity entry comes first
+ * and wins where both set a key (lock_passwd false, passwd "!"), ours adds the sudo rule; the
+ * only key is the operator's. Computed with cloud-init's own user normalization. */
+static void test_recipe_installed_user_is_identitys_entry_plus_our_sudo_rule(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc = render(cfg, "k3s-worker1");
+	char dir[64], ai[128], want[600];
+	const char *argv[] = { "/usr/bin/python3", CHECK, "installed-user", ai, NULL };
+	struct kf_proc p;
+	const char *out;
+
+	(void)state;
+	tmpdir(dir, sizeof(dir));
+	snprintf(ai, sizeof(ai), "%s/autoinstall-user-data", dir);
+	write_text(ai, rc->autoinstall);
+	p = run_cmd(argv, NULL);
+	if (p.exit_code != 0)
+		fail_msg("installed-user: %s%s", kf_buf_str(&p.out), kf_buf_str(&p.errout));
+	out = kf_buf_str(&p.out);
+	assert_non_null(strstr(out, "\"lock_passwd\": false"));
+	assert_non_null(strstr(out, "\"passwd\": \"!\""));
+	assert_non_null(strstr(out, "\"sudo\": \"ALL=(ALL) NOPASSWD:ALL\""));
+	{
+		const char *k = strstr(rc->autoinstall, "ssh-ed25519 ");
+		assert_non_null(k);
+		snprintf(want, sizeof(want), "\"ssh_authorized_keys\": [\"%.*s\"]",
+			 (int)strcspn(k, "\""), k);
+		assert_non_null(strstr(out, want)); /* the operator's key, once */
+	}
+	kf_proc_free(&p);
+	rmtree(dir);
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
+/* The late-command's shell script (inside sh -c '...') of the guest.debs install. */
+static char *debs_late_command(const char *autoinstall)
+{
+	const char *c = strstr(autoinstall, "curtin in-target --target=/target -- sh -c '"), *e;
+
+	if (!c)
+		return NULL;
+	c = strchr(c, '\'') + 1;
+	e = strchr(c, '\'');
+	assert_non_null(e);
+	return strndup(c, (size_t)(e - c));
+}
+
+/* guest.debs: the files go into the payload (debs/<file>, in SHA256SUMS) and the installer's
+ * late-commands check them against SHA256SUMS and dpkg-install them in the target. Run here
+ * as rendered, with dpkg pointed at a scratch root instead of /target. */
+static void test_recipe_guest_debs_travel_in_the_payload_and_install_in_late_commands(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_recipe_inputs *in = NULL;
+	struct kf_node_recipe *rc = NULL;
+	char payload[160], root[160], script[2048], *cmd, *sums;
+	struct kf_err err;
+	struct kf_buf b;
+
+	(void)state;
+	cfg->guest.debs = debs_dir();
+	assert_int_equal(kf_recipe_inputs_load(&in, cfg, g_out, &err), 0);
+	assert_string_equal(in->payload[in->n_payload - 1].name, "debs/kf-hello_1.0_all.deb");
+	assert_int_equal(kf_recipe_render_node(&rc, cfg, in, "k3s-worker1",
+					       KF_SOURCE_DIR "/templates", &err), 0);
+	cmd = debs_late_command(rc->autoinstall);
+	assert_non_null(cmd);
+	snprintf(payload, sizeof(payload), "%s/seed", g_dir);
+	snprintf(root, sizeof(root), "%s/target", g_dir);
+	assert_int_equal(kf_recipe_write_payload(in, payload, &err), 0);
+	{
+		char p[200];
+		snprintf(p, sizeof(p), "%s/SHA256SUMS", payload);
+		sums = read_text(p);
+		assert_non_null(strstr(sums, "  debs/kf-hello_1.0_all.deb\n"));
+		free(sums);
+	}
+	/* the rendered script, in the payload copy, with dpkg working on a scratch root */
+	kf_buf_init(&b, 8192);
+	for (const char *s = cmd; *s;) {
+		if (strncmp(s, "cd " KF_SEED_DIR, 3 + strlen(KF_SEED_DIR)) == 0) {
+			kf_buf_printf(&b, "cd %s", payload);
+			s += 3 + strlen(KF_SEED_DIR);
+		} else if (strncmp(s, "dpkg --install", 14) == 0) {
+			kf_buf_printf(&b, "dpkg --force-not-root --force-bad-path --root=%s "
+				      "--log=/dev/null --install", root);
+			s += 14;
+		} else {
+			kf_buf_append(&b, s++, 1);
+		}
+	}
+	snprintf(script, sizeof(script), "mkdir -p %s/var/lib/dpkg/info %s/var/lib/dpkg/updates && "
+		 "touch %s/var/lib/dpkg/status && %s && cat %s/usr/share/kf-hello/hello",
+		 root, root, root, kf_buf_str(&b), root);
+	{
+		const char *argv[] = { "sh", "-c", script, NULL };
+		struct kf_proc p = run_cmd(argv, NULL);
+		if (p.exit_code != 0)
+			fail_msg("late-command failed: %s\n%s%s", script, kf_buf_str(&p.out),
+				 kf_buf_str(&p.errout));
+		assert_non_null(strstr(kf_buf_str(&p.out), "hello\n"));
+		kf_proc_free(&p);
+	}
+	/* a .deb changed after the build: the checksum stops the install */
+	{
+		char deb[200];
+		snprintf(deb, sizeof(deb), "%s/debs/kf-hello_1.0_all.deb", payload);
+		write_text(deb, "not the package\n");
+		const char *argv[] = { "sh", "-c", kf_buf_str(&b), NULL };
+		struct kf_proc p = run_cmd(argv, NULL);
+		assert_int_not_equal(p.exit_code, 0);
+		kf_proc_free(&p);
+	}
+	kf_buf_free(&b);
+	free(cmd);
+	kf_fs_remove_tree(payload, NULL);
+	kf_fs_remove_tree(root, NULL);
+	kf_node_recipe_free(rc);
+	kf_recipe_inputs_free(in);
+	kf_config_free(cfg);
+}
+
+/* A package whose .deb is in guest.debs (here also the recipe's own curl) is not asked of the
+ * installer, so neither its packages: list nor the ISO check needs it. */
+static void test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc;
+	char deb[200];
+	const char **v;
+	size_t n;
+
+	(void)state;
+	cfg->guest.debs = debs_dir();
+	snprintf(deb, sizeof(deb), "%s/curl_7.81.0-1ubuntu1.16_amd64.deb", cfg->guest.debs);
+	write_text(deb, "stand-in");
+	free(cfg->guest.packages);
+	cfg->guest.packages = calloc(2, sizeof(char *));
+	cfg->guest.packages[0] = strdup("kf-hello");
+	cfg->guest.packages[1] = strdup("htop");
+	cfg->guest.n_packages = 2;
+	v = kf_recipe_packages(cfg, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0], "zstd");
+	assert_string_equal(v[1], "htop");
+	free(v);
+	rc = render(cfg, "k3s-worker1");
+	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - zstd\n    - htop\n  network:"));
+	unlink(deb);
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
+/* Without guest.debs there is no dpkg late-command. */
+static void test_recipe_without_guest_debs_installs_no_debs(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc = render(cfg, "k3s-master1");
+
+	(void)state;
+	assert_null(strstr(rc->autoinstall, "dpkg"));
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
+/* A guest.debs file for another architecture is refused by name before anything is built. */
+static void test_recipe_guest_debs_refuses_a_foreign_architecture(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_recipe_inputs *in = NULL;
+	char dir[160], deb[200];
+	struct kf_err err;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/debs-arm", g_dir);
+	snprintf(deb, sizeof(deb), "%s/kf-hello_1.0_arm64.deb", dir);
+	assert_int_equal(kf_fs_mkdirs(dir, 0755, &err), 0);
+	write_text(deb, "x");
+	cfg->guest.debs = strdup(dir);
+	assert_int_equal(kf_recipe_inputs_load(&in, cfg, g_out, &err), KF_ECONFIG);
+	assert_null(in);
+	assert_non_null(strstr(err.msg, "kf-hello_1.0_arm64.deb"));
 	kf_config_free(cfg);
 }
 
@@ -853,7 +1062,12 @@ int main(void)
 		cmocka_unit_test(test_recipe_pins_only_the_ed25519_host_key),
 		cmocka_unit_test(test_recipe_instance_id_follows_the_recipe),
 		cmocka_unit_test(test_recipe_kubesphere_helmchart_uses_local_registry),
-		cmocka_unit_test(test_recipe_packages_are_ops_tools_plus_configured),
+		cmocka_unit_test(test_recipe_packages_are_the_recipes_own_plus_configured),
+		cmocka_unit_test(test_recipe_guest_debs_travel_in_the_payload_and_install_in_late_commands),
+		cmocka_unit_test(test_recipe_without_guest_debs_installs_no_debs),
+		cmocka_unit_test(test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer),
+		cmocka_unit_test(test_recipe_installed_user_is_identitys_entry_plus_our_sudo_rule),
+		cmocka_unit_test(test_recipe_guest_debs_refuses_a_foreign_architecture),
 		cmocka_unit_test(test_recipe_missing_input_says_run_prep),
 		cmocka_unit_test(test_recipe_seed_dir_holds_the_installed_system_seed),
 		cmocka_unit_test(test_bootstrap_master_writes_marker_last),

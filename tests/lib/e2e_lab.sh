@@ -34,13 +34,14 @@
 
 E2E_TESTS=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}/tests
 E2E_BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
-E2E_VERSION=v1.33.4-rc1+k3s1
+E2E_VERSION=v1.33.4+k3s1
 E2E_IMAGES=(docker.io/rancher/mirrored-pause:3.6 docker.io/rancher/mirrored-coredns-coredns:1.12.3
 	docker.io/rancher/local-path-provisioner:v0.0.31)
 E2E_NODES=()
 # KubeSphere on (the default product configuration) unless E2E_KUBESPHERE=0: its ks-core chart is
 # served by the file server, its images are in the source registry, the k3s stand-in lists its
-# pods, and a stand-in console answers HTTP 200 on <master>:30880.
+# pods, and a stand-in console on <master>:30880 (ks-console v4.1.3 without a session: / is a
+# 302 to /login, /login is 200; tests/fakes/e2e/console).
 E2E_KUBESPHERE=${E2E_KUBESPHERE:-1}
 E2E_KS_IMAGES=(docker.io/kubesphere/ks-apiserver:v4.1.3 docker.io/kubesphere/ks-console:v4.1.3
 	docker.io/kubesphere/ks-controller-manager:v4.1.3 docker.io/kubesphere/kubectl:v1.27.16

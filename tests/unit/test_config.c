@@ -64,7 +64,7 @@ static void test_config_loads_the_example_lab(void **state)
 	kf_err_clear(&e);
 	assert_int_equal(kf_config_load(&c, KF_SOURCE_DIR "/examples/lab.yaml", &e), 0);
 	assert_string_equal(c->cluster_name, "lab");
-	assert_string_equal(c->k3s.version, "v1.33.4-rc1+k3s1");
+	assert_string_equal(c->k3s.version, "v1.33.4+k3s1");
 	assert_string_equal(c->k3s.pause_image, "rancher/mirrored-pause:3.6");
 	assert_string_equal(c->network.vmnet, "VMnet1");
 	assert_string_equal(c->network.subnet, "192.168.6.0/24");
@@ -86,6 +86,32 @@ static void test_config_loads_the_example_lab(void **state)
 	assert_string_equal(c->paths.ubuntu_iso,
 			    KF_SOURCE_DIR "/examples/ubuntu-22.04.5-live-server-amd64.iso");
 	assert_int_equal(c->timeouts.wait_s, 1200);
+	kf_config_free(c);
+}
+
+/* The default pin is the release; the seeds' release candidate stays accepted. */
+static void test_config_defaults_to_the_k3s_release_and_accepts_its_rc(void **state)
+{
+	struct kf_config *c = load_ok("# nothing set\n"), *rc;
+	(void)state;
+	assert_string_equal(c->k3s.version, "v1.33.4+k3s1");
+	rc = load_ok("k3s:\n  version: v1.33.4-rc1+k3s1\n");
+	assert_string_equal(rc->k3s.version, "v1.33.4-rc1+k3s1");
+	kf_config_free(rc);
+	kf_config_free(c);
+}
+
+/* No extra package by default (the ISO decides what can be installed offline); guest.debs is
+ * a directory, none by default. */
+static void test_config_guest_packages_default_to_none_and_debs_is_a_directory(void **state)
+{
+	struct kf_config *c = load_ok("# nothing set\n"), *d;
+	(void)state;
+	assert_int_equal(c->guest.n_packages, 0);
+	assert_null(c->guest.debs);
+	d = load_ok("guest:\n  debs: /srv/lab-debs\n");
+	assert_string_equal(d->guest.debs, "/srv/lab-debs");
+	kf_config_free(d);
 	kf_config_free(c);
 }
 
@@ -1050,6 +1076,7 @@ static void assert_cfg_equal(const struct kf_config *a, const struct kf_config *
 		       b->guest.n_packages);
 	assert_str_eq_null(a->guest.locale, b->guest.locale);
 	assert_str_eq_null(a->guest.keyboard, b->guest.keyboard);
+	assert_str_eq_null(a->guest.debs, b->guest.debs);
 	assert_int_equal(a->addons.kubesphere, b->addons.kubesphere);
 	assert_str_eq_null(a->addons.kubesphere_version, b->addons.kubesphere_version);
 	assert_str_eq_null(a->addons.kubesphere_chart, b->addons.kubesphere_chart);
@@ -1087,7 +1114,7 @@ static const char *full_yaml =
 	"  source_registry: mirror.example.com:5000\n"
 	"paths: {ubuntu_iso: /isos/u.iso, vm_dir: /vms}\n"
 	"vmware: {vmrun: /usr/bin/vmrun, firmware: efi, hw_version: 20, host_checks: warn}\n"
-	"guest: {user: ops, timezone: America/Argentina/Buenos_Aires, locale: ko_KR.UTF-8, keyboard: kr, packages: [jq, \"g++\"]}\n"
+	"guest: {user: ops, timezone: America/Argentina/Buenos_Aires, locale: ko_KR.UTF-8, keyboard: kr, packages: [jq, \"g++\"], debs: /srv/debs}\n"
 	"addons:\n"
 	"  kubesphere: {enabled: false, version: v4.1.3, chart: /charts/ks-core-1.1.4.tgz, "
 	"chart_sha256: abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789, "
@@ -1191,6 +1218,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_loads_the_example_lab),
+		cmocka_unit_test(test_config_defaults_to_the_k3s_release_and_accepts_its_rc),
+		cmocka_unit_test(test_config_guest_packages_default_to_none_and_debs_is_a_directory),
 		cmocka_unit_test(test_config_empty_file_gives_the_lab_defaults),
 		cmocka_unit_test(test_config_minimal_file_fills_node_defaults),
 		cmocka_unit_test(test_config_loads_thirty_nodes),

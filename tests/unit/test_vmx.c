@@ -46,6 +46,7 @@ static void test_vmx_build_has_expected_keys_after_round_trip(void **state)
 		{ "displayName", "k3s-master1" },   { "numvcpus", "2" },
 		{ "memsize", "4096" },              { "firmware", "bios" },
 		{ "bios.bootOrder", "hdd,cdrom" },  { "scsi0.virtualDev", "lsilogic" },
+		{ "bios.hddOrder", "scsi0:0" },     /* KB 2011654: hdd needs the disk named */
 		{ "scsi0:0.fileName", "k3s-master1.vmdk" },
 		{ "ide0:0.deviceType", "cdrom-image" },
 		{ "ide0:0.fileName", "C:\\k3s lab\\iso\\installer.iso" },
@@ -72,6 +73,23 @@ static void test_vmx_build_has_expected_keys_after_round_trip(void **state)
 	free(text);
 	kf_vmx_free(v);
 	kf_vmx_free(back);
+}
+
+/* VMware KB 2011654: `hdd` in bios.bootOrder needs bios.hddOrder naming the disk; without it
+ * the disk can be skipped and the installer CD's autoinstall entry runs again. */
+static void test_vmx_boot_order_names_the_installed_disk(void **state)
+{
+	struct kf_vmx *v = build(&base_spec);
+	const char *order = kf_vmx_get(v, "bios.hddOrder");
+	char key[64];
+
+	(void)state;
+	assert_string_equal(kf_vmx_get(v, "bios.bootOrder"), "hdd,cdrom");
+	assert_non_null(order);
+	snprintf(key, sizeof(key), "%s.fileName", order);
+	assert_non_null(kf_vmx_get(v, key));
+	assert_string_equal(kf_vmx_get(v, key), base_spec.disk_file);
+	kf_vmx_free(v);
 }
 
 static void test_vmx_keys_are_case_insensitive(void **state)
@@ -345,6 +363,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmx_build_has_expected_keys_after_round_trip),
+		cmocka_unit_test(test_vmx_boot_order_names_the_installed_disk),
 		cmocka_unit_test(test_vmx_keys_are_case_insensitive),
 		cmocka_unit_test(test_vmx_editor_preserves_untouched_lines),
 		cmocka_unit_test(test_vmx_value_may_carry_a_trailing_comment),
