@@ -139,4 +139,19 @@ int kf_oci_tags(struct kf_oci_registry *r, const char *repo, char ***tags, size_
 		size_t max, struct kf_err *err);
 void kf_oci_strv_free(char **v, size_t n);
 
+/* One WWW-Authenticate challenge (RFC 7235: scheme, then token=value or token="quoted" pairs;
+ * only the first challenge of the header is read). */
+#define KF_OCI_CHALLENGE_MAX 8192       /* longest header value taken */
+enum kf_oci_auth_scheme { KF_OCI_AUTH_OTHER, KF_OCI_AUTH_BASIC, KF_OCI_AUTH_BEARER };
+struct kf_oci_challenge {
+	enum kf_oci_auth_scheme scheme;
+	char scheme_name[32];
+	char *realm, *service, *scope;  /* NULL when absent */
+};
+/* Parses a challenge. 0; KF_EPARSE for bad syntax (unterminated quote, control characters, a
+ * repeated parameter), KF_ELIMIT for a header longer than KF_OCI_CHALLENGE_MAX, KF_ENOMEM. out is
+ * cleared first and always safe to free. */
+int kf_oci_challenge_parse(const char *header, struct kf_oci_challenge *out);
+void kf_oci_challenge_free(struct kf_oci_challenge *c);
+
 #endif
