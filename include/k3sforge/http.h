@@ -72,6 +72,9 @@ void kf_http_watch_arm(struct kf_http_watch *w, double window_s, double total_s)
  * written into out. */
 const char *kf_http_watch_reason(const struct kf_http_watch *w, char *out, size_t n);
 
+/* The XFERINFOFUNCTION kf_http_easy_setup installs (its data is the watch, or NULL). */
+curl_xferinfo_callback kf_http_progress_callback(void);
+
 /* Is the host of this URL (scheme://host[:port]/...) or host[:port] a loopback address written
  * as such (localhost, 127.0.0.0/8 dotted quad, [::1])? Names that merely resolve to loopback
  * do not count. */

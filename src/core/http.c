@@ -49,6 +49,11 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return 0;
 }
 
+curl_xferinfo_callback kf_http_progress_callback(void)
+{
+	return on_progress;
+}
+
 void kf_http_watch_arm(struct kf_http_watch *w, double window_s, double total_s)
 {
 	double now = kf_now_mono();
