@@ -50,7 +50,9 @@ struct kf_oci_registry_opts {
 	                               $DOCKER_CONFIG/config.json or ~/.docker/config.json */
 	int max_retries;            /* 0 = 4 */
 	long connect_timeout_s;     /* 0 = 15 */
-	long stall_timeout_s;       /* abort a transfer below 1 byte/s for this long; 0 = 60 */
+	long stall_timeout_s;       /* progress window: abort a transfer that moves less than
+	                               1 KiB/s over it (blob reads and uploads), and small
+	                               requests after connect + 3 windows, at least 30 s; 0 = 60 */
 	uint64_t chunk_size;        /* blobs larger than this are uploaded in PATCH chunks of this
 	                               size; 0 = 512 MiB */
 };
