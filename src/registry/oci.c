@@ -25,6 +25,7 @@
 
 #define BODY_MAX ((size_t)1024 * 1024)     /* JSON answers other than manifests */
 #define HEADERS_MAX ((size_t)256 * 1024)   /* all header lines of one response */
+#define ERROR_BODY_MAX ((size_t)64 * 1024) /* error body of a blob GET read before giving up */
 #define TOKEN_MAX ((size_t)64 * 1024)
 #define RING_SIZE ((size_t)1024 * 1024)    /* per streamed blob */
 #define RETRY_AFTER_MAX_S 60
@@ -1218,6 +1219,9 @@ struct blob_reader {
 	size_t cap, head, len;   /* ring: data at [head, head+len) mod cap */
 	uint64_t size, received, delivered, resume_from;
 	bool done, paused, bad_status;
+	bool too_long;           /* more bytes than the descriptor's size */
+	bool range_ignored;      /* a resume with Range was answered 200 (the whole blob) */
+	size_t discarded;        /* bytes of an error body read and dropped */
 	CURLcode result;
 	long status;
 	long retry_after;        /* from a 429/503 answer */
@@ -1236,13 +1240,18 @@ static size_t reader_write_cb(char *p, size_t sz, size_t nm, void *ud)
 
 	if (!br->status)
 		curl_easy_getinfo(br->easy, CURLINFO_RESPONSE_CODE, &br->status);
-	if ((br->status != 200 && br->status != 206) ||
-	    (br->resume_from > 0 && br->status != 206)) {
+	if (br->resume_from > 0 && br->status == 200) {
+		/* the whole blob again: the bytes before resume_from were handed on already */
+		br->range_ignored = br->bad_status = true;
+		return 0;
+	}
+	if (br->status != 200 && br->status != 206) {
 		br->bad_status = true;
-		return n;   /* discard an error body */
+		br->discarded += n;
+		return br->discarded > ERROR_BODY_MAX ? 0 : n;   /* drop an error body, bounded */
 	}
 	if (br->received + n > br->size) {
-		br->bad_status = true;
+		br->too_long = br->bad_status = true;
 		return 0;   /* longer than the descriptor says: abort */
 	}
 	if (n > br->cap - br->len) {
@@ -1327,7 +1336,8 @@ static int reader_start(struct blob_reader *br)
 	br->refused = NULL;
 	br->hdr_over = NULL;
 	br->hdr_bytes = 0;
-	br->done = br->paused = br->bad_status = false;
+	br->done = br->paused = br->bad_status = br->too_long = br->range_ignored = false;
+	br->discarded = 0;
 	br->status = 0;
 	br->retry_after = 0;
 	free(br->challenge);
@@ -1461,10 +1471,16 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 						  br->errbuf[0] ? br->errbuf
 								: curl_easy_strerror(br->result));
 			if (br->bad_status || (st != 200 && st != 206 && br->result == CURLE_OK)) {
-				if (st == 200 && br->received > 0 && br->bad_status)
+				if (br->too_long)
 					return kf_err_set(br->err, KF_EDIGEST,
 							  "GET %s: more bytes than the %llu announced",
 							  br->url, (unsigned long long)br->size);
+				if (br->range_ignored)
+					return kf_err_set(br->err, KF_EHTTP,
+							  "GET %s: the server ignored the Range request "
+							  "to resume at byte %llu of %llu (it answered 200)",
+							  br->url, (unsigned long long)br->resume_from,
+							  (unsigned long long)br->size);
 				if (st == 401 && br->challenge && !br->authed) {
 					int arc;
 					br->authed = true;

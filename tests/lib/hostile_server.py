@@ -11,6 +11,7 @@ files outside /v2/ use the first path segment the same way (/<mode>/file). Every
   short-length    blobs / files: half the bytes, a Content-Length of all of them, then close
   long-length     blobs / files: more bytes than Content-Length announces
   endless         manifests / files: a body that never ends (fast)
+  endless-error   blobs: 503 with an error body that never ends
   drip            manifests / blobs / files: DRIP_BYTES every second, forever (a Range request
                   gets a 206 that drips the same way)
   redirect-loop   blobs / files: 302 to itself
@@ -100,8 +101,8 @@ class H(BaseHTTPRequestHandler):
         except OSError:
             return
 
-    def endless(self, ctype):
-        self.send_response(200)
+    def endless(self, ctype, status=200):
+        self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Connection", "close")
         self.end_headers()
@@ -182,6 +183,8 @@ class H(BaseHTTPRequestHandler):
             return self.drip("application/octet-stream")
         if mode == "endless":
             return self.endless("application/octet-stream")
+        if mode == "endless-error":
+            return self.endless("text/plain", 503)
         if mode == "redirect-loop":
             return self.send_plain(302, b"", headers=[("Location", self.path)])
         if mode == "downgrade":
