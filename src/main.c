@@ -1,5 +1,7 @@
 /* k3sforge: the command table and dispatch. Each command lives in src/cmd/cmd_<name>.c. */
+#include <curl/curl.h>
 #include <jansson.h>
+#include <libssh2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +229,14 @@ static int take_trailing_globals(const struct kf_cmd *cmd, const struct kf_opt *
 	return 0;
 }
 
+/* libcurl and libssh2 are initialised once, here, before any thread (curl_global_init is not
+ * thread-safe before curl 7.84, Ubuntu 22.04 has 7.81), and cleaned up at exit. */
+static void net_cleanup(void)
+{
+	libssh2_exit();
+	curl_global_cleanup();
+}
+
 int main(int argc, char **argv)
 {
 	struct kf_ctx ctx;
@@ -250,6 +260,11 @@ int main(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.out_dir = "k3sforge-out";
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || libssh2_init(0) != 0) {
+		fprintf(stderr, "k3sforge: cannot initialise libcurl/libssh2\n");
+		return 1;
+	}
+	atexit(net_cleanup);
 	kf_platform_utf8_console();
 	kf_platform_install_signals();
 

@@ -50,7 +50,9 @@ struct kf_oci_registry_opts {
 	                               $DOCKER_CONFIG/config.json or ~/.docker/config.json */
 	int max_retries;            /* 0 = 4 */
 	long connect_timeout_s;     /* 0 = 15 */
-	long stall_timeout_s;       /* abort a transfer below 1 byte/s for this long; 0 = 60 */
+	long stall_timeout_s;       /* progress window: abort a transfer that moves less than
+	                               1 KiB/s over it (blob reads and uploads), and small
+	                               requests after connect + 3 windows, at least 30 s; 0 = 60 */
 	uint64_t chunk_size;        /* blobs larger than this are uploaded in PATCH chunks of this
 	                               size; 0 = 512 MiB */
 };
@@ -138,5 +140,20 @@ int kf_oci_catalog(struct kf_oci_registry *r, char ***repos, size_t *n, size_t m
 int kf_oci_tags(struct kf_oci_registry *r, const char *repo, char ***tags, size_t *n,
 		size_t max, struct kf_err *err);
 void kf_oci_strv_free(char **v, size_t n);
+
+/* One WWW-Authenticate challenge (RFC 7235: scheme, then token=value or token="quoted" pairs;
+ * only the first challenge of the header is read). */
+#define KF_OCI_CHALLENGE_MAX 8192       /* longest header value taken */
+enum kf_oci_auth_scheme { KF_OCI_AUTH_OTHER, KF_OCI_AUTH_BASIC, KF_OCI_AUTH_BEARER };
+struct kf_oci_challenge {
+	enum kf_oci_auth_scheme scheme;
+	char scheme_name[32];
+	char *realm, *service, *scope;  /* NULL when absent */
+};
+/* Parses a challenge. 0; KF_EPARSE for bad syntax (unterminated quote, control characters, a
+ * repeated parameter), KF_ELIMIT for a header longer than KF_OCI_CHALLENGE_MAX, KF_ENOMEM. out is
+ * cleared first and always safe to free. */
+int kf_oci_challenge_parse(const char *header, struct kf_oci_challenge *out);
+void kf_oci_challenge_free(struct kf_oci_challenge *c);
 
 #endif

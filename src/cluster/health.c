@@ -2,6 +2,8 @@
 #include "k3sforge/cluster.h"
 
 #include <curl/curl.h>
+
+#include "k3sforge/http.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,26 +245,34 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 long kf_http_status(const char *url, int timeout_ms, char *why, size_t why_len)
 {
-	CURL *c = curl_easy_init();
+	struct kf_http_opts ho = { 0 };
+	struct kf_http_watch w;
 	char cerr[CURL_ERROR_SIZE] = "";
 	long status = 0;
 	CURLcode cc;
+	CURL *c;
 
 	if (why_len)
 		why[0] = '\0';
-	if (!c) {
+	/* a lab address: direct, never through a proxy; one overall limit */
+	ho.url = url;
+	ho.direct = true;
+	ho.allow_http = true;
+	ho.connect_timeout_ms = timeout_ms;
+	ho.watch = &w;
+	ho.errbuf = cerr;
+	kf_http_watch_arm(&w, 0, timeout_ms / 1000.0);
+	if (!(c = kf_http_easy_new(&ho))) {
 		snprintf(why, why_len, "cannot create an HTTP handle");
 		return 0;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
 	cc = curl_easy_perform(c);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	else if (cc == CURLE_ABORTED_BY_CALLBACK)
+		kf_http_watch_reason(&w, why, why_len);
 	else
 		snprintf(why, why_len, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
 	curl_easy_cleanup(c);

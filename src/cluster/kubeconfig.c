@@ -3,6 +3,8 @@
 #include "k3sforge/kubeconfig.h"
 
 #include <curl/curl.h>
+
+#include "k3sforge/http.h"
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -323,6 +325,8 @@ int kf_kubeconfig_probe(const struct kf_ynode *kc, int timeout_ms, char **versio
 	unsigned char *ca = NULL, *cert = NULL, *key = NULL;
 	size_t calen = 0, certlen = 0, keylen = 0;
 	struct curl_blob bca, bcert, bkey;
+	struct kf_http_opts ho = { 0 };
+	struct kf_http_watch w;
 	struct kf_buf body;
 	char url[1024], cerr[CURL_ERROR_SIZE] = "";
 	CURL *c = NULL;
@@ -355,27 +359,35 @@ int kf_kubeconfig_probe(const struct kf_ynode *kc, int timeout_ms, char **versio
 		goto out;
 	}
 	snprintf(url, sizeof(url), "%s/version", server);
-	c = curl_easy_init();
+	bca = (struct curl_blob){ ca, calen, CURL_BLOB_NOCOPY };
+	bcert = (struct curl_blob){ cert, certlen, CURL_BLOB_NOCOPY };
+	bkey = (struct curl_blob){ key, keylen, CURL_BLOB_NOCOPY };
+	/* the lab's API server: only the kubeconfig's CA, direct, one overall limit */
+	ho.url = url;
+	ho.ca_blob = &bca;
+	ho.ca_only = true;
+	ho.direct = true;
+	ho.connect_timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+	ho.watch = &w;
+	ho.errbuf = cerr;
+	kf_http_watch_arm(&w, 0, (timeout_ms > 0 ? timeout_ms : 10000) / 1000.0);
+	c = kf_http_easy_new(&ho);
 	if (!c) {
 		r = kf_err_set(err, KF_ENOMEM, "cannot create an HTTP handle");
 		goto out;
 	}
-	bca = (struct curl_blob){ ca, calen, CURL_BLOB_NOCOPY };
-	bcert = (struct curl_blob){ cert, certlen, CURL_BLOB_NOCOPY };
-	bkey = (struct curl_blob){ key, keylen, CURL_BLOB_NOCOPY };
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &bca);
 	curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &bcert);
 	curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
 	curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &bkey);
 	curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 10000));
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
 	cc = curl_easy_perform(c);
+	if (cc == CURLE_ABORTED_BY_CALLBACK && w.stop == KF_HTTP_INTERRUPTED) {
+		r = kf_err_set(err, KF_EINTR, "GET %s: interrupted", url);
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		r = kf_err_set(err, cc == CURLE_OPERATION_TIMEDOUT ? KF_ETIMEOUT :
 				    (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||

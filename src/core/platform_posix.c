@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t interrupted;
+/* Written by the signal handler, read by every thread (mirror workers, node threads): a
+ * lock-free atomic is both async-signal-safe and race-free (C11 7.14.1.1p5, 7.17.5). */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the interrupt flag must be a lock-free atomic");
+static atomic_int interrupted;
 
 bool kf_platform_is_wsl(void)
 {
@@ -70,12 +74,12 @@ void kf_sleep_ms(long ms)
 static void on_signal(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	atomic_store(&interrupted, 1);
 }
 
 bool kf_interrupted(void)
 {
-	return interrupted != 0;
+	return atomic_load(&interrupted) != 0;
 }
 
 void kf_platform_install_signals(void)

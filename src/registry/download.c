@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "k3sforge/http.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/progress.h"
@@ -28,6 +29,7 @@
 #define DL_DEFAULT_MAX_BYTES ((uint64_t)64 << 30)
 #define DL_MAX_DISCARD ((size_t)1 << 20)   /* error/redirect body bytes we read and drop */
 #define DL_IO_CHUNK ((size_t)1 << 20)
+#define DL_MAX_HEADERS ((size_t)256 << 10) /* header bytes of one response */
 
 /* Outcome of one attempt. */
 enum attempt_result { ATTEMPT_DONE, ATTEMPT_RETRY, ATTEMPT_FAIL };
@@ -56,8 +58,12 @@ struct dl {
 	size_t discarded;
 
 	/* per attempt */
-	double last_byte;
-	bool stalled, interrupted, want_restart;
+	CURL *easy;
+	struct kf_http_watch watch; /* interrupt, progress window */
+	size_t hdr_bytes;
+	char *refused;          /* a redirect target refused (https -> http downgrade) */
+	bool hdr_over;
+	bool want_restart;
 	int abort_code;        /* KF_EIO / KF_ELIMIT set by the write path */
 	int write_errno;
 };
@@ -243,7 +249,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 	char line[512];
 	size_t l = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
 
-	d->last_byte = kf_now_mono();
+	if ((d->hdr_bytes += len) > DL_MAX_HEADERS) {
+		d->hdr_over = true;
+		return 0;
+	}
 	memcpy(line, buf, l);
 	line[l] = '\0';
 	while (l && (line[l - 1] == '\r' || line[l - 1] == '\n'))
@@ -258,6 +267,25 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 		d->crange_start = d->crange_total = 0;
 		d->body_started = false;
 		d->discarded = 0;
+		d->hdr_bytes = len;
+	} else if (d->status >= 300 && d->status < 400 && len > 9 &&
+		   strncasecmp(buf, "location:", 9) == 0) {
+		/* libcurl follows this next: refuse an https -> http downgrade before it does */
+		char *from = NULL, *loc;
+		const char *v = buf + 9, *e = buf + len;
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+			e--;
+		if (!(loc = strndup(v, (size_t)(e - v))))
+			return 0;
+		curl_easy_getinfo(d->easy, CURLINFO_EFFECTIVE_URL, &from);
+		if (!kf_http_redirect_allowed(from ? from : d->o->url, loc)) {
+			free(d->refused);
+			d->refused = loc;
+			return 0;
+		}
+		free(loc);
 	} else if (strncasecmp(line, "content-range:", 14) == 0) {
 		const char *p = line + 14;
 		unsigned long long a = 0, b = 0, t = 0;
@@ -330,7 +358,6 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
 	struct dl *d = w->d;
 	size_t len = size * n;
 
-	d->last_byte = kf_now_mono();
 	if (d->status < 200 || d->status >= 300) {
 		/* Body of an error or redirect answer: not file content. */
 		d->discarded += len;
@@ -357,26 +384,6 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
 	d->have += len;
 	kf_progress_update(d->prog, d->have, 0);
 	return len;
-}
-
-static int on_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		   curl_off_t ulnow)
-{
-	struct dl *d = ud;
-
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	if (kf_interrupted()) {
-		d->interrupted = true;
-		return 1;
-	}
-	if (kf_now_mono() - d->last_byte > (double)d->stall_s) {
-		d->stalled = true;
-		return 1;
-	}
-	return 0;
 }
 
 static bool curl_is_tls_error(CURLcode c)
@@ -445,10 +452,16 @@ static enum attempt_result attempt(struct dl *d, CURL *h, long *retry_after_ms,
 	d->body_started = false;
 	d->discarded = 0;
 	d->crange = d->crange_star = false;
-	d->stalled = d->interrupted = d->want_restart = false;
+	d->want_restart = d->hdr_over = false;
+	d->hdr_bytes = 0;
+	free(d->refused);
+	d->refused = NULL;
 	d->abort_code = 0;
 	d->write_errno = 0;
-	d->last_byte = kf_now_mono();
+	d->easy = h;
+	/* at least window * KF_HTTP_MIN_RATE bytes every stall window: a drip cannot hold an
+	 * attempt open; no overall limit (release assets are large) */
+	kf_http_watch_arm(&d->watch, (double)d->stall_s, 0);
 	ebuf[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
@@ -464,7 +477,7 @@ static enum attempt_result attempt(struct dl *d, CURL *h, long *retry_after_ms,
 	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 		*retry_after_ms = (long)(ra > 86400 ? 86400 : ra) * 1000L;
 
-	if (d->interrupted) {
+	if (c == CURLE_ABORTED_BY_CALLBACK && d->watch.stop == KF_HTTP_INTERRUPTED) {
 		kf_err_set(err, KF_EINTR, "download of %s interrupted (partial data kept in %s)",
 			   url, d->part);
 		return ATTEMPT_FAIL;
@@ -478,10 +491,21 @@ static enum attempt_result attempt(struct dl *d, CURL *h, long *retry_after_ms,
 			   url, (unsigned long long)d->max_bytes);
 		return ATTEMPT_FAIL;
 	}
-	if (d->stalled) {
+	if (d->refused) {
+		kf_err_set(err, KF_EHTTP, "%s redirected to %s: refused (an https download may not "
+			   "continue over plain http; only loopback targets may)", url, d->refused);
+		return ATTEMPT_FAIL;
+	}
+	if (d->hdr_over) {
+		kf_err_set(err, KF_ELIMIT, "%s: the response headers are longer than %zu bytes; "
+			   "refusing the answer", url, DL_MAX_HEADERS);
+		return ATTEMPT_FAIL;
+	}
+	if (c == CURLE_ABORTED_BY_CALLBACK && d->watch.stop != KF_HTTP_RUNNING) {
+		char why[160];
 		kf_err_set(err, KF_ETIMEOUT,
-			   "no data received for %d s from %s (stalled transfer; partial data kept in "
-			   "%s, a rerun resumes it)", d->stall_s, url, d->part);
+			   "%s from %s (stalled transfer; partial data kept in %s, a rerun resumes it)",
+			   kf_http_watch_reason(&d->watch, why, sizeof(why)), url, d->part);
 		return ATTEMPT_RETRY;
 	}
 	if (d->want_restart) {
@@ -587,40 +611,27 @@ static CURL *make_handle(struct dl *d, struct kf_err *err)
 			   o->ca_file ? "" : " (from " KF_DOWNLOAD_CA_ENV ")", strerror(errno));
 		return NULL;
 	}
-	h = curl_easy_init();
+	{
+		struct kf_http_opts ho = { 0 };
+		ho.url = o->url;
+		ho.ca_file = ca;
+		ho.proxy_ca_file = ca;   /* the CA bundle is for TLS-inspecting proxies too */
+		ho.proxy = o->proxy;
+		ho.no_proxy = o->no_proxy;
+		ho.allow_http = true;
+		ho.max_redirects = o->max_redirects > 0 ? o->max_redirects : DL_DEFAULT_REDIRECTS;
+		ho.connect_timeout_ms = 1000L * (o->connect_timeout_s > 0 ? o->connect_timeout_s
+									 : DL_DEFAULT_CONNECT_S);
+		ho.watch = &d->watch;
+		h = kf_http_easy_new(&ho);
+	}
 	if (!h) {
 		kf_err_set(err, KF_ENOMEM, "cannot initialise libcurl");
 		return NULL;
 	}
-	curl_easy_setopt(h, CURLOPT_URL, o->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS,
-			 (long)(o->max_redirects > 0 ? o->max_redirects : DL_DEFAULT_REDIRECTS));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
-			 (long)(o->connect_timeout_s > 0 ? o->connect_timeout_s : DL_DEFAULT_CONNECT_S));
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
-	if (ca) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-		curl_easy_setopt(h, CURLOPT_PROXY_CAINFO, ca);
-	}
-	/* Without CURLOPT_PROXY libcurl reads http_proxy/https_proxy/all_proxy/no_proxy itself. */
-	if (o->proxy && *o->proxy)
-		curl_easy_setopt(h, CURLOPT_PROXY, o->proxy);
-	if (o->no_proxy)
-		curl_easy_setopt(h, CURLOPT_NOPROXY, o->no_proxy);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "k3sforge/" KF_VERSION);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, d);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, d);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	return h;
 }
 
@@ -762,6 +773,7 @@ int kf_download_file(const struct kf_download_opts *opts, struct kf_download_res
 	}
 	kf_progress_done(d.prog, r == 0);
 	kf_sha256_free(d.h);
+	free(d.refused);
 	free(d.part);
 	if (r == 0)
 		kf_debug("downloaded %s (%llu bytes, %d attempt(s))", opts->url,

@@ -161,6 +161,20 @@ static void on_bytes(void *ud, uint64_t n)
 	progress_tick(e);
 }
 
+/* The bytes one blob copy attempt added to the shared counter. */
+struct attempt_bytes {
+	struct engine *e;
+	uint64_t n;
+};
+
+static void on_attempt_bytes(void *ud, uint64_t n)
+{
+	struct attempt_bytes *ab = ud;
+
+	ab->n += n;
+	on_bytes(ab->e, n);
+}
+
 static void img_fail(struct img *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void img_fail(struct img *im, const char *fmt, ...)
 {
@@ -505,21 +519,19 @@ static void blob_one(struct engine *e, size_t oi)
 			}
 		}
 		for (int attempt = 0;; attempt++) {
-			uint64_t before = atomic_load(&e->done_bytes);
+			struct attempt_bytes ab = { e, 0 };
 			kf_err_clear(&err);
 			if (kf_oci_blob_copy(b->src, b->src_repo, e->dst, pl->repo, b->d.digest,
-					     b->d.size, on_bytes, e, &err) == 0) {
+					     b->d.size, on_attempt_bytes, &ab, &err) == 0) {
 				pl->state = PLACE_COPIED;
 				if (!have)
 					have = pl->repo;
 				break;
 			}
-			/* bytes of a failed attempt are not progress */
-			{
-				uint64_t now = atomic_load(&e->done_bytes);
-				if (now > before)
-					atomic_fetch_sub(&e->done_bytes, now - before);
-			}
+			/* bytes of a failed attempt are not progress: take back this attempt's own
+			 * (other workers add theirs to the same counter meanwhile) */
+			if (ab.n)
+				atomic_fetch_sub(&e->done_bytes, ab.n);
 			if (!retryable(err.code) || attempt >= 2 || kf_interrupted()) {
 				pl->state = PLACE_FAILED;
 				b->failed = true;

@@ -19,10 +19,13 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/http.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 
 #define BODY_MAX ((size_t)1024 * 1024)     /* JSON answers other than manifests */
+#define HEADERS_MAX ((size_t)256 * 1024)   /* all header lines of one response */
+#define ERROR_BODY_MAX ((size_t)64 * 1024) /* error body of a blob GET read before giving up */
 #define TOKEN_MAX ((size_t)64 * 1024)
 #define RING_SIZE ((size_t)1024 * 1024)    /* per streamed blob */
 #define RETRY_AFTER_MAX_S 60
@@ -40,6 +43,18 @@ struct token {
 	struct token *next;
 };
 
+/* One thread's libcurl handles: an easy handle for requests and a multi + easy pair for blob
+ * reads, each keeping its own connection cache. A slot is used by one thread at a time and
+ * handed back to the registry's pool afterwards (libcurl does not support a connection cache
+ * shared by concurrent threads: CURLSHOPT_SHARE, curl issue #4915). */
+struct slot {
+	CURL *easy;
+	CURLM *rmulti;
+	CURL *reasy;
+	bool busy;
+	struct slot *next;
+};
+
 struct kf_oci_registry {
 	char *name;        /* as given, without scheme */
 	char *base;        /* scheme://request-host */
@@ -49,8 +64,10 @@ struct kf_oci_registry {
 	int max_retries;
 	long connect_timeout_s, stall_timeout_s;
 	uint64_t chunk_size;
-	CURLSH *share;
+	CURLSH *share;       /* DNS, and TLS sessions where libcurl shares them safely */
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t pool_mu;
+	struct slot *slots;
 	pthread_mutex_t mu;  /* tokens, basic flag */
 	struct token *tokens;
 	bool use_basic;      /* the registry asked for basic auth */
@@ -73,37 +90,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 	struct kf_oci_registry *r = ud;
 	(void)h;
 	pthread_mutex_unlock(&r->share_mu[data]);
-}
-
-static bool host_is_loopback(const char *hostport)
-{
-	char host[256];
-	size_t n;
-
-	if (hostport[0] == '[') {
-		const char *e = strchr(hostport, ']');
-		if (!e)
-			return false;
-		n = (size_t)(e - hostport - 1);
-		if (n >= sizeof(host))
-			return false;
-		memcpy(host, hostport + 1, n);
-		host[n] = '\0';
-		return strcmp(host, "::1") == 0;
-	}
-	n = strcspn(hostport, ":/");
-	if (n >= sizeof(host))
-		return false;
-	memcpy(host, hostport, n);
-	host[n] = '\0';
-	if (strcmp(host, "localhost") == 0)
-		return true;
-	if (strncmp(host, "127.", 4) == 0) {
-		int a, b, c, d;
-		char extra;
-		return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &extra) == 4;
-	}
-	return false;
 }
 
 /* base64 decode for docker config "auth" values. */
@@ -183,13 +169,6 @@ out:
 	free(dflt);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int kf_oci_registry_new(struct kf_oci_registry **out, const char *spec,
 			const struct kf_oci_registry_opts *opts, struct kf_err *err)
 {
@@ -199,7 +178,6 @@ int kf_oci_registry_new(struct kf_oci_registry **out, const char *spec,
 	size_t n;
 
 	*out = NULL;
-	pthread_once(&curl_once, curl_init_once);
 	if (!opts)
 		opts = &none;
 	if (!spec || !*spec)
@@ -207,7 +185,7 @@ int kf_oci_registry_new(struct kf_oci_registry **out, const char *spec,
 	if (strncmp(spec, "http://", 7) == 0) {
 		scheme = "http";
 		name = spec + 7;
-		if (!host_is_loopback(name))
+		if (!kf_http_host_is_loopback(name))
 			return kf_err_set(err, KF_EUSAGE,
 					  "registry %s: plain http is allowed only for loopback hosts "
 					  "(127.0.0.0/8, localhost); use host:port for TLS", spec);
@@ -235,6 +213,7 @@ int kf_oci_registry_new(struct kf_oci_registry **out, const char *spec,
 	r->stall_timeout_s = opts->stall_timeout_s > 0 ? opts->stall_timeout_s : 60;
 	r->chunk_size = opts->chunk_size ? opts->chunk_size : (uint64_t)512 * 1024 * 1024;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->pool_mu, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&r->share_mu[i], NULL);
 	if (!r->name || !r->base || (opts->ca_file && !r->ca_file) || !(r->share = curl_share_init())) {
@@ -244,9 +223,9 @@ int kf_oci_registry_new(struct kf_oci_registry **out, const char *spec,
 	curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
-	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	if (kf_http_can_share_tls_sessions())
+		curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	if (opts->ca_file && !kf_fs_exists(opts->ca_file)) {
 		kf_err_set(err, KF_ENOTFOUND, "registry %s: CA file %s does not exist", r->name,
 			   opts->ca_file);
@@ -274,6 +253,19 @@ void kf_oci_registry_free(struct kf_oci_registry *r)
 
 	if (!r)
 		return;
+	while (r->slots) {
+		struct slot *sl = r->slots;
+		r->slots = sl->next;
+		if (sl->reasy) {
+			curl_multi_remove_handle(sl->rmulti, sl->reasy);
+			curl_easy_cleanup(sl->reasy);
+		}
+		if (sl->rmulti)
+			curl_multi_cleanup(sl->rmulti);
+		if (sl->easy)
+			curl_easy_cleanup(sl->easy);
+		free(sl);
+	}
 	if (r->share)
 		curl_share_cleanup(r->share);
 	for (t = r->tokens; t; t = next) {
@@ -292,6 +284,7 @@ void kf_oci_registry_free(struct kf_oci_registry *r)
 	free(r->base);
 	free(r->ca_file);
 	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->pool_mu);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&r->share_mu[i]);
 	free(r);
@@ -307,6 +300,33 @@ uint64_t kf_oci_registry_requests(const struct kf_oci_registry *r)
 	return atomic_load(&((struct kf_oci_registry *)r)->requests);
 }
 
+/* A free slot of the pool (made when every slot is busy); NULL when out of memory. */
+static struct slot *slot_take(struct kf_oci_registry *r)
+{
+	struct slot *sl;
+
+	pthread_mutex_lock(&r->pool_mu);
+	for (sl = r->slots; sl && sl->busy; sl = sl->next)
+		;
+	if (!sl && (sl = calloc(1, sizeof(*sl)))) {
+		sl->next = r->slots;
+		r->slots = sl;
+	}
+	if (sl)
+		sl->busy = true;
+	pthread_mutex_unlock(&r->pool_mu);
+	return sl;
+}
+
+static void slot_give(struct kf_oci_registry *r, struct slot *sl)
+{
+	if (!sl)
+		return;
+	pthread_mutex_lock(&r->pool_mu);
+	sl->busy = false;
+	pthread_mutex_unlock(&r->pool_mu);
+}
+
 /* ---------------------------------------------------------------- requests */
 
 struct resp {
@@ -316,6 +336,9 @@ struct resp {
 	long retry_after;
 	int64_t content_length;
 	bool overflow;           /* the body was larger than the bound */
+	const char *hdr_over;    /* name of a header past its bound (static), or NULL */
+	size_t hdr_bytes;        /* header bytes of this response */
+	struct kf_http_watch watch;
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -379,13 +402,31 @@ static char *header_value(const char *line, size_t n, const char *name)
 	return strndup(v, (size_t)(e - v));
 }
 
+/* Bounds one header line: 0 when it may be taken, else the name of the bound it breaks. */
+static const char *header_bound(size_t *total, const char *p, size_t n)
+{
+	*total += n;
+	if (*total > HEADERS_MAX)
+		return "response header";
+	if (n > KF_OCI_CHALLENGE_MAX && n > 17 && strncasecmp(p, "WWW-Authenticate:", 17) == 0)
+		return "WWW-Authenticate";
+	if (n > KF_OCI_CHALLENGE_MAX && n > 9 && strncasecmp(p, "Location:", 9) == 0)
+		return "Location";
+	if (n > KF_OCI_CHALLENGE_MAX && n > 5 && strncasecmp(p, "Link:", 5) == 0)
+		return "Link";
+	return NULL;
+}
+
 static size_t header_cb(char *p, size_t sz, size_t nm, void *ud)
 {
 	struct resp *rs = ud;
 	size_t n = sz * nm;
 	char *v;
 
+	if ((rs->hdr_over = header_bound(&rs->hdr_bytes, p, n)))
+		return 0;
 	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		rs->hdr_bytes = n;
 		/* a new response (after 100-continue or a redirect): forget earlier headers */
 		free(rs->location);
 		free(rs->content_type);
@@ -420,24 +461,32 @@ static size_t header_cb(char *p, size_t sz, size_t nm, void *ud)
 	return n;
 }
 
-/* Common easy-handle options. */
-static void setup_easy(struct kf_oci_registry *r, CURL *h, char *errbuf)
+/* The one handle set-up (k3sforge/http.h) with this registry's trust and limits. total_s bounds
+ * the whole transfer (0 = only the progress window). */
+static int setup_easy(struct kf_oci_registry *r, CURL *h, char *errbuf, struct kf_http_watch *w,
+		      double total_s)
 {
+	struct kf_http_opts o = { 0 };
+
+	o.ca_file = r->ca_file;
+	o.direct = kf_http_url_is_loopback(r->base);  /* a proxy could never reach it */
+	o.allow_http = true;      /* http only from loopback specs; redirects are checked */
+	o.connect_timeout_ms = r->connect_timeout_s * 1000;
+	o.watch = w;
+	o.errbuf = errbuf;
+	kf_http_watch_arm(w, (double)r->stall_timeout_s, total_s);
+	if (kf_http_easy_setup(h, &o) != 0)
+		return KF_ECONFIG;
 	curl_easy_setopt(h, CURLOPT_SHARE, r->share);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, r->connect_timeout_s);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->stall_timeout_s);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "k3sforge/" KF_VERSION);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	if (r->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, r->ca_file);
+	return 0;
+}
+
+/* Overall limit of a request that is not a blob transfer (manifests, tokens, HEAD, lists). */
+static double small_request_limit(const struct kf_oci_registry *r)
+{
+	double t = (double)r->connect_timeout_s + 3.0 * (double)r->stall_timeout_s;
+
+	return t < 30 ? 30 : t;
 }
 
 /* The Authorization header for a scope from the token cache or basic credentials (caller
@@ -483,25 +532,6 @@ static void free_secret(char *s)
 	}
 }
 
-/* Parses one parameter (realm, service, scope) out of a WWW-Authenticate challenge. */
-static char *challenge_param(const char *ch, const char *key)
-{
-	size_t kl = strlen(key);
-	const char *p = ch;
-
-	while ((p = strcasestr(p, key))) {
-		const char *v, *e;
-		if ((p == ch || p[-1] == ' ' || p[-1] == ',') && p[kl] == '=' && p[kl + 1] == '"') {
-			v = p + kl + 2;
-			if (!(e = strchr(v, '"')))
-				return NULL;
-			return strndup(v, (size_t)(e - v));
-		}
-		p += kl;
-	}
-	return NULL;
-}
-
 static int url_escape_append(struct kf_buf *b, const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
@@ -522,7 +552,9 @@ static int perform(struct kf_oci_registry *r, const struct req *q, const char *a
 static int authenticate(struct kf_oci_registry *r, const char *challenge, const char *scope,
 			struct kf_err *err)
 {
-	char *realm = NULL, *service = NULL, *tok = NULL, *basic = NULL;
+	char *tok = NULL, *basic = NULL;
+	const char *realm, *service;
+	struct kf_oci_challenge ch;
 	struct kf_buf url = KF_BUF_INIT;
 	struct resp rs;
 	json_t *root = NULL, *v;
@@ -532,33 +564,42 @@ static int authenticate(struct kf_oci_registry *r, const char *challenge, const 
 	int rc = 0;
 
 	resp_init(&rs, TOKEN_MAX);
-	if (strncasecmp(challenge, "Basic", 5) == 0) {
-		if (!r->user || !r->password)
-			return kf_err_set(err, KF_EAUTH,
-					  "registry %s asks for a user name and password; set "
-					  "K3SFORGE_REGISTRY_USER/K3SFORGE_REGISTRY_PASSWORD or log in "
-					  "with docker login", r->name);
+	if ((rc = kf_oci_challenge_parse(challenge, &ch)) != 0) {
+		rc = kf_err_set(err, rc == KF_ENOMEM ? KF_ENOMEM : KF_EAUTH,
+				"registry %s: %s WWW-Authenticate challenge '%.60s'", r->name,
+				rc == KF_ELIMIT ? "an oversized" : "a malformed", challenge);
+		goto out;
+	}
+	realm = ch.realm;
+	service = ch.service;
+	if (ch.scheme == KF_OCI_AUTH_BASIC) {
+		if (!r->user || !r->password) {
+			rc = kf_err_set(err, KF_EAUTH,
+					"registry %s asks for a user name and password; set "
+					"K3SFORGE_REGISTRY_USER/K3SFORGE_REGISTRY_PASSWORD or log in "
+					"with docker login", r->name);
+			goto out;
+		}
 		pthread_mutex_lock(&r->mu);
 		r->use_basic = true;
 		pthread_mutex_unlock(&r->mu);
 		goto out;
 	}
-	if (strncasecmp(challenge, "Bearer", 6) != 0) {
-		rc = kf_err_set(err, KF_EAUTH, "registry %s: unsupported authentication '%.40s'",
-				r->name, challenge);
+	if (ch.scheme != KF_OCI_AUTH_BEARER) {
+		rc = kf_err_set(err, KF_EAUTH, "registry %s: unsupported authentication scheme '%s'",
+				r->name, ch.scheme_name);
 		goto out;
 	}
-	if (!(realm = challenge_param(challenge, "realm"))) {
+	if (!realm) {
 		rc = kf_err_set(err, KF_EAUTH, "registry %s: Bearer challenge without realm", r->name);
 		goto out;
 	}
-	if (strncmp(realm, "https://", 8) != 0 &&
-	    !(strncmp(realm, "http://", 7) == 0 && host_is_loopback(realm + 7))) {
+	if (strncasecmp(realm, "https://", 8) != 0 &&
+	    !(strncasecmp(realm, "http://", 7) == 0 && kf_http_url_is_loopback(realm))) {
 		rc = kf_err_set(err, KF_EAUTH, "registry %s: token realm %s is not https", r->name,
 				realm);
 		goto out;
 	}
-	service = challenge_param(challenge, "service");
 	kf_buf_init(&url, 8192);
 	rc = kf_buf_puts(&url, realm);
 	if (!rc && service) {
@@ -599,8 +640,18 @@ static int authenticate(struct kf_oci_registry *r, const char *challenge, const 
 		free(enc);
 	}
 	if ((rc = perform(r, &q, basic, &rs, &cc)) != 0 || cc != CURLE_OK) {
-		rc = kf_err_set(err, KF_ENET, "token request to %s failed: %s", realm,
-				rs.curl_err[0] ? rs.curl_err : curl_easy_strerror(cc));
+		char why[160];
+		if (!rc && cc == CURLE_ABORTED_BY_CALLBACK && rs.watch.stop != KF_HTTP_RUNNING)
+			rc = kf_err_set(err, rs.watch.stop == KF_HTTP_INTERRUPTED ? KF_EINTR
+										  : KF_ETIMEOUT,
+					"token request to %s: %s", realm,
+					kf_http_watch_reason(&rs.watch, why, sizeof(why)));
+		else if (!rc && cc == CURLE_WRITE_ERROR && rs.hdr_over)
+			rc = kf_err_set(err, KF_ELIMIT, "token request to %s: the %s is too long",
+					realm, rs.hdr_over);
+		else
+			rc = kf_err_set(err, KF_ENET, "token request to %s failed: %s", realm,
+					rs.curl_err[0] ? rs.curl_err : curl_easy_strerror(cc));
 		goto out;
 	}
 	if (rs.status != 200) {
@@ -656,8 +707,7 @@ out:
 	kf_buf_free(&url);
 	free_secret(tok);
 	free_secret(basic);
-	free(realm);
-	free(service);
+	kf_oci_challenge_free(&ch);
 	return rc;
 }
 
@@ -675,15 +725,26 @@ static size_t mem_read_cb(char *dst, size_t sz, size_t nm, void *ud)
 static int perform(struct kf_oci_registry *r, const struct req *q, const char *auth,
 		   struct resp *rs, CURLcode *cc)
 {
-	CURL *h = curl_easy_init();
+	struct slot *sl = slot_take(r);
+	CURL *h;
 	struct curl_slist *hl = NULL, *tmp;
 	struct { const char *p; size_t left; } mem = { q->body, q->body_len };
 	int rc = 0;
 
-	if (!h)
+	if (!sl)
 		return KF_ENOMEM;
+	if (sl->easy) {
+		curl_easy_reset(sl->easy);   /* options go; connections and sessions stay */
+	} else if (!(sl->easy = curl_easy_init())) {
+		slot_give(r, sl);
+		return KF_ENOMEM;
+	}
+	h = sl->easy;
 	atomic_fetch_add(&r->requests, 1);
-	setup_easy(r, h, rs->curl_err);
+	if (setup_easy(r, h, rs->curl_err, &rs->watch, q->read_fn ? 0 : small_request_limit(r))) {
+		slot_give(r, sl);
+		return KF_ECONFIG;
+	}
 	curl_easy_setopt(h, CURLOPT_URL, q->url);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
@@ -696,7 +757,7 @@ static int perform(struct kf_oci_registry *r, const struct req *q, const char *a
 	if (hl && auth && (tmp = curl_slist_append(hl, auth)))
 		hl = tmp;
 	if (!hl) {
-		curl_easy_cleanup(h);
+		slot_give(r, sl);
 		return KF_ENOMEM;
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
@@ -728,8 +789,10 @@ static int perform(struct kf_oci_registry *r, const struct req *q, const char *a
 		if (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK)
 			rs->content_length = cl;
 	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hl);
-	curl_easy_cleanup(h);
+	slot_give(r, sl);
 	return rc;
 }
 
@@ -800,10 +863,28 @@ static int request(struct kf_oci_registry *r, const struct req *q, struct resp *
 		rc = perform(r, q, auth, rs, &cc);
 		free_secret(auth);
 		if (rc)
-			return kf_err_set(err, rc, "out of memory");
+			return kf_err_set(err, rc, rc == KF_ENOMEM ? "out of memory"
+								   : "libcurl refused an option");
 		if (cc == CURLE_WRITE_ERROR && rs->overflow)
 			return kf_err_set(err, KF_ELIMIT, "%s %s: the answer is larger than %zu bytes",
 					  q->method, q->url, q->body_max ? q->body_max : BODY_MAX);
+		if (cc == CURLE_WRITE_ERROR && rs->hdr_over)
+			return kf_err_set(err, KF_ELIMIT, "%s %s: the %s is longer than %zu bytes; "
+					  "refusing the answer", q->method, q->url, rs->hdr_over,
+					  strcmp(rs->hdr_over, "response header") == 0
+						  ? HEADERS_MAX : (size_t)KF_OCI_CHALLENGE_MAX);
+		if (cc == CURLE_ABORTED_BY_CALLBACK && rs->watch.stop == KF_HTTP_INTERRUPTED)
+			return kf_err_set(err, KF_EINTR, "%s %s: interrupted", q->method, q->url);
+		if (cc == CURLE_ABORTED_BY_CALLBACK && rs->watch.stop != KF_HTTP_RUNNING) {
+			char why[160];
+			kf_http_watch_reason(&rs->watch, why, sizeof(why));
+			if (!q->no_retry && attempt < r->max_retries) {
+				kf_debug("%s %s: %s; retrying", q->method, q->url, why);
+				backoff(attempt, 0);
+				continue;
+			}
+			return kf_err_set(err, KF_ETIMEOUT, "%s %s: %s", q->method, q->url, why);
+		}
 		if (cc != CURLE_OK) {
 			if (curl_retryable(cc) && !q->no_retry && attempt < r->max_retries) {
 				kf_debug("%s %s: %s; retrying", q->method, q->url,
@@ -958,7 +1039,7 @@ int kf_oci_manifest_get(struct kf_oci_registry *r, const char *repo, const char 
 	q.headers[0] = accept_manifests;
 	q.body_max = KF_OCI_MANIFEST_MAX;
 	if ((rc = request(r, &q, &rs, err)) != 0) {
-		if (rc == KF_ELIMIT)
+		if (rc == KF_ELIMIT && rs.overflow)
 			rc = kf_err_set(err, KF_ELIMIT, "manifest %s/%s:%s is larger than %zu bytes",
 					r->name, repo, reference, KF_OCI_MANIFEST_MAX);
 		goto out;
@@ -1125,13 +1206,22 @@ out:
 struct blob_reader {
 	struct kf_oci_registry *r;
 	char *url, *auth;
+	struct slot *slot;       /* this thread's handles (the multi keeps the connections) */
 	CURLM *multi;
 	CURL *easy;
+	bool added;              /* easy is in multi */
 	struct curl_slist *hl;
+	struct kf_http_watch watch;
+	char *refused;           /* a redirect target refused (https -> http downgrade) */
+	const char *hdr_over;    /* a header past its bound */
+	size_t hdr_bytes;
 	char *ring;
 	size_t cap, head, len;   /* ring: data at [head, head+len) mod cap */
 	uint64_t size, received, delivered, resume_from;
 	bool done, paused, bad_status;
+	bool too_long;           /* more bytes than the descriptor's size */
+	bool range_ignored;      /* a resume with Range was answered 200 (the whole blob) */
+	size_t discarded;        /* bytes of an error body read and dropped */
 	CURLcode result;
 	long status;
 	long retry_after;        /* from a 429/503 answer */
@@ -1150,13 +1240,18 @@ static size_t reader_write_cb(char *p, size_t sz, size_t nm, void *ud)
 
 	if (!br->status)
 		curl_easy_getinfo(br->easy, CURLINFO_RESPONSE_CODE, &br->status);
-	if ((br->status != 200 && br->status != 206) ||
-	    (br->resume_from > 0 && br->status != 206)) {
+	if (br->resume_from > 0 && br->status == 200) {
+		/* the whole blob again: the bytes before resume_from were handed on already */
+		br->range_ignored = br->bad_status = true;
+		return 0;
+	}
+	if (br->status != 200 && br->status != 206) {
 		br->bad_status = true;
-		return n;   /* discard an error body */
+		br->discarded += n;
+		return br->discarded > ERROR_BODY_MAX ? 0 : n;   /* drop an error body, bounded */
 	}
 	if (br->received + n > br->size) {
-		br->bad_status = true;
+		br->too_long = br->bad_status = true;
 		return 0;   /* longer than the descriptor says: abort */
 	}
 	if (n > br->cap - br->len) {
@@ -1169,6 +1264,7 @@ static size_t reader_write_cb(char *p, size_t sz, size_t nm, void *ud)
 			br->head = 0;
 		} else {
 			br->paused = true;
+			br->watch.hold = true;  /* waiting for our consumer is not a stall */
 			return CURL_WRITEFUNC_PAUSE;
 		}
 	}
@@ -1187,8 +1283,30 @@ static size_t reader_header_cb(char *p, size_t sz, size_t nm, void *ud)
 {
 	struct blob_reader *br = ud;
 	size_t n = sz * nm;
-	char *v = header_value(p, n, "Retry-After");
-	char *ch = header_value(p, n, "WWW-Authenticate");
+	char *v, *ch, *loc;
+	long st = 0;
+
+	if ((br->hdr_over = header_bound(&br->hdr_bytes, p, n)))
+		return 0;
+	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		br->hdr_bytes = n;
+		return n;
+	}
+	curl_easy_getinfo(br->easy, CURLINFO_RESPONSE_CODE, &st);
+	if (st >= 300 && st < 400 && (loc = header_value(p, n, "Location"))) {
+		/* libcurl follows this next: refuse an https -> http downgrade before it does */
+		char *from = NULL;
+		curl_easy_getinfo(br->easy, CURLINFO_EFFECTIVE_URL, &from);
+		if (!kf_http_redirect_allowed(from ? from : br->url, loc)) {
+			free(br->refused);
+			br->refused = loc;
+			return 0;
+		}
+		free(loc);
+		return n;
+	}
+	v = header_value(p, n, "Retry-After");
+	ch = header_value(p, n, "WWW-Authenticate");
 
 	if (ch) {
 		free(br->challenge);
@@ -1208,23 +1326,31 @@ static int reader_start(struct blob_reader *br)
 	char range[64];
 	struct curl_slist *tmp;
 
-	if (br->easy) {
+	if (br->added) {
 		curl_multi_remove_handle(br->multi, br->easy);
-		curl_easy_cleanup(br->easy);
+		br->added = false;
 	}
 	curl_slist_free_all(br->hl);
 	br->hl = NULL;
-	br->done = br->paused = br->bad_status = false;
+	free(br->refused);
+	br->refused = NULL;
+	br->hdr_over = NULL;
+	br->hdr_bytes = 0;
+	br->done = br->paused = br->bad_status = br->too_long = br->range_ignored = false;
+	br->discarded = 0;
 	br->status = 0;
 	br->retry_after = 0;
 	free(br->challenge);
 	br->challenge = NULL;
 	br->resume_from = br->received;
 	br->errbuf[0] = '\0';
-	if (!(br->easy = curl_easy_init()))
+	if (!br->slot->reasy && !(br->slot->reasy = curl_easy_init()))
 		return KF_ENOMEM;
+	br->easy = br->slot->reasy;
+	curl_easy_reset(br->easy);
 	atomic_fetch_add(&br->r->requests, 1);
-	setup_easy(br->r, br->easy, br->errbuf);
+	if (setup_easy(br->r, br->easy, br->errbuf, &br->watch, 0))
+		return KF_ECONFIG;
 	curl_easy_setopt(br->easy, CURLOPT_URL, br->url);
 	curl_easy_setopt(br->easy, CURLOPT_WRITEFUNCTION, reader_write_cb);
 	curl_easy_setopt(br->easy, CURLOPT_WRITEDATA, br);
@@ -1234,7 +1360,6 @@ static int reader_start(struct blob_reader *br)
 	/* registries answer blob GETs with a redirect to storage (S3, CDN) */
 	curl_easy_setopt(br->easy, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(br->easy, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(br->easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (br->auth)
 		br->hl = curl_slist_append(br->hl, br->auth);
 	if (br->received > 0) {
@@ -1243,9 +1368,10 @@ static int reader_start(struct blob_reader *br)
 		if ((tmp = curl_slist_append(br->hl, range)))
 			br->hl = tmp;
 	}
-	if (br->hl)
-		curl_easy_setopt(br->easy, CURLOPT_HTTPHEADER, br->hl);
-	curl_multi_add_handle(br->multi, br->easy);
+	curl_easy_setopt(br->easy, CURLOPT_HTTPHEADER, br->hl);
+	if (curl_multi_add_handle(br->multi, br->easy) != CURLM_OK)
+		return KF_ENOMEM;
+	br->added = true;
 	return 0;
 }
 
@@ -1265,7 +1391,9 @@ static int reader_open(struct blob_reader *br, struct kf_oci_registry *r, const 
 	br->auth = auth_header(r, scope);
 	br->url = mkurl(r, "/v2/%s/blobs/%s", repo, digest);
 	br->ring = malloc(br->cap);
-	br->multi = curl_multi_init();
+	if ((br->slot = slot_take(r)) && !br->slot->rmulti)
+		br->slot->rmulti = curl_multi_init();
+	br->multi = br->slot ? br->slot->rmulti : NULL;
 	if (!br->scope || !br->url || !br->ring || !br->multi)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	if (size == 0) {
@@ -1277,12 +1405,14 @@ static int reader_open(struct blob_reader *br, struct kf_oci_registry *r, const 
 
 static void reader_close(struct blob_reader *br)
 {
-	if (br->easy) {
+	if (br->added) {
 		curl_multi_remove_handle(br->multi, br->easy);
-		curl_easy_cleanup(br->easy);
+		curl_easy_setopt(br->easy, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(br->easy, CURLOPT_ERRORBUFFER, NULL);
 	}
-	if (br->multi)
-		curl_multi_cleanup(br->multi);
+	if (br->slot)
+		slot_give(br->r, br->slot);
+	free(br->refused);
 	curl_slist_free_all(br->hl);
 	free_secret(br->auth);
 	free(br->challenge);
@@ -1324,11 +1454,33 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 			return kf_err_set(br->err, KF_EINTR, "interrupted");
 		if (br->done) {
 			long st = br->status;
+			if (br->refused)
+				return kf_err_set(br->err, KF_EHTTP,
+						  "GET %s: refused its redirect to %s (an https source "
+						  "may not move a transfer to plain http; only loopback "
+						  "targets may)", br->url, br->refused);
+			if (br->hdr_over)
+				return kf_err_set(br->err, KF_ELIMIT,
+						  "GET %s: the %s is longer than %zu bytes", br->url,
+						  br->hdr_over, (size_t)KF_OCI_CHALLENGE_MAX);
+			if (br->result == CURLE_ABORTED_BY_CALLBACK &&
+			    br->watch.stop == KF_HTTP_INTERRUPTED)
+				return kf_err_set(br->err, KF_EINTR, "GET %s: interrupted", br->url);
+			if (br->result == CURLE_TOO_MANY_REDIRECTS)
+				return kf_err_set(br->err, KF_EHTTP, "GET %s: %s", br->url,
+						  br->errbuf[0] ? br->errbuf
+								: curl_easy_strerror(br->result));
 			if (br->bad_status || (st != 200 && st != 206 && br->result == CURLE_OK)) {
-				if (st == 200 && br->received > 0 && br->bad_status)
+				if (br->too_long)
 					return kf_err_set(br->err, KF_EDIGEST,
 							  "GET %s: more bytes than the %llu announced",
 							  br->url, (unsigned long long)br->size);
+				if (br->range_ignored)
+					return kf_err_set(br->err, KF_EHTTP,
+							  "GET %s: the server ignored the Range request "
+							  "to resume at byte %llu of %llu (it answered 200)",
+							  br->url, (unsigned long long)br->resume_from,
+							  (unsigned long long)br->size);
 				if (st == 401 && br->challenge && !br->authed) {
 					int arc;
 					br->authed = true;
@@ -1353,8 +1505,16 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 			}
 			if (br->received < br->size) {
 				/* dropped (or a clean end too early): resume from here with Range */
+				char why[160];
+				if (br->result == CURLE_ABORTED_BY_CALLBACK &&
+				    br->watch.stop != KF_HTTP_RUNNING)
+					snprintf(br->errbuf, sizeof(br->errbuf), "%s",
+						 kf_http_watch_reason(&br->watch, why, sizeof(why)));
 				if (br->attempts >= br->r->max_retries)
-					return kf_err_set(br->err, curl_code_err(br->result),
+					return kf_err_set(br->err,
+							  br->watch.stop != KF_HTTP_RUNNING
+								  ? KF_ETIMEOUT
+								  : curl_code_err(br->result),
 							  "GET %s: %s after %llu of %llu bytes",
 							  br->url,
 							  br->errbuf[0] ? br->errbuf
@@ -1374,6 +1534,7 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 		}
 		if (br->paused) {
 			br->paused = false;
+			br->watch.hold = false;
 			curl_easy_pause(br->easy, CURLPAUSE_CONT);
 		}
 		if (curl_multi_perform(br->multi, &running) != CURLM_OK)
@@ -1401,6 +1562,7 @@ static long reader_pull(struct blob_reader *br, char *dst, size_t n)
 		br->head = 0;
 	if (br->paused && br->cap - br->len >= br->cap / 2) {
 		br->paused = false;
+		br->watch.hold = false;
 		curl_easy_pause(br->easy, CURLPAUSE_CONT);
 	}
 	return (long)take;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "k3sforge/fs.h"
+#include "k3sforge/http.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
@@ -56,6 +57,8 @@ int kf_regserver_health(const char *host, int port, const char *ca_file, int tim
 {
 	CURL *c;
 	CURLcode cc;
+	struct kf_http_opts ho = { 0 };
+	struct kf_http_watch w;
 	struct health_ctx h = { false, 0 };
 	char url[300], errbuf[CURL_ERROR_SIZE] = "";
 	long status = 0;
@@ -65,19 +68,19 @@ int kf_regserver_health(const char *host, int port, const char *ca_file, int tim
 		snprintf(url, sizeof(url), "https://[%s]:%d/v2/", host, port);
 	else
 		snprintf(url, sizeof(url), "https://%s:%d/v2/", host, port);
-	c = curl_easy_init();
+	/* the lab registry: only the lab CA, never through a proxy, one overall limit */
+	ho.url = url;
+	ho.ca_file = ca_file;
+	ho.ca_only = true;
+	ho.direct = true;
+	ho.connect_timeout_ms = timeout_ms;
+	ho.watch = &w;
+	ho.errbuf = errbuf;
+	kf_http_watch_arm(&w, 0, timeout_ms / 1000.0);
+	c = kf_http_easy_new(&ho);
 	if (!c)
 		return kf_err_set(err, KF_ENOMEM, "cannot initialise libcurl");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");        /* never through a proxy: it is local */
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, health_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, health_body);
@@ -86,9 +89,11 @@ int kf_regserver_health(const char *host, int port, const char *ca_file, int tim
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
-	if (cc != CURLE_OK) {
+	if (cc == CURLE_ABORTED_BY_CALLBACK && w.stop == KF_HTTP_INTERRUPTED) {
+		r = kf_err_set(err, KF_EINTR, "GET %s: interrupted", url);
+	} else if (cc != CURLE_OK) {
 		int code = KF_ENET;
-		if (cc == CURLE_OPERATION_TIMEDOUT)
+		if (cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_ABORTED_BY_CALLBACK)
 			code = KF_ETIMEOUT;
 		else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
 			 cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM)

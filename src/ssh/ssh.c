@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +35,6 @@ struct kf_ssh {
 	char *host;
 	int port;
 };
-
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_rc;
-
-static void ssh_global_init(void)
-{
-	init_rc = libssh2_init(0);
-}
 
 const char *kf_ssh_fail_name(enum kf_ssh_fail why)
 {
@@ -72,12 +65,12 @@ static void wait_connect(int fd, double deadline, int *soerr, bool *timed_out)
 		int left = (int)((deadline - kf_now_mono()) * 1000);
 		socklen_t sl = sizeof(*soerr);
 		int rc;
-		if (left <= 0) {
+		if (left <= 0 || kf_interrupted()) {
 			*timed_out = true;
 			return;
 		}
-		rc = poll(&p, 1, left);
-		if (rc < 0 && errno == EINTR)
+		rc = poll(&p, 1, left > 200 ? 200 : left);
+		if ((rc < 0 && errno == EINTR) || (rc == 0 && left > 200))
 			continue;
 		if (rc == 0) {
 			*timed_out = true;
@@ -132,6 +125,10 @@ static int tcp_connect(const char *node, const char *host, int port, double dead
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
+		if (timed_out && kf_interrupted()) {
+			*why = KF_SSH_TIMEOUT;
+			return kf_err_set(err, KF_EINTR, "%s: interrupted", label(node, host));
+		}
 		if (timed_out) {
 			*why = KF_SSH_TIMEOUT;
 			return kf_err_set(err, KF_ETIMEOUT, "%s: no answer from %s:%d (connect timed out)",
@@ -172,13 +169,16 @@ int kf_tcp_probe(const char *host, int port, int timeout_ms, enum kf_ssh_fail *w
 }
 
 /* Waits until the socket is ready in the direction libssh2 needs, at most until deadline and at
- * most one second per call. Returns 0, or KF_ETIMEOUT once the deadline has passed. */
+ * most 200 ms per call. Returns 0, KF_EINTR once SIGINT/SIGTERM arrived, or KF_ETIMEOUT once the
+ * deadline has passed. */
 static int wait_socket(struct kf_ssh *s, double deadline)
 {
 	int dir = libssh2_session_block_directions(s->session);
 	struct pollfd p = { s->fd, 0, 0 };
 	int left = (int)((deadline - kf_now_mono()) * 1000);
 
+	if (kf_interrupted())
+		return KF_EINTR;
 	if (left <= 0)
 		return KF_ETIMEOUT;
 	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
@@ -187,11 +187,26 @@ static int wait_socket(struct kf_ssh *s, double deadline)
 		p.events |= POLLOUT;
 	if (!p.events)
 		p.events = POLLIN;
-	if (left > 1000)
-		left = 1000;
+	if (left > 200)
+		left = 200;
 	if (poll(&p, 1, left) < 0 && errno != EINTR)
 		return KF_EFAIL;
 	return 0;
+}
+
+/* The error of a wait_socket that gave up: interrupted, or the timeout the message names. */
+static int wait_err(struct kf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int wait_err(struct kf_err *err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (kf_interrupted())
+		return kf_err_set(err, KF_EINTR, "interrupted");
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kf_err_set(err, KF_ETIMEOUT, "%s", msg);
 }
 
 static const char *session_error(struct kf_ssh *s)
@@ -301,11 +316,7 @@ int kf_ssh_connect(struct kf_ssh **out, const struct kf_ssh_target *t, enum kf_s
 	int r, rc;
 
 	*out = NULL;
-	pthread_once(&init_once, ssh_global_init);
-	if (init_rc != 0) {
-		r = kf_err_set(err, KF_EFAIL, "libssh2 failed to initialise");
-		goto out;
-	}
+	/* libssh2_init ran once in main() (and in the tests' set-up) before any thread */
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
@@ -338,7 +349,7 @@ int kf_ssh_connect(struct kf_ssh **out, const struct kf_ssh_target *t, enum kf_s
 	while ((rc = libssh2_session_handshake(s->session, s->fd)) == LIBSSH2_ERROR_EAGAIN) {
 		if (wait_socket(s, deadline) != 0) {
 			why = KF_SSH_TIMEOUT;
-			r = kf_err_set(err, KF_ETIMEOUT,
+			r = wait_err(err,
 				       "%s: SSH handshake with %s:%d did not finish in %.0fs", s->node,
 				       s->host, s->port, timeout / 1000.0);
 			goto out;
@@ -360,7 +371,7 @@ int kf_ssh_connect(struct kf_ssh **out, const struct kf_ssh_target *t, enum kf_s
 	       LIBSSH2_ERROR_EAGAIN) {
 		if (wait_socket(s, deadline) != 0) {
 			why = KF_SSH_TIMEOUT;
-			r = kf_err_set(err, KF_ETIMEOUT, "%s: SSH authentication timed out", s->node);
+			r = wait_err(err, "%s: SSH authentication timed out", s->node);
 			goto out;
 		}
 	}
@@ -443,12 +454,12 @@ int kf_ssh_exec(struct kf_ssh *s, const char *command, int timeout_ms, size_t ou
 			return kf_err_set(err, KF_EFAIL, "%s: cannot open an SSH channel: %s", s->node,
 					  session_error(s));
 		if (wait_socket(s, deadline) != 0)
-			return kf_err_set(err, KF_ETIMEOUT, "%s: opening an SSH channel timed out",
+			return wait_err(err, "%s: opening an SSH channel timed out",
 					  s->node);
 	}
 	while ((rc = libssh2_channel_exec(ch, command)) == LIBSSH2_ERROR_EAGAIN) {
 		if (wait_socket(s, deadline) != 0) {
-			r = kf_err_set(err, KF_ETIMEOUT, "%s: starting the command timed out", s->node);
+			r = wait_err(err, "%s: starting the command timed out", s->node);
 			goto out;
 		}
 	}
@@ -476,7 +487,7 @@ int kf_ssh_exec(struct kf_ssh *s, const char *command, int timeout_ms, size_t ou
 		if (libssh2_channel_eof(ch))
 			break;
 		if (!progress && wait_socket(s, deadline) != 0) {
-			r = kf_err_set(err, KF_ETIMEOUT, "%s: command did not finish within %.0fs",
+			r = wait_err(err, "%s: command did not finish within %.0fs",
 				       s->node, tmo / 1000.0);
 			goto out;
 		}
@@ -514,7 +525,7 @@ static LIBSSH2_SFTP *sftp_open(struct kf_ssh *s, double deadline, struct kf_err 
 			return NULL;
 		}
 		if (wait_socket(s, deadline) != 0) {
-			kf_err_set(err, KF_ETIMEOUT, "%s: starting SFTP timed out", s->node);
+			wait_err(err, "%s: starting SFTP timed out", s->node);
 			return NULL;
 		}
 	}
@@ -569,7 +580,7 @@ int kf_ssh_read_file(struct kf_ssh *s, const char *path, char **out, size_t *len
 			goto out;
 		}
 		if (wait_socket(s, deadline) != 0) {
-			r = kf_err_set(err, KF_ETIMEOUT, "%s: opening %s timed out", s->node, path);
+			r = wait_err(err, "%s: opening %s timed out", s->node, path);
 			goto out;
 		}
 	}
@@ -577,7 +588,7 @@ int kf_ssh_read_file(struct kf_ssh *s, const char *path, char **out, size_t *len
 		n = libssh2_sftp_read(h, chunk, sizeof(chunk));
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			if (wait_socket(s, deadline) != 0) {
-				r = kf_err_set(err, KF_ETIMEOUT, "%s: reading %s timed out", s->node, path);
+				r = wait_err(err, "%s: reading %s timed out", s->node, path);
 				goto out;
 			}
 			continue;
@@ -626,7 +637,7 @@ int kf_ssh_write_file(struct kf_ssh *s, const char *path, const void *data, size
 			goto out;
 		}
 		if (wait_socket(s, deadline) != 0) {
-			r = kf_err_set(err, KF_ETIMEOUT, "%s: creating %s timed out", s->node, path);
+			r = wait_err(err, "%s: creating %s timed out", s->node, path);
 			goto out;
 		}
 	}
@@ -634,7 +645,7 @@ int kf_ssh_write_file(struct kf_ssh *s, const char *path, const void *data, size
 		ssize_t n = libssh2_sftp_write(h, p + off, len - off);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			if (wait_socket(s, deadline) != 0) {
-				r = kf_err_set(err, KF_ETIMEOUT, "%s: writing %s timed out", s->node, path);
+				r = wait_err(err, "%s: writing %s timed out", s->node, path);
 				goto out;
 			}
 			continue;
