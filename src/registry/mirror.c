@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/digest.h"
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
@@ -189,7 +190,7 @@ static int desc_from_json(json_t *o, struct desc *d)
 	json_t *dg = json_object_get(o, "digest"), *sz = json_object_get(o, "size");
 
 	if (!json_is_string(dg) || !json_is_integer(sz) || json_integer_value(sz) < 0 ||
-	    json_string_length(dg) != 71 || strncmp(json_string_value(dg), "sha256:", 7) != 0)
+	    !kf_digest_valid(json_string_value(dg)))
 		return -1;
 	snprintf(d->digest, sizeof(d->digest), "%s", json_string_value(dg));
 	d->size = (uint64_t)json_integer_value(sz);
