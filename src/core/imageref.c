@@ -235,6 +235,14 @@ int kf_imageref_parse(const char *s, struct kf_imageref *out, size_t *off, char 
 		snprintf(r->path, sizeof(r->path), "library/%.*s", (int)(name_end - start), s + start);
 	else
 		snprintf(r->path, sizeof(r->path), "%.*s", (int)(name_end - start), s + start);
+	/* distribution bounds the normalised name (docker.io/library/... included), so that a
+	 * name accepted here is still accepted in its full form */
+	if (strlen(r->domain) + 1 + strlen(r->path) > KF_IMAGEREF_NAME_MAX) {
+		memset(r, 0, sizeof(*r));
+		return fail(off, 0, why, whylen,
+			    "repository name longer than 255 characters (with its registry, as "
+			    "Docker reads it)");
+	}
 	if (!r->tag[0] && !r->digest[0])
 		snprintf(r->tag, sizeof(r->tag), "latest");
 	return 0;
