@@ -1094,6 +1094,10 @@ int kf_oci_blob_head(struct kf_oci_registry *r, const char *repo, const char *di
 	int rc;
 
 	resp_init(&rs, 0);
+	if (!kf_digest_valid(digest)) {
+		rc = kf_digest_check(digest, "blob", err);
+		goto out;
+	}
 	if (!url || !scope) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
@@ -1788,6 +1792,10 @@ int kf_oci_blob_mount(struct kf_oci_registry *r, const char *repo, const char *d
 	if (location)
 		*location = NULL;
 	resp_init(&rs, 0);
+	if (!kf_digest_valid(digest)) {
+		rc = kf_digest_check(digest, "blob", err);
+		goto out;
+	}
 	if (!url || !(scope = malloc(sl))) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;

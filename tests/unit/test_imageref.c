@@ -197,6 +197,30 @@ static void test_digest_valid_is_sha256_and_64_lowercase_hex(void **state)
 	assert_null(kf_digest_hex("x"));
 }
 
+/* The OCI client checks a digest where it enters, before it becomes part of a URL: a dotted
+ * "sha256:../.." would be resolved by curl into another endpoint (found for HEAD blob: the
+ * mirror's target got "HEAD /a"). No request is made. */
+static void test_oci_client_refuses_bad_digests_before_any_request(void **state)
+{
+	const char *evil = "sha256:../../../../../../../../../../../../../../../../../../../../../a";
+	struct kf_oci_registry *r = NULL;
+	struct kf_oci_manifest m;
+	struct kf_err err;
+	bool mounted;
+
+	(void)state;
+	/* port 9 on loopback: a request would fail with a network error, not KF_EPARSE */
+	assert_int_equal(kf_oci_registry_new(&r, "http://127.0.0.1:9", NULL, &err), 0);
+	assert_int_equal(kf_oci_blob_head(r, "a/b", evil, NULL, &err), KF_EPARSE);
+	assert_non_null(strstr(err.msg, "is not a digest"));
+	assert_int_equal(kf_oci_blob_mount(r, "a/b", evil, "c/d", &mounted, NULL, &err), KF_EPARSE);
+	assert_int_equal(kf_oci_blob_get(r, "a/b", evil, 1, NULL, NULL, &err), KF_EPARSE);
+	assert_int_equal(kf_oci_blob_put(r, "a/b", evil, "x", 1, &err), KF_EPARSE);
+	assert_int_equal(kf_oci_manifest_get(r, "a/b", evil, &m, &err), KF_EPARSE);
+	assert_int_equal(kf_oci_registry_requests(r), 0);
+	kf_oci_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_oci_ref_parse_uses_the_one_grammar),
 		cmocka_unit_test(test_config_reads_index_docker_io_as_docker_io),
 		cmocka_unit_test(test_digest_valid_is_sha256_and_64_lowercase_hex),
+		cmocka_unit_test(test_oci_client_refuses_bad_digests_before_any_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
