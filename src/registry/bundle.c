@@ -343,6 +343,8 @@ struct archive {
 	struct kf_progress *progress;   /* the verification pass; may be NULL */
 	struct entry *v;
 	size_t n, cap;
+	json_t *by_name;                /* entry name -> index in v: lookups stay O(1) however
+	                                   many entries a hostile archive holds */
 	char *index, *bjson, *layout;
 	size_t index_len, bjson_len;
 };
@@ -361,10 +363,9 @@ static bool name_allowed(const char *n)
 
 static struct entry *find_entry(struct archive *a, const char *name)
 {
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].name, name) == 0)
-			return &a->v[i];
-	return NULL;
+	json_t *i = json_object_get(a->by_name, name);
+
+	return i ? &a->v[json_integer_value(i)] : NULL;
 }
 
 /* Pass 1: reads every header and hashes every entry; refuses unknown, duplicate, malformed and
@@ -461,6 +462,11 @@ static int scan(struct archive *a, struct kf_err *err)
 			}
 			a->v = nv;
 			a->cap = nc;
+		}
+		if ((!a->by_name && !(a->by_name = json_object())) ||
+		    json_object_set_new_nocheck(a->by_name, name, json_integer((json_int_t)a->n))) {
+			rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+			break;
 		}
 		e = &a->v[a->n++];
 		memset(e, 0, sizeof(*e));
@@ -952,6 +958,7 @@ void kf_bundle_close(struct kf_bundle *b)
 	if (b->a.f)
 		fclose(b->a.f);
 	free(b->a.v);
+	json_decref(b->a.by_name);
 	free(b->a.index);
 	free(b->a.bjson);
 	free(b->a.layout);
