@@ -536,12 +536,17 @@ static int scan(struct archive *a, struct kf_err *err)
  * placeholder registry, so no docker.io rules apply. */
 static int bundle_ref_parse(struct kf_oci_ref *pr, const char *ref, struct kf_err *err)
 {
-	char full[KF_IMAGEREF_MAX + 32];
+	static const char reg[] = "bundle.invalid/";
+	char full[KF_IMAGEREF_MAX + 32], why[160];
+	size_t off;
 
 	if (strlen(ref) > KF_IMAGEREF_MAX)
-		return kf_err_set(err, KF_EPARSE, "image reference longer than %d characters",
-				  KF_IMAGEREF_MAX);
-	snprintf(full, sizeof(full), "bundle.invalid/%s", ref);
+		return kf_err_set(err, KF_EPARSE, "ref longer than %d characters", KF_IMAGEREF_MAX);
+	snprintf(full, sizeof(full), "%s%s", reg, ref);
+	if (kf_imageref_parse(full, NULL, &off, why, sizeof(why)) != 0)
+		return kf_err_set(err, KF_EPARSE, "ref '%s' is not an image reference (at character "
+				  "%zu): %s", ref, off >= sizeof(reg) - 1 ? off - (sizeof(reg) - 1) + 1 : 1,
+				  why);
 	return kf_oci_ref_parse(pr, full, err);
 }
 

@@ -355,6 +355,9 @@ static void test_bundle_refuses_a_ref_with_dot_dot(void **state)
 		if (kf_bundle_open(&b, path, &err) != KF_EPARSE)
 			fail_msg("ref '%s' was accepted", refs[i]);
 		assert_non_null(strstr(err.msg, "image entry 0"));
+		if (i == 0 && !strstr(err.msg, "ref 'h/../../v2/x:1' is not an image reference (at "
+					     "character 3): bad repository name component '..'"))
+			fail_msg("the ref and its place are not named: %s", err.msg);
 		free(path);
 	}
 }
