@@ -34,13 +34,17 @@ struct kf_bundle_import_stats {
 struct kf_bundle;
 /* Reads the whole archive once: every header and every byte — each blob must hash to its name,
  * each file to its listed sha256, the listing must match the entries exactly, index.json its
- * listed digest, and the end-of-archive marker must be there. KF_EDIGEST / KF_EPARSE name the
+ * listed digest, and the end-of-archive marker must be there. Then the closure of every listed
+ * image (index → manifests, nested indexes → config and layers) must be in the archive with
+ * the sizes its descriptors give, every digest well-formed (kf_digest_valid) and every ref
+ * valid under the one reference grammar (imageref.h). KF_EDIGEST / KF_EPARSE name the
  * offending entry; nothing is loaded anywhere by this call. */
 int kf_bundle_open(struct kf_bundle **out, const char *path, struct kf_err *err);
 /* Loads an opened bundle: its images into the registry `to` (NULL = none; CA to_ca, NULL =
  * system store) with tags and digests preserved (every blob and manifest re-hashed on the way,
- * so a file changed since open is refused), and its files into files_dir (NULL = leave them).
- * stats may be NULL. */
+ * so a file changed since open is refused): every image's blobs and manifests by digest first,
+ * the tags only once all are in. Its files go into files_dir (NULL = leave them), each through
+ * a fresh O_EXCL temporary name. stats may be NULL. */
 int kf_bundle_load(struct kf_bundle *b, const char *to, const char *to_ca, const char *files_dir,
 		   struct kf_bundle_import_stats *stats, struct kf_err *err);
 /* How many extra files (files/<name>) / images an opened bundle holds. */

@@ -2,6 +2,7 @@
 #ifndef K3SFORGE_DIGEST_H
 #define K3SFORGE_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "k3sforge/err.h"
@@ -19,6 +20,17 @@ void kf_sha256_hex(const void *data, size_t len, char hex[KF_SHA256_HEX_LEN + 1]
 int kf_sha256_file(const char *path, char hex[KF_SHA256_HEX_LEN + 1], struct kf_err *err);
 /* True when s is exactly 64 hex chars. */
 int kf_sha256_valid_hex(const char *s);
+
+/* OCI content digests ("sha256:" + 64 lowercase hex = 71 chars). The one check for every digest
+ * that comes from outside (a manifest, an index, a bundle, a reference, a header): only sha256,
+ * the algorithm the OCI image spec requires registries to support, is accepted, since it is the
+ * only one k3sforge computes; sha512 and the rest are refused rather than trusted unchecked. */
+#define KF_DIGEST_STR_LEN 71
+bool kf_digest_valid(const char *d);
+/* The 64 hex chars of a valid digest (borrowed: points into d), or NULL when d is not one. */
+const char *kf_digest_hex(const char *d);
+/* KF_EPARSE with "<what>: '<d>' is not a sha256 digest ..." unless d is valid. */
+int kf_digest_check(const char *d, const char *what, struct kf_err *err);
 
 /* A stage input fingerprint: a running SHA-256 over tagged values. */
 struct kf_fp;

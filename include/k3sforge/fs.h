@@ -18,7 +18,9 @@ int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		       struct kf_err *err);
 /* Creates a unique temporary file next to path (path.tmp.XXXXXX, close-on-exec) with mode, for a
  * writer that renames it over path when complete: 0 with *fd open and *tmp its name (caller
- * frees), or an error with nothing left behind. */
+ * frees), or an error with nothing left behind. The name is random and made with
+ * O_CREAT|O_EXCL (mkostemp), 0600 until mode is set, so a file or symlink planted beside path
+ * is never opened or followed: the only way any write-then-rename in k3sforge opens its file. */
 int kf_fs_temp_open(const char *path, mode_t mode, int *fd, char **tmp, struct kf_err *err);
 /* mkdir -p with mode for the created components. */
 int kf_fs_mkdirs(const char *path, mode_t mode, struct kf_err *err);

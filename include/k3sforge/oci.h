@@ -84,6 +84,29 @@ struct kf_oci_manifest {
 };
 void kf_oci_manifest_free(struct kf_oci_manifest *m);
 
+/* A parsed manifest or index: what it points at, every descriptor checked (digest through
+ * kf_digest_valid, size a non-negative integer, at most KF_OCI_DOC_MAX_DESCS entries). */
+#define KF_OCI_DOC_MAX_DESCS 1024
+struct kf_oci_desc {
+	char digest[KF_OCI_DIGEST_LEN];
+	uint64_t size;
+	char media_type[128];        /* "" when the descriptor has none */
+};
+struct kf_oci_doc {
+	bool is_index;               /* an OCI index or Docker manifest list */
+	char *media_type;            /* the document's, else the fallback given */
+	struct kf_oci_desc config;   /* image manifests only */
+	struct kf_oci_desc *v;       /* index: its manifests; image: its layers, foreign ones
+	                                (with "urls", not distributable) left out */
+	size_t n;
+};
+/* Parses manifest bytes (at most KF_OCI_MANIFEST_MAX). fallback_media_type (may be NULL) is used
+ * when the document has no mediaType (Content-Type, or a bundle listing's). KF_EPARSE naming
+ * the field on anything malformed, KF_EUNSUPPORTED for another media type. */
+int kf_oci_doc_parse(struct kf_oci_doc *out, const char *data, size_t len,
+		     const char *fallback_media_type, struct kf_err *err);
+void kf_oci_doc_free(struct kf_oci_doc *d);
+
 /* GETs a manifest by tag or digest with all four Accept types. The digest is computed over the
  * bytes received and must equal `reference` when that is a digest, and Docker-Content-Digest
  * when the registry sends one (KF_EDIGEST otherwise). KF_ENOTFOUND when absent. */

@@ -11,6 +11,7 @@
 #include "k3sforge/prep.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
 #include "k3sforge/progress.h"
 
@@ -80,6 +81,19 @@ static int names_add(struct names *l, const char *s, const char *t)
 	return 0;
 }
 
+/* The one reference grammar for images named here (argument or list line), checked before
+ * anything is contacted. */
+static int check_ref(const char *ref, const char *where, struct kf_err *err)
+{
+	char why[160];
+	size_t off;
+
+	if (kf_imageref_parse(ref, NULL, &off, why, sizeof(why)) == 0)
+		return 0;
+	return kf_err_set(err, KF_EUSAGE, "bundle: %s: '%.600s' is not an image reference (at "
+			  "character %zu): %s", where, ref, off + 1, why);
+}
+
 static int read_names(struct names *l, const char *path, struct kf_err *err)
 {
 	char *data = NULL, *line, *save = NULL;
@@ -89,7 +103,7 @@ static int read_names(struct names *l, const char *path, struct kf_err *err)
 	if ((rc = kf_fs_read(&data, &len, path, LIST_MAX, err)) != 0)
 		return kf_err_wrap(err, "image list");
 	for (line = strtok_r(data, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
-		char *a, *b, *c, *s2 = NULL;
+		char *a, *b, *c, *s2 = NULL, where[432];
 		lineno++;
 		if (strchr(line, '#'))
 			*strchr(line, '#') = '\0';
@@ -97,12 +111,14 @@ static int read_names(struct names *l, const char *path, struct kf_err *err)
 			continue;
 		b = strtok_r(NULL, " \t\r", &s2);
 		c = strtok_r(NULL, " \t\r", &s2);
+		snprintf(where, sizeof(where), "%.400s:%d", path, lineno);
 		if (c)
 			rc = kf_err_set(err, KF_EUSAGE, "%s:%d: expected `source` or `source target`",
 					path, lineno);
 		else if (l->n >= LIST_LINES_MAX)
 			rc = kf_err_set(err, KF_ELIMIT, "%s: too many images", path);
-		else if (names_add(l, a, b) != 0)
+		else if ((rc = check_ref(a, where, err)) == 0 &&
+			 (!b || (rc = check_ref(b, where, err)) == 0) && names_add(l, a, b) != 0)
 			rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
 	free(data);
@@ -203,15 +219,20 @@ static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv
 	if (opt_all && opt_platform)
 		return kf_err_set(&ctx->err, KF_EUSAGE,
 				  "bundle: --all-platforms and --platform exclude each other");
-	if ((!opt_images && npos < 3) || !opt_from)
+	/* an explicit -c is always read, whatever the command line gives */
+	if (ctx->config_explicit || (!opt_images && npos < 3) || !opt_from)
 		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
 	if (opt_images) {
 		r = read_names(&l, opt_images, &ctx->err);
 	} else if (npos >= 3) {
-		for (int i = 3; i <= npos && !r; i++)
-			if (names_add(&l, argv[i], NULL) != 0)
+		for (int i = 3; i <= npos && !r; i++) {
+			char where[32];
+			snprintf(where, sizeof(where), "argument %d", i);
+			if ((r = check_ref(argv[i], where, &ctx->err)) == 0 &&
+			    names_add(&l, argv[i], NULL) != 0)
 				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+		}
 	} else {
 		for (size_t i = 0; i < cfg->images.n_refs && !r; i++)
 			if (names_add(&l, cfg->images.refs[i].source, cfg->images.refs[i].target))
@@ -275,14 +296,16 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 	char to[300], *ca = NULL;
 	int r;
 
-	if (!opt_to) {
+	if (!opt_to || ctx->config_explicit) {
 		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
 		snprintf(to, sizeof(to), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
-		ca = kf_ctx_path(ctx, "pki/ca.crt");
-	} else {
-		snprintf(to, sizeof(to), "%s", opt_to);
+		/* the lab registry's CA, also when --to names the lab registry */
+		if ((!opt_to || strcmp(opt_to, to) == 0) && !(ca = kf_ctx_path(ctx, "pki/ca.crt")))
+			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 	}
+	if (opt_to)
+		snprintf(to, sizeof(to), "%s", opt_to);
 	r = kf_bundle_import(file, to, opt_to_ca ? opt_to_ca : ca, opt_files_dir, &st, &ctx->err);
 	if (!r)
 		kf_ok("bundle %s: %zu images in %s", file, st.images, to);

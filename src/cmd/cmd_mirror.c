@@ -7,6 +7,7 @@
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
 #include "k3sforge/mirror.h"
 #include "k3sforge/platform.h"
@@ -14,6 +15,7 @@
 
 #define LIST_MAX ((size_t)4 * 1024 * 1024)
 #define LIST_LINES_MAX 100000
+#define PATH_MAX_SHOWN 400
 
 extern const struct kf_cmd kf_cmd_mirror;
 
@@ -76,6 +78,20 @@ static void list_free(struct list *l)
 	free(l->v);
 }
 
+/* Checks an image reference from the command line or a list with the one grammar (so "..",
+ * empty components and bad tags are refused before anything is contacted). where: "argument
+ * 2", "list.txt:3". */
+static int check_ref(const char *ref, const char *where, struct kf_err *err)
+{
+	char why[160];
+	size_t off;
+
+	if (kf_imageref_parse(ref, NULL, &off, why, sizeof(why)) == 0)
+		return 0;
+	return kf_err_set(err, KF_EUSAGE, "mirror: %s: '%.600s' is not an image reference (at "
+			  "character %zu): %s", where, ref, off + 1, why);
+}
+
 /* Reads `source [target]` lines. */
 static int read_list(struct list *l, const char *path, struct kf_err *err)
 {
@@ -105,6 +121,13 @@ static int read_list(struct list *l, const char *path, struct kf_err *err)
 			rc = kf_err_set(err, KF_ELIMIT, "%s: more than %d images", path,
 					LIST_LINES_MAX);
 			break;
+		}
+		{
+			char where[PATH_MAX_SHOWN + 16];
+			snprintf(where, sizeof(where), "%.*s:%d", PATH_MAX_SHOWN, path, lineno);
+			if ((rc = check_ref(a, where, err)) != 0 ||
+			    (b && (rc = check_ref(b, where, err)) != 0))
+				break;
 		}
 		{
 			char *sa = strdup(a), *sb = b ? strdup(b) : NULL;
@@ -190,7 +213,9 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 	if (opt_platform && (!strchr(opt_platform, '/') || strlen(opt_platform) > 100))
 		return kf_err_set(&ctx->err, KF_EUSAGE,
 				  "mirror: --platform wants OS/ARCH[/VARIANT] such as linux/amd64");
-	if (!opt_to || (!opt_images && npos == 0) || !opt_from) {
+	/* An explicit -c is always read: its timeouts and the lab registry's CA apply even when
+	 * --from, --to and the images are all given here. */
+	if (ctx->config_explicit || !opt_to || (!opt_images && npos == 0) || !opt_from) {
 		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
 	}
@@ -199,7 +224,11 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 			goto out;
 	} else if (npos > 0) {
 		for (int i = 1; i <= npos; i++) {
-			char *s = strdup(argv[i]);
+			char where[32], *s;
+			snprintf(where, sizeof(where), "argument %d", i);
+			if ((r = check_ref(argv[i], where, &ctx->err)) != 0)
+				goto out;
+			s = strdup(argv[i]);
 			if (!s || list_add(&l, s, NULL) != 0) {
 				free(s);
 				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
@@ -229,6 +258,18 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 	if (opt_to) {
 		mo.to = opt_to;
 		mo.to_ca = opt_to_ca;
+		if (!opt_to_ca && cfg) {
+			/* --to naming the lab registry: its CA, as without --to */
+			char lab[300];
+			snprintf(lab, sizeof(lab), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
+			if (strcmp(opt_to, lab) == 0) {
+				if (!(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
+					r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+					goto out;
+				}
+				mo.to_ca = ca_default;
+			}
+		}
 	} else {
 		size_t n = strlen(cfg->registry.host_ip) + 16;
 		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {

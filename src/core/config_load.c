@@ -15,6 +15,7 @@
 
 #include "config_internal.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/imageref.h"
 #include "k3sforge/opt.h"
 
 #define KF_CFG_MAX_LIST_ITEMS 256   /* dns, packages, mirrors, sans, disable */
@@ -284,146 +285,11 @@ static bool is_url(const char *s)
 /* ------------------------------------------------------------------------------------------ */
 /* Image references: [registry/]path[:tag][@sha256:64hex]                                       */
 
-static bool path_component_ok(const char *s, size_t n, size_t *bad)
-{
-	/* [a-z0-9]+ ( ( [._] | __ | -+ ) [a-z0-9]+ )* */
-	size_t i = 0;
-
-	while (i < n) {
-		size_t run = 0;
-		while (i < n && (islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]))) {
-			i++;
-			run++;
-		}
-		if (run == 0) {
-			*bad = i;
-			return false;
-		}
-		if (i == n)
-			return true;
-		if (s[i] == '.' || s[i] == '_') {
-			i += (s[i] == '_' && i + 1 < n && s[i + 1] == '_') ? 2 : 1;
-		} else if (s[i] == '-') {
-			while (i < n && s[i] == '-')
-				i++;
-		} else {
-			*bad = i;
-			return false;
-		}
-		if (i == n) {
-			*bad = i - 1;
-			return false;
-		}
-	}
-	*bad = 0;
-	return false;
-}
-
+/* The grammar is core's one image-reference parser (imageref.h), shared with the command line
+ * and bundles. */
 int cfg_image_ref_check(const char *s, size_t *off, char *why, size_t whylen)
 {
-	size_t len = strlen(s), name_end, slash, start = 0;
-	const char *at = strchr(s, '@');
-	const char *colon;
-
-	*off = 0;
-	if (len == 0) {
-		snprintf(why, whylen, "empty image reference");
-		return -1;
-	}
-	if (len > 512) {
-		snprintf(why, whylen, "image reference longer than 512 characters");
-		return -1;
-	}
-	name_end = at ? (size_t)(at - s) : len;
-	if (at) {
-		const char *d = at + 1;
-		if (strncmp(d, "sha256:", 7) != 0 || strlen(d + 7) != 64 || !is_hex(d + 7, 64)) {
-			*off = (size_t)(d - s);
-			snprintf(why, whylen, "digest must be sha256: followed by 64 hex digits");
-			return -1;
-		}
-		for (const char *h = d + 7; *h; h++) {
-			if (isupper((unsigned char)*h)) {
-				*off = (size_t)(h - s);
-				snprintf(why, whylen, "digest must be lowercase hex");
-				return -1;
-			}
-		}
-	}
-	/* Tag: after the last ':' that follows the last '/'. */
-	slash = 0;
-	for (size_t i = 0; i < name_end; i++)
-		if (s[i] == '/')
-			slash = i + 1;
-	colon = memchr(s + slash, ':', name_end - slash);
-	if (colon) {
-		const char *t = colon + 1;
-		size_t tl = name_end - (size_t)(t - s);
-		if (tl == 0 || tl > 128) {
-			*off = (size_t)(t - s);
-			snprintf(why, whylen, "tag must be 1 to 128 characters");
-			return -1;
-		}
-		for (size_t i = 0; i < tl; i++) {
-			unsigned char c = (unsigned char)t[i];
-			if (!(isalnum(c) || c == '_' || (i > 0 && (c == '.' || c == '-')))) {
-				*off = (size_t)(t - s) + i;
-				snprintf(why, whylen, "tag may hold only letters, digits, '_', '.' and '-' "
-						      "(not first)");
-				return -1;
-			}
-		}
-		name_end = (size_t)(colon - s);
-	}
-	if (name_end == 0) {
-		snprintf(why, whylen, "image reference has no repository name");
-		return -1;
-	}
-	if (name_end > 255) {
-		snprintf(why, whylen, "repository name longer than 255 characters");
-		return -1;
-	}
-	/* Registry: a first component with '.' or ':' or "localhost", when more follow. */
-	{
-		const char *first_end = memchr(s, '/', name_end);
-		if (first_end) {
-			size_t fl = (size_t)(first_end - s);
-			char host[256];
-			int port;
-			bool is_reg = memchr(s, '.', fl) || memchr(s, ':', fl) ||
-				      (fl == 9 && strncmp(s, "localhost", 9) == 0);
-			if (is_reg) {
-				memcpy(host, s, fl);
-				host[fl] = '\0';
-				if (!parse_hostport(host, (char[256]){ 0 }, 256, &port)) {
-					snprintf(why, whylen, "registry '%.*s' is not a host[:port]",
-						 (int)(fl > 80 ? 80 : fl), s);
-					return -1;
-				}
-				start = fl + 1;
-			}
-		}
-	}
-	while (start < name_end) {
-		const char *e = memchr(s + start, '/', name_end - start);
-		size_t cl = e ? (size_t)(e - (s + start)) : name_end - start, bad;
-		if (!path_component_ok(s + start, cl, &bad)) {
-			*off = start + bad;
-			if (start + bad < len && isupper((unsigned char)s[start + bad]))
-				snprintf(why, whylen, "repository names must be lowercase");
-			else
-				snprintf(why, whylen, "bad repository name component '%.*s'",
-					 (int)(cl > 80 ? 80 : cl), s + start);
-			return -1;
-		}
-		start += cl + 1;
-		if (e && start == name_end) {
-			*off = start - 1;
-			snprintf(why, whylen, "repository name ends with '/'");
-			return -1;
-		}
-	}
-	return 0;
+	return kf_imageref_parse(s, NULL, off, why, whylen);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1776,20 +1642,16 @@ static bool check_in_subnet(struct ld *l, const struct ynode *y, const char *wha
 }
 
 /* Docker's reading of a short reference: "busybox:1" is docker.io/library/busybox:1,
- * "rancher/x" is docker.io/rancher/x. Writes at most size bytes. */
+ * "rancher/x" is docker.io/rancher/x, index.docker.io/x is docker.io/library/x (as Docker reads
+ * it). Writes at most size bytes. */
 static void image_full_name(char *out, size_t size, const char *ref)
 {
-	const char *slash = strchr(ref, '/');
-	bool has_reg = slash && (memchr(ref, '.', (size_t)(slash - ref)) ||
-				 memchr(ref, ':', (size_t)(slash - ref)) ||
-				 strncmp(ref, "localhost/", 10) == 0);
+	struct kf_imageref r;
 
-	if (has_reg)
-		snprintf(out, size, "%s", ref);
-	else if (slash)
-		snprintf(out, size, "docker.io/%s", ref);
+	if (kf_imageref_parse(ref, &r, NULL, NULL, 0) == 0)
+		kf_imageref_full(&r, out, size);
 	else
-		snprintf(out, size, "docker.io/library/%s", ref);
+		snprintf(out, size, "%s", ref);
 }
 
 /* The pinned pause image must be mirrored too: the seeds' lab broke on exactly that. */

@@ -116,6 +116,30 @@ int kf_sha256_valid_hex(const char *s)
 	return i == 64;
 }
 
+bool kf_digest_valid(const char *d)
+{
+	if (!d || strncmp(d, "sha256:", 7) != 0)
+		return false;
+	for (int i = 7; i < KF_DIGEST_STR_LEN; i++)
+		if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
+			return false;
+	return d[KF_DIGEST_STR_LEN] == '\0';
+}
+
+const char *kf_digest_hex(const char *d)
+{
+	return kf_digest_valid(d) ? d + 7 : NULL;
+}
+
+int kf_digest_check(const char *d, const char *what, struct kf_err *err)
+{
+	if (kf_digest_valid(d))
+		return 0;
+	return kf_err_set(err, KF_EPARSE,
+			  "%s: '%.80s' is not a digest (sha256: followed by 64 lowercase hex "
+			  "digits; other algorithms are not supported)", what, d ? d : "");
+}
+
 struct kf_fp {
 	struct kf_sha256 *h;
 };

@@ -351,7 +351,7 @@ int kf_lock_acquire(struct kf_lock **out, const char *dir, struct kf_err *err)
 	if (!lk)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	lk->path = kf_path_join(dir, ".lock");
-	fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		int e = errno;
 		kf_err_set(err, KF_EIO, "%s: %s", lk->path, strerror(e));

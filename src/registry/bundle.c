@@ -16,6 +16,7 @@
 
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
@@ -102,7 +103,9 @@ static int ex_blob(void *ud, struct kf_oci_registry *src, const char *src_repo, 
 
 	if (json_object_get(x->written, digest))
 		return 0;
-	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	if ((rc = kf_digest_check(digest, "bundle: blob", err)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(digest));
 	if ((rc = tw_header(&x->tw, name, size)) != 0)
 		return kf_err_set(err, rc, "%s: cannot write", x->path);
 	if ((rc = kf_oci_blob_get(src, src_repo, digest, size, blob_sink, &x->tw, err)) != 0)
@@ -122,7 +125,9 @@ static int ex_manifest(void *ud, const struct kf_oci_manifest *m, struct kf_err 
 
 	if (json_object_get(x->written, m->digest))
 		return 0;
-	snprintf(name, sizeof(name), "blobs/sha256/%s", m->digest + 7);
+	if (kf_digest_check(m->digest, "bundle: manifest", err) != 0)
+		return KF_EPARSE;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(m->digest));
 	if (tw_mem(&x->tw, name, m->data, m->len) != 0)
 		return kf_err_set(err, KF_EIO, "%s: cannot write", x->path);
 	json_object_set_new(x->written, m->digest, json_true());
@@ -228,6 +233,7 @@ int kf_bundle_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
 	struct exporter x;
 	struct kf_mirror_writer w = { ex_blob, ex_manifest, ex_image, &x };
 	char *tmp = NULL, *idx = NULL, *bj = NULL, hex[KF_SHA256_HEX_LEN + 1], ihex[65];
+	int fd = -1;
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	static const unsigned char zero[2 * BLOCK];
 	json_t *root = NULL, *bundle = NULL;
@@ -241,13 +247,13 @@ int kf_bundle_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
 	x.files = json_array();
 	x.written = json_object();
 	x.tw.h = kf_sha256_new();
-	if (!(tmp = malloc(strlen(path) + 32))) {
-		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+	/* a fresh name made with O_EXCL: never a file or symlink someone planted */
+	if ((rc = kf_fs_temp_open(path, 0644, &fd, &tmp, err)) != 0)
 		goto out;
-	}
-	sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-	if (!(x.tw.f = fopen(tmp, "wb"))) {
-		rc = kf_err_set(err, KF_EIO, "bundle: cannot create %s: %s", tmp, strerror(errno));
+	if (!(x.tw.f = fdopen(fd, "wb"))) {
+		rc = kf_err_set(err, KF_EIO, "bundle: cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
 		goto out;
 	}
 	if ((rc = tw_mem(&x.tw, "oci-layout", layout, strlen(layout))) != 0) {
@@ -277,11 +283,16 @@ int kf_bundle_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
 		rc = kf_err_set(err, KF_EIO, "%s: cannot write", tmp);
 		goto out;
 	}
-	fclose(x.tw.f);
-	x.tw.f = NULL;
-	if (rename(tmp, path) != 0) {
-		rc = kf_err_set(err, KF_EIO, "bundle: rename to %s: %s", path, strerror(errno));
-		goto out;
+	{
+		int closed = fclose(x.tw.f);
+		x.tw.f = NULL;
+		if (closed != 0 || rename(tmp, path) != 0) {
+			rc = kf_err_set(err, KF_EIO, "bundle: %s to %s: %s",
+					closed ? "close before the rename" : "rename", path,
+					strerror(errno));
+			unlink(tmp);
+			goto out;
+		}
 	}
 	kf_sha256_final_hex(x.tw.h, hex);
 	x.tw.h = NULL;
@@ -332,6 +343,8 @@ struct archive {
 	struct kf_progress *progress;   /* the verification pass; may be NULL */
 	struct entry *v;
 	size_t n, cap;
+	json_t *by_name;                /* entry name -> index in v: lookups stay O(1) however
+	                                   many entries a hostile archive holds */
 	char *index, *bjson, *layout;
 	size_t index_len, bjson_len;
 };
@@ -350,10 +363,9 @@ static bool name_allowed(const char *n)
 
 static struct entry *find_entry(struct archive *a, const char *name)
 {
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].name, name) == 0)
-			return &a->v[i];
-	return NULL;
+	json_t *i = json_object_get(a->by_name, name);
+
+	return i ? &a->v[json_integer_value(i)] : NULL;
 }
 
 /* Pass 1: reads every header and hashes every entry; refuses unknown, duplicate, malformed and
@@ -451,6 +463,11 @@ static int scan(struct archive *a, struct kf_err *err)
 			a->v = nv;
 			a->cap = nc;
 		}
+		if ((!a->by_name && !(a->by_name = json_object())) ||
+		    json_object_set_new_nocheck(a->by_name, name, json_integer((json_int_t)a->n))) {
+			rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+			break;
+		}
 		e = &a->v[a->n++];
 		memset(e, 0, sizeof(*e));
 		snprintf(e->name, sizeof(e->name), "%s", name);
@@ -515,6 +532,24 @@ static int scan(struct archive *a, struct kf_err *err)
 	return rc;
 }
 
+/* A listing's ref is repo:tag without a registry: parsed by the one reference grammar under a
+ * placeholder registry, so no docker.io rules apply. */
+static int bundle_ref_parse(struct kf_oci_ref *pr, const char *ref, struct kf_err *err)
+{
+	static const char reg[] = "bundle.invalid/";
+	char full[KF_IMAGEREF_MAX + 32], why[160];
+	size_t off;
+
+	if (strlen(ref) > KF_IMAGEREF_MAX)
+		return kf_err_set(err, KF_EPARSE, "ref longer than %d characters", KF_IMAGEREF_MAX);
+	snprintf(full, sizeof(full), "%s%s", reg, ref);
+	if (kf_imageref_parse(full, NULL, &off, why, sizeof(why)) != 0)
+		return kf_err_set(err, KF_EPARSE, "ref '%s' is not an image reference (at character "
+				  "%zu): %s", ref, off >= sizeof(reg) - 1 ? off - (sizeof(reg) - 1) + 1 : 1,
+				  why);
+	return kf_oci_ref_parse(pr, full, err);
+}
+
 /* Pass 1b: the listing in k3sforge-bundle.json and the index agree with what is there. */
 static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *err)
 {
@@ -545,11 +580,11 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 	json_array_foreach(v, i, it) {
 		const char *d = json_string_value(json_object_get(it, "digest"));
 		struct entry *e;
-		if (!d || strncmp(d, "sha256:", 7) != 0 || !kf_sha256_valid_hex(d + 7)) {
+		if (!kf_digest_valid(d)) {
 			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed blob entry %zu", a->path, i);
 			goto out;
 		}
-		snprintf(name, sizeof(name), "blobs/sha256/%s", d + 7);
+		snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(d));
 		if (!(e = find_entry(a, name)) ||
 		    e->size != (uint64_t)json_integer_value(json_object_get(it, "size"))) {
 			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: blob %s is %s", a->path, d,
@@ -581,17 +616,30 @@ static int check_listing(struct archive *a, json_t **bundle_out, struct kf_err *
 		goto out;
 	}
 	v = json_object_get(b, "images");
+	if (!json_is_array(v) || json_array_size(v) > ENTRIES_MAX) {
+		rc = kf_err_set(err, KF_EPARSE, "bundle %s: %s has no list of images", a->path,
+				BUNDLE_JSON);
+		goto out;
+	}
 	json_array_foreach(v, i, it) {
 		const char *d = json_string_value(json_object_get(it, "digest"));
-		if (!d || !json_is_string(json_object_get(it, "ref")) ||
-		    !json_is_string(json_object_get(it, "mediaType")) || strlen(d) != 71) {
+		const char *ref = json_string_value(json_object_get(it, "ref"));
+		struct kf_oci_ref pr;
+		if (!kf_digest_valid(d) || !ref ||
+		    !json_is_string(json_object_get(it, "mediaType"))) {
 			rc = kf_err_set(err, KF_EPARSE, "bundle %s: malformed image entry %zu", a->path, i);
 			goto out;
 		}
-		snprintf(name, sizeof(name), "blobs/sha256/%s", d + 7);
+		/* the same grammar as the command line and the config: no "..", no bad tag */
+		if ((rc = bundle_ref_parse(&pr, ref, err)) != 0) {
+			kf_err_wrap(err, "bundle %s: image entry %zu", a->path, i);
+			goto out;
+		}
+		kf_oci_ref_free(&pr);
+		snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(d));
 		if (!find_entry(a, name)) {
 			rc = kf_err_set(err, KF_EDIGEST, "bundle %s: manifest of %s is missing", a->path,
-				   json_string_value(json_object_get(it, "ref")));
+					ref);
 			goto out;
 		}
 	}
@@ -649,7 +697,9 @@ static int load_blob(struct archive *a, struct kf_oci_registry *r, const char *r
 	struct file_source fs;
 	int rc;
 
-	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	if ((rc = kf_digest_check(digest, "bundle: blob", err)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(digest));
 	if (!(e = find_entry(a, name)))
 		return kf_err_set(err, KF_EDIGEST, "bundle %s: blob %s is missing", a->path, digest);
 	if (kf_oci_blob_head(r, repo, digest, NULL, err) == 0) {
@@ -667,79 +717,172 @@ static int load_blob(struct archive *a, struct kf_oci_registry *r, const char *r
 	return 0;
 }
 
-/* Pushes one image manifest's blobs then the manifest itself under reference. */
-static int load_manifest(struct archive *a, struct kf_oci_registry *r, const char *repo,
-			 const char *digest, const char *reference, int depth,
-			 struct kf_bundle_import_stats *st, struct kf_err *err)
+/* Reads, re-hashes and parses the manifest entry of digest: pass 1 hashed every entry, but the
+ * file may have changed since. */
+static int read_doc(struct archive *a, const char *digest, const char *fallback_mt,
+		    const struct entry **e_out, char **data, struct kf_oci_doc *doc,
+		    struct kf_err *err)
 {
-	char name[160], *data = NULL;
-	struct entry *e;
-	json_t *root = NULL, *arr, *it, *mt;
-	size_t i;
+	char name[160], hex[KF_SHA256_HEX_LEN + 1];
+	const struct entry *e;
 	int rc;
 
-	snprintf(name, sizeof(name), "blobs/sha256/%s", digest + 7);
+	*data = NULL;
+	if ((rc = kf_digest_check(digest, "bundle: manifest", err)) != 0)
+		return rc;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(digest));
 	if (!(e = find_entry(a, name)))
 		return kf_err_set(err, KF_EDIGEST, "bundle %s: manifest %s is missing", a->path,
 				  digest);
-	if ((rc = read_entry(a, e, &data, err)) != 0)
+	if ((rc = read_entry(a, e, data, err)) != 0)
 		return rc;
-	{
-		/* pass 1 checked it; the file may have changed since (the upload of every blob is
-		 * verified by the OCI client, manifests are checked here) */
-		char hex[KF_SHA256_HEX_LEN + 1];
-		kf_sha256_hex(data, (size_t)e->size, hex);
-		if (strcmp(hex, digest + 7) != 0) {
-			rc = kf_err_set(err, KF_EDIGEST, "bundle %s changed while being loaded (%s)",
-					a->path, name);
-			goto out;
-		}
+	kf_sha256_hex(*data, (size_t)e->size, hex);
+	if (strcmp(hex, kf_digest_hex(digest)) != 0)
+		rc = kf_err_set(err, KF_EDIGEST, "bundle %s changed while being loaded (%s)", a->path,
+				name);
+	else if ((rc = kf_oci_doc_parse(doc, *data, (size_t)e->size, fallback_mt, err)) != 0)
+		kf_err_wrap(err, "bundle %s: %s", a->path, digest);
+	if (rc) {
+		free(*data);
+		*data = NULL;
+		return rc;
 	}
-	if (!(root = json_loadb(data, (size_t)e->size, 0, NULL)) ||
-	    !json_is_string(mt = json_object_get(root, "mediaType"))) {
-		rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s is not JSON with a mediaType",
-				digest);
+	*e_out = e;
+	return 0;
+}
+
+static int need_blob(struct archive *a, const struct kf_oci_desc *d, const char *manifest,
+		     struct kf_err *err)
+{
+	char name[160];
+	const struct entry *e;
+
+	snprintf(name, sizeof(name), "blobs/sha256/%s", kf_digest_hex(d->digest));
+	if (!(e = find_entry(a, name)))
+		return kf_err_set(err, KF_EDIGEST,
+				  "bundle %s: blob %s named by manifest %s is not in the bundle; "
+				  "nothing was loaded", a->path, d->digest, manifest);
+	if (e->size != d->size)
+		return kf_err_set(err, KF_EDIGEST,
+				  "bundle %s: blob %s is %llu bytes but manifest %s says %llu",
+				  a->path, d->digest, (unsigned long long)e->size, manifest,
+				  (unsigned long long)d->size);
+	return 0;
+}
+
+/* Pass 2: the closure of every listed image (index → manifests, nested indexes up to
+ * BUNDLE_DEPTH → config and layers) is in the archive with the sizes its descriptors give, so
+ * a load never stops half-way on a missing blob. `seen` holds the manifests already walked. */
+#define BUNDLE_DEPTH 4
+static int verify_manifest(struct archive *a, const char *digest, const char *fallback_mt,
+			   int depth, json_t *seen, struct kf_err *err)
+{
+	const struct entry *e;
+	struct kf_oci_doc doc;
+	char *data = NULL;
+	int rc;
+
+	if (json_object_get(seen, digest))
+		return 0;
+	if ((rc = read_doc(a, digest, fallback_mt, &e, &data, &doc, err)) != 0)
+		return rc;
+	free(data);
+	if (doc.is_index && depth + 1 >= BUNDLE_DEPTH) {
+		rc = kf_err_set(err, KF_EUNSUPPORTED, "bundle %s: indexes nested deeper than %d at %s",
+				a->path, BUNDLE_DEPTH, digest);
 		goto out;
 	}
-	if ((arr = json_object_get(root, "manifests")) && depth == 0) {
-		json_array_foreach(arr, i, it) {
-			const char *cd = json_string_value(json_object_get(it, "digest"));
-			if (!cd || strlen(cd) != 71) {
-				rc = kf_err_set(err, KF_EPARSE, "bundle: index %s entry %zu", digest, i);
-				goto out;
-			}
-			if ((rc = load_manifest(a, r, repo, cd, cd, 1, st, err)) != 0)
-				goto out;
-		}
-	} else if (arr) {
-		rc = kf_err_set(err, KF_EUNSUPPORTED, "bundle: nested index %s", digest);
+	if (!doc.is_index && (rc = need_blob(a, &doc.config, digest, err)) != 0)
 		goto out;
-	} else {
-		const char *cfg = json_string_value(json_object_get(json_object_get(root, "config"),
-								   "digest"));
-		if (!cfg) {
-			rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s has no config", digest);
+	for (size_t i = 0; i < doc.n; i++) {
+		if (kf_interrupted()) {
+			rc = kf_err_set(err, KF_EINTR, "interrupted");
 			goto out;
 		}
-		if ((rc = load_blob(a, r, repo, cfg, st, err)) != 0)
+		if ((rc = need_blob(a, &doc.v[i], digest, err)) != 0)
 			goto out;
-		json_array_foreach(json_object_get(root, "layers"), i, it) {
-			const char *ld = json_string_value(json_object_get(it, "digest"));
-			if (json_array_size(json_object_get(it, "urls")) > 0)
-				continue;
-			if (!ld) {
-				rc = kf_err_set(err, KF_EPARSE, "bundle: manifest %s layer %zu", digest,
-						i);
-				goto out;
-			}
-			if ((rc = load_blob(a, r, repo, ld, st, err)) != 0)
-				goto out;
-		}
+		if (doc.is_index &&
+		    (rc = verify_manifest(a, doc.v[i].digest,
+					  doc.v[i].media_type[0] ? doc.v[i].media_type : NULL,
+					  depth + 1, seen, err)) != 0)
+			goto out;
 	}
-	rc = kf_oci_manifest_put(r, repo, reference, data, (size_t)e->size, json_string_value(mt),
-				 err);
+	json_object_set_new(seen, digest, json_true());
 out:
-	json_decref(root);
+	kf_oci_doc_free(&doc);
+	return rc;
+}
+
+static int verify_closure(struct archive *a, json_t *listing, struct kf_err *err)
+{
+	json_t *seen = json_object(), *it;
+	size_t i;
+	int rc = 0;
+
+	if (!seen)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	json_array_foreach(json_object_get(listing, "images"), i, it) {
+		const char *d = json_string_value(json_object_get(it, "digest"));
+		const char *mt = json_string_value(json_object_get(it, "mediaType"));
+		if ((rc = verify_manifest(a, d, mt, 0, seen, err)) != 0) {
+			kf_err_wrap(err, "image %s",
+				    json_string_value(json_object_get(it, "ref")));
+			break;
+		}
+	}
+	json_decref(seen);
+	return rc;
+}
+
+/* Pushes one manifest's blobs (or, for an index, its manifests) and then the manifest by its
+ * digest. Tags are set only once every image is in (kf_bundle_load). */
+static int load_manifest(struct archive *a, struct kf_oci_registry *r, const char *repo,
+			 const char *digest, const char *fallback_mt, int depth,
+			 struct kf_bundle_import_stats *st, struct kf_err *err)
+{
+	const struct entry *e;
+	struct kf_oci_doc doc;
+	char *data = NULL;
+	int rc;
+
+	if (depth >= BUNDLE_DEPTH)
+		return kf_err_set(err, KF_EUNSUPPORTED, "bundle: indexes nested too deep at %s",
+				  digest);
+	if ((rc = read_doc(a, digest, fallback_mt, &e, &data, &doc, err)) != 0)
+		return rc;
+	if (!doc.is_index && (rc = load_blob(a, r, repo, doc.config.digest, st, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < doc.n; i++) {
+		if (doc.is_index)
+			rc = load_manifest(a, r, repo, doc.v[i].digest,
+					   doc.v[i].media_type[0] ? doc.v[i].media_type : NULL,
+					   depth + 1, st, err);
+		else
+			rc = load_blob(a, r, repo, doc.v[i].digest, st, err);
+		if (rc)
+			goto out;
+	}
+	rc = kf_oci_manifest_put(r, repo, digest, data, (size_t)e->size, doc.media_type, err);
+out:
+	kf_oci_doc_free(&doc);
+	free(data);
+	return rc;
+}
+
+/* Puts the (verified) manifest of digest under tag. */
+static int tag_image(struct archive *a, struct kf_oci_registry *r, const char *repo,
+		     const char *tag, const char *digest, const char *fallback_mt,
+		     struct kf_err *err)
+{
+	const struct entry *e;
+	struct kf_oci_doc doc;
+	char *data = NULL;
+	int rc;
+
+	if ((rc = read_doc(a, digest, fallback_mt, &e, &data, &doc, err)) != 0)
+		return rc;
+	rc = kf_oci_manifest_put(r, repo, tag, data, (size_t)e->size, doc.media_type, err);
+	kf_oci_doc_free(&doc);
 	free(data);
 	return rc;
 }
@@ -751,15 +894,22 @@ static int copy_out(struct archive *a, const struct entry *e, const char *dir, s
 	struct kf_sha256 *h = kf_sha256_new();
 	FILE *out = NULL;
 	uint64_t left = e->size;
-	int rc = 0;
+	int rc = 0, fd = -1;
 
-	if (!dst || !buf || !h || !(tmp = malloc(strlen(dst) + 32))) {
+	if (!dst || !buf || !h) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	sprintf(tmp, "%s.tmp.%ld", dst, (long)getpid());
-	if (fseeko(a->f, (off_t)e->off, SEEK_SET) != 0 || !(out = fopen(tmp, "wb"))) {
+	if (fseeko(a->f, (off_t)e->off, SEEK_SET) != 0) {
+		rc = kf_err_set(err, KF_EIO, "bundle %s: seek failed", a->path);
+		goto out;
+	}
+	/* a fresh O_EXCL name: a symlink planted in the files directory is never followed */
+	if ((rc = kf_fs_temp_open(dst, 0644, &fd, &tmp, err)) != 0)
+		goto out;
+	if (!(out = fdopen(fd, "wb"))) {
 		rc = kf_err_set(err, KF_EIO, "bundle: cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
 		goto out;
 	}
 	while (left > 0) {
@@ -813,6 +963,7 @@ void kf_bundle_close(struct kf_bundle *b)
 	if (b->a.f)
 		fclose(b->a.f);
 	free(b->a.v);
+	json_decref(b->a.by_name);
 	free(b->a.index);
 	free(b->a.bjson);
 	free(b->a.layout);
@@ -846,7 +997,8 @@ int kf_bundle_open(struct kf_bundle **out, const char *path, struct kf_err *err)
 			kf_progress_done(b->a.progress, rc == 0);
 		b->a.progress = NULL;
 	}
-	if (rc != 0 || (rc = check_listing(&b->a, &b->listing, err)) != 0)
+	if (rc != 0 || (rc = check_listing(&b->a, &b->listing, err)) != 0 ||
+	    (rc = verify_closure(&b->a, b->listing, err)) != 0)
 		goto out;
 	for (size_t k = 0; k < b->a.n; k++)
 		b->n_files += strncmp(b->a.v[k].name, "files/", 6) == 0;
@@ -885,22 +1037,28 @@ int kf_bundle_load(struct kf_bundle *b, const char *to, const char *to_ca, const
 		if ((rc = kf_oci_registry_new(&r, to, &o, err)) != 0)
 			goto out;
 	}
-	json_array_foreach(r ? json_object_get(b->listing, "images") : NULL, i, it) {
-		const char *ref = json_string_value(json_object_get(it, "ref"));
-		const char *digest = json_string_value(json_object_get(it, "digest"));
-		struct kf_oci_ref pr;
-		char full[1100];
-		/* the ref is repo:tag without a registry: parse it as such, with no docker.io rules */
-		snprintf(full, sizeof(full), "bundle.invalid/%s", ref ? ref : "");
-		if ((rc = kf_oci_ref_parse(&pr, full, err)) != 0)
-			goto out;
-		rc = load_manifest(a, r, pr.repo, digest, kf_oci_ref_reference(&pr), 0, &st, err);
-		kf_oci_ref_free(&pr);
-		if (rc) {
-			kf_err_wrap(err, "loading %s", ref);
-			goto out;
+	/* Every image's blobs and manifests go in by digest first; tags only when all are in, so
+	 * a failure leaves no tag pointing at a half-loaded set. (kf_bundle_open verified the
+	 * whole closure, so a missing blob cannot stop it half-way.) */
+	for (int tagging = 0; r && tagging < 2; tagging++) {
+		json_array_foreach(json_object_get(b->listing, "images"), i, it) {
+			const char *ref = json_string_value(json_object_get(it, "ref"));
+			const char *digest = json_string_value(json_object_get(it, "digest"));
+			const char *mt = json_string_value(json_object_get(it, "mediaType"));
+			struct kf_oci_ref pr;
+			if ((rc = bundle_ref_parse(&pr, ref, err)) != 0)
+				goto out;
+			if (!tagging)
+				rc = load_manifest(a, r, pr.repo, digest, mt, 0, &st, err);
+			else if (pr.tag)
+				rc = tag_image(a, r, pr.repo, pr.tag, digest, mt, err);
+			kf_oci_ref_free(&pr);
+			if (rc) {
+				kf_err_wrap(err, "%s %s", tagging ? "tagging" : "loading", ref);
+				goto out;
+			}
+			st.images += tagging;
 		}
-		st.images++;
 	}
 	if (files_dir) {
 		if ((rc = kf_fs_mkdirs(files_dir, 0755, err)) != 0)

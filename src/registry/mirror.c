@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/digest.h"
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
@@ -203,60 +204,50 @@ static int desc_from_json(json_t *o, struct desc *d)
 	json_t *dg = json_object_get(o, "digest"), *sz = json_object_get(o, "size");
 
 	if (!json_is_string(dg) || !json_is_integer(sz) || json_integer_value(sz) < 0 ||
-	    json_string_length(dg) != 71 || strncmp(json_string_value(dg), "sha256:", 7) != 0)
+	    !kf_digest_valid(json_string_value(dg)))
 		return -1;
 	snprintf(d->digest, sizeof(d->digest), "%s", json_string_value(dg));
 	d->size = (uint64_t)json_integer_value(sz);
 	return 0;
 }
 
-/* Adds the config and layer blobs of an image manifest to im->blobs. */
+/* Adds the config and layer blobs of an image manifest to im->blobs: read by the one manifest
+ * parser (kf_oci_doc_parse), so every digest is checked before it names a blob. */
 static int collect_blobs(struct img *im, const struct kf_oci_manifest *m)
 {
-	json_t *root = json_loadb(m->data, m->len, 0, NULL), *layers, *l;
-	size_t i, want;
-	int rc = 0;
+	struct kf_oci_doc doc;
+	struct kf_err err;
+	struct desc *nb;
 
-	if (!root) {
-		img_fail(im, "manifest %s is not JSON", m->digest);
+	kf_err_clear(&err);
+	if (kf_oci_doc_parse(&doc, m->data, m->len, m->media_type, &err) != 0) {
+		img_fail(im, "manifest %s: %s", m->digest, err.msg);
 		return -1;
 	}
-	layers = json_object_get(root, "layers");
-	want = im->n_blobs + 1 + json_array_size(layers);
-	if (json_array_size(layers) > MAX_LAYERS) {
+	if (doc.is_index)
+		img_fail(im, "manifest %s is an index where an image manifest belongs", m->digest);
+	else if (doc.n > MAX_LAYERS)
 		img_fail(im, "manifest %s has more than %d layers", m->digest, MAX_LAYERS);
-		rc = -1;
-		goto out;
+	if (doc.is_index || doc.n > MAX_LAYERS) {
+		kf_oci_doc_free(&doc);
+		return -1;
 	}
-	{
-		struct desc *nb = realloc(im->blobs, want * sizeof(*nb));
-		if (!nb) {
-			img_fail(im, "out of memory");
-			rc = -1;
-			goto out;
-		}
-		im->blobs = nb;
+	if (!(nb = realloc(im->blobs, (im->n_blobs + 1 + doc.n) * sizeof(*nb)))) {
+		img_fail(im, "out of memory");
+		kf_oci_doc_free(&doc);
+		return -1;
 	}
-	if (desc_from_json(json_object_get(root, "config"), &im->blobs[im->n_blobs]) != 0) {
-		img_fail(im, "manifest %s: config descriptor is malformed", m->digest);
-		rc = -1;
-		goto out;
+	im->blobs = nb;
+	memcpy(nb[im->n_blobs].digest, doc.config.digest, sizeof(nb->digest));
+	nb[im->n_blobs++].size = doc.config.size;
+	/* non-distributable (foreign) layers are left out by the parser: they stay where their
+	 * urls say */
+	for (size_t i = 0; i < doc.n; i++) {
+		memcpy(nb[im->n_blobs].digest, doc.v[i].digest, sizeof(nb->digest));
+		nb[im->n_blobs++].size = doc.v[i].size;
 	}
-	im->n_blobs++;
-	json_array_foreach(layers, i, l) {
-		/* non-distributable (foreign) layers stay where their urls say */
-		if (json_array_size(json_object_get(l, "urls")) > 0)
-			continue;
-		if (desc_from_json(l, &im->blobs[im->n_blobs]) != 0) {
-			img_fail(im, "manifest %s: layer %zu descriptor is malformed", m->digest, i);
-			rc = -1;
-			goto out;
-		}
-		im->n_blobs++;
-	}
-out:
-	json_decref(root);
-	return rc;
+	kf_oci_doc_free(&doc);
+	return 0;
 }
 
 static bool is_attestation(json_t *d)

@@ -1029,6 +1029,8 @@ int kf_oci_manifest_get(struct kf_oci_registry *r, const char *repo, const char 
 
 	memset(out, 0, sizeof(*out));
 	resp_init(&rs, KF_OCI_MANIFEST_MAX);
+	if (strchr(reference, ':') && (rc = kf_digest_check(reference, "manifest reference", err)))
+		goto out;
 	if (!url || !scope) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
@@ -1173,6 +1175,10 @@ int kf_oci_blob_head(struct kf_oci_registry *r, const char *repo, const char *di
 	int rc;
 
 	resp_init(&rs, 0);
+	if (!kf_digest_valid(digest)) {
+		rc = kf_digest_check(digest, "blob", err);
+		goto out;
+	}
 	if (!url || !scope) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
@@ -1657,7 +1663,7 @@ int kf_oci_blob_upload(struct kf_oci_registry *r, const char *repo, const char *
 	int rc = 0;
 
 	resp_init(&rs, 0);
-	if (!scope || strncmp(digest, "sha256:", 7) != 0 || !kf_sha256_valid_hex(digest + 7)) {
+	if (!scope || !kf_digest_valid(digest)) {
 		rc = kf_err_set(err, scope ? KF_EPARSE : KF_ENOMEM, "bad blob digest '%s'", digest);
 		goto out;
 	}
@@ -1862,6 +1868,8 @@ int kf_oci_blob_copy(struct kf_oci_registry *src, const char *src_repo,
 	struct copy_source cs;
 	int rc;
 
+	if (!kf_digest_valid(digest))
+		return kf_digest_check(digest, "blob", err);
 	if ((rc = reader_open(&cs.br, src, src_repo, digest, size, err)) != 0) {
 		reader_close(&cs.br);
 		return rc;
@@ -1884,10 +1892,12 @@ int kf_oci_blob_get(struct kf_oci_registry *r, const char *repo, const char *dig
 {
 	struct copy_source cs;
 	struct verifier v = { 0 };
-	char *buf = malloc(65536);
+	char *buf;
 	int rc;
 
-	if (!buf)
+	if (!kf_digest_valid(digest))
+		return kf_digest_check(digest, "blob", err);
+	if (!(buf = malloc(65536)))
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	if ((rc = reader_open(&cs.br, r, repo, digest, size, err)) != 0)
 		goto out;
@@ -1944,6 +1954,10 @@ int kf_oci_blob_mount(struct kf_oci_registry *r, const char *repo, const char *d
 	if (location)
 		*location = NULL;
 	resp_init(&rs, 0);
+	if (!kf_digest_valid(digest)) {
+		rc = kf_digest_check(digest, "blob", err);
+		goto out;
+	}
 	if (!url || !(scope = malloc(sl))) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;

@@ -1,115 +1,31 @@
-/* Docker-style image references: parsing and normalisation
- * (short names → docker.io/library/x). */
+/* Docker-style image references for the OCI client: the grammar and Docker's normalisation
+ * (short names → docker.io/library/x) are core's one parser, kf_imageref_parse; this file turns
+ * its result into the client's allocated struct. */
 #include "k3sforge/oci.h"
 
-#include "k3sforge/digest.h"
+#include "k3sforge/imageref.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REF_MAX 1024
-
-static int repo_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-	       c == '-' || c == '/';
-}
-
-static int tag_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)t[i]) || t[i] == '_' || t[i] == '.' || t[i] == '-'))
-			return 0;
-	return 1;
-}
-
-static int digest_ok(const char *d)
-{
-	return strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 && kf_sha256_valid_hex(d + 7);
-}
-
 int kf_oci_ref_parse(struct kf_oci_ref *out, const char *s, struct kf_err *err)
 {
-	char *copy = NULL, *name, *at, *slash, *colon;
-	const char *reg = "docker.io";
-	int r = KF_EPARSE;
+	struct kf_imageref r;
+	char why[200];
+	size_t off;
 
 	memset(out, 0, sizeof(*out));
-	if (!s || !*s || strlen(s) > REF_MAX)
-		return kf_err_set(err, KF_EPARSE, "image reference '%s' is empty or too long",
-				  s ? s : "");
-	if (!(copy = strdup(s)))
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	name = copy;
-	if ((at = strchr(name, '@'))) {
-		*at = '\0';
-		if (!digest_ok(at + 1)) {
-			kf_err_set(err, KF_EPARSE,
-				   "image reference '%s': digest must be sha256:<64 hex>", s);
-			goto out;
-		}
-		if (!(out->digest = strdup(at + 1)))
-			goto nomem;
-	}
-	slash = strchr(name, '/');
-	if (slash && (memchr(name, '.', (size_t)(slash - name)) ||
-		      memchr(name, ':', (size_t)(slash - name)) ||
-		      strncmp(name, "localhost/", 10) == 0)) {
-		*slash = '\0';
-		reg = name;
-		name = slash + 1;
-	}
-	if (strcmp(reg, "index.docker.io") == 0 || strcmp(reg, "registry-1.docker.io") == 0)
-		reg = "docker.io";
-	/* tag: a ':' after the last '/' */
-	slash = strrchr(name, '/');
-	colon = strrchr(slash ? slash : name, ':');
-	if (colon) {
-		*colon = '\0';
-		if (!tag_ok(colon + 1)) {
-			kf_err_set(err, KF_EPARSE, "image reference '%s': bad tag '%s'", s, colon + 1);
-			goto out;
-		}
-		if (!(out->tag = strdup(colon + 1)))
-			goto nomem;
-	}
-	if (!*name || name[0] == '/' || name[strlen(name) - 1] == '/' || strstr(name, "//")) {
-		kf_err_set(err, KF_EPARSE, "image reference '%s': empty repository path", s);
-		goto out;
-	}
-	for (const char *p = name; *p; p++)
-		if (!repo_char_ok(*p)) {
-			kf_err_set(err, KF_EPARSE,
-				   "image reference '%s': repository may only contain [a-z0-9._/-]", s);
-			goto out;
-		}
-	if (!(out->registry = strdup(reg)))
-		goto nomem;
-	if (strcmp(reg, "docker.io") == 0 && !strchr(name, '/')) {
-		size_t n = strlen(name) + 9;
-		if (!(out->repo = malloc(n)))
-			goto nomem;
-		snprintf(out->repo, n, "library/%s", name);
-	} else if (!(out->repo = strdup(name))) {
-		goto nomem;
-	}
-	if (!out->tag && !out->digest && !(out->tag = strdup("latest")))
-		goto nomem;
-	r = 0;
-	goto out;
-nomem:
-	r = kf_err_set(err, KF_ENOMEM, "out of memory");
-out:
-	free(copy);
-	if (r)
+	if (kf_imageref_parse(s, &r, &off, why, sizeof(why)) != 0)
+		return kf_err_set(err, KF_EPARSE, "image reference '%.600s' (at character %zu): %s",
+				  s ? s : "", off + 1, why);
+	if (!(out->registry = strdup(r.domain)) || !(out->repo = strdup(r.path)) ||
+	    (r.tag[0] && !(out->tag = strdup(r.tag))) ||
+	    (r.digest[0] && !(out->digest = strdup(r.digest)))) {
 		kf_oci_ref_free(out);
-	return r;
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 const char *kf_oci_ref_reference(const struct kf_oci_ref *ref)

@@ -93,12 +93,12 @@ int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type
 	uint64_t capacity, n_gts, gd_sectors, gt_sectors, rgd, gd, end, overhead;
 	unsigned char hdr[SECTOR];
 	char desc[DESC_SECTORS * SECTOR];
-	char tmp[PATH_MAX];
+	char *tmp = NULL;
 	const char *base = strrchr(path, '/');
 	uint32_t cid = 0;
 	unsigned heads, secs;
 	uint64_t cyl;
-	int fd = -1, n, e;
+	int fd = -1, n, e, r;
 
 	if (size_gb < 1 || size_gb > KF_VMDK_MAX_GB)
 		return kf_err_set(err, KF_ECONFIG, "%s: disk size %d GB is outside 1..%d GB", path,
@@ -180,11 +180,9 @@ int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type
 		return kf_err_set(err, KF_ELIMIT, "%s: disk descriptor does not fit in %u sectors",
 				  path, DESC_SECTORS);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-		return kf_err_set(err, KF_EIO, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return kf_err_set(err, KF_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+	/* a fresh O_EXCL name: a planted file or symlink is never written through */
+	if ((r = kf_fs_temp_open(path, 0644, &fd, &tmp, err)) != 0)
+		return r;
 	if (pwrite_all(fd, hdr, sizeof(hdr), 0) != 0 ||
 	    pwrite_all(fd, desc, sizeof(desc), (off_t)DESC_OFFSET * SECTOR) != 0 ||
 	    write_gd(fd, rgd, rgd + gd_sectors, n_gts) != 0 ||
@@ -193,14 +191,17 @@ int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type
 		e = errno;
 		close(fd);
 		unlink(tmp);
+		free(tmp);
 		return kf_err_set(err, KF_EIO, "%s: write failed: %s%s", path, strerror(e),
 				  e == ENOSPC ? " (free some disk space and run again)" : "");
 	}
 	if (close(fd) != 0 || rename(tmp, path) != 0) {
 		e = errno;
 		unlink(tmp);
+		free(tmp);
 		return kf_err_set(err, KF_EIO, "%s: %s", path, strerror(e));
 	}
+	free(tmp);
 	kf_debug("wrote sparse VMDK %s: %d GiB, %llu sectors of metadata", path, size_gb,
 		 (unsigned long long)overhead);
 	return 0;

@@ -140,6 +140,26 @@ static void test_vmdk_missing_vdiskmanager_is_reported(void **state)
 	assert_non_null(strstr(e.msg, "vmware-vdiskmanager"));
 }
 
+/* The writer used <disk>.tmp.<pid> opened without O_EXCL: a symlink planted there made it write
+ * the disk over the file the link points at. Now the name is fresh and made with O_EXCL. */
+static void test_vmdk_never_writes_through_a_planted_temp_symlink(void **state)
+{
+	struct fx *f = *state;
+	char link[1200], *victim = kf_path_join(f->dir, "victim"), *data = NULL;
+	size_t len;
+	struct kf_err e;
+
+	assert_int_equal(kf_fs_write_atomic(victim, "precious\n", 9, 0644, &e), 0);
+	snprintf(link, sizeof(link), "%s.tmp.%ld", f->disk, (long)getpid());
+	assert_int_equal(symlink(victim, link), 0);
+	write_disk(f, 1);
+	assert_int_equal(kf_fs_read(&data, &len, victim, 1024, &e), 0);
+	assert_int_equal(len, 9);
+	assert_memory_equal(data, "precious\n", 9);
+	free(data);
+	free(victim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +170,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmdk_header_capacity_matches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmdk_rejects_out_of_range_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmdk_missing_vdiskmanager_is_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmdk_never_writes_through_a_planted_temp_symlink, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
