@@ -12,6 +12,7 @@
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/regserver.h"
 #include "k3sforge/progress.h"
 
 #define LIST_MAX ((size_t)4 * 1024 * 1024)
@@ -278,7 +279,10 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 	if (!opt_to) {
 		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
-		snprintf(to, sizeof(to), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
+		/* into the lab registry through its loopback push instance (the lab-facing one is
+		 * read-only) */
+		if ((r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), &ctx->err)) != 0)
+			return r;
 		ca = kf_ctx_path(ctx, "pki/ca.crt");
 	} else {
 		snprintf(to, sizeof(to), "%s", opt_to);

@@ -11,6 +11,7 @@
 
 #include "k3sforge/bundle.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/regserver.h"
 #include "k3sforge/proc.h"
 #include "ops_lab.h"
 
@@ -64,7 +65,9 @@ static void test_backup_with_images_restores_a_loadable_bundle(void **state)
 	snprintf(bundle, sizeof(bundle), "%s/bundle.tar", target);
 	assert_true(kf_fs_exists(bundle));
 	snprintf(ca, sizeof(ca), "%s/pki/ca.crt", target);
-	snprintf(to, sizeof(to), "127.0.0.1:%d", f->cfg->registry.port);
+	/* loaded the way `bundle import` loads it: through the push instance */
+	if (kf_regserver_push_target(f->cfg, f->out, to, sizeof(to), &err) != 0)
+		fail_msg("%s", err.msg);
 	memset(&st, 0, sizeof(st));
 	if (kf_bundle_import(bundle, to, ca, NULL, &st, &err) != 0)
 		fail_msg("%s", err.msg);
