@@ -281,7 +281,8 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 			return r;
 		/* into the lab registry through its loopback push instance (the lab-facing one is
 		 * read-only) */
-		if ((r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), &ctx->err)) != 0)
+		if ((r = kf_ctx_lock(ctx)) != 0 ||
+		    (r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), &ctx->err)) != 0)
 			return r;
 		ca = kf_ctx_path(ctx, "pki/ca.crt");
 	} else {

@@ -243,7 +243,9 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
-		if ((r = kf_regserver_push_target(cfg, ctx->out_dir, to_default, n, &ctx->err)) != 0)
+		/* the lock keeps two runs from starting the push instance at once */
+		if ((r = kf_ctx_lock(ctx)) != 0 ||
+		    (r = kf_regserver_push_target(cfg, ctx->out_dir, to_default, n, &ctx->err)) != 0)
 			goto out;
 		mo.to = to_default;
 		mo.to_ca = opt_to_ca ? opt_to_ca : ca_default;

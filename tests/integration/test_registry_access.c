@@ -16,11 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "k3sforge/bundle.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/doctor.h"
 #include "k3sforge/err.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/hostcheck.h"
+#include "k3sforge/mirror.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
@@ -355,6 +357,51 @@ static void test_mirror_cli_writes_through_loopback_and_the_lab_side_serves_it(v
 	free(yaml);
 }
 
+static void test_bundle_import_cli_loads_through_loopback(void **state)
+{
+	struct t *t = *state;
+	struct mt_server src = { 0 };
+	struct kf_oci_registry *sr = NULL;
+	struct kf_oci_registry_opts so = { .push = true };
+	struct kf_mirror_opts mo = { 0 };
+	struct kf_mirror_image img[] = { { "library/bundled:2.0", NULL } };
+	struct mt_blob cfgb, layer;
+	char *yaml = write_lab_yaml(t), *manifest = NULL, *srcdir = mt_tmpdir("regaccess-bsrc");
+	char digest[KF_OCI_DIGEST_LEN], url[400], file[1200], bundle[1200], *out = NULL;
+	const char *bin = getenv("K3SFORGE_BIN") ? getenv("K3SFORGE_BIN") : KF_BINARY;
+	struct kf_err err;
+
+	assert_int_equal(mt_registry_start(&src, srcdir, NULL, NULL), 0);
+	kf_err_clear(&err);
+	assert_int_equal(kf_oci_registry_new(&sr, src.url, &so, &err), 0);
+	mt_blob_text(&cfgb, "{\"architecture\":\"amd64\",\"os\":\"linux\"}");
+	mt_blob_random(&layer, 2500, 31);
+	assert_int_equal(mt_push_image(sr, "library/bundled", "2.0", DOCKER_MT, &cfgb, &layer, 1,
+				       &manifest, digest), 0);
+	snprintf(bundle, sizeof(bundle), "%s/images.tar", t->f->out_dir);
+	mo.from = src.url;
+	if (kf_bundle_export(&mo, img, 1, NULL, 0, bundle, NULL, &err) != 0)
+		fail_msg("export: %s", err.msg);
+	/* `bundle import` without --to: into the lab registry, through the push instance */
+	const char *argv[] = { bin, "-c", yaml, "-o", t->f->out_dir, "bundle", "import", bundle,
+			       NULL };
+	assert_int_equal(regfix_run(argv, &out), 0);
+	snprintf(file, sizeof(file), "%s/pulled", t->f->out_dir);
+	snprintf(url, sizeof(url), "https://%s/v2/library/bundled/manifests/2.0", t->lab);
+	assert_int_equal(anon_get(t, url, DOCKER_MT, file), 200);
+	snprintf(url, sizeof(url), "https://%s/v2/library/bundled/blobs/%s", t->lab, layer.digest);
+	assert_int_equal(anon_get(t, url, NULL, file), 200);
+	free(out);
+	mt_blob_free(&cfgb);
+	mt_blob_free(&layer);
+	free(manifest);
+	kf_oci_registry_free(sr);
+	mt_server_stop(&src);
+	kf_fs_remove_tree(srcdir, NULL);
+	free(srcdir);
+	free(yaml);
+}
+
 /* Restarts the lab side the way k3sforge before this change did: one instance on the lab
  * address, writable, deletes on. Returns its pid. */
 static long start_old_open_registry(struct t *t)
@@ -554,6 +601,7 @@ int main(void)
 		T(test_image_pushed_through_loopback_is_pulled_on_the_lab_side),
 		T(test_k3sforge_client_cannot_push_to_the_lab_side),
 		T(test_mirror_cli_writes_through_loopback_and_the_lab_side_serves_it),
+		T(test_bundle_import_cli_loads_through_loopback),
 		T(test_probe_of_an_open_registry_leaves_nothing_behind),
 		T(test_status_flags_a_registry_started_the_old_open_way),
 		T(test_doctor_flags_a_registry_started_the_old_open_way),
