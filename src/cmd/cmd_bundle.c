@@ -276,8 +276,14 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 	char to[300], *ca = NULL;
 	int r;
 
-	if (!opt_to) {
-		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+	/* --to naming the lab registry's address means the lab registry (known only with the
+	 * configuration at hand; without one it is another registry) */
+	if (opt_to && kf_ctx_config(ctx, &cfg) != 0) {
+		cfg = NULL;
+		kf_err_clear(&ctx->err);
+	}
+	if (!opt_to || (cfg && kf_regserver_is_lab_address(cfg, opt_to))) {
+		if (!cfg && (r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
 		/* into the lab registry through its loopback push instance (the lab-facing one is
 		 * read-only) */

@@ -382,7 +382,14 @@ static void test_bundle_import_cli_loads_through_loopback(void **state)
 	mo.from = src.url;
 	if (kf_bundle_export(&mo, img, 1, NULL, 0, bundle, NULL, &err) != 0)
 		fail_msg("export: %s", err.msg);
-	/* `bundle import` without --to: into the lab registry, through the push instance */
+	/* `bundle import --to <lab address>`: through the push instance (the lab side would
+	 * answer 405) */
+	const char *argv2[] = { bin, "-c", yaml, "-o", t->f->out_dir, "bundle", "import", bundle,
+				"--to", t->lab, NULL };
+	assert_int_equal(regfix_run(argv2, &out), 0);
+	free(out);
+	out = NULL;
+	/* and without --to: the lab registry, the same way */
 	const char *argv[] = { bin, "-c", yaml, "-o", t->f->out_dir, "bundle", "import", bundle,
 			       NULL };
 	assert_int_equal(regfix_run(argv, &out), 0);
