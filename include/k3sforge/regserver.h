@@ -1,9 +1,17 @@
 /* The local TLS registry the VMs pull from: a real CNCF distribution registry (`registry` /
- * Debian's `docker-registry` binary, or `docker run registry:2`) started with a generated
- * <out>/registry/config.yml, supervised through <out>/registry/registry.pid, health-checked over
- * TLS against <out>/pki/ca.crt, and reused when it already serves our certificate. Also a TLS
+ * Debian's `docker-registry` binary, or `docker run registry:2`) run as two instances on one
+ * storage directory:
+ *  - the serving instance, on registry.listen (default 0.0.0.0:5000, what the lab network and
+ *    the WSL port proxy reach), in distribution's read-only maintenance mode: pulls only, every
+ *    push, upload and delete refused (<out>/registry/config.yml, registry.pid, registry.log);
+ *  - the push instance, bound to 127.0.0.1 on a port of its own (<out>/registry/push.addr),
+ *    writable but never reachable from the lab network, through which k3sforge alone writes
+ *    (prep, mirror, bundle import) (push-config.yml, push.pid, push.log).
+ * Neither enables deletes. Both are supervised through their pid files, health-checked over TLS
+ * against <out>/pki/ca.crt, and reused when they already serve our certificate. Also a TLS
  * handshake check that tells "nothing listens" from "unknown CA" from "certificate does not name
- * this address" (the seeds' "connection reset by peer" / SAN failure, caught on the host). */
+ * this address" (the seeds' "connection reset by peer" / SAN failure, caught on the host), and
+ * a probe whether a registry accepts pushes. */
 #ifndef K3SFORGE_REGSERVER_H
 #define K3SFORGE_REGSERVER_H
 
@@ -38,6 +46,10 @@ struct kf_regserver_paths {
 	char *ca;         /* <out>/pki/ca.crt */
 	char *cert;       /* <out>/pki/registry.crt */
 	char *key;        /* <out>/pki/registry.key */
+	char *push_config; /* <out>/registry/push-config.yml */
+	char *push_pid;   /* <out>/registry/push.pid */
+	char *push_log;   /* <out>/registry/push.log */
+	char *push_addr;  /* <out>/registry/push.addr: "127.0.0.1:<port>" of the push instance */
 };
 
 /* The program chosen to serve: kind and the executable (registry binary or docker). */
@@ -55,6 +67,9 @@ struct kf_regserver_report {
 	enum kf_regserver_kind kind;
 	char probe_url[320];  /* where the health check went: https://127.0.0.1:<port>/v2/ */
 	char url[320];        /* what the guests use: https://<registry ip>:<port> */
+	long push_pid;        /* the push instance (127.0.0.1 only) */
+	bool push_reused;
+	char push_addr[64];   /* "127.0.0.1:<port>": where k3sforge pushes */
 };
 
 /* What status found. */
@@ -74,12 +89,24 @@ struct kf_regserver_status {
 	unsigned long long storage_bytes;
 	unsigned long long storage_files;
 	bool storage_truncated;  /* the walk stopped at its bound */
+	bool read_only;      /* the serving instance's config.yml is in read-only mode */
+	bool delete_enabled; /* either instance's config enables deletes */
+	bool push_running;   /* the push instance's pid is alive */
+	bool push_healthy;   /* it answers over TLS with our certificate */
+	long push_pid;
+	char push_addr[64];  /* "127.0.0.1:<port>", "" when never started */
+	char push_health_error[256];
 };
 
 /* Fills the paths for this configuration and output directory. */
 int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg,
 		       const char *out_dir, struct kf_err *err);
 void kf_regserver_paths_free(struct kf_regserver_paths *p);
+
+/* Does spec ("host:port") name the lab registry's serving instance: registry.host_ip:port, the
+ * listen address, or (wildcard listen) 127.0.0.1/localhost on its port? Writes meant for it go
+ * to kf_regserver_push_target instead. */
+bool kf_regserver_is_lab_address(const struct kf_config *cfg, const char *spec);
 
 /* Picks how to serve: registry.server "binary" (registry.binary, else `registry` or
  * `docker-registry` in PATH, else /usr/bin/docker-registry), "docker" (docker in PATH and the
@@ -94,21 +121,38 @@ void kf_regserver_program_free(struct kf_regserver_program *prog);
 int kf_regserver_listen(const struct kf_config *cfg, char *listen, size_t n, char *probe_host,
 			size_t hn, int *port, struct kf_err *err);
 
-/* Renders config.yml (libyaml emitter) for the given kind: binary mode uses the host paths,
- * docker mode the container paths (/var/lib/registry, /certs). `secret` is the http secret.
- * Caller frees *out. */
+/* Renders the serving instance's config.yml (libyaml emitter) for the given kind: binary mode
+ * uses the host paths, docker mode the container paths (/var/lib/registry, /certs). Read-only
+ * maintenance mode, deletes and upload purging off (it never writes). `secret` is the http
+ * secret. Caller frees *out. */
 int kf_regserver_render_config(char **out, const struct kf_config *cfg,
 			       const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
 			       const char *secret, struct kf_err *err);
+/* The push instance's push-config.yml: the same storage and certificate, writable, deletes off,
+ * upload purging on, listening on 127.0.0.1:push_port (docker: 0.0.0.0:5000 in the container,
+ * published on 127.0.0.1:push_port only). */
+int kf_regserver_render_push_config(char **out, const struct kf_config *cfg,
+				    const struct kf_regserver_paths *p,
+				    enum kf_regserver_kind kind, int push_port, const char *secret,
+				    struct kf_err *err);
 /* Writes <out>/registry/config.yml (0600: it holds the http secret), keeping the http secret of
  * an existing file (generated once from the CSPRNG otherwise). Unchanged content leaves the file
  * untouched; *changed says whether it was written. */
 int kf_regserver_write_config(const struct kf_config *cfg, const struct kf_regserver_paths *p,
 			      enum kf_regserver_kind kind, bool *changed, struct kf_err *err);
+/* The same for <out>/registry/push-config.yml. */
+int kf_regserver_write_push_config(const struct kf_config *cfg,
+				   const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
+				   int push_port, bool *changed, struct kf_err *err);
 /* The argv to start the server (NULL-terminated, caller frees with kf_regserver_argv_free). */
 int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
 		      const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
 		      struct kf_err *err);
+/* The argv of the push instance (binary: `serve push-config.yml`; docker: published on
+ * 127.0.0.1:push_port only). */
+int kf_regserver_push_argv(char ***argv, const struct kf_regserver_paths *p,
+			   const struct kf_regserver_program *prog, int push_port,
+			   struct kf_err *err);
 void kf_regserver_argv_free(char **argv);
 
 /* Starts the registry or reuses the running one: checks the PKI files (missing → "run k3sforge
@@ -120,16 +164,23 @@ void kf_regserver_argv_free(char **argv);
  * carries the tail of registry.log. */
 int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 			struct kf_regserver_report *rep, struct kf_err *err);
-/* Stops our registry (pid file, or found by its command line) with SIGTERM then SIGKILL, only
- * when the pid really is our registry (its /proc cmdline names a registry program and our
- * config.yml). Removes the pid file. *was_running (may be NULL) tells whether it was up. */
+/* Where k3sforge writes to the lab registry: starts (or reuses) the push instance on
+ * 127.0.0.1 and puts "127.0.0.1:<port>" into addr. The serving instance is not touched (use
+ * ensure for both). Everything that writes to the lab registry (prep, mirror, bundle import)
+ * pushes here, never to the lab-facing address, which refuses writes. */
+int kf_regserver_push_target(const struct kf_config *cfg, const char *out_dir, char *addr,
+			     size_t n, struct kf_err *err);
+/* Stops both instances (pid files, or found by their command lines) with SIGTERM then
+ * SIGKILL, only when a pid really is ours (its /proc cmdline names a registry program and our
+ * config file). Removes the pid files. *was_running (may be NULL) tells whether either was up. */
 int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *was_running,
 		      struct kf_err *err);
 /* Fills st. Never fails because the registry is down; errors are for bad arguments. */
 int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
 			struct kf_regserver_status *st, struct kf_err *err);
-/* The stage check: 0 when our registry runs, answers /v2/ and serves our certificate; else an
- * error saying which of these is not so (so `up` reruns prep after a host reboot). */
+/* The stage check: 0 when both instances run, answer /v2/ and serve our certificate and the
+ * serving one is read-only; else an error saying which of these is not so (so `up` reruns prep
+ * after a host reboot, or after an upgrade from the single open registry). */
 int kf_regserver_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
 /* What prep runs after ensure: the TLS check against the probe address (127.0.0.1 for a
  * wildcard listen address) and, when registry.host_ip is an address of this host, against
@@ -145,6 +196,28 @@ void kf_regserver_fingerprint(const struct kf_config *cfg, struct kf_fp *fp);
  * Docker-Distribution-Api-Version header, else KF_ENET/KF_ETLS/KF_EHTTP/KF_ETIMEOUT. */
 int kf_regserver_health(const char *host, int port, const char *ca_file, int timeout_ms,
 			struct kf_err *err);
+
+/* Does the registry at https://host:port (verified against ca_file) accept a push from an
+ * anonymous client? Starts a blob upload (POST /v2/<repo>/blobs/uploads/) and, when it is
+ * accepted (202), cancels it at once (DELETE on the returned Location).
+ * *accepts: true when the upload was accepted. Returns 0 when the question was answered
+ * (accepted, or refused with 401/403/405), else KF_ENET/KF_ETLS/KF_ETIMEOUT/KF_EHTTP. */
+int kf_regserver_push_probe(const char *host, int port, const char *ca_file, const char *repo,
+			    int timeout_ms, bool *accepts, struct kf_err *err);
+/* The repository name the probe uses (reserved: removed from our storage after a probe). */
+#define KF_REGSERVER_PROBE_REPO "k3sforge-push-probe"
+/* The lab-facing check of doctor and status: probes the address the lab reaches
+ * (registry.host_ip:port when it is an address of this host, else the serving instance's
+ * listen address) with the probe above under KF_REGSERVER_PROBE_REPO; when it was accepted, that
+ * repository (what the cancelled session left) is removed from our storage. A read-only
+ * registry creates nothing. addr gets "host:port" probed. */
+int kf_regserver_lab_accepts_pushes(const struct kf_config *cfg, const char *out_dir,
+				    bool *accepts, char *addr, size_t an, struct kf_err *err);
+/* The finding's text and fix, shared by doctor and status. */
+#define KF_REGSERVER_OPEN_FINDING "the lab registry accepts pushes from the lab network"
+#define KF_REGSERVER_OPEN_FIX "`k3sforge registry stop` then `k3sforge registry start` " \
+	"restarts it read-only, with pushes through 127.0.0.1 only; if another program serves " \
+	"this address, stop it"
 
 /* Is our registry process: /proc/<pid>/cmdline names a registry program and contains
  * config_path. */

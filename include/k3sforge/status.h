@@ -42,6 +42,8 @@ struct kf_status {
 		char **missing;           /* images not in the registry */
 		size_t n_missing;
 		char images_error[KF_ERR_MSG_MAX];
+		enum kf_tri accepts_pushes;  /* an anonymous upload was accepted on the lab side */
+		char lab_addr[300];          /* where that was probed */
 	} registry;
 	struct {
 		enum kf_tri ok;

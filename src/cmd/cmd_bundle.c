@@ -13,6 +13,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
+#include "k3sforge/regserver.h"
 #include "k3sforge/progress.h"
 
 #define LIST_MAX ((size_t)4 * 1024 * 1024)
@@ -296,16 +297,27 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 	char to[300], *ca = NULL;
 	int r;
 
+	/* An explicit -c is always read (its errors are the user's to see). Without one, --to
+	 * naming the lab registry's address means the lab registry (known only with the
+	 * configuration at hand; without one it is another registry). */
 	if (!opt_to || ctx->config_explicit) {
 		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
-		snprintf(to, sizeof(to), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
-		/* the lab registry's CA, also when --to names the lab registry */
-		if ((!opt_to || strcmp(opt_to, to) == 0) && !(ca = kf_ctx_path(ctx, "pki/ca.crt")))
-			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	} else if (kf_ctx_config(ctx, &cfg) != 0) {
+		cfg = NULL;
+		kf_err_clear(&ctx->err);
 	}
-	if (opt_to)
+	if (!opt_to || (cfg && kf_regserver_is_lab_address(cfg, opt_to))) {
+		/* into the lab registry through its loopback push instance (the lab-facing one is
+		 * read-only), trusted with the lab CA */
+		if ((r = kf_ctx_lock(ctx)) != 0 ||
+		    (r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), &ctx->err)) != 0)
+			return r;
+		if (!(ca = kf_ctx_path(ctx, "pki/ca.crt")))
+			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	} else {
 		snprintf(to, sizeof(to), "%s", opt_to);
+	}
 	r = kf_bundle_import(file, to, opt_to_ca ? opt_to_ca : ca, opt_files_dir, &st, &ctx->err);
 	if (!r)
 		kf_ok("bundle %s: %zu images in %s", file, st.images, to);

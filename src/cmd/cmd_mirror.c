@@ -9,6 +9,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
+#include "k3sforge/regserver.h"
 #include "k3sforge/mirror.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/progress.h"
@@ -255,7 +256,12 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 	}
 	mo.from = opt_from ? opt_from : (cfg ? cfg->images.source_registry : NULL);
 	mo.from_ca = opt_from_ca;
-	if (opt_to) {
+	/* Is --to the lab registry? Only the configuration tells; without one it is not. */
+	if (opt_to && !cfg && kf_ctx_config(ctx, &cfg) != 0) {
+		cfg = NULL;
+		kf_err_clear(&ctx->err);
+	}
+	if (opt_to && !(cfg && kf_regserver_is_lab_address(cfg, opt_to))) {
 		mo.to = opt_to;
 		mo.to_ca = opt_to_ca;
 		if (!opt_to_ca && cfg) {
@@ -271,12 +277,17 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 			}
 		}
 	} else {
-		size_t n = strlen(cfg->registry.host_ip) + 16;
+		/* The lab registry is read-only where the lab reaches it: k3sforge writes through
+		 * its push instance on 127.0.0.1 (same storage, same certificate). */
+		size_t n = 64;
 		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
 			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
-		snprintf(to_default, n, "%s:%d", cfg->registry.host_ip, cfg->registry.port);
+		/* the lock keeps two runs from starting the push instance at once */
+		if ((r = kf_ctx_lock(ctx)) != 0 ||
+		    (r = kf_regserver_push_target(cfg, ctx->out_dir, to_default, n, &ctx->err)) != 0)
+			goto out;
 		mo.to = to_default;
 		mo.to_ca = opt_to_ca ? opt_to_ca : ca_default;
 	}

@@ -124,14 +124,14 @@ static int registry_up(const struct kf_config *cfg, const char *out_dir, struct 
 static int load_bundle(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_bundle *b,
 		       const char *staging, struct kf_err *err)
 {
-	char listen[128], host[128], to[200];
+	char to[64];
 	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
 	struct kf_bundle_import_stats st;
-	int port = 0, r;
+	int r;
 
-	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, err)))
+	/* the lab-facing registry is read-only: the images go in through the push instance */
+	if ((r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), err)) != 0)
 		goto out;
-	snprintf(to, sizeof(to), "%s:%d", host, port);
 	if ((r = kf_fs_remove_tree(staging, err)) != 0)
 		goto out;
 	r = kf_bundle_load(b, to, ca, kf_bundle_file_count(b) ? staging : NULL, &st, err);
@@ -259,8 +259,10 @@ const struct kf_cmd kf_cmd_prep = {
 		"<out>/ssh (operator key, one pinned host key per node, known_hosts), the k3s token;\n"
 		"downloads and sha256-verifies the k3s release files (resuming partial downloads);\n"
 		"writes registries.yaml; starts (or reuses) the registry over TLS and proves it with a\n"
-		"real handshake against the CA; mirrors every image of the configured list and checks\n"
-		"that every image the pinned k3s release needs is there. A rerun does only what is\n"
+		"real handshake against the CA: read-only where the lab reaches it, writable only\n"
+		"through a second instance on 127.0.0.1; mirrors every image of the configured list\n"
+		"through that one and checks that every image the pinned k3s release needs is\n"
+		"served. A rerun does only what is\n"
 		"missing. Offline, --from-bundle FILE takes the images and the k3s files from a\n"
 		"bundle made by `k3sforge bundle export` on a connected machine; the whole bundle\n"
 		"is verified first and a truncated or altered one is refused before anything is\n"

@@ -42,10 +42,12 @@ static int reg_start(struct kf_ctx *ctx, int argc, char **argv)
 	if ((r = kf_regserver_ensure(cfg, ctx->out_dir, &rep, &ctx->err)) != 0)
 		return r;
 	if (ctx->json) {
-		json_t *o = json_pack("{s:I,s:b,s:b,s:s,s:s,s:s}", "pid", (json_int_t)rep.pid,
-				      "reused", rep.reused, "restarted", rep.restarted, "url",
-				      rep.url, "probe_url", rep.probe_url, "server",
-				      rep.kind == KF_REGSERVER_DOCKER ? "docker" : "binary");
+		json_t *o = json_pack("{s:I,s:b,s:b,s:s,s:s,s:s,s:I,s:s}", "pid",
+				      (json_int_t)rep.pid, "reused", rep.reused, "restarted",
+				      rep.restarted, "url", rep.url, "probe_url", rep.probe_url,
+				      "server", rep.kind == KF_REGSERVER_DOCKER ? "docker" : "binary",
+				      "push_pid", (json_int_t)rep.push_pid, "push_addr",
+				      rep.push_addr);
 		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		kf_log_event("registry_start", text);
 		free(text);
@@ -127,6 +129,13 @@ static int reg_status(struct kf_ctx *ctx, int argc, char **argv)
 		json_object_set_new(o, "storage_dir", json_string(st.storage_dir));
 		json_object_set_new(o, "storage_bytes", json_integer((json_int_t)st.storage_bytes));
 		json_object_set_new(o, "storage_files", json_integer((json_int_t)st.storage_files));
+		json_object_set_new(o, "read_only", json_boolean(st.read_only));
+		json_object_set_new(o, "delete_enabled", json_boolean(st.delete_enabled));
+		json_object_set_new(o, "push", json_pack("{s:b,s:b,s:o,s:o,s:o}", "running",
+			st.push_running, "healthy", st.push_healthy, "pid",
+			st.push_pid ? json_integer(st.push_pid) : json_null(), "addr",
+			st.push_addr[0] ? json_string(st.push_addr) : json_null(), "health_error",
+			st.push_health_error[0] ? kf_json_text(st.push_health_error) : json_null()));
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		kf_log_event("registry_status", text);
 		free(text);
@@ -144,6 +153,16 @@ static int reg_status(struct kf_ctx *ctx, int argc, char **argv)
 		       st.healthy && st.serves_our_cert ? " answers, serving our certificate" :
 		       st.healthy ? " answers, but NOT with our certificate: " : " fails: ",
 		       st.serves_our_cert ? "" : st.health_error);
+	if (st.running)
+		printf("lab side:    %s\n", st.read_only ? "read-only (pulls only)" :
+		       "ACCEPTS PUSHES from the lab network (started by an older k3sforge; `k3sforge "
+		       "registry stop` and `start` make it read-only)");
+	if (st.push_running)
+		printf("push:        https://%s/v2/ (pid %ld, loopback only)%s%s\n",
+		       st.push_addr[0] ? st.push_addr : "?", st.push_pid,
+		       st.push_healthy ? "" : " fails: ", st.push_healthy ? "" : st.push_health_error);
+	else
+		printf("push:        stopped (prep, mirror and bundle import start it)\n");
 	if (st.cert_present)
 		printf("certificate: expires %s (%d day%s left)\n", st.cert_not_after,
 		       st.cert_days_left, st.cert_days_left == 1 ? "" : "s");
@@ -297,10 +316,12 @@ const struct kf_cmd kf_cmd_registry = {
 		 "[--registry REGISTRY [--ca FILE]]",
 	.description =
 		"start:  starts the registry prep set up (or keeps the running one when it serves\n"
-		"        the current certificate) and waits until GET /v2/ answers over TLS.\n"
-		"stop:   stops it (SIGTERM, then SIGKILL), only if the pid really is our registry.\n"
-		"status: running or stopped, pid, URL, certificate expiry, storage size\n"
-		"        (one JSON event with --json).\n"
+		"        the current certificate) and waits until GET /v2/ answers over TLS: the\n"
+		"        read-only instance the lab pulls from, and the push instance on 127.0.0.1\n"
+		"        through which only k3sforge writes (same storage).\n"
+		"stop:   stops both (SIGTERM, then SIGKILL), only pids that really are ours.\n"
+		"status: running or stopped, pid, URL, read-only or not, the push instance,\n"
+		"        certificate expiry, storage size (one JSON event with --json).\n"
 		"ls:     every repository of the registry (_catalog) with its tags, following\n"
 		"        pagination; only the named repositories when given. A table, or one\n"
 		"        registry_ls JSON event with --json. --registry lists another registry.\n"

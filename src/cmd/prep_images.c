@@ -147,7 +147,7 @@ out:
 
 int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_err *err)
 {
-	char listen[128], host[128], to[200];
+	char listen[128], host[128], to[200], push_to[64];
 	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
 	char **k3s = NULL, **missing = NULL;
 	const char **wanted = NULL;
@@ -158,7 +158,10 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, err)) != 0)
 		goto out;
 	snprintf(to, sizeof(to), "%s:%d", host, port);
-	if ((r = mirror_configured(cfg, to, ca, err)) != 0)
+	/* Writes go through the loopback push instance; the check below reads where the lab
+	 * reads (the read-only serving instance, same storage). */
+	if ((r = kf_regserver_push_target(cfg, ctx->out_dir, push_to, sizeof(push_to), err)) != 0 ||
+	    (r = mirror_configured(cfg, push_to, ca, err)) != 0)
 		goto out;
 	/* Everything the pinned release and the add-ons need must be there now. */
 	if ((r = kf_artifacts_images(&k3s, &n_k3s, ctx->out_dir, err)) != 0)

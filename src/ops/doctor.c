@@ -12,6 +12,7 @@
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/registries_yaml.h"
+#include "k3sforge/regserver.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/wait.h"
 
@@ -597,6 +598,34 @@ static void *node_main(void *arg)
 	return NULL;
 }
 
+/* From the host: does the lab-facing registry take an anonymous push? (A registry started by
+ * an older k3sforge, or another program on the port, would let anyone on the lab network
+ * replace the images every node pulls.) Not reachable: left to the nodes' registry check. */
+static int check_registry_open(struct kf_findings *out, const struct kf_config *cfg,
+			       const char *out_dir)
+{
+	char addr[300];
+	bool accepts = false;
+	struct kf_err e;
+	char *ca = kf_path_join(out_dir, "pki/ca.crt");
+	bool have_ca = ca && kf_fs_exists(ca);
+
+	free(ca);
+	if (!have_ca)
+		return 0;
+	kf_err_clear(&e);
+	if (kf_regserver_lab_accepts_pushes(cfg, out_dir, &accepts, addr, sizeof(addr), &e) != 0)
+		return 0;
+	if (accepts)
+		return kf_findings_add(out, "registry-open", KF_CHECK_FAIL, KF_REGSERVER_OPEN_FIX,
+				       "%s: %s took an anonymous upload, so anyone there can replace "
+				       "the images every node pulls", KF_REGSERVER_OPEN_FINDING, addr)
+		       ? KF_ENOMEM : 0;
+	return kf_findings_add(out, "registry-open", KF_CHECK_OK, NULL,
+			       "the lab registry %s refuses anonymous pushes (read-only)", addr)
+	       ? KF_ENOMEM : 0;
+}
+
 int kf_doctor_nodes(struct kf_findings *out, struct kf_captures *caps,
 		    const struct kf_config *cfg, const struct kf_doctor_opts *opts)
 {
@@ -613,6 +642,8 @@ int kf_doctor_nodes(struct kf_findings *out, struct kf_captures *caps,
 		r = KF_ENOMEM;
 		goto out;
 	}
+	if ((r = check_registry_open(out, cfg, opts->out_dir)) != 0)
+		goto out;
 	if (kf_artifacts_images(&expected, &n_expected, opts->out_dir, &e) != 0) {
 		expected = NULL;
 		n_expected = 0;

@@ -147,7 +147,7 @@ int kf_doctor_bundle_write(const char *path, const struct kf_captures *caps,
 			   const char *config_path, struct kf_err *err)
 {
 	static const char *const files[] = { "k3sforge.log", "state.json", "registries.yaml",
-					     "registry/registry.log" };
+					     "registry/registry.log", "registry/push.log" };
 	char *tmp = NULL, *token = NULL, *admin = NULL;
 	gzFile gz = NULL;
 	struct kf_err e;

@@ -211,6 +211,13 @@ static void check_registry(struct kf_status *st, const struct kf_config *cfg, co
 	kf_tls_probe_free(&probe);
 	if (st->registry.tls_ok != KF_TRI_YES)
 		goto out;
+	{
+		bool accepts = false;
+		kf_err_clear(&e);
+		if (kf_regserver_lab_accepts_pushes(cfg, out_dir, &accepts, st->registry.lab_addr,
+						    sizeof(st->registry.lab_addr), &e) == 0)
+			st->registry.accepts_pushes = accepts ? KF_TRI_YES : KF_TRI_NO;
+	}
 	snprintf(to, sizeof(to), "%s:%d", host, port);
 	if (kf_artifacts_images(&k3s, &n_k3s, out_dir, &e) != 0) {
 		snprintf(st->registry.images_error, sizeof(st->registry.images_error), "%s", e.msg);
@@ -309,6 +316,9 @@ static int judge(struct kf_status *st, double max_skew)
 	if (!r && st->registry.tls_ok != KF_TRI_YES)
 		r = problem(st, "registry: not reachable over TLS: %s%s", st->registry.tls_detail,
 			    st->registry.running == KF_TRI_NO ? " (`k3sforge registry start`)" : "");
+	if (!r && st->registry.accepts_pushes == KF_TRI_YES)
+		r = problem(st, "registry: %s (%s took an anonymous upload): %s",
+			    KF_REGSERVER_OPEN_FINDING, st->registry.lab_addr, KF_REGSERVER_OPEN_FIX);
 	if (!r && st->registry.cert_known && st->registry.cert_days_left < 0)
 		r = problem(st, "registry: certificate expired (`k3sforge prep` re-issues it)");
 	if (!r && st->registry.tls_ok == KF_TRI_YES && !st->registry.images_checked)
@@ -362,6 +372,7 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 	}
 	/* Host-side checks run while the nodes answer. */
 	st->registry.running = st->registry.healthy = st->registry.tls_ok = KF_TRI_UNKNOWN;
+	st->registry.accepts_pushes = KF_TRI_UNKNOWN;
 	check_registry(st, cfg, opts->out_dir);
 	st->api.ok = KF_TRI_UNKNOWN;
 	check_api(st, opts->out_dir);
@@ -437,6 +448,7 @@ json_t *kf_status_json(const struct kf_status *st)
 	reg = json_object();
 	json_object_set_new(reg, "running", tri_json(st->registry.running));
 	json_object_set_new(reg, "tls_ok", tri_json(st->registry.tls_ok));
+	json_object_set_new(reg, "accepts_pushes", tri_json(st->registry.accepts_pushes));
 	if (st->registry.tls_detail[0])
 		json_object_set_new(reg, "tls_error", json_string(st->registry.tls_detail));
 	json_object_set_new(reg, "cert_days_left", st->registry.cert_known

@@ -1,7 +1,9 @@
 /* The local registry's lifecycle: check the PKI, start the program server_config.c chose with
- * the config.yml it wrote, detached in its own process group, record its pid, wait until GET /v2/
- * answers over TLS, and later find, reuse, restart, stop or describe it — only ever touching a
- * process whose command line shows it is our registry (server_proc.c). */
+ * the config file it wrote, detached in its own process group, record its pid, wait until GET
+ * /v2/ answers over TLS, and later find, reuse, restart, stop or describe it — only ever touching
+ * a process whose command line shows it is our registry (server_proc.c). Two instances share the
+ * storage: the read-only serving one the lab pulls from and the push one on 127.0.0.1 through
+ * which k3sforge writes. Last, the probe whether a registry takes anonymous pushes. */
 #include "k3sforge/regserver.h"
 
 #include <curl/curl.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/http.h"
 #include "k3sforge/log.h"
@@ -222,12 +225,12 @@ static int stop_pid(const struct kf_regserver_paths *p, long pid, const char *li
 	return 0;
 }
 
-/* Starts a fresh registry and waits for /v2/. */
-static int start_new(const struct kf_config *cfg, const struct kf_regserver_paths *p,
-		     const struct kf_regserver_program *prog, const char *listen,
-		     const char *probe, int port, long *pid_out, struct kf_err *err)
+/* Starts a fresh registry from argv (taken over and freed) and waits for /v2/. `what` names
+ * the instance in messages. */
+static int start_new(const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
+		     char **argv, const char *what, const char *listen, const char *probe,
+		     int port, long *pid_out, struct kf_err *err)
 {
-	char **argv = NULL;
 	struct kf_proc proc;
 	struct kf_err herr;
 	char tail[600];
@@ -240,24 +243,24 @@ static int start_new(const struct kf_config *cfg, const struct kf_regserver_path
 	/* a container of ours left behind by a killed docker client would hold name and port */
 	if (prog->kind == KF_REGSERVER_DOCKER)
 		docker_rm(prog->exe, p->config);
-	if (!kf_rs_port_free(listen))
-		return kf_rs_port_taken_error(err, port);
+	if (!kf_rs_port_free(listen)) {
+		r = kf_rs_port_taken_error(err, port);
+		goto out;
+	}
 	if ((r = kf_fs_mkdirs(p->data, 0755, err)) != 0)
-		return r;
-	if ((r = kf_regserver_argv(&argv, cfg, p, prog, err)) != 0)
-		return r;
+		goto out;
 	log_from = kf_rs_file_size(p->log);
 	proc.argv = (const char *const *)argv;
 	proc.detach = true;
 	proc.log_file = p->log;
 	if ((r = kf_proc_start(&proc, err)) != 0) {
-		kf_err_wrap(err, "cannot start the registry");
+		kf_err_wrap(err, "cannot start %s", what);
 		goto out;
 	}
 	pid = proc.pid;
 	if ((r = kf_rs_write_pidfile(p->pid, pid, err)) != 0)
 		goto fail;
-	kf_info("started the registry (pid %ld, %s) on %s; waiting for https://%s:%d/v2/", pid,
+	kf_info("started %s (pid %ld, %s) on %s; waiting for https://%s:%d/v2/", what, pid,
 		prog->exe, listen, probe, port);
 	kf_err_clear(&herr);
 	deadline = kf_now_mono() + KF_REGSERVER_START_TIMEOUT_MS / 1000.0;
@@ -268,22 +271,22 @@ static int start_new(const struct kf_config *cfg, const struct kf_regserver_path
 			if (strstr(tail, "address already in use"))
 				r = kf_rs_port_taken_error(err, port);
 			else
-				r = kf_err_set(err, KF_EPROC, "the registry exited at once (see %s): %s",
-					       p->log, tail[0] ? tail : "no output");
+				r = kf_err_set(err, KF_EPROC, "%s exited at once (see %s): %s",
+					       what, p->log, tail[0] ? tail : "no output");
 			pid = 0;
 			goto out;
 		}
 		if (kf_regserver_health(probe, port, p->ca, HEALTH_TIMEOUT_MS, &herr) == 0)
 			break;
 		if (kf_interrupted()) {
-			r = kf_err_set(err, KF_EINTR, "interrupted while waiting for the registry");
+			r = kf_err_set(err, KF_EINTR, "interrupted while waiting for %s", what);
 			goto fail;
 		}
 		if (kf_now_mono() >= deadline) {
 			kf_rs_log_tail(p->log, log_from, tail, sizeof(tail));
 			r = kf_err_set(err, KF_ETIMEOUT,
-				       "the registry did not answer within %ds (%s); its log %s "
-				       "ends: %s", KF_REGSERVER_START_TIMEOUT_MS / 1000, herr.msg,
+				       "%s did not answer within %ds (%s); its log %s "
+				       "ends: %s", what, KF_REGSERVER_START_TIMEOUT_MS / 1000, herr.msg,
 				       p->log, tail[0] ? tail : "(empty)");
 			goto fail;
 		}
@@ -320,13 +323,100 @@ static long current_pid(const struct kf_regserver_paths *p)
 	return kf_rs_find_our_pid(p->config);
 }
 
+/* The push instance seen through the helpers above: the same certificate and storage, its own
+ * config file, pid file and log. A shallow copy of p: never freed. */
+static struct kf_regserver_paths push_view(const struct kf_regserver_paths *p)
+{
+	struct kf_regserver_paths v = *p;
+
+	v.config = p->push_config;
+	v.pid = p->push_pid;
+	v.log = p->push_log;
+	return v;
+}
+
+/* Starts (or reuses) the writable instance on 127.0.0.1:<port of push.addr>. avoid_port is the
+ * serving instance's port, never picked for it. */
+static int ensure_push(const struct kf_config *cfg, const struct kf_regserver_paths *p,
+		       const struct kf_regserver_program *prog, int avoid_port, int *port_out,
+		       long *pid_out, bool *reused, struct kf_err *err)
+{
+	struct kf_regserver_paths v = push_view(p);
+	char listen[64], reason[KF_ERR_MSG_MAX];
+	char **argv = NULL;
+	bool changed = false;
+	int port = kf_rs_read_push_port(p->push_addr), r = 0;
+	long pid = current_pid(&v);
+
+	*port_out = 0;
+	*pid_out = 0;
+	*reused = false;
+	if (port == avoid_port)
+		port = 0;
+	if (port && (r = kf_regserver_write_push_config(cfg, p, prog->kind, port, &changed,
+							err)) != 0)
+		return r;
+	if (pid) {
+		if (!port)
+			snprintf(reason, sizeof(reason), "%s is missing", p->push_addr);
+		else if (changed)
+			snprintf(reason, sizeof(reason), "its configuration changed");
+		else if (serving_ours(&v, "127.0.0.1", port, reason, sizeof(reason))) {
+			*reused = true;
+			*pid_out = pid;
+			*port_out = port;
+			if (kf_rs_read_pidfile(v.pid) != pid)
+				return kf_rs_write_pidfile(v.pid, pid, err);
+			return 0;
+		}
+		kf_info("restarting the registry's push instance (pid %ld): %s", pid, reason);
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+		if ((r = stop_pid(&v, pid, port ? listen : NULL, err)) != 0)
+			return r;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+		if (!port || !kf_rs_port_free(listen)) {
+			/* the kernel picks a free loopback port; recorded so every later push
+			 * finds the instance */
+			if (!(port = kf_rs_free_loopback_port(avoid_port)))
+				return kf_err_set(err, KF_ENET, "no free TCP port on 127.0.0.1 for the "
+						  "registry's push instance");
+			snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+		}
+		if ((r = kf_rs_write_push_port(p->push_addr, port, err)) != 0 ||
+		    (r = kf_regserver_write_push_config(cfg, p, prog->kind, port, &changed,
+							err)) != 0 ||
+		    (r = kf_regserver_push_argv(&argv, p, prog, port, err)) != 0)
+			return r;
+		r = start_new(&v, prog, argv, "the registry's push instance", listen, "127.0.0.1",
+			      port, pid_out, err);
+		/* another program took the port between the pick and the bind: pick again */
+		if (r != KF_EEXIST)
+			break;
+		port = 0;
+		kf_err_clear(err);
+	}
+	if (r)
+		return r;
+	if (!serving_ours(&v, "127.0.0.1", port, reason, sizeof(reason))) {
+		stop_pid(&v, *pid_out, listen, NULL);
+		*pid_out = 0;
+		return kf_err_set(err, KF_ETLS, "the registry's push instance started but %s; "
+				  "stopped it again", reason);
+	}
+	*port_out = port;
+	return 0;
+}
+
 int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 			struct kf_regserver_report *rep, struct kf_err *err)
 {
 	struct kf_regserver_paths p;
 	struct kf_regserver_program prog;
 	char listen[300], probe[256], reason[KF_ERR_MSG_MAX];
-	int port, r;
+	char **argv = NULL;
+	int port, push_port = 0, r;
 	long pid;
 
 	memset(rep, 0, sizeof(*rep));
@@ -346,6 +436,8 @@ int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 		 cfg->registry.host_ip : probe, cfg->registry.port);
 	if ((r = kf_fs_mkdirs(p.dir, 0755, err)) != 0)
 		goto out;
+	/* A config.yml of the old single open registry differs from the read-only one, so such a
+	 * registry is restarted read-only here. */
 	if ((r = kf_regserver_write_config(cfg, &p, prog.kind, &rep->config_changed, err)) != 0)
 		goto out;
 
@@ -359,14 +451,17 @@ int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 			if (kf_rs_read_pidfile(p.pid) != pid && (r = kf_rs_write_pidfile(p.pid, pid, err)) != 0)
 				goto out;
 			kf_ok("the registry is already running (pid %ld) and serves %s", pid, p.cert);
-			goto out;
+			goto push;
 		}
 		kf_info("restarting the registry (pid %ld): %s", pid, reason);
 		if ((r = stop_pid(&p, pid, listen, err)) != 0)
 			goto out;
 		rep->restarted = true;
 	}
-	if ((r = start_new(cfg, &p, &prog, listen, probe, port, &rep->pid, err)) != 0)
+	if ((r = kf_regserver_argv(&argv, cfg, &p, &prog, err)) != 0)
+		goto out;
+	if ((r = start_new(&p, &prog, argv, "the registry", listen, probe, port, &rep->pid,
+			   err)) != 0)
 		goto out;
 	/* It answered over TLS against our CA; make sure it is our certificate it serves (a
 	 * foreign registry cannot sneak in between start and check on the same port, but a
@@ -378,7 +473,50 @@ int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 		rep->pid = 0;
 		goto out;
 	}
-	kf_ok("registry up: %s (pid %ld), guests use %s", rep->probe_url, rep->pid, rep->url);
+	kf_ok("registry up (read-only): %s (pid %ld), guests use %s", rep->probe_url, rep->pid,
+	      rep->url);
+push:
+	if ((r = ensure_push(cfg, &p, &prog, port, &push_port, &rep->push_pid, &rep->push_reused,
+			     err)) != 0)
+		goto out;
+	snprintf(rep->push_addr, sizeof(rep->push_addr), "127.0.0.1:%d", push_port);
+	if (!rep->push_reused)
+		kf_ok("registry push instance up: https://%s/v2/ (pid %ld, loopback only)",
+		      rep->push_addr, rep->push_pid);
+out:
+	kf_regserver_program_free(&prog);
+	kf_regserver_paths_free(&p);
+	return r;
+}
+
+int kf_regserver_push_target(const struct kf_config *cfg, const char *out_dir, char *addr,
+			     size_t n, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	struct kf_regserver_program prog;
+	char listen[300], probe[256];
+	bool reused = false;
+	long pid = 0;
+	int port, push_port = 0, r;
+
+	memset(&prog, 0, sizeof(prog));
+	if (n)
+		addr[0] = '\0';
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0 ||
+	    (r = check_pki(&p, err)) != 0 ||
+	    (r = kf_regserver_find_program(&prog, cfg, err)) != 0 ||
+	    (r = kf_fs_mkdirs(p.dir, 0755, err)) != 0)
+		goto out;
+	if ((r = ensure_push(cfg, &p, &prog, port, &push_port, &pid, &reused, err)) != 0) {
+		kf_err_wrap(err, "the lab registry's push instance (127.0.0.1)");
+		goto out;
+	}
+	snprintf(addr, n, "127.0.0.1:%d", push_port);
+	kf_debug("pushing to the lab registry through %s (pid %ld%s)", addr, pid,
+		 reused ? ", running" : ", started");
 out:
 	kf_regserver_program_free(&prog);
 	kf_regserver_paths_free(&p);
@@ -388,11 +526,11 @@ out:
 int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *was_running,
 		      struct kf_err *err)
 {
-	struct kf_regserver_paths p;
-	char listen[300], probe[256];
+	struct kf_regserver_paths p, v;
+	char listen[300], probe[256], push_listen[64];
 	bool have_listen;
 	long pid;
-	int r, port;
+	int r = 0, r2 = 0, port, push_port;
 
 	if (was_running)
 		*was_running = false;
@@ -408,8 +546,19 @@ int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *wa
 	} else {
 		unlink(p.pid);
 	}
+	v = push_view(&p);
+	push_port = kf_rs_read_push_port(p.push_addr);
+	snprintf(push_listen, sizeof(push_listen), "127.0.0.1:%d", push_port);
+	pid = current_pid(&v);
+	if (pid) {
+		if (was_running)
+			*was_running = true;
+		r2 = stop_pid(&v, pid, push_port ? push_listen : NULL, r ? NULL : err);
+	} else {
+		unlink(v.pid);
+	}
 	kf_regserver_paths_free(&p);
-	return r;
+	return r ? r : r2;
 }
 
 /* ---- status ---- */
@@ -473,6 +622,25 @@ static void walk_size(const char *dir, int depth, struct kf_regserver_status *st
 	closedir(d);
 }
 
+static bool yaml_true(const char *path, const char *const *keys)
+{
+	char *v = kf_rs_yaml_file_get(path, keys);
+	bool t = v && strcmp(v, "true") == 0;
+
+	free(v);
+	return t;
+}
+
+/* What the two config files say: read-only serving instance, deletes anywhere. */
+static void config_modes(const struct kf_regserver_paths *p, struct kf_regserver_status *st)
+{
+	const char *ro[] = { "storage", "maintenance", "readonly", "enabled", NULL };
+	const char *del[] = { "storage", "delete", "enabled", NULL };
+
+	st->read_only = yaml_true(p->config, ro);
+	st->delete_enabled = yaml_true(p->config, del) || yaml_true(p->push_config, del);
+}
+
 int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
 			struct kf_regserver_status *st, struct kf_err *err)
 {
@@ -531,6 +699,22 @@ int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
 							  &e) == 0;
 		}
 	}
+	config_modes(&p, st);
+	{
+		struct kf_regserver_paths v = push_view(&p);
+		int push_port = kf_rs_read_push_port(p.push_addr);
+		if (push_port)
+			snprintf(st->push_addr, sizeof(st->push_addr), "127.0.0.1:%d", push_port);
+		st->push_pid = current_pid(&v);
+		st->push_running = st->push_pid != 0;
+		if (st->push_running && push_port)
+			st->push_healthy = serving_ours(&v, "127.0.0.1", push_port,
+							st->push_health_error,
+							sizeof(st->push_health_error));
+		else if (st->push_running)
+			snprintf(st->push_health_error, sizeof(st->push_health_error),
+				 "%s is missing", p.push_addr);
+	}
 out:
 	kf_regserver_paths_free(&p);
 	return r;
@@ -553,9 +737,31 @@ int kf_regserver_check(const struct kf_config *cfg, const char *out_dir, struct 
 		r = kf_err_set(err, KF_ESTATE, "the registry is not running (after a reboot?)");
 		goto out;
 	}
-	if (!serving_ours(&p, probe, port, reason, sizeof(reason)))
+	if (!serving_ours(&p, probe, port, reason, sizeof(reason))) {
 		r = kf_err_set(err, KF_ESTATE, "the registry (pid %ld) is not healthy: %s", pid,
 			       reason);
+		goto out;
+	}
+	{
+		const char *ro[] = { "storage", "maintenance", "readonly", "enabled", NULL };
+		struct kf_regserver_paths v = push_view(&p);
+		int push_port = kf_rs_read_push_port(p.push_addr);
+		if (!yaml_true(p.config, ro)) {
+			r = kf_err_set(err, KF_ESTATE, "the registry (pid %ld) takes pushes from the "
+				       "lab network: %s is not read-only (made by an older k3sforge)",
+				       pid, p.config);
+			goto out;
+		}
+		pid = current_pid(&v);
+		if (!pid || !push_port) {
+			r = kf_err_set(err, KF_ESTATE, "the registry's push instance (127.0.0.1) is "
+				       "not running");
+			goto out;
+		}
+		if (!serving_ours(&v, "127.0.0.1", push_port, reason, sizeof(reason)))
+			r = kf_err_set(err, KF_ESTATE, "the registry's push instance (pid %ld) is "
+				       "not healthy: %s", pid, reason);
+	}
 out:
 	kf_regserver_paths_free(&p);
 	return r;
@@ -614,4 +820,188 @@ void kf_regserver_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
 	kf_fp_int(fp, "registry.n_mirrors", (long long)cfg->registry.n_mirrors);
 	for (size_t i = 0; i < cfg->registry.n_mirrors; i++)
 		kf_fp_str(fp, "registry.mirror", cfg->registry.mirrors[i]);
+}
+
+/* ---- does it take pushes? ---- */
+
+struct probe_ctx {
+	char location[1024];
+	struct kf_buf body;
+};
+
+static size_t probe_header(char *buf, size_t size, size_t nitems, void *data)
+{
+	struct probe_ctx *pc = data;
+	size_t n = size * nitems;
+	const char *name = "location:";
+
+	if (n > strlen(name) && strncasecmp(buf, name, strlen(name)) == 0) {
+		const char *v = buf + strlen(name);
+		size_t vl = n - strlen(name);
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		if (vl < sizeof(pc->location))
+			snprintf(pc->location, sizeof(pc->location), "%.*s", (int)vl, v);
+	}
+	return n;
+}
+
+static size_t probe_body(char *buf, size_t size, size_t nitems, void *data)
+{
+	struct probe_ctx *pc = data;
+	size_t n = size * nitems;
+
+	return kf_buf_append(&pc->body, buf, n) == 0 ? n : 0;
+}
+
+/* Ctrl-C ends a probe at once (the libcurl transfer is aborted). */
+static int probe_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)ud;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return kf_interrupted() ? 1 : 0;
+}
+
+/* One request to url (method, empty body); status and Location into pc. */
+static int probe_request(const char *method, const char *url, const char *ca_file,
+			 int timeout_ms, long *status, struct probe_ctx *pc, struct kf_err *err)
+{
+	CURL *c = curl_easy_init();
+	CURLcode cc;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	int code;
+
+	*status = 0;
+	if (!c)
+		return kf_err_set(err, KF_ENOMEM, "cannot initialise libcurl");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, probe_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, pc);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, pc);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, probe_progress);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(c);
+	if (cc == CURLE_OK)
+		return 0;
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		return kf_err_set(err, KF_EINTR, "interrupted: %s %s", method, url);
+	code = cc == CURLE_OPERATION_TIMEDOUT ? KF_ETIMEOUT :
+	       cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ? KF_ETLS :
+	       KF_ENET;
+	return kf_err_set(err, code, "%s %s: %s", method, url, errbuf[0] ? errbuf :
+			  curl_easy_strerror(cc));
+}
+
+int kf_regserver_push_probe(const char *host, int port, const char *ca_file, const char *repo,
+			    int timeout_ms, bool *accepts, struct kf_err *err)
+{
+	struct probe_ctx pc;
+	char base[300], url[1400];
+	long status = 0;
+	int r;
+
+	*accepts = false;
+	memset(&pc, 0, sizeof(pc));
+	kf_buf_init(&pc.body, HEALTH_BODY_MAX);
+	if (strchr(host, ':'))
+		snprintf(base, sizeof(base), "https://[%s]:%d", host, port);
+	else
+		snprintf(base, sizeof(base), "https://%s:%d", host, port);
+	snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", base, repo);
+	if ((r = probe_request("POST", url, ca_file, timeout_ms, &status, &pc, err)) != 0)
+		goto out;
+	if (status == 202) {
+		struct probe_ctx dc;
+		struct kf_err e;
+		long ds = 0;
+		*accepts = true;
+		/* cancel the session at once: nothing of it stays in the storage */
+		if (pc.location[0] == '/')
+			snprintf(url, sizeof(url), "%s%s", base, pc.location);
+		else if (strncmp(pc.location, base, strlen(base)) == 0)
+			snprintf(url, sizeof(url), "%s", pc.location);
+		else
+			url[0] = '\0';  /* not ours to send a DELETE to */
+		memset(&dc, 0, sizeof(dc));
+		kf_buf_init(&dc.body, HEALTH_BODY_MAX);
+		kf_err_clear(&e);
+		if (url[0] && probe_request("DELETE", url, ca_file, timeout_ms, &ds, &dc, &e) != 0)
+			kf_debug("cancelling the probe upload: %s", e.msg);
+		kf_buf_free(&dc.body);
+	} else if (status == 401 || status == 403 || status == 405) {
+		*accepts = false;
+	} else {
+		r = kf_err_set(err, KF_EHTTP, "POST %s answered HTTP %ld (neither an accepted "
+			       "upload nor a refusal)", url, status);
+	}
+out:
+	kf_buf_free(&pc.body);
+	return r;
+}
+
+int kf_regserver_lab_accepts_pushes(const struct kf_config *cfg, const char *out_dir,
+				    bool *accepts, char *addr, size_t an, struct kf_err *err)
+{
+	struct kf_regserver_paths p;
+	char listen[300], probe[256];
+	const char *host;
+	int port, r;
+
+	*accepts = false;
+	if (an)
+		addr[0] = '\0';
+	if ((r = kf_regserver_paths(&p, cfg, out_dir, err)) != 0)
+		return r;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		goto out;
+	host = probe;
+	if (cfg->registry.host_ip && kf_regserver_addr_is_local(cfg->registry.host_ip)) {
+		host = cfg->registry.host_ip;
+		port = cfg->registry.port;
+	}
+	snprintf(addr, an, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	if ((r = kf_regserver_push_probe(host, port, p.ca, KF_REGSERVER_PROBE_REPO,
+					 HEALTH_TIMEOUT_MS, accepts, err)) != 0)
+		goto out;
+	if (*accepts) {
+		/* distribution 2.8's cancel leaves the session's hashstates behind (and its empty
+		 * repository would show in the catalog): the probe's own repository goes, in our
+		 * storage; a foreign registry keeps one cancelled session under that name */
+		char *d = kf_path_join(p.data, "docker/registry/v2/repositories/"
+				       KF_REGSERVER_PROBE_REPO);
+		struct kf_err e;
+		kf_err_clear(&e);
+		if (d && kf_fs_exists(d) && kf_fs_remove_tree(d, &e) != 0)
+			kf_debug("removing the push probe's repository: %s", e.msg);
+		free(d);
+	}
+out:
+	kf_regserver_paths_free(&p);
+	return r;
 }

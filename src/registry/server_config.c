@@ -34,6 +34,10 @@ void kf_regserver_paths_free(struct kf_regserver_paths *p)
 	free(p->ca);
 	free(p->cert);
 	free(p->key);
+	free(p->push_config);
+	free(p->push_pid);
+	free(p->push_log);
+	free(p->push_addr);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -55,6 +59,10 @@ int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg
 	p->config = kf_path_join(p->dir, "config.yml");
 	p->pid = kf_path_join(p->dir, "registry.pid");
 	p->log = kf_path_join(p->dir, "registry.log");
+	p->push_config = kf_path_join(p->dir, "push-config.yml");
+	p->push_pid = kf_path_join(p->dir, "push.pid");
+	p->push_log = kf_path_join(p->dir, "push.log");
+	p->push_addr = kf_path_join(p->dir, "push.addr");
 	if (cfg->registry.storage_dir && *cfg->registry.storage_dir)
 		p->data = kf_path_abs(cfg->registry.storage_dir);
 	else
@@ -64,7 +72,8 @@ int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg
 	p->key = kf_path_join(pki, "registry.key");
 	free(pki);
 	pki = NULL;
-	if (!p->config || !p->pid || !p->log || !p->data || !p->ca || !p->cert || !p->key)
+	if (!p->config || !p->pid || !p->log || !p->data || !p->ca || !p->cert || !p->key ||
+	    !p->push_config || !p->push_pid || !p->push_log || !p->push_addr)
 		goto nomem;
 	return 0;
 nomem:
@@ -226,23 +235,41 @@ int kf_regserver_listen(const struct kf_config *cfg, char *listen, size_t n, cha
 	return 0;
 }
 
+bool kf_regserver_is_lab_address(const struct kf_config *cfg, const char *spec)
+{
+	char listen[300], probe[256], host[256], lhost[256];
+	int port, sport, lport;
+
+	if (!spec || strncmp(spec, "https://", 8) == 0)
+		spec = spec ? spec + 8 : spec;
+	if (!spec || kf_rs_split_hostport(spec, host, sizeof(host), &sport) != 0)
+		return false;
+	if (cfg->registry.host_ip && strcmp(host, cfg->registry.host_ip) == 0 &&
+	    sport == cfg->registry.port)
+		return true;
+	if (kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port, NULL) != 0 ||
+	    sport != port || kf_rs_split_hostport(listen, lhost, sizeof(lhost), &lport) != 0)
+		return false;
+	if (strcmp(host, probe) == 0 || strcmp(host, lhost) == 0)
+		return true;
+	return kf_rs_is_wildcard(lhost) && (strcmp(host, "127.0.0.1") == 0 ||
+					    strcmp(host, "localhost") == 0);
+}
+
 /* ---- config.yml ---- */
 
-int kf_regserver_render_config(char **out, const struct kf_config *cfg,
-			       const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
-			       const char *secret, struct kf_err *err)
+/* One renderer for both instances: `listen` is where it listens (inside the container for
+ * docker); `push` makes the writable loopback instance, else the read-only serving one. */
+static int render(char **out, const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
+		  const char *listen_addr, bool push, const char *secret, struct kf_err *err)
 {
 	struct kf_yout y;
-	char listen[300], probe[256];
-	int port, r;
+	char listen[300];
+	int r;
 	bool docker = kind == KF_REGSERVER_DOCKER;
 
 	*out = NULL;
-	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
-				     err)) != 0)
-		return r;
-	if (docker)
-		snprintf(listen, sizeof(listen), "0.0.0.0:5000");
+	snprintf(listen, sizeof(listen), "%s", docker ? "0.0.0.0:5000" : listen_addr);
 	if ((r = kf_yout_begin(&y)) != 0) {
 		kf_yout_abort(&y);
 		return kf_err_set(err, r, "out of memory emitting the registry config");
@@ -260,7 +287,7 @@ int kf_regserver_render_config(char **out, const struct kf_config *cfg,
 	kf_yout_map_end(&y);
 	kf_yout_str(&y, "fields");
 	kf_yout_map_start(&y, false);
-	kf_yout_kv(&y, "service", "k3sforge-registry");
+	kf_yout_kv(&y, "service", push ? "k3sforge-registry-push" : "k3sforge-registry");
 	kf_yout_map_end(&y);
 	kf_yout_map_end(&y);
 
@@ -270,18 +297,29 @@ int kf_regserver_render_config(char **out, const struct kf_config *cfg,
 	kf_yout_map_start(&y, false);
 	kf_yout_kv(&y, "rootdirectory", docker ? DOCKER_DATA_PATH : p->data);
 	kf_yout_map_end(&y);
+	/* No k3sforge operation deletes manifests or blobs (cancelling an upload session is not a
+	 * storage delete), so neither instance allows it. */
 	kf_yout_str(&y, "delete");
 	kf_yout_map_start(&y, false);
-	kf_yout_kv(&y, "enabled", "true");
+	kf_yout_kv(&y, "enabled", "false");
 	kf_yout_map_end(&y);
 	kf_yout_str(&y, "maintenance");
 	kf_yout_map_start(&y, false);
+	/* distribution starts its upload purger whatever the read-only setting
+	 * (registry/handlers/app.go, NewApp): only the writer purges. */
 	kf_yout_str(&y, "uploadpurging");
 	kf_yout_map_start(&y, false);
-	kf_yout_kv(&y, "enabled", "true");
-	kf_yout_kv(&y, "age", "168h");
-	kf_yout_kv(&y, "interval", "24h");
-	kf_yout_kv(&y, "dryrun", "false");
+	kf_yout_kv(&y, "enabled", push ? "true" : "false");
+	if (push) {
+		kf_yout_kv(&y, "age", "168h");
+		kf_yout_kv(&y, "interval", "24h");
+		kf_yout_kv(&y, "dryrun", "false");
+	}
+	kf_yout_map_end(&y);
+	/* Read-only mode registers no upload, manifest PUT or DELETE route: they answer 405. */
+	kf_yout_str(&y, "readonly");
+	kf_yout_map_start(&y, false);
+	kf_yout_kv(&y, "enabled", push ? "false" : "true");
 	kf_yout_map_end(&y);
 	kf_yout_map_end(&y);
 	kf_yout_map_end(&y);
@@ -308,14 +346,67 @@ int kf_regserver_render_config(char **out, const struct kf_config *cfg,
 	return kf_yout_finish(&y, out, "the registry config", err);
 }
 
+int kf_regserver_render_config(char **out, const struct kf_config *cfg,
+			       const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
+			       const char *secret, struct kf_err *err)
+{
+	char listen[300], probe[256];
+	int port, r;
+
+	*out = NULL;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		return r;
+	return render(out, p, kind, listen, false, secret, err);
+}
+
+int kf_regserver_render_push_config(char **out, const struct kf_config *cfg,
+				    const struct kf_regserver_paths *p,
+				    enum kf_regserver_kind kind, int push_port, const char *secret,
+				    struct kf_err *err)
+{
+	char listen[64];
+
+	(void)cfg;
+	*out = NULL;
+	if (push_port <= 0 || push_port > 65535)
+		return kf_err_set(err, KF_EUSAGE, "push port %d is not a TCP port", push_port);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", push_port);
+	return render(out, p, kind, listen, true, secret, err);
+}
+
 /* The scalar at a two-level key path (`http` → `secret`) of a YAML text, or NULL. */
 char *kf_rs_yaml_get2(const char *text, size_t len, const char *k1, const char *k2)
+{
+	const char *keys[] = { k1, k2, NULL };
+	return kf_rs_yaml_get(text, len, keys);
+}
+
+char *kf_rs_yaml_file_get(const char *path, const char *const *keys)
+{
+	char *text = NULL, *v;
+	size_t len = 0;
+
+	if (kf_fs_read(&text, &len, path, CONFIG_MAX, NULL) != 0)
+		return NULL;
+	v = kf_rs_yaml_get(text, len, keys);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return v;
+}
+
+char *kf_rs_yaml_get(const char *text, size_t len, const char *const *keys)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root, *node;
 	char *result = NULL;
-	const char *keys[2] = { k1, k2 };
+	int depth_n = 0;
+
+	while (keys[depth_n])
+		depth_n++;
+	if (!depth_n)
+		return NULL;
 
 	if (!yaml_parser_initialize(&parser))
 		return NULL;
@@ -325,7 +416,7 @@ char *kf_rs_yaml_get2(const char *text, size_t len, const char *k1, const char *
 		return NULL;
 	}
 	node = root = yaml_document_get_root_node(&doc);
-	for (int depth = 0; node && depth < 2; depth++) {
+	for (int depth = 0; node && depth < depth_n; depth++) {
 		yaml_node_t *next = NULL;
 		if (node->type != YAML_MAPPING_NODE)
 			break;
@@ -340,7 +431,7 @@ char *kf_rs_yaml_get2(const char *text, size_t len, const char *k1, const char *
 			}
 		}
 		node = next;
-		if (depth == 1 && node && node->type == YAML_SCALAR_NODE)
+		if (depth == depth_n - 1 && node && node->type == YAML_SCALAR_NODE)
 			result = strndup((const char *)node->data.scalar.value,
 					 node->data.scalar.length);
 	}
@@ -359,15 +450,17 @@ static bool is_hex(const char *s, size_t n)
 	return true;
 }
 
-int kf_regserver_write_config(const struct kf_config *cfg, const struct kf_regserver_paths *p,
-			      enum kf_regserver_kind kind, bool *changed, struct kf_err *err)
+/* Writes one instance's config file (path), keeping its http secret. push_port 0 = serving. */
+static int write_config(const struct kf_config *cfg, const struct kf_regserver_paths *p,
+			enum kf_regserver_kind kind, const char *path, int push_port,
+			bool *changed, struct kf_err *err)
 {
 	char *old = NULL, *secret = NULL, *text = NULL;
 	size_t old_len = 0;
 	int r;
 
 	*changed = false;
-	if (kf_fs_read(&old, &old_len, p->config, CONFIG_MAX, NULL) == 0) {
+	if (kf_fs_read(&old, &old_len, path, CONFIG_MAX, NULL) == 0) {
 		secret = kf_rs_yaml_get2(old, old_len, "http", "secret");
 		if (secret && !is_hex(secret, SECRET_HEX_LEN)) {
 			OPENSSL_cleanse(secret, strlen(secret));
@@ -391,16 +484,18 @@ int kf_regserver_write_config(const struct kf_config *cfg, const struct kf_regse
 			snprintf(secret + 2 * i, 3, "%02x", raw[i]);
 		OPENSSL_cleanse(raw, sizeof(raw));
 	}
-	if ((r = kf_regserver_render_config(&text, cfg, p, kind, secret, err)) != 0)
+	r = push_port ? kf_regserver_render_push_config(&text, cfg, p, kind, push_port, secret, err)
+		      : kf_regserver_render_config(&text, cfg, p, kind, secret, err);
+	if (r != 0)
 		goto out;
 	if (old && old_len == strlen(text) && memcmp(old, text, old_len) == 0)
 		goto out;
 	if ((r = kf_fs_mkdirs(p->dir, 0755, err)) != 0)
 		goto out;
-	if ((r = kf_fs_write_atomic(p->config, text, strlen(text), 0600, err)) != 0)
+	if ((r = kf_fs_write_atomic(path, text, strlen(text), 0600, err)) != 0)
 		goto out;
 	*changed = true;
-	kf_debug("wrote %s", p->config);
+	kf_debug("wrote %s", path);
 out:
 	if (secret) {
 		OPENSSL_cleanse(secret, strlen(secret));
@@ -415,6 +510,44 @@ out:
 		free(old);
 	}
 	return r;
+}
+
+int kf_regserver_write_config(const struct kf_config *cfg, const struct kf_regserver_paths *p,
+			      enum kf_regserver_kind kind, bool *changed, struct kf_err *err)
+{
+	return write_config(cfg, p, kind, p->config, 0, changed, err);
+}
+
+int kf_regserver_write_push_config(const struct kf_config *cfg,
+				   const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
+				   int push_port, bool *changed, struct kf_err *err)
+{
+	*changed = false;
+	if (push_port <= 0 || push_port > 65535)
+		return kf_err_set(err, KF_EUSAGE, "push port %d is not a TCP port", push_port);
+	return write_config(cfg, p, kind, p->push_config, push_port, changed, err);
+}
+
+int kf_rs_read_push_port(const char *path)
+{
+	char *text = NULL, host[64];
+	int port = 0;
+
+	if (kf_fs_read(&text, NULL, path, 64, NULL) != 0)
+		return 0;
+	text[strcspn(text, "\n")] = '\0';
+	if (kf_rs_split_hostport(text, host, sizeof(host), &port) != 0 ||
+	    strcmp(host, "127.0.0.1") != 0)
+		port = 0;
+	free(text);
+	return port;
+}
+
+int kf_rs_write_push_port(const char *path, int port, struct kf_err *err)
+{
+	char text[64];
+	int n = snprintf(text, sizeof(text), "127.0.0.1:%d\n", port);
+	return kf_fs_write_atomic(path, text, (size_t)n, 0644, err);
 }
 
 /* ---- argv ---- */
@@ -448,29 +581,25 @@ static char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
-		      const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
-		      struct kf_err *err)
+/* The command line serving config_path; `listen` is the host address docker publishes. */
+static int make_argv(char ***argv, const char *config_path,
+		     const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
+		     const char *listen, struct kf_err *err)
 {
 	char **v = calloc(32, sizeof(char *));
-	char listen[300], host[256] = "", probe[256], name[64];
-	int port, r, n = 0;
+	char host[256] = "", name[64];
+	int port, n = 0;
 
 	*argv = NULL;
 	if (!v)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
-				     err)) != 0) {
-		free(v);
-		return r;
-	}
 	if (prog->kind == KF_REGSERVER_BINARY) {
 		v[n++] = strdup(prog->exe);
 		v[n++] = strdup("serve");
-		v[n++] = strdup(p->config);
+		v[n++] = strdup(config_path);
 	} else {
 		kf_rs_split_hostport(listen, host, sizeof(host), &port);
-		kf_rs_container_name(p->config, name, sizeof(name));
+		kf_rs_container_name(config_path, name, sizeof(name));
 		v[n++] = strdup(prog->exe);
 		v[n++] = strdup("run");
 		v[n++] = strdup("--rm");
@@ -484,7 +613,7 @@ int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
 		else
 			v[n++] = xasprintf("%s:%d:5000", host, port);
 		v[n++] = strdup("-v");
-		v[n++] = xasprintf("%s:%s:ro", p->config, DOCKER_CONFIG_PATH);
+		v[n++] = xasprintf("%s:%s:ro", config_path, DOCKER_CONFIG_PATH);
 		v[n++] = strdup("-v");
 		v[n++] = xasprintf("%s:%s:ro", p->cert, DOCKER_CERT_PATH);
 		v[n++] = strdup("-v");
@@ -504,3 +633,29 @@ int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
 	return 0;
 }
 
+int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
+		      const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
+		      struct kf_err *err)
+{
+	char listen[300], probe[256];
+	int port, r;
+
+	*argv = NULL;
+	if ((r = kf_regserver_listen(cfg, listen, sizeof(listen), probe, sizeof(probe), &port,
+				     err)) != 0)
+		return r;
+	return make_argv(argv, p->config, p, prog, listen, err);
+}
+
+int kf_regserver_push_argv(char ***argv, const struct kf_regserver_paths *p,
+			   const struct kf_regserver_program *prog, int push_port,
+			   struct kf_err *err)
+{
+	char listen[64];
+
+	*argv = NULL;
+	if (push_port <= 0 || push_port > 65535)
+		return kf_err_set(err, KF_EUSAGE, "push port %d is not a TCP port", push_port);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", push_port);
+	return make_argv(argv, p->push_config, p, prog, listen, err);
+}

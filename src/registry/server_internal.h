@@ -37,6 +37,13 @@ bool kf_rs_is_wildcard(const char *host);
 /* The scalar at a two-level key path (`http` → `secret`) of a YAML text, or NULL (caller
  * frees). */
 char *kf_rs_yaml_get2(const char *text, size_t len, const char *k1, const char *k2);
+/* The same for a key path of any depth (NULL-terminated keys). */
+char *kf_rs_yaml_get(const char *text, size_t len, const char *const *keys);
+/* The scalar at a key path of a YAML file (CONFIG_MAX bound), or NULL (caller frees). */
+char *kf_rs_yaml_file_get(const char *path, const char *const *keys);
+/* The push instance's port from <out>/registry/push.addr, 0 when absent or malformed. */
+int kf_rs_read_push_port(const char *path);
+int kf_rs_write_push_port(const char *path, int port, struct kf_err *err);
 /* "k3sforge-registry-<12 hex of the config path>": one container per output directory. */
 void kf_rs_container_name(const char *config_path, char *out, size_t n);
 
@@ -59,6 +66,8 @@ int kf_rs_stop_group(long pid, int grace_ms);
 bool kf_rs_pid_is_docker(long pid);
 /* Our registry found by its command line in /proc, 0 when none. */
 long kf_rs_find_our_pid(const char *config_path);
+/* A free TCP port on 127.0.0.1 (the kernel's pick), other than `avoid`; 0 when none. */
+int kf_rs_free_loopback_port(int avoid);
 /* Can the listen address be bound (false: another program holds the port)? */
 bool kf_rs_port_free(const char *listen);
 /* "port N is taken by another program (pid, name); stop it or set registry.port" */

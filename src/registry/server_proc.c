@@ -272,6 +272,28 @@ static long port_owner(int port, char *comm, size_t cn)
 	return found;
 }
 
+int kf_rs_free_loopback_port(int avoid)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+
+		if (fd < 0)
+			return 0;
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+			port = ntohs(sa.sin_port);
+		close(fd);
+		if (port && port != avoid)
+			return port;
+	}
+	return 0;
+}
+
 /* Can we bind the listen address? false (EADDRINUSE) means another program holds the port. */
 bool kf_rs_port_free(const char *listen)
 {

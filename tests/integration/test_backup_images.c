@@ -13,6 +13,7 @@
 
 #include "k3sforge/bundle.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/regserver.h"
 #include "k3sforge/proc.h"
 #include "ops_lab.h"
 
@@ -86,7 +87,9 @@ static void test_backup_with_images_restores_a_loadable_bundle(void **state)
 		assert_int_equal(sb.st_mode & 07777, 0600); /* k3sforge's mode, not the archive's */
 	}
 	snprintf(ca, sizeof(ca), "%s/pki/ca.crt", target);
-	snprintf(to, sizeof(to), "127.0.0.1:%d", f->cfg->registry.port);
+	/* loaded the way `bundle import` loads it: through the push instance */
+	if (kf_regserver_push_target(f->cfg, f->out, to, sizeof(to), &err) != 0)
+		fail_msg("%s", err.msg);
 	memset(&st, 0, sizeof(st));
 	if (kf_bundle_import(bundle, to, ca, NULL, &st, &err) != 0)
 		fail_msg("%s", err.msg);

@@ -174,7 +174,9 @@ static void push_image(struct ops_lab *f)
 	char spec[64], ca[500], digest[KF_OCI_DIGEST_LEN], *manifest = NULL;
 	struct kf_err err;
 
-	snprintf(spec, sizeof(spec), "127.0.0.1:%d", f->cfg->registry.port);
+	/* the lab-facing registry is read-only: push through its loopback push instance */
+	if (kf_regserver_push_target(f->cfg, f->out, spec, sizeof(spec), &err) != 0)
+		fail_msg("%s", err.msg);
 	snprintf(ca, sizeof(ca), "%s/pki/ca.crt", f->out);
 	o.ca_file = ca;
 	o.push = true;

@@ -90,7 +90,7 @@ static const char *jpath(json_t *j, const char *a, const char *b, const char *c)
 	return json_string_value(v);
 }
 
-static void test_regserver_config_has_tls_storage_delete_and_listen(void **state)
+static void test_regserver_config_has_tls_storage_listen_and_no_delete(void **state)
 {
 	struct ut *u = *state;
 	char *text = NULL;
@@ -102,8 +102,8 @@ static void test_regserver_config_has_tls_storage_delete_and_listen(void **state
 	assert_true(json_is_number(json_object_get(j, "version")) ||
 		    json_is_string(json_object_get(j, "version")));
 	assert_string_equal(jpath(j, "storage", "filesystem", "rootdirectory"), u->paths.data);
-	assert_true(json_is_true(json_object_get(json_object_get(json_object_get(j, "storage"),
-						 "delete"), "enabled")));
+	assert_true(json_is_false(json_object_get(json_object_get(json_object_get(j, "storage"),
+						  "delete"), "enabled")));
 	assert_string_equal(jpath(j, "http", "addr", NULL), "0.0.0.0:5000");
 	assert_string_equal(jpath(j, "http", "secret", NULL), "00ff");
 	assert_string_equal(jpath(j, "http", "tls", "certificate"), u->paths.cert);
@@ -112,6 +112,84 @@ static void test_regserver_config_has_tls_storage_delete_and_listen(void **state
 	assert_non_null(strstr(u->paths.cert, "/pki/registry.crt"));
 	json_decref(j);
 	free(text);
+}
+
+static json_t *jget(json_t *j, const char *const *keys)
+{
+	for (size_t i = 0; keys[i] && j; i++)
+		j = json_object_get(j, keys[i]);
+	return j;
+}
+
+static void test_regserver_serving_config_is_read_only_and_never_purges(void **state)
+{
+	struct ut *u = *state;
+	const char *ro[] = { "storage", "maintenance", "readonly", "enabled", NULL };
+	const char *purge[] = { "storage", "maintenance", "uploadpurging", "enabled", NULL };
+	char *text = NULL;
+	json_t *j;
+
+	assert_int_equal(kf_regserver_render_config(&text, u->cfg, &u->paths, KF_REGSERVER_BINARY,
+						    "00ff", NULL), 0);
+	j = parse_back(u, "config.yml", text);
+	assert_true(json_is_true(jget(j, ro)));
+	assert_true(json_is_false(jget(j, purge)));
+	json_decref(j);
+	free(text);
+}
+
+static void test_regserver_push_config_is_writable_on_loopback_same_storage(void **state)
+{
+	struct ut *u = *state;
+	const char *ro[] = { "storage", "maintenance", "readonly", "enabled", NULL };
+	const char *del[] = { "storage", "delete", "enabled", NULL };
+	char *text = NULL;
+	json_t *j;
+
+	assert_int_equal(kf_regserver_render_push_config(&text, u->cfg, &u->paths,
+							 KF_REGSERVER_BINARY, 40123, "00ff", NULL),
+			 0);
+	j = parse_back(u, "push-config.yml", text);
+	assert_string_equal(jpath(j, "http", "addr", NULL), "127.0.0.1:40123");
+	assert_string_equal(jpath(j, "storage", "filesystem", "rootdirectory"), u->paths.data);
+	assert_string_equal(jpath(j, "http", "tls", "certificate"), u->paths.cert);
+	assert_true(json_is_false(jget(j, ro)));
+	assert_true(json_is_false(jget(j, del)));
+	json_decref(j);
+	free(text);
+}
+
+static void test_regserver_push_argv_docker_publishes_on_loopback_only(void **state)
+{
+	struct ut *u = *state;
+	struct kf_regserver_program prog = { KF_REGSERVER_DOCKER, (char *)"/usr/bin/docker" };
+	char **argv = NULL, want[2048];
+	bool port = false, config = false;
+
+	assert_int_equal(kf_regserver_push_argv(&argv, &u->paths, &prog, 40123, NULL), 0);
+	snprintf(want, sizeof(want), "%s:/etc/docker/registry/config.yml:ro",
+		 u->paths.push_config);
+	for (int i = 0; argv[i]; i++) {
+		if (strcmp(argv[i], "127.0.0.1:40123:5000") == 0)
+			port = true;
+		if (strcmp(argv[i], want) == 0)
+			config = true;
+	}
+	assert_true(port);
+	assert_true(config);
+	kf_regserver_argv_free(argv);
+}
+
+static void test_regserver_lab_address_is_recognised(void **state)
+{
+	struct ut *u = *state;
+
+	assert_true(kf_regserver_is_lab_address(u->cfg, "192.168.6.1:5000"));
+	assert_true(kf_regserver_is_lab_address(u->cfg, "127.0.0.1:5000"));
+	assert_true(kf_regserver_is_lab_address(u->cfg, "localhost:5000"));
+	assert_false(kf_regserver_is_lab_address(u->cfg, "192.168.6.1:5001"));
+	assert_false(kf_regserver_is_lab_address(u->cfg, "registry.example.com:5000"));
+	assert_false(kf_regserver_is_lab_address(u->cfg, "docker.io"));
 }
 
 static void test_regserver_config_version_is_0_1(void **state)
@@ -472,7 +550,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_regserver_config_has_tls_storage_delete_and_listen),
+		T(test_regserver_config_has_tls_storage_listen_and_no_delete),
+		T(test_regserver_serving_config_is_read_only_and_never_purges),
+		T(test_regserver_push_config_is_writable_on_loopback_same_storage),
+		T(test_regserver_push_argv_docker_publishes_on_loopback_only),
+		T(test_regserver_lab_address_is_recognised),
 		T(test_regserver_config_version_is_0_1),
 		T(test_regserver_config_uses_listen_and_storage_dir_settings),
 		T(test_regserver_config_docker_mode_uses_container_paths),
