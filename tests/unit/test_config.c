@@ -707,9 +707,8 @@ static void test_config_rejects_bad_password_without_echoing_it(void **state)
 {
 	(void)state;
 	static const char msg[] =
-		"t.yaml:3:21: addons.kubesphere.admin_password must be 8 to 128 printable characters "
-		"with an upper-case letter, a lower-case letter and a digit (or leave it out: prep "
-		"generates one)";
+		"t.yaml:3:21: addons.kubesphere.admin_password contains a control or line-separator "
+		"character (U+0001) — remove it";
 	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Secret\\x01pw9\"\n", msg);
 }
 

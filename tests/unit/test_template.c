@@ -117,7 +117,7 @@ static void test_template_yaml_filter_quotes_hostile_text(void **state)
 {
 	char *s = render_ok("pw: {{p | yaml}}\n", "{\"p\":\"a\\\"b: #c\\n'd\\\\\"}");
 	(void)state;
-	assert_string_equal(s, "pw: \"a\\\"b: #c\\n'd\\\\\"\n");
+	assert_string_equal(s, "pw: \"a\\\"b: #c\\u000A'd\\\\\"\n");
 	free(s);
 }
 
