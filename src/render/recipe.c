@@ -349,11 +349,14 @@ static json_t *package_list(const struct kf_config *cfg)
 static int read_host_key(const struct kf_recipe_inputs *in, const char *node, const char *suffix,
 			 char **dst, struct kf_err *err)
 {
-	char rel[512], *path;
+	char *rel = NULL, *path;
 	int r;
 
-	snprintf(rel, sizeof(rel), "ssh/host/%s_ed25519%s", node, suffix);
+	/* whatever the name's length: a cut name could name another file */
+	if (asprintf(&rel, "ssh/host/%s_ed25519%s", node, suffix) < 0)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	path = kf_path_join(in->out_dir, rel);
+	free(rel);
 	if (!path)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	r = kf_fs_read(dst, NULL, path, SMALL_MAX, err);
