@@ -413,10 +413,11 @@ static int filter_indent(struct kf_buf *dst, const char *s, long width,
 	uint32_t cp;
 	int r = 0;
 
-	if (n && s[n - 1] == '\n')
-		n--;
-	if (n && s[n - 1] == '\r')
-		n--;
+	if (n && s[n - 1] == '\n') {
+		n--; /* the value's own final line break (LF or CRLF): the template has the next */
+		if (n && s[n - 1] == '\r')
+			n--;
+	}
 	if ((bad = kf_text_find_unsafe(s, n, KF_TEXT_TAB | KF_TEXT_LF | KF_TEXT_CRLF, &cp)) < n)
 		return value_unsafe(vp,
 				    cp == KF_UTF8_INVALID

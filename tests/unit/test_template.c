@@ -190,6 +190,7 @@ static void test_template_indent_filter_refuses_what_a_block_scalar_cannot_carry
 		{ "a\xe2\x80\xa9" "b", CANNOT_CARRY " (U+2029)" },
 		{ "a\xc2\x85" "b", CANNOT_CARRY " (U+0085)" },
 		{ "a\rb: c", CANNOT_CARRY " (U+000D)" },
+		{ "a\r", CANNOT_CARRY " (U+000D)" },
 		{ "a\x01", CANNOT_CARRY " (U+0001)" },
 		{ "a\x7f", CANNOT_CARRY " (U+007F)" },
 		{ "a\xef\xbf\xbf", CANNOT_CARRY " (U+FFFF)" },
