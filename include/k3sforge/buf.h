@@ -4,7 +4,9 @@
 #define K3SFORGE_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kf_buf {
 	char *data;    /* NUL-terminated; NULL until first append */
@@ -37,5 +39,24 @@ void kf_buf_free(struct kf_buf *b);
 /* A NUL-terminated copy of s[0..len) in which every invalid UTF-8 sequence (and NUL) is replaced
  * by U+FFFD, so it can go into JSON. Caller frees; NULL on ENOMEM. */
 char *kf_utf8_valid(const char *s, size_t len);
+
+#define KF_UTF8_INVALID ((uint32_t)0xffffffffu)
+/* Decodes the UTF-8 sequence at s (at most n bytes): returns its length and sets *cp, or returns
+ * 0 with *cp = KF_UTF8_INVALID for an invalid one (overlong form, surrogate, above U+10FFFF,
+ * truncated, stray continuation byte); a NUL byte returns 0 with *cp = 0. */
+size_t kf_utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+/* Characters that break a line or a quoting context in YAML 1.1 (PyYAML: cloud-init, subiquity),
+ * shell, systemd units or GRUB: every C0 control, DEL, every C1 control (U+0080-U+009F, incl.
+ * NEL U+0085), U+2028, U+2029, the non-characters U+FFFE and U+FFFF (not printable to YAML),
+ * and invalid UTF-8. `allow` (KF_TEXT_*) lets tab, LF, or CR in a
+ * CRLF pair through. */
+#define KF_TEXT_TAB 1u
+#define KF_TEXT_LF 2u
+#define KF_TEXT_CRLF 4u
+bool kf_text_char_unsafe(uint32_t cp, unsigned allow);
+/* Offset of the first unsafe character in s[0..n) (n when none); *cp (may be NULL) is its code
+ * point, KF_UTF8_INVALID for an invalid UTF-8 byte, 0 for NUL. */
+size_t kf_text_find_unsafe(const char *s, size_t n, unsigned allow, uint32_t *cp);
 
 #endif

@@ -5,9 +5,17 @@
  *   {{name}} {{a.b.c}} {{.}}       value of a variable (dotted path; {{.}} = current loop item);
  *                                  a missing variable is an error naming template:line
  *   {{name | indent N}}            every line after the first indented by N spaces (for YAML
- *                                  block scalars: `content: |` then `  {{x | indent 2}}`)
- *   {{name | yaml}}                as a YAML double-quoted scalar
- *   {{name | sh}}                  as one shell word in single quotes
+ *                                  block scalars: `content: |` then `  {{x | indent 2}}`); a
+ *                                  value with a control character other than tab/LF/CRLF, a
+ *                                  YAML 1.1 line break (CR, U+0085, U+2028, U+2029), invalid
+ *                                  UTF-8 or a leading space is an error
+ *   {{name | yaml}}                as a YAML double-quoted scalar in printable ASCII (controls,
+ *                                  '"', '\\' and every non-ASCII character escaped); invalid
+ *                                  UTF-8 is an error
+ *   {{name | sh}}                  as one bash word: single quotes, with every byte that is not
+ *                                  printable ASCII as $'\xHH'
+ *   {{name}} with no filter: a value holding any control or line-break character (or invalid
+ *   UTF-8) is an error naming template:line, never written; free text needs yaml or sh.
  *   {{#if name}} .. {{else}} .. {{/if}}   truthy: true, non-empty string/list/object, non-zero
  *   {{#unless name}} .. {{/unless}}
  *   {{#each list}} .. {{/each}}    the body once per item; inside, names resolve against the

@@ -125,7 +125,8 @@ static int merge_into(const char *path, const struct kf_ynode *kc, struct kf_err
 	return 0;
 }
 
-/* Reads k3s.yaml: SFTP first (k3sforge renders write-kubeconfig-mode 0644), sudo cat else. */
+/* Reads k3s.yaml: SFTP first (readable when the operator may), else `sudo -n cat` (k3sforge
+ * renders write-kubeconfig-mode "0600": root only). */
 static int fetch(struct kf_ssh *s, const char *node, char **text, size_t *len, struct kf_err *err)
 {
 	struct kf_ssh_result res;

@@ -2,6 +2,7 @@
 #include "k3sforge/buf.h"
 
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,11 +135,24 @@ void kf_buf_free(struct kf_buf *b)
  * (overlong forms, surrogates, code points above U+10FFFF, truncated sequences). */
 static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-	size_t len;
-	unsigned int cp;
+	uint32_t cp;
 
-	if (s[0] < 0x80)
+	return kf_utf8_decode((const char *)s, n, &cp);
+}
+
+size_t kf_utf8_decode(const char *str, size_t n, uint32_t *out)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len;
+	uint32_t cp;
+
+	*out = KF_UTF8_INVALID;
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		*out = s[0];
 		return s[0] ? 1 : 0;
+	}
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
 		len = 2;
 		cp = s[0] & 0x1f;
@@ -161,7 +175,39 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*out = cp;
 	return len;
+}
+
+bool kf_text_char_unsafe(uint32_t cp, unsigned allow)
+{
+	if (cp == '\t')
+		return !(allow & KF_TEXT_TAB);
+	if (cp == '\n')
+		return !(allow & KF_TEXT_LF);
+	return cp == KF_UTF8_INVALID || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+	       cp == 0x2029 || cp == 0xfffe || cp == 0xffff;
+}
+
+size_t kf_text_find_unsafe(const char *s, size_t n, unsigned allow, uint32_t *cp)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t c;
+		size_t k = kf_utf8_decode(s + i, n - i, &c);
+		if (k && (allow & KF_TEXT_CRLF) && c == '\r' && i + 1 < n && s[i + 1] == '\n')
+			k = 1; /* CR of a CRLF pair: the LF decides */
+		else if (!k || kf_text_char_unsafe(c, allow))
+			break;
+		i += k;
+	}
+	if (cp) {
+		*cp = 0;
+		if (i < n)
+			kf_utf8_decode(s + i, n - i, cp);
+	}
+	return i;
 }
 
 char *kf_utf8_valid(const char *s, size_t len)

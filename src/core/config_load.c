@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config_internal.h"
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
 #include "k3sforge/opt.h"
@@ -348,13 +349,37 @@ static void check_keys(struct ld *l, const struct ynode *m, const char *path,
 	}
 }
 
-/* The text of a scalar, or NULL (reported) for a list or mapping. */
+/* Every value of every key passes here (scalar() below): no value may hold a character that
+ * ends a line or a quoting context somewhere it goes — a control character (C0 incl. tab and
+ * CR, DEL, C1 incl. NEL U+0085), U+2028/U+2029 (line breaks to YAML 1.1 parsers like the
+ * guests' cloud-init and subiquity), a NUL (from a "\0" escape), or invalid UTF-8. The
+ * template filters are safe for any value too; this tells the user at the place it was
+ * written. Never echoes the value (it may be a password). */
+static bool check_text(struct ld *l, const struct ynode *v, const char *path)
+{
+	uint32_t cp;
+	size_t at = kf_text_find_unsafe(v->str, v->len, 0, &cp);
+
+	if (at == v->len)
+		return true;
+	if (cp == KF_UTF8_INVALID)
+		PROB(l, v, "%s is not valid UTF-8 (byte %zu) — save the file as UTF-8", path, at + 1);
+	else
+		PROB(l, v, "%s contains a control or line-separator character (U+%04X) — remove it",
+		     path, (unsigned)cp);
+	return false;
+}
+
+/* The text of a scalar, or NULL (reported) for a list or mapping or for text check_text
+ * refuses. */
 static const char *scalar(struct ld *l, const struct ynode *v, const char *path, const char *what)
 {
 	if (v->kind != YN_SCALAR) {
 		PROB(l, v, "%s must be %s, not %s", path, what, kind_name(v));
 		return NULL;
 	}
+	if (!check_text(l, v, path))
+		return NULL;
 	return v->str;
 }
 

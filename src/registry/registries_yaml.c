@@ -2,10 +2,12 @@
  * endpoint's host:port with the guest's CA file. Emitted through libyaml. */
 #include "k3sforge/registries_yaml.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "yaml_out.h"
@@ -37,16 +39,22 @@ int kf_registries_yaml_render(char **out, const struct kf_config *cfg, struct kf
 {
 	struct kf_yout y;
 	char hostport[300], endpoint[320];
+	uint32_t cp;
 	int r;
 
 	*out = NULL;
 	if ((r = kf_registries_yaml_hostport(cfg, hostport, sizeof(hostport), err)) != 0)
 		return r;
+	if (kf_text_find_unsafe(hostport, strlen(hostport), 0, &cp) < strlen(hostport) &&
+	    cp == KF_UTF8_INVALID)
+		return kf_err_set(err, KF_ECONFIG, "registry.host_ip is not valid UTF-8");
 	snprintf(endpoint, sizeof(endpoint), "https://%s", hostport);
 	for (size_t i = 0; i < cfg->registry.n_mirrors; i++) {
 		const char *m = cfg->registry.mirrors[i];
 		if (!m || !*m)
 			return kf_err_set(err, KF_ECONFIG, "registry.mirrors[%zu] is empty", i);
+		if (kf_text_find_unsafe(m, strlen(m), 0, &cp) < strlen(m) && cp == KF_UTF8_INVALID)
+			return kf_err_set(err, KF_ECONFIG, "registry.mirrors[%zu] is not valid UTF-8", i);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->registry.mirrors[j], m) == 0)
 				return kf_err_set(err, KF_ECONFIG,
@@ -61,7 +69,8 @@ int kf_registries_yaml_render(char **out, const struct kf_config *cfg, struct kf
 	kf_yout_str(&y, "mirrors");
 	kf_yout_map_start(&y, false);
 	for (size_t i = 0; i < cfg->registry.n_mirrors; i++) {
-		kf_yout_str(&y, cfg->registry.mirrors[i]);
+		/* quoted: a plain key could read as another type to YAML 1.1 (null, yes, 1:20) */
+		kf_yout_quoted(&y, cfg->registry.mirrors[i]);
 		kf_yout_map_start(&y, false);
 		kf_yout_str(&y, "endpoint");
 		kf_yout_seq_start(&y, true);

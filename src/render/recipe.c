@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,12 +388,39 @@ out:
 
 /* ---- template data ------------------------------------------------------------------- */
 
+/* A JSON string of a value as it is: jansson's json_string() refuses invalid UTF-8 (the value
+ * would silently go missing, and `{{#if}}` read it as unset); the template filters judge every
+ * byte of it instead and name the template line. NULL stays NULL. */
+static json_t *text(const char *s)
+{
+	return s ? json_stringn_nocheck(s, strlen(s)) : NULL;
+}
+
+/* text() of a formatted string, whatever its length. */
+static json_t *textf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *textf(const char *fmt, ...)
+{
+	struct kf_buf b;
+	json_t *j = NULL;
+	va_list ap;
+	int r;
+
+	kf_buf_init(&b, 0);
+	va_start(ap, fmt);
+	r = kf_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	if (!r)
+		j = text(kf_buf_str(&b));
+	kf_buf_free(&b);
+	return j;
+}
+
 static json_t *str_array(char *const *v, size_t n)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
+		json_array_append_new(a, text(v[i]));
 	return a;
 }
 
@@ -455,11 +483,14 @@ static json_t *package_list(const struct kf_config *cfg)
 static int read_host_key(const struct kf_recipe_inputs *in, const char *node, const char *suffix,
 			 char **dst, struct kf_err *err)
 {
-	char rel[512], *path;
+	char *rel = NULL, *path;
 	int r;
 
-	snprintf(rel, sizeof(rel), "ssh/host/%s_ed25519%s", node, suffix);
+	/* whatever the name's length: a cut name could name another file */
+	if (asprintf(&rel, "ssh/host/%s_ed25519%s", node, suffix) < 0)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	path = kf_path_join(in->out_dir, rel);
+	free(rel);
 	if (!path)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	r = kf_fs_read(dst, NULL, path, SMALL_MAX, err);
@@ -476,11 +507,16 @@ static int read_host_key(const struct kf_recipe_inputs *in, const char *node, co
 
 static json_t *node_data(const struct kf_node *n)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", n->name, "ip", n->ip, "role",
-			      kf_role_name(n->role), "is_master", n->role == KF_ROLE_MASTER);
+	json_t *o = json_object();
 
-	if (o && n->mac)
-		json_object_set_new(o, "mac", json_string(n->mac));
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "name", text(n->name));
+	json_object_set_new(o, "ip", text(n->ip));
+	json_object_set_new(o, "role", json_string(kf_role_name(n->role)));
+	json_object_set_new(o, "is_master", json_boolean(n->role == KF_ROLE_MASTER));
+	if (n->mac)
+		json_object_set_new(o, "mac", text(n->mac));
 	return o;
 }
 
@@ -490,22 +526,23 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 {
 	bool is_master = node->role == KF_ROLE_MASTER;
 	json_t *d = json_object(), *k3s, *net, *reg, *sys = json_array(), *boot;
-	char addr[300], url[320];
 
 	if (!d || !sys)
 		goto fail;
-	snprintf(addr, sizeof(addr), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
-	snprintf(url, sizeof(url), "https://%s", addr);
 	for (size_t i = 0; i < sizeof(sysctls) / sizeof(sysctls[0]); i++)
 		json_array_append_new(sys, json_pack("{s:s, s:s}", "key", sysctls[i][0], "value",
 						     sysctls[i][1]));
 	json_object_set_new(d, "node", node_data(node));
 	json_object_set_new(d, "master", node_data(master));
-	json_object_set_new(d, "cluster_name", json_string(cfg->cluster_name));
-	json_object_set_new(d, "user", json_string(cfg->guest.user));
-	json_object_set_new(d, "timezone", json_string(cfg->guest.timezone));
-	json_object_set_new(d, "locale", json_string(cfg->guest.locale));
-	json_object_set_new(d, "keyboard", json_string(cfg->guest.keyboard));
+	/* composed here, so a template quotes each as one scalar instead of gluing text to a
+	 * value: the node's address/prefix (netplan) and a worker's server URL (k3s) */
+	json_object_set_new(json_object_get(d, "node"), "address",
+			    textf("%s/%d", node->ip, cfg->network.prefix));
+	json_object_set_new(d, "cluster_name", text(cfg->cluster_name));
+	json_object_set_new(d, "user", text(cfg->guest.user));
+	json_object_set_new(d, "timezone", text(cfg->guest.timezone));
+	json_object_set_new(d, "locale", text(cfg->guest.locale));
+	json_object_set_new(d, "keyboard", text(cfg->guest.keyboard));
 	json_object_set_new(d, "packages", package_list(cfg));
 	{
 		bool debs = false;
@@ -514,26 +551,36 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 		json_object_set_new(d, "debs", json_boolean(debs));
 		json_object_set_new(d, "debs_dir", json_string(DEBS_DIR));
 	}
-	json_object_set_new(d, "operator_key", json_string(in->operator_key));
-	json_object_set_new(d, "host_key", json_pack("{s:s, s:s}", "private", host_priv, "public",
-						     host_pub));
-	json_object_set_new(d, "ca_cert", json_string(in->ca_cert));
-	json_object_set_new(d, "registries_yaml", json_string(in->registries_yaml));
-	reg = json_pack("{s:s, s:i, s:s, s:s}", "host", cfg->registry.host_ip, "port",
-			cfg->registry.port, "address", addr, "url", url);
+	json_object_set_new(d, "operator_key", text(in->operator_key));
+	json_object_set_new(d, "host_key", json_object());
+	json_object_set_new(json_object_get(d, "host_key"), "private", text(host_priv));
+	json_object_set_new(json_object_get(d, "host_key"), "public", text(host_pub));
+	json_object_set_new(d, "ca_cert", text(in->ca_cert));
+	json_object_set_new(d, "registries_yaml", text(in->registries_yaml));
+	reg = json_pack("{s:i}", "port", cfg->registry.port);
+	if (reg) {
+		json_object_set_new(reg, "host", text(cfg->registry.host_ip));
+		json_object_set_new(reg, "address",
+				    textf("%s:%d", cfg->registry.host_ip, cfg->registry.port));
+		json_object_set_new(reg, "url",
+				    textf("https://%s:%d", cfg->registry.host_ip, cfg->registry.port));
+	}
 	json_object_set_new(d, "registry", reg);
-	net = json_pack("{s:i, s:s}", "prefix", cfg->network.prefix, "gateway",
-			cfg->network.gateway);
-	if (net)
+	net = json_pack("{s:i}", "prefix", cfg->network.prefix);
+	if (net) {
+		json_object_set_new(net, "gateway", text(cfg->network.gateway));
 		json_object_set_new(net, "dns", str_array(cfg->network.dns, cfg->network.n_dns));
+	}
 	json_object_set_new(d, "network", net);
-	k3s = json_pack("{s:s, s:s, s:s}", "token", in->token, "service",
-			is_master ? "k3s" : "k3s-agent", "exec", is_master ? "server" : "agent");
+	k3s = json_pack("{s:s, s:s}", "service", is_master ? "k3s" : "k3s-agent", "exec",
+			is_master ? "server" : "agent");
 	if (k3s) {
+		json_object_set_new(k3s, "token", text(in->token));
+		json_object_set_new(k3s, "server_url", textf("https://%s:6443", master->ip));
 		json_object_set_new(k3s, "disable", str_array(cfg->k3s.disable, cfg->k3s.n_disable));
 		if (cfg->k3s.pause_image && *cfg->k3s.pause_image)
-			json_object_set_new(k3s, "pause_image", json_string(cfg->k3s.pause_image));
-		json_object_set_new(k3s, "version", json_string(cfg->k3s.version));
+			json_object_set_new(k3s, "pause_image", text(cfg->k3s.pause_image));
+		json_object_set_new(k3s, "version", text(cfg->k3s.version));
 	}
 	json_object_set_new(d, "k3s", k3s);
 	boot = json_pack("{s:s, s:s}", "name", is_master ? "k3s-bootstrap" : "k3s-agent-bootstrap",
@@ -542,10 +589,13 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	json_object_set_new(d, "bootstrap", boot);
 	/* KubeSphere is installed by the master only */
 	json_object_set_new(d, "kubesphere", json_boolean(cfg->addons.kubesphere && is_master));
-	if (cfg->addons.kubesphere && is_master)
-		json_object_set_new(d, "ks", json_pack("{s:s, s:s, s:s}", "chart", in->chart_name,
-						       "admin_password", in->admin_password,
-						       "version", cfg->addons.kubesphere_version));
+	if (cfg->addons.kubesphere && is_master) {
+		json_t *ks = json_object();
+		json_object_set_new(d, "ks", ks);
+		json_object_set_new(ks, "chart", text(in->chart_name));
+		json_object_set_new(ks, "admin_password", text(in->admin_password));
+		json_object_set_new(ks, "version", text(cfg->addons.kubesphere_version));
+	}
 	json_object_set_new(d, "build_timestamp", json_integer(in->build_timestamp));
 	json_object_set_new(d, "seed_dir", json_string(KF_SEED_DIR));
 	json_object_set_new(d, "payload_dir", json_string(KF_PAYLOAD_ISO_DIR));
@@ -593,7 +643,8 @@ static int render_into(json_t *d, const char *group, const char *key, const char
 
 	if ((r = kf_tpl_render_file(&text, tpl_dir, rel, d, err)) != 0)
 		return r;
-	r = json_object_set_new(dst, key, json_string(text)) ? kf_err_set(err, KF_ENOMEM,
+	r = json_object_set_new(dst, key, json_stringn_nocheck(text, strlen(text)))
+		    ? kf_err_set(err, KF_ENOMEM,
 									  "out of memory")
 							     : 0;
 	free(text);

@@ -1,9 +1,11 @@
 /* The template engine of templates/: variables, if/unless/each blocks, and three filters
- * (indent, yaml, sh). A template is tokenized once into a flat list with matched block ends,
+ * (indent, yaml, sh), each safe for any value: nothing a value holds can start a new line,
+ * end a quoted or block scalar, or end a shell word. A template is tokenized once into a flat list with matched block ends,
  * then rendered recursively over index ranges against a stack of JSON scopes. */
 #include "k3sforge/render.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,34 +337,130 @@ static bool truthy(const json_t *v)
 	}
 }
 
-static int apply_filter(struct kf_buf *dst, const char *s, const struct filter *f)
+/* A problem with a value (not with the template), for the caller's message. */
+struct value_problem {
+	const char *what;
+	uint32_t cp;
+};
+
+static int value_unsafe(struct value_problem *vp, const char *what, uint32_t cp)
 {
+	vp->what = what;
+	vp->cp = cp;
+	return KF_EPARSE;
+}
+
+/* `yaml`: a YAML double-quoted scalar in printable ASCII only. Every control character, DEL,
+ * quote, backslash and every non-ASCII character is escaped (\uXXXX or \UXXXXXXXX: valid in
+ * YAML 1.1 and 1.2), so no YAML 1.1 line break (U+0085, U+2028, U+2029) or other special
+ * character ever reaches the file as is, and the text survives any later `indent` into a
+ * block scalar. Invalid UTF-8 has no YAML form: refused. */
+static int filter_yaml(struct kf_buf *dst, const char *s, struct value_problem *vp)
+{
+	size_t n = strlen(s), i = 0;
+	int r = kf_buf_putc(dst, '"');
+
+	while (!r && i < n) {
+		unsigned char c = (unsigned char)s[i];
+		uint32_t cp;
+		size_t k;
+		if (c >= 0x20 && c < 0x7f) {
+			if (c == '"' || c == '\\')
+				r = kf_buf_putc(dst, '\\');
+			if (!r)
+				r = kf_buf_putc(dst, (char)c);
+			i++;
+			continue;
+		}
+		if ((k = kf_utf8_decode(s + i, n - i, &cp)) == 0)
+			return value_unsafe(vp, "is not valid UTF-8", KF_UTF8_INVALID);
+		r = cp <= 0xffff ? kf_buf_printf(dst, "\\u%04X", (unsigned)cp)
+				 : kf_buf_printf(dst, "\\U%08X", (unsigned)cp);
+		i += k;
+	}
+	return r ? r : kf_buf_putc(dst, '"');
+}
+
+/* `sh`: one bash word. Printable ASCII goes in single quotes ('\'' for a quote); every other
+ * byte (controls, DEL, all of UTF-8) as $'\xHH', so the output is printable ASCII: nothing in
+ * it can end a comment, a line or a YAML block scalar the script is later indented into, and
+ * bash puts the very same bytes back. (The scripts under templates/scripts/ are bash.) */
+static int filter_sh(struct kf_buf *dst, const char *s)
+{
+	int r = kf_buf_putc(dst, '\'');
+
+	for (const unsigned char *c = (const unsigned char *)s; *c && !r; c++) {
+		if (*c == '\'')
+			r = kf_buf_puts(dst, "'\\''");
+		else if (*c < 0x20 || *c >= 0x7f)
+			r = kf_buf_printf(dst, "'$'\\x%02x''", *c);
+		else
+			r = kf_buf_putc(dst, (char)*c);
+	}
+	return r ? r : kf_buf_putc(dst, '\'');
+}
+
+/* `indent N`: text for a YAML block scalar (`key: |` with the first line already indented):
+ * every line after the first gets N spaces. A block scalar can carry only printable text, tabs
+ * and line breaks, and YAML 1.1 takes more than LF as a line break (CR, NEL, U+2028, U+2029):
+ * an unindented one would end the scalar and turn the rest of the value into YAML keys. So
+ * anything but LF, CRLF, tab and printable UTF-8 is refused, and so is a first line that starts
+ * with a space (the scalar would take its indentation from it, and end at the next line). */
+static int filter_indent(struct kf_buf *dst, const char *s, long width,
+			 struct value_problem *vp)
+{
+	size_t n = strlen(s), bad, i = 0;
+	uint32_t cp;
 	int r = 0;
 
-	if (strcmp(f->name, "indent") == 0) {
-		size_t n = strlen(s);
-		if (n && s[n - 1] == '\n')
+	if (n && s[n - 1] == '\n') {
+		n--; /* the value's own final line break (LF or CRLF): the template has the next */
+		if (n && s[n - 1] == '\r')
 			n--;
-		for (size_t i = 0; i < n && !r; i++) {
-			r = kf_buf_putc(dst, s[i]);
-			if (!r && s[i] == '\n' && i + 1 < n && s[i + 1] != '\n')
-				for (long k = 0; k < f->arg && !r; k++)
-					r = kf_buf_putc(dst, ' ');
-		}
-	} else if (strcmp(f->name, "yaml") == 0) {
-		json_t *js = json_string(s);
-		char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-		r = q ? kf_buf_puts(dst, q) : KF_ENOMEM;
-		free(q);
-		json_decref(js);
-	} else { /* sh */
-		r = kf_buf_putc(dst, '\'');
-		for (const char *c = s; *c && !r; c++)
-			r = *c == '\'' ? kf_buf_puts(dst, "'\\''") : kf_buf_putc(dst, *c);
-		if (!r)
-			r = kf_buf_putc(dst, '\'');
+	}
+	if ((bad = kf_text_find_unsafe(s, n, KF_TEXT_TAB | KF_TEXT_LF | KF_TEXT_CRLF, &cp)) < n)
+		return value_unsafe(vp,
+				    cp == KF_UTF8_INVALID
+					    ? "is not valid UTF-8"
+					    : "holds a control or line-break character a YAML block "
+					      "scalar cannot carry",
+				    cp);
+	while (i < n && (s[i] == '\n' || (s[i] == '\r' && s[i + 1] == '\n')))
+		i++;
+	if (i < n && s[i] == ' ')
+		return value_unsafe(vp, "starts with a space: a YAML block scalar would take its "
+					"indentation from it", ' ');
+	for (i = 0; i < n && !r; i++) {
+		r = kf_buf_putc(dst, s[i]);
+		if (!r && s[i] == '\n' && i + 1 < n && s[i + 1] != '\n' &&
+		    !(s[i + 1] == '\r' && i + 2 < n && s[i + 2] == '\n'))
+			for (long k = 0; k < width && !r; k++)
+				r = kf_buf_putc(dst, ' ');
 	}
 	return r;
+}
+
+static int apply_filter(struct kf_buf *dst, const char *s, const struct filter *f,
+			struct value_problem *vp)
+{
+	if (strcmp(f->name, "indent") == 0)
+		return filter_indent(dst, s, f->arg, vp);
+	if (strcmp(f->name, "yaml") == 0)
+		return filter_yaml(dst, s, vp);
+	return filter_sh(dst, s);
+}
+
+static int value_error(struct render *rd, const struct tok *tk, const char *filter,
+		       const struct value_problem *vp)
+{
+	char ch[32] = "";
+
+	/* never the value itself: it may be a password or a token */
+	if (vp->cp != KF_UTF8_INVALID && vp->cp != ' ')
+		snprintf(ch, sizeof(ch), " (U+%04X)", (unsigned)vp->cp);
+	return kf_err_set(rd->err, KF_EPARSE, "%s:%d: the value of {{%s%s%s}} %s%s", rd->t->name,
+			  tk->line, tk->expr, filter ? " | " : "", filter ? filter : "", vp->what,
+			  ch);
 }
 
 static int emit_var(struct render *rd, const struct tok *tk)
@@ -372,7 +470,8 @@ static int emit_var(struct render *rd, const struct tok *tk)
 	char num[32];
 	const char *s;
 	struct kf_buf cur = KF_BUF_INIT, next = KF_BUF_INIT;
-	int r = 0;
+	struct value_problem vp = { NULL, 0 };
+	int r = 0, i;
 
 	if (strcmp(tk->expr, "@index") == 0) {
 		if (rd->depth == 0)
@@ -395,17 +494,29 @@ static int emit_var(struct render *rd, const struct tok *tk)
 		return tag_error(rd->t, tk->line, rd->err, "variable is a list or mapping, not text",
 				 tk->expr);
 	}
-	if (!tk->n_filters)
+	if (!tk->n_filters) {
+		/* As is, a value may hold no line break or control character of any kind: one
+		 * would let it start new lines (YAML keys, shell commands, unit settings, GRUB
+		 * commands) wherever a template puts it. Free text belongs in `yaml` or `sh`. */
+		size_t n = strlen(s);
+		if (kf_text_find_unsafe(s, n, 0, &vp.cp) < n) {
+			vp.what = vp.cp == KF_UTF8_INVALID
+					  ? "is not valid UTF-8"
+					  : "holds a control or line-break character (use the yaml or "
+					    "sh filter for free text)";
+			return value_error(rd, tk, NULL, &vp);
+		}
 		return kf_buf_puts(&rd->out, s) ? kf_err_set(rd->err, KF_ELIMIT,
 							     "%s: output exceeds %zu bytes",
 							     rd->t->name, KF_TPL_MAX_OUTPUT)
 						: 0;
+	}
 	kf_buf_init(&cur, KF_TPL_MAX_OUTPUT);
 	kf_buf_init(&next, KF_TPL_MAX_OUTPUT);
 	r = kf_buf_puts(&cur, s);
-	for (int i = 0; i < tk->n_filters && !r; i++) {
+	for (i = 0; i < tk->n_filters && !r; i++) {
 		kf_buf_reset(&next);
-		r = apply_filter(&next, kf_buf_str(&cur), &tk->filters[i]);
+		r = apply_filter(&next, kf_buf_str(&cur), &tk->filters[i], &vp);
 		if (!r) {
 			struct kf_buf tmp = cur;
 			cur = next;
@@ -416,6 +527,8 @@ static int emit_var(struct render *rd, const struct tok *tk)
 		r = kf_buf_append(&rd->out, kf_buf_str(&cur), cur.len);
 	kf_buf_free_secret(&cur);
 	kf_buf_free_secret(&next);
+	if (r && vp.what)
+		return value_error(rd, tk, tk->filters[i - 1].name, &vp);
 	if (r)
 		return kf_err_set(rd->err, r, "%s:%d: output exceeds %zu bytes", rd->t->name, tk->line,
 				  KF_TPL_MAX_OUTPUT);

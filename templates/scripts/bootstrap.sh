@@ -1,5 +1,5 @@
 #!/bin/bash
-# k3sforge {{bootstrap.name}} for {{node.name}} ({{node.role}}): installs k3s from the seed payload
+# k3sforge {{bootstrap.name}} of a {{node.role}} node: installs k3s from the seed payload
 # and writes {{bootstrap.marker}} only when k3s really runs with its images. Idempotent: a
 # finished node exits at once; an interrupted one starts over safely.
 # K3SFORGE_ROOT (unset on real nodes) prefixes every path, for tests in a sandbox.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# k3sforge node preparation for {{node.name}} ({{node.role}}), run once by cloud-init (runcmd).
+# k3sforge node preparation of a {{node.role}} node, run once by cloud-init (runcmd).
 # Each step checks that it took effect and only then writes its marker under /var/lib; a
 # failed step stops here, loudly, so no later marker can claim otherwise.
 set -euo pipefail

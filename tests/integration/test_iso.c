@@ -383,7 +383,7 @@ static void test_build_iso_writes_seeds_and_installer(void **state)
 	snprintf(dir, sizeof(dir), "%s/seedw1", g_dir);
 	/* the seed carries the autoinstall user-data; the payload carries SHA256SUMS that verify */
 	o = sh_ok("xorriso -osirrox on -indev \"$1\" -extract / \"$2\" >/dev/null 2>&1; "
-		  "head -n 2 \"$2/user-data\"; grep -c '^local-hostname: k3s-worker1$' \"$2/meta-data\"",
+		  "head -n 2 \"$2/user-data\"; grep -c '^local-hostname: \"k3s-worker1\"$' \"$2/meta-data\"",
 		  seed, dir);
 	assert_string_equal(o, "#cloud-config\nautoinstall:\n1\n");
 	free(o);

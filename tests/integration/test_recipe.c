@@ -333,7 +333,7 @@ static void test_recipe_network_config_is_static_netplan_v2(void **state)
 	write_text(path, with_mac->network_config);
 	must_run(argv);
 	assert_non_null(strstr(with_mac->network_config, "macaddress: \"00:50:56:3f:00:11\""));
-	assert_non_null(strstr(with_mac->network_config, "- 192.168.6.11/24"));
+	assert_non_null(strstr(with_mac->network_config, "- \"192.168.6.11/24\""));
 	write_text(path, by_name->network_config);
 	must_run(argv);
 	assert_non_null(strstr(by_name->network_config, "name: \"e*\""));
@@ -372,7 +372,7 @@ static void test_recipe_k3s_config_pins_pause_image_only_when_configured(void **
 	assert_null(strstr(ca, "pause-image"));
 	assert_null(strstr(ca, "disable:"));
 	assert_non_null(strstr(cb, "pause-image: \"rancher/mirrored-pause:3.6\""));
-	assert_non_null(strstr(cb, "disable:\n  - servicelb\n  - metrics-server\n"));
+	assert_non_null(strstr(cb, "disable:\n  - \"servicelb\"\n  - \"metrics-server\"\n"));
 	/* never the kubelet flag the seeds used */
 	assert_null(strstr(cb, "pod-infra-container-image"));
 	free(ca);
@@ -397,16 +397,35 @@ static void test_recipe_k3s_config_of_master_and_worker(void **state)
 	snprintf(want, sizeof(want), "token: \"%s\"\n", token);
 	assert_non_null(strstr(cm, want));
 	assert_non_null(strstr(cw, want));
-	assert_non_null(strstr(cm, "node-ip: 192.168.6.10\n"));
-	assert_non_null(strstr(cm, "tls-san:\n  - 192.168.6.10\n"));
-	assert_non_null(strstr(cm, "write-kubeconfig-mode: \"0644\"\n"));
+	assert_non_null(strstr(cm, "node-ip: \"192.168.6.10\"\n"));
+	assert_non_null(strstr(cm, "tls-san:\n  - \"192.168.6.10\"\n  - \"k3s-master1\"\n"));
 	assert_non_null(strstr(cm, "disable-default-registry-endpoint: true\n"));
 	assert_null(strstr(cm, "server:"));
-	assert_non_null(strstr(cw, "server: https://192.168.6.10:6443\n"));
-	assert_non_null(strstr(cw, "node-ip: 192.168.6.12\n"));
+	assert_non_null(strstr(cw, "server: \"https://192.168.6.10:6443\"\n"));
+	assert_non_null(strstr(cw, "node-ip: \"192.168.6.12\"\n"));
 	assert_non_null(strstr(cw, "disable-default-registry-endpoint: true\n"));
 	assert_null(strstr(cw, "tls-san"));
 	free(token);
+	free(cm);
+	free(cw);
+	kf_node_recipe_free(m);
+	kf_node_recipe_free(w);
+	kf_config_free(cfg);
+}
+
+/* k3s writes the admin kubeconfig (cluster-admin credentials) with this mode: owner only, so
+ * no unprivileged process on the master can read it; `k3sforge kubeconfig` reads it with
+ * `sudo -n cat` when SFTP as the operator cannot. Workers write no kubeconfig. */
+static void test_recipe_master_admin_kubeconfig_is_owner_only(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *m = render(cfg, "k3s-master1"), *w = render(cfg, "k3s-worker1");
+	char *cm = k3s_config_of(m), *cw = k3s_config_of(w);
+
+	(void)state;
+	assert_non_null(strstr(cm, "\nwrite-kubeconfig-mode: \"0600\"\n"));
+	assert_null(strstr(cm, "0644"));
+	assert_null(strstr(cw, "write-kubeconfig-mode"));
 	free(cm);
 	free(cw);
 	kf_node_recipe_free(m);
@@ -452,7 +471,7 @@ static void test_recipe_instance_id_follows_the_recipe(void **state)
 	c = render(cfg, "k3s-master1");
 	assert_string_not_equal(a->instance_id, c->instance_id);
 	assert_non_null(strstr(c->meta_data, c->instance_id));
-	assert_non_null(strstr(c->meta_data, "local-hostname: k3s-master1\n"));
+	assert_non_null(strstr(c->meta_data, "local-hostname: \"k3s-master1\"\n"));
 	kf_node_recipe_free(a);
 	kf_node_recipe_free(b);
 	kf_node_recipe_free(c);
@@ -502,10 +521,12 @@ static void test_recipe_packages_are_the_recipes_own_plus_configured(void **stat
 	cfg->guest.packages[1] = strdup("chrony");
 	cfg->guest.n_packages = 2;
 	rc = render(cfg, "k3s-worker1");
-	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - curl\n    - zstd\n    - chrony\n"));
-	first = strstr(rc->autoinstall, "    - curl\n");
-	assert_null(strstr(first + 1, "    - curl\n"));
-	assert_null(strstr(rc->autoinstall, "    - jq\n"));
+	assert_non_null(strstr(rc->autoinstall,
+			       "  packages:\n    - \"curl\"\n    - \"zstd\"\n    - \"chrony\"\n"));
+	first = strstr(rc->autoinstall, "    - \"curl\"\n");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "    - \"curl\"\n"));
+	assert_null(strstr(rc->autoinstall, "    - \"jq\"\n"));
 	kf_node_recipe_free(rc);
 	kf_config_free(cfg);
 }
@@ -659,7 +680,7 @@ static void test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer(
 	assert_string_equal(v[1], "htop");
 	free(v);
 	rc = render(cfg, "k3s-worker1");
-	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - zstd\n    - htop\n  network:"));
+	assert_non_null(strstr(rc->autoinstall, "  packages:\n    - \"zstd\"\n    - \"htop\"\n  network:"));
 	unlink(deb);
 	kf_node_recipe_free(rc);
 	kf_config_free(cfg);
@@ -1059,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_recipe_network_config_is_static_netplan_v2),
 		cmocka_unit_test(test_recipe_k3s_config_pins_pause_image_only_when_configured),
 		cmocka_unit_test(test_recipe_k3s_config_of_master_and_worker),
+		cmocka_unit_test(test_recipe_master_admin_kubeconfig_is_owner_only),
 		cmocka_unit_test(test_recipe_pins_only_the_ed25519_host_key),
 		cmocka_unit_test(test_recipe_instance_id_follows_the_recipe),
 		cmocka_unit_test(test_recipe_kubesphere_helmchart_uses_local_registry),

@@ -33,7 +33,7 @@ test_render_prints_every_file_of_one_node() {
 		grep -qx "# ==> k3s-worker1/$f <==" <<<"$out" || { echo "no $f"; return 1; }
 	done
 	! grep -q "k3s-master1/" <<<"$out" || { echo "printed another node"; return 1; }
-	grep -q "local-hostname: k3s-worker1" <<<"$out"
+	grep -q 'local-hostname: "k3s-worker1"' <<<"$out"
 }
 
 test_render_json_gives_one_object_per_file() {

@@ -199,7 +199,7 @@ users:
     client-certificate-data: $(base64 -w0 "$d/client.crt")
     client-key-data: $(base64 -w0 "$d/client.key")
 EOF
-	chmod 0644 "$root/etc/rancher/k3s/k3s.yaml"
+	chmod 0600 "$root/etc/rancher/k3s/k3s.yaml" # as k3s writes it: write-kubeconfig-mode "0600"
 }
 
 e2e_node_name() { # index

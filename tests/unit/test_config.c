@@ -733,9 +733,8 @@ static void test_config_rejects_bad_password_without_echoing_it(void **state)
 {
 	(void)state;
 	static const char msg[] =
-		"t.yaml:3:21: addons.kubesphere.admin_password must be 8 to 128 printable characters "
-		"with an upper-case letter, a lower-case letter and a digit (or leave it out: prep "
-		"generates one)";
+		"t.yaml:3:21: addons.kubesphere.admin_password contains a control or line-separator "
+		"character (U+0001) — remove it";
 	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Secret\\x01pw9\"\n", msg);
 }
 
@@ -932,6 +931,148 @@ static void test_config_refuses_too_many_images(void **state)
 	expect_bad(kf_buf_str(&b), "t.yaml:10003:7: images.inline[10000]: more than 10000 images; "
 				   "that is the limit");
 	kf_buf_free(&b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Control and line-separator characters, in every string key                               */
+
+/* Every key whose value is text, each with its value at '@' (inside double quotes, where YAML
+ * escapes make any character), in a file that is otherwise valid. */
+static const struct text_key {
+	const char *path;
+	const char *yaml;
+} text_keys[] = {
+	{ "cluster.name", "cluster:\n  name: \"@\"\n" },
+	{ "k3s.version", "k3s:\n  version: \"@\"\n" },
+	{ "k3s.release_url", "k3s:\n  release_url: \"@\"\n" },
+	{ "k3s.install_script_url", "k3s:\n  install_script_url: \"@\"\n" },
+	{ "k3s.install_script_sha256", "k3s:\n  install_script_sha256: \"@\"\n" },
+	{ "k3s.disable[0]", "k3s:\n  disable:\n    - \"@\"\n" },
+	{ "k3s.pause_image", "k3s:\n  pause_image: \"@\"\n" },
+	{ "network.vmnet", "network:\n  vmnet: \"@\"\n" },
+	{ "network.subnet", "network:\n  subnet: \"@\"\n" },
+	{ "network.gateway", "network:\n  gateway: \"@\"\n" },
+	{ "network.dns[0]", "network:\n  dns: [\"@\"]\n" },
+	{ "registry.host_ip", "registry:\n  host_ip: \"@\"\n" },
+	{ "registry.port", "registry:\n  port: \"@\"\n" },
+	{ "registry.storage_dir", "registry:\n  storage_dir: \"@\"\n" },
+	{ "registry.server", "registry:\n  server: \"@\"\n" },
+	{ "registry.binary", "registry:\n  binary: \"@\"\n" },
+	{ "registry.listen", "registry:\n  listen: \"@\"\n" },
+	{ "registry.extra_sans[0]", "registry:\n  extra_sans:\n    - \"@\"\n" },
+	{ "registry.mirrors[0]", "registry:\n  mirrors:\n    - \"@\"\n" },
+	{ "nodes[0].name", "nodes:\n  - name: \"@\"\n    role: master\n    ip: 192.168.6.10\n" },
+	{ "nodes[0].role", "nodes:\n  - name: m\n    role: \"@\"\n    ip: 192.168.6.10\n" },
+	{ "nodes[0].ip", "nodes:\n  - name: m\n    role: master\n    ip: \"@\"\n" },
+	{ "nodes[0].mac", "nodes:\n  - name: m\n    role: master\n    ip: 192.168.6.10\n"
+			  "    mac: \"@\"\n" },
+	{ "nodes[0].ssh", "nodes:\n  - name: m\n    role: master\n    ip: 192.168.6.10\n"
+			  "    ssh: \"@\"\n" },
+	{ "nodes[0].memory", "nodes:\n  - name: m\n    role: master\n    ip: 192.168.6.10\n"
+			     "    memory: \"@\"\n" },
+	{ "images.source_registry", "images:\n  source_registry: \"@\"\n" },
+	{ "images.list", "images:\n  list: \"@\"\n" },
+	{ "images.inline[0]", "images:\n  inline:\n    - \"@\"\n" },
+	{ "paths.ubuntu_iso", "paths:\n  ubuntu_iso: \"@\"\n" },
+	{ "paths.vm_dir", "paths:\n  vm_dir: \"@\"\n" },
+	{ "vmware.vmrun", "vmware:\n  vmrun: \"@\"\n" },
+	{ "vmware.firmware", "vmware:\n  firmware: \"@\"\n" },
+	{ "vmware.host_checks", "vmware:\n  host_checks: \"@\"\n" },
+	{ "guest.user", "guest:\n  user: \"@\"\n" },
+	{ "guest.timezone", "guest:\n  timezone: \"@\"\n" },
+	{ "guest.locale", "guest:\n  locale: \"@\"\n" },
+	{ "guest.keyboard", "guest:\n  keyboard: \"@\"\n" },
+	{ "guest.packages[0]", "guest:\n  packages: [\"@\"]\n" },
+	{ "addons.kubesphere.enabled", "addons:\n  kubesphere:\n    enabled: \"@\"\n" },
+	{ "addons.kubesphere.version", "addons:\n  kubesphere:\n    version: \"@\"\n" },
+	{ "addons.kubesphere.chart", "addons:\n  kubesphere:\n    chart: \"@\"\n" },
+	{ "addons.kubesphere.chart_sha256", "addons:\n  kubesphere:\n    chart_sha256: \"@\"\n" },
+	{ "addons.kubesphere.admin_password",
+	  "addons:\n  kubesphere:\n    admin_password: \"@\"\n" },
+	{ "timeouts.wait", "timeouts:\n  wait: \"@\"\n" },
+};
+
+/* Each bad character as a YAML escape, inside otherwise acceptable text (a password that passes
+ * every other rule), and its code point as the message names it. */
+static const struct bad_char {
+	const char *escape;
+	unsigned cp;
+} bad_chars[] = {
+	{ "\\L", 0x2028 }, { "\\P", 0x2029 }, { "\\N", 0x85 },   { "\\x80", 0x80 },
+	{ "\\x9f", 0x9f }, { "\\r", 0x0d },   { "\\n", 0x0a },   { "\\t", 0x09 },
+	{ "\\x01", 0x01 }, { "\\e", 0x1b },   { "\\x7f", 0x7f }, { "\\0", 0x00 },
+};
+
+static void test_config_check_refuses_control_and_line_separators_in_every_text_key(void **state)
+{
+	char dir[] = "/tmp/kfcfg.XXXXXX", path[64];
+	size_t checked = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/k3sforge.yaml", dir);
+	for (size_t k = 0; k < sizeof(text_keys) / sizeof(text_keys[0]); k++) {
+		const char *at = strchr(text_keys[k].yaml, '@');
+		int line = 1, col;
+		const char *ls = text_keys[k].yaml;
+		for (const char *c = text_keys[k].yaml; c < at; c++)
+			if (*c == '\n') {
+				line++;
+				ls = c + 1;
+			}
+		col = (int)(at - ls); /* the opening quote, 1-based */
+		for (size_t b = 0; b < sizeof(bad_chars) / sizeof(bad_chars[0]); b++) {
+			char yaml[512], want[256], **msgs = NULL;
+			size_t n = 0;
+			bool found = false;
+			struct kf_err e;
+			snprintf(yaml, sizeof(yaml), "%.*sAa1-x%sy-1aA%s", (int)(at - text_keys[k].yaml),
+				 text_keys[k].yaml, bad_chars[b].escape, at + 1);
+			assert_int_equal(kf_fs_write_atomic(path, yaml, strlen(yaml), 0600, &e), 0);
+			snprintf(want, sizeof(want),
+				 "%s:%d:%d: %s contains a control or line-separator character (U+%04X) "
+				 "— remove it",
+				 path, line, col, text_keys[k].path, bad_chars[b].cp);
+			kf_err_clear(&e);
+			if (kf_config_check(path, &msgs, &n, &e) <= 0)
+				fail_msg("%s with %s: accepted", text_keys[k].path, bad_chars[b].escape);
+			for (size_t i = 0; i < n; i++) {
+				found = found || strcmp(msgs[i], want) == 0;
+				/* the value itself is never echoed */
+				assert_null(strstr(msgs[i], "Aa1-x"));
+				free(msgs[i]);
+			}
+			free(msgs);
+			if (!found)
+				fail_msg("%s with %s: no problem '%s'", text_keys[k].path,
+					 bad_chars[b].escape, want);
+			checked++;
+		}
+	}
+	assert_int_equal(checked, sizeof(text_keys) / sizeof(text_keys[0]) *
+					  (sizeof(bad_chars) / sizeof(bad_chars[0])));
+	kf_fs_remove_tree(dir, NULL);
+}
+
+/* The issue's reproduction: a password that passed every rule, with U+2028 around a bootcmd. */
+static void test_config_refuses_the_line_separator_password_injection(void **state)
+{
+	(void)state;
+	expect_bad("addons:\n  kubesphere:\n    admin_password: \"Aa1xxxxx\\Lbootcmd: [[sh, -c, "
+		   "'id > /tmp/pwned']]\\Lz: #\"\n",
+		   "t.yaml:3:21: addons.kubesphere.admin_password contains a control or "
+		   "line-separator character (U+2028) — remove it");
+}
+
+/* Printable text outside ASCII is not a control character. */
+static void test_config_accepts_printable_non_ascii_in_a_password(void **state)
+{
+	struct kf_config *c;
+
+	(void)state;
+	c = load_ok("addons:\n  kubesphere:\n    admin_password: \"Pässwörd-9 한글\"\n");
+	assert_string_equal(c->addons.admin_password, "Pässwörd-9 한글");
+	kf_config_free(c);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1290,6 +1431,9 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_non_mapping_file),
 		cmocka_unit_test(test_config_rejects_second_document),
 		cmocka_unit_test(test_config_rejects_invalid_utf8),
+		cmocka_unit_test(test_config_check_refuses_control_and_line_separators_in_every_text_key),
+		cmocka_unit_test(test_config_refuses_the_line_separator_password_injection),
+		cmocka_unit_test(test_config_accepts_printable_non_ascii_in_a_password),
 		cmocka_unit_test(test_config_error_counts_the_other_problems),
 		cmocka_unit_test(test_config_points_at_gateway_when_a_default_node_takes_it),
 		cmocka_unit_test(test_config_rejects_node_that_is_not_a_mapping),

@@ -117,7 +117,7 @@ static void test_template_yaml_filter_quotes_hostile_text(void **state)
 {
 	char *s = render_ok("pw: {{p | yaml}}\n", "{\"p\":\"a\\\"b: #c\\n'd\\\\\"}");
 	(void)state;
-	assert_string_equal(s, "pw: \"a\\\"b: #c\\n'd\\\\\"\n");
+	assert_string_equal(s, "pw: \"a\\\"b: #c\\u000A'd\\\\\"\n");
 	free(s);
 }
 
@@ -126,6 +126,133 @@ static void test_template_sh_filter_makes_one_word(void **state)
 	char *s = render_ok("x={{v | sh}}\n", "{\"v\":\"it's $(rm -rf /)\"}");
 	(void)state;
 	assert_string_equal(s, "x='it'\\''s $(rm -rf /)'\n");
+	free(s);
+}
+
+/* Renders TPL with v = the bytes of `value`. */
+static int render_value(char **out, const char *tpl, const char *value, struct kf_err *err)
+{
+	json_t *ctx = json_object();
+	int r;
+
+	json_object_set_new(ctx, "v", json_stringn_nocheck(value, strlen(value)));
+	kf_err_clear(err);
+	r = kf_tpl_render(out, "t.yaml", tpl, ctx, err);
+	json_decref(ctx);
+	return r;
+}
+
+static void test_template_yaml_filter_escapes_every_yaml_line_break_and_non_ascii(void **state)
+{
+	char *s = NULL;
+	struct kf_err err;
+
+	(void)state;
+	/* the issue's password: U+2028 around a bootcmd; then U+2029, NEL, CR, tab, C0, DEL, C1,
+	 * printable non-ASCII (BMP and beyond) and U+FFFE */
+	assert_int_equal(render_value(&s, "pw: {{v | yaml}}\n",
+				      "Aa1\xe2\x80\xa8" "bootcmd: [x]\xe2\x80\xa9" "z\xc2\x85" "a\rb\tc\x01"
+				      "\x7f\xc2\x9f" "\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbe",
+				      &err),
+			 0);
+	assert_string_equal(s, "pw: \"Aa1\\u2028bootcmd: [x]\\u2029z\\u0085a\\u000Db\\u0009c\\u0001"
+			       "\\u007F\\u009F\\u00E9\\U0001F600\\uFFFE\"\n");
+	for (const char *c = s; *c; c++)
+		assert_true(*c == '\n' || (*c >= 0x20 && *c < 0x7f));
+	free(s);
+}
+
+static void test_template_yaml_filter_refuses_invalid_utf8_without_echoing_it(void **state)
+{
+	static const char *const bad[] = { "Secret\xff", "\xed\xa0\x80", "\xc0\xaf", "ab\xe2\x80" };
+	char *s = NULL;
+	struct kf_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(render_value(&s, "a: 1\npw: {{v | yaml}}\n", bad[i], &err),
+				 KF_EPARSE);
+		assert_null(s);
+		assert_string_equal(err.msg, "t.yaml:2: the value of {{v | yaml}} is not valid UTF-8");
+	}
+}
+
+#define CANNOT_CARRY "holds a control or line-break character a YAML block scalar cannot carry"
+#define LEADING_SPACE "starts with a space: a YAML block scalar would take its indentation from it"
+
+static void test_template_indent_filter_refuses_what_a_block_scalar_cannot_carry(void **state)
+{
+	static const struct {
+		const char *value;
+		const char *why;
+	} bad[] = {
+		{ "a\xe2\x80\xa8" "b: c", CANNOT_CARRY " (U+2028)" },
+		{ "a\xe2\x80\xa9" "b", CANNOT_CARRY " (U+2029)" },
+		{ "a\xc2\x85" "b", CANNOT_CARRY " (U+0085)" },
+		{ "a\rb: c", CANNOT_CARRY " (U+000D)" },
+		{ "a\r", CANNOT_CARRY " (U+000D)" },
+		{ "a\x01", CANNOT_CARRY " (U+0001)" },
+		{ "a\x7f", CANNOT_CARRY " (U+007F)" },
+		{ "a\xef\xbf\xbf", CANNOT_CARRY " (U+FFFF)" },
+		{ "a\xff", "is not valid UTF-8" },
+		{ " x\ny", LEADING_SPACE },
+		{ "\n\n  x\ny", LEADING_SPACE },
+	};
+	char *s = NULL, want[300];
+	struct kf_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(render_value(&s, "c: |\n  {{v | indent 2}}\n", bad[i].value, &err),
+				 KF_EPARSE);
+		assert_null(s);
+		snprintf(want, sizeof(want), "t.yaml:2: the value of {{v | indent}} %s", bad[i].why);
+		assert_string_equal(err.msg, want);
+	}
+}
+
+static void test_template_indent_filter_keeps_crlf_and_tabs_inside_the_block(void **state)
+{
+	char *s = NULL;
+	struct kf_err err;
+
+	(void)state;
+	assert_int_equal(render_value(&s, "c: |\n  {{v | indent 2}}\nnext: 1\n",
+				      "a\r\n\tb\r\n\r\nc\xc3\xa9\r\n", &err),
+			 0);
+	assert_string_equal(s, "c: |\n  a\r\n  \tb\r\n\r\n  c\xc3\xa9\nnext: 1\n");
+	free(s);
+}
+
+static void test_template_sh_filter_writes_non_printable_bytes_as_bash_escapes(void **state)
+{
+	char *s = NULL;
+	struct kf_err err;
+
+	(void)state;
+	assert_int_equal(render_value(&s, "# {{v | sh}}\n", "a\nb\xe2\x80\xa8" "c'\r", &err), 0);
+	/* printable ASCII only: no line break can end the comment, the word or a YAML block */
+	assert_string_equal(s, "# 'a'$'\\x0a''b'$'\\xe2'''$'\\x80'''$'\\xa8''c'\\'''$'\\x0d'''\n");
+	free(s);
+}
+
+static void test_template_plain_variable_refuses_line_breaks_and_controls(void **state)
+{
+	static const char *const bad[] = { "a\nb", "a\rb", "a\tb", "a\xe2\x80\xa8" "b",
+					   "a\xc2\x85" "b", "a\x1b", "a\x7f" };
+	char *s = NULL;
+	struct kf_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(render_value(&s, "x\nhost: {{v}}\n", bad[i], &err), KF_EPARSE);
+		assert_null(s);
+		assert_non_null(strstr(err.msg, "t.yaml:2: the value of {{v}} holds a control or "
+						"line-break character (use the yaml or sh filter "
+						"for free text)"));
+	}
+	assert_int_equal(render_value(&s, "host: {{v}}\n", "caf\xc3\xa9-1", &err), 0);
+	assert_string_equal(s, "host: caf\xc3\xa9-1\n");
 	free(s);
 }
 
@@ -206,6 +333,12 @@ int main(void)
 		cmocka_unit_test(test_template_indent_filter_embeds_block_scalars),
 		cmocka_unit_test(test_template_yaml_filter_quotes_hostile_text),
 		cmocka_unit_test(test_template_sh_filter_makes_one_word),
+		cmocka_unit_test(test_template_yaml_filter_escapes_every_yaml_line_break_and_non_ascii),
+		cmocka_unit_test(test_template_yaml_filter_refuses_invalid_utf8_without_echoing_it),
+		cmocka_unit_test(test_template_indent_filter_refuses_what_a_block_scalar_cannot_carry),
+		cmocka_unit_test(test_template_indent_filter_keeps_crlf_and_tabs_inside_the_block),
+		cmocka_unit_test(test_template_sh_filter_writes_non_printable_bytes_as_bash_escapes),
+		cmocka_unit_test(test_template_plain_variable_refuses_line_breaks_and_controls),
 		cmocka_unit_test(test_template_rejects_unclosed_block),
 		cmocka_unit_test(test_template_rejects_mismatched_end),
 		cmocka_unit_test(test_template_rejects_unknown_filter),
