@@ -247,9 +247,15 @@ static int xr_load(struct xr *s, const char *path, struct kf_err *err)
 
 	if (!kf_fs_exists(path))
 		return kf_err_set(err, KF_ENOTFOUND, "%s: no such file", path);
-	if ((r = xr_cmd(s, false, err, path, "-indev", path, NULL)) != 0)
+	if ((r = xr_cmd(s, false, err, path, "-indev", path, NULL)) != 0) {
+		char why[KF_ERR_MSG_MAX];
+
+		if (s->lost)   /* not known to be unreadable: the answer was lost */
+			return r;
+		snprintf(why, sizeof(why), "%s", err->msg);   /* not err->msg into itself */
 		return kf_err_set(err, KF_EPARSE, "%s cannot be read as an ISO image (%s)", path,
-				  err->msg);
+				  why);
+	}
 	return 0;
 }
 
