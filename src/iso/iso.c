@@ -2,7 +2,13 @@
  * at a time with xorriso's own problem evaluation, its messages caught by a watcher thread
  * (debug log, the last error for our message, the write progress). The remaster loads the
  * Ubuntu image, checks its shape, edits GRUB, adds the payload and replays the boot
- * equipment; the write goes to <dst>.tmp and is renamed. */
+ * equipment; the write goes to <dst>.tmp and is renamed.
+ *
+ * Threads: libisoburn's watcher (Xorriso_start_msg_watcher, a detached thread) calls on_result
+ * and on_info with our struct xr while our thread runs commands. Everything those handlers
+ * touch is under xr.mu; after each command xr_cmd waits until the watcher has handed over all
+ * of it (xr_drain) before reading results or last_problem; xr_close stops the watcher before
+ * the struct (on the caller's stack) goes. */
 #include "k3sforge/iso.h"
 
 #include <errno.h>
@@ -14,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xorriso.h>
 
@@ -25,11 +32,20 @@
 #define XR_MAX_ARGS 16
 #define CFG_MAX ((size_t)1024 * 1024)
 #define MD5SUMS_MAX ((size_t)8 * 1024 * 1024)
+/* How long the watcher may take to hand over one command's messages. It normally needs a few
+ * tens of milliseconds (it polls every 25 ms); past this something is wrong, and going on would
+ * read an incomplete result. */
+#define XR_DRAIN_S 60
+/* libisoburn 1.5.4 announces the watcher's start and end through our info handler, but with
+ * its own struct XorrisO as the handle instead of ours (xorriso/text_io.c, Xorriso_msg_watcher:
+ * "(*xorriso->msgw_info_handler)(xorriso, ...)"): such a line must not be taken for a struct xr. */
+#define XR_WATCHER_NOTE "xorriso : DEBUG : Concurrent message watcher "
 
 struct xr {
 	struct XorrisO *x;
 	bool watching;
-	pthread_mutex_t mu;
+	bool lost;                /* a command's messages were not collected: results unknown */
+	pthread_mutex_t mu;       /* guards the fields below: the watcher's handlers write them */
 	char last_problem[600];   /* last SORRY/FAILURE/FATAL line */
 	struct kf_buf results;    /* result channel (e.g. -lsdi) of the current command */
 	struct kf_progress *progress;
@@ -65,6 +81,8 @@ static int on_info(void *handle, char *text)
 	snprintf(line, sizeof(line), "%s", text);
 	chomp(line);
 	kf_debug("xorriso: %s", line);
+	if (strncmp(line, XR_WATCHER_NOTE, strlen(XR_WATCHER_NOTE)) == 0)
+		return 1;   /* handle is libisoburn's, not ours */
 	if (strstr(line, " : SORRY : ") || strstr(line, " : FAILURE : ") ||
 	    strstr(line, " : FATAL : ") || strstr(line, " : ABORT : ")) {
 		pthread_mutex_lock(&s->mu);
@@ -73,15 +91,17 @@ static int on_info(void *handle, char *text)
 	}
 	/* "xorriso : UPDATE : Writing:  24576s    7.9%   fifo 100% ..." (or "..% done") */
 	pct = strchr(line, '%');
-	if (s->progress && pct && strstr(line, "UPDATE") &&
-	    (strstr(line, "Writing:") || strstr(line, "% done"))) {
+	if (pct && strstr(line, "UPDATE") && (strstr(line, "Writing:") || strstr(line, "% done"))) {
 		const char *b = pct;
 		while (b > line && (b[-1] == '.' || (b[-1] >= '0' && b[-1] <= '9')))
 			b--;
-		if (b < pct)
+		/* under mu: kf_iso_remaster takes the progress object away under it before freeing */
+		pthread_mutex_lock(&s->mu);
+		if (b < pct && s->progress)
 			kf_progress_update(s->progress,
 					   (uint64_t)(strtod(b, NULL) / 100.0 * (double)s->progress_total),
 					   0);
+		pthread_mutex_unlock(&s->mu);
 	}
 	return 1;
 }
@@ -97,30 +117,76 @@ static int xr_open(struct xr *s, struct kf_err *err)
 	}
 	if (Xorriso_startup_libraries(s->x, 0) <= 0)
 		return kf_err_set(err, KF_EFAIL, "libisoburn: cannot start libburn/libisofs");
+	/* xorriso.h:1103-1137: redirects both channels and starts a detached thread calling our
+	 * handlers; 1 = running, <=0 = not started (nothing to stop then) */
 	if (Xorriso_start_msg_watcher(s->x, on_result, s, on_info, s, 0) <= 0)
 		return kf_err_set(err, KF_EFAIL, "libisoburn: cannot start the message watcher");
 	s->watching = true;
 	return 0;
 }
 
+/* Xorriso_stop_msg_watcher (xorriso.h:1140-1150) tells the thread to end, waits until it has
+ * (libisoburn polls its state, no timeout), then runs our handlers on this thread for what was
+ * still queued and unregisters them; 1 = stopped, 0 = no watcher was running (it had ended by
+ * itself), <0 = libisoburn's own lock failed and the thread may still be running. Only after
+ * 1 or 0 may *s go. */
 static void xr_close(struct xr *s)
 {
 	if (s->x) {
-		if (s->watching)
-			Xorriso_stop_msg_watcher(s->x, 0);
+		if (s->watching && Xorriso_stop_msg_watcher(s->x, 0) < 0) {
+			/* the watcher may still call on_info with s, which lives on our caller's
+			 * stack: going on would let it write into whatever comes next there */
+			kf_error("libisoburn: cannot stop the message watcher thread; stopping");
+			abort();
+		}
+		s->watching = false;
 		Xorriso_destroy(&s->x, 0);
 	}
+	/* The thread's last handler call ended before Xorriso_stop_msg_watcher returned, which
+	 * libisoburn signals through a plain int; taking mu orders that call (made under mu)
+	 * before the frees below for ThreadSanitizer too. */
+	pthread_mutex_lock(&s->mu);
+	s->progress = NULL;
+	pthread_mutex_unlock(&s->mu);
 	kf_buf_free(&s->results);
 	pthread_mutex_destroy(&s->mu);
 }
 
+/* Waits until the watcher has handed everything xorriso printed so far to our handlers.
+ * Xorriso_peek_outlists (xorriso.h:1053-1077), with flag bit2 set, polls until it can return
+ * 0 (nothing pending anywhere) or -1 (inappropriate stack handle), or `timeout` seconds passed;
+ * >0 means still pending (bit0: messages in the outlists, bit1: the watcher is running our
+ * handlers on fetched messages), -2 that libisoburn's lock failed. Stack handle -1 is the most
+ * recent redirection: the watcher's (xorriso pops its own ones before a command returns). */
+static int xr_drain(struct xr *s, struct kf_err *err)
+{
+	time_t deadline = time(NULL) + XR_DRAIN_S;
+	int r;
+
+	for (;;) {
+		r = Xorriso_peek_outlists(s->x, -1, 1, 4);
+		if (r == 0)
+			return 0;
+		s->lost = r < 0 || time(NULL) >= deadline;
+		if (r < 0)
+			return kf_err_set(err, KF_EFAIL, "libisoburn: cannot inspect the message "
+					  "watcher (%s)", r == -1 ? "no such message redirection"
+					  : "its lock failed");
+		if (s->lost)
+			return kf_err_set(err, KF_ETIMEOUT, "libisoburn: the message watcher did not "
+					  "hand over xorriso's messages within %d s", XR_DRAIN_S);
+	}
+}
+
 /* Runs one xorriso command (NULL-terminated arguments after the command name). Returns 0, or
- * KF_EFAIL with `what` and xorriso's last problem message. `strict` also fails on SORRY. */
+ * KF_EFAIL with `what` and xorriso's last problem message (`strict` also fails on SORRY). When
+ * the command's messages could not be collected, s->lost is set and the error says so: nothing
+ * is known about the command then, and no further command runs on s. */
 static int xr_cmd(struct xr *s, bool strict, struct kf_err *err, const char *what,
 		  const char *cmd, ...)
 {
 	char *argv[XR_MAX_ARGS + 2];
-	int argc = 0, idx = 1, ret, ev;
+	int argc = 0, idx = 1, ret, ev, r;
 	char sev[80] = "";
 	va_list ap;
 	const char *a;
@@ -132,6 +198,9 @@ static int xr_cmd(struct xr *s, bool strict, struct kf_err *err, const char *wha
 		argv[argc++] = (char *)a;
 	va_end(ap);
 	argv[argc] = NULL;
+	if (s->lost)
+		return kf_err_set(err, KF_EFAIL, "%s: not run, an earlier xorriso command's messages "
+				  "were not collected", what);
 	pthread_mutex_lock(&s->mu);
 	s->last_problem[0] = '\0';
 	kf_buf_reset(&s->results);
@@ -139,8 +208,9 @@ static int xr_cmd(struct xr *s, bool strict, struct kf_err *err, const char *wha
 	Xorriso_set_problem_status(s->x, (char *)"", 0);
 	ret = Xorriso_interpreter(s->x, argc, argv, &idx, 4);
 	ev = Xorriso_eval_problem_status(s->x, ret, 0);
-	/* let the watcher hand over what the command printed */
-	Xorriso_peek_outlists(s->x, -1, 5, 4);
+	/* results and last_problem are complete only once the watcher handed everything over */
+	if ((r = xr_drain(s, err)) != 0)
+		return kf_err_wrap(err, "%s", what);
 	Xorriso_get_problem_status(s->x, sev, 0);
 	if (ret <= 0 || ev < 0 ||
 	    (*sev && Xorriso__severity_cmp(sev, (char *)(strict ? "SORRY" : "FAILURE")) >= 0)) {
@@ -154,20 +224,21 @@ static int xr_cmd(struct xr *s, bool strict, struct kf_err *err, const char *wha
 	return 0;
 }
 
-/* Does the loaded image hold iso_path? (-lsdi lists it on the result channel.) */
-static bool xr_exists(struct xr *s, const char *iso_path)
+/* Does the loaded image hold iso_path? (-lsdi lists it on the result channel, or fails with
+ * SORRY.) 0 with *found, or an error when xorriso's answer could not be collected. */
+static int xr_exists(struct xr *s, const char *iso_path, bool *found, struct kf_err *err)
 {
-	struct kf_err ignore;
 	char want[1100];
-	bool found;
+	int r;
 
-	if (xr_cmd(s, true, &ignore, "lsdi", "-lsdi", iso_path, NULL) != 0)
-		return false;
+	*found = false;
+	if ((r = xr_cmd(s, true, err, "lsdi", "-lsdi", iso_path, NULL)) != 0)
+		return s->lost ? r : 0;   /* failed: absent, unless the answer was lost */
 	snprintf(want, sizeof(want), "'%s'", iso_path);
 	pthread_mutex_lock(&s->mu);
-	found = strstr(kf_buf_str(&s->results), want) != NULL;
+	*found = strstr(kf_buf_str(&s->results), want) != NULL;
 	pthread_mutex_unlock(&s->mu);
-	return found;
+	return 0;
 }
 
 static int xr_load(struct xr *s, const char *path, struct kf_err *err)
@@ -176,16 +247,26 @@ static int xr_load(struct xr *s, const char *path, struct kf_err *err)
 
 	if (!kf_fs_exists(path))
 		return kf_err_set(err, KF_ENOTFOUND, "%s: no such file", path);
-	if ((r = xr_cmd(s, false, err, path, "-indev", path, NULL)) != 0)
+	if ((r = xr_cmd(s, false, err, path, "-indev", path, NULL)) != 0) {
+		char why[KF_ERR_MSG_MAX];
+
+		if (s->lost)   /* not known to be unreadable: the answer was lost */
+			return r;
+		snprintf(why, sizeof(why), "%s", err->msg);   /* not err->msg into itself */
 		return kf_err_set(err, KF_EPARSE, "%s cannot be read as an ISO image (%s)", path,
-				  err->msg);
+				  why);
+	}
 	return 0;
 }
 
 static int check_ubuntu_loaded(struct xr *s, const char *path, struct kf_err *err)
 {
-	bool casper = xr_exists(s, "/casper"), info = xr_exists(s, "/.disk/info");
+	bool casper, info;
+	int r;
 
+	if ((r = xr_exists(s, "/casper", &casper, err)) != 0 ||
+	    (r = xr_exists(s, "/.disk/info", &info, err)) != 0)
+		return r;
 	if (!casper || !info)
 		return kf_err_set(err, KF_EUNSUPPORTED,
 				  "%s is not an Ubuntu live-server ISO (no %s): paths.ubuntu_iso must "
@@ -310,7 +391,8 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 	char *tmp = NULL, *grub = NULL, *grub_new = NULL, *loop = NULL, *loop_new = NULL;
 	char *sums = NULL, *sums_path = NULL, *sums_new = NULL;
 	char what[512];
-	bool have_loop, have_sums;
+	bool have_grub, have_loop, have_sums;
+	struct kf_progress *progress;
 	int r;
 
 	if ((r = kf_fs_mkdirs(spec->work_dir, 0700, err)) != 0)
@@ -320,13 +402,16 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 	if ((r = xr_load(&s, spec->src, err)) != 0 ||
 	    (r = check_ubuntu_loaded(&s, spec->src, err)) != 0)
 		goto out;
-	if (!xr_exists(&s, "/boot/grub/grub.cfg")) {
+	if ((r = xr_exists(&s, "/boot/grub/grub.cfg", &have_grub, err)) != 0)
+		goto out;
+	if (!have_grub) {
 		r = kf_err_set(err, KF_EUNSUPPORTED, "%s has no /boot/grub/grub.cfg: not an Ubuntu "
 			       "22.04 live-server ISO", spec->src);
 		goto out;
 	}
-	have_loop = xr_exists(&s, "/boot/grub/loopback.cfg");
-	have_sums = xr_exists(&s, "/md5sum.txt");
+	if ((r = xr_exists(&s, "/boot/grub/loopback.cfg", &have_loop, err)) != 0 ||
+	    (r = xr_exists(&s, "/md5sum.txt", &have_sums, err)) != 0)
+		goto out;
 	if ((r = xr_cmd(&s, true, err, "osirrox", "-osirrox", "on", NULL)) != 0)
 		goto out;
 	if ((r = describe_source(&s, spec->src, spec->work_dir, err)) != 0)
@@ -386,12 +471,20 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 	snprintf(what, sizeof(what), "%s", spec->progress_what ? spec->progress_what : spec->dst);
 	{
 		struct stat st;
-		s.progress_total = stat(spec->src, &st) == 0 ? (uint64_t)st.st_size : 0;
+		uint64_t total = stat(spec->src, &st) == 0 ? (uint64_t)st.st_size : 0;
+
+		progress = kf_progress_new(what, total, 0);
+		pthread_mutex_lock(&s.mu);
+		s.progress_total = total;
+		s.progress = progress;
+		pthread_mutex_unlock(&s.mu);
 	}
-	s.progress = kf_progress_new(what, s.progress_total, 0);
 	r = xr_cmd(&s, false, err, tmp, "-commit", NULL);
-	kf_progress_done(s.progress, r == 0);
+	/* taken away under mu: on_info may still be about to use it if xr_cmd failed early */
+	pthread_mutex_lock(&s.mu);
 	s.progress = NULL;
+	pthread_mutex_unlock(&s.mu);
+	kf_progress_done(progress, r == 0);
 	if (r)
 		goto out;
 	if (rename(tmp, spec->dst) != 0)
