@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 # Threads in k3sforge: one per node (wait, status, doctor, snapshot, create-vms), the mirror's
 # workers (mirror, prep e2e, up e2e), libisoburn's message watcher (iso, up e2e).
-TSAN_TESTS='^(unit/.*|integration/test_(wait|status|doctor|mirror|snapshot|create_vms_stage|prep_e2e|up_e2e|iso|iso_watcher))$'
+TSAN_TESTS='^(unit/.*|integration/test_(wait|status|doctor|mirror|mirror_progress|hostile|snapshot|create_vms_stage|prep_e2e|up_e2e|iso|iso_watcher))$'
 
 if [[ "${1:-}" == --tsan ]]; then
 	shift
