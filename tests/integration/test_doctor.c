@@ -39,7 +39,7 @@ static int group_teardown(void **state)
 
 static void run_doctor(struct ops_lab *f, struct kf_findings *out, struct kf_captures *caps)
 {
-	struct kf_doctor_opts o = { .out_dir = f->out, .timeout_ms = 5000, .capture = caps != NULL };
+	struct kf_doctor_opts o = { .out_dir = f->out, .timeout_ms = 15000, .capture = caps != NULL };
 
 	memset(out, 0, sizeof(*out));
 	assert_int_equal(kf_doctor_nodes(out, caps, f->cfg, &o), 0);
