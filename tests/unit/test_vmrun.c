@@ -14,6 +14,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/vmrun.h"
+#include "k3sforge/vmsignals.h"
 #include "vmware_fixture.h"
 
 struct fx {
@@ -377,7 +378,7 @@ static void test_vmrun_retries_while_tools_start(void **state)
 	char *tv = NULL, *out = NULL;
 	struct kf_err e;
 	assert_int_equal(kf_vmrun_set_guest_auth(f->v, "ubuntu", "pw-for-test"), 0);
-	set_faults(f, "TOOLS_START_AFTER=1.2\n");
+	set_faults(f, "TOOLS_START_AFTER=4\n"); /* longer than a busy host takes for one call */
 	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
 	kf_vmrun_path(f->v, &tv, f->vmx, &e);
 	args[0] = tv;
@@ -678,7 +679,9 @@ static void test_vmrun_guest_queries_stay_parallel(void **state)
 	char name[32], *log, *q;
 	int begins = 0;
 	struct kf_err e;
-	set_faults(f, "TOOLS_START_AFTER=1\n");
+	/* Tools come up 5 s after power-on: every query has to wait, so all three are in
+	 * flight together unless the lane held them back. */
+	set_faults(f, "TOOLS_START_AFTER=5\n");
 	for (int i = 0; i < 3; i++) {
 		snprintf(name, sizeof(name), "g%d.vmx", i);
 		p[i] = (struct par){ .v = f->v, .vmx = vmw_write(f->dir, name, "displayName = \"g\"\n"),
@@ -734,6 +737,39 @@ static void test_vmrun_nogui_vm_answers_with_wait(void **state)
 	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, true, 5, &ip, &e), 0);
 	assert_string_equal(ip, "192.168.6.10");
 	free(ip);
+	free(ipf);
+}
+
+/* wait's Tools and IP signals (vmsignals) advance for a VM started nogui: "installed" counts
+ * and the IP is asked with -wait. Without that, a nogui lab never leaves "powered-on". */
+static void test_vmsignals_advance_for_a_nogui_vm(void **state)
+{
+	struct fx *f = *state;
+	struct kf_config *cfg = vmw_config();
+	struct kf_vmsignals vs;
+	char *out = kf_path_join(f->dir, "out"), *dir = NULL, *vmx = NULL, *ip = NULL;
+	char *ipf = kf_path_join(f->state, "k3s-master1.ip");
+	bool running = false;
+	struct kf_err e;
+	set_faults(f, "NOGUI=record\n");
+	assert_int_equal(kf_vmsignals_init(&vs, cfg, out, &e), 0);
+	vmx = kf_vmsignals_vmx(&vs, &cfg->nodes[0]);
+	dir = strdup(vmx);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(kf_fs_mkdirs(dir, 0755, &e), 0);
+	assert_int_equal(kf_fs_write_atomic(vmx, "displayName = \"k3s-master1\"\n", 28, 0644, &e), 0);
+	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
+	assert_int_equal(kf_vmrun_start(vs.vmrun, vmx, false, &e), 0);
+	assert_int_equal(vs.ops.tools_running(vs.ops.ctx, &cfg->nodes[0], &running, &e), 0);
+	assert_true(running);
+	assert_int_equal(vs.ops.guest_ip(vs.ops.ctx, &cfg->nodes[0], &ip, &e), 0);
+	assert_string_equal(ip, "192.168.6.10");
+	free(ip);
+	kf_vmsignals_free(&vs);
+	kf_config_free(cfg);
+	free(vmx);
+	free(dir);
+	free(out);
 	free(ipf);
 }
 
@@ -819,6 +855,7 @@ int main(void)
 		T(test_vmrun_power_calls_never_overlap),
 		T(test_vmrun_guest_queries_stay_parallel),
 		T(test_vmrun_nogui_vm_answers_with_wait),
+		T(test_vmsignals_advance_for_a_nogui_vm),
 		T(test_vmrun_reads_the_workstation_version),
 		T(test_hw_version_is_checked_against_workstation),
 	};
