@@ -13,6 +13,8 @@
 
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/vmlab.h"
 #include "k3sforge/vmrun.h"
 #include "k3sforge/vmsignals.h"
 #include "vmware_fixture.h"
@@ -773,6 +775,37 @@ static void test_vmsignals_advance_for_a_nogui_vm(void **state)
 	free(ipf);
 }
 
+/* After a stop vmware-vmx keeps the disk's lock a moment (packer#1267): the wait returns once
+ * only the .vmx's own lock is left, and names what is still held when the bound runs out. */
+static void test_vmlab_waits_for_vmware_locks_after_stop(void **state)
+{
+	struct fx *f = *state;
+	char *vmx = vmw_write(f->dir, "lk.vmx", "displayName = \"lk\"\nscsi0:0.fileName = \"lk.vmdk\"\n");
+	char *held = NULL;
+	double t0;
+	struct kf_err e;
+	set_faults(f, "LINGER_LOCKS=0.8\n");
+	setenv("K3SFORGE_VMWARE_SETTLE_MS", "0", 1);
+	assert_int_equal(kf_vmrun_start(f->v, vmx, false, &e), 0);
+	assert_int_equal(kf_vmlab_held_locks(f->dir, &held, &e), 0);
+	assert_non_null(held);
+	assert_non_null(strstr(held, "lk.vmdk.lck/M"));
+	assert_null(strstr(held, "lk.vmx.lck")); /* the vmx's own lock may stay (packer) */
+	free(held);
+	assert_int_equal(kf_vmrun_stop(f->v, vmx, true, &e), 0);
+	setenv("K3SFORGE_VMWARE_LOCK_WAIT_S", "0", 1);
+	assert_int_equal(kf_vmlab_wait_unlocked(f->dir, "lk", true, &e), KF_ETIMEOUT);
+	assert_non_null(strstr(e.msg, "still holds lk.vmdk.lck/M"));
+	unsetenv("K3SFORGE_VMWARE_LOCK_WAIT_S");
+	t0 = kf_now_mono();
+	assert_int_equal(kf_vmlab_wait_unlocked(f->dir, "lk", true, &e), 0);
+	assert_int_equal(kf_vmlab_held_locks(f->dir, &held, &e), 0);
+	assert_null(held);
+	assert_true(kf_now_mono() - t0 < 30);
+	unsetenv("K3SFORGE_VMWARE_SETTLE_MS");
+	free(vmx);
+}
+
 static void test_vmrun_reads_the_workstation_version(void **state)
 {
 	struct fx *f = *state;
@@ -856,6 +889,7 @@ int main(void)
 		T(test_vmrun_guest_queries_stay_parallel),
 		T(test_vmrun_nogui_vm_answers_with_wait),
 		T(test_vmsignals_advance_for_a_nogui_vm),
+		T(test_vmlab_waits_for_vmware_locks_after_stop),
 		T(test_vmrun_reads_the_workstation_version),
 		T(test_hw_version_is_checked_against_workstation),
 	};
