@@ -70,12 +70,21 @@ static void *detach_one(void *arg)
 	after = kf_vmx_format(vmx);
 	if ((j->rc = kf_vmrun_is_running(j->vs->vmrun, vmx_path, &running, &j->err)) != 0)
 		goto out;
+	/* The VM's folder, where vmware-vmx keeps its locks. */
+	if ((folder = strdup(vmx_path)) == NULL) {
+		j->rc = kf_err_set(&j->err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (strrchr(folder, '/'))
+		*strrchr(folder, '/') = '\0';
 	if (before && after && strcmp(before, after) == 0) {
 		kf_info("%s: ISOs already detached", j->node->name);
 		/* A run stopped between the VMX edit and the start (killed, or the start failed)
-		 * leaves the VM off: power it on, or nothing after this can reach it. */
+		 * leaves the VM off: power it on, or nothing after this can reach it — once a
+		 * stop made just before (by that run, or by hand) has released its locks. */
 		if (!running) {
-			if ((j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
+			if ((j->rc = kf_vmlab_wait_unlocked(folder, j->node->name, false, &j->err)) != 0 ||
+			    (j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
 				goto out;
 			j->restarted = true;
 			kf_ok("%s: was powered off; started again", j->node->name);
@@ -86,12 +95,6 @@ static void *detach_one(void *arg)
 		goto out;
 	/* vmware-vmx still holds the VM's files for a while after it is off (packer
 	 * step_shutdown.go:87-128): edit the VMX only once they are released. */
-	if ((folder = strdup(vmx_path)) == NULL) {
-		j->rc = kf_err_set(&j->err, KF_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (strrchr(folder, '/'))
-		*strrchr(folder, '/') = '\0';
 	if ((j->rc = kf_vmlab_wait_unlocked(folder, j->node->name, running, &j->err)) != 0)
 		goto out;
 	/* Reload: VMware rewrites the VMX when a VM powers off. */

@@ -378,7 +378,7 @@ EOF
 	# Workstation as the public record shows it: a nogui VM answers Tools/IP queries only
 	# so (NOGUI=record), power calls must not overlap (SERIAL_ONLY), and a stopped VM's
 	# files stay locked a moment (LINGER_LOCKS); what goes wrong lands in violations.log.
-	printf 'NOGUI=record\nSERIAL_ONLY=flag\nLINGER_LOCKS=0.5\n' >"$FAKE_VMRUN_FAULTS"
+	printf 'NOGUI=record\nSERIAL_ONLY=flag\nLINGER_LOCKS=2\n' >"$FAKE_VMRUN_FAULTS"
 	export K3SFORGE_VMWARE_SETTLE_MS=100
 }
 
