@@ -53,7 +53,9 @@ void kf_findings_free(struct kf_findings *f);
 /* One VMware virtual network as read from /etc/vmware/networking (Linux). */
 struct kf_vmnet_info {
 	bool present;          /* any answer VNET_<n>_* line */
-	bool virtual_adapter;  /* VNET_<n>_VIRTUAL_ADAPTER yes: the host has an adapter on it */
+	bool virtual_adapter;  /* VNET_<n>_VIRTUAL_ADAPTER yes / Adapter\UseAdapter 1: the host
+				* has an adapter on it */
+	bool adapter_known;    /* the source says either way (judged only then) */
 	bool nat;              /* VNET_<n>_NAT yes */
 	bool bridged;          /* add_bridge_mapping <if> <n> */
 	bool dhcp;
@@ -63,7 +65,8 @@ struct kf_vmnet_info {
 
 /* Parses the "answer VNET_<n>_KEY value" file for vmnet number n. */
 int kf_vmnet_parse_linux(struct kf_vmnet_info *out, const char *text, int n);
-/* Parses `reg.exe query ...\VMnetConfig\vmnet<n> /s` output (Windows via WSL interop). */
+/* Parses `reg.exe query ...\VMnetConfig\vmnet<n> /s` output (Windows via WSL interop):
+ * NAT only when NAT\UseNAT is 1, the adapter from Adapter\UseAdapter (as vagrant reads them). */
 int kf_vmnet_parse_windows_reg(struct kf_vmnet_info *out, const char *text);
 /* The number in "VMnet1"/"vmnet8"; -1 if malformed. */
 int kf_vmnet_number(const char *name);

@@ -11,6 +11,15 @@
 /* Largest disk k3sforge makes (vdiskmanager's own limit for scsi). */
 #define KF_VMDK_MAX_GB 8192
 
+/* Largest disk k3sforge writes itself: a sparse extent's grain table entries are 32-bit sector
+ * numbers (QEMU block/vmdk.c, l2 tables of uint32_t), so the file cannot pass 2^32 * 512 bytes
+ * = 2 TiB. Larger disks need vmware-vdiskmanager. */
+#define KF_VMDK_SPARSE_MAX_GB 2048
+
+/* 0 when a disk of size_gb can be made here (with vdiskmanager when not NULL, else by
+ * k3sforge); KF_EUNSUPPORTED / KF_ECONFIG naming the limit and what to do. */
+int kf_vmdk_check_size(const char *vdiskmanager, int size_gb, struct kf_err *err);
+
 /* Writes a monolithicSparse VMDK of size_gb GiB at path (atomically: temp + rename).
  * adapter_type is the ddb.adapterType ("lsilogic"); hw_version goes into
  * ddb.virtualHWVersion. */
@@ -19,7 +28,8 @@ int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type
 
 /* Creates the disk: runs `vdiskmanager -c -s <N>GB -a lsilogic -t 0 <path_for_tool>` when
  * vdiskmanager is not NULL (path_for_tool is the path as that program sees it, e.g. a Windows
- * path under WSL), else kf_vmdk_write_sparse(path). timeout_s bounds the tool. */
+ * path under WSL), else kf_vmdk_write_sparse(path). timeout_s bounds the tool. Checks the
+ * size first (kf_vmdk_check_size). */
 int kf_vmdk_create(const char *vdiskmanager, const char *path, const char *path_for_tool,
 		   int size_gb, int hw_version, int timeout_s, struct kf_err *err);
 

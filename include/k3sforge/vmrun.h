@@ -6,6 +6,7 @@
 #ifndef K3SFORGE_VMRUN_H
 #define K3SFORGE_VMRUN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -24,8 +25,13 @@ enum kf_vmrun_fault {
 	KF_VMRUN_PERMISSION,         /* host or guest permission denied */
 	KF_VMRUN_TIMEOUT,            /* no answer within the per-call timeout */
 	KF_VMRUN_NOT_INSTALLED,      /* the vmrun program is missing */
-	KF_VMRUN_UNKNOWN,            /* anything else */
+	KF_VMRUN_UNKNOWN,            /* anything else (vmrun's own "Unknown error" too) */
+	KF_VMRUN_CANCELED,           /* "The operation was canceled": retried, see vmware.log */
+	KF_VMRUN_NO_SERVICE,         /* "Unable to connect to host." + VIX_SERVICEPROVIDER_... */
+	KF_VMRUN_BAD_CONFIG,         /* "Cannot read the virtual machine configuration file" */
 };
+/* The last fault value (tests iterate over every fault). */
+#define KF_VMRUN_FAULT_LAST KF_VMRUN_BAD_CONFIG
 
 /* A located vmrun. */
 struct kf_vmrun {
@@ -36,6 +42,14 @@ struct kf_vmrun {
 	char *guest_user;    /* for guest operations; NULL = none */
 	char *guest_pass;    /* secret: registered with the logger, wiped on free */
 	char *vdiskmanager;  /* vmware-vdiskmanager next to vmrun or in PATH; NULL if absent */
+	/* Power, snapshot and inventory calls go through this one lane, one at a time, as
+	 * vagrant-vmware-desktop does (no `parallel: true` in its provider options,
+	 * lib/vagrant-vmware-desktop/plugin.rb:31-36). Queries (list, checkToolsState,
+	 * getGuestIPAddress, readVariable) do not wait for it, so waiting on guests stays
+	 * parallel. */
+	pthread_mutex_t lane;
+	int canceled_tries;  /* attempts on "operation was canceled" (3, vagrant base.rb:1286) */
+	int canceled_sleep_ms; /* between them (2000, vagrant base.rb:1301) */
 };
 
 /* Finds vmrun: cfg->vmware.vmrun when it is a path (not "auto"), else PATH, /usr/bin/vmrun,
@@ -60,8 +74,14 @@ int kf_vmrun_path(const struct kf_vmrun *v, char **out, const char *host_path,
 		  struct kf_err *err);
 
 /* Classifies a finished call from its stdout (where vmrun prints errors), exit code and
- * whether it timed out. */
+ * whether it timed out. Only the message text counts: a trailing ": <vmx>" and a leading
+ * "Cannot open VM: <vmx>, " are taken off first, so the VM's path never decides the fault. */
 enum kf_vmrun_fault kf_vmrun_classify(const char *output, int exit_code, bool timed_out);
+/* The same, with the VMX path as given to vmrun (may be NULL) to take off exactly. */
+enum kf_vmrun_fault kf_vmrun_classify_vm(const char *output, const char *vmx, int exit_code,
+					 bool timed_out);
+/* True for the verbs that go through the serial lane (start, stop, snapshot, ...). */
+bool kf_vmrun_is_serial(const char *command);
 /* Stable short name ("tools-not-running") and a one-line explanation with what to do. */
 const char *kf_vmrun_fault_name(enum kf_vmrun_fault f);
 const char *kf_vmrun_fault_advice(enum kf_vmrun_fault f);
@@ -94,9 +114,15 @@ int kf_vmrun_list(struct kf_vmrun *v, char ***paths, size_t *n, struct kf_err *e
 int kf_vmrun_is_running(struct kf_vmrun *v, const char *vmx, bool *running, struct kf_err *err);
 /* "running", "installed", "unknown", ... (caller frees). */
 int kf_vmrun_tools_state(struct kf_vmrun *v, const char *vmx, char **state, struct kf_err *err);
-/* The guest's IP as reported by Tools (caller frees). With wait, vmrun's -wait. */
-int kf_vmrun_guest_ip(struct kf_vmrun *v, const char *vmx, bool wait, char **ip,
+/* The guest's IP as reported by Tools (caller frees). With wait, vmrun's -wait, bounded by
+ * wait_s (0 = the call's usual timeout): a VM started nogui answers only with -wait
+ * (open-vm-tools#718, docker-machine-driver-vmware#31); vagrant asks with -wait and a 10 s
+ * timeout (lib/vagrant-vmware-desktop/driver/base.rb:599). */
+int kf_vmrun_guest_ip(struct kf_vmrun *v, const char *vmx, bool wait, int wait_s, char **ip,
 		      struct kf_err *err);
+/* True when a checkToolsState answer means Tools are there: "running", and "installed",
+ * which is what a VM started nogui answers with Tools running (open-vm-tools#718). */
+bool kf_vmrun_tools_present(const char *state);
 /* Needs guest credentials. */
 int kf_vmrun_file_exists(struct kf_vmrun *v, const char *vmx, const char *guest_path,
 			 bool *exists, struct kf_err *err);
@@ -114,5 +140,22 @@ int kf_vmrun_delete_vm(struct kf_vmrun *v, const char *vmx, struct kf_err *err);
 int kf_vmrun_read_variable(struct kf_vmrun *v, const char *vmx, const char *kind,
 			   const char *name, char **value, struct kf_err *err);
 void kf_vmrun_strv_free(char **v, size_t n);
+
+/* The Workstation product version ("17.6.1"), which vmrun's banner does not give (vmrun has
+ * said 1.17.0 since Workstation 14). Linux: `vmware -v` next to vmrun or in PATH ("VMware
+ * Workstation 17.6.1 build-...", as gns3-server compute/vmware/__init__.py:225 and packer
+ * driver_workstation_unix.go:150-161 read it). Windows through WSL: ProductVersion under
+ * HKLM\SOFTWARE\WOW6432Node\VMware, Inc.\VMware Workstation, read with reg.exe (packer
+ * driver_workstation_windows.go:28-31,194-204). KF_ENOTFOUND when it cannot be learned. */
+int kf_vmrun_workstation_version(const struct kf_vmrun *v, char **version, struct kf_err *err);
+/* Parses "VMware Workstation 17.6.1 build-24319023" (or a bare "17.6.1.xxxx") into numbers. */
+bool kf_workstation_parse_version(const char *text, unsigned *major, unsigned *minor,
+				  unsigned *patch);
+/* Checks that Workstation `ws_version` can power on virtualHW.version `hw`. 0 (with
+ * *uncertain and a warning in err->msg when the host is older than the release the pairing was
+ * tested with but not provably too old), or KF_EUNSUPPORTED with the version needed and what
+ * to do. */
+int kf_vmrun_check_hw_version(int hw, const char *ws_version, bool *uncertain,
+			      struct kf_err *err);
 
 #endif

@@ -27,16 +27,30 @@ struct kf_vmx_spec {
 	const char *disk_file;      /* e.g. "k3s-master1.vmdk" */
 	const char *installer_iso;  /* first CD-ROM */
 	const char *seed_iso;       /* second CD-ROM (NoCloud cidata) */
-	const char *vnet;           /* e.g. "VMnet1" */
+	const char *vnet;           /* as the host writes it: kf_vmx_vnet_value() */
 	const char *mac;            /* static, inside 00:50:56:00:00:00-00:50:56:3F:FF:FF */
 	const char *nvram;          /* e.g. "k3s-master1.nvram" */
 };
+
+/* Why firmware "efi" is refused (one text for config check, create-vms and the writer). */
+#define KF_VMX_EFI_REFUSED                                                                       \
+	"vmware.firmware: efi is refused: an EFI VM boots what its NVRAM says, not bios.bootOrder, " \
+	"and the Ubuntu 22.04 installer may put the install CD first again, so the VM would boot "  \
+	"the installer after installing (docs/vmware.md, EFI); use vmware.firmware: bios"
 
 /* The CD-ROM slots the writer uses (installer, seed). */
 #define KF_VMX_CD_INSTALLER "ide0:0"
 #define KF_VMX_CD_SEED "ide0:1"
 
-/* Builds the complete VMX for a node. */
+/* The ethernet0.vnet value for vmnet `vmnet` ("VMnet1", "vmnet1") on this kind of host:
+ * "VMnet1" on Windows (vmrun.exe, also when driven from WSL), "/dev/vmnet1" on Linux, the form
+ * Linux Workstation writes and reads (vagrant-vmware-desktop action/network.rb:89 writes
+ * "/dev/<device>"; hashicorp/vagrant#10207 shows `ethernet1.vnet = "/dev/vmnet2"` on a Debian
+ * host; gns3-server compute/vmware/vmware_vm.py:294 takes the basename when reading). NULL
+ * for a malformed name or out of memory. Caller frees. */
+char *kf_vmx_vnet_value(const char *vmnet, bool windows_host);
+/* Builds the complete VMX for a node. Refuses firmware "efi" (KF_EUNSUPPORTED, with why:
+ * docs/vmware.md "EFI"). */
 int kf_vmx_build(struct kf_vmx **out, const struct kf_vmx_spec *spec, struct kf_err *err);
 /* Parses VMX text. Every line is kept as it was (comments, unknown keys, order, line ends);
  * `name` is used in messages. Malformed lines are kept verbatim, not rejected. */

@@ -1,4 +1,8 @@
-/* vmrun as a source of readiness signals for the wait engine. */
+/* vmrun as a source of readiness signals for the wait engine. The VMs run nogui, where vmrun
+ * answers checkToolsState with "installed" while Tools run, and getGuestIPAddress without -wait
+ * with "The VMware Tools are not running" (open-vm-tools#718, docker-machine-driver-vmware#31):
+ * so "installed" counts as present and the IP is asked with -wait and a short timeout per call,
+ * as vagrant does (lib/vagrant-vmware-desktop/driver/base.rb:599, 10 s). */
 #include "k3sforge/vmsignals.h"
 
 #include <stdio.h>
@@ -7,6 +11,9 @@
 
 #include "k3sforge/fs.h"
 #include "k3sforge/vmlab.h"
+
+/* Per getGuestIPAddress -wait call: vagrant's bound (driver/base.rb:599). */
+#define GUEST_IP_WAIT_S 10
 
 char *kf_vmsignals_vmx(const struct kf_vmsignals *vs, const struct kf_node *n)
 {
@@ -42,7 +49,7 @@ static int tools_running(void *ctx, const struct kf_node *n, bool *running, stru
 	int r = vmx ? kf_vmrun_tools_state(vs->vmrun, vmx, &state, err)
 		    : kf_err_set(err, KF_ENOMEM, "out of memory");
 
-	*running = r == 0 && state && strcmp(state, "running") == 0;
+	*running = r == 0 && kf_vmrun_tools_present(state);
 	free(state);
 	free(vmx);
 	return r;
@@ -52,7 +59,7 @@ static int guest_ip(void *ctx, const struct kf_node *n, char **ip, struct kf_err
 {
 	struct kf_vmsignals *vs = ctx;
 	char *vmx = kf_vmsignals_vmx(vs, n);
-	int r = vmx ? kf_vmrun_guest_ip(vs->vmrun, vmx, false, ip, err)
+	int r = vmx ? kf_vmrun_guest_ip(vs->vmrun, vmx, true, GUEST_IP_WAIT_S, ip, err)
 		    : kf_err_set(err, KF_ENOMEM, "out of memory");
 
 	free(vmx);

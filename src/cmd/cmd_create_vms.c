@@ -198,7 +198,7 @@ static int need_file(const char *path, const char *what, struct kf_err *err)
 
 /* Creates one node's folder, disk and VMX. */
 static int make_vm(struct kf_config *cfg, struct node_job *j, const char *installer,
-		   const char *seed, struct kf_err *err)
+		   const char *seed, const char *vnet, struct kf_err *err)
 {
 	struct kf_vmx_spec spec;
 	struct kf_vmx *vmx = NULL;
@@ -235,7 +235,7 @@ static int make_vm(struct kf_config *cfg, struct node_job *j, const char *instal
 	spec.disk_file = disk_name;
 	spec.installer_iso = t_inst;
 	spec.seed_iso = t_seed;
-	spec.vnet = cfg->network.vmnet;
+	spec.vnet = vnet;
 	spec.mac = j->mac;
 	spec.nvram = nvram;
 	if ((r = kf_vmx_build(&vmx, &spec, err)) != 0)
@@ -253,6 +253,46 @@ out:
 	free(nvram);
 	free(note);
 	return r;
+}
+
+/* What Workstation would refuse or get wrong, checked before any VM is touched: EFI, the
+ * hardware version against the Workstation found, disk sizes without vdiskmanager, and the
+ * vnet in the host's own form (*vnet, caller frees). */
+static int vm_prechecks(const struct kf_config *cfg, struct kf_vmrun *v, char **vnet,
+			struct kf_err *err)
+{
+	char *ws = NULL;
+	struct kf_err e;
+	bool uncertain = false;
+	int r = 0;
+
+	if (cfg->vmware.firmware && strcmp(cfg->vmware.firmware, "efi") == 0)
+		return kf_err_set(err, KF_EUNSUPPORTED, "%s", KF_VMX_EFI_REFUSED);
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		if ((r = kf_vmdk_check_size(v->vdiskmanager, cfg->nodes[i].disk_gb, err)) != 0)
+			return kf_err_wrap(err, "nodes[%zu] %s: nothing was touched", i,
+					   cfg->nodes[i].name);
+	kf_err_clear(&e);
+	if (kf_vmrun_workstation_version(v, &ws, &e) != 0) {
+		kf_warn("%s; vmware.hw_version %d not checked against it", e.msg,
+			cfg->vmware.hw_version);
+	} else {
+		kf_info("VMware Workstation %s", ws);
+		if ((r = kf_vmrun_check_hw_version(cfg->vmware.hw_version, ws, &uncertain, err)) != 0) {
+			free(ws);
+			return kf_err_wrap(err, "nothing was touched");
+		}
+		if (uncertain)
+			kf_warn("%s", err->msg);
+		kf_err_clear(err);
+		free(ws);
+	}
+	/* vmrun.exe means a Windows host, also when k3sforge runs in WSL. */
+	if (!(*vnet = kf_vmx_vnet_value(cfg->network.vmnet, v->windows)))
+		return kf_err_set(err, KF_ECONFIG,
+				  "network.vmnet '%s' is not a VMware network name such as VMnet1",
+				  cfg->network.vmnet);
+	return 0;
 }
 
 static void *start_thread(void *arg)
@@ -305,7 +345,7 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 	pthread_t *threads = NULL;
 	char (*macs)[KF_VMX_MAC_LEN + 1] = NULL;
 	const char **names = NULL, **given = NULL;
-	char *installer = NULL, *vm_dir = NULL;
+	char *installer = NULL, *vm_dir = NULL, *vnet = NULL;
 	size_t n, failed = 0, first_failed = 0;
 	int r;
 
@@ -361,6 +401,8 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 			goto out;
 		free(probe);
 	}
+	if ((r = vm_prechecks(cfg, v, &vnet, err)) != 0)
+		goto out;
 
 	jobs = calloc(n, sizeof(*jobs));
 	threads = calloc(n, sizeof(*threads));
@@ -434,7 +476,7 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 	}
 	for (size_t i = 0; i < n; i++) {
 		char *seed = iso_path(ctx, jobs[i].node->name);
-		r = seed ? make_vm(cfg, &jobs[i], installer, seed, err)
+		r = seed ? make_vm(cfg, &jobs[i], installer, seed, vnet, err)
 			 : kf_err_set(err, KF_ENOMEM, "out of memory");
 		free(seed);
 		if (r) {
@@ -443,8 +485,9 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		}
 	}
 
-	/* Start every node at once: each start blocks until that VM is powered on. */
-	kf_info("starting %zu VMs in parallel", n);
+	/* One thread per node, but vmrun's power calls go one at a time through the vmrun lane
+	 * (kf_vmrun_run); the waits after this are parallel. */
+	kf_info("starting %zu VMs", n);
 	for (size_t i = 0; i < n; i++) {
 		if (pthread_create(&threads[i], NULL, start_thread, &jobs[i]) != 0) {
 			jobs[i].rc = kf_err_set(&jobs[i].err, KF_EFAIL, "cannot start a thread");
@@ -483,6 +526,7 @@ out:
 	free(given);
 	free(installer);
 	free(vm_dir);
+	free(vnet);
 	kf_findings_free(&findings);
 	kf_vmrun_free(v);
 	return r;

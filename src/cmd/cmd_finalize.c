@@ -13,6 +13,7 @@
 #include "k3sforge/node.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
+#include "k3sforge/vmlab.h"
 #include "k3sforge/vmsignals.h"
 #include "k3sforge/vmx.h"
 
@@ -53,6 +54,7 @@ static void *detach_one(void *arg)
 {
 	struct detach_job *j = arg;
 	char *vmx_path = kf_vmsignals_vmx(j->vs, j->node), *before = NULL, *after = NULL;
+	char *folder = NULL;
 	struct kf_vmx *vmx = NULL;
 	bool running = false;
 
@@ -68,12 +70,21 @@ static void *detach_one(void *arg)
 	after = kf_vmx_format(vmx);
 	if ((j->rc = kf_vmrun_is_running(j->vs->vmrun, vmx_path, &running, &j->err)) != 0)
 		goto out;
+	/* The VM's folder, where vmware-vmx keeps its locks. */
+	if ((folder = strdup(vmx_path)) == NULL) {
+		j->rc = kf_err_set(&j->err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (strrchr(folder, '/'))
+		*strrchr(folder, '/') = '\0';
 	if (before && after && strcmp(before, after) == 0) {
 		kf_info("%s: ISOs already detached", j->node->name);
 		/* A run stopped between the VMX edit and the start (killed, or the start failed)
-		 * leaves the VM off: power it on, or nothing after this can reach it. */
+		 * leaves the VM off: power it on, or nothing after this can reach it — once a
+		 * stop made just before (by that run, or by hand) has released its locks. */
 		if (!running) {
-			if ((j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
+			if ((j->rc = kf_vmlab_wait_unlocked(folder, j->node->name, false, &j->err)) != 0 ||
+			    (j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
 				goto out;
 			j->restarted = true;
 			kf_ok("%s: was powered off; started again", j->node->name);
@@ -81,6 +92,10 @@ static void *detach_one(void *arg)
 		goto out;
 	}
 	if (running && (j->rc = stop_vm(j, vmx_path)) != 0)
+		goto out;
+	/* vmware-vmx still holds the VM's files for a while after it is off (packer
+	 * step_shutdown.go:87-128): edit the VMX only once they are released. */
+	if ((j->rc = kf_vmlab_wait_unlocked(folder, j->node->name, running, &j->err)) != 0)
 		goto out;
 	/* Reload: VMware rewrites the VMX when a VM powers off. */
 	kf_vmx_free(vmx);
@@ -99,6 +114,7 @@ out:
 		kf_err_wrap(&j->err, "%s", j->node->name);
 	free(before);
 	free(after);
+	free(folder);
 	kf_vmx_free(vmx);
 	free(vmx_path);
 	return NULL;

@@ -1170,6 +1170,10 @@ static void load_node(struct ld *l, const struct ynode *m, size_t i, struct kf_n
 			     SV(v->str));
 		else if (sz < 1024 || sz > 262144)
 			PROB(l, v, "%s %ld MiB is out of range 1024..262144 MiB", path, sz);
+		else if (sz % 4 != 0) /* VMware's memsize rule: gns3-server
+				       * controller/gns3vm/vmware_gns3_vm.py:68-70 */
+			PROB(l, v, "%s %ld MiB is not a multiple of 4 MiB, which VMware requires for "
+			     "memsize: use %ld or %ld", path, sz, sz - sz % 4, sz - sz % 4 + 4);
 		else
 			n->memory_mb = (int)sz;
 	}

@@ -185,8 +185,10 @@ int kf_vmnet_parse_linux(struct kf_vmnet_info *out, const char *text, int n)
 				parse_ip(v, &out->subnet);
 			else if (strncmp(k, "HOSTONLY_NETMASK ", 17) == 0)
 				parse_ip(v, &out->netmask);
-			else if (strncmp(k, "VIRTUAL_ADAPTER ", 16) == 0)
+			else if (strncmp(k, "VIRTUAL_ADAPTER ", 16) == 0) {
 				out->virtual_adapter = yes(v);
+				out->adapter_known = true;
+			}
 			else if (strncmp(k, "NAT ", 4) == 0)
 				out->nat = yes(v);
 			else if (strncmp(k, "DHCP ", 5) == 0)
@@ -202,39 +204,50 @@ int kf_vmnet_parse_linux(struct kf_vmnet_info *out, const char *text, int n)
 	return 0;
 }
 
-/* "    IPSubnetAddress    REG_SZ    192.168.6.0" lines and "\NAT" subkeys. */
+/* `reg query ...\VMnetConfig\vmnet<n> /s`: the vmnet's key, then its subkeys, each a header
+ * line followed by "    Name    REG_TYPE    value" lines. Read as vagrant-vmware-desktop reads
+ * the same keys: NAT only when NAT\UseNAT is 1, else host-only, even when a NAT subkey exists
+ * (go_src/vagrant-vmware-utility/driver/base_windows.go:90-102); the host's virtual adapter
+ * exists when Adapter\UseAdapter is 1 (service/vnetlib_windows.go:271-292). */
 int kf_vmnet_parse_windows_reg(struct kf_vmnet_info *out, const char *text)
 {
+	enum { SEC_NONE, SEC_VMNET, SEC_NAT, SEC_ADAPTER, SEC_DHCP, SEC_OTHER } sec = SEC_NONE;
 	const char *p = text;
 
 	memset(out, 0, sizeof(*out));
 	while (p && *p) {
 		const char *eol = strchr(p, '\n');
 		char line[512], name[128], type[32], val[256];
+		const char *sub;
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
 		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
 		p = eol ? eol + 1 : NULL;
-		if (strstr(line, "VMnetConfig\\vmnet")) {
+		line[strcspn(line, "\r")] = '\0';
+		if ((sub = strcasestr(line, "VMnetConfig\\vmnet")) != NULL && line[0] == 'H') {
+			const char *tail = strchr(sub + strlen("VMnetConfig\\vmnet"), '\\');
 			out->present = true;
-			if (strcasestr(line, "\\NAT"))
-				out->nat = true;
+			out->adapter_known = true; /* Windows: no Adapter key means no adapter */
+			sec = !tail ? SEC_VMNET
+			      : strcasecmp(tail, "\\NAT") == 0 ? SEC_NAT
+			      : strcasecmp(tail, "\\Adapter") == 0 ? SEC_ADAPTER
+			      : strcasecmp(tail, "\\DHCP") == 0 ? SEC_DHCP
+								 : SEC_OTHER;
 			continue;
 		}
 		if (sscanf(line, " %127s %31s %255s", name, type, val) != 3 ||
 		    strncmp(type, "REG_", 4) != 0)
 			continue;
-		if (strcasecmp(name, "IPSubnetAddress") == 0)
+		if (sec == SEC_VMNET && strcasecmp(name, "IPSubnetAddress") == 0)
 			parse_ip(val, &out->subnet);
-		else if (strcasecmp(name, "IPSubnetMask") == 0)
+		else if (sec == SEC_VMNET && strcasecmp(name, "IPSubnetMask") == 0)
 			parse_ip(val, &out->netmask);
-		else if (strcasecmp(name, "UseDHCP") == 0)
-			out->dhcp = strcmp(val, "0x0") != 0;
-		else if (strcasecmp(name, "UseNAT") == 0)
-			out->nat = out->nat || strcmp(val, "0x0") != 0;
+		else if ((sec == SEC_DHCP || sec == SEC_VMNET) && strcasecmp(name, "UseDHCP") == 0)
+			out->dhcp = strtoul(val, NULL, 0) == 1;
+		else if (sec == SEC_NAT && strcasecmp(name, "UseNAT") == 0)
+			out->nat = strtoul(val, NULL, 0) == 1;
+		else if (sec == SEC_ADAPTER && strcasecmp(name, "UseAdapter") == 0)
+			out->virtual_adapter = strtoul(val, NULL, 0) == 1;
 	}
-	/* On Windows every vmnet with a subnet has a host adapter unless disabled; the adapter
-	 * itself is checked separately (or reported as not checked). */
-	out->virtual_adapter = out->present && out->subnet != 0;
 	return 0;
 }
 
@@ -286,6 +299,19 @@ int kf_vmnet_judge(struct kf_findings *out, const struct kf_config *cfg,
 			    cfg->network.subnet, source,
 			    info->dhcp ? "; its DHCP server is on, harmless with static node IPs" : "");
 	if (r)
+		return r;
+	if (info->adapter_known && !info->virtual_adapter) {
+		snprintf(fix, sizeof(fix),
+			 "in the Virtual Network Editor tick \"Connect a host virtual adapter to this "
+			 "network\" for %s and apply (the host must be %s on it for the registry and "
+			 "the guests' downloads)",
+			 vnet, cfg->network.gateway);
+		return kf_findings_add(out, "host-adapter", KF_CHECK_FAIL, fix,
+				       "%s has no host virtual adapter (%s)", vnet, source);
+	}
+	if (info->adapter_known &&
+	    (r = kf_findings_add(out, "host-adapter", KF_CHECK_OK, NULL,
+				 "%s has a host virtual adapter (%s)", vnet, source)) != 0)
 		return r;
 	parse_ip(cfg->network.gateway, &gw);
 	if (!host_addr_known) {
@@ -374,6 +400,31 @@ static int check_vmrun(struct kf_findings *out, const struct kf_config *cfg)
 		r = kf_findings_add(out, "vmrun", KF_CHECK_OK, NULL,
 				    "VMware Workstation's vmrun %s at %s%s", v->version, v->path,
 				    v->windows ? " (Windows, through WSL interop)" : "");
+	if (!r) {
+		/* vmrun's banner says 1.17.0 for every Workstation since 14: the product version
+		 * decides which virtualHW.version powers on. */
+		char *ws = NULL;
+		bool uncertain = false;
+		kf_err_clear(&e);
+		if (kf_vmrun_workstation_version(v, &ws, &e) != 0)
+			r = kf_findings_add(out, "workstation", KF_CHECK_WARN,
+					    "check Help > About in Workstation: vmware.hw_version 22 "
+					    "needs 25H2, 21 is tested with 17.6",
+					    "%s: vmware.hw_version %d not checked", e.msg,
+					    cfg->vmware.hw_version);
+		else if (kf_vmrun_check_hw_version(cfg->vmware.hw_version, ws, &uncertain, &e) != 0)
+			r = kf_findings_add(out, "workstation", KF_CHECK_FAIL,
+					    "lower vmware.hw_version or upgrade Workstation", "%s", e.msg);
+		else if (uncertain)
+			r = kf_findings_add(out, "workstation", KF_CHECK_WARN,
+					    "set vmware.hw_version lower if a VM will not start",
+					    "VMware Workstation %s: %s", ws, e.msg);
+		else
+			r = kf_findings_add(out, "workstation", KF_CHECK_OK, NULL,
+					    "VMware Workstation %s runs vmware.hw_version %d", ws,
+					    cfg->vmware.hw_version);
+		free(ws);
+	}
 	if (!r)
 		r = kf_findings_add(out, "vdiskmanager", KF_CHECK_INFO, NULL, "%s",
 				    v->vdiskmanager ? "vmware-vdiskmanager found: disks are made with it"

@@ -207,6 +207,21 @@ int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type
 	return 0;
 }
 
+int kf_vmdk_check_size(const char *vdiskmanager, int size_gb, struct kf_err *err)
+{
+	if (size_gb < 1 || size_gb > KF_VMDK_MAX_GB)
+		return kf_err_set(err, KF_ECONFIG, "disk size %d GiB is outside 1..%d GiB", size_gb,
+				  KF_VMDK_MAX_GB);
+	if (!vdiskmanager && size_gb > KF_VMDK_SPARSE_MAX_GB)
+		return kf_err_set(err, KF_EUNSUPPORTED,
+				  "disk size %d GiB is over the %d GiB a sparse VMDK written without "
+				  "vmware-vdiskmanager can address (32-bit grain table entries); "
+				  "install Workstation's vmware-vdiskmanager next to vmrun, or use a "
+				  "disk of at most %d GiB",
+				  size_gb, KF_VMDK_SPARSE_MAX_GB, KF_VMDK_SPARSE_MAX_GB);
+	return 0;
+}
+
 int kf_vmdk_create(const char *vdiskmanager, const char *path, const char *path_for_tool,
 		   int size_gb, int hw_version, int timeout_s, struct kf_err *err)
 {
@@ -214,6 +229,8 @@ int kf_vmdk_create(const char *vdiskmanager, const char *path, const char *path_
 	struct kf_proc p;
 	int r;
 
+	if ((r = kf_vmdk_check_size(vdiskmanager, size_gb, err)) != 0)
+		return kf_err_wrap(err, "%s", path);
 	if (!vdiskmanager)
 		return kf_vmdk_write_sparse(path, size_gb, "lsilogic", hw_version, err);
 	if (size_gb < 1 || size_gb > KF_VMDK_MAX_GB)

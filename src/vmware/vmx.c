@@ -449,6 +449,21 @@ int kf_vmx_save(const struct kf_vmx *vmx, const char *path, struct kf_err *err)
 	return r;
 }
 
+char *kf_vmx_vnet_value(const char *vmnet, bool windows_host)
+{
+	char *out = NULL;
+	unsigned n;
+	char extra;
+
+	if (!vmnet || strncasecmp(vmnet, "vmnet", 5) != 0 ||
+	    sscanf(vmnet + 5, "%u%c", &n, &extra) != 1 || n > 255 ||
+	    !isdigit((unsigned char)vmnet[5]))
+		return NULL;
+	if (asprintf(&out, windows_host ? "VMnet%u" : "/dev/vmnet%u", n) < 0)
+		return NULL;
+	return out;
+}
+
 /* The writer: a table of fixed keys, then the node's own values. */
 int kf_vmx_build(struct kf_vmx **out, const struct kf_vmx_spec *s, struct kf_err *err)
 {
@@ -471,6 +486,8 @@ int kf_vmx_build(struct kf_vmx **out, const struct kf_vmx_spec *s, struct kf_err
 	if (s->firmware && !efi && strcmp(s->firmware, "bios") != 0)
 		return kf_err_set(err, KF_ECONFIG, "VMX for %s: firmware '%s' must be bios or efi",
 				  s->display_name, s->firmware);
+	if (efi)
+		return kf_err_set(err, KF_EUNSUPPORTED, "%s", KF_VMX_EFI_REFUSED);
 	v = vmx_new();
 	if (!v)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");

@@ -12,6 +12,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/kf-create-vms-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export FAKE_VMRUN_STATE=$work/state FAKE_VMRUN_FAULTS=$work/faults.env
 export PATH="$SRC/tests/fakes:$PATH"
+# VMware's lock wait keeps its 120 s bound; the 5 s settle after a stop is shortened here.
+export K3SFORGE_VMWARE_SETTLE_MS=100
 cd "$work" || exit 1
 out=$work/out
 nodes=(k3s-master1 k3s-worker1 k3s-worker2)
@@ -51,22 +53,27 @@ test_create_vms_names_the_missing_seed() {
 	make_isos
 }
 
-test_create_vms_starts_three_vms_in_parallel() {
-	echo "POWER_ON_DELAY=1.5" >"$FAKE_VMRUN_FAULTS"
+# Workstation takes power calls one at a time (vagrant never runs them in parallel): the
+# double flags any start that overlaps another one.
+test_create_vms_starts_vms_one_at_a_time() {
+	printf 'POWER_ON_DELAY=0.5\nSERIAL_ONLY=flag\n' >"$FAKE_VMRUN_FAULTS"
 	if ! kf create-vms; then fail "${FUNCNAME[0]}" "create-vms failed"; return; fi
 	: >"$FAKE_VMRUN_FAULTS"
-	# Every start was issued before any finished: the three power-ons overlapped.
-	python3 - "$FAKE_VMRUN_STATE/calls.log" <<'PY' || { fail "${FUNCNAME[0]}" "starts did not overlap"; return; }
+	if [ -s "$FAKE_VMRUN_STATE/violations.log" ]; then
+		fail "${FUNCNAME[0]}" "$(cat "$FAKE_VMRUN_STATE/violations.log")"; return
+	fi
+	python3 - "$FAKE_VMRUN_STATE/calls.log" <<'PY' || { fail "${FUNCNAME[0]}" "starts overlapped"; return; }
 import sys
-begins, ends, pids = [], [], {}
+spans, open_ = [], {}
 for line in open(sys.argv[1]):
     parts = line.split()
     if parts[1] == "BEGIN" and len(parts) > 5 and parts[5] == "start":
-        begins.append(float(parts[0])); pids[parts[2]] = True
-    elif parts[1] == "END" and parts[2] in pids:
-        ends.append(float(parts[0]))
-assert len(begins) == 3 and len(ends) == 3, (begins, ends)
-assert max(begins) < min(ends), (begins, ends)
+        open_[parts[2]] = float(parts[0])
+    elif parts[1] == "END" and parts[2] in open_:
+        spans.append((open_.pop(parts[2]), float(parts[0])))
+spans.sort()
+assert len(spans) == 3, spans
+assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
 PY
 	"$SRC/tests/fakes/vmrun" -T ws list >"$work/list"
 	grep -q "Total running VMs: 3" "$work/list" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not 3 running"
@@ -91,7 +98,7 @@ test_vmx_files_have_expected_keys() {
 			'numvcpus = "2"' 'memsize = "4096"' "scsi0:0.fileName = \"$n.vmdk\"" \
 			"ide0:0.fileName = \"$out/iso/installer.iso\"" \
 			"ide0:1.fileName = \"$out/iso/seed-$n.iso\"" \
-			'ethernet0.connectionType = "custom"' 'ethernet0.vnet = "VMnet1"' \
+			'ethernet0.connectionType = "custom"' 'ethernet0.vnet = "/dev/vmnet1"' \
 			'ethernet0.virtualDev = "vmxnet3"' 'ethernet0.addressType = "static"' \
 			'tools.syncTime = "TRUE"' 'msg.autoAnswer = "TRUE"'; do
 			grep -qxF -- "$kv" "$vmx" || { fail "${FUNCNAME[0]}" "$n: no line '$kv'"; return; }
@@ -188,6 +195,42 @@ test_destroy_removes_only_the_labs_vms() {
 	[ -f "$out/vms/other-stuff/notes.txt" ] || { fail "${FUNCNAME[0]}" "foreign folder deleted"; return; }
 	"$SRC/tests/fakes/vmrun" -T ws list >"$work/list"
 	grep -q "Total running VMs: 0" "$work/list" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "VMs still running"
+}
+
+# vmware-vmx holds the disk's lock for a while after the VM is off (packer#1267): destroy waits
+# for it (the double drops it after LINGER_LOCKS seconds and reports a folder deleted before).
+test_destroy_waits_for_vmware_locks() {
+	printf 'LINGER_LOCKS=1\n' >"$FAKE_VMRUN_FAULTS"
+	rm -f "$FAKE_VMRUN_STATE/violations.log"
+	if ! kf create-vms --force --yes; then fail "${FUNCNAME[0]}" "create-vms failed"; return; fi
+	ls -d "$out/vms/k3s-master1/k3s-master1.vmdk.lck" >/dev/null 2>&1 ||
+		{ fail "${FUNCNAME[0]}" "the double took no lock"; return; }
+	if ! kf destroy --yes </dev/null; then fail "${FUNCNAME[0]}" "destroy failed"; return; fi
+	: >"$FAKE_VMRUN_FAULTS"
+	sleep 1.5 # the double's lingering vmware-vmx reports when its time is up
+	if [ -s "$FAKE_VMRUN_STATE/violations.log" ]; then
+		fail "${FUNCNAME[0]}" "$(cat "$FAKE_VMRUN_STATE/violations.log")"; return
+	fi
+	grep -q "waiting for VMware to release" "$work/stderr" && [ ! -e "$out/vms/k3s-master1" ] &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "no wait logged, or the folder is still there"
+}
+
+# Locks that outlast the bound: destroy stops with the held files named and deletes nothing.
+test_destroy_names_locks_that_stay() {
+	printf 'LINGER_LOCKS=4\n' >"$FAKE_VMRUN_FAULTS"
+	if ! kf create-vms --yes; then fail "${FUNCNAME[0]}" "create-vms failed"; return; fi
+	export K3SFORGE_VMWARE_LOCK_WAIT_S=1
+	if kf destroy --yes </dev/null; then
+		fail "${FUNCNAME[0]}" "destroy went on"; : >"$FAKE_VMRUN_FAULTS"; return
+	fi
+	unset K3SFORGE_VMWARE_LOCK_WAIT_S
+	local ok=1
+	grep -q "still holds k3s-master1.vmdk.lck/M" "$work/stderr" || ok=0
+	[ -f "$out/vms/k3s-master1/k3s-master1.vmx" ] || ok=0
+	sleep 4.5 # let the locks go, then clean up
+	rm -f "$FAKE_VMRUN_STATE/violations.log"
+	kf destroy --yes </dev/null || ok=0
+	[ "$ok" = 1 ] && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "held files not named, or deleted"
 }
 
 test_foreign_folder_is_never_touched() {
@@ -290,7 +333,7 @@ test_host_checks_warn_only_lets_an_overcommitted_host_go_on() {
 
 test_create_vms_needs_the_installer_iso
 test_create_vms_names_the_missing_seed
-test_create_vms_starts_three_vms_in_parallel
+test_create_vms_starts_vms_one_at_a_time
 test_vm_folders_are_complete_and_marked
 test_vmx_files_have_expected_keys
 test_disks_pass_qemu_img_check
@@ -303,6 +346,8 @@ test_fault_vmrun_missing
 test_recovers_after_faults
 test_destroy_needs_yes_off_terminal
 test_destroy_removes_only_the_labs_vms
+test_destroy_waits_for_vmware_locks
+test_destroy_names_locks_that_stay
 test_foreign_folder_is_never_touched
 test_foreign_vm_folder_needs_force
 test_wsl_refuses_vm_dir_off_windows_drives

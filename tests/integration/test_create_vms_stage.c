@@ -1,7 +1,8 @@
 /* The create-vms stage driven in C with a modified default configuration (two small nodes,
- * EFI firmware, a configured MAC, a separate VM directory) against the vmrun test double:
- * what it writes, what it records, that a rerun is skipped, and that the VMX editor detaches
- * the ISOs of a VM it made. */
+ * a configured MAC, a separate VM directory) against the vmrun test double: what it writes,
+ * what it records, that a rerun is skipped, that the VMX editor detaches the ISOs of a VM it
+ * made, and what it refuses before touching anything (EFI, a hardware version the Workstation
+ * found cannot run, a sparse disk over 2 TiB without vdiskmanager). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -40,7 +41,9 @@ static int setup(void **state)
 	p = kf_path_join(f->dir, "state");
 	setenv("FAKE_VMRUN_STATE", p, 1);
 	free(p);
-	unsetenv("FAKE_VMRUN_FAULTS");
+	p = kf_path_join(f->dir, "faults.env");
+	setenv("FAKE_VMRUN_FAULTS", p, 1);
+	free(p);
 	unsetenv("K3SFORGE_WSL");
 	f->cfg = vmw_config();
 	/* Two small nodes: the host checks must pass on a modest test machine. */
@@ -52,8 +55,6 @@ static int setup(void **state)
 		f->cfg->nodes[i].disk_gb = 2;
 	}
 	f->cfg->nodes[1].mac = strdup("00:50:56:2A:00:01");
-	free(f->cfg->vmware.firmware);
-	f->cfg->vmware.firmware = strdup("efi");
 	f->cfg->paths.vm_dir = strdup(f->vms);
 	p = kf_path_join(f->out, "iso");
 	kf_fs_mkdirs(p, 0755, &e);
@@ -112,7 +113,9 @@ static void test_stage_writes_vmx_from_the_configuration(void **state)
 	run_stage(f, &skipped);
 	assert_false(skipped);
 	v = load_vmx(f, "k3s-worker1");
-	assert_string_equal(kf_vmx_get(v, "firmware"), "efi");
+	assert_string_equal(kf_vmx_get(v, "firmware"), "bios");
+	/* A Linux host names the vmnet by its device (docs/vmware.md). */
+	assert_string_equal(kf_vmx_get(v, "ethernet0.vnet"), "/dev/vmnet1");
 	assert_string_equal(kf_vmx_get(v, "memsize"), "256");
 	assert_string_equal(kf_vmx_get(v, "ethernet0.address"), "00:50:56:2a:00:01");
 	assert_string_equal(kf_vmx_get(v, "bios.bootOrder"), "hdd,cdrom");
@@ -122,6 +125,64 @@ static void test_stage_writes_vmx_from_the_configuration(void **state)
 	assert_true(kf_vmx_mac_is_static(kf_vmx_get(v, "ethernet0.address")));
 	assert_string_not_equal(kf_vmx_get(v, "ethernet0.address"), "00:50:56:2a:00:01");
 	kf_vmx_free(v);
+}
+
+static void faults(struct fx *f, const char *text)
+{
+	char *p = kf_path_join(f->dir, "faults.env");
+	struct kf_err e;
+	assert_int_equal(kf_fs_write_atomic(p, text, strlen(text), 0644, &e), 0);
+	free(p);
+}
+
+/* Nothing at all happens: no folder, no vmrun power call. */
+static void assert_untouched(struct fx *f)
+{
+	char *log = NULL, *p = kf_path_join(f->dir, "state/calls.log");
+	assert_false(kf_fs_exists(f->vms));
+	log = vmw_slurp(p);
+	if (log)
+		assert_null(strstr(log, " start "));
+	free(log);
+	free(p);
+}
+
+static void expect_refusal(struct fx *f, const char *text)
+{
+	int r = kf_stage_execute(&f->ctx, &kf_stage_create_vms, false, NULL);
+	assert_int_not_equal(r, 0);
+	if (!strstr(f->ctx.err.msg, text))
+		fail_msg("no '%s' in: %s", text, f->ctx.err.msg);
+	assert_untouched(f);
+}
+
+static void test_stage_refuses_efi_before_touching_anything(void **state)
+{
+	struct fx *f = *state;
+	free(f->cfg->vmware.firmware);
+	f->cfg->vmware.firmware = strdup("efi");
+	expect_refusal(f, "vmware.firmware: bios");
+}
+
+static void test_stage_refuses_hw_version_the_workstation_cannot_run(void **state)
+{
+	struct fx *f = *state;
+	faults(f, "WS_VERSION=17.6.1\n");
+	f->cfg->vmware.hw_version = 22;
+	/* The host checks say it first; with them only warning, create-vms still refuses. */
+	expect_refusal(f, "host checks failed");
+	setenv("K3SFORGE_HOST_CHECKS", "warn", 1);
+	expect_refusal(f, "needs VMware Workstation 25H2");
+	unsetenv("K3SFORGE_HOST_CHECKS");
+}
+
+static void test_stage_refuses_sparse_disk_over_2tib(void **state)
+{
+	struct fx *f = *state;
+	f->cfg->nodes[1].disk_gb = 3000;
+	setenv("K3SFORGE_HOST_CHECKS", "warn", 1);
+	expect_refusal(f, "vmware-vdiskmanager");
+	unsetenv("K3SFORGE_HOST_CHECKS");
 }
 
 static void test_stage_records_nodes_in_state(void **state)
@@ -212,6 +273,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stage_rerun_is_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_reruns_when_a_seed_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_editor_detaches_isos_of_a_created_vm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_refuses_efi_before_touching_anything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_refuses_hw_version_the_workstation_cannot_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_refuses_sparse_disk_over_2tib, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

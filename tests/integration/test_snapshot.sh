@@ -92,6 +92,17 @@ test_snapshot_delete_removes_it_everywhere() {
 	pass "${FUNCNAME[0]}"
 }
 
+# Snapshots of every node are taken one vmrun call at a time (the double flags overlaps).
+test_snapshot_calls_never_overlap() {
+	printf 'SERIAL_ONLY=flag\nCALL_DELAY=0.3\n' >"$FAKE_VMRUN_FAULTS"
+	rm -f "$FAKE_VMRUN_STATE/violations.log"
+	if ! kf snapshot create serial; then : >"$FAKE_VMRUN_FAULTS"; fail "${FUNCNAME[0]}" "create failed"; return; fi
+	kf snapshot delete serial || { : >"$FAKE_VMRUN_FAULTS"; fail "${FUNCNAME[0]}" "delete failed"; return; }
+	: >"$FAKE_VMRUN_FAULTS"
+	[ ! -s "$FAKE_VMRUN_STATE/violations.log" ] && pass "${FUNCNAME[0]}" ||
+		fail "${FUNCNAME[0]}" "$(cat "$FAKE_VMRUN_STATE/violations.log")"
+}
+
 test_snapshot_rejects_a_bad_name() {
 	if kf snapshot create 'a b'; then fail "${FUNCNAME[0]}" "accepted"; return; fi
 	grep -q "only letters, digits" "$work/stderr" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
@@ -106,5 +117,6 @@ test_snapshot_revert_refuses_a_name_missing_on_a_node
 test_snapshot_revert_reverts_every_node
 test_snapshot_delete_removes_it_everywhere
 test_snapshot_rejects_a_bad_name
+test_snapshot_calls_never_overlap
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all snapshot tests passed"

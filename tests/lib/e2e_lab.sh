@@ -376,7 +376,11 @@ EOF
 	export FAKE_VMRUN_ON_START="$E2E_WORK/hooks/on" FAKE_VMRUN_ON_STOP="$E2E_WORK/hooks/off"
 	export KUBECONFIG="$E2E_WORK/kube/config"
 	mkdir -p "$FAKE_VMRUN_STATE"
-	: >"$FAKE_VMRUN_FAULTS"
+	# Workstation as the public record shows it: a nogui VM answers Tools/IP queries only
+	# so (NOGUI=record), power calls must not overlap (SERIAL_ONLY), and a stopped VM's
+	# files stay locked a moment (LINGER_LOCKS); what goes wrong lands in violations.log.
+	printf 'NOGUI=record\nSERIAL_ONLY=flag\nLINGER_LOCKS=2\n' >"$FAKE_VMRUN_FAULTS"
+	export K3SFORGE_VMWARE_SETTLE_MS=100
 }
 
 e2e_kf() {

@@ -494,6 +494,15 @@ static void test_config_rejects_memory_out_of_range(void **state)
 		   "t.yaml:5:13: nodes[0].memory 512 MiB is out of range 1024..262144 MiB");
 }
 
+/* VMware's memsize must be a multiple of 4 MiB (GNS3 refuses others, vmware_gns3_vm.py:68-70). */
+static void test_config_rejects_memory_not_multiple_of_4(void **state)
+{
+	(void)state;
+	expect_bad("nodes:\n" NODE("m", "master", "192.168.6.10") "    memory: 4097\n",
+		   "t.yaml:5:13: nodes[0].memory 4097 MiB is not a multiple of 4 MiB, which VMware "
+		   "requires for memsize: use 4096 or 4100");
+}
+
 static void test_config_rejects_memory_with_unknown_unit(void **state)
 {
 	(void)state;
@@ -1399,6 +1408,7 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_node_without_ip),
 		cmocka_unit_test(test_config_rejects_cpus_out_of_range),
 		cmocka_unit_test(test_config_rejects_memory_out_of_range),
+		cmocka_unit_test(test_config_rejects_memory_not_multiple_of_4),
 		cmocka_unit_test(test_config_rejects_memory_with_unknown_unit),
 		cmocka_unit_test(test_config_rejects_disk_out_of_range),
 		cmocka_unit_test(test_config_rejects_gateway_outside_subnet),

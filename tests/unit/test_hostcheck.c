@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/fs.h"
 #include "k3sforge/hostcheck.h"
 #include "vmware_fixture.h"
 
@@ -152,7 +153,7 @@ static void test_vmnet_windows_registry_dump_parses(void **state)
 	const char *nat = "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMnetLib\\"
 			  "VMnetConfig\\vmnet8\r\n    IPSubnetAddress    REG_SZ    10.0.0.0\r\n"
 			  "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMnetLib\\"
-			  "VMnetConfig\\vmnet8\\NAT\r\n";
+			  "VMnetConfig\\vmnet8\\NAT\r\n    UseNAT    REG_DWORD    0x1\r\n";
 	struct kf_vmnet_info i;
 	(void)state;
 	kf_vmnet_parse_windows_reg(&i, dump);
@@ -163,6 +164,79 @@ static void test_vmnet_windows_registry_dump_parses(void **state)
 	assert_int_equal(i.netmask, 0xffffff00u);
 	kf_vmnet_parse_windows_reg(&i, nat);
 	assert_true(i.nat);
+}
+
+#define VMNET1 "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMnetLib\\VMnetConfig\\vmnet1"
+
+/* A NAT subkey is not NAT: vagrant reads NAT\UseNAT == 1 as NAT and anything else as host-only
+ * (driver/base_windows.go:90-102). The old parser called any vmnet with a NAT subkey NAT. */
+static void test_vmnet_windows_nat_subkey_with_usenat_0_is_host_only(void **state)
+{
+	const char *dump = VMNET1 "\r\n    IPSubnetAddress    REG_SZ    192.168.6.0\r\n"
+			   "    IPSubnetMask    REG_SZ    255.255.255.0\r\n\r\n"
+			   VMNET1 "\\Adapter\r\n    UseAdapter    REG_DWORD    0x1\r\n\r\n"
+			   VMNET1 "\\NAT\r\n    UseNAT    REG_DWORD    0x0\r\n\r\n";
+	struct kf_config *cfg = vmw_config();
+	struct kf_findings f = { 0 };
+	struct kf_vmnet_info i;
+	(void)state;
+	kf_vmnet_parse_windows_reg(&i, dump);
+	assert_false(i.nat);
+	assert_true(i.adapter_known);
+	assert_true(i.virtual_adapter);
+	assert_int_equal(kf_vmnet_judge(&f, cfg, &i, "Windows registry", NULL, false), 0);
+	assert_int_equal(find(&f, "vmnet")->status, KF_CHECK_OK);
+	assert_int_equal(find(&f, "host-adapter")->status, KF_CHECK_OK);
+	kf_findings_free(&f);
+	kf_config_free(cfg);
+}
+
+/* Adapter\UseAdapter 0 (or no Adapter key): the host has no adapter on the vmnet, so the
+ * guests cannot reach the registry at the gateway (vagrant service/vnetlib_windows.go:271-292). */
+static void test_vmnet_windows_without_host_adapter_fails(void **state)
+{
+	const char *off = VMNET1 "\r\n    IPSubnetAddress    REG_SZ    192.168.6.0\r\n\r\n"
+			  VMNET1 "\\Adapter\r\n    UseAdapter    REG_DWORD    0x0\r\n";
+	const char *none = VMNET1 "\r\n    IPSubnetAddress    REG_SZ    192.168.6.0\r\n";
+	struct kf_config *cfg = vmw_config();
+	struct kf_findings f = { 0 };
+	struct kf_vmnet_info i;
+	(void)state;
+	kf_vmnet_parse_windows_reg(&i, off);
+	assert_int_equal(kf_vmnet_judge(&f, cfg, &i, "Windows registry", NULL, false), 0);
+	assert_int_equal(find(&f, "host-adapter")->status, KF_CHECK_FAIL);
+	assert_non_null(strstr(find(&f, "host-adapter")->fix, "host virtual adapter"));
+	kf_findings_free(&f);
+	kf_vmnet_parse_windows_reg(&i, none);
+	assert_true(i.adapter_known);
+	assert_false(i.virtual_adapter);
+	kf_config_free(cfg);
+}
+
+/* doctor --host names the Workstation version and judges vmware.hw_version against it. */
+static void test_vmrun_check_reports_workstation_and_hw_version(void **state)
+{
+	struct kf_config *cfg = vmw_config();
+	struct kf_findings f = { 0 };
+	char *dir = vmw_tempdir("hc"), *faults = vmw_write(dir, "faults.env", "WS_VERSION=17.6.1\n");
+	struct kf_err e;
+	(void)state;
+	setenv("FAKE_VMRUN_FAULTS", faults, 1);
+	cfg->vmware.hw_version = 22;
+	assert_int_equal(kf_hostcheck_run(&f, cfg, "/tmp", KF_HOSTCHECK_VMRUN), 0);
+	assert_int_equal(find(&f, "workstation")->status, KF_CHECK_FAIL);
+	assert_non_null(strstr(find(&f, "workstation")->summary, "25H2"));
+	kf_findings_free(&f);
+	cfg->vmware.hw_version = 21;
+	assert_int_equal(kf_hostcheck_run(&f, cfg, "/tmp", KF_HOSTCHECK_VMRUN), 0);
+	assert_int_equal(find(&f, "workstation")->status, KF_CHECK_OK);
+	assert_non_null(strstr(find(&f, "workstation")->summary, "17.6.1"));
+	kf_findings_free(&f);
+	unsetenv("FAKE_VMRUN_FAULTS");
+	kf_fs_remove_tree(dir, &e);
+	free(faults);
+	free(dir);
+	kf_config_free(cfg);
 }
 
 static void test_wslconfig_mode_is_read_from_wsl2_section(void **state)
@@ -259,6 +333,9 @@ int main(void)
 		cmocka_unit_test(test_vmnet_judge_rejects_host_off_gateway),
 		cmocka_unit_test(test_vmnet_judge_says_unreadable_host_ip_is_not_checked),
 		cmocka_unit_test(test_vmnet_windows_registry_dump_parses),
+		cmocka_unit_test(test_vmnet_windows_nat_subkey_with_usenat_0_is_host_only),
+		cmocka_unit_test(test_vmnet_windows_without_host_adapter_fails),
+		cmocka_unit_test(test_vmrun_check_reports_workstation_and_hw_version),
 		cmocka_unit_test(test_wslconfig_mode_is_read_from_wsl2_section),
 		cmocka_unit_test(test_resources_fail_when_nodes_need_more_memory),
 		cmocka_unit_test(test_resources_fail_when_disk_too_small),

@@ -131,6 +131,20 @@ static void test_vmdk_rejects_out_of_range_size(void **state)
 	assert_false(kf_fs_exists(f->disk));
 }
 
+/* A sparse extent addresses 2 TiB at most (32-bit grain table entries): without
+ * vdiskmanager a larger disk is refused before anything is written. */
+static void test_vmdk_refuses_sparse_over_2tib_without_vdiskmanager(void **state)
+{
+	struct fx *f = *state;
+	struct kf_err e;
+	assert_int_equal(kf_vmdk_create(NULL, f->disk, NULL, 2049, 21, 0, &e), KF_EUNSUPPORTED);
+	assert_non_null(strstr(e.msg, "vmware-vdiskmanager"));
+	assert_non_null(strstr(e.msg, "2048 GiB"));
+	assert_false(kf_fs_exists(f->disk));
+	assert_int_equal(kf_vmdk_check_size(NULL, 2048, &e), 0);
+	assert_int_equal(kf_vmdk_check_size("/usr/bin/vmware-vdiskmanager", 4096, &e), 0);
+}
+
 static void test_vmdk_missing_vdiskmanager_is_reported(void **state)
 {
 	struct fx *f = *state;
@@ -171,6 +185,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmdk_rejects_out_of_range_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmdk_missing_vdiskmanager_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmdk_never_writes_through_a_planted_temp_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmdk_refuses_sparse_over_2tib_without_vdiskmanager, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

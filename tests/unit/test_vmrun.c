@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,10 @@
 
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/vmlab.h"
 #include "k3sforge/vmrun.h"
+#include "k3sforge/vmsignals.h"
 #include "vmware_fixture.h"
 
 struct fx {
@@ -261,7 +265,7 @@ static enum kf_vmrun_fault fault_of(struct fx *f, const char *faults, int op, ch
 	if (op == 4)
 		assert_int_equal(fault, KF_VMRUN_TIMEOUT);
 	/* The fault's name is part of the message: "[tools-not-running]". */
-	for (int i = KF_VMRUN_TOOLS_NOT_RUNNING; i <= KF_VMRUN_UNKNOWN; i++) {
+	for (int i = KF_VMRUN_TOOLS_NOT_RUNNING; i <= KF_VMRUN_FAULT_LAST; i++) {
 		char tag[64];
 		snprintf(tag, sizeof(tag), "[%s]", kf_vmrun_fault_name((enum kf_vmrun_fault)i));
 		if (strstr(e.msg, tag))
@@ -339,9 +343,9 @@ static void test_vmrun_fault_unknown_start_failure(void **state)
 
 static void test_vmrun_each_fault_has_its_own_message(void **state)
 {
-	const char *seen[KF_VMRUN_UNKNOWN + 1];
+	const char *seen[KF_VMRUN_FAULT_LAST + 1];
 	(void)state;
-	for (int i = KF_VMRUN_TOOLS_NOT_RUNNING; i <= KF_VMRUN_UNKNOWN; i++) {
+	for (int i = KF_VMRUN_TOOLS_NOT_RUNNING; i <= KF_VMRUN_FAULT_LAST; i++) {
 		seen[i] = kf_vmrun_fault_advice((enum kf_vmrun_fault)i);
 		for (int j = KF_VMRUN_TOOLS_NOT_RUNNING; j < i; j++) {
 			assert_string_not_equal(seen[i], seen[j]);
@@ -376,7 +380,7 @@ static void test_vmrun_retries_while_tools_start(void **state)
 	char *tv = NULL, *out = NULL;
 	struct kf_err e;
 	assert_int_equal(kf_vmrun_set_guest_auth(f->v, "ubuntu", "pw-for-test"), 0);
-	set_faults(f, "TOOLS_START_AFTER=1.2\n");
+	set_faults(f, "TOOLS_START_AFTER=4\n"); /* longer than a busy host takes for one call */
 	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
 	kf_vmrun_path(f->v, &tv, f->vmx, &e);
 	args[0] = tv;
@@ -440,7 +444,7 @@ static void test_vmrun_tools_state_and_guest_ip(void **state)
 	assert_string_equal(st, "running");
 	free(st);
 	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
-	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, true, &ip, &e), 0);
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, true, 5, &ip, &e), 0);
 	assert_string_equal(ip, "192.168.6.10");
 	free(ip);
 	free(ipf);
@@ -461,7 +465,7 @@ static void test_vmrun_double_runs_start_hook(void **state)
 	setenv("FAKE_VMRUN_ON_START", hook, 1);
 	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
 	unsetenv("FAKE_VMRUN_ON_START");
-	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, false, &ip, &e), 0);
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, false, 0, &ip, &e), 0);
 	assert_string_equal(ip, "192.168.6.11");
 	p = kf_path_join(f->state, "hook-vmx");
 	seen = vmw_slurp(p);
@@ -536,6 +540,315 @@ static void test_vmrun_guest_password_never_logged(void **state)
 	kf_log_shutdown();
 }
 
+
+/* The VM's path never decides the fault: "blockchain" and "lockdown" hold "lock", and the old
+ * substring match called these VMs locked, so stop and destroy failed on them. */
+static void test_vmrun_classify_ignores_the_vmx_path(void **state)
+{
+	(void)state;
+	assert_int_equal(kf_vmrun_classify("Error: The virtual machine is not powered on: "
+					   "C:\\Users\\blockchain\\lab\\m1.vmx\r\n", 255, false),
+			 KF_VMRUN_NOT_POWERED_ON);
+	assert_int_equal(kf_vmrun_classify("Error: Cannot open VM: /home/lockdown/m1.vmx, The "
+					   "virtual machine cannot be found\n", 255, false),
+			 KF_VMRUN_VM_NOT_FOUND);
+	assert_int_equal(kf_vmrun_classify_vm("Error: The VMware Tools are not running in the "
+					      "virtual machine: /srv/permission denied/a.vmx\n",
+					      "/srv/permission denied/a.vmx", 255, false),
+			 KF_VMRUN_TOOLS_NOT_RUNNING);
+	assert_int_equal(kf_vmrun_classify_vm("Error: Cannot open VM: /x/in use, a.vmx, Cannot read "
+					      "the virtual machine configuration file\n",
+					      "/x/in use, a.vmx", 255, false),
+			 KF_VMRUN_BAD_CONFIG);
+}
+
+/* Messages captured from real vmrun runs in public issue threads (docs/vmware.md). */
+static void test_vmrun_classify_captured_messages(void **state)
+{
+	(void)state;
+	/* vagrant#6216: a log line first. */
+	assert_int_equal(kf_vmrun_classify("2015-08-31T17:57:29.547| ServiceImpl_Opener: PID 5033\n"
+					   "Error: The operation was canceled\n", 255, false),
+			 KF_VMRUN_CANCELED);
+	/* GNS3/gns3-gui#1967: exit 4294967295 (-1) from vmrun.exe, 255 through WSL. */
+	assert_int_equal(kf_vmrun_classify("Unable to connect to host.\nError: Service type "
+					   "VIX_SERVICEPROVIDER_VMWARE_WORKSTATION was specified, "
+					   "but not installed\n", -1, false),
+			 KF_VMRUN_NO_SERVICE);
+	assert_int_equal(kf_vmrun_classify("Unable to connect to host.\r\nError: Service type "
+					   "VIX_SERVICEPROVIDER_VMWARE_WORKSTATION was specified, "
+					   "but not installed\r\n", 255, false),
+			 KF_VMRUN_NO_SERVICE);
+	/* hashicorp/vagrant#5675. */
+	assert_int_equal(kf_vmrun_classify("Error: Cannot open VM: /Volumes/LaCie/Vagrant/owz.vmx, "
+					   "Cannot read the virtual machine configuration file\n",
+					   255, false),
+			 KF_VMRUN_BAD_CONFIG);
+	/* hashicorp/packer#3029, vagrant#9224. */
+	assert_int_equal(kf_vmrun_classify("2017-11-29T00:22:40.719| ServiceImpl_Opener: PID 77422\n"
+					   "Error: Unknown error\n", 255, false),
+			 KF_VMRUN_UNKNOWN);
+}
+
+static void test_vmrun_retries_a_canceled_operation(void **state)
+{
+	struct fx *f = *state;
+	struct kf_err e;
+	f->v->canceled_sleep_ms = 50;
+	set_faults(f, "CANCEL=1\n");
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	assert_int_equal(count_calls(f, " start "), 2);
+}
+
+static void test_vmrun_gives_up_after_three_cancels(void **state)
+{
+	struct fx *f = *state;
+	struct kf_err e;
+	f->v->canceled_sleep_ms = 50;
+	set_faults(f, "CANCEL=9\n");
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), KF_EVMRUN);
+	assert_non_null(strstr(e.msg, "[operation-canceled]"));
+	assert_non_null(strstr(e.msg, "vmware.log"));
+	assert_int_equal(count_calls(f, " start "), 3);
+}
+
+static void test_vmrun_names_a_missing_workstation_service(void **state)
+{
+	struct fx *f = *state;
+	char **paths = NULL;
+	size_t n = 0;
+	struct kf_err e;
+	set_faults(f, "NO_SERVICE=1\n");
+	assert_int_equal(kf_vmrun_list(f->v, &paths, &n, &e), KF_EVMRUN);
+	assert_non_null(strstr(e.msg, "[workstation-service-missing]"));
+	assert_non_null(strstr(e.msg, "Workstation Pro"));
+}
+
+struct par {
+	struct kf_vmrun *v;
+	char *vmx;
+	int rc;
+	bool ip;
+};
+
+static void *par_main(void *arg)
+{
+	struct par *p = arg;
+	struct kf_err e;
+	char *ip = NULL;
+	p->rc = p->ip ? kf_vmrun_guest_ip(p->v, p->vmx, true, 10, &ip, &e)
+		      : kf_vmrun_start(p->v, p->vmx, false, &e);
+	free(ip);
+	return NULL;
+}
+
+static char *violations(struct fx *f)
+{
+	char *p = kf_path_join(f->state, "violations.log"), *t = vmw_slurp(p);
+	free(p);
+	return t;
+}
+
+/* Power calls from many threads reach vmrun one at a time (the double flags overlaps). */
+static void test_vmrun_power_calls_never_overlap(void **state)
+{
+	struct fx *f = *state;
+	struct par p[4];
+	pthread_t th[4];
+	char name[32], *v;
+	set_faults(f, "SERIAL_ONLY=flag\nPOWER_ON_DELAY=0.3\n");
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "n%d.vmx", i);
+		p[i] = (struct par){ .v = f->v, .vmx = vmw_write(f->dir, name, "displayName = \"x\"\n") };
+		assert_int_equal(pthread_create(&th[i], NULL, par_main, &p[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(p[i].rc, 0);
+		free(p[i].vmx);
+	}
+	v = violations(f);
+	if (v)
+		fail_msg("overlapping vmrun calls: %s", v);
+}
+
+/* Queries are not held up by the lane: waits on several guests overlap. */
+static void test_vmrun_guest_queries_stay_parallel(void **state)
+{
+	struct fx *f = *state;
+	struct par p[3];
+	pthread_t th[3];
+	char name[32], *log, *q;
+	int begins = 0;
+	struct kf_err e;
+	/* Tools come up 5 s after power-on: every query has to wait, so all three are in
+	 * flight together unless the lane held them back. */
+	set_faults(f, "TOOLS_START_AFTER=5\n");
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "g%d.vmx", i);
+		p[i] = (struct par){ .v = f->v, .vmx = vmw_write(f->dir, name, "displayName = \"g\"\n"),
+				     .ip = true };
+		assert_int_equal(kf_vmrun_start(f->v, p[i].vmx, false, &e), 0);
+	}
+	q = kf_path_join(f->state, "g.ip");
+	assert_int_equal(kf_fs_write_atomic(q, "192.168.6.20\n", 13, 0644, &e), 0);
+	free(q);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, par_main, &p[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(p[i].rc, 0);
+		free(p[i].vmx);
+	}
+	/* All three getGuestIPAddress calls began before the first one ended. */
+	log = calls(f);
+	{
+		char *line = log, *eol;
+		bool ended = false;
+		for (; line && *line; line = eol ? eol + 1 : NULL) {
+			eol = strchr(line, '\n');
+			if (eol)
+				*eol = '\0';
+			if (strstr(line, " BEGIN ") && strstr(line, "getGuestIPAddress") && !ended)
+				begins++;
+			if (strstr(line, " END ") && begins > 0)
+				ended = true; /* the first query's END (starts ended before) */
+		}
+	}
+	free(log);
+	assert_int_equal(begins, 3);
+}
+
+/* A VM started nogui answers getGuestIPAddress only with -wait, and checkToolsState with
+ * "installed" while Tools run (open-vm-tools#718): both count. */
+static void test_vmrun_nogui_vm_answers_with_wait(void **state)
+{
+	struct fx *f = *state;
+	char *st = NULL, *ip = NULL, *ipf = kf_path_join(f->state, "node1.ip");
+	struct kf_err e;
+	set_faults(f, "NOGUI=record\n");
+	assert_int_equal(kf_vmrun_start(f->v, f->vmx, false, &e), 0);
+	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
+	assert_int_equal(kf_vmrun_tools_state(f->v, f->vmx, &st, &e), 0);
+	assert_string_equal(st, "installed");
+	assert_true(kf_vmrun_tools_present(st));
+	assert_false(kf_vmrun_tools_present("unknown"));
+	free(st);
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, false, 0, &ip, &e), KF_EVMRUN);
+	assert_non_null(strstr(e.msg, "[tools-not-running]"));
+	assert_int_equal(kf_vmrun_guest_ip(f->v, f->vmx, true, 5, &ip, &e), 0);
+	assert_string_equal(ip, "192.168.6.10");
+	free(ip);
+	free(ipf);
+}
+
+/* wait's Tools and IP signals (vmsignals) advance for a VM started nogui: "installed" counts
+ * and the IP is asked with -wait. Without that, a nogui lab never leaves "powered-on". */
+static void test_vmsignals_advance_for_a_nogui_vm(void **state)
+{
+	struct fx *f = *state;
+	struct kf_config *cfg = vmw_config();
+	struct kf_vmsignals vs;
+	char *out = kf_path_join(f->dir, "out"), *dir = NULL, *vmx = NULL, *ip = NULL;
+	char *ipf = kf_path_join(f->state, "k3s-master1.ip");
+	bool running = false;
+	struct kf_err e;
+	set_faults(f, "NOGUI=record\n");
+	assert_int_equal(kf_vmsignals_init(&vs, cfg, out, &e), 0);
+	vmx = kf_vmsignals_vmx(&vs, &cfg->nodes[0]);
+	dir = strdup(vmx);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(kf_fs_mkdirs(dir, 0755, &e), 0);
+	assert_int_equal(kf_fs_write_atomic(vmx, "displayName = \"k3s-master1\"\n", 28, 0644, &e), 0);
+	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
+	assert_int_equal(kf_vmrun_start(vs.vmrun, vmx, false, &e), 0);
+	assert_int_equal(vs.ops.tools_running(vs.ops.ctx, &cfg->nodes[0], &running, &e), 0);
+	assert_true(running);
+	assert_int_equal(vs.ops.guest_ip(vs.ops.ctx, &cfg->nodes[0], &ip, &e), 0);
+	assert_string_equal(ip, "192.168.6.10");
+	free(ip);
+	kf_vmsignals_free(&vs);
+	kf_config_free(cfg);
+	free(vmx);
+	free(dir);
+	free(out);
+	free(ipf);
+}
+
+/* After a stop vmware-vmx keeps the disk's lock a moment (packer#1267): the wait returns once
+ * only the .vmx's own lock is left, and names what is still held when the bound runs out. */
+static void test_vmlab_waits_for_vmware_locks_after_stop(void **state)
+{
+	struct fx *f = *state;
+	char *vmx = vmw_write(f->dir, "lk.vmx", "displayName = \"lk\"\nscsi0:0.fileName = \"lk.vmdk\"\n");
+	char *held = NULL;
+	double t0;
+	struct kf_err e;
+	set_faults(f, "LINGER_LOCKS=0.8\n");
+	setenv("K3SFORGE_VMWARE_SETTLE_MS", "0", 1);
+	assert_int_equal(kf_vmrun_start(f->v, vmx, false, &e), 0);
+	assert_int_equal(kf_vmlab_held_locks(f->dir, &held, &e), 0);
+	assert_non_null(held);
+	assert_non_null(strstr(held, "lk.vmdk.lck/M"));
+	assert_null(strstr(held, "lk.vmx.lck")); /* the vmx's own lock may stay (packer) */
+	free(held);
+	assert_int_equal(kf_vmrun_stop(f->v, vmx, true, &e), 0);
+	setenv("K3SFORGE_VMWARE_LOCK_WAIT_S", "0", 1);
+	assert_int_equal(kf_vmlab_wait_unlocked(f->dir, "lk", true, &e), KF_ETIMEOUT);
+	assert_non_null(strstr(e.msg, "still holds lk.vmdk.lck/M"));
+	unsetenv("K3SFORGE_VMWARE_LOCK_WAIT_S");
+	t0 = kf_now_mono();
+	assert_int_equal(kf_vmlab_wait_unlocked(f->dir, "lk", true, &e), 0);
+	assert_int_equal(kf_vmlab_held_locks(f->dir, &held, &e), 0);
+	assert_null(held);
+	assert_true(kf_now_mono() - t0 < 30);
+	unsetenv("K3SFORGE_VMWARE_SETTLE_MS");
+	free(vmx);
+}
+
+static void test_vmrun_reads_the_workstation_version(void **state)
+{
+	struct fx *f = *state;
+	char *ws = NULL;
+	struct kf_err e;
+	/* tests/fakes/vmware (the double) sits next to the vmrun double, as /usr/bin/vmware
+	 * sits next to /usr/bin/vmrun. */
+	assert_int_equal(kf_vmrun_workstation_version(f->v, &ws, &e), 0);
+	assert_string_equal(ws, "17.5.2");
+	free(ws);
+	set_faults(f, "WS_VERSION=17.6.1\n");
+	assert_int_equal(kf_vmrun_workstation_version(f->v, &ws, &e), 0);
+	assert_string_equal(ws, "17.6.1");
+	free(ws);
+}
+
+static void test_hw_version_is_checked_against_workstation(void **state)
+{
+	struct kf_err e;
+	bool unsure;
+	unsigned a, b, c;
+	(void)state;
+	assert_int_equal(kf_vmrun_check_hw_version(22, "17.6.1", &unsure, &e), KF_EUNSUPPORTED);
+	assert_non_null(strstr(e.msg, "25H2"));
+	assert_non_null(strstr(e.msg, "17.6.1"));
+	assert_non_null(strstr(e.msg, "hw_version to 21"));
+	assert_int_equal(kf_vmrun_check_hw_version(22, "25.0.0", &unsure, &e), 0);
+	assert_false(unsure);
+	assert_int_equal(kf_vmrun_check_hw_version(21, "17.6.1", &unsure, &e), 0);
+	assert_false(unsure);
+	assert_int_equal(kf_vmrun_check_hw_version(21, "17.5.2", &unsure, &e), 0);
+	assert_true(unsure);
+	assert_non_null(strstr(e.msg, "17.6"));
+	assert_int_equal(kf_vmrun_check_hw_version(21, "17.0.2", &unsure, &e), KF_EUNSUPPORTED);
+	assert_int_equal(kf_vmrun_check_hw_version(19, "17.0.2", &unsure, &e), 0);
+	assert_true(kf_workstation_parse_version("VMware Workstation 17.5.2 build-23775571", &a, &b,
+						 &c));
+	assert_true(a == 17 && b == 5 && c == 2);
+	assert_true(kf_workstation_parse_version("    17.6.1.24319023", &a, &b, &c));
+	assert_true(a == 17 && b == 6 && c == 1);
+	assert_false(kf_workstation_parse_version("VMware Player", &a, &b, &c));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
@@ -567,6 +880,18 @@ int main(void)
 		T(test_vmrun_snapshots_round_trip),
 		T(test_vmrun_register_unregister_delete),
 		T(test_vmrun_guest_password_never_logged),
+		T(test_vmrun_classify_ignores_the_vmx_path),
+		T(test_vmrun_classify_captured_messages),
+		T(test_vmrun_retries_a_canceled_operation),
+		T(test_vmrun_gives_up_after_three_cancels),
+		T(test_vmrun_names_a_missing_workstation_service),
+		T(test_vmrun_power_calls_never_overlap),
+		T(test_vmrun_guest_queries_stay_parallel),
+		T(test_vmrun_nogui_vm_answers_with_wait),
+		T(test_vmsignals_advance_for_a_nogui_vm),
+		T(test_vmlab_waits_for_vmware_locks_after_stop),
+		T(test_vmrun_reads_the_workstation_version),
+		T(test_hw_version_is_checked_against_workstation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

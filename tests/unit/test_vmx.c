@@ -257,15 +257,35 @@ static void test_vmx_build_refuses_mac_outside_static_range(void **state)
 	assert_null(v);
 }
 
-static void test_vmx_build_efi_sets_firmware(void **state)
+/* EFI is refused with the reason (docs/vmware.md "EFI"): no VMX that could reboot into the
+ * installer is ever written. */
+static void test_vmx_build_refuses_efi(void **state)
 {
 	struct kf_vmx_spec s = base_spec;
-	struct kf_vmx *v;
+	struct kf_vmx *v = NULL;
+	struct kf_err e;
 	(void)state;
 	s.firmware = "efi";
-	v = build(&s);
-	assert_string_equal(kf_vmx_get(v, "firmware"), "efi");
-	kf_vmx_free(v);
+	assert_int_equal(kf_vmx_build(&v, &s, &e), KF_EUNSUPPORTED);
+	assert_null(v);
+	assert_non_null(strstr(e.msg, "NVRAM"));
+	assert_non_null(strstr(e.msg, "firmware: bios"));
+}
+
+/* Linux Workstation names the vmnet by its device (vagrant#10207: "/dev/vmnet2"); Windows by
+ * "VMnetN" — also when vmrun.exe is driven from WSL. */
+static void test_vmx_vnet_value_follows_the_host(void **state)
+{
+	char *a = kf_vmx_vnet_value("VMnet1", false), *b = kf_vmx_vnet_value("vmnet8", true);
+	(void)state;
+	assert_string_equal(a, "/dev/vmnet1");
+	assert_string_equal(b, "VMnet8");
+	free(a);
+	free(b);
+	assert_null(kf_vmx_vnet_value("VMnet", false));
+	assert_null(kf_vmx_vnet_value("eth0", true));
+	assert_null(kf_vmx_vnet_value("VMnet1x", false));
+	assert_null(kf_vmx_vnet_value("VMnet-1", false));
 }
 
 static void test_vmx_mac_derivation_is_deterministic_and_in_range(void **state)
@@ -373,7 +393,8 @@ int main(void)
 		cmocka_unit_test(test_vmx_value_with_quote_survives_file_round_trip),
 		cmocka_unit_test(test_vmx_detach_cdroms_disconnects_images),
 		cmocka_unit_test(test_vmx_build_refuses_mac_outside_static_range),
-		cmocka_unit_test(test_vmx_build_efi_sets_firmware),
+		cmocka_unit_test(test_vmx_build_refuses_efi),
+		cmocka_unit_test(test_vmx_vnet_value_follows_the_host),
 		cmocka_unit_test(test_vmx_mac_derivation_is_deterministic_and_in_range),
 		cmocka_unit_test(test_vmx_assign_macs_unique_per_node),
 		cmocka_unit_test(test_vmx_assign_macs_resolves_collisions),
