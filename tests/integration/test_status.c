@@ -39,7 +39,7 @@ static int group_teardown(void **state)
 
 static struct kf_status *collect(struct ops_lab *f)
 {
-	struct kf_status_opts o = { .out_dir = f->out, .ssh_timeout_ms = 15000 };
+	struct kf_status_opts o = { .out_dir = f->out, .ssh_timeout_ms = 15000, .max_skew_s = 30 };
 	struct kf_status *st = NULL;
 	struct kf_err err;
 
@@ -89,7 +89,7 @@ static void test_status_healthy_lab_has_no_problems(void **state)
 static void test_status_names_a_powered_off_vm(void **state)
 {
 	struct ops_lab *f = *state;
-	struct kf_status_opts o = { .out_dir = f->out, .ssh_timeout_ms = 15000 };
+	struct kf_status_opts o = { .out_dir = f->out, .ssh_timeout_ms = 15000, .max_skew_s = 30 };
 	struct kf_vmsignals vs;
 	struct kf_status *st = NULL;
 	struct kf_err err;
