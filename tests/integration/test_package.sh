@@ -87,6 +87,8 @@ test_deb_declares_its_dependencies() {
 		[[ ", $dep" == *", $lib "* || ", $dep" == *", $lib,"* || ", $dep" == *", $lib" ]] ||
 			{ fail "Depends lacks $lib: $dep"; return; }
 	done
+	# the options set at run time need libcurl 7.77 (CURLOPT_CAINFO_BLOB), more than symbols tell
+	[[ $dep =~ libcurl4(t64)?\ \(\>=\ 7\.77\.0\) ]] || { fail "Depends lacks libcurl >= 7.77.0: $dep"; return; }
 	rec=$(dpkg-deb -f "$DEB" Recommends)
 	[[ $rec == *docker-registry* ]] || { fail "Recommends: $rec"; return; }
 	dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\./||' >"$T/contents"
