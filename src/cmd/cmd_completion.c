@@ -369,16 +369,14 @@ static void zsh_opt(struct kf_buf *b, const struct kf_opt *o)
 	kf_buf_init(&d, 0);
 	plain_desc(&d, o->help);
 	kf_buf_puts(b, " \\\n\t\t");
-	if (o->type == KF_OPT_LIST)
-		kf_buf_putc(b, '*');
-	else if (o->short_name && o->long_name)
-		kf_buf_printf(b, "'(-%c --%s)'", o->short_name, o->long_name);
+	/* '*' (repeatable) inside the quotes: unquoted, zsh would take it for a glob */
 	if (o->short_name && o->long_name && o->type != KF_OPT_LIST)
-		kf_buf_printf(b, "{-%c,--%s}'", o->short_name, o->long_name);
+		kf_buf_printf(b, "'(-%c --%s)'{-%c,--%s}'", o->short_name, o->long_name,
+			      o->short_name, o->long_name);
 	else if (o->long_name)
-		kf_buf_printf(b, "'--%s", o->long_name);
+		kf_buf_printf(b, "'%s--%s", o->type == KF_OPT_LIST ? "*" : "", o->long_name);
 	else
-		kf_buf_printf(b, "'-%c", o->short_name);
+		kf_buf_printf(b, "'%s-%c", o->type == KF_OPT_LIST ? "*" : "", o->short_name);
 	kf_buf_printf(b, "[%s]", kf_buf_str(&d) ? kf_buf_str(&d) : "");
 	if (o->type != KF_OPT_FLAG)
 		zsh_action(b, o);

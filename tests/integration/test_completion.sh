@@ -119,6 +119,11 @@ test_zsh_and_fish_scripts_parse_and_fish_completes() {
 	for c in $COMMANDS; do
 		grep -q "^		'$c:" "$T/_k3sforge" || { fail "zsh: no command $c"; return; }
 	done
+	# every _arguments spec is one quoted word: an unquoted * or ( would be a glob when completing
+	if grep -nE "^[[:space:]]+[*(]" "$T/_k3sforge"; then fail "zsh: unquoted spec"; return; fi
+	zsh -f -c "autoload -U compinit; compinit -u -D; source $T/_k3sforge; print -r -- \$_comps[k3sforge]" \
+		>"$T/zsh.out" 2>&1 || { fail "zsh: sourcing failed: $(cat "$T/zsh.out")"; return; }
+	[[ $(cat "$T/zsh.out") == _k3sforge ]] || { fail "zsh: not registered: $(cat "$T/zsh.out")"; return; }
 	PATH="$(dirname "$BIN"):$PATH" fish -c "source $T/k3sforge.fish; complete -C 'k3sforge '" |
 		cut -f1 >"$T/reply"
 	for c in $COMMANDS help; do has "$c" || { fail "(fish)"; return; }; done
