@@ -34,6 +34,9 @@ extern const struct kf_cmd kf_cmd_snapshot;
 extern const struct kf_cmd kf_cmd_status;
 extern const struct kf_cmd kf_cmd_backup;
 extern const struct kf_cmd kf_cmd_restore;
+extern const struct kf_cmd kf_cmd_version;
+extern const struct kf_cmd kf_cmd_completion;
+extern const struct kf_cmd kf_cmd_man;
 
 /* Order is the order of `k3sforge --help`: up, the stages in order, then the tools. */
 static const struct kf_cmd *const commands[] = {
@@ -55,6 +58,9 @@ static const struct kf_cmd *const commands[] = {
 	&kf_cmd_restore,
 	&kf_cmd_destroy,
 	&kf_cmd_config,
+	&kf_cmd_version,
+	&kf_cmd_completion,
+	&kf_cmd_man, /* hidden: the man page, generated at build time */
 	NULL,
 };
 
@@ -76,7 +82,8 @@ static void print_help(FILE *out, const struct kf_opt *global_opts)
 		"Commands:\n",
 		KF_VERSION);
 	for (int i = 0; commands[i]; i++)
-		fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+		if (!commands[i]->hidden)
+			fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "  %-12s %s\n", "help", "show help for a command (k3sforge help <command>)");
 	fprintf(out, "\nGlobal options:\n%s\n%s\n"
 		"Docs: docs/ in the source tree (docs/cli.md, docs/exit-codes.md);\n"
@@ -260,6 +267,8 @@ int main(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.out_dir = "k3sforge-out";
+	kf_cmd_table = commands;
+	kf_cmd_globals = global_opts;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || libssh2_init(0) != 0) {
 		fprintf(stderr, "k3sforge: cannot initialise libcurl/libssh2\n");
 		return 1;
@@ -293,11 +302,9 @@ int main(int argc, char **argv)
 	kf_log_init(&lo);
 
 	if (version) {
-		if (ctx.json) {
-			kf_log_event("version", "{\"version\":\"" KF_VERSION "\"}");
+		kf_version_print(ctx.json);
+		if (ctx.json)
 			return finish(&ctx, 0, NULL);
-		}
-		printf("k3sforge %s\n", KF_VERSION);
 		kf_log_shutdown();
 		return 0;
 	}

@@ -33,6 +33,7 @@ struct kf_cmd {
 	const struct kf_opt *opts; /* for parsing and help; may be NULL */
 	/* argv[0] is the command name. Returns 0 or a KF_E* code with ctx->err set. */
 	int (*run)(struct kf_ctx *ctx, int argc, char **argv);
+	bool hidden;               /* not in --help, completions or the man page (__man) */
 };
 
 /* Loads (once) and returns the configuration; a missing default file yields the built-in
@@ -51,5 +52,16 @@ int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **
 int kf_cmd_parse_no_args(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv);
 /* Prints a command's help (usage, description, options, example). */
 void kf_cmd_help(const struct kf_cmd *cmd);
+
+/* The command table and the global options, as main has them (set by main before dispatch), for
+ * what is generated from them: shell completions and the man page (src/cmd/cmd_completion.c). */
+extern const struct kf_cmd *const *kf_cmd_table;
+extern const struct kf_opt *kf_cmd_globals;
+
+/* The git commit the binary was built from ("unknown" outside git), written at build time. */
+extern const char kf_build_commit[];
+/* `k3sforge --version` and `k3sforge version`: "k3sforge 0.2.0 (abc1234)" on stdout, or the
+ * version event under --json. */
+void kf_version_print(bool json);
 
 #endif
