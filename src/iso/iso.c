@@ -2,7 +2,7 @@
  * at a time with xorriso's own problem evaluation, its messages caught by a watcher thread
  * (debug log, the last error for our message, the write progress). The remaster loads the
  * Ubuntu image, checks its shape, edits GRUB, adds the payload and replays the boot
- * equipment; the write goes to <dst>.tmp and is renamed.
+ * equipment; the write goes into a private temporary directory next to dst and is renamed.
  *
  * Threads: libisoburn's watcher (Xorriso_start_msg_watcher, a detached thread) calls on_result
  * and on_info with our struct xr while our thread runs commands. Everything those handlers
@@ -385,10 +385,52 @@ static int describe_source(struct xr *s, const char *src, const char *work, stru
 	return r;
 }
 
+/* The image is written into a fresh private directory next to dst (mkdtemp: unpredictable,
+ * 0700), never to a guessable name a symlink could have been planted at, and renamed into place
+ * only when complete. */
+static int private_out(const char *dst, char **dir, char **file, struct kf_err *err)
+{
+	const char *base = strrchr(dst, '/');
+
+	base = base ? base + 1 : dst;
+	*file = NULL;
+	if (asprintf(dir, "%s.tmp.XXXXXX", dst) < 0) {
+		*dir = NULL;
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	if (!mkdtemp(*dir)) {
+		int e = errno;
+		free(*dir);
+		*dir = NULL;
+		return kf_err_set(err, KF_EIO, "cannot create a temporary directory next to %s: %s",
+				  dst, strerror(e));
+	}
+	if (asprintf(file, "%s/%s", *dir, base) < 0) {
+		*file = NULL;
+		rmdir(*dir);
+		free(*dir);
+		*dir = NULL;
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Removes what private_out made (the file only when still there: renamed on success). */
+static void private_out_free(char *dir, char *file)
+{
+	if (file)
+		unlink(file);
+	if (dir)
+		rmdir(dir);
+	free(file);
+	free(dir);
+}
+
 int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 {
 	struct xr s;
-	char *tmp = NULL, *grub = NULL, *grub_new = NULL, *loop = NULL, *loop_new = NULL;
+	char *tmpdir = NULL, *tmp = NULL, *grub = NULL, *grub_new = NULL, *loop = NULL;
+	char *loop_new = NULL;
 	char *sums = NULL, *sums_path = NULL, *sums_new = NULL;
 	char what[512];
 	bool have_grub, have_loop, have_sums;
@@ -443,13 +485,8 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 		if ((r = kf_fs_write_atomic(sums_new, sums, strlen(sums), 0644, err)) != 0)
 			goto out;
 	}
-	tmp = malloc(strlen(spec->dst) + 8);
-	if (!tmp) {
-		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	if ((r = private_out(spec->dst, &tmpdir, &tmp, err)) != 0)
 		goto out;
-	}
-	sprintf(tmp, "%s.tmp", spec->dst);
-	unlink(tmp);
 	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
 	    (r = xr_cmd(&s, false, err, "grub.cfg", "-map", grub_new, "/boot/grub/grub.cfg",
 			NULL)) != 0 ||
@@ -491,9 +528,7 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 		r = kf_err_set(err, KF_EIO, "rename %s to %s: %s", tmp, spec->dst, strerror(errno));
 out:
 	xr_close(&s);
-	if (r && tmp)
-		unlink(tmp);
-	free(tmp);
+	private_out_free(tmpdir, tmp);
 	free(grub);
 	free(grub_new);
 	free(loop);
@@ -508,13 +543,11 @@ int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n
 		      struct kf_err *err)
 {
 	struct xr s;
-	char *tmp = malloc(strlen(dst) + 8);
+	char *tmpdir = NULL, *tmp = NULL;
 	int r;
 
-	if (!tmp)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	sprintf(tmp, "%s.tmp", dst);
-	unlink(tmp);
+	if ((r = private_out(dst, &tmpdir, &tmp, err)) != 0)
+		return r;
 	if ((r = xr_open(&s, err)) != 0)
 		goto out;
 	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
@@ -536,8 +569,6 @@ int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n
 		r = kf_err_set(err, KF_EIO, "rename %s to %s: %s", tmp, dst, strerror(errno));
 out:
 	xr_close(&s);
-	if (r)
-		unlink(tmp);
-	free(tmp);
+	private_out_free(tmpdir, tmp);
 	return r;
 }

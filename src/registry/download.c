@@ -3,6 +3,7 @@
  * what to do with the body (append, restart from zero when Range was ignored, discard error
  * pages), and the attempt loop classifies the outcome as done, retry (with backoff) or fail. */
 #include "k3sforge/download.h"
+#include "k3sforge/fs.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -193,7 +194,12 @@ static int open_part(struct dl *d, bool fresh, struct kf_err *err)
 	uint64_t left;
 	int rfd = -1, r = 0;
 
-	d->fd = open(d->part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* The .part's name is known in advance (it is what a later run resumes), so it is
+	 * opened without following a symlink planted there, and only a regular file is used. */
+	d->fd = open(d->part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->fd < 0 && errno == ELOOP)
+		return kf_err_set(err, KF_EIO, "%s is a symbolic link: k3sforge does not write "
+				  "through one; remove it and run again", d->part);
 	if (d->fd < 0)
 		return kf_err_set(err, KF_EIO, "cannot create %s: %s", d->part, strerror(errno));
 	if (reset_hash(d) != 0)
@@ -201,13 +207,15 @@ static int open_part(struct dl *d, bool fresh, struct kf_err *err)
 	d->have = 0;
 	if (fstat(d->fd, &st) != 0)
 		return kf_err_set(err, KF_EIO, "%s: %s", d->part, strerror(errno));
-	if (!S_ISREG(st.st_mode) || st.st_size == 0 || fresh ||
-	    (uint64_t)st.st_size > d->max_bytes) {
-		if (S_ISREG(st.st_mode) && st.st_size > 0 && ftruncate(d->fd, 0) != 0)
+	if (!S_ISREG(st.st_mode))
+		return kf_err_set(err, KF_EIO, "%s is not a regular file: remove it and run again",
+				  d->part);
+	if (st.st_size == 0 || fresh || (uint64_t)st.st_size > d->max_bytes) {
+		if (st.st_size > 0 && ftruncate(d->fd, 0) != 0)
 			return kf_err_set(err, KF_EIO, "%s: truncate: %s", d->part, strerror(errno));
 		return 0;
 	}
-	rfd = open(d->part, O_RDONLY | O_CLOEXEC);
+	rfd = open(d->part, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	buf = malloc(DL_IO_CHUNK);
 	if (rfd < 0 || !buf) {
 		r = rfd < 0 ? kf_err_set(err, KF_EIO, "%s: %s", d->part, strerror(errno))
@@ -785,7 +793,7 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 			      mode_t mode, char sha256_out[KF_SHA256_HEX_LEN + 1],
 			      struct kf_err *err)
 {
-	char part[PATH_MAX], hex[KF_SHA256_HEX_LEN + 1];
+	char *part = NULL, hex[KF_SHA256_HEX_LEN + 1];
 	struct kf_progress *prog = NULL;
 	struct kf_sha256 *h = NULL;
 	unsigned char *buf = NULL;
@@ -797,8 +805,6 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 	if (expected_sha256 && !kf_sha256_valid_hex(expected_sha256))
 		return kf_err_set(err, KF_ECONFIG, "expected sha256 for %s is not 64 hex characters",
 				  dest);
-	if (snprintf(part, sizeof(part), "%s.part", dest) >= (int)sizeof(part))
-		return kf_err_set(err, KF_ELIMIT, "path too long: %s", dest);
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return kf_err_set(err, errno == ENOENT ? KF_ENOTFOUND : KF_EIO, "cannot open %s: %s",
@@ -807,11 +813,9 @@ int kf_download_copy_verified(const char *src, const char *dest, const char *exp
 		r = kf_err_set(err, KF_EIO, "%s is not a regular file", src);
 		goto out;
 	}
-	out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		r = kf_err_set(err, KF_EIO, "cannot create %s: %s", part, strerror(errno));
+	/* a fresh unpredictable name next to dest (O_EXCL, never through a symlink) */
+	if ((r = kf_fs_temp_open(dest, 0600, &out, &part, err)) != 0)
 		goto out;
-	}
 	h = kf_sha256_new();
 	buf = malloc(DL_IO_CHUNK);
 	if (!h || !buf) {
@@ -870,8 +874,9 @@ out:
 	kf_progress_done(prog, r == 0);
 	if (out >= 0)
 		close(out);
-	if (r != 0)
+	if (r != 0 && part)
 		unlink(part);
+	free(part);
 	if (in >= 0)
 		close(in);
 	free(buf);

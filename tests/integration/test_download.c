@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -730,6 +732,58 @@ static void test_download_tunnels_https_through_https_proxy_env(void **state)
 	free(dest);
 }
 
+/* The link wraps write() (tests/CMakeLists.txt): with full_disk set, a write to a file whose
+ * name ends in ".part" fails as on a full disk. */
+static bool full_disk;
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __wrap_write(int fd, const void *buf, size_t n)
+{
+	if (full_disk) {
+		char link[64], target[4096];
+		ssize_t len;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len > 5 && memcmp(target + len - 5, ".part", 5) == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+	}
+	return __real_write(fd, buf, n);
+}
+
+/* The .part's name is predictable (a later run resumes it): a symlink planted there is
+ * refused, and the file it points at is left as it was. */
+static void test_download_never_writes_through_a_planted_part_symlink(void **state)
+{
+	struct kf_download_opts o;
+	struct kf_err err;
+	char *url = asset_url(&W->http, "", "k3s"), *dest = out_path("k3s");
+	char *victim = out_path("victim"), part[1024], buf[64];
+	FILE *f;
+
+	(void)state;
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious\n", f);
+	fclose(f);
+	snprintf(part, sizeof(part), "%s.part", dest);
+	assert_int_equal(symlink(victim, part), 0);
+	base_opts(&o, url, dest);
+	assert_int_equal(kf_download_file(&o, NULL, &err), KF_EIO);
+	assert_non_null(strstr(err.msg, "symbolic link"));
+	assert_false(kf_fs_exists(dest));
+	f = fopen(victim, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "precious\n");
+	unlink(part);
+	unlink(victim);
+	free(victim);
+	free(url);
+	free(dest);
+}
+
 static void test_download_disk_full_keeps_part_and_says_free_space(void **state)
 {
 	struct kf_download_opts o;
@@ -738,11 +792,13 @@ static void test_download_disk_full_keeps_part_and_says_free_space(void **state)
 	char part[1024];
 
 	(void)state;
-	/* /dev/full answers every write with ENOSPC: a full disk without privileges. */
+	/* Every write to a .part fails with ENOSPC (__wrap_write above): a full disk without
+	 * privileges. */
 	snprintf(part, sizeof(part), "%s.part", dest);
-	assert_int_equal(symlink("/dev/full", part), 0);
 	base_opts(&o, url, dest);
+	full_disk = true;
 	assert_int_equal(kf_download_file(&o, NULL, &err), KF_EIO);
+	full_disk = false;
 	assert_non_null(strstr(err.msg, "disk full"));
 	assert_non_null(strstr(err.msg, "free"));
 	assert_non_null(strstr(err.msg, part));
@@ -1202,6 +1258,7 @@ int main(void)
 		T(test_download_honours_http_proxy_env),
 		T(test_download_tunnels_https_through_https_proxy_env),
 		T(test_download_disk_full_keeps_part_and_says_free_space),
+		T(test_download_never_writes_through_a_planted_part_symlink),
 		T(test_download_reports_write_error_when_part_cannot_be_created),
 		T(test_download_emits_json_progress_events),
 		T(test_artifacts_fetches_verified_release),

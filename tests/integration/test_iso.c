@@ -327,6 +327,32 @@ static void test_iso_seed_has_cidata_label_and_files(void **state)
 	free(o);
 }
 
+/* The image is written in a fresh private directory: a symlink planted at the old predictable
+ * temporary name (<dst>.tmp) is never written through, and no temporary is left behind. */
+static void test_iso_seed_never_writes_through_a_planted_temp_symlink(void **state)
+{
+	char dst[160], tmp[170], victim[160], ud[160];
+	struct kf_iso_file files[1];
+	struct kf_err err;
+	char *o;
+
+	(void)state;
+	snprintf(dst, sizeof(dst), "%s/planted.iso", g_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	snprintf(victim, sizeof(victim), "%s/victim", g_dir);
+	snprintf(ud, sizeof(ud), "%s/ud2", g_dir);
+	assert_int_equal(kf_fs_write_atomic(victim, "precious\n", 9, 0644, &err), 0);
+	assert_int_equal(kf_fs_write_atomic(ud, "#cloud-config\n", 14, 0600, &err), 0);
+	assert_int_equal(symlink(victim, tmp), 0);
+	files[0] = (struct kf_iso_file){ ud, "/user-data" };
+	assert_int_equal(kf_iso_write_seed(dst, files, 1, &err), 0);
+	o = sh_ok("cat \"$1\"; ls -a \"$(dirname \"$2\")\" | grep -c '^planted.iso.tmp.' || true",
+		  victim, dst);
+	assert_string_equal(o, "precious\n0\n");
+	free(o);
+	unlink(tmp);
+}
+
 /* ---- the build-iso stage ----------------------------------------------------------------- */
 
 struct stage_env {
@@ -465,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_iso_remaster_refuses_non_ubuntu_iso),
 		cmocka_unit_test(test_iso_check_refuses_a_file_that_is_no_iso),
 		cmocka_unit_test(test_iso_seed_has_cidata_label_and_files),
+		cmocka_unit_test(test_iso_seed_never_writes_through_a_planted_temp_symlink),
 		cmocka_unit_test(test_build_iso_writes_seeds_and_installer),
 		cmocka_unit_test(test_build_iso_rebuilds_only_what_changed),
 		cmocka_unit_test(test_build_iso_refuses_packages_the_iso_cannot_install),
