@@ -263,10 +263,10 @@ int main(int argc, char **argv)
 	const struct kf_opt global_opts[] = {
 		KF_OPT_STR_('c', "config", &ctx.config_path, "FILE",
 			    "configuration file (default ./k3sforge.yaml)"),
-		KF_OPT_STR_('o', "out", &ctx.out_dir, "DIR", "output directory (default ./k3sforge-out)"),
+		KF_OPT_STR_('o', "out", &ctx.out_dir, "DIR", "output directory (default ./k3sforge-out; for JSON output see --json)"),
 		KF_OPT_FLAG_('v', "verbose", &ctx.verbose,
 			     "also print debug lines (the log file always has them)"),
-		KF_OPT_FLAG_('q', "quiet", &ctx.quiet, "print only warnings and errors"),
+		KF_OPT_FLAG_('q', "quiet", &ctx.quiet, "print only warnings, errors and the closing result line"),
 		KF_OPT_FLAG_(0, "json", &ctx.json, "newline-delimited JSON events on stdout, for scripts"),
 		KF_OPT_FLAG_(0, "json-ascii", &json_ascii,
 			     "--json with non-ASCII escaped as \\uXXXX (Windows PowerShell 5.1)"),
