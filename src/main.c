@@ -141,7 +141,7 @@ static bool json_requested(int argc, char **argv)
 	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "--json") == 0)
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--json-ascii") == 0)
 			return true;
 	}
 	return false;
@@ -236,6 +236,22 @@ static int take_trailing_globals(const struct kf_cmd *cmd, const struct kf_opt *
 	return 0;
 }
 
+/* kubectl users type `-o json`, but -o is the output directory here: a format name that is no
+ * existing directory is a usage error with the option they meant, not a directory "json". */
+static int out_dir_is_a_format(struct kf_ctx *ctx, const char *cmd)
+{
+	static const char *const formats[] = { "json", "yaml", "wide", "name" };
+
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (strcmp(ctx->out_dir, formats[i]) == 0 && !kf_fs_exists(ctx->out_dir))
+			return kf_err_set(&ctx->err, KF_EUSAGE,
+					  "-o %s: -o is the output directory here, not an output "
+					  "format; for JSON use --json (`k3sforge --json %s`), or "
+					  "-o ./%s for a directory of that name",
+					  ctx->out_dir, cmd, ctx->out_dir);
+	return 0;
+}
+
 /* libcurl and libssh2 are initialised once, here, before any thread (curl_global_init is not
  * thread-safe before curl 7.84, Ubuntu 22.04 has 7.81), and cleaned up at exit. */
 static void net_cleanup(void)
@@ -247,18 +263,20 @@ static void net_cleanup(void)
 int main(int argc, char **argv)
 {
 	struct kf_ctx ctx;
-	bool help = false, version = false;
+	bool help = false, version = false, json_ascii = false;
 	int npos = 0, r;
 	const struct kf_cmd *cmd;
 	struct kf_log_opts lo = { KF_LOG_INFO, false, KF_COLOR_AUTO };
 	const struct kf_opt global_opts[] = {
 		KF_OPT_STR_('c', "config", &ctx.config_path, "FILE",
 			    "configuration file (default ./k3sforge.yaml)"),
-		KF_OPT_STR_('o', "out", &ctx.out_dir, "DIR", "output directory (default ./k3sforge-out)"),
+		KF_OPT_STR_('o', "out", &ctx.out_dir, "DIR", "output directory (default ./k3sforge-out; for JSON output see --json)"),
 		KF_OPT_FLAG_('v', "verbose", &ctx.verbose,
 			     "also print debug lines (the log file always has them)"),
-		KF_OPT_FLAG_('q', "quiet", &ctx.quiet, "print only warnings and errors"),
+		KF_OPT_FLAG_('q', "quiet", &ctx.quiet, "print only warnings, errors and the closing result line"),
 		KF_OPT_FLAG_(0, "json", &ctx.json, "newline-delimited JSON events on stdout, for scripts"),
+		KF_OPT_FLAG_(0, "json-ascii", &json_ascii,
+			     "--json with non-ASCII escaped as \\uXXXX (Windows PowerShell 5.1)"),
 		KF_OPT_FLAG_(0, "no-color", &ctx.no_color, "no colour (also when NO_COLOR is set)"),
 		KF_OPT_FLAG_(0, "version", &version, "print the version"),
 		KF_OPT_FLAG_('h', "help", &help, "this help"),
@@ -293,6 +311,8 @@ int main(int argc, char **argv)
 		kf_log_init(&lo);
 		return finish(&ctx, r, "k3sforge --help lists the options");
 	}
+	ctx.json = ctx.json || json_ascii;
+	kf_log_set_json_ascii(json_ascii);
 	ctx.config_explicit = ctx.config_path != NULL;
 	if (!ctx.config_path)
 		ctx.config_path = "k3sforge.yaml";
@@ -342,6 +362,8 @@ int main(int argc, char **argv)
 		kf_log_shutdown();
 		return 0;
 	}
+	if ((r = out_dir_is_a_format(&ctx, cmd->name)) != 0)
+		return finish(&ctx, r, NULL);
 	if ((r = kf_run_new(&ctx.run)) != 0) {
 		kf_err_set(&ctx.err, r, "out of memory");
 		return finish(&ctx, r, NULL);

@@ -64,4 +64,13 @@ extern const char kf_build_commit[];
  * version event under --json. */
 void kf_version_print(bool json);
 
+struct kf_findings;
+/* Reports host/node check findings (src/cmd/report.c): with --json one `host_check` event each
+ * (scope: the command that ran the checks, "doctor" or "create-vms"); otherwise, when they are the command's result (doctor), lines on
+ * stdout, else log lines on stderr (the checks before create-vms). */
+void kf_report_findings(const struct kf_findings *f, const char *scope, bool as_data);
+/* Reports one configuration problem ("file:line:col: message"): a `config_problem` event with
+ * file, line, col and problem with --json, an error line otherwise. */
+void kf_report_config_problem(const char *msg);
+
 #endif

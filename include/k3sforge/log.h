@@ -17,6 +17,12 @@ struct kf_log_opts {
 	enum kf_color_mode color;
 };
 
+/* The schema version carried as "v" by every JSON event line (docs/events.md). Raised only when
+ * a field changes meaning or goes away; new types and new fields keep it. */
+#define KF_EVENTS_VERSION 1
+/* Significant digits of real numbers in events: 8.44, not 8.4399999999999995. */
+#define KF_EVENTS_REAL_DIGITS 10
+
 /* Sets up sinks. Safe to call again (tests). Reads NO_COLOR. */
 void kf_log_init(const struct kf_log_opts *opts);
 /* Redirects the terminal sink (tests); NULL restores stderr / stdout. */
@@ -44,13 +50,32 @@ void kf_log(enum kf_log_level level, const char *fmt, ...) __attribute__((format
 /* Replaces every registered secret in s by *** (caller frees the result). */
 char *kf_log_mask(const char *s);
 
-/* Emits one JSON event: {"type":type,"time":...,<fields>}. `fields_json` is a JSON object text
+/* Emits one JSON event: {"type":type,"v":1,"time":...,<fields>}. `fields_json` is a JSON object text
  * (may be NULL); it is masked like any line. In text mode events go only to the log file. */
 void kf_log_event(const char *type, const char *fields_json);
 /* A JSON string (jansson) of s with invalid UTF-8 replaced by U+FFFD: json_string() returns NULL
  * for invalid UTF-8 and the field would vanish from the event. For any text from outside (error
  * messages, paths, program output). */
 struct json_t *kf_json_text(const char *s);
+
+/* The one JSON text format of k3sforge's output (compact, ordered, reals to
+ * KF_EVENTS_REAL_DIGITS digits, \uXXXX escapes in ASCII mode); caller frees. For JSON documents a
+ * command prints itself (doctor --json, status --json). */
+char *kf_json_dumps(const struct json_t *v);
+/* The ASCII-safe JSON mode (--json-ascii): non-ASCII escaped as \uXXXX. Set at start-up (before
+ * any thread); kf_log_shutdown turns it off. */
+void kf_log_set_json_ascii(bool on);
+bool kf_log_json_ascii(void);
+
+/* Called after every event (outside the logger's lock) with its type and fields (borrowed, may
+ * be NULL): progress.c renders node_phase events as a live line this way. NULL removes it. */
+void kf_log_set_event_hook(void (*fn)(const char *type, const struct json_t *fields));
+
+/* A line of a command's result data (a table row, a finding): on stdout, copied to the log file
+ * like a raw line; nothing in JSON mode (the command emits an event instead). */
+void kf_log_data(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The one closing line of a command ("3 nodes ready in 4m12s"): an OK line that -q keeps. */
+void kf_log_final(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Current local time as "yyyy-MM-dd HH:mm:ss" into out (at least 20 bytes). */
 void kf_log_timestamp(char *out, size_t n);
@@ -64,6 +89,8 @@ void kf_log_lock(void);
 void kf_log_unlock(void);
 /* Clears a live progress line before a log line is printed (set by progress.c). */
 void kf_log_set_live_clear(void (*fn)(FILE *));
+/* Draws the live line again after a log line (set by progress.c, under the lock). */
+void kf_log_set_live_redraw(void (*fn)(FILE *));
 /* The terminal text stream (stderr unless redirected); use under kf_log_lock. */
 FILE *kf_log_text_stream(void);
 

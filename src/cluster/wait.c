@@ -14,6 +14,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/progress.h"
 #include "k3sforge/ssh.h"
 
 /* Markers the recipe writes along the way: progress, never completion. */
@@ -61,6 +62,13 @@ struct task {
 	atomic_bool *stop;      /* set when any node's bootstrap failed: the run is over */
 };
 
+/* While the terminal shows the phases live (progress.c renders the node_phase events), the
+ * per-phase lines and the heartbeat go to the log file only. */
+static enum kf_log_level quiet_on_terminal(void)
+{
+	return kf_progress_nodes_live() ? KF_LOG_DEBUG : KF_LOG_INFO;
+}
+
 static void emit_phase(struct task *t)
 {
 	json_t *o = json_object();
@@ -87,7 +95,8 @@ static bool reach(struct task *t, enum kf_wait_phase p)
 	if (p <= t->res->phase)
 		return false;
 	t->res->phase = p;
-	kf_info("%s: %s (%.0fs)", t->n->name, kf_wait_phase_name(p), kf_now_mono() - t->start);
+	kf_log(quiet_on_terminal(), "%s: %s (%.0fs)", t->n->name, kf_wait_phase_name(p),
+	       kf_now_mono() - t->start);
 	emit_phase(t);
 	return true;
 }
@@ -150,7 +159,7 @@ static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf
 	if (seen.len && (!t->res->progress || strcmp(t->res->progress, kf_buf_str(&seen)) != 0)) {
 		free(t->res->progress);
 		t->res->progress = kf_buf_detach(&seen);
-		kf_info("%s: progress markers: %s", t->n->name, t->res->progress);
+		kf_log(quiet_on_terminal(), "%s: progress markers: %s", t->n->name, t->res->progress);
 		emit_phase(t);
 	}
 	kf_buf_free(&seen);
@@ -309,7 +318,7 @@ static void *wait_node(void *arg)
 			double cap = s ? pmax_session : pmax;
 			interval = interval * 2 > cap ? cap : interval * 2;
 			if (kf_now_mono() - last_status >= 30) {
-				kf_info("%s: still %s after %.0fs: %s", t->n->name,
+				kf_log(quiet_on_terminal(), "%s: still %s after %.0fs: %s", t->n->name,
 					kf_wait_phase_name(t->res->phase), kf_now_mono() - t->start,
 					t->res->reason);
 				last_status = kf_now_mono();

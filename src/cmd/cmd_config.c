@@ -29,7 +29,7 @@ static int check(struct kf_ctx *ctx)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
-		kf_error("%s", msgs[i]);
+		kf_report_config_problem(msgs[i]);
 		free(msgs[i]);
 	}
 	free(msgs);

@@ -381,11 +381,11 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		goto out;
 	}
 	if (kf_findings_failed(&findings) && host_checks_warn_only(cfg)) {
-		kf_findings_log(&findings);
+		kf_report_findings(&findings, "create-vms", false);
 		kf_warn("%s: going on despite %zu failed host check%s", host_checks_warn_only(cfg),
 			kf_findings_failed(&findings), kf_findings_failed(&findings) == 1 ? "" : "s");
 	} else if (kf_findings_failed(&findings)) {
-		kf_findings_log(&findings);
+		kf_report_findings(&findings, "create-vms", false);
 		r = kf_err_set(err, KF_EFAIL,
 			       "host checks failed (%zu problem%s, listed above with fixes): no VM "
 			       "was touched; `k3sforge doctor --host` repeats the checks",

@@ -24,7 +24,7 @@ static int opt_timeout;
 static const struct kf_opt doctor_opts[] = {
 	KF_OPT_FLAG_(0, "host", &opt_host, "only check this host"),
 	KF_OPT_FLAG_(0, "nodes", &opt_nodes, "only the deep checks of the nodes (over SSH)"),
-	KF_OPT_FLAG_(0, "json", &opt_json, "print the findings as a JSON list on stdout"),
+	KF_OPT_FLAG_(0, "json", &opt_json, "JSON events on stdout, as the global --json"),
 	KF_OPT_STR_(0, "bundle", &opt_bundle, "FILE",
 		    "also write every finding, log and config (secrets masked) to FILE (.tar.gz)"),
 	KF_OPT_INT_(0, "timeout", &opt_timeout, "MS", "per SSH step and command (default 5000)",
@@ -47,6 +47,14 @@ static int doctor_run(struct kf_ctx *ctx, int argc, char **argv)
 	r = kf_cmd_parse(ctx, &kf_cmd_doctor, argc, argv, &npos);
 	if (r)
 		return r;
+	if (opt_json && !ctx->json) {
+		/* `doctor --json` is `--json doctor`: one shape for scripts, whichever they type */
+		struct kf_log_opts lo = { ctx->verbose ? KF_LOG_DEBUG : ctx->quiet ? KF_LOG_WARN
+										 : KF_LOG_INFO,
+					  true, KF_COLOR_NEVER };
+		ctx->json = true;
+		kf_log_init(&lo);
+	}
 	if (npos > 0)
 		return kf_err_set(&ctx->err, KF_EUSAGE, "doctor takes no arguments ('%s' given)",
 				  argv[1]);
@@ -95,30 +103,21 @@ static int doctor_run(struct kf_ctx *ctx, int argc, char **argv)
 	}
 	kf_captures_free(&caps);
 	failed = kf_findings_failed(&f);
-	if (opt_json || ctx->json) {
-		json_t *list = kf_findings_json(&f);
-		char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (opt_json && !ctx->json) {
-			printf("%s\n", text ? text : "[]");
-			fflush(stdout);
-		} else {
-			json_t *ev = json_pack("{s:o}", "findings", json_incref(list));
-			char *evs = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			kf_log_event("doctor", evs);
-			free(evs);
-			json_decref(ev);
-		}
-		free(text);
-		json_decref(list);
-	} else {
-		kf_findings_log(&f);
+	/* The findings are doctor's result: stdout (or host_check events), logs stay on stderr. */
+	kf_report_findings(&f, "doctor", true);
+	if (ctx->json) {
+		json_t *ev = json_pack("{s:o}", "findings", kf_findings_json(&f));
+		char *evs = kf_json_dumps(ev);
+		kf_log_event("doctor", evs);
+		free(evs);
+		json_decref(ev);
 	}
 	kf_findings_free(&f);
 	if (failed)
 		return kf_err_set(&ctx->err, KF_EFAIL,
 				  "%zu check%s failed; each says how to fix it", failed,
 				  failed == 1 ? "" : "s");
-	if (!opt_json && !ctx->json)
+	if (!ctx->json)
 		kf_ok(opt_host ? "this host is ready for the lab" : "no problem found");
 	return 0;
 }
@@ -144,7 +143,8 @@ const struct kf_cmd kf_cmd_doctor = {
 		"log, state.json, registries.yaml, the registry log, the configuration and each\n"
 		"node's journal tail and cloud-init logs into one .tar.gz with secrets masked; it\n"
 		"never holds a private key, the token or a password.",
-	.example = "  k3sforge doctor\n  k3sforge doctor --host --json | jq .\n"
+	.example = "  k3sforge doctor\n"
+		   "  k3sforge doctor --host --json | jq -c 'select(.type == \"host_check\")'\n"
 		   "  k3sforge doctor --bundle k3sforge-report.tar.gz",
 	.opts = doctor_opts,
 	.run = doctor_run,

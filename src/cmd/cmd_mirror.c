@@ -166,15 +166,16 @@ static void print_results(const struct kf_mirror_result *res, size_t n, double s
 					      "blobs_copied", r->blobs_copied, "blobs_mounted",
 					      r->blobs_mounted, "blobs_present", r->blobs_present,
 					      "reason", r->reason);
-			char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			char *txt = o ? kf_json_dumps(o) : NULL;
 			if (txt)
 				kf_log_event("mirror_image", txt);
 			free(txt);
 			json_decref(o);
 		}
 	}
-	if (!kf_log_json() && kf_log_level() <= KF_LOG_INFO) {
-		kf_log_raw("%-16s %-60s %s", "RESULT", "IMAGE", "DETAIL");
+	/* The table is the command's result: stdout (also with -q); the summary line is a log line */
+	if (!kf_log_json()) {
+		kf_log_data("%-16s %-60s %s", "RESULT", "IMAGE", "DETAIL");
 		for (size_t i = 0; i < n; i++) {
 			const struct kf_mirror_result *r = &res[i];
 			char detail[1200];
@@ -185,11 +186,11 @@ static void print_results(const struct kf_mirror_result *res, size_t n, double s
 					 r->platform ? r->platform : "",
 					 r->platform ? "; " : "", r->digest ? r->digest : "",
 					 r->blobs_copied, r->blobs_mounted, r->blobs_present);
-			kf_log_raw("%-16s %-60s %s", kf_mirror_status_name(r->status), r->target,
-				   detail);
+			kf_log_data("%-16s %-60s %s", kf_mirror_status_name(r->status), r->target,
+				    detail);
 		}
 	}
-	kf_info("mirror: %zu copied, %zu already present, %zu failed; %.1f MiB in %.1fs", copied,
+	kf_log_final("mirror: %zu copied, %zu already present, %zu failed; %.1f MiB in %.1fs", copied,
 		present, failed, (double)bytes / (1024.0 * 1024.0), secs);
 }
 

@@ -8,6 +8,7 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 #include "k3sforge/render.h"
 
 extern const struct kf_cmd kf_cmd_render;
@@ -32,9 +33,14 @@ static const struct kf_opt render_opts[] = {
 static void print_file(bool json, const char *node, const char *name, const char *text)
 {
 	if (json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "type", "render", "node", node, "file",
-				      name, "content", text);
-		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char ts[40];
+		json_t *o;
+		char *line;
+		kf_format_rfc3339(kf_now_wall(), ts, sizeof(ts));
+		o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "type", "render", "v",
+			      KF_EVENTS_VERSION, "time", ts, "node", node, "file", name, "content",
+			      text);
+		line = o ? kf_json_dumps(o) : NULL;
 		if (line)
 			puts(line);
 		free(line);

@@ -34,7 +34,7 @@ static void emit(const struct kf_status *st, bool json, bool redraw)
 {
 	if (json) {
 		json_t *o = kf_status_json(st);
-		char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		char *s = kf_json_dumps(o);
 		if (kf_log_json()) {
 			kf_log_event("status", s);
 		} else {

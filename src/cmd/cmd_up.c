@@ -1,5 +1,6 @@
 /* k3sforge up: every stage in order, skipping the ones whose state is fresh, resuming at the
  * first stale or failed one. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,24 +48,49 @@ static int stage_index(const char *name)
 	return -1;
 }
 
+/* `up --dry-run`'s result, the plan: lines on stdout, or one `plan` event with --json. */
 static void plan(struct kf_ctx *ctx, int first, int from, const char *why)
 {
-	kf_info("plan for %s:", ctx->out_dir);
+	json_t *stages = json_array();
+	char reason[256];
+
+	if (!kf_log_json())
+		kf_log_data("plan for %s:", ctx->out_dir);
 	for (int i = 0; i < kf_up_stage_count; i++) {
 		const char *name = kf_up_stages[i]->name;
-		if (i < first)
-			kf_info("  %-12s skip (up to date)", name);
-		else if (opt_force)
-			kf_info("  %-12s run (--force)", name);
-		else if (i == first && why[0])
-			kf_info("  %-12s run (%s)", name, why);
-		else if (i == first)
-			kf_info("  %-12s run (--from %s)", name, name);
-		else if (from >= 0 && i >= from)
-			kf_info("  %-12s run (after --from %s)", name, kf_up_stages[from]->name);
+		const char *action = "run";
+		if (i < first) {
+			action = "skip";
+			snprintf(reason, sizeof(reason), "up to date");
+		} else if (opt_force) {
+			snprintf(reason, sizeof(reason), "--force");
+		} else if (i == first && why[0]) {
+			snprintf(reason, sizeof(reason), "%s", why);
+		} else if (i == first) {
+			snprintf(reason, sizeof(reason), "--from %s", name);
+		} else if (from >= 0 && i >= from) {
+			snprintf(reason, sizeof(reason), "after --from %s", kf_up_stages[from]->name);
+		} else {
+			action = "decided-later";
+			snprintf(reason, sizeof(reason), "decided after %s runs (runs if its inputs change)",
+				 kf_up_stages[first]->name);
+		}
+		if (kf_log_json())
+			json_array_append_new(stages, json_pack("{s:s,s:s,s:s}", "stage", name,
+								"action", action, "reason", reason));
+		else if (strcmp(action, "decided-later") == 0)
+			kf_log_data("  %-12s %s", name, reason);
 		else
-			kf_info("  %-12s decided after %s runs (runs if its inputs change)", name,
-				kf_up_stages[first]->name);
+			kf_log_data("  %-12s %s (%s)", name, action, reason);
+	}
+	if (kf_log_json()) {
+		json_t *ev = json_pack("{s:s,s:o}", "out_dir", ctx->out_dir, "stages", stages);
+		char *text = ev ? kf_json_dumps(ev) : NULL;
+		kf_log_event("plan", text);
+		free(text);
+		json_decref(ev);
+	} else {
+		json_decref(stages);
 	}
 	if (first >= kf_up_stage_count)
 		kf_info("everything is up to date: nothing would run");

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/cmd.h"
 #include "k3sforge/log.h"
+#include "k3sforge/progress.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
 #include "k3sforge/state.h"
@@ -53,6 +55,25 @@ static void record(struct kf_ctx *ctx, const char *stage, const struct kf_wait_r
 	json_decref(nodes);
 }
 
+/* The one closing line, kept by -q: "3 nodes ready in 4m12s (master 3m50s, worker1 4m12s)". */
+static void final_line(const struct kf_wait_result *res, size_t n)
+{
+	struct kf_buf b;
+	double most = 0;
+	char d[32];
+
+	kf_buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++) {
+		kf_progress_duration(res[i].elapsed_s, d, sizeof(d));
+		kf_buf_printf(&b, "%s%s %s", i ? ", " : "", res[i].node->name, d);
+		if (res[i].elapsed_s > most)
+			most = res[i].elapsed_s;
+	}
+	kf_progress_duration(most, d, sizeof(d));
+	kf_log_final("%zu node%s ready in %s (%s)", n, n == 1 ? "" : "s", d, kf_buf_str(&b));
+	kf_buf_free(&b);
+}
+
 /* Shared with finalize: waits for all nodes, prints each failed node's diagnosis. */
 int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, int timeout_s,
 			struct kf_err *err)
@@ -76,7 +97,19 @@ int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, i
 		else
 			kf_warn("no hypervisor signals (%s); waiting on SSH alone", verr.msg);
 	}
+	{
+		/* a live line of every node's phase on a terminal, in place of a heartbeat */
+		const char **names = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*names));
+		for (size_t i = 0; names && i < cfg->n_nodes; i++)
+			names[i] = cfg->nodes[i].name;
+		if (names)
+			kf_progress_nodes_begin(names, cfg->n_nodes);
+		free(names);
+	}
 	r = kf_wait_nodes(cfg, have_vm ? &vs.ops : NULL, &wo, &res, err);
+	kf_progress_nodes_end();
+	if (r == 0 && res)
+		final_line(res, cfg->n_nodes);
 	for (size_t i = 0; res && i < cfg->n_nodes; i++) {
 		if (res[i].done)
 			continue;

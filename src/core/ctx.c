@@ -8,6 +8,23 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 
+/* With --json, every problem of the file as a config_problem event (the result event carries
+ * only the first): scripts get all of them, typed, as `config check` gives them. */
+static void report_config_problems(const char *path)
+{
+	char **msgs = NULL;
+	size_t n = 0;
+	struct kf_err err;
+
+	if (kf_config_check(path, &msgs, &n, &err) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		kf_report_config_problem(msgs[i]);
+		free(msgs[i]);
+	}
+	free(msgs);
+}
+
 int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out)
 {
 	int r;
@@ -28,6 +45,8 @@ int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out)
 		r = kf_config_default(&ctx->cfg, &ctx->err);
 	} else {
 		r = kf_config_load(&ctx->cfg, ctx->config_path, &ctx->err);
+		if (r == KF_ECONFIG && kf_log_json())
+			report_config_problems(ctx->config_path);
 	}
 	if (r)
 		return r;

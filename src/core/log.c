@@ -25,6 +25,7 @@ static struct {
 	enum kf_log_level level;
 	bool json;
 	bool color;
+	bool ascii;
 	FILE *text;      /* NULL = stderr */
 	FILE *jsonout;   /* NULL = stdout */
 	FILE *file;
@@ -32,7 +33,10 @@ static struct {
 	int cap_secrets;
 	int n_secrets;
 	void (*live_clear)(FILE *);
-} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, NULL, NULL, NULL, NULL, 0, 0, NULL };
+	void (*live_redraw)(FILE *);
+	void (*event_hook)(const char *, const json_t *);
+} L = { PTHREAD_MUTEX_INITIALIZER, KF_LOG_INFO, false, false, false, NULL, NULL, NULL, NULL, 0, 0,
+	NULL, NULL, NULL };
 
 static const char *level_names[] = { "DEBUG", "INFO", "OK", "WARN", "ERROR" };
 static const char *level_json[] = { "debug", "info", "ok", "warn", "error" };
@@ -147,12 +151,39 @@ void kf_log_shutdown(void)
 	L.file = NULL;
 	L.text = L.jsonout = NULL;
 	L.live_clear = NULL;
+	L.live_redraw = NULL;
+	L.event_hook = NULL;
+	L.ascii = false;
 	pthread_mutex_unlock(&L.mu);
 }
 
 bool kf_log_json(void)
 {
 	return L.json;
+}
+
+void kf_log_set_json_ascii(bool on)
+{
+	pthread_mutex_lock(&L.mu);
+	L.ascii = on;
+	pthread_mutex_unlock(&L.mu);
+}
+
+bool kf_log_json_ascii(void)
+{
+	return L.ascii;
+}
+
+/* Reads L.ascii without the lock: it is set once at start-up, before any thread. */
+char *kf_json_dumps(const json_t *v)
+{
+	size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(KF_EVENTS_REAL_DIGITS);
+
+	/* UTF-8 as is by default (Korean text reaches a UTF-8 console readable and undoubled);
+	 * \uXXXX escapes in ASCII mode, for consoles that guess the encoding (PowerShell 5.1). */
+	if (L.ascii)
+		flags |= JSON_ENSURE_ASCII;
+	return json_dumps(v, flags);
 }
 
 bool kf_log_color(void)
@@ -254,14 +285,14 @@ static void emit_json_locked(FILE *f, const char *type, json_t *fields)
 
 	kf_format_rfc3339(kf_now_wall(), ts, sizeof(ts));
 	json_object_set_new(o, "type", kf_json_text(type));
+	json_object_set_new(o, "v", json_integer(KF_EVENTS_VERSION));
 	json_object_set_new(o, "time", json_string(ts));
 	if (fields) {
 		mask_json_locked(fields);
-		/* "type" and "time" are ours; a field of the same name does not replace them. */
+		/* "type", "v" and "time" are ours; a field of the same name does not replace them. */
 		json_object_update_missing(o, fields);
 	}
-	/* UTF-8 as is (no \u escapes): Korean text reaches PowerShell readable and undoubled. */
-	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = kf_json_dumps(o);
 	if (text) {
 		fputs(text, f);
 		fputc('\n', f);
@@ -291,26 +322,24 @@ static void write_lines(FILE *f, const char *ts, enum kf_log_level level, bool c
 	fflush(f);
 }
 
-void kf_log(enum kf_log_level level, const char *fmt, ...)
+/* A log line; `always` ignores the threshold (the final line that -q keeps). */
+static void log_v(enum kf_log_level level, bool always, const char *fmt, va_list ap)
 {
 	char ts[32];
-	va_list ap;
 	struct kf_buf raw;
 	char *msg;
 
 	if ((int)level < KF_LOG_DEBUG || level > KF_LOG_ERROR)
 		level = KF_LOG_ERROR;
 	kf_buf_init(&raw, 1024 * 1024);
-	va_start(ap, fmt);
 	kf_buf_vprintf(&raw, fmt, ap);
-	va_end(ap);
 	kf_log_timestamp(ts, sizeof(ts));
 
 	pthread_mutex_lock(&L.mu);
 	msg = mask_locked(kf_buf_str(&raw));
 	if (L.file)
 		write_lines(L.file, ts, level, false, msg);
-	if (level >= L.level) {
+	if (level >= L.level || always) {
 		if (L.json) {
 			json_t *f = json_object();
 			json_object_set_new(f, "level", json_string(level_json[level]));
@@ -322,11 +351,31 @@ void kf_log(enum kf_log_level level, const char *fmt, ...)
 			if (L.live_clear)
 				L.live_clear(out);
 			write_lines(out, ts, level, L.color, msg);
+			if (L.live_redraw)
+				L.live_redraw(out);
 		}
 	}
 	pthread_mutex_unlock(&L.mu);
 	free(msg);
 	kf_buf_free(&raw);
+}
+
+void kf_log(enum kf_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(level, false, fmt, ap);
+	va_end(ap);
+}
+
+void kf_log_final(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_v(KF_LOG_OK, true, fmt, ap);
+	va_end(ap);
 }
 
 void kf_log_event(const char *type, const char *fields_json)
@@ -341,6 +390,8 @@ void kf_log_event(const char *type, const char *fields_json)
 			fields = NULL;
 		}
 	}
+	void (*hook)(const char *, const json_t *);
+
 	pthread_mutex_lock(&L.mu);
 	if (L.json)
 		emit_json_locked(json_stream(), type, fields);
@@ -349,7 +400,7 @@ void kf_log_event(const char *type, const char *fields_json)
 			/* mask before it reaches the file too */
 			mask_json_locked(fields);
 		}
-		char *text = fields ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char *text = fields ? kf_json_dumps(fields) : NULL;
 		char *mtype = mask_locked(type);
 		char ts[32];
 		kf_log_timestamp(ts, sizeof(ts));
@@ -358,8 +409,19 @@ void kf_log_event(const char *type, const char *fields_json)
 		free(mtype);
 		free(text);
 	}
+	hook = L.event_hook;
 	pthread_mutex_unlock(&L.mu);
+	/* Outside the lock: the hook draws, and drawing takes the lock. */
+	if (hook)
+		hook(type, fields);
 	json_decref(fields);
+}
+
+void kf_log_set_event_hook(void (*fn)(const char *type, const json_t *fields))
+{
+	pthread_mutex_lock(&L.mu);
+	L.event_hook = fn;
+	pthread_mutex_unlock(&L.mu);
 }
 
 void kf_log_raw(const char *fmt, ...)
@@ -386,6 +448,39 @@ void kf_log_raw(const char *fmt, ...)
 			L.live_clear(out);
 		fprintf(out, "%s\n", msg ? msg : "");
 		fflush(out);
+		if (L.live_redraw)
+			L.live_redraw(out);
+	}
+	pthread_mutex_unlock(&L.mu);
+	free(msg);
+	kf_buf_free(&raw);
+}
+
+void kf_log_data(const char *fmt, ...)
+{
+	va_list ap;
+	struct kf_buf raw;
+	char *msg;
+
+	kf_buf_init(&raw, 1024 * 1024);
+	va_start(ap, fmt);
+	kf_buf_vprintf(&raw, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&L.mu);
+	msg = mask_locked(kf_buf_str(&raw));
+	if (L.file) {
+		char ts[32];
+		kf_log_timestamp(ts, sizeof(ts));
+		write_lines(L.file, ts, KF_LOG_INFO, false, msg);
+	}
+	if (!L.json) {
+		/* stdout and stderr are often the same terminal: no live line under the data */
+		if (L.live_clear)
+			L.live_clear(text_stream());
+		fprintf(json_stream(), "%s\n", msg ? msg : "");
+		fflush(json_stream());
+		if (L.live_redraw)
+			L.live_redraw(text_stream());
 	}
 	pthread_mutex_unlock(&L.mu);
 	free(msg);
@@ -406,6 +501,12 @@ void kf_log_set_live_clear(void (*fn)(FILE *))
 {
 	/* Called with the lock held by progress.c, or at start-up. */
 	L.live_clear = fn;
+}
+
+void kf_log_set_live_redraw(void (*fn)(FILE *))
+{
+	/* Called with the lock held by progress.c. */
+	L.live_redraw = fn;
 }
 
 FILE *kf_log_text_stream(void)

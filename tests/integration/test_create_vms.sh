@@ -270,7 +270,8 @@ test_doctor_host_json_lists_findings() {
 	"$BIN" --no-color -o "$out" doctor --host --json >"$work/stdout" 2>"$work/stderr" || rc=$?
 	python3 - "$work/stdout" <<'PY' || { fail "${FUNCNAME[0]}" "bad findings JSON"; return; }
 import json, sys
-f = json.load(open(sys.argv[1]))
+# doctor --json is the event stream: one host_check event per finding (docs/events.md)
+f = [e for e in map(json.loads, open(sys.argv[1])) if e["type"] == "host_check"]
 checks = {x["check"]: x for x in f}
 assert checks["vmrun"]["status"] == "ok" and "1.17.0" in checks["vmrun"]["summary"], checks["vmrun"]
 for x in f:
@@ -289,7 +290,7 @@ test_doctor_under_wsl_reports_what_it_cannot_read() {
 		2>"$work/stderr" || rc=$?
 	python3 - "$work/stdout" <<'PY' && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "findings"
 import json, sys
-checks = {x["check"]: x for x in json.load(open(sys.argv[1]))}
+checks = {x["check"]: x for x in map(json.loads, open(sys.argv[1])) if x["type"] == "host_check"}
 assert checks["memory"]["status"] == "info" and "not checked" in checks["memory"]["summary"]
 assert checks["wsl"]["status"] in ("info", "warn"), checks["wsl"]
 # NAT mode (no .wslconfig, no wslinfo) without netsh.exe: the port proxy is said to be unchecked.

@@ -451,6 +451,119 @@ static void test_log_invalid_utf8_still_gives_a_json_message(void **state)
 	json_decref(o);
 }
 
+static void test_log_every_json_line_carries_schema_version_1(void **state)
+{
+	struct sinks *s = *state;
+	const char *p;
+	int lines = 0;
+
+	init(KF_LOG_INFO, true, KF_COLOR_NEVER);
+	kf_info("a line");
+	kf_log_event("stage_start", "{\"stage\":\"prep\"}");
+	kf_log_event("result", NULL);
+	/* a field named v does not replace the version */
+	kf_log_event("x", "{\"v\":7}");
+	for (p = json_of(s); *p; p = strchr(p, '\n') + 1) {
+		json_error_t e;
+		json_t *o = json_loadb(p, (size_t)(strchr(p, '\n') - p), 0, &e);
+		assert_non_null(o);
+		assert_int_equal(json_integer_value(json_object_get(o, "v")), KF_EVENTS_VERSION);
+		assert_int_equal(KF_EVENTS_VERSION, 1);
+		json_decref(o);
+		lines++;
+	}
+	assert_int_equal(lines, 4);
+	/* in the order type, v, time */
+	assert_non_null(strstr(json_of(s), "{\"type\":\"result\",\"v\":1,\"time\":\""));
+}
+
+static void test_log_json_reals_have_at_most_ten_significant_digits(void **state)
+{
+	struct sinks *s = *state;
+
+	init(KF_LOG_INFO, true, KF_COLOR_NEVER);
+	kf_log_event("stage_end", "{\"seconds\":8.4399999999999995,\"share\":97.9,\"n\":3}");
+	assert_non_null(strstr(json_of(s), "\"seconds\":8.44,\"share\":97.9,\"n\":3}"));
+	assert_null(strstr(json_of(s), "8.4399"));
+}
+
+static void test_log_json_ascii_mode_escapes_non_ascii(void **state)
+{
+	struct sinks *s = *state;
+	const char *out;
+
+	init(KF_LOG_INFO, true, KF_COLOR_NEVER);
+	kf_log_set_json_ascii(true);
+	kf_info("노드 준비 완료 café");
+	out = json_of(s);
+	for (const char *p = out; *p; p++)
+		assert_true((unsigned char)*p < 0x80);
+	assert_non_null(strstr(out, "\\uB178\\uB4DC"));
+	assert_non_null(strstr(out, "caf\\u00E9"));
+	{
+		/* and a parser gets the same text back */
+		json_error_t e;
+		json_t *o = json_loadb(out, strcspn(out, "\n"), 0, &e);
+		assert_non_null(o);
+		assert_string_equal(json_string_value(json_object_get(o, "msg")), "노드 준비 완료 café");
+		json_decref(o);
+	}
+}
+
+static void test_log_data_goes_to_stdout_and_the_file_not_stderr(void **state)
+{
+	struct sinks *s = *state;
+	char *data;
+
+	init(KF_LOG_WARN, false, KF_COLOR_NEVER);
+	assert_int_equal(kf_log_open_file(s->file), 0);
+	kf_log_data("RESULT  IMAGE  %s", "DETAIL");
+	assert_string_equal(json_of(s), "RESULT  IMAGE  DETAIL\n");
+	assert_string_equal(text_of(s), "");
+	data = file_of(s);
+	assert_true(matches(data, "^" TS " INFO  RESULT  IMAGE  DETAIL$"));
+	free(data);
+}
+
+static void test_log_data_is_silent_in_json_mode(void **state)
+{
+	struct sinks *s = *state;
+
+	init(KF_LOG_INFO, true, KF_COLOR_NEVER);
+	kf_log_data("a table row");
+	assert_string_equal(json_of(s), "");
+}
+
+static void test_log_final_line_is_kept_by_quiet(void **state)
+{
+	struct sinks *s = *state;
+
+	init(KF_LOG_WARN, false, KF_COLOR_NEVER);
+	kf_ok("hidden by -q");
+	kf_log_final("3 nodes ready in %s", "4m12s");
+	assert_true(matches(text_of(s), "\\`" TS " OK    3 nodes ready in 4m12s\n\\'"));
+}
+
+static const char *hook_type;
+static char hook_node[32];
+static void hook(const char *type, const json_t *fields)
+{
+	hook_type = type;
+	snprintf(hook_node, sizeof(hook_node), "%s",
+		 json_string_value(json_object_get(fields, "node")));
+}
+
+static void test_log_event_hook_sees_events_in_text_mode_too(void **state)
+{
+	(void)state;
+	init(KF_LOG_INFO, false, KF_COLOR_NEVER);
+	kf_log_set_event_hook(hook);
+	kf_log_event("node_phase", "{\"node\":\"master\",\"phase\":\"done\"}");
+	assert_string_equal(hook_type, "node_phase");
+	assert_string_equal(hook_node, "master");
+	kf_log_set_event_hook(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +591,13 @@ int main(void)
 		T(test_log_korean_text_passes_through_once),
 		T(test_log_korean_text_in_json_is_raw_utf8),
 		T(test_log_invalid_utf8_still_gives_a_json_message),
+		T(test_log_every_json_line_carries_schema_version_1),
+		T(test_log_json_reals_have_at_most_ten_significant_digits),
+		T(test_log_json_ascii_mode_escapes_non_ascii),
+		T(test_log_data_goes_to_stdout_and_the_file_not_stderr),
+		T(test_log_data_is_silent_in_json_mode),
+		T(test_log_final_line_is_kept_by_quiet),
+		T(test_log_event_hook_sees_events_in_text_mode_too),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

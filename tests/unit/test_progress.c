@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pty.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,166 @@ static void test_progress_live_line_on_a_terminal_is_cleared_before_log_lines(vo
 	close(master);
 }
 
+/* Everything the pty's master side has to read now (NUL-terminated into buf). */
+static size_t drain(int master, char *buf, size_t cap)
+{
+	size_t got = 0;
+
+	fcntl(master, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t n = read(master, buf + got, cap - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+/* A pty of `cols` columns as the terminal sink. */
+static FILE *open_tty(int *master, int cols)
+{
+	int slave;
+	struct winsize ws = { 24, (unsigned short)cols, 0, 0 };
+	struct kf_log_opts lo = { KF_LOG_INFO, false, KF_COLOR_NEVER };
+	FILE *tty;
+
+	assert_int_equal(openpty(master, &slave, NULL, NULL, &ws), 0);
+	tty = fdopen(slave, "w");
+	assert_non_null(tty);
+	kf_log_set_streams(tty, NULL);
+	kf_log_init(&lo);
+	return tty;
+}
+
+static void test_progress_fit_cuts_to_the_width_without_splitting_utf8(void **state)
+{
+	char s[64];
+
+	(void)state;
+	strcpy(s, "abcdefghij");
+	kf_progress_fit(s, 6);
+	assert_string_equal(s, "abcde");
+	strcpy(s, "abc");
+	kf_progress_fit(s, 6);
+	assert_string_equal(s, "abc");
+	/* "ssh ✓ ok": the check mark is 3 bytes and one column */
+	strcpy(s, "ssh \u2713 ok");
+	kf_progress_fit(s, 7);
+	assert_string_equal(s, "ssh \u2713 ");
+	strcpy(s, "ssh \u2713 ok");
+	kf_progress_fit(s, 6);
+	assert_string_equal(s, "ssh \u2713");
+	strcpy(s, "\ub178\ub4dc\ub178");
+	kf_progress_fit(s, 3);
+	assert_string_equal(s, "\ub178\ub4dc");
+}
+
+static void test_progress_duration_reads_as_minutes_and_seconds(void **state)
+{
+	char d[32];
+
+	(void)state;
+	kf_progress_duration(8.4, d, sizeof(d));
+	assert_string_equal(d, "8s");
+	kf_progress_duration(65, d, sizeof(d));
+	assert_string_equal(d, "1m05s");
+	kf_progress_duration(599.6, d, sizeof(d));
+	assert_string_equal(d, "10m00s");
+	kf_progress_duration(7380, d, sizeof(d));
+	assert_string_equal(d, "2h03m");
+	kf_progress_duration(-3, d, sizeof(d));
+	assert_string_equal(d, "0s");
+}
+
+static void test_progress_live_line_is_cut_to_a_narrow_terminal(void **state)
+{
+	int master;
+	FILE *tty = open_tty(&master, 30);
+	char buf[8192];
+	struct kf_progress *p;
+	const char *at;
+
+	(void)state;
+	p = kf_progress_new("mirror docker.io/library/a-very-long-image-name:1.2.3", 4096, 26);
+	kf_progress_update(p, 1024, 3);
+	kf_progress_done(p, 1);
+	drain(master, buf, sizeof(buf));
+	at = strstr(buf, "\r\033[Kmirror docker.io/library/");
+	assert_non_null(at);
+	at += 4;
+	/* 29 columns, then the next control sequence: no line longer than the terminal */
+	assert_int_equal(strcspn(at, "\r"), 29);
+	kf_log_shutdown();
+	fclose(tty);
+	close(master);
+}
+
+static void test_progress_redraws_the_live_line_after_a_log_line(void **state)
+{
+	int master;
+	FILE *tty = open_tty(&master, 200);
+	char buf[8192];
+	struct kf_progress *p;
+	const char *log;
+
+	(void)state;
+	p = kf_progress_new("download k3s", 2048, 0);
+	kf_progress_update(p, 1024, 0);
+	kf_info("a log line");
+	drain(master, buf, sizeof(buf));
+	log = strstr(buf, "INFO  a log line");
+	assert_non_null(log);
+	/* the bar is back below the log line, not gone until the next update */
+	assert_non_null(strstr(log, "\r\033[Kdownload k3s: 1.0 KiB / 2.0 KiB (50%)"));
+	kf_progress_done(p, 1);
+	kf_log_shutdown();
+	fclose(tty);
+	close(master);
+}
+
+static void test_progress_node_line_shows_each_nodes_phase_on_a_terminal(void **state)
+{
+	int master;
+	FILE *tty = open_tty(&master, 200);
+	char buf[16384];
+	const char *names[] = { "master", "worker1" };
+
+	(void)state;
+	assert_true(kf_progress_nodes_begin(names, 2));
+	assert_true(kf_progress_nodes_live());
+	kf_log_event("node_phase", "{\"node\":\"master\",\"phase\":\"ssh-authenticated\","
+				   "\"seconds\":40,\"progress\":\"hostname-set seed-done\"}");
+	kf_log_event("node_phase", "{\"node\":\"worker1\",\"phase\":\"powered-on\","
+				   "\"seconds\":3}");
+	drain(master, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\033[Kmaster: waiting  worker1: waiting  ("));
+	assert_non_null(strstr(buf, "\r\033[Kmaster: ssh \u2713 marker seed-done  worker1: booting  ("));
+	kf_log_event("node_phase", "{\"node\":\"master\",\"phase\":\"done\",\"seconds\":50}");
+	kf_progress_nodes_end();
+	assert_false(kf_progress_nodes_live());
+	drain(master, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "master: ready \u2713  worker1: booting"));
+	/* the line is wiped at the end */
+	assert_int_equal(strcmp(buf + strlen(buf) - 4, "\r\033[K"), 0);
+	kf_log_shutdown();
+	fclose(tty);
+	close(master);
+}
+
+static void test_progress_node_line_is_off_when_not_a_terminal(void **state)
+{
+	struct fx *f = *state;
+	const char *names[] = { "master" };
+
+	assert_false(kf_progress_nodes_begin(names, 1));
+	assert_false(kf_progress_nodes_live());
+	kf_log_event("node_phase", "{\"node\":\"master\",\"phase\":\"done\"}");
+	kf_progress_nodes_end();
+	fflush(f->text);
+	assert_true(f->tlen == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +313,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_progress_live_line_on_a_terminal_is_cleared_before_log_lines, setup_text,
 			teardown),
+		cmocka_unit_test(test_progress_fit_cuts_to_the_width_without_splitting_utf8),
+		cmocka_unit_test(test_progress_duration_reads_as_minutes_and_seconds),
+		cmocka_unit_test(test_progress_live_line_is_cut_to_a_narrow_terminal),
+		cmocka_unit_test(test_progress_redraws_the_live_line_after_a_log_line),
+		cmocka_unit_test(test_progress_node_line_shows_each_nodes_phase_on_a_terminal),
+		cmocka_unit_test_setup_teardown(test_progress_node_line_is_off_when_not_a_terminal,
+						setup_text, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
