@@ -158,14 +158,17 @@ test_up_from_wait_reruns_wait_and_what_follows() {
 }
 
 test_finalize_powers_on_a_detached_vm_left_powered_off() {
-	local t=${FUNCNAME[0]} vmx
+	local t=${FUNCNAME[0]} vmx running
 	# As a run killed between finalize's VMX edit and its power-on leaves it.
 	vmx=$(vmx_of k3s-worker1)
 	"$VMRUN" -T ws stop "$vmx" hard >/dev/null || { fail "$t" "vmrun stop"; return; }
 	run finalize --force || { fail "$t" "finalize exited $?"; return; }
 	has "k3s-worker1: ISOs already detached" || { fail "$t" "not seen as detached"; return; }
 	has "k3s-worker1: was powered off; started again" || { fail "$t" "not started again"; return; }
-	"$VMRUN" -T ws list | grep -qF "$vmx" || { fail "$t" "k3s-worker1 is not running"; return; }
+	# the whole list read before matching: with pipefail, `grep -q` leaving early made the
+	# double die of a broken pipe and the pipeline fail although the VM was listed
+	running=$("$VMRUN" -T ws list) || { fail "$t" "vmrun list"; return; }
+	grep -qF "$vmx" <<<"$running" || { fail "$t" "k3s-worker1 is not running"; return; }
 	has "cluster healthy" || { fail "$t" "cluster health not checked"; return; }
 	pass "$t"
 }
