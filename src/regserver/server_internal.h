@@ -1,4 +1,4 @@
-/* Internal to src/registry: what the registry server's three files share — configuration and
+/* Internal to src/regserver: what the registry server's three files share — configuration and
  * command line (server_config.c), processes, ports and the log (server_proc.c), lifecycle and
  * status (server.c). Not a public interface. */
 #ifndef KF_REGISTRY_SERVER_INTERNAL_H
