@@ -20,7 +20,7 @@ core=(src/core/imageref.c src/core/digest.c src/core/err.c src/core/buf.c)
 max_len=4096
 case "$target" in
 bundle)
-	srcs=(src/oci/bundle.c src/oci/oci_manifest.c src/oci/oci_ref.c
+	srcs=(src/oci/bundle.c src/oci/bundle_export.c src/oci/oci_manifest.c src/oci/oci_ref.c
 	      src/core/tar.c src/core/fs.c src/core/log.c src/core/progress.c
 	      src/core/platform_posix.c "${core[@]}")
 	max_len=65536;;
