@@ -15,11 +15,8 @@
 
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
-#include "k3sforge/platform.h"
-#include "k3sforge/progress.h"
 #include "k3sforge/tar.h"
 
 #include "bundle_internal.h"

@@ -5,10 +5,8 @@
 #include "k3sforge/oci.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,7 +15,6 @@
 #include <strings.h>
 
 #include "k3sforge/buf.h"
-#include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/http.h"
 #include "k3sforge/log.h"

@@ -3,19 +3,16 @@
 #include "k3sforge/oci.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "k3sforge/buf.h"
-#include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/http.h"
 #include "k3sforge/log.h"

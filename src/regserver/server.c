@@ -6,7 +6,6 @@
  * which k3sforge writes. The health check and the push probe are in server_probe.c. */
 #include "k3sforge/regserver.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -16,14 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/http.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"

@@ -4,26 +4,16 @@
 #include "k3sforge/regserver.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
-#include <limits.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/http.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
-#include "k3sforge/proc.h"
 #include "server_internal.h"
 
 /* ---- health over TLS ---- */
