@@ -20,13 +20,13 @@ core=(src/core/imageref.c src/core/digest.c src/core/err.c src/core/buf.c)
 max_len=4096
 case "$target" in
 bundle)
-	srcs=(src/registry/bundle.c src/registry/oci_manifest.c src/registry/oci_ref.c
+	srcs=(src/oci/bundle.c src/oci/bundle_export.c src/oci/oci_manifest.c src/oci/oci_ref.c
 	      src/core/tar.c src/core/fs.c src/core/log.c src/core/progress.c
 	      src/core/platform_posix.c "${core[@]}")
 	max_len=65536;;
 tar) srcs=(src/core/tar.c);;
-oci_manifest) srcs=(src/registry/oci_manifest.c "${core[@]}") max_len=65536;;
-imageref) srcs=(src/registry/oci_ref.c "${core[@]}") max_len=1100;;
+oci_manifest) srcs=(src/oci/oci_manifest.c "${core[@]}") max_len=65536;;
+imageref) srcs=(src/oci/oci_ref.c "${core[@]}") max_len=1100;;
 *) echo "fuzz.sh: unknown target '$target' (bundle, tar, oci_manifest, imageref)" >&2; exit 2;;
 esac
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the WWW-Authenticate challenge parser (src/registry/oci_challenge.c) with clang's
+# Fuzzes the WWW-Authenticate challenge parser (src/oci/oci_challenge.c) with clang's
 # libFuzzer + ASan/UBSan for a while (default 60 s), seeded with real-world challenges.
 # Usage: tests/fuzz/www_auth.sh [seconds]
 # Under ctest: fuzz-smoke/www_auth (10 s, normal suite) and fuzz/www_auth (60 s, label "fuzz",
@@ -13,7 +13,7 @@ out=$(mktemp -d /tmp/kffuzz-auth.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 clang -g -O1 -std=c11 -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$here/include" \
-	"$here/tests/fuzz/fuzz_www_auth.c" "$here/src/registry/oci_challenge.c" \
+	"$here/tests/fuzz/fuzz_www_auth.c" "$here/src/oci/oci_challenge.c" \
 	-o "$out/fuzz_www_auth"
 mkdir -p "$out/corpus"
 i=0

@@ -1,6 +1,6 @@
-/* Internal to src/registry: what the registry server's three files share — configuration and
+/* Internal to src/regserver: what the registry server's files share — configuration and
  * command line (server_config.c), processes, ports and the log (server_proc.c), lifecycle and
- * status (server.c). Not a public interface. */
+ * status (server.c), health check and push probe (server_probe.c). Not a public interface. */
 #ifndef KF_REGISTRY_SERVER_INTERNAL_H
 #define KF_REGISTRY_SERVER_INTERNAL_H
 

@@ -1,4 +1,4 @@
-/* Internal to src/registry: a thin layer over libyaml's emitter that writes into a kf_buf, so the
+/* Internal to src/regserver: a thin layer over libyaml's emitter that writes into a kf_buf, so the
  * YAML files k3sforge hands to other programs (registry config.yml, registries.yaml) are emitted
  * with correct quoting rather than pasted together. */
 #ifndef KF_REGISTRY_YAML_OUT_H
