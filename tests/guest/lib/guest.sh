@@ -103,9 +103,13 @@ YAML
 	grep -q "not in the lab registry" "$GT_WORK/prep1.log" || { cat "$GT_WORK/prep1.log" >&2; return 1; }
 	mkdir -p "$GT_WORK/certs.d"
 	cp "$out/pki/ca.crt" "$GT_WORK/certs.d/ca.crt"
+	# The serving registry is read-only; writes go through the loopback push instance prep
+	# started (its address in <out>/registry/push.addr), as k3sforge's own do.
+	local push
+	push=$(cat "$out/registry/push.addr") || { echo "no push instance after prep" >&2; return 1; }
 	while read -r img; do
 		skopeo copy -q --dest-cert-dir "$GT_WORK/certs.d" "oci:$rel/oci:${img##*:}" \
-			"docker://127.0.0.1:$GT_REGPORT/${img#docker.io/}" ||
+			"docker://$push/${img#docker.io/}" ||
 			{ echo "skopeo push of $img failed" >&2; return 1; }
 	done <"$rel/k3s-images.txt"
 	gt_kf prep --artifacts-from "$rel" >"$GT_WORK/prep2.log" 2>&1 || { cat "$GT_WORK/prep2.log" >&2; return 1; }
