@@ -145,9 +145,10 @@ static bool same_image(const char *a, const char *b)
 }
 
 /* The offline prep will insist on every image of the pinned release (k3s-images.txt) and of the
- * add-ons: refuse to write a bundle that lacks one, naming them. */
+ * add-ons: a release image (or the pinned pause image) the list lacks is added, as prep mirrors
+ * them unlisted; an add-on image it lacks is refused, naming them. */
 static int check_covers_release(const struct kf_config *cfg, const char *out_dir,
-				const struct names *l, struct kf_err *err)
+				struct names *l, struct kf_err *err)
 {
 	const char *const *addon = kf_prep_addon_images(cfg);
 	char **k3s = NULL;
@@ -162,10 +163,23 @@ static int check_covers_release(const struct kf_config *cfg, const char *out_dir
 		bool have = false;
 		for (size_t k = 0; k < l->n && !have; k++)
 			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source, want);
-		if (!have)
+		if (!have && i < n_k3s && names_add(l, want, NULL) != 0) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			break;
+		}
+		if (!have && i >= n_k3s)
 			kf_buf_printf(&b, "%s%s", n_missing++ ? ", " : "", want);
 	}
-	if (n_missing)
+	/* prep mirrors a pinned pause image from the configuration the same way */
+	if (!r && cfg->k3s.pause_image && *cfg->k3s.pause_image) {
+		bool have = false;
+		for (size_t k = 0; k < l->n && !have; k++)
+			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source,
+					  cfg->k3s.pause_image);
+		if (!have && names_add(l, cfg->k3s.pause_image, NULL) != 0)
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	if (!r && n_missing)
 		r = kf_err_set(err, KF_ENOTFOUND,
 			       "the bundle would lack %zu image%s the cluster needs: %s; add %s to the "
 			       "image list (images.list) and export again", n_missing,
