@@ -188,6 +188,17 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 			ao.from_dir = staging;
 	}
 
+	if (!ao.force) {
+		/* A file damaged in place keeps the size and mtime verified.json recorded, so the
+		 * artifacts step would reuse it: the check hashes, and then every file is verified
+		 * (and a damaged one fetched) again, or prep's own advice would loop. */
+		struct kf_err e;
+		kf_err_clear(&e);
+		if (kf_artifacts_check(cfg, ctx->out_dir, &e) == KF_EDIGEST) {
+			kf_warn("%s", e.msg);
+			ao.force = true;
+		}
+	}
 	kf_info("prep 2/5: k3s %s artifacts%s", cfg->k3s.version,
 		ao.from_dir == staging && staging ? " (from the bundle)" :
 		ao.from_dir ? " (from a folder)" : "");

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "download_fixture.h"
@@ -665,6 +667,48 @@ static void test_prep_second_run_does_nothing(void **state)
 	free(out);
 }
 
+/* A crash can leave a file zero-filled with its size and mtime: `render` then says
+ * "k3s-images.txt is empty: run `k3sforge prep` again", so prep must not call its inputs
+ * unchanged; it fetches the file again. */
+static void test_prep_notices_a_k3s_file_damaged_in_place(void **state)
+{
+	char *out = NULL, *path = main_path("artifacts/k3s-images.txt"), *zeros;
+	char before[KF_SHA256_HEX_LEN + 1], after[KF_SHA256_HEX_LEN + 1];
+	struct stat st;
+	struct timespec times[2];
+	FILE *fp;
+
+	(void)state;
+	need_main();
+	sha_of(path, before);
+	assert_int_equal(stat(path, &st), 0);
+	zeros = calloc(1, (size_t)st.st_size);
+	assert_non_null(zeros);
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(zeros, 1, (size_t)st.st_size, fp), (size_t)st.st_size);
+	assert_int_equal(fclose(fp), 0);
+	free(zeros);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+
+	assert_int_equal(kf_dlsrv_clear_log(&W.fs), 0);
+	if (kf(W.main_cfg, W.main_out, &out, "prep", NULL) != 0)
+		fail_msg("prep after the damage failed:\n%s", out);
+	assert_false(contains(out, "inputs unchanged"));
+	assert_contains(out, "k3s-images.txt is damaged");
+	assert_true(kf_dlsrv_count(&W.fs, NULL, 0, NULL, -1) >= 1);
+	sha_of(path, after);
+	assert_string_equal(after, before);
+	free(out);
+	/* and the next run is up to date again */
+	assert_int_equal(kf(W.main_cfg, W.main_out, &out, "prep", NULL), 0);
+	assert_contains(out, "inputs unchanged");
+	free(out);
+	free(path);
+}
+
 static void test_prep_restarts_the_registry_after_it_died(void **state)
 {
 	char *out = NULL, url[128], *ca = main_path("pki/ca.crt"), *c = NULL;
@@ -1099,6 +1143,7 @@ int main(void)
 		cmocka_unit_test(test_registry_ls_lists_every_mirrored_repository_with_its_tags),
 		cmocka_unit_test(test_registry_ls_json_follows_pagination),
 		cmocka_unit_test(test_prep_second_run_does_nothing),
+		cmocka_unit_test(test_prep_notices_a_k3s_file_damaged_in_place),
 		cmocka_unit_test(test_prep_restarts_the_registry_after_it_died),
 		cmocka_unit_test(test_up_reruns_prep_when_the_registry_died),
 		cmocka_unit_test(test_up_checks_the_ubuntu_iso_before_prep_runs),
