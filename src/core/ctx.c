@@ -44,10 +44,22 @@ int kf_ctx_lock(struct kf_ctx *ctx)
 
 	if (ctx->lock)
 		return 0;
-	if ((r = kf_fs_mkdirs(ctx->out_dir, 0755, &ctx->err)) != 0)
+	if (kf_fs_exists(ctx->out_dir) && !kf_fs_is_dir(ctx->out_dir))
+		return kf_err_set(&ctx->err, KF_EIO, "the output directory %s (-o) is not a "
+				  "directory; name a directory with -o DIR (default ./k3sforge-out)",
+				  ctx->out_dir);
+	if ((r = kf_fs_mkdirs(ctx->out_dir, 0755, &ctx->err)) != 0 ||
+	    (r = kf_lock_acquire(&ctx->lock, ctx->out_dir, &ctx->err)) != 0) {
+		/* "Permission denied" alone does not say which path is meant or why it matters */
+		if (r == KF_EIO) {
+			char why[KF_ERR_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", ctx->err.msg);
+			kf_err_set(&ctx->err, r, "cannot use the output directory %s (-o, where the "
+				   "lab's files go): %.300s; make it writable for this user, or name "
+				   "another with -o DIR", ctx->out_dir, why);
+		}
 		return r;
-	if ((r = kf_lock_acquire(&ctx->lock, ctx->out_dir, &ctx->err)) != 0)
-		return r;
+	}
 	log_path = kf_path_join(ctx->out_dir, "k3sforge.log");
 	if (log_path && kf_log_open_file(log_path) != 0)
 		kf_warn("cannot write the log copy %s; going on without it", log_path);
