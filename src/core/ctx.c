@@ -7,6 +7,7 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 
 int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out)
 {
@@ -65,6 +66,38 @@ int kf_ctx_lock(struct kf_ctx *ctx)
 		kf_warn("cannot write the log copy %s; going on without it", log_path);
 	free(log_path);
 	return 0;
+}
+
+int kf_cmd_confirm(bool yes, const char *prompt, const char *offtty, const char *refused,
+		   struct kf_err *err)
+{
+	char line[16];
+
+	if (yes)
+		return 0;
+	if (!kf_platform_isatty(0))
+		return kf_err_set(err, KF_ESTATE, "%s", offtty);
+	fprintf(stderr, "%s [y/N] ", prompt);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
+		return kf_err_set(err, KF_ESTATE, "%s", refused);
+	return 0;
+}
+
+int kf_cmd_unknown_verb(struct kf_ctx *ctx, const char *cmd, const char *word,
+			const char *const *verbs, int n)
+{
+	const char *best = kf_closest(word, verbs, n);
+	char list[256] = "";
+	size_t len = 0;
+
+	for (int i = 0; i < n && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+					i == 0 ? "" : i == n - 1 ? " or " : ", ", verbs[i]);
+	if (best)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "%s: unknown verb '%s' (did you mean '%s'?)",
+				  cmd, word, best);
+	return kf_err_set(&ctx->err, KF_EUSAGE, "%s: unknown verb '%s' (%s)", cmd, word, list);
 }
 
 char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel)
