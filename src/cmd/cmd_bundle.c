@@ -343,8 +343,12 @@ static int bundle_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int npos = 0, r;
 
+	static const char *const verbs[] = { "export", "import" };
+
 	if ((r = kf_cmd_parse(ctx, &kf_cmd_bundle, argc, argv, &npos)) != 0)
 		return r == 1 ? 0 : r;
+	if (npos >= 1 && strcmp(argv[1], "export") != 0 && strcmp(argv[1], "import") != 0)
+		return kf_cmd_unknown_verb(ctx, "bundle", argv[1], verbs, 2);
 	if (npos < 2)
 		return kf_err_set(&ctx->err, KF_EUSAGE,
 				  "bundle needs a verb and a file: bundle export FILE | bundle "

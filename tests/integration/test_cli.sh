@@ -238,6 +238,22 @@ test_unusable_output_dir_is_named_with_what_to_do() {
 	pass
 }
 
+# Sub-verbs get the same did-you-mean as commands, exit 2.
+test_unknown_sub_verb_suggests_the_closest_exit_2() {
+	begin test_unknown_sub_verb_suggests_the_closest_exit_2
+	run bundle exprot lab.tar
+	expect_rc 2 || return
+	one_line "$ERR" || return
+	expect_in "$ERR" "bundle: unknown verb 'exprot' (did you mean 'export'?)" || return
+	run snapshot creat before-upgrade
+	expect_rc 2 || return
+	expect_in "$ERR" "snapshot: unknown verb 'creat' (did you mean 'create'?)" || return
+	run bundle frobnicate lab.tar
+	expect_rc 2 || return
+	expect_in "$ERR" "bundle: unknown verb 'frobnicate' (export or import)" || return
+	pass
+}
+
 test_second_concurrent_run_exits_4_naming_the_first() {
 	begin test_second_concurrent_run_exits_4_naming_the_first
 	mkdir -p "$T/out-two"
@@ -378,6 +394,7 @@ test_terminal_lines_start_with_timestamp_and_level
 test_global_options_may_follow_the_command
 test_command_own_json_is_not_taken_as_global
 test_unusable_output_dir_is_named_with_what_to_do
+test_unknown_sub_verb_suggests_the_closest_exit_2
 
 echo "$((tests - failures))/$tests passed"
 [[ $failures == 0 ]]
