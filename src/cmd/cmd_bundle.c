@@ -370,18 +370,18 @@ const struct kf_cmd kf_cmd_bundle = {
 	.usage = "k3sforge bundle export FILE [--images FILE | IMAGE...] [--from REGISTRY] "
 		 "[--file NAME=PATH]... | k3sforge bundle import FILE [--to REGISTRY]",
 	.description =
-		"export resolves the image set (same rules as mirror) and writes one tar archive: "
-		"an OCI image layout (oci-layout, index.json, blobs/sha256/...), extra files under "
-		"files/, and k3sforge-bundle.json listing every digest; FILE.sha256 gets the "
-		"archive's own digest. import checks every digest first and refuses a truncated "
-		"or altered bundle before loading anything into the registry. Exporting the "
-		"configured image set (no --images, no IMAGE) also puts the verified k3s release "
-		"files in (fetched into <out>/artifacts like prep does; --no-artifacts leaves them "
-		"out) and refuses when the image list lacks an image of the pinned release or an "
-		"add-on, so `k3sforge prep --from-bundle FILE` on the offline machine has all it "
-		"needs.",
-	.example = "k3sforge bundle export lab-bundle.tar --images images.txt --file "
-		   "k3s=artifacts/k3s\nk3sforge bundle import lab-bundle.tar",
+		"export resolves the image set (same rules as mirror) and writes one tar archive:\n"
+		"an OCI image layout (oci-layout, index.json, blobs/sha256/...), extra files under\n"
+		"files/, and k3sforge-bundle.json listing every digest; FILE.sha256 gets the\n"
+		"archive's own digest. import checks every digest first and refuses a truncated\n"
+		"or altered bundle before loading anything into the registry. Exporting the\n"
+		"configured image set (no --images, no IMAGE) also puts the verified k3s release\n"
+		"files in (fetched into <out>/artifacts like prep does; --no-artifacts leaves them\n"
+		"out), adds every image of the release's k3s-images.txt (and k3s.pause_image) the\n"
+		"list lacks, as prep mirrors them, and refuses when it lacks an add-on image, so\n"
+		"`k3sforge prep --from-bundle FILE` on the offline machine has all it needs.",
+	.example = "  k3sforge bundle export lab-bundle.tar --images images.txt --file "
+		   "k3s=artifacts/k3s\n  k3sforge bundle import lab-bundle.tar",
 	.opts = bundle_opts,
 	.run = bundle_run,
 };

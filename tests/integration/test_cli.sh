@@ -238,6 +238,21 @@ test_unusable_output_dir_is_named_with_what_to_do() {
 	pass
 }
 
+# Every command's help text is wrapped like a terminal's (mirror's and bundle's were one line of
+# 500-700 characters): no line of the description longer than 100 characters.
+test_help_descriptions_are_wrapped() {
+	begin test_help_descriptions_are_wrapped
+	local c long
+	for c in $("$BIN" --help 2>&1 | awk '/^Commands:/{on=1; next} /^$/{on=0} on && /^  [a-z]/{print $1}'); do
+		run help "$c"
+		expect_rc 0 || return
+		long=$(awk 'NR>3 && /^Options:/{exit} NR>3 && length($0) > 100' <<<"$OUT")
+		[[ -z $long ]] || { fail "help $c has unwrapped lines: $long"; return; }
+	done
+	[[ -n $c ]] || { fail "no commands found in --help"; return; }
+	pass
+}
+
 # Sub-verbs get the same did-you-mean as commands, exit 2.
 test_unknown_sub_verb_suggests_the_closest_exit_2() {
 	begin test_unknown_sub_verb_suggests_the_closest_exit_2
@@ -395,6 +410,7 @@ test_global_options_may_follow_the_command
 test_command_own_json_is_not_taken_as_global
 test_unusable_output_dir_is_named_with_what_to_do
 test_unknown_sub_verb_suggests_the_closest_exit_2
+test_help_descriptions_are_wrapped
 
 echo "$((tests - failures))/$tests passed"
 [[ $failures == 0 ]]
