@@ -83,8 +83,9 @@ json_t *kf_artifacts_report_json(const struct kf_artifacts_report *rep);
 void kf_artifacts_fingerprint(const struct kf_config *cfg, const struct kf_artifacts_opts *opts,
 			      struct kf_fp *fp);
 
-/* Cheap check for a stage's `check`: every wanted artifact is present under <out>/artifacts
- * and matches its verified.json record (size and mtime; no hashing, no network). */
+/* Check for a stage's `check`: every wanted artifact is present under <out>/artifacts, matches
+ * its verified.json record (size and mtime: KF_ESTATE otherwise) and still has the recorded
+ * sha256 (KF_EDIGEST otherwise: damaged in place, size and mtime kept). No network. */
 int kf_artifacts_check(const struct kf_config *cfg, const char *out_dir, struct kf_err *err);
 
 /* Asset URL: <release_url>/<version, percent-encoded ('+' → %2B)>/<asset> (caller frees). */

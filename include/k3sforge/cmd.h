@@ -73,4 +73,15 @@ void kf_report_findings(const struct kf_findings *f, const char *scope, bool as_
  * file, line, col and problem with --json, an error line otherwise. */
 void kf_report_config_problem(const char *msg);
 
+/* The one confirmation before something that cannot be undone (create-vms replacing VMs, up,
+ * snapshot revert): 0 when `yes` (the command's --yes) or the answer to "<prompt> [y/N] " on the
+ * terminal starts with y/Y; off a terminal (stdin not a tty) it does not ask and fails with
+ * KF_ESTATE and `offtty` (which names --yes); any other answer fails with `refused`. */
+int kf_cmd_confirm(bool yes, const char *prompt, const char *offtty, const char *refused,
+		   struct kf_err *err);
+/* The usage error for an unknown sub-verb of cmd ("snapshot creat"): names the verbs and the
+ * closest one ("did you mean 'create'?"). Returns KF_EUSAGE with ctx->err set. */
+int kf_cmd_unknown_verb(struct kf_ctx *ctx, const char *cmd, const char *word,
+			const char *const *verbs, int n);
+
 #endif

@@ -26,12 +26,21 @@ struct kf_kubeconfig_merge_opts {
 	bool switch_context;  /* make ours the current context (also when the file had none) */
 };
 
+/* The file a merge into path writes: path itself, or the end of its chain of symbolic links
+ * (at most 40 hops; relative links resolved from the link's directory), which need not exist
+ * yet. Caller frees. */
+int kf_kubeconfig_write_target(char **out, const char *path, struct kf_err *err);
+
 /* Merges the cluster/user/context of `src` into the kubeconfig file at path (created if absent,
- * parent directory too). Entries with other names stay untouched; an identical entry is a no-op;
- * a different entry of the same name is refused (KF_EEXIST) unless opts->overwrite. The old file
- * is copied to *backup (path.bak-<UTC stamp>, caller frees; NULL when nothing was there or
- * nothing changed) and the new one written atomically, mode 0600. *changed tells whether the file
- * was rewritten. */
+ * parent directory too). A symlinked path is written through: the link's final target is read,
+ * backed up and replaced (temp file and backup in the target's directory), the link stays.
+ * Entries with other names stay untouched; an identical entry is a no-op; a different entry of
+ * the same name is refused (KF_EEXIST) unless opts->overwrite. A namespace the user set on the
+ * existing lab context is kept (and is no difference). The old file is copied to *backup
+ * (<target>.bak-<UTC stamp>, caller frees; NULL when nothing was there or nothing changed) and
+ * the new one written atomically, mode 0600; comments of the old file survive only in the
+ * backup (the file is rewritten from parsed YAML). *changed tells whether the file was
+ * rewritten. */
 int kf_kubeconfig_merge_file(const char *path, const struct kf_ynode *src,
 			     const struct kf_kubeconfig_merge_opts *opts, bool *changed,
 			     char **backup, struct kf_err *err);

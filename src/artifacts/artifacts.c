@@ -887,9 +887,18 @@ int kf_artifacts_check(const struct kf_config *cfg, const char *out_dir, struct 
 			goto out;
 		}
 		sha = manifest_match(m, names[i], p, &src);
-		if (!sha)
+		if (!sha) {
 			r = kf_err_set(err, KF_ESTATE, "%s is missing or changed since it was verified; "
 				       "run `k3sforge prep` again", p);
+		} else {
+			/* Damaged in place with size and mtime kept (a crash zero-fills a file): only
+			 * its digest tells. */
+			char cur[KF_SHA256_HEX_LEN + 1];
+			if ((r = kf_sha256_file(p, cur, err)) == 0 && strcmp(cur, sha) != 0)
+				r = kf_err_set(err, KF_EDIGEST, "%s is damaged: its sha256 is %s, not the "
+					       "%s it was verified with; `k3sforge prep` fetches it "
+					       "again", p, cur, sha);
+		}
 		free(p);
 		if (r)
 			goto out;

@@ -3,6 +3,8 @@
 #include "k3sforge/kubeconfig.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
 
 #include "k3sforge/http.h"
 #include <jansson.h>
@@ -163,12 +165,113 @@ static char *parent_dir(const char *path)
 	return d;
 }
 
+/* The symlink hops followed before giving up (the kernel's own limit, MAXSYMLINKS, is 40). */
+#define KUBECONFIG_MAX_LINKS 40
+
+int kf_kubeconfig_write_target(char **out, const char *path, struct kf_err *err)
+{
+	char *cur = strdup(path), link[PATH_MAX];
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	if (!cur)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	for (int hop = 0; hop <= KUBECONFIG_MAX_LINKS; hop++) {
+		ssize_t n;
+		char *next, *dir;
+
+		if (lstat(cur, &st) != 0) {
+			if (errno == ENOENT) /* the end of the chain: created there */
+				break;
+			r = kf_err_set(err, KF_EIO, "%s: %s", cur, strerror(errno));
+			goto fail;
+		}
+		if (!S_ISLNK(st.st_mode))
+			break;
+		if (hop == KUBECONFIG_MAX_LINKS) {
+			r = kf_err_set(err, KF_EFAIL, "%s: more than %d symbolic links to follow (a "
+				       "loop?); point it at a file", path, KUBECONFIG_MAX_LINKS);
+			goto fail;
+		}
+		n = readlink(cur, link, sizeof(link) - 1);
+		if (n < 0 || n == (ssize_t)sizeof(link) - 1) {
+			r = kf_err_set(err, KF_EIO, "%s: cannot read the symbolic link: %s", cur,
+				       n < 0 ? strerror(errno) : "target too long");
+			goto fail;
+		}
+		link[n] = '\0';
+		if (link[0] == '/') {
+			next = strdup(link);
+		} else {
+			dir = parent_dir(cur);
+			next = dir ? kf_path_join(dir, link) : NULL;
+			free(dir);
+		}
+		if (!next) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			goto fail;
+		}
+		free(cur);
+		cur = next;
+	}
+	*out = cur;
+	return 0;
+fail:
+	free(cur);
+	return r;
+}
+
+/* Equal as kubeconfig data: mappings compare by key, not by order (kubectl rewrites the file
+ * with its keys sorted, so `kubectl config set-context` alone must not make our entry look
+ * different); sequences and scalars as kf_ynode_equal. */
+static bool same_data(const struct kf_ynode *a, const struct kf_ynode *b)
+{
+	if (!a || !b || a->type != KF_Y_MAP || b->type != KF_Y_MAP) {
+		if (a && b && a->type == KF_Y_SEQ && b->type == KF_Y_SEQ) {
+			if (a->n != b->n)
+				return false;
+			for (size_t i = 0; i < a->n; i++)
+				if (!same_data(a->items[i], b->items[i]))
+					return false;
+			return true;
+		}
+		return kf_ynode_equal(a, b);
+	}
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const char *k = a->keys[i]->type == KF_Y_SCALAR ? a->keys[i]->value : NULL;
+		if (!k || !same_data(a->items[i], kf_ymap_get(b, k)))
+			return false;
+	}
+	return true;
+}
+
+/* A namespace the user set on an existing entry of the lab's context survives the merge: k3s
+ * never sets one, so its absence from ours is no reason to drop theirs (or to call the entries
+ * different). Returns the entry to merge (caller frees). */
+static struct kf_ynode *keep_user_namespace(const struct kf_ynode *ours, const struct kf_ynode *have)
+{
+	struct kf_ynode *cand = kf_ynode_clone(ours);
+	struct kf_ynode *cctx = cand ? kf_ymap_get(cand, "context") : NULL;
+	struct kf_ynode *hctx = have ? kf_ymap_get(have, "context") : NULL;
+	const char *ns = hctx && hctx->type == KF_Y_MAP ? kf_ymap_str(hctx, "namespace") : NULL;
+
+	if (cand && cctx && cctx->type == KF_Y_MAP && ns && *ns && !kf_ymap_get(cctx, "namespace") &&
+	    kf_ymap_set_str(cctx, "namespace", ns) != 0) {
+		kf_ynode_free(cand);
+		return NULL;
+	}
+	return cand;
+}
+
 int kf_kubeconfig_merge_file(const char *path, const struct kf_ynode *src,
 			     const struct kf_kubeconfig_merge_opts *opts, bool *changed,
 			     char **backup, struct kf_err *err)
 {
 	struct kf_ynode *dst = NULL;
-	char *data = NULL, *text = NULL, *dir = NULL;
+	char *data = NULL, *text = NULL, *dir = NULL, *target = NULL;
 	size_t len = 0;
 	bool existed = false, dirty = false;
 	const char *name = kf_ymap_str(src, "current-context");
@@ -179,6 +282,12 @@ int kf_kubeconfig_merge_file(const char *path, const struct kf_ynode *src,
 		*backup = NULL;
 	if (!name)
 		return kf_err_set(err, KF_EFAIL, "kubeconfig to merge has no current-context");
+	/* Through a symlinked kubeconfig (WSL's ~/.kube/config -> /mnt/c/Users/.../config) to the
+	 * file itself: the backup and the temp file sit beside it and the rename replaces it, so the
+	 * link stays a link and its target is what kubectl reads afterwards. */
+	if ((r = kf_kubeconfig_write_target(&target, path, err)) != 0)
+		return r;
+	path = target;
 	r = kf_fs_read(&data, &len, path, KUBECONFIG_MAX_BYTES, err);
 	if (r == KF_ENOTFOUND) {
 		kf_err_clear(err);
@@ -212,7 +321,11 @@ int kf_kubeconfig_merge_file(const char *path, const struct kf_ynode *src,
 		for (size_t i = 0; sseq && i < sseq->n; i++) {
 			const char *n = kf_ymap_str(sseq->items[i], "name");
 			struct kf_ynode *have = n ? entry_named(dseq, n, NULL) : NULL;
-			if (have && !kf_ynode_equal(have, sseq->items[i]) && !opts->overwrite) {
+			struct kf_ynode *cand = have ? keep_user_namespace(sseq->items[i], have) : NULL;
+			bool differs = have && (!cand || !same_data(have, cand));
+
+			kf_ynode_free(cand);
+			if (differs && !opts->overwrite) {
 				r = kf_err_set(err, KF_EEXIST,
 					       "%s already has a different %.*s entry named '%s' (an "
 					       "older lab?); run `k3sforge kubeconfig --overwrite` to "
@@ -230,12 +343,20 @@ int kf_kubeconfig_merge_file(const char *path, const struct kf_ynode *src,
 			const char *n = kf_ymap_str(sseq->items[i], "name");
 			size_t idx = 0;
 			struct kf_ynode *have = n ? entry_named(dseq, n, &idx) : NULL;
-			if (have && kf_ynode_equal(have, sseq->items[i]))
+			struct kf_ynode *cand = keep_user_namespace(sseq->items[i], have);
+
+			if (!cand) {
+				r = kf_err_set(err, KF_ENOMEM, "out of memory");
+				goto out;
+			}
+			if (have && same_data(have, cand)) {
+				kf_ynode_free(cand);
 				continue;
+			}
 			if (have) {
 				kf_ynode_free(dseq->items[idx]);
-				dseq->items[idx] = kf_ynode_clone(sseq->items[i]);
-			} else if (kf_yseq_append(dseq, kf_ynode_clone(sseq->items[i])) != 0) {
+				dseq->items[idx] = cand;
+			} else if (kf_yseq_append(dseq, cand) != 0) { /* frees cand */
 				r = kf_err_set(err, KF_ENOMEM, "out of memory");
 				goto out;
 			}
@@ -280,6 +401,7 @@ out:
 		OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	free(dir);
+	free(target);
 	kf_ynode_free(dst);
 	return r;
 }

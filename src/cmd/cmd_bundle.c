@@ -145,9 +145,10 @@ static bool same_image(const char *a, const char *b)
 }
 
 /* The offline prep will insist on every image of the pinned release (k3s-images.txt) and of the
- * add-ons: refuse to write a bundle that lacks one, naming them. */
+ * add-ons: a release image (or the pinned pause image) the list lacks is added, as prep mirrors
+ * them unlisted; an add-on image it lacks is refused, naming them. */
 static int check_covers_release(const struct kf_config *cfg, const char *out_dir,
-				const struct names *l, struct kf_err *err)
+				struct names *l, struct kf_err *err)
 {
 	const char *const *addon = kf_prep_addon_images(cfg);
 	char **k3s = NULL;
@@ -162,10 +163,23 @@ static int check_covers_release(const struct kf_config *cfg, const char *out_dir
 		bool have = false;
 		for (size_t k = 0; k < l->n && !have; k++)
 			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source, want);
-		if (!have)
+		if (!have && i < n_k3s && names_add(l, want, NULL) != 0) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			break;
+		}
+		if (!have && i >= n_k3s)
 			kf_buf_printf(&b, "%s%s", n_missing++ ? ", " : "", want);
 	}
-	if (n_missing)
+	/* prep mirrors a pinned pause image from the configuration the same way */
+	if (!r && cfg->k3s.pause_image && *cfg->k3s.pause_image) {
+		bool have = false;
+		for (size_t k = 0; k < l->n && !have; k++)
+			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source,
+					  cfg->k3s.pause_image);
+		if (!have && names_add(l, cfg->k3s.pause_image, NULL) != 0)
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	if (!r && n_missing)
 		r = kf_err_set(err, KF_ENOTFOUND,
 			       "the bundle would lack %zu image%s the cluster needs: %s; add %s to the "
 			       "image list (images.list) and export again", n_missing,
@@ -329,8 +343,12 @@ static int bundle_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int npos = 0, r;
 
+	static const char *const verbs[] = { "export", "import" };
+
 	if ((r = kf_cmd_parse(ctx, &kf_cmd_bundle, argc, argv, &npos)) != 0)
 		return r == 1 ? 0 : r;
+	if (npos >= 1 && strcmp(argv[1], "export") != 0 && strcmp(argv[1], "import") != 0)
+		return kf_cmd_unknown_verb(ctx, "bundle", argv[1], verbs, 2);
 	if (npos < 2)
 		return kf_err_set(&ctx->err, KF_EUSAGE,
 				  "bundle needs a verb and a file: bundle export FILE | bundle "
@@ -352,18 +370,18 @@ const struct kf_cmd kf_cmd_bundle = {
 	.usage = "k3sforge bundle export FILE [--images FILE | IMAGE...] [--from REGISTRY] "
 		 "[--file NAME=PATH]... | k3sforge bundle import FILE [--to REGISTRY]",
 	.description =
-		"export resolves the image set (same rules as mirror) and writes one tar archive: "
-		"an OCI image layout (oci-layout, index.json, blobs/sha256/...), extra files under "
-		"files/, and k3sforge-bundle.json listing every digest; FILE.sha256 gets the "
-		"archive's own digest. import checks every digest first and refuses a truncated "
-		"or altered bundle before loading anything into the registry. Exporting the "
-		"configured image set (no --images, no IMAGE) also puts the verified k3s release "
-		"files in (fetched into <out>/artifacts like prep does; --no-artifacts leaves them "
-		"out) and refuses when the image list lacks an image of the pinned release or an "
-		"add-on, so `k3sforge prep --from-bundle FILE` on the offline machine has all it "
-		"needs.",
-	.example = "k3sforge bundle export lab-bundle.tar --images images.txt --file "
-		   "k3s=artifacts/k3s\nk3sforge bundle import lab-bundle.tar",
+		"export resolves the image set (same rules as mirror) and writes one tar archive:\n"
+		"an OCI image layout (oci-layout, index.json, blobs/sha256/...), extra files under\n"
+		"files/, and k3sforge-bundle.json listing every digest; FILE.sha256 gets the\n"
+		"archive's own digest. import checks every digest first and refuses a truncated\n"
+		"or altered bundle before loading anything into the registry. Exporting the\n"
+		"configured image set (no --images, no IMAGE) also puts the verified k3s release\n"
+		"files in (fetched into <out>/artifacts like prep does; --no-artifacts leaves them\n"
+		"out), adds every image of the release's k3s-images.txt (and k3s.pause_image) the\n"
+		"list lacks, as prep mirrors them, and refuses when it lacks an add-on image, so\n"
+		"`k3sforge prep --from-bundle FILE` on the offline machine has all it needs.",
+	.example = "  k3sforge bundle export lab-bundle.tar --images images.txt --file "
+		   "k3s=artifacts/k3s\n  k3sforge bundle import lab-bundle.tar",
 	.opts = bundle_opts,
 	.run = bundle_run,
 };

@@ -20,6 +20,10 @@ static int check(struct kf_ctx *ctx)
 	size_t n = 0;
 	int r;
 
+	if (!kf_fs_exists(ctx->config_path) && ctx->config_explicit)
+		return kf_err_set(&ctx->err, KF_ECONFIG,
+				  "%s: no such configuration file (the file -c names does not exist; "
+				  "check the path, or copy examples/lab.yaml there)", ctx->config_path);
 	if (!kf_fs_exists(ctx->config_path))
 		return kf_err_set(&ctx->err, KF_ECONFIG,
 				  "%s: no such configuration file (give one with -c FILE; "

@@ -60,7 +60,7 @@ static int cv_confirm(struct kf_ctx *ctx, struct kf_err *err)
 	struct kf_config *cfg;
 	struct kf_buf names;
 	size_t count = 0;
-	char line[16], *vm_dir;
+	char *vm_dir, *prompt = NULL, *offtty = NULL;
 	int r = 0;
 
 	if (opt_yes || opt_force)
@@ -85,21 +85,24 @@ static int cv_confirm(struct kf_ctx *ctx, struct kf_err *err)
 	free(vm_dir);
 	if (!count)
 		goto out;
-	if (!kf_platform_isatty(0)) {
-		r = kf_err_set(err, KF_ESTATE,
-			       "create-vms would stop, delete and reinstall %zu VM%s made earlier (%s): "
-			       "everything in them is lost. Pass --yes to create-vms (or up) to go "
-			       "on; nothing was touched",
-			       count, count == 1 ? "" : "s", kf_buf_str(&names));
+	if (asprintf(&prompt, "create-vms will stop, delete and reinstall %zu VM%s made earlier: "
+			      "%s.\nEverything in them is lost. Go on?", count, count == 1 ? "" : "s",
+		     kf_buf_str(&names)) < 0)
+		prompt = NULL;
+	if (!prompt ||
+	    asprintf(&offtty, "create-vms would stop, delete and reinstall %zu VM%s made earlier "
+			      "(%s): everything in them is lost. Pass --yes to create-vms (or up) to "
+			      "go on; nothing was touched", count, count == 1 ? "" : "s",
+		     kf_buf_str(&names)) < 0) {
+		offtty = NULL;
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	fprintf(stderr, "create-vms will stop, delete and reinstall %zu VM%s made earlier: %s.\n"
-			"Everything in them is lost. Go on? [y/N] ",
-		count, count == 1 ? "" : "s", kf_buf_str(&names));
-	fflush(stderr);
-	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
-		r = kf_err_set(err, KF_ESTATE, "not confirmed: the VMs were left as they are");
+	r = kf_cmd_confirm(false, prompt, offtty, "not confirmed: the VMs were left as they are",
+			   err);
 out:
+	free(prompt);
+	free(offtty);
 	kf_buf_free(&names);
 	return r;
 }

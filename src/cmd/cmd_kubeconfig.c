@@ -110,18 +110,26 @@ static int merge_into(const char *path, const struct kf_ynode *kc, struct kf_err
 {
 	struct kf_kubeconfig_merge_opts mo = { opt_overwrite, opt_switch };
 	bool changed = false;
-	char *backup = NULL;
-	int r = kf_kubeconfig_merge_file(path, kc, &mo, &changed, &backup, err);
+	char *backup = NULL, *target = NULL;
+	int r = kf_kubeconfig_write_target(&target, path, err);
 
-	if (r)
+	if (r == 0)
+		r = kf_kubeconfig_merge_file(path, kc, &mo, &changed, &backup, err);
+	if (r) {
+		free(target);
 		return r;
+	}
+	if (strcmp(target, path) != 0)
+		kf_info("%s is a symbolic link: writing through to %s", path, target);
 	if (!changed)
-		kf_info("%s already has the lab's context: unchanged", path);
+		kf_info("%s already has the lab's context: unchanged", target);
 	else if (backup)
-		kf_ok("merged the lab's context into %s (previous file kept as %s)", path, backup);
+		kf_ok("merged the lab's context into %s (previous file, comments included, kept as "
+		      "%s)", target, backup);
 	else
-		kf_ok("wrote %s with the lab's context", path);
+		kf_ok("wrote %s with the lab's context", target);
 	free(backup);
+	free(target);
 	return 0;
 }
 
@@ -277,7 +285,9 @@ const struct kf_cmd kf_cmd_kubeconfig = {
 		"writes <out>/kubeconfig (0600), and proves it with GET /version using its own CA and\n"
 		"client certificate. Then merges it into your kubeconfig as parsed YAML: other\n"
 		"contexts are kept, the old file is backed up, a different entry of the same name is\n"
-		"refused unless --overwrite.",
+		"refused unless --overwrite (a namespace you set on the lab's context is kept). A\n"
+		"symlinked kubeconfig is written through to its target, backup beside it. Comments\n"
+		"in your file survive only in the backup.",
 	.example = "  k3sforge -c lab.yaml kubeconfig --switch\n"
 		   "  k3sforge -c lab.yaml kubeconfig --windows   # from WSL: Windows kubectl too",
 	.opts = kubeconfig_opts,

@@ -321,15 +321,15 @@ const struct kf_cmd kf_cmd_mirror = {
 	.usage = "k3sforge mirror [--images FILE | IMAGE...] [--from REGISTRY] [--to REGISTRY] "
 		 "[--from-ca FILE] [--to-ca FILE] [--jobs N] [--all-platforms | --platform OS/ARCH]",
 	.description =
-		"Copies images registry to registry over the OCI distribution API: every blob and "
-		"manifest digest is verified while streaming, blobs already in the target are "
-		"skipped (or mounted from another repository), a blob shared by several images is "
-		"fetched once, and digests are preserved. Rerun it after an interruption: it moves "
-		"only what is missing. Without --to the lab registry <registry.host_ip>:<port> is "
-		"used with <out>/pki/ca.crt. `http://host:port` is accepted for loopback only. "
+		"Copies images registry to registry over the OCI distribution API: every blob and\n"
+		"manifest digest is verified while streaming, blobs already in the target are\n"
+		"skipped (or mounted from another repository), a blob shared by several images is\n"
+		"fetched once, and digests are preserved. Rerun it after an interruption: it moves\n"
+		"only what is missing. Without --to the lab registry <registry.host_ip>:<port> is\n"
+		"used with <out>/pki/ca.crt. `http://host:port` is accepted for loopback only.\n"
 		"Exits non-zero when any image failed, after trying all.",
-	.example = "k3sforge mirror --images images.txt\n"
-		   "k3sforge mirror --to 127.0.0.1:5000 --to-ca ca.crt rancher/mirrored-pause:3.6",
+	.example = "  k3sforge mirror --images images.txt\n"
+		   "  k3sforge mirror --to 127.0.0.1:5000 --to-ca ca.crt rancher/mirrored-pause:3.6",
 	.opts = mirror_opts,
 	.run = mirror_run,
 };

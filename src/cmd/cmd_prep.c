@@ -188,6 +188,17 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 			ao.from_dir = staging;
 	}
 
+	if (!ao.force) {
+		/* A file damaged in place keeps the size and mtime verified.json recorded, so the
+		 * artifacts step would reuse it: the check hashes, and then every file is verified
+		 * (and a damaged one fetched) again, or prep's own advice would loop. */
+		struct kf_err e;
+		kf_err_clear(&e);
+		if (kf_artifacts_check(cfg, ctx->out_dir, &e) == KF_EDIGEST) {
+			kf_warn("%s", e.msg);
+			ao.force = true;
+		}
+	}
 	kf_info("prep 2/5: k3s %s artifacts%s", cfg->k3s.version,
 		ao.from_dir == staging && staging ? " (from the bundle)" :
 		ao.from_dir ? " (from a folder)" : "");
@@ -260,10 +271,10 @@ const struct kf_cmd kf_cmd_prep = {
 		"downloads and sha256-verifies the k3s release files (resuming partial downloads);\n"
 		"writes registries.yaml; starts (or reuses) the registry over TLS and proves it with a\n"
 		"real handshake against the CA: read-only where the lab reaches it, writable only\n"
-		"through a second instance on 127.0.0.1; mirrors every image of the configured list\n"
-		"through that one and checks that every image the pinned k3s release needs is\n"
-		"served. A rerun does only what is\n"
-		"missing. Offline, --from-bundle FILE takes the images and the k3s files from a\n"
+		"through a second instance on 127.0.0.1; mirrors every image of the release's\n"
+		"k3s-images.txt, the pinned pause image and the image list (the add-ons) through that\n"
+		"one and checks that every image the pinned k3s release needs is served. A rerun\n"
+		"does only what is missing. Offline, --from-bundle FILE takes the images and the k3s files from a\n"
 		"bundle made by `k3sforge bundle export` on a connected machine; the whole bundle\n"
 		"is verified first and a truncated or altered one is refused before anything is\n"
 		"loaded. Under WSL2 in NAT mode it also sets up the Windows port proxy <registry\n"

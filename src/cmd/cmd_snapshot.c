@@ -14,9 +14,54 @@
 
 extern const struct kf_cmd kf_cmd_snapshot;
 
+static bool opt_yes;
+
 static const struct kf_opt snapshot_opts[] = {
+	KF_OPT_FLAG_('y', "yes", &opt_yes,
+		     "revert without asking (required when not on a terminal)"),
 	KF_OPT_END_,
 };
+
+/* Reverting loses everything every node did since the snapshot: asked on a terminal, refused
+ * elsewhere unless --yes. Only once every node has the snapshot (else the revert itself refuses,
+ * naming the nodes, without a question first). */
+static int confirm_revert(struct kf_vmrun *v, const struct kf_snap_node *nodes, size_t n,
+			  const char *name, struct kf_err *err)
+{
+	struct kf_snap_node *list;
+	char prompt[512], offtty[512];
+	bool everywhere;
+	int r;
+
+	if (opt_yes)
+		return 0;
+	if (!(list = calloc(n ? n : 1, sizeof(*list))))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		list[i].node = nodes[i].node;
+		list[i].vmx = nodes[i].vmx;
+	}
+	r = kf_snapshot_run(v, KF_SNAP_LIST, NULL, list, n, err);
+	everywhere = r == 0;
+	for (size_t i = 0; everywhere && i < n; i++) {
+		bool has = false;
+		for (size_t k = 0; k < list[i].n_names && !has; k++)
+			has = strcmp(list[i].names[k], name) == 0;
+		everywhere = has;
+	}
+	kf_snapshot_nodes_free(list, n);
+	free(list);
+	kf_err_clear(err);
+	if (!everywhere)
+		return 0;
+	snprintf(prompt, sizeof(prompt), "snapshot revert returns all %zu nodes to '%s': everything "
+		 "they did since is lost. Go on?", n, name);
+	snprintf(offtty, sizeof(offtty), "snapshot revert would return all %zu nodes to '%s', "
+		 "losing everything they did since; pass --yes to go on; nothing was touched", n,
+		 name);
+	return kf_cmd_confirm(false, prompt, offtty, "not confirmed: the nodes were left as they are",
+			      err);
+}
 
 static void report(const struct kf_snap_node *nodes, size_t n, const char *verb, const char *name,
 		   int rc)
@@ -105,12 +150,15 @@ static int snapshot_run(struct kf_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int npos = 0, r, found = -1;
 
+	opt_yes = false;
 	r = kf_cmd_parse(ctx, &kf_cmd_snapshot, argc, argv, &npos);
 	if (r)
 		return r;
 	for (int i = 0; npos >= 1 && i < 4; i++)
 		if (strcmp(argv[1], verbs[i]) == 0)
 			found = i;
+	if (found < 0 && npos >= 1)
+		return kf_cmd_unknown_verb(ctx, "snapshot", argv[1], verbs, 4);
 	if (found < 0)
 		return kf_err_set(&ctx->err, KF_EUSAGE,
 				  "snapshot needs an action: create|list|revert|delete NAME");
@@ -153,6 +201,8 @@ static int snapshot_run(struct kf_ctx *ctx, int argc, char **argv)
 	}
 	if ((r = kf_vmrun_find(&v, cfg, &ctx->err)) != 0)
 		goto out;
+	if (op == KF_SNAP_REVERT && (r = confirm_revert(v, nodes, n, name, &ctx->err)) != 0)
+		goto out;
 	r = kf_snapshot_run(v, op, name, nodes, n, &ctx->err);
 	if (op == KF_SNAP_LIST) {
 		if (r == 0 && (r = print_list(nodes, n)) != 0)
@@ -177,13 +227,14 @@ out:
 const struct kf_cmd kf_cmd_snapshot = {
 	.name = "snapshot",
 	.summary = "create, list, revert or delete a snapshot of every node (all or none)",
-	.usage = "k3sforge [-c FILE] [-o DIR] snapshot create|list|revert|delete [NAME]",
+	.usage = "k3sforge [-c FILE] [-o DIR] snapshot create|list|revert|delete [NAME] [--yes]",
 	.description =
 		"Snapshots the whole lab under one name with vmrun. create: on every node in\n"
 		"parallel; if any node fails, the snapshots made on the others are deleted again\n"
 		"and each node's result is reported (all or none). A name some node already has is\n"
 		"refused before anything changes. revert and delete: only when every node has the\n"
-		"snapshot. list: the names every node has, then each node's extras.",
+		"snapshot; revert asks first on a terminal (elsewhere it needs --yes). list: the\n"
+		"names every node has, then each node's extras.",
 	.example = "  k3sforge snapshot create before-upgrade\n  k3sforge snapshot list\n"
 		   "  k3sforge snapshot revert before-upgrade",
 	.opts = snapshot_opts,

@@ -33,7 +33,8 @@ static bool opt_dry_run;
 
 static const struct kf_opt up_opts[] = {
 	KF_OPT_STR_(0, "from", &opt_from, "STAGE", "rerun from this stage on, even if up to date"),
-	KF_OPT_FLAG_(0, "force", &opt_force, "rerun every stage"),
+	KF_OPT_FLAG_(0, "force", &opt_force,
+		     "rerun every stage (replacing VMs made earlier is still asked, or --yes)"),
 	KF_OPT_FLAG_('n', "dry-run", &opt_dry_run, "say which stages would run, run nothing"),
 	KF_OPT_FLAG_('y', "yes", &opt_yes,
 		     "let create-vms replace VMs made earlier without asking (needed off a terminal)"),
@@ -153,7 +154,9 @@ static int up_run(struct kf_ctx *ctx, int argc, char **argv)
 	}
 	if (first < kf_up_stage_count && (r = preflight(ctx, cfg, first)) != 0)
 		return r;
-	kf_create_vms_consent(opt_yes || opt_force);
+	/* --force reruns every stage; only --yes consents to replacing VMs made earlier (asked on
+	 * a terminal, refused elsewhere, as create-vms does) */
+	kf_create_vms_consent(opt_yes);
 	if (kf_up_stage_count == 0)
 		kf_warn("this build has no stages yet: nothing to do");
 	else if (first >= kf_up_stage_count)

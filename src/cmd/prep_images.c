@@ -1,5 +1,6 @@
-/* prep, images: mirror the configured list into the lab registry and refuse to go on while an
- * image the pinned k3s release or an add-on needs is missing (the seeds' pause-image lesson). */
+/* prep, images: mirror every image of the pinned release's k3s-images.txt and the configured
+ * list (the add-ons) into the lab registry, and refuse to go on while an image the release or an
+ * add-on needs is missing (the seeds' pause-image lesson). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/imageref.h"
 #include "k3sforge/log.h"
 #include "k3sforge/mirror.h"
 #include "k3sforge/prep.h"
@@ -51,50 +53,95 @@ static const char *lab_name(const struct kf_image_ref *ref)
 	return ref->target ? ref->target : ref->source;
 }
 
-/* Mirrors the configured images the lab registry does not hold yet. Images already there (by
- * tag or digest) are not looked up at the source again: a rerun, or a run after
+/* Do two references name the same image in the lab registry (same repository path and
+ * tag/digest; the registry part is dropped there)? */
+static bool same_lab_image(const char *a, const char *b)
+{
+	struct kf_imageref ra, rb;
+
+	return kf_imageref_parse(a, &ra, NULL, NULL, 0) == 0 &&
+	       kf_imageref_parse(b, &rb, NULL, NULL, 0) == 0 && strcmp(ra.path, rb.path) == 0 &&
+	       strcmp(ra.tag, rb.tag) == 0 && strcmp(ra.digest, rb.digest) == 0;
+}
+
+bool kf_prep_image_listed(const struct kf_config *cfg, const char *ref)
+{
+	for (size_t i = 0; i < cfg->images.n_refs; i++)
+		if (same_lab_image(lab_name(&cfg->images.refs[i]), ref))
+			return true;
+	return false;
+}
+
+/* Mirrors the images the lab registry does not hold yet: the configured list, then every image
+ * of the release's k3s-images.txt the list does not name (the release is the authority on its
+ * own images; a list entry for one only maps its source). Images already there (by tag or
+ * digest) are not looked up at the source again: a rerun, or a run after
  * `prep --from-bundle`, works without reaching any source registry. */
 static int mirror_configured(const struct kf_config *cfg, const char *to, const char *ca,
-			     struct kf_err *err)
+			     char *const *k3s, size_t n_k3s, struct kf_err *err)
 {
-	struct kf_mirror_image *imgs = NULL;
+	const char *pause = cfg->k3s.pause_image && *cfg->k3s.pause_image ? cfg->k3s.pause_image :
+									   NULL;
+	struct kf_mirror_image *imgs = NULL, *all = NULL;
 	struct kf_mirror_result *res = NULL;
 	struct kf_mirror_opts mo;
 	const char **names = NULL;
 	char **missing = NULL;
-	size_t n = cfg->images.n_refs, n_missing = 0, n_wanted = 0;
+	size_t n = 0, n_missing = 0, n_wanted = 0, n_release = 0;
 	size_t copied = 0, present, failed = 0;
 	int r;
 
-	if (n == 0) {
-		kf_warn("no images configured (images.list / images.inline): only checking what the "
-			"registry already holds");
-		return 0;
-	}
-	names = calloc(n, sizeof(*names));
-	imgs = calloc(n, sizeof(*imgs));
-	if (!names || !imgs) {
+	names = calloc(cfg->images.n_refs + n_k3s + 2, sizeof(*names));
+	imgs = calloc(cfg->images.n_refs + n_k3s + 2, sizeof(*imgs));
+	all = calloc(cfg->images.n_refs + n_k3s + 2, sizeof(*all));
+	if (!names || !imgs || !all) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i < cfg->images.n_refs; i++) {
+		all[n].source = cfg->images.refs[i].source;
+		all[n++].target = cfg->images.refs[i].target;
+	}
+	for (size_t i = 0; i < n_k3s; i++) {
+		if (pause && same_lab_image(pause, k3s[i]))
+			pause = NULL;
+		if (!kf_prep_image_listed(cfg, k3s[i])) {
+			all[n++].source = k3s[i];
+			n_release++;
+		}
+	}
+	/* A pinned sandbox image that is not the release's own comes from the configuration, the
+	 * same way: no need to list it as well. */
+	if (pause && !kf_prep_image_listed(cfg, pause))
+		all[n++].source = pause;
+	else
+		pause = NULL;
+	if (n == 0) {
+		kf_warn("no images to mirror (k3s-images.txt and images.list / images.inline are "
+			"empty): only checking what the registry already holds");
+		r = 0;
+		goto out;
+	}
+	if (n_release || pause)
+		kf_info("images: %zu of k3s-images.txt%s%s, %zu from the image list", n_release,
+			n_release < n_k3s ? " not in the image list" : "",
+			pause ? ", the pinned pause image" : "", cfg->images.n_refs);
 	for (size_t i = 0; i < n; i++)
-		names[i] = lab_name(&cfg->images.refs[i]);
+		names[i] = all[i].target ? all[i].target : all[i].source;
 	r = kf_mirror_verify_present(to, ca, names, n, &missing, &n_missing, err);
 	if (r && r != KF_ENOTFOUND)
 		goto out;
 	/* missing[] keeps the order of names[]: walk both */
 	for (size_t i = 0, j = 0; i < n; i++) {
 		if (j < n_missing && strcmp(missing[j], names[i]) == 0) {
-			imgs[n_wanted].source = cfg->images.refs[i].source;
-			imgs[n_wanted].target = cfg->images.refs[i].target;
+			imgs[n_wanted] = all[i];
 			n_wanted++;
 			j++;
 		}
 	}
 	present = n - n_wanted;
 	if (n_wanted == 0) {
-		kf_info("images: all %zu configured images already in the lab registry, nothing to "
-			"copy", n);
+		kf_info("images: all %zu images already in the lab registry, nothing to copy", n);
 		r = 0;
 		goto out;
 	}
@@ -142,6 +189,7 @@ out:
 	kf_mirror_strv_free(missing, n_missing);
 	free(names);
 	free(imgs);
+	free(all);
 	return r;
 }
 
@@ -160,12 +208,11 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	snprintf(to, sizeof(to), "%s:%d", host, port);
 	/* Writes go through the loopback push instance; the check below reads where the lab
 	 * reads (the read-only serving instance, same storage). */
-	if ((r = kf_regserver_push_target(cfg, ctx->out_dir, push_to, sizeof(push_to), err)) != 0 ||
-	    (r = mirror_configured(cfg, push_to, ca, err)) != 0)
+	if ((r = kf_artifacts_images(&k3s, &n_k3s, ctx->out_dir, err)) != 0 ||
+	    (r = kf_regserver_push_target(cfg, ctx->out_dir, push_to, sizeof(push_to), err)) != 0 ||
+	    (r = mirror_configured(cfg, push_to, ca, k3s, n_k3s, err)) != 0)
 		goto out;
 	/* Everything the pinned release and the add-ons need must be there now. */
-	if ((r = kf_artifacts_images(&k3s, &n_k3s, ctx->out_dir, err)) != 0)
-		goto out;
 	while (addon[n_addon])
 		n_addon++;
 	wanted = calloc(n_k3s + n_addon + 2, sizeof(char *));

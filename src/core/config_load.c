@@ -1683,11 +1683,12 @@ static void image_full_name(char *out, size_t size, const char *ref)
 		snprintf(out, size, "%s", ref);
 }
 
-/* The pinned pause image must be mirrored too: the seeds' lab broke on exactly that. */
+/* The pinned pause image must be mirrored too: the seeds' lab broke on exactly that. prep
+ * mirrors it along with k3s-images.txt (listed or not); its source must be a mirrored registry. */
 static void check_pause_listed(struct ld *l)
 {
 	const struct kf_config *c = l->cfg;
-	char want[600], have[600];
+	char have[600];
 
 	if (!l->y_pause || !c->k3s.pause_image)
 		return;
@@ -1695,24 +1696,7 @@ static void check_pause_listed(struct ld *l)
 		PROB(l, l->y_pause,
 		     "k3s.pause_image %s comes from %s, which is not in registry.mirrors: no pod could "
 		     "start; add %s to registry.mirrors", SV(c->k3s.pause_image), have, have);
-		return;
 	}
-	if (c->images.n_refs == 0)
-		return;
-	image_full_name(want, sizeof(want), c->k3s.pause_image);
-	for (size_t i = 0; i < c->images.n_refs; i++) {
-		const struct kf_image_ref *r = &c->images.refs[i];
-		image_full_name(have, sizeof(have), r->source);
-		if (strcmp(have, want) == 0)
-			return;
-		if (r->target) {
-			image_full_name(have, sizeof(have), r->target);
-			if (strcmp(have, want) == 0)
-				return;
-		}
-	}
-	PROB(l, l->y_pause, "k3s.pause_image %s is not among the images; add it to the image list "
-			    "(pods cannot start without their sandbox image)", SV(c->k3s.pause_image));
 }
 
 static void check_across(struct ld *l)

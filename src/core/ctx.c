@@ -7,6 +7,7 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 
 /* With --json, every problem of the file as a config_problem event (the result event carries
  * only the first): scripts get all of them, typed, as `config check` gives them. */
@@ -63,15 +64,59 @@ int kf_ctx_lock(struct kf_ctx *ctx)
 
 	if (ctx->lock)
 		return 0;
-	if ((r = kf_fs_mkdirs(ctx->out_dir, 0755, &ctx->err)) != 0)
+	if (kf_fs_exists(ctx->out_dir) && !kf_fs_is_dir(ctx->out_dir))
+		return kf_err_set(&ctx->err, KF_EIO, "the output directory %s (-o) is not a "
+				  "directory; name a directory with -o DIR (default ./k3sforge-out)",
+				  ctx->out_dir);
+	if ((r = kf_fs_mkdirs(ctx->out_dir, 0755, &ctx->err)) != 0 ||
+	    (r = kf_lock_acquire(&ctx->lock, ctx->out_dir, &ctx->err)) != 0) {
+		/* "Permission denied" alone does not say which path is meant or why it matters */
+		if (r == KF_EIO) {
+			char why[KF_ERR_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", ctx->err.msg);
+			kf_err_set(&ctx->err, r, "cannot use the output directory %s (-o, where the "
+				   "lab's files go): %.300s; make it writable for this user, or name "
+				   "another with -o DIR", ctx->out_dir, why);
+		}
 		return r;
-	if ((r = kf_lock_acquire(&ctx->lock, ctx->out_dir, &ctx->err)) != 0)
-		return r;
+	}
 	log_path = kf_path_join(ctx->out_dir, "k3sforge.log");
 	if (log_path && kf_log_open_file(log_path) != 0)
 		kf_warn("cannot write the log copy %s; going on without it", log_path);
 	free(log_path);
 	return 0;
+}
+
+int kf_cmd_confirm(bool yes, const char *prompt, const char *offtty, const char *refused,
+		   struct kf_err *err)
+{
+	char line[16];
+
+	if (yes)
+		return 0;
+	if (!kf_platform_isatty(0))
+		return kf_err_set(err, KF_ESTATE, "%s", offtty);
+	fprintf(stderr, "%s [y/N] ", prompt);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
+		return kf_err_set(err, KF_ESTATE, "%s", refused);
+	return 0;
+}
+
+int kf_cmd_unknown_verb(struct kf_ctx *ctx, const char *cmd, const char *word,
+			const char *const *verbs, int n)
+{
+	const char *best = kf_closest(word, verbs, n);
+	char list[256] = "";
+	size_t len = 0;
+
+	for (int i = 0; i < n && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+					i == 0 ? "" : i == n - 1 ? " or " : ", ", verbs[i]);
+	if (best)
+		return kf_err_set(&ctx->err, KF_EUSAGE, "%s: unknown verb '%s' (did you mean '%s'?)",
+				  cmd, word, best);
+	return kf_err_set(&ctx->err, KF_EUSAGE, "%s: unknown verb '%s' (%s)", cmd, word, list);
 }
 
 char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel)

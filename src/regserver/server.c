@@ -365,6 +365,12 @@ int kf_regserver_ensure(const struct kf_config *cfg, const char *out_dir,
 			kf_ok("the registry is already running (pid %ld) and serves %s", pid, p.cert);
 			goto push;
 		}
+		if (kf_rs_port_taken_by_other(listen, port, pid)) {
+			kf_rs_port_taken_error(err, port);
+			r = kf_err_wrap(err, "the registry (pid %ld) must restart (%s) but cannot get "
+					"%s, so it was left running", pid, reason, listen);
+			goto out;
+		}
 		kf_info("restarting the registry (pid %ld): %s", pid, reason);
 		if ((r = stop_pid(&p, pid, listen, err)) != 0)
 			goto out;

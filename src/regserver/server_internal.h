@@ -72,6 +72,9 @@ int kf_rs_free_loopback_port(int avoid);
 bool kf_rs_port_free(const char *listen);
 /* "port N is taken by another program (pid, name); stop it or set registry.port" */
 int kf_rs_port_taken_error(struct kf_err *err, int port);
+/* Is listen's port held, by a process known not to be `ours` (the instance about to be
+ * replaced)? Checked before stopping it, so a restart never ends with no registry at all. */
+bool kf_rs_port_taken_by_other(const char *listen, int port, long ours);
 /* The last lines of the log written since offset `from`, shortened and joined with " | ". */
 void kf_rs_log_tail(const char *path, long from, char *out, size_t n);
 long kf_rs_file_size(const char *path);

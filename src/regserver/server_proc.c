@@ -332,6 +332,18 @@ bool kf_rs_port_free(const char *listen)
 	return ok;
 }
 
+bool kf_rs_port_taken_by_other(const char *listen, int port, long ours)
+{
+	char comm[64];
+	long owner;
+
+	if (kf_rs_port_free(listen))
+		return false;
+	owner = port_owner(port, comm, sizeof(comm));
+	/* unknown owner (another user's process, docker-proxy): as before, ours may hold it */
+	return owner > 0 && owner != ours;
+}
+
 int kf_rs_port_taken_error(struct kf_err *err, int port)
 {
 	char comm[64];

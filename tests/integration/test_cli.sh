@@ -213,6 +213,62 @@ test_locked_output_dir_exits_4() {
 	pass
 }
 
+# An -o that is a file, or that cannot be made, is named as the output directory with what to do
+# (it said only "Permission denied").
+test_unusable_output_dir_is_named_with_what_to_do() {
+	begin test_unusable_output_dir_is_named_with_what_to_do
+	printf 'x\n' >"$T/notadir"
+	run -o "$T/notadir" up --dry-run
+	expect_rc 1 || return
+	one_line "$ERR" || return
+	expect_in "$ERR" "the output directory $T/notadir (-o) is not a directory; name a directory with -o DIR" || return
+	local ro
+	if [[ $(id -u) == 0 ]]; then
+		ro=/sys/kf-test-cli-out   # root may write anywhere else; sysfs refuses a mkdir
+	else
+		mkdir -p "$T/ro" && chmod 0555 "$T/ro"
+		ro=$T/ro/out
+	fi
+	run -o "$ro" up --dry-run
+	expect_rc 1 || return
+	one_line "$ERR" || return
+	expect_in "$ERR" "cannot use the output directory $ro (-o, where the lab's files go): cannot create directory $ro: " || return
+	expect_in "$ERR" "make it writable for this user, or name another with -o DIR" || return
+	[[ -d $T/ro ]] && chmod 0755 "$T/ro"
+	pass
+}
+
+# Every command's help text is wrapped like a terminal's (mirror's and bundle's were one line of
+# 500-700 characters): no line of the description longer than 100 characters.
+test_help_descriptions_are_wrapped() {
+	begin test_help_descriptions_are_wrapped
+	local c long
+	for c in $("$BIN" --help 2>&1 | awk '/^Commands:/{on=1; next} /^$/{on=0} on && /^  [a-z]/{print $1}'); do
+		run help "$c"
+		expect_rc 0 || return
+		long=$(awk 'NR>3 && /^Options:/{exit} NR>3 && length($0) > 100' <<<"$OUT")
+		[[ -z $long ]] || { fail "help $c has unwrapped lines: $long"; return; }
+	done
+	[[ -n $c ]] || { fail "no commands found in --help"; return; }
+	pass
+}
+
+# Sub-verbs get the same did-you-mean as commands, exit 2.
+test_unknown_sub_verb_suggests_the_closest_exit_2() {
+	begin test_unknown_sub_verb_suggests_the_closest_exit_2
+	run bundle exprot lab.tar
+	expect_rc 2 || return
+	one_line "$ERR" || return
+	expect_in "$ERR" "bundle: unknown verb 'exprot' (did you mean 'export'?)" || return
+	run snapshot creat before-upgrade
+	expect_rc 2 || return
+	expect_in "$ERR" "snapshot: unknown verb 'creat' (did you mean 'create'?)" || return
+	run bundle frobnicate lab.tar
+	expect_rc 2 || return
+	expect_in "$ERR" "bundle: unknown verb 'frobnicate' (export or import)" || return
+	pass
+}
+
 test_second_concurrent_run_exits_4_naming_the_first() {
 	begin test_second_concurrent_run_exits_4_naming_the_first
 	mkdir -p "$T/out-two"
@@ -353,6 +409,9 @@ test_up_rejects_arguments_and_unknown_stage
 test_terminal_lines_start_with_timestamp_and_level
 test_global_options_may_follow_the_command
 test_command_own_json_is_not_taken_as_global
+test_unusable_output_dir_is_named_with_what_to_do
+test_unknown_sub_verb_suggests_the_closest_exit_2
+test_help_descriptions_are_wrapped
 
 echo "$((tests - failures))/$tests passed"
 [[ $failures == 0 ]]

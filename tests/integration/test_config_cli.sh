@@ -90,6 +90,28 @@ PY
 then ok "config show output is YAML another parser reads with the same values"; else
 	not_ok "config show output is YAML another parser reads with the same values"; fi
 
+# 4b. A missing file named with -c: the message names it as the -c file, not "give one with -c".
+set +e
+"$BIN" --no-color -c "$TMP/nope/lab.yaml" config check >"$TMP/out" 2>"$TMP/err"
+rc=$?
+set -e
+if [ "$rc" -eq 3 ] && grep -qF "$TMP/nope/lab.yaml: no such configuration file (the file -c names does not exist" "$TMP/err" &&
+	! grep -qF "give one with -c" "$TMP/err"; then
+	ok "config check on a missing -c file names the path as the -c file"
+else
+	not_ok "config check on a missing -c file names the path as the -c file (exit $rc)"; cat "$TMP/err"
+fi
+# Without -c and without ./k3sforge.yaml it still says how to give one.
+set +e
+(cd "$TMP" && "$BIN" --no-color config check >"$TMP/out" 2>"$TMP/err")
+rc=$?
+set -e
+if [ "$rc" -eq 3 ] && grep -qF "give one with -c FILE" "$TMP/err"; then
+	ok "config check without -c and without ./k3sforge.yaml says to give one with -c"
+else
+	not_ok "config check without -c and without ./k3sforge.yaml says to give one with -c (exit $rc)"; cat "$TMP/err"
+fi
+
 # 5. What show prints, check accepts.
 cp "$TMP/show.yaml" "$TMP/again.yaml"
 if "$BIN" --no-color -c "$TMP/again.yaml" config check >"$TMP/out" 2>"$TMP/err"; then

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "download_fixture.h"
@@ -665,6 +667,48 @@ static void test_prep_second_run_does_nothing(void **state)
 	free(out);
 }
 
+/* A crash can leave a file zero-filled with its size and mtime: `render` then says
+ * "k3s-images.txt is empty: run `k3sforge prep` again", so prep must not call its inputs
+ * unchanged; it fetches the file again. */
+static void test_prep_notices_a_k3s_file_damaged_in_place(void **state)
+{
+	char *out = NULL, *path = main_path("artifacts/k3s-images.txt"), *zeros;
+	char before[KF_SHA256_HEX_LEN + 1], after[KF_SHA256_HEX_LEN + 1];
+	struct stat st;
+	struct timespec times[2];
+	FILE *fp;
+
+	(void)state;
+	need_main();
+	sha_of(path, before);
+	assert_int_equal(stat(path, &st), 0);
+	zeros = calloc(1, (size_t)st.st_size);
+	assert_non_null(zeros);
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(zeros, 1, (size_t)st.st_size, fp), (size_t)st.st_size);
+	assert_int_equal(fclose(fp), 0);
+	free(zeros);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+
+	assert_int_equal(kf_dlsrv_clear_log(&W.fs), 0);
+	if (kf(W.main_cfg, W.main_out, &out, "prep", NULL) != 0)
+		fail_msg("prep after the damage failed:\n%s", out);
+	assert_false(contains(out, "inputs unchanged"));
+	assert_contains(out, "k3s-images.txt is damaged");
+	assert_true(kf_dlsrv_count(&W.fs, NULL, 0, NULL, -1) >= 1);
+	sha_of(path, after);
+	assert_string_equal(after, before);
+	free(out);
+	/* and the next run is up to date again */
+	assert_int_equal(kf(W.main_cfg, W.main_out, &out, "prep", NULL), 0);
+	assert_contains(out, "inputs unchanged");
+	free(out);
+	free(path);
+}
+
 static void test_prep_restarts_the_registry_after_it_died(void **state)
 {
 	char *out = NULL, url[128], *ca = main_path("pki/ca.crt"), *c = NULL;
@@ -686,7 +730,7 @@ static void test_prep_restarts_the_registry_after_it_died(void **state)
 	assert_int_not_equal(pid2, pid);
 	/* the rerun only restarted it: artifacts verified, images already there */
 	assert_int_equal(kf_dlsrv_count(&W.fs, NULL, 0, NULL, -1), 0);
-	assert_contains(out, "all 7 configured images already in the lab registry");
+	assert_contains(out, "all 7 images already in the lab registry");
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/v2/", W.main_port);
 	assert_int_equal(run(curl, &c, 30000), 0);
 	free(c);
@@ -764,36 +808,88 @@ static void test_prep_from_a_folder_downloads_nothing(void **state)
 	free(outd);
 }
 
-static void test_prep_names_a_release_image_missing_from_the_list(void **state)
+/* The release is the authority on its own images: one that only k3s-images.txt names is mirrored
+ * all the same (the list holds the add-ons). */
+static void test_prep_mirrors_a_release_image_only_k3s_images_txt_names(void **state)
 {
-	char *cfg, *outd, *out = NULL;
+	char *cfg, *outd, *out = NULL, *ca, spec[64], d[KF_OCI_DIGEST_LEN];
+	struct kf_oci_registry *lab = NULL;
+	struct kf_err err;
+	int port = mt_free_port();
 
 	(void)state;
-	make_lab(&(struct cfgopt){ .port = mt_free_port(), .omit_pause = true }, &cfg, &outd);
-	assert_int_not_equal(kf(cfg, outd, &out, "prep", "--artifacts-from", W.rel.dir, NULL), 0);
-	assert_contains(out, "docker.io/rancher/mirrored-pause:3.6");
-	assert_contains(out, "not in the lab registry");
-	assert_contains(out, "images.list");
-	assert_contains(out, "k3sforge prep");
+	kf_err_clear(&err);
+	make_lab(&(struct cfgopt){ .port = port, .omit_pause = true }, &cfg, &outd);
+	if (kf(cfg, outd, &out, "prep", "--artifacts-from", W.rel.dir, NULL) != 0)
+		fail_msg("prep with the pause image only in k3s-images.txt failed:\n%s", out);
+	assert_contains(out, "images: 1 of k3s-images.txt not in the image list, 6 from the image "
+			     "list");
+	assert_contains(out, "images: 7 copied, 0 already present, 0 failed");
+	assert_true(asprintf(&ca, "%s/pki/ca.crt", outd) > 0);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
+	assert_int_equal(kf_oci_registry_new(&lab, spec, &(struct kf_oci_registry_opts){
+							   .ca_file = ca }, &err), 0);
+	if (kf_oci_manifest_head(lab, "rancher/mirrored-pause", "3.6", d, &err) != 0)
+		fail_msg("the pause image is not in the lab registry: %s", err.msg);
+	assert_string_equal(d, W.pause_digest);
+	kf_oci_registry_free(lab);
 	stop_registry(outd);
+	free(ca);
 	free(out);
 	free(cfg);
 	free(outd);
 }
 
-static void test_prep_requires_the_pinned_pause_image_in_the_lab_registry(void **state)
+/* With no image list at all, every release image comes from k3s-images.txt and a pinned pause
+ * image that is not the release's own from the configuration; one the source lacks is named. */
+static void test_prep_mirrors_the_release_and_the_pinned_pause_image_without_a_list(void **state)
 {
-	char *cfg, *outd, *out = NULL;
+	char *cfg, *outd, *out = NULL, *ca, spec[64], d[KF_OCI_DIGEST_LEN];
+	char pause_digest[KF_OCI_DIGEST_LEN], *m = NULL;
+	struct kf_oci_registry *lab = NULL;
+	struct mt_blob c, layer;
+	struct kf_err err;
+	int port = mt_free_port();
 
 	(void)state;
-	/* No image list, so config check cannot see it: prep must, against the registry. */
+	kf_err_clear(&err);
 	make_lab(&(struct cfgopt){ .port = mt_free_port(), .no_images = true,
 				   .pause = "registry.k8s.io/pause:3.9" },
 		 &cfg, &outd);
+	/* Not at the source yet: the mirror step names it, and the run fails. */
 	assert_int_not_equal(kf(cfg, outd, &out, "prep", "--artifacts-from", W.rel.dir, NULL), 0);
-	assert_contains(out, "not in the lab registry");
-	assert_contains(out, "registry.k8s.io/pause:3.9");
+	assert_contains(out, "images: 7 of k3s-images.txt, the pinned pause image, 0 from the image "
+			     "list");
+	assert_contains(out, "images: 7 copied, 0 already present, 1 failed");
+	assert_contains(out, "could not be mirrored into the lab registry: registry.k8s.io/pause:3.9");
 	stop_registry(outd);
+	free(out);
+	free(cfg);
+	free(outd);
+
+	/* At the source: a fresh lab gets it without listing it anywhere. */
+	mt_blob_text(&c, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"image\":\"pause\"}");
+	mt_blob_random(&layer, 2048, 99);
+	assert_int_equal(mt_push_image(W.src_r, "pause", "3.9", KF_OCI_MT_OCI_MANIFEST, &c, &layer, 1,
+				       &m, pause_digest), 0);
+	free(m);
+	mt_blob_free(&c);
+	mt_blob_free(&layer);
+	make_lab(&(struct cfgopt){ .port = port, .no_images = true,
+				   .pause = "registry.k8s.io/pause:3.9" },
+		 &cfg, &outd);
+	if (kf(cfg, outd, &out, "prep", "--artifacts-from", W.rel.dir, NULL) != 0)
+		fail_msg("prep with a pinned pause image and no list failed:\n%s", out);
+	assert_contains(out, "images: 8 copied, 0 already present, 0 failed");
+	assert_true(asprintf(&ca, "%s/pki/ca.crt", outd) > 0);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", port);
+	assert_int_equal(kf_oci_registry_new(&lab, spec, &(struct kf_oci_registry_opts){
+							   .ca_file = ca }, &err), 0);
+	assert_int_equal(kf_oci_manifest_head(lab, "pause", "3.9", d, &err), 0);
+	assert_string_equal(d, pause_digest);
+	kf_oci_registry_free(lab);
+	stop_registry(outd);
+	free(ca);
 	free(out);
 	free(cfg);
 	free(outd);
@@ -862,17 +958,20 @@ static void test_bundle_export_carries_the_images_and_the_k3s_files(void **state
 	free(list);
 }
 
-static void test_bundle_export_refuses_a_list_lacking_a_release_image(void **state)
+static void test_bundle_export_adds_a_release_image_the_list_lacks(void **state)
 {
-	char *cfg, *outd, *out = NULL, *b;
+	char *cfg, *outd, *out = NULL, *b, *index = NULL;
+	const char *tar[] = { "tar", "-xOf", NULL, "index.json", NULL };
 
 	(void)state;
 	make_lab(&(struct cfgopt){ .port = mt_free_port(), .omit_pause = true }, &cfg, &outd);
 	assert_true(asprintf(&b, "%s/short.tar", W.dir) > 0);
-	assert_int_not_equal(kf(cfg, outd, &out, "bundle", "export", b, NULL), 0);
-	assert_contains(out, "the bundle would lack 1 image the cluster needs: "
-			     "docker.io/rancher/mirrored-pause:3.6");
-	assert_int_not_equal(access(b, F_OK), 0);
+	if (kf(cfg, outd, &out, "bundle", "export", b, NULL) != 0)
+		fail_msg("bundle export with the pause image only in k3s-images.txt failed:\n%s", out);
+	tar[2] = b;
+	assert_int_equal(run(tar, &index, 30000), 0);
+	assert_contains(index, "rancher/mirrored-pause:3.6");
+	free(index);
 	free(b);
 	free(out);
 	free(cfg);
@@ -1044,15 +1143,16 @@ int main(void)
 		cmocka_unit_test(test_registry_ls_lists_every_mirrored_repository_with_its_tags),
 		cmocka_unit_test(test_registry_ls_json_follows_pagination),
 		cmocka_unit_test(test_prep_second_run_does_nothing),
+		cmocka_unit_test(test_prep_notices_a_k3s_file_damaged_in_place),
 		cmocka_unit_test(test_prep_restarts_the_registry_after_it_died),
 		cmocka_unit_test(test_up_reruns_prep_when_the_registry_died),
 		cmocka_unit_test(test_up_checks_the_ubuntu_iso_before_prep_runs),
 		cmocka_unit_test(test_prep_from_a_folder_downloads_nothing),
-		cmocka_unit_test(test_prep_names_a_release_image_missing_from_the_list),
-		cmocka_unit_test(test_prep_requires_the_pinned_pause_image_in_the_lab_registry),
+		cmocka_unit_test(test_prep_mirrors_a_release_image_only_k3s_images_txt_names),
+		cmocka_unit_test(test_prep_mirrors_the_release_and_the_pinned_pause_image_without_a_list),
 		cmocka_unit_test(test_prep_names_an_image_the_source_registry_lacks),
 		cmocka_unit_test(test_bundle_export_carries_the_images_and_the_k3s_files),
-		cmocka_unit_test(test_bundle_export_refuses_a_list_lacking_a_release_image),
+		cmocka_unit_test(test_bundle_export_adds_a_release_image_the_list_lacks),
 		cmocka_unit_test(test_prep_from_bundle_works_offline),
 		cmocka_unit_test(test_prep_refuses_a_tampered_bundle_before_loading_anything),
 		cmocka_unit_test(test_prep_refuses_a_truncated_bundle_before_loading_anything),

@@ -261,6 +261,35 @@ static void test_registry_port_taken_by_other_program_is_reported(void **state)
 	regfix_kill(pid);
 }
 
+/* A restart onto a port another program holds is refused while the running registry still
+ * runs: before, it was stopped first and the start then failed, leaving no registry at all. */
+static void test_registry_restart_onto_a_taken_port_keeps_the_running_one(void **state)
+{
+	struct regfix *f = *state;
+	struct kf_regserver_report rep1, rep2;
+	struct kf_err err;
+	char expect[128], listen[64];
+	int port2 = regfix_free_port();
+	long pid;
+
+	ensure_ok(f, &rep1);
+	pid = regfix_listener("127.0.0.1", port2);
+	assert_true(pid > 0);
+	f->cfg->registry.port = port2;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port2);
+	free(f->cfg->registry.listen);
+	f->cfg->registry.listen = strdup(listen);
+	kf_err_clear(&err);
+	assert_int_equal(kf_regserver_ensure(f->cfg, f->out_dir, &rep2, &err), KF_EEXIST);
+	fprintf(stderr, "message: %s\n", err.msg);
+	snprintf(expect, sizeof(expect), "port %d is taken by another program", port2);
+	assert_non_null(strstr(err.msg, expect));
+	assert_non_null(strstr(err.msg, "left running"));
+	assert_true(kf_proc_alive(rep1.pid));
+	assert_true(kf_proc_alive(pid));
+	regfix_kill(pid);
+}
+
 static void test_registry_missing_binary_is_reported(void **state)
 {
 	struct regfix *f = *state;
@@ -651,6 +680,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_registry_stop_spares_a_foreign_pid_in_the_pid_file,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_port_taken_by_other_program_is_reported,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registry_restart_onto_a_taken_port_keeps_the_running_one,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_missing_binary_is_reported, setup,
 						teardown),

@@ -77,9 +77,35 @@ test_snapshot_revert_refuses_a_name_missing_on_a_node() {
 		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
 }
 
+reverts() { grep -c " BEGIN .* revertToSnapshot .* base$" "$FAKE_VMRUN_STATE/calls.log"; }
+
+# Off a terminal revert needs --yes; nothing is reverted without it.
+test_snapshot_revert_off_a_terminal_needs_yes() {
+	: >"$FAKE_VMRUN_STATE/calls.log"
+	if kf snapshot revert base; then fail "${FUNCNAME[0]}" "reverted without --yes"; return; fi
+	[ "$(reverts)" = 0 ] || { fail "${FUNCNAME[0]}" "reverted: $(cat "$FAKE_VMRUN_STATE/calls.log")"; return; }
+	grep -q "snapshot revert would return all 3 nodes to 'base', losing everything they did since; pass --yes to go on; nothing was touched" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
+}
+
+# On a terminal (script(1) gives it one) it asks [y/N]: 'n' leaves the nodes, 'y' reverts.
+test_snapshot_revert_asks_on_a_terminal() {
+	: >"$FAKE_VMRUN_STATE/calls.log"
+	if printf 'n\n' | script -qec "'$BIN' --no-color -o '$out' snapshot revert base" /dev/null >"$work/stdout" 2>"$work/stderr"; then
+		fail "${FUNCNAME[0]}" "'n' reverted"; return
+	fi
+	grep -q "Go on? \[y/N\]" "$work/stdout" && grep -q "not confirmed: the nodes were left as they are" "$work/stdout" ||
+		{ fail "${FUNCNAME[0]}" "no question or refusal"; return; }
+	[ "$(reverts)" = 0 ] || { fail "${FUNCNAME[0]}" "reverted after 'n'"; return; }
+	if ! printf 'y\n' | script -qec "'$BIN' --no-color -o '$out' snapshot revert base" /dev/null >"$work/stdout" 2>"$work/stderr"; then
+		fail "${FUNCNAME[0]}" "'y' did not revert"; return
+	fi
+	[ "$(reverts)" = 3 ] && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not 3 reverts after 'y'"
+}
+
 test_snapshot_revert_reverts_every_node() {
 	: >"$FAKE_VMRUN_STATE/calls.log"
-	if ! kf snapshot revert base; then fail "${FUNCNAME[0]}" "revert failed"; return; fi
+	if ! kf snapshot revert base --yes; then fail "${FUNCNAME[0]}" "revert failed"; return; fi
 	[ "$(grep -c " BEGIN .* revertToSnapshot .* base$" "$FAKE_VMRUN_STATE/calls.log")" = 3 ] &&
 		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "not 3 reverts: $(cat "$FAKE_VMRUN_STATE/calls.log")"
 }
@@ -103,6 +129,12 @@ test_snapshot_calls_never_overlap() {
 		fail "${FUNCNAME[0]}" "$(cat "$FAKE_VMRUN_STATE/violations.log")"
 }
 
+test_snapshot_suggests_the_verb_meant() {
+	if kf snapshot creat base2; then fail "${FUNCNAME[0]}" "accepted"; return; fi
+	grep -q "snapshot: unknown verb 'creat' (did you mean 'create'?)" "$work/stderr" &&
+		pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "no suggestion"
+}
+
 test_snapshot_rejects_a_bad_name() {
 	if kf snapshot create 'a b'; then fail "${FUNCNAME[0]}" "accepted"; return; fi
 	grep -q "only letters, digits" "$work/stderr" && pass "${FUNCNAME[0]}" || fail "${FUNCNAME[0]}" "message"
@@ -114,9 +146,12 @@ test_snapshot_create_refuses_a_name_a_node_already_has
 test_snapshot_list_shows_common_names_and_extras
 test_snapshot_list_json_has_common_and_extra
 test_snapshot_revert_refuses_a_name_missing_on_a_node
+test_snapshot_revert_off_a_terminal_needs_yes
+test_snapshot_revert_asks_on_a_terminal
 test_snapshot_revert_reverts_every_node
 test_snapshot_delete_removes_it_everywhere
 test_snapshot_rejects_a_bad_name
 test_snapshot_calls_never_overlap
+test_snapshot_suggests_the_verb_meant
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all snapshot tests passed"

@@ -302,6 +302,19 @@ test_up_asks_before_replacing_the_vms() {
 	pass "$t"
 }
 
+# --force reruns every stage but is no consent to wipe the VMs: off a terminal it is refused
+# like a plain `up` (it used to imply --yes). Last: it reruns prep and build-iso.
+test_up_force_still_asks_before_replacing_the_vms() {
+	local t=${FUNCNAME[0]} before after
+	before=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
+	run up --force && { fail "$t" "up --force replaced the VMs without --yes"; return; }
+	after=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
+	has "would stop, delete and reinstall 3 VMs made earlier" && has "Pass --yes" ||
+		{ fail "$t" "no consent message: $(tail -3 "$log")"; return; }
+	[ "$before" = "$after" ] || { fail "$t" "VMs were touched ($before -> $after power events)"; return; }
+	pass "$t"
+}
+
 test_new_vms_are_waited_for_finalized_and_fetched_again() {
 	local t=${FUNCNAME[0]} st
 	run create-vms --force || { fail "$t" "create-vms --force exited $?: $(tail -5 "$log")"; return; }
@@ -348,6 +361,7 @@ test_rebuilt_cluster_kubeconfig_conflict_names_the_command_then_up_goes_on
 test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms
 test_up_asks_before_replacing_the_vms
 test_new_vms_are_waited_for_finalized_and_fetched_again
+test_up_force_still_asks_before_replacing_the_vms
 
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all passed"

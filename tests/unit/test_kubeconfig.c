@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <unistd.h>
 
 #include "k3sforge/fs.h"
 #include "k3sforge/kubeconfig.h"
@@ -269,6 +270,166 @@ static void test_kubeconfig_merge_refuses_a_broken_target(void **state)
 	kf_ynode_free(kc);
 }
 
+static void mkdir_in(const struct fx *f, const char *sub)
+{
+	char d[400];
+	struct kf_err err;
+
+	snprintf(d, sizeof(d), "%s/%s", f->dir, sub);
+	assert_int_equal(kf_fs_mkdirs(d, 0700, &err), 0);
+}
+
+/* Names in dir starting with prefix. */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* WSL: ~/.kube/config -> /mnt/c/Users/op/.kube/config, here through two links, one relative. */
+static void test_kubeconfig_merge_writes_through_a_symlink_to_its_target(void **state)
+{
+	struct fx *f = *state;
+	struct kf_ynode *kc = ours();
+	struct kf_kubeconfig_merge_opts opts = { false, true };
+	struct kf_err err;
+	bool changed = false;
+	char *backup = NULL, *resolved = NULL, *out, *old = NULL;
+	char win[600], hop[400], windir[400];
+	struct stat st;
+
+	mkdir_in(f, "kube");
+	mkdir_in(f, "win/kube");
+	snprintf(windir, sizeof(windir), "%s/win/kube", f->dir);
+	snprintf(win, sizeof(win), "%s/config", windir);
+	snprintf(hop, sizeof(hop), "%s/kube/hop", f->dir);
+	assert_int_equal(kf_fs_write_atomic(win, other_config, strlen(other_config), 0644, &err), 0);
+	assert_int_equal(symlink(win, hop), 0);
+	assert_int_equal(symlink("hop", f->path), 0);
+	assert_int_equal(kf_kubeconfig_write_target(&resolved, f->path, &err), 0);
+	assert_string_equal(resolved, win);
+	free(resolved);
+
+	assert_int_equal(kf_kubeconfig_merge_file(f->path, kc, &opts, &changed, &backup, &err), 0);
+	assert_true(changed);
+	/* The links are still links, and the file they name holds the lab. */
+	assert_int_equal(lstat(f->path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(lstat(hop, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	out = kubectl(win, "get-contexts", "-o", "name", NULL);
+	assert_non_null(strstr(out, "prod\n"));
+	assert_non_null(strstr(out, "k3sforge-lab\n"));
+	free(out);
+	out = kubectl(f->path, "current-context", NULL, NULL, NULL);
+	assert_string_equal(out, "k3sforge-lab\n");
+	free(out);
+	/* The backup sits beside the target and holds the old file; no temp file is left anywhere. */
+	assert_non_null(backup);
+	assert_int_equal(strncmp(backup, win, strlen(win)), 0);
+	assert_int_equal(kf_fs_read(&old, NULL, backup, 1 << 20, &err), 0);
+	assert_string_equal(old, other_config);
+	free(old);
+	free(backup);
+	assert_int_equal(count_prefixed(windir, "config.tmp."), 0);
+	{
+		char kdir[400];
+		snprintf(kdir, sizeof(kdir), "%s/kube", f->dir);
+		assert_int_equal(count_prefixed(kdir, "config."), 0);
+	}
+	kf_ynode_free(kc);
+}
+
+static void test_kubeconfig_merge_creates_the_missing_target_of_a_link(void **state)
+{
+	struct fx *f = *state;
+	struct kf_ynode *kc = ours();
+	struct kf_kubeconfig_merge_opts opts = { false, false };
+	struct kf_err err;
+	bool changed = false;
+	char *backup = NULL, *out;
+	char win[400];
+	struct stat st;
+
+	mkdir_in(f, "kube");
+	snprintf(win, sizeof(win), "%s/win/kube/config", f->dir);
+	assert_int_equal(symlink("../win/kube/config", f->path), 0);
+	assert_int_equal(kf_kubeconfig_merge_file(f->path, kc, &opts, &changed, &backup, &err), 0);
+	assert_true(changed);
+	assert_null(backup);
+	assert_int_equal(lstat(f->path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(lstat(win, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	out = kubectl(f->path, "current-context", NULL, NULL, NULL);
+	assert_string_equal(out, "k3sforge-lab\n");
+	free(out);
+	kf_ynode_free(kc);
+}
+
+static void test_kubeconfig_merge_refuses_a_symlink_loop(void **state)
+{
+	struct fx *f = *state;
+	struct kf_ynode *kc = ours();
+	struct kf_kubeconfig_merge_opts opts = { false, false };
+	struct kf_err err;
+	bool changed = false;
+	char other[400];
+	struct stat st;
+
+	mkdir_in(f, "kube");
+	snprintf(other, sizeof(other), "%s/kube/other", f->dir);
+	assert_int_equal(symlink("other", f->path), 0);
+	assert_int_equal(symlink("config", other), 0);
+	assert_int_equal(kf_kubeconfig_merge_file(f->path, kc, &opts, &changed, NULL, &err),
+			 KF_EFAIL);
+	assert_non_null(strstr(err.msg, "symbolic links"));
+	assert_false(changed);
+	assert_int_equal(lstat(f->path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	kf_ynode_free(kc);
+}
+
+/* kubectl config set-context k3sforge-lab --namespace web, then a rerun and an --overwrite. */
+static void test_kubeconfig_merge_keeps_the_users_namespace_on_overwrite(void **state)
+{
+	struct fx *f = *state;
+	struct kf_ynode *kc = ours(), *other = ours();
+	struct kf_kubeconfig_merge_opts opts = { false, true };
+	struct kf_err err;
+	bool changed = false;
+	char *out;
+
+	assert_int_equal(kf_kubeconfig_merge_file(f->path, kc, &opts, &changed, NULL, &err), 0);
+	out = kubectl(f->path, "set-context", "k3sforge-lab", "--namespace=web", NULL);
+	free(out);
+	/* The same lab again: the namespace (and kubectl's key order) is no conflict, no rewrite. */
+	assert_int_equal(kf_kubeconfig_merge_file(f->path, kc, &opts, &changed, NULL, &err), 0);
+	assert_false(changed);
+	/* A rebuilt lab (new server) with --overwrite: the server changes, the namespace stays. */
+	kf_ymap_set_str(kf_ymap_get(kf_ymap_get(other, "clusters")->items[0], "cluster"), "server",
+			"https://192.168.6.99:6443");
+	opts.overwrite = true;
+	assert_int_equal(kf_kubeconfig_merge_file(f->path, other, &opts, &changed, NULL, &err), 0);
+	assert_true(changed);
+	out = kubectl(f->path, "view", "-o",
+		      "jsonpath={.contexts[?(@.name==\"k3sforge-lab\")].context.namespace}", NULL);
+	assert_string_equal(out, "web");
+	free(out);
+	out = kubectl(f->path, "view", "-o", "jsonpath={.clusters[*].cluster.server}", NULL);
+	assert_string_equal(out, "https://192.168.6.99:6443");
+	free(out);
+	kf_ynode_free(kc);
+	kf_ynode_free(other);
+}
+
 static void test_kubeconfig_default_path_follows_KUBECONFIG(void **state)
 {
 	char *p;
@@ -293,6 +454,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_again_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_refuses_a_conflict_unless_overwrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_refuses_a_broken_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_writes_through_a_symlink_to_its_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_creates_the_missing_target_of_a_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_refuses_a_symlink_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kubeconfig_merge_keeps_the_users_namespace_on_overwrite, setup, teardown),
 		cmocka_unit_test(test_kubeconfig_default_path_follows_KUBECONFIG),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
