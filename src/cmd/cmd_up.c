@@ -53,7 +53,7 @@ static int stage_index(const char *name)
 static void plan(struct kf_ctx *ctx, int first, int from, const char *why)
 {
 	json_t *stages = json_array();
-	char reason[256];
+	char reason[KF_ERR_MSG_MAX + 64];
 
 	if (!kf_log_json())
 		kf_log_data("plan for %s:", ctx->out_dir);
