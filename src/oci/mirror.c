@@ -4,8 +4,11 @@
  *   2. blobs: the union of missing blobs over all images, deduplicated by digest, largest first:
  *      per blob HEAD in every target repository that needs it, mount from one that has it, else
  *      stream it from the source once and mount it into the others;
- *   3. manifests: per image, child manifests then the index/manifest, byte for byte.
- * A failed blob fails every image that needs it; the others go on. */
+ *   3. manifests: per image, child manifests then the index/manifest, byte for byte, pushed by
+ *      the worker that finishes the image's last blob (an image that needs none: before phase 2),
+ *      so an image is counted as soon as its own content is in, not after every image's.
+ * A failed blob fails every image that needs it; the others go on. Nothing is tagged before all
+ * of its image's blobs (and child manifests) are in the target. */
 #include "k3sforge/mirror.h"
 
 #include <jansson.h>
@@ -44,6 +47,8 @@ struct blob {
 	const char *src_repo;
 	struct place *places;
 	size_t n_places;
+	size_t *users;                 /* engine.imgs index, one per need (an image may repeat) */
+	size_t n_users;
 	bool failed;
 	char reason[REASON_MAX];
 };
@@ -62,6 +67,10 @@ struct img {
 	size_t n_blobs;
 	size_t *blob_ids;                   /* into engine.blobs */
 	char *platform;
+	/* blob needs not yet handled (one per entry of blob_ids): the worker that takes it to zero
+	 * finishes the image; its blobs' results are visible to that worker through this counter */
+	atomic_size_t pending;
+	bool done;                          /* finished: manifests in and tagged (or were) */
 	bool failed;
 	char reason[REASON_MAX];
 };
@@ -477,6 +486,19 @@ static bool retryable(int code)
 	return code == KF_ENET || code == KF_EHTTP || code == KF_ETIMEOUT || code == KF_EIO;
 }
 
+static void image_finish(struct engine *e, struct img *im);
+
+/* A blob is handled (in, or failed): every image that needed it has one need less; the image
+ * whose last need this was is finished here. */
+static void blob_handled(struct engine *e, struct blob *b)
+{
+	for (size_t u = 0; u < b->n_users; u++) {
+		struct img *im = &e->imgs[b->users[u]];
+		if (atomic_fetch_sub(&im->pending, 1) == 1)
+			image_finish(e, im);
+	}
+}
+
 static void blob_one(struct engine *e, size_t oi)
 {
 	struct blob *b = &e->blobs[e->order[oi]];
@@ -534,6 +556,7 @@ static void blob_one(struct engine *e, size_t oi)
 			kf_sleep_ms(500L << attempt);
 		}
 	}
+	blob_handled(e, b);
 }
 
 /* Builds the deduplicated blob table from every image's needs. */
@@ -572,6 +595,14 @@ static int build_blob_table(struct engine *e, struct kf_err *err)
 			}
 			b = &e->blobs[j];
 			im->blob_ids[k] = j;
+			{
+				size_t *nu = realloc(b->users, (b->n_users + 1) * sizeof(*nu));
+				if (!nu)
+					return kf_err_set(err, KF_ENOMEM, "out of memory");
+				b->users = nu;
+				b->users[b->n_users++] = i;
+				atomic_store(&im->pending, k + 1);
+			}
 			if (b->d.size != d->size) {
 				img_fail(im, "blob %s is listed with two sizes (%llu, %llu)",
 					 d->digest, (unsigned long long)b->d.size,
@@ -614,46 +645,57 @@ static int build_blob_table(struct engine *e, struct kf_err *err)
 
 /* ---------------------------------------------------------------- phase 3: manifests */
 
-static void manifests_one(struct engine *e, size_t i)
+/* Pushes an image's child manifests, then its top manifest under the tag, once every blob it
+ * needs is handled; counts it when it is in. Runs once per image, on the thread that handled the
+ * image's last blob (or in the pass over images that need none). A failed image is not counted
+ * and gets no manifest. */
+static void image_finish(struct engine *e, struct img *im)
 {
-	struct img *im = &e->imgs[i];
 	struct kf_err err;
 
 	if (im->failed)
-		goto done;
+		return;
 	for (size_t k = 0; k < im->n_blobs; k++) {
 		struct blob *b = &e->blobs[im->blob_ids[k]];
 		if (b->failed) {
 			img_fail(im, "blob %s: %s", b->d.digest, b->reason);
-			goto done;
+			return;
 		}
 	}
 	if (kf_interrupted()) {
 		img_fail(im, "interrupted");
-		goto done;
+		return;
 	}
-	if (im->tag_ok)
-		goto done;
-	for (size_t k = 0; k < im->n_children; k++) {
-		if (im->child_present[k])
-			continue;
+	if (!im->tag_ok) {
+		for (size_t k = 0; k < im->n_children; k++) {
+			if (im->child_present[k])
+				continue;
+			kf_err_clear(&err);
+			if (kf_oci_manifest_put(e->dst, im->dst.repo, im->children[k].digest,
+						im->children[k].data, im->children[k].len,
+						im->children[k].media_type, &err) != 0) {
+				img_fail(im, "%s", err.msg);
+				return;
+			}
+		}
 		kf_err_clear(&err);
-		if (kf_oci_manifest_put(e->dst, im->dst.repo, im->children[k].digest,
-					im->children[k].data, im->children[k].len,
-					im->children[k].media_type, &err) != 0) {
+		if (kf_oci_manifest_put(e->dst, im->dst.repo, kf_oci_ref_reference(&im->dst),
+					im->top.data, im->top.len, im->top.media_type, &err) != 0) {
 			img_fail(im, "%s", err.msg);
-			goto done;
+			return;
 		}
 	}
-	kf_err_clear(&err);
-	if (kf_oci_manifest_put(e->dst, im->dst.repo, kf_oci_ref_reference(&im->dst), im->top.data,
-				im->top.len, im->top.media_type, &err) != 0) {
-		img_fail(im, "%s", err.msg);
-		goto done;
-	}
-done:
+	im->done = true;
 	atomic_fetch_add(&e->done_items, 1);
 	progress_tick(e);
+}
+
+/* The images without a blob to wait for (already tagged, only a tag or manifest missing, or
+ * failed while resolving) are finished before the blobs move. */
+static void finish_blobless(struct engine *e, size_t i)
+{
+	if (atomic_load(&e->imgs[i].pending) == 0)
+		image_finish(e, &e->imgs[i]);
 }
 
 /* ---------------------------------------------------------------- setup and results */
@@ -740,8 +782,10 @@ static void engine_free(struct engine *e)
 		free(im->platform);
 	}
 	free(e->imgs);
-	for (size_t j = 0; j < e->n_blobs; j++)
+	for (size_t j = 0; j < e->n_blobs; j++) {
 		free(e->blobs[j].places);
+		free(e->blobs[j].users);
+	}
 	free(e->blobs);
 	free(e->order);
 	for (size_t s = 0; s < e->n_srcs; s++) {
@@ -831,13 +875,13 @@ int kf_mirror_run(const struct kf_mirror_opts *opts, const struct kf_mirror_imag
 		kf_progress_set_total(opts->progress, e.total_bytes, (int)n);
 	kf_debug("mirror: %zu images, %zu distinct blobs to check (%llu bytes)", n, e.n_blobs,
 		 (unsigned long long)e.total_bytes);
+	run_pool_small(&e, n, finish_blobless);
 	run_pool(&e, e.n_blobs, blob_one);
-	run_pool_small(&e, n, manifests_one);
-	if (kf_interrupted()) {
-		for (size_t i = 0; i < n; i++)
-			if (!e.imgs[i].failed && !e.imgs[i].tag_ok)
-				img_fail(&e.imgs[i], "interrupted");
-	}
+	/* an image still waiting for a blob lost it to an interruption (the pool stops taking work);
+	 * one finished before is complete in the target and stays so */
+	for (size_t i = 0; i < n; i++)
+		if (!e.imgs[i].failed && !e.imgs[i].done)
+			img_fail(&e.imgs[i], "interrupted");
 	if (!(res = calloc(n ? n : 1, sizeof(*res)))) {
 		rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
