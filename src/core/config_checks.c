@@ -4,22 +4,12 @@
  * names and MAC addresses, exactly one master, the pause image listed and its registry
  * mirrored. Problems point at the value in the file that caused them (config_load.c walks the
  * tree and keeps those positions in struct ld). */
-#include <ctype.h>
-#include <errno.h>
-#include <openssl/crypto.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "config_internal.h"
-#include "k3sforge/buf.h"
-#include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
-#include "k3sforge/opt.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Defaults that follow other values, and checks across sections                               */

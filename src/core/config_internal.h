@@ -79,6 +79,8 @@ struct node_pos {
 	const struct ynode *item, *name, *ip, *mac, *ssh;
 };
 
+/* The state of one load: where messages point, the config being filled, and the tree nodes the
+ * cross-checks (config_checks.c) point back at. */
 struct ld {
 	const char *name;             /* file name in messages */
 	char *dir;                    /* absolute directory relative paths are taken from */
@@ -92,16 +94,20 @@ struct ld {
 	bool oom;
 };
 
+/* A value check (config_values.c): false, with a problem added, when the text is wrong. */
 typedef bool (*str_check)(struct ld *l, const struct ynode *v, const char *path);
 
+/* Adds a problem at a node of the tree. */
 #define PROB(l, node, ...) \
 	cfg_problem_add((l)->p, 0, (l)->name, (node)->line, (node)->col, __VA_ARGS__)
 
+/* A unit suffix and what it multiplies by, for cfg_parse_size. */
 struct unit {
 	const char *suffix;
 	long mult;
 };
 
+/* A duration ("90s", "5m") and a value as shown in a message, in a buffer of the statement. */
 #define DUR(s) cfg_fmt_duration((char[32]){ 0 }, 32, (s))
 #define SV(s) cfg_sv_((char[64]){ 0 }, 64, (s))
 

@@ -5,21 +5,15 @@
  * the field helpers that fetch a key from a mapping, check its kind, run its value check and
  * store it — and the entry points. Every problem is collected as "file:line:col: message";
  * kf_config_load reports the first, kf_config_check all of them. */
-#include <ctype.h>
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 #include "config_internal.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/imageref.h"
 #include "k3sforge/opt.h"
 
 /* ------------------------------------------------------------------------------------------ */

@@ -5,10 +5,6 @@
  * list files it names, line by line. Checks that need more than one section wait for
  * config_checks.c. */
 #include <ctype.h>
-#include <errno.h>
-#include <openssl/crypto.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +12,8 @@
 #include <sys/stat.h>
 
 #include "config_internal.h"
-#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
-#include "k3sforge/opt.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sections                                                                                     */
@@ -307,9 +301,6 @@ static bool add_ref(struct ld *l, const char *src, size_t sl, const char *dst, s
 	return true;
 }
 
-/* Checks one "source [target]" line; reports at file:line:col+offset. Returns false on a
- * problem. `text` is the line without its comment; `col0` the column of text[0]. */
-
 /* The registry host of an image reference as Docker reads it (docker.io for short names). */
 bool cfg_image_is_mirrored(const struct kf_config *c, const char *ref, char *host,
 			   size_t size)
@@ -326,6 +317,8 @@ bool cfg_image_is_mirrored(const struct kf_config *c, const char *ref, char *hos
 	return false;
 }
 
+/* Checks one "source [target]" line; reports at file:line:col+offset. Returns false on a
+ * problem. `text` is the line without its comment; `col0` the column of text[0]. */
 static bool image_line(struct ld *l, int order, const char *file, const char *label,
 		       const char *text, size_t len, int line, int col0, const char *ref_file)
 {

@@ -7,18 +7,12 @@
  * message helpers every part shares (SV: a value shown safely in a message). */
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "config_internal.h"
-#include "k3sforge/buf.h"
-#include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
 #include "k3sforge/opt.h"
 
@@ -160,6 +154,7 @@ const char *cfg_fmt_duration(char *buf, size_t size, long s)
 		snprintf(buf, size, "%lds", s);
 	return buf;
 }
+
 /* A number with an optional unit suffix from `units` (the first entry is the bare unit). */
 bool cfg_parse_size(const char *s, const struct unit *units, long *out)
 {
