@@ -1,5 +1,6 @@
 /* The built-in configuration (the seeds' lab), freeing, and small lookups. Parsing and
- * validation of k3sforge.yaml live in config_load.c. */
+ * validation of k3sforge.yaml live in config_yaml.c and config_load.c (with config_values.c,
+ * config_sections.c, config_checks.c). */
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>

@@ -14,8 +14,10 @@ OUT=build-fuzz
 mkdir -p "$OUT/corpus" "$OUT/artifacts"
 CC=${CC:-clang}
 # The loader and what it stands on; libyaml is the only library it needs.
-SRCS=(src/core/config_yaml.c src/core/config_load.c src/core/config_show.c
-      src/core/config_default.c src/core/opt.c src/core/fs.c src/core/err.c src/core/buf.c)
+SRCS=(src/core/config_yaml.c src/core/config_load.c src/core/config_values.c
+      src/core/config_sections.c src/core/config_checks.c src/core/config_show.c
+      src/core/config_default.c src/core/imageref.c src/core/digest.c src/core/opt.c
+      src/core/fs.c src/core/err.c src/core/buf.c)
 # shellcheck disable=SC2046
 "$CC" -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc/core \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
