@@ -21,6 +21,13 @@ struct kf_ctx {
 	struct kf_config *cfg;      /* loaded by kf_ctx_config */
 	struct kf_run *run;         /* stage timings of this invocation */
 	struct kf_lock *lock;       /* output-dir lock, taken by kf_ctx_lock */
+	/* Where the prep stage takes the k3s files and images from, set by `prep` and `up` from
+	 * their options (not an input of prep's fingerprint: the verified result is the same). */
+	struct {
+		const char *artifacts_from; /* --artifacts-from DIR */
+		const char *from_bundle;    /* --from-bundle FILE */
+		const char *ca_bundle;      /* --ca-bundle FILE */
+	} sources;
 	struct kf_err err;          /* the failure reported at exit */
 };
 

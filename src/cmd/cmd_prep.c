@@ -38,11 +38,11 @@ static const struct kf_opt prep_opts[] = {
 	KF_OPT_END_,
 };
 
-static void artifacts_opts(struct kf_artifacts_opts *o)
+static void artifacts_opts(const struct kf_ctx *ctx, struct kf_artifacts_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->from_dir = opt_artifacts_from;
-	o->ca_file = opt_ca_bundle;
+	o->from_dir = ctx->sources.artifacts_from;
+	o->ca_file = ctx->sources.ca_bundle;
 	o->force = opt_force;
 }
 
@@ -54,7 +54,7 @@ int kf_prep_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err
 
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
-	artifacts_opts(&ao);
+	artifacts_opts(ctx, &ao);
 	/* Where the files come from (download, --artifacts-from, --from-bundle) is not an input:
 	 * the verified result is the same, and `up` after an offline prep must not redo it. */
 	ao.from_dir = NULL;
@@ -157,17 +157,17 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 	memset(&art, 0, sizeof(art));
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
-	artifacts_opts(&ao);
+	artifacts_opts(ctx, &ao);
 
-	if (opt_from_bundle) {
+	if (ctx->sources.from_bundle) {
 		/* All of it is checked before anything is made or loaded. */
-		kf_info("prep: verifying the bundle %s", opt_from_bundle);
-		if ((r = kf_bundle_open(&bundle, opt_from_bundle, err)) != 0) {
+		kf_info("prep: verifying the bundle %s", ctx->sources.from_bundle);
+		if ((r = kf_bundle_open(&bundle, ctx->sources.from_bundle, err)) != 0) {
 			char why[KF_ERR_MSG_MAX];
 			snprintf(why, sizeof(why), "%s", err->msg);
 			kf_err_set(err, r, "%s; nothing was loaded: get an intact copy of the bundle "
 				   "(`sha256sum -c %s.sha256` checks one) and run prep again", why,
-				   opt_from_bundle);
+				   ctx->sources.from_bundle);
 			goto out;
 		}
 		staging = kf_ctx_path(ctx, ".bundle-files");
@@ -184,7 +184,7 @@ static int prep_run(struct kf_ctx *ctx, struct kf_err *err)
 		if ((r = registry_up(cfg, ctx->out_dir, err)) != 0 ||
 		    (r = load_bundle(ctx, cfg, bundle, staging, err)) != 0)
 			goto out;
-		if (kf_bundle_file_count(bundle) && !opt_artifacts_from)
+		if (kf_bundle_file_count(bundle) && !ctx->sources.artifacts_from)
 			ao.from_dir = staging;
 	}
 
@@ -256,6 +256,9 @@ static int prep_cmd(struct kf_ctx *ctx, int argc, char **argv)
 
 	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_prep, argc, argv)) != 0)
 		return r;
+	ctx->sources.artifacts_from = opt_artifacts_from;
+	ctx->sources.from_bundle = opt_from_bundle;
+	ctx->sources.ca_bundle = opt_ca_bundle;
 	/* A bundle given is always loaded, even when prep is otherwise up to date. */
 	return kf_stage_execute(ctx, &kf_stage_prep, opt_force || opt_from_bundle, NULL);
 }
