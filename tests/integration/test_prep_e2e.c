@@ -143,13 +143,22 @@ static bool alive(long pid)
 	return pid > 0 && kill((pid_t)pid, 0) == 0;
 }
 
-/* Stops the registry prep started for this output dir (by its pid file). */
+/* Stops the registry prep started for this output dir, both instances (the lab-facing one and
+ * the loopback push one), by their pid files. */
 static void stop_registry(const char *out)
 {
+	char path[1024], *s;
 	long pid = read_pid(out);
 
 	if (pid > 0)
 		kf_proc_stop(pid, 5000);
+	snprintf(path, sizeof(path), "%s/registry/push.pid", out);
+	if ((s = kf_test_read(path)) != NULL) {
+		pid = strtol(s, NULL, 10);
+		free(s);
+		if (pid > 0)
+			kf_proc_stop(pid, 5000);
+	}
 }
 
 struct cfgopt {

@@ -391,7 +391,8 @@ e2e_lab_teardown() {
 	local f
 	[ -n "${E2E_WORK:-}" ] && [ -d "$E2E_WORK" ] || return 0
 	local E2E_OUT=${E2E_OUT:-$E2E_WORK/out}
-	for f in "$E2E_WORK"/guests/*/*.pid "$E2E_WORK"/pids/*.pid "$E2E_OUT/registry/registry.pid"; do
+	for f in "$E2E_WORK"/guests/*/*.pid "$E2E_WORK"/pids/*.pid "$E2E_OUT/registry/registry.pid" \
+		"$E2E_OUT/registry/push.pid"; do
 		[ -f "$f" ] && e2e_stop_pidfile "$f"
 	done
 	return 0
