@@ -57,6 +57,7 @@ for n in $SIZES; do
 	done
 	echo "== $n nodes: d_i from $DMIN to $max s (Σd = $sum s)" >&2
 	e2e_lab_setup "$ROOT/lab$n" "$n" "${delays[@]}"
+	load0=$(cut -d' ' -f1 /proc/loadavg)
 	t0=$(now)
 	if ! e2e_kf up >"$ROOT/up$n.log" 2>&1; then
 		tail -30 "$ROOT/up$n.log" >&2
@@ -85,15 +86,17 @@ PY
 	t3=$(now)
 	rerun=$(calc "$t3 - $t2")
 	grep -E "INFO    (prep|build-iso|create-vms|wait|finalize|kubeconfig|total) " "$ROOT/up$n.log" >&2 || true
-	results+=("$(printf '%5d  %8s  %8s  %10s  %10s  %13s  %11s  %9s' "$n" "$max" "$sum" "$wall" \
-		"$(calc "$wall - $max")" "$wait_s" "$wait_over" "$rerun")")
+	# the host is shared: the 1-minute load average before and after, next to the numbers
+	load1=$(cut -d' ' -f1 /proc/loadavg)
+	results+=("$(printf '%5d  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s' "$n" "$max" "$sum" "$wall" \
+		"$(calc "$wall - $max")" "$wait_s" "$wait_over" "$rerun" "$load0-$load1")")
 	e2e_lab_teardown
 	unset E2E_WORK
 done
 
 echo
 echo "k3sforge up against simulated guests ($(nproc) CPUs, $(date -u +%FT%TZ))"
-printf '%5s  %8s  %8s  %10s  %10s  %13s  %11s  %9s\n' nodes "max(d)" "Σd" "up wall" \
-	"up-max(d)" "wait stage" "wait overh." "no-op"
+printf '%5s  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s\n' nodes "max(d)" "Σd" "up wall" \
+	"up-max(d)" "wait stage" "wait overh." "no-op" "load"
 for r in "${results[@]}"; do echo "$r"; done
 echo "(seconds; wait overh. = end of wait - max_i(power-on_i + d_i))"

@@ -11,6 +11,7 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/log.h"
 #include "k3sforge/node.h"
+#include "k3sforge/platform.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
 #include "k3sforge/vmlab.h"
@@ -31,6 +32,7 @@ static const struct kf_opt finalize_opts[] = {
 struct detach_job {
 	struct kf_vmsignals *vs;
 	const struct kf_node *node;
+	double started;           /* when detach_all began: one `vmrun list` that fresh serves all */
 	bool threaded;
 	bool restarted;
 	int rc;
@@ -42,8 +44,9 @@ static int stop_vm(struct detach_job *j, const char *vmx)
 {
 	bool running = true;
 
+	/* Asked of a list started after this stop returned (shared with nodes stopped meanwhile). */
 	if (kf_vmrun_stop(j->vs->vmrun, vmx, false, &j->err) == 0 &&
-	    kf_vmrun_is_running(j->vs->vmrun, vmx, &running, &j->err) == 0 && !running)
+	    kf_vmsignals_running(j->vs, vmx, kf_now_mono(), &running, &j->err) == 0 && !running)
 		return 0;
 	kf_warn("%s: soft stop did not power it off (%s); stopping hard", j->node->name, j->err.msg);
 	kf_err_clear(&j->err);
@@ -68,7 +71,7 @@ static void *detach_one(void *arg)
 	before = kf_vmx_format(vmx);
 	kf_vmx_detach_cdroms(vmx);
 	after = kf_vmx_format(vmx);
-	if ((j->rc = kf_vmrun_is_running(j->vs->vmrun, vmx_path, &running, &j->err)) != 0)
+	if ((j->rc = kf_vmsignals_running(j->vs, vmx_path, j->started, &running, &j->err)) != 0)
 		goto out;
 	/* The VM's folder, where vmware-vmx keeps its locks. */
 	if ((folder = strdup(vmx_path)) == NULL) {
@@ -127,6 +130,7 @@ static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *res
 	struct detach_job *jobs;
 	pthread_t *th;
 	size_t n = cfg->n_nodes, failed = 0;
+	double started = kf_now_mono();
 	int r = 0;
 
 	*restarted = false;
@@ -144,6 +148,7 @@ static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *res
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].vs = &vs;
 		jobs[i].node = &cfg->nodes[i];
+		jobs[i].started = started;
 		jobs[i].threaded = pthread_create(&th[i], NULL, detach_one, &jobs[i]) == 0;
 		if (!jobs[i].threaded)
 			detach_one(&jobs[i]);

@@ -775,6 +775,82 @@ static void test_vmsignals_advance_for_a_nogui_vm(void **state)
 	free(ipf);
 }
 
+/* "Is it on" for many nodes at once costs one `vmrun list`, not one each: concurrent askers
+ * share the list in flight, and an answer must be younger than what the caller asks for (after
+ * a stop, a list from before it does not count). 30 list processes at once were what finalize
+ * and the wait rounds spent most of their time on (issue #20). */
+struct running_ask {
+	struct kf_vmsignals *vs;
+	const char *vmx;
+	double not_before;
+	bool on;
+	int rc;
+};
+
+static void *ask_running(void *arg)
+{
+	struct running_ask *a = arg;
+	struct kf_err e;
+
+	a->rc = kf_vmsignals_running(a->vs, a->vmx, a->not_before, &a->on, &e);
+	return NULL;
+}
+
+static void test_vmsignals_one_list_answers_every_node(void **state)
+{
+	struct fx *f = *state;
+	struct kf_config *cfg = vmw_config();
+	struct kf_vmsignals vs;
+	char *out = kf_path_join(f->dir, "out"), *vmx[8] = { 0 };
+	struct running_ask ask[8];
+	pthread_t th[8];
+	size_t n;
+	double t0;
+	struct kf_err e;
+
+	assert_int_equal(kf_vmsignals_init(&vs, cfg, out, &e), 0);
+	n = cfg->n_nodes < 8 ? cfg->n_nodes : 8;
+	assert_true(n >= 2);
+	for (size_t i = 0; i < n; i++) {
+		char *dir;
+
+		vmx[i] = kf_vmsignals_vmx(&vs, &cfg->nodes[i]);
+		dir = strdup(vmx[i]);
+		*strrchr(dir, '/') = '\0';
+		assert_int_equal(kf_fs_mkdirs(dir, 0755, &e), 0);
+		assert_int_equal(kf_fs_write_atomic(vmx[i], "displayName = \"n\"\n", 17, 0644, &e), 0);
+		free(dir);
+	}
+	assert_int_equal(kf_vmrun_start(vs.vmrun, vmx[0], false, &e), 0);
+	t0 = kf_now_mono();
+	for (size_t i = 0; i < n; i++) {
+		ask[i] = (struct running_ask){ &vs, vmx[i], t0, false, -1 };
+		assert_int_equal(pthread_create(&th[i], NULL, ask_running, &ask[i]), 0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(ask[i].rc, 0);
+		assert_int_equal(ask[i].on, i == 0);
+	}
+	assert_int_equal(count_calls(f, " list"), 1);
+	/* a fresher answer is asked for after the stop: a new list, and it sees the VM off */
+	assert_int_equal(kf_vmrun_stop(vs.vmrun, vmx[0], true, &e), 0);
+	ask[0] = (struct running_ask){ &vs, vmx[0], kf_now_mono(), true, -1 };
+	ask_running(&ask[0]);
+	assert_int_equal(ask[0].rc, 0);
+	assert_false(ask[0].on);
+	assert_int_equal(count_calls(f, " list"), 2);
+	/* the wait engine's question accepts the answer just given */
+	assert_int_equal(vs.ops.powered_on(vs.ops.ctx, &cfg->nodes[0], &ask[0].on, &e), 0);
+	assert_false(ask[0].on);
+	assert_int_equal(count_calls(f, " list"), 2);
+	kf_vmsignals_free(&vs);
+	kf_config_free(cfg);
+	for (size_t i = 0; i < n; i++)
+		free(vmx[i]);
+	free(out);
+}
+
 /* After a stop vmware-vmx keeps the disk's lock a moment (packer#1267): the wait returns once
  * only the .vmx's own lock is left, and names what is still held when the bound runs out. */
 static void test_vmlab_waits_for_vmware_locks_after_stop(void **state)
@@ -889,6 +965,7 @@ int main(void)
 		T(test_vmrun_guest_queries_stay_parallel),
 		T(test_vmrun_nogui_vm_answers_with_wait),
 		T(test_vmsignals_advance_for_a_nogui_vm),
+		T(test_vmsignals_one_list_answers_every_node),
 		T(test_vmlab_waits_for_vmware_locks_after_stop),
 		T(test_vmrun_reads_the_workstation_version),
 		T(test_hw_version_is_checked_against_workstation),
