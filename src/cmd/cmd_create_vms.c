@@ -179,18 +179,6 @@ static int cv_check(struct kf_ctx *ctx, struct kf_err *err)
 	return r;
 }
 
-/* vmware.host_checks: warn (or K3SFORGE_HOST_CHECKS=warn for one run) turns failed host checks
- * into warnings: for hosts that overcommit memory or thin-provision disks on purpose (and the
- * orchestration benchmark's 30 nodes). Returns what asked for it, or NULL to enforce. */
-static const char *host_checks_warn_only(const struct kf_config *cfg)
-{
-	const char *v = getenv("K3SFORGE_HOST_CHECKS");
-
-	if (v && strcmp(v, "warn") == 0)
-		return "K3SFORGE_HOST_CHECKS=warn";
-	return cfg->vmware.host_checks_warn ? "vmware.host_checks: warn" : NULL;
-}
-
 static int need_file(const char *path, const char *what, struct kf_err *err)
 {
 	if (kf_fs_exists(path))
@@ -383,9 +371,9 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		r = kf_err_set(err, r, "host checks: out of memory");
 		goto out;
 	}
-	if (kf_findings_failed(&findings) && host_checks_warn_only(cfg)) {
+	if (kf_findings_failed(&findings) && kf_host_checks_warn_only(cfg)) {
 		kf_report_findings(&findings, "create-vms", false);
-		kf_warn("%s: going on despite %zu failed host check%s", host_checks_warn_only(cfg),
+		kf_warn("%s: going on despite %zu failed host check%s", kf_host_checks_warn_only(cfg),
 			kf_findings_failed(&findings), kf_findings_failed(&findings) == 1 ? "" : "s");
 	} else if (kf_findings_failed(&findings)) {
 		kf_report_findings(&findings, "create-vms", false);

@@ -118,16 +118,6 @@ static int add_failure(struct kf_findings *f, const char *id, const struct kf_er
 	return kf_findings_add(f, id, KF_CHECK_FAIL, NULL, "%s", e->msg);
 }
 
-/* vmware.host_checks: warn (or K3SFORGE_HOST_CHECKS=warn for one run), as create-vms reads it. */
-static const char *host_checks_warn_only(const struct kf_config *cfg)
-{
-	const char *v = getenv("K3SFORGE_HOST_CHECKS");
-
-	if (v && strcmp(v, "warn") == 0)
-		return "K3SFORGE_HOST_CHECKS=warn";
-	return cfg->vmware.host_checks_warn ? "vmware.host_checks: warn" : NULL;
-}
-
 /* Every host check of every stage this run will start, before prep spends minutes on downloads
  * and mirroring: the registry program and the offline sources (prep); the Ubuntu ISO, its
  * release and packages (build-iso, when it has yet to make the installer); vmrun and the
@@ -209,7 +199,7 @@ static int preflight(struct kf_ctx *ctx, const struct kf_config *cfg, int first)
 	if (!kf_findings_failed(&f))
 		goto out;
 	kf_report_findings(&f, "up", false);
-	if ((warn_only = host_checks_warn_only(cfg)) != NULL) {
+	if ((warn_only = kf_host_checks_warn_only(cfg)) != NULL) {
 		kf_warn("%s: going on despite %zu failed check%s", warn_only, kf_findings_failed(&f),
 			kf_findings_failed(&f) == 1 ? "" : "s");
 		goto out;

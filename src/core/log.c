@@ -424,16 +424,16 @@ void kf_log_set_event_hook(void (*fn)(const char *type, const json_t *fields))
 	pthread_mutex_unlock(&L.mu);
 }
 
-void kf_log_raw(const char *fmt, ...)
+/* A line as it is (no level, no timestamp on the terminal): to the log file with a timestamp,
+ * and, without --json, to out (stderr for raw lines, stdout for data), with the live line
+ * cleared before and drawn again after. */
+static void write_plain(bool data, const char *fmt, va_list ap)
 {
-	va_list ap;
 	struct kf_buf raw;
 	char *msg;
 
 	kf_buf_init(&raw, 1024 * 1024);
-	va_start(ap, fmt);
 	kf_buf_vprintf(&raw, fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&L.mu);
 	msg = mask_locked(kf_buf_str(&raw));
 	if (L.file) {
@@ -443,48 +443,36 @@ void kf_log_raw(const char *fmt, ...)
 		write_lines(L.file, ts, KF_LOG_INFO, false, msg);
 	}
 	if (!L.json) {
-		FILE *out = text_stream();
-		if (L.live_clear)
-			L.live_clear(out);
-		fprintf(out, "%s\n", msg ? msg : "");
-		fflush(out);
-		if (L.live_redraw)
-			L.live_redraw(out);
-	}
-	pthread_mutex_unlock(&L.mu);
-	free(msg);
-	kf_buf_free(&raw);
-}
-
-void kf_log_data(const char *fmt, ...)
-{
-	va_list ap;
-	struct kf_buf raw;
-	char *msg;
-
-	kf_buf_init(&raw, 1024 * 1024);
-	va_start(ap, fmt);
-	kf_buf_vprintf(&raw, fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&L.mu);
-	msg = mask_locked(kf_buf_str(&raw));
-	if (L.file) {
-		char ts[32];
-		kf_log_timestamp(ts, sizeof(ts));
-		write_lines(L.file, ts, KF_LOG_INFO, false, msg);
-	}
-	if (!L.json) {
+		FILE *out = data ? json_stream() : text_stream();
 		/* stdout and stderr are often the same terminal: no live line under the data */
 		if (L.live_clear)
 			L.live_clear(text_stream());
-		fprintf(json_stream(), "%s\n", msg ? msg : "");
-		fflush(json_stream());
+		fprintf(out, "%s\n", msg ? msg : "");
+		fflush(out);
 		if (L.live_redraw)
 			L.live_redraw(text_stream());
 	}
 	pthread_mutex_unlock(&L.mu);
 	free(msg);
 	kf_buf_free(&raw);
+}
+
+void kf_log_raw(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	write_plain(false, fmt, ap);
+	va_end(ap);
+}
+
+void kf_log_data(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	write_plain(true, fmt, ap);
+	va_end(ap);
 }
 
 void kf_log_lock(void)
