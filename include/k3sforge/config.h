@@ -32,9 +32,13 @@ struct kf_image_ref {
 	int line;
 };
 
+/* Which hypervisor runs the lab's VMs (the `hypervisor:` key; hypervisor.h). */
+enum kf_hypervisor { KF_HV_VMWARE = 0, KF_HV_QEMU };
+
 struct kf_config {
 	char *path;                  /* file it was loaded from; NULL for pure defaults */
 	char *cluster_name;          /* cluster.name: [a-z0-9-], default "lab" */
+	enum kf_hypervisor hypervisor; /* default vmware */
 
 	struct {
 		char *version;             /* default v1.33.4+k3s1 (v1.33.4-rc1+k3s1 accepted) */

@@ -12,27 +12,8 @@
 
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
-
-enum kf_check_status { KF_CHECK_OK = 0, KF_CHECK_INFO, KF_CHECK_WARN, KF_CHECK_FAIL };
-
-struct kf_finding {
-	char *id;        /* stable: "vmrun", "vmnet", "memory", "disk", "wsl", ... */
-	enum kf_check_status status;
-	char *summary;   /* what was found */
-	char *fix;       /* what to do (NULL when nothing is needed) */
-};
-
-struct kf_findings {
-	struct kf_finding *items;
-	size_t n;
-};
-
-/* Which checks to run. */
-#define KF_HOSTCHECK_VMRUN 0x1u
-#define KF_HOSTCHECK_NETWORK 0x2u
-#define KF_HOSTCHECK_RESOURCES 0x4u
-#define KF_HOSTCHECK_WSL 0x8u
-#define KF_HOSTCHECK_ALL 0xfu
+#include "k3sforge/findings.h"
+#include "k3sforge/hypervisor.h"
 
 /* Runs the selected checks; vm_dir is where the VM folders go (for the disk check). Appends
  * findings; returns 0 unless out of memory (failed checks are findings, not errors). */
@@ -43,18 +24,6 @@ int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const
  * purpose (and the orchestration benchmark's 30 nodes). Returns what asked for it (for the
  * message), or NULL to enforce. */
 const char *kf_host_checks_warn_only(const struct kf_config *cfg);
-/* Number of findings with status FAIL. */
-size_t kf_findings_failed(const struct kf_findings *f);
-/* Appends a finding (printf-style summary; fix may be NULL). */
-int kf_findings_add(struct kf_findings *f, const char *id, enum kf_check_status st,
-		    const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* [{"check":id,"status":"ok|info|warn|fail","summary":...,"fix":...}, ...] (new reference). */
-json_t *kf_findings_json(const struct kf_findings *f);
-/* Logs each finding (ok/info/warn/error level, with its fix). */
-void kf_findings_log(const struct kf_findings *f);
-const char *kf_check_status_name(enum kf_check_status st);
-void kf_findings_free(struct kf_findings *f);
-
 /* One VMware virtual network as read from /etc/vmware/networking (Linux). */
 struct kf_vmnet_info {
 	bool present;          /* any answer VNET_<n>_* line */
