@@ -118,12 +118,18 @@ char *kf_hv_vm_folder(const struct kf_hv *hv, const char *node);
 /* Opens the configured hypervisor for the lab at out_dir. */
 int kf_hv_open(struct kf_hv **out, const struct kf_config *cfg, const char *out_dir,
 	       struct kf_err *err);
+/* The same for VMs under vm_dir (destroy: folders a create-vms recorded elsewhere). */
+int kf_hv_open_at(struct kf_hv **out, const struct kf_config *cfg, const char *vm_dir,
+		  struct kf_err *err);
 void kf_hv_close(struct kf_hv *hv);
 /* The configured hypervisor's host checks (vm_dir for the disk check). */
 int kf_hv_host_checks(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,
 		      unsigned what);
 /* <vm_dir>/<node>/<vm_file_name> (caller frees). */
 char *kf_hv_vm_file(const struct kf_hv *hv, const char *node);
+/* The same without an open hypervisor: the configured one's file for node (caller frees;
+ * NULL when out of memory or no backend). */
+char *kf_hv_vm_file_at(const struct kf_config *cfg, const char *out_dir, const char *node);
 /* Frees a list of names from snapshot_list. */
 void kf_hv_strv_free(char **v, size_t n);
 

@@ -1,7 +1,6 @@
-/* The lab's VM folders: where they live, who owns them, and removing one VM completely.
- * k3sforge marks every folder it creates with KF_VMLAB_OWNER_FILE (cluster and node name) and
- * only ever deletes folders carrying its mark for the same cluster and node, or -- when the
- * operator forces it -- unmarked folders that hold nothing but this node's VM files. */
+/* VMware's hold on a VM folder (the lock files vmware-vmx keeps) and removing one VM
+ * completely: the VMware side of the hypervisor interface's wait_released and remove. Which
+ * folders are the lab's is vmfolder.h's; the caller has checked that. */
 #ifndef K3SFORGE_VMLAB_H
 #define K3SFORGE_VMLAB_H
 
@@ -11,24 +10,6 @@
 #include "k3sforge/err.h"
 #include "k3sforge/vmrun.h"
 
-#define KF_VMLAB_OWNER_FILE ".k3sforge-owned"
-
-enum kf_vm_folder {
-	KF_VMF_ABSENT = 0,   /* no such folder */
-	KF_VMF_EMPTY,        /* exists, empty: free to use */
-	KF_VMF_OURS,         /* marked by k3sforge for this cluster and node */
-	KF_VMF_OTHER_LAB,    /* marked by k3sforge for another cluster or node */
-	KF_VMF_FOREIGN_VM,   /* unmarked, holds <node>.vmx and only VM files */
-	KF_VMF_FOREIGN,      /* unmarked, anything else: never touched */
-};
-
-/* Absolute VM directory: cfg->paths.vm_dir or <out_dir>/vms (caller frees). */
-char *kf_vmlab_dir(const struct kf_config *cfg, const char *out_dir);
-/* Classifies a node's folder. *owner (may be NULL) gets "cluster/node" of another lab's mark. */
-int kf_vmlab_inspect(const char *folder, const char *cluster, const char *node,
-		     enum kf_vm_folder *kind, char **owner, struct kf_err *err);
-/* Writes the ownership mark into folder. */
-int kf_vmlab_mark(const char *folder, const char *cluster, const char *node, struct kf_err *err);
 /* VMware's lock files after a stop: vmware-vmx still holds <file>.lck (directories such as
  * disk.vmdk.lck/M12345.lck, hashicorp/packer#1267, #2125) for a while after the VM is off.
  * Like packer's step_shutdown.go:87-128 this waits, polling, until no lock is left but the

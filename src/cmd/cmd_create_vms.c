@@ -16,9 +16,8 @@
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
 #include "k3sforge/state.h"
-#include "k3sforge/vmdk.h"
-#include "k3sforge/vmlab.h"
-#include "k3sforge/vmrun.h"
+#include "k3sforge/hypervisor.h"
+#include "k3sforge/vmfolder.h"
 #include "k3sforge/vmx.h"
 
 extern const struct kf_cmd kf_cmd_create_vms;
@@ -44,9 +43,9 @@ void kf_create_vms_consent(bool yes)
 
 struct node_job {
 	const struct kf_node *node;
-	char *folder, *vmx, *disk;
+	char *folder;
 	char mac[KF_VMX_MAC_LEN + 1];
-	struct kf_vmrun *v;
+	struct kf_hv *hv;
 	double started_at;
 	int rc;
 	struct kf_err err;
@@ -58,6 +57,7 @@ struct node_job {
 static int cv_confirm(struct kf_ctx *ctx, struct kf_err *err)
 {
 	struct kf_config *cfg;
+	const struct kf_hv_ops *ops;
 	struct kf_buf names;
 	size_t count = 0;
 	char *vm_dir, *prompt = NULL, *offtty = NULL;
@@ -69,15 +69,17 @@ static int cv_confirm(struct kf_ctx *ctx, struct kf_err *err)
 		*err = ctx->err;
 		return r;
 	}
-	if (!(vm_dir = kf_vmlab_dir(cfg, ctx->out_dir)))
+	ops = kf_hv_ops_for(cfg);
+	if (!(vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir)))
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	kf_buf_init(&names, 0);
 	for (size_t i = 0; i < cfg->n_nodes; i++) {
 		enum kf_vm_folder kind = KF_VMF_ABSENT;
 		struct kf_err e;
 		char *folder = kf_path_join(vm_dir, cfg->nodes[i].name);
-		if (folder && kf_vmlab_inspect(folder, cfg->cluster_name, cfg->nodes[i].name, &kind,
-					       NULL, &e) == 0 &&
+		if (folder && ops &&
+		    kf_vmfolder_inspect(ops, folder, cfg->cluster_name, cfg->nodes[i].name, &kind,
+					NULL, &e) == 0 &&
 		    kind == KF_VMF_OURS) /* a hand-made VM needs --force, said by cv_run */
 			kf_buf_printf(&names, "%s%s", count++ ? ", " : "", cfg->nodes[i].name);
 		free(folder);
@@ -128,7 +130,7 @@ static int cv_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *e
 		*err = ctx->err;
 		return r;
 	}
-	vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
+	vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir);
 	kf_fp_str(fp, "cluster", cfg->cluster_name);
 	kf_fp_str(fp, "vm_dir", vm_dir);
 	kf_fp_str(fp, "vmnet", cfg->network.vmnet);
@@ -154,25 +156,34 @@ static int cv_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *e
 	return 0;
 }
 
-/* The stage's outputs are still there: every node's marked folder and VMX. */
+/* The stage's outputs are still there: every node's marked folder and VM file. */
 static int cv_check(struct kf_ctx *ctx, struct kf_err *err)
 {
 	struct kf_config *cfg;
+	const struct kf_hv_ops *ops;
 	char *vm_dir;
 	int r = 0;
 
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return kf_err_set(err, r, "%s", ctx->err.msg);
-	vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
+	if (!(ops = kf_hv_ops_for(cfg)))
+		return kf_err_set(err, KF_EUNSUPPORTED, "no backend for the configured hypervisor");
+	vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir);
 	for (size_t i = 0; !r && i < cfg->n_nodes; i++) {
-		char *folder = kf_path_join(vm_dir, cfg->nodes[i].name), *vmx = NULL;
+		char *folder = kf_path_join(vm_dir, cfg->nodes[i].name);
+		char *name = ops->vm_file_name(cfg->nodes[i].name);
+		char *file = folder && name ? kf_path_join(folder, name) : NULL;
 		enum kf_vm_folder kind = KF_VMF_ABSENT;
-		if (folder && asprintf(&vmx, "%s/%s.vmx", folder, cfg->nodes[i].name) > 0) {
-			kf_vmlab_inspect(folder, cfg->cluster_name, cfg->nodes[i].name, &kind, NULL, err);
-			if (kind != KF_VMF_OURS || !kf_fs_exists(vmx))
-				r = kf_err_set(err, KF_ENOTFOUND, "VM %s is gone", vmx);
+		if (file) {
+			kf_vmfolder_inspect(ops, folder, cfg->cluster_name, cfg->nodes[i].name, &kind,
+					    NULL, err);
+			if (kind != KF_VMF_OURS || !kf_fs_exists(file))
+				r = kf_err_set(err, KF_ENOTFOUND, "VM %s is gone", file);
+		} else {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		}
-		free(vmx);
+		free(file);
+		free(name);
 		free(folder);
 	}
 	free(vm_dir);
@@ -187,103 +198,30 @@ static int need_file(const char *path, const char *what, struct kf_err *err)
 			  what, path);
 }
 
-/* Creates one node's folder, disk and VMX. */
-static int make_vm(struct kf_config *cfg, struct node_job *j, const char *installer,
-		   const char *seed, const char *vnet, struct kf_err *err)
+/* Makes the node's folder (marked first, so even a half-made folder is known to be ours) and
+ * has the hypervisor create the VM in it. */
+static int make_vm(struct kf_config *cfg, struct kf_hv *hv, struct node_job *j,
+		   const char *installer, const char *seed, struct kf_err *err)
 {
-	struct kf_vmx_spec spec;
-	struct kf_vmx *vmx = NULL;
-	char *t_inst = NULL, *t_seed = NULL, *t_disk = NULL, *disk_name = NULL, *nvram = NULL,
-	     *note = NULL;
+	struct kf_vm_spec spec;
+	char *note = NULL;
 	int r;
 
-	if ((r = kf_fs_mkdirs(j->folder, 0755, err)) != 0)
+	if ((r = kf_fs_mkdirs(j->folder, 0755, err)) != 0 ||
+	    (r = kf_vmfolder_mark(j->folder, cfg->cluster_name, j->node->name, err)) != 0)
 		return r;
-	/* The mark goes first, so even a half-made folder is known to be ours. */
-	if ((r = kf_vmlab_mark(j->folder, cfg->cluster_name, j->node->name, err)) != 0)
-		return r;
-	if (asprintf(&disk_name, "%s.vmdk", j->node->name) < 0 ||
-	    asprintf(&nvram, "%s.nvram", j->node->name) < 0 ||
-	    asprintf(&note, "Made by k3sforge for cluster %s: %s %s, %s", cfg->cluster_name,
-		     kf_role_name(j->node->role), j->node->name, j->node->ip) < 0) {
-		r = kf_err_set(err, KF_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = kf_vmrun_path(j->v, &t_inst, installer, err)) != 0 ||
-	    (r = kf_vmrun_path(j->v, &t_seed, seed, err)) != 0 ||
-	    (r = kf_vmrun_path(j->v, &t_disk, j->disk, err)) != 0)
-		goto out;
-	if ((r = kf_vmdk_create(j->v->vdiskmanager, j->disk, t_disk, j->node->disk_gb,
-				cfg->vmware.hw_version, cfg->timeouts.vmrun_s, err)) != 0)
-		goto out;
+	if (asprintf(&note, "Made by k3sforge for cluster %s: %s %s, %s", cfg->cluster_name,
+		     kf_role_name(j->node->role), j->node->name, j->node->ip) < 0)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	memset(&spec, 0, sizeof(spec));
-	spec.display_name = j->node->name;
-	spec.annotation = note;
-	spec.cpus = j->node->cpus;
-	spec.memory_mb = j->node->memory_mb;
-	spec.hw_version = cfg->vmware.hw_version;
-	spec.firmware = cfg->vmware.firmware;
-	spec.disk_file = disk_name;
-	spec.installer_iso = t_inst;
-	spec.seed_iso = t_seed;
-	spec.vnet = vnet;
+	spec.node = j->node;
 	spec.mac = j->mac;
-	spec.nvram = nvram;
-	if ((r = kf_vmx_build(&vmx, &spec, err)) != 0)
-		goto out;
-	r = kf_vmx_save(vmx, j->vmx, err);
-	if (r == 0)
-		kf_info("%s: created %s (%d vCPU, %d MiB, %d GiB disk, MAC %s)", j->node->name, j->vmx,
-			j->node->cpus, j->node->memory_mb, j->node->disk_gb, j->mac);
-out:
-	kf_vmx_free(vmx);
-	free(t_inst);
-	free(t_seed);
-	free(t_disk);
-	free(disk_name);
-	free(nvram);
+	spec.annotation = note;
+	spec.installer_iso = installer;
+	spec.seed_iso = seed;
+	r = hv->ops->create(hv, &spec, err);
 	free(note);
 	return r;
-}
-
-/* What Workstation would refuse or get wrong, checked before any VM is touched: EFI, the
- * hardware version against the Workstation found, disk sizes without vdiskmanager, and the
- * vnet in the host's own form (*vnet, caller frees). */
-static int vm_prechecks(const struct kf_config *cfg, struct kf_vmrun *v, char **vnet,
-			struct kf_err *err)
-{
-	char *ws = NULL;
-	struct kf_err e;
-	bool uncertain = false;
-	int r = 0;
-
-	if (cfg->vmware.firmware && strcmp(cfg->vmware.firmware, "efi") == 0)
-		return kf_err_set(err, KF_EUNSUPPORTED, "%s", KF_VMX_EFI_REFUSED);
-	for (size_t i = 0; i < cfg->n_nodes; i++)
-		if ((r = kf_vmdk_check_size(v->vdiskmanager, cfg->nodes[i].disk_gb, err)) != 0)
-			return kf_err_wrap(err, "nodes[%zu] %s: nothing was touched", i,
-					   cfg->nodes[i].name);
-	kf_err_clear(&e);
-	if (kf_vmrun_workstation_version(v, &ws, &e) != 0) {
-		kf_warn("%s; vmware.hw_version %d not checked against it", e.msg,
-			cfg->vmware.hw_version);
-	} else {
-		kf_info("VMware Workstation %s", ws);
-		if ((r = kf_vmrun_check_hw_version(cfg->vmware.hw_version, ws, &uncertain, err)) != 0) {
-			free(ws);
-			return kf_err_wrap(err, "nothing was touched");
-		}
-		if (uncertain)
-			kf_warn("%s", err->msg);
-		kf_err_clear(err);
-		free(ws);
-	}
-	/* vmrun.exe means a Windows host, also when k3sforge runs in WSL. */
-	if (!(*vnet = kf_vmx_vnet_value(cfg->network.vmnet, v->windows)))
-		return kf_err_set(err, KF_ECONFIG,
-				  "network.vmnet '%s' is not a VMware network name such as VMnet1",
-				  cfg->network.vmnet);
-	return 0;
 }
 
 static void *start_thread(void *arg)
@@ -292,17 +230,17 @@ static void *start_thread(void *arg)
 
 	kf_err_clear(&j->err);
 	j->started_at = kf_now_wall();
-	j->rc = kf_vmrun_start(j->v, j->vmx, false, &j->err);
+	j->rc = j->hv->ops->start(j->hv, j->node->name, &j->err);
 	if (j->rc == 0)
 		kf_ok("%s: powered on", j->node->name);
 	return NULL;
 }
 
 static int record(struct kf_ctx *ctx, const char *vm_dir, struct node_job *jobs, size_t n,
-		  const struct kf_vmrun *v, struct kf_err *err)
+		  const struct kf_hv *hv, struct kf_err *err)
 {
 	struct kf_state *st = NULL;
-	json_t *data, *nodes;
+	json_t *data, *nodes, *about;
 	int r;
 
 	if ((r = kf_state_load(&st, ctx->out_dir, err)) != 0)
@@ -310,16 +248,18 @@ static int record(struct kf_ctx *ctx, const char *vm_dir, struct node_job *jobs,
 	data = kf_state_data(st, "create-vms");
 	json_object_clear(data);
 	json_object_set_new(data, "vm_dir", json_string(vm_dir));
-	json_object_set_new(data, "vmrun", kf_json_text(v->path));
-	json_object_set_new(data, "vmrun_version", json_string(v->version));
+	if ((about = hv->ops->describe(hv)) != NULL)
+		json_object_update(data, about);
+	json_decref(about);
 	nodes = json_object();
 	for (size_t i = 0; i < n; i++) {
 		char when[40];
+		char *file = kf_hv_vm_file(hv, jobs[i].node->name);
 		kf_format_rfc3339(jobs[i].started_at, when, sizeof(when));
 		json_object_set_new(nodes, jobs[i].node->name,
-				    json_pack("{s:s,s:s,s:s,s:s,s:s}", "vmx", jobs[i].vmx, "folder",
-					      jobs[i].folder, "disk", jobs[i].disk, "mac", jobs[i].mac,
-					      "started_at", when));
+				    json_pack("{s:s?,s:s,s:s,s:s}", "vm", file, "folder",
+					      jobs[i].folder, "mac", jobs[i].mac, "started_at", when));
+		free(file);
 	}
 	json_object_set_new(data, "nodes", nodes);
 	r = kf_state_save(st, err);
@@ -327,16 +267,79 @@ static int record(struct kf_ctx *ctx, const char *vm_dir, struct node_job *jobs,
 	return r;
 }
 
+/* Judges every folder before touching any, so a refusal leaves everything as it was. */
+static int judge_folders(const struct kf_config *cfg, const struct kf_hv_ops *ops,
+			 struct node_job *jobs, size_t n, struct kf_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		enum kf_vm_folder kind;
+		char *owner = NULL;
+		int r;
+		if ((r = kf_vmfolder_inspect(ops, jobs[i].folder, cfg->cluster_name,
+					     jobs[i].node->name, &kind, &owner, err)) != 0)
+			return r;
+		if (kind == KF_VMF_OTHER_LAB) {
+			r = kf_err_set(err, KF_EEXIST,
+				       "%s belongs to another k3sforge lab (%s): left alone; use a "
+				       "different paths.vm_dir, or destroy that lab first",
+				       jobs[i].folder, owner ? owner : "?");
+			free(owner);
+			return r;
+		}
+		free(owner);
+		if (kind == KF_VMF_FOREIGN_VM && !opt_force)
+			return kf_err_set(err, KF_EEXIST,
+					  "%s holds a VM k3sforge did not make: left alone; move it "
+					  "away, or pass --force to replace it",
+					  jobs[i].folder);
+		if (kind == KF_VMF_FOREIGN)
+			return kf_err_set(err, KF_EEXIST,
+					  "%s exists and is not a VM folder k3sforge made (files other "
+					  "than %s's VM files are in it): left alone%s; move it away or "
+					  "set paths.vm_dir elsewhere",
+					  jobs[i].folder, jobs[i].node->name,
+					  opt_force ? " even with --force" : "");
+	}
+	return 0;
+}
+
+/* Host checks that decide whether VMs can be made here at all. */
+static int host_checks(const struct kf_config *cfg, const char *vm_dir, struct kf_err *err)
+{
+	struct kf_findings findings = { 0 };
+	size_t failed;
+	int r = 0;
+
+	if ((r = kf_hv_host_checks(&findings, cfg, vm_dir,
+				   KF_HOSTCHECK_VMRUN | KF_HOSTCHECK_RESOURCES)) != 0) {
+		kf_findings_free(&findings);
+		return kf_err_set(err, r, "host checks: out of memory");
+	}
+	failed = kf_findings_failed(&findings);
+	if (failed && kf_host_checks_warn_only(cfg)) {
+		kf_report_findings(&findings, "create-vms", false);
+		kf_warn("%s: going on despite %zu failed host check%s", kf_host_checks_warn_only(cfg),
+			failed, failed == 1 ? "" : "s");
+	} else if (failed) {
+		kf_report_findings(&findings, "create-vms", false);
+		r = kf_err_set(err, KF_EFAIL,
+			       "host checks failed (%zu problem%s, listed above with fixes): no VM "
+			       "was touched; `k3sforge doctor --host` repeats the checks",
+			       failed, failed == 1 ? "" : "s");
+	}
+	kf_findings_free(&findings);
+	return r;
+}
+
 static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 {
 	struct kf_config *cfg;
-	struct kf_findings findings = { 0 };
-	struct kf_vmrun *v = NULL;
+	struct kf_hv *hv = NULL;
 	struct node_job *jobs = NULL;
 	pthread_t *threads = NULL;
 	char (*macs)[KF_VMX_MAC_LEN + 1] = NULL;
 	const char **names = NULL, **given = NULL;
-	char *installer = NULL, *vm_dir = NULL, *vnet = NULL;
+	char *installer = NULL, *vm_dir = NULL;
 	size_t n, failed = 0, first_failed = 0;
 	int r;
 
@@ -360,39 +363,13 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		if (r)
 			goto out;
 	}
-	vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
-	if (!vm_dir) {
+	if (!(vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir))) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Host checks that decide whether VMs can be made here at all. */
-	if ((r = kf_hostcheck_run(&findings, cfg, vm_dir,
-				  KF_HOSTCHECK_VMRUN | KF_HOSTCHECK_RESOURCES)) != 0) {
-		r = kf_err_set(err, r, "host checks: out of memory");
-		goto out;
-	}
-	if (kf_findings_failed(&findings) && kf_host_checks_warn_only(cfg)) {
-		kf_report_findings(&findings, "create-vms", false);
-		kf_warn("%s: going on despite %zu failed host check%s", kf_host_checks_warn_only(cfg),
-			kf_findings_failed(&findings), kf_findings_failed(&findings) == 1 ? "" : "s");
-	} else if (kf_findings_failed(&findings)) {
-		kf_report_findings(&findings, "create-vms", false);
-		r = kf_err_set(err, KF_EFAIL,
-			       "host checks failed (%zu problem%s, listed above with fixes): no VM "
-			       "was touched; `k3sforge doctor --host` repeats the checks",
-			       kf_findings_failed(&findings), kf_findings_failed(&findings) == 1 ? "" : "s");
-		goto out;
-	}
-	if ((r = kf_vmrun_find(&v, cfg, err)) != 0)
-		goto out;
-	kf_info("vmrun %s (%s)", v->version, v->path);
-	if (v->windows) {
-		char *probe = NULL;
-		if ((r = kf_wsl_to_windows(&probe, vm_dir, err)) != 0)
-			goto out;
-		free(probe);
-	}
-	if ((r = vm_prechecks(cfg, v, &vnet, err)) != 0)
+	if ((r = host_checks(cfg, vm_dir, err)) != 0 ||
+	    (r = kf_hv_open(&hv, cfg, ctx->out_dir, err)) != 0 ||
+	    (r = hv->ops->precheck(hv, err)) != 0)
 		goto out;
 
 	jobs = calloc(n, sizeof(*jobs));
@@ -413,61 +390,28 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 	for (size_t i = 0; i < n; i++) {
 		struct node_job *j = &jobs[i];
 		j->node = &cfg->nodes[i];
-		j->v = v;
+		j->hv = hv;
 		memcpy(j->mac, macs[i], sizeof(j->mac));
-		j->folder = kf_path_join(vm_dir, j->node->name);
-		if (!j->folder || asprintf(&j->vmx, "%s/%s.vmx", j->folder, j->node->name) < 0 ||
-		    asprintf(&j->disk, "%s/%s.vmdk", j->folder, j->node->name) < 0) {
+		if (!(j->folder = kf_hv_vm_folder(hv, j->node->name))) {
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
 	}
-
-	/* Judge every folder before touching any, so a refusal leaves everything as it was. */
+	if ((r = judge_folders(cfg, hv->ops, jobs, n, err)) != 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		enum kf_vm_folder kind;
-		char *owner = NULL;
-		if ((r = kf_vmlab_inspect(jobs[i].folder, cfg->cluster_name, jobs[i].node->name, &kind,
-					  &owner, err)) != 0)
-			goto out;
-		if (kind == KF_VMF_OTHER_LAB) {
-			r = kf_err_set(err, KF_EEXIST,
-				       "%s belongs to another k3sforge lab (%s): left alone; use a "
-				       "different paths.vm_dir, or destroy that lab first",
-				       jobs[i].folder, owner ? owner : "?");
-			free(owner);
-			goto out;
-		}
-		free(owner);
-		if (kind == KF_VMF_FOREIGN_VM && !opt_force) {
-			r = kf_err_set(err, KF_EEXIST,
-				       "%s holds a VM k3sforge did not make: left alone; move it "
-				       "away, or pass --force to replace it",
-				       jobs[i].folder);
-			goto out;
-		}
-		if (kind == KF_VMF_FOREIGN) {
-			r = kf_err_set(err, KF_EEXIST,
-				       "%s exists and is not a VM folder k3sforge made (files other "
-				       "than %s's VM files are in it): left alone%s; move it away or "
-				       "set paths.vm_dir elsewhere",
-				       jobs[i].folder, jobs[i].node->name,
-				       opt_force ? " even with --force" : "");
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		enum kf_vm_folder kind;
-		kf_vmlab_inspect(jobs[i].folder, cfg->cluster_name, jobs[i].node->name, &kind, NULL, err);
+		kf_vmfolder_inspect(hv->ops, jobs[i].folder, cfg->cluster_name, jobs[i].node->name,
+				    &kind, NULL, err);
 		if (kind == KF_VMF_OURS || kind == KF_VMF_FOREIGN_VM) {
 			kf_info("%s: replacing the earlier VM in %s", jobs[i].node->name, jobs[i].folder);
-			if ((r = kf_vmlab_remove_vm(v, jobs[i].folder, jobs[i].node->name, err)) != 0)
+			if ((r = hv->ops->remove(hv, jobs[i].node->name, err)) != 0)
 				goto out;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		char *seed = iso_path(ctx, jobs[i].node->name);
-		r = seed ? make_vm(cfg, &jobs[i], installer, seed, vnet, err)
+		r = seed ? make_vm(cfg, hv, &jobs[i], installer, seed, err)
 			 : kf_err_set(err, KF_ENOMEM, "out of memory");
 		free(seed);
 		if (r) {
@@ -476,8 +420,8 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 		}
 	}
 
-	/* One thread per node, but vmrun's power calls go one at a time through the vmrun lane
-	 * (kf_vmrun_run); the waits after this are parallel. */
+	/* One thread per node; the hypervisor serializes what it must (VMware: vmrun's power
+	 * calls go one at a time through the vmrun lane); the waits after this are parallel. */
 	kf_info("starting %zu VMs", n);
 	for (size_t i = 0; i < n; i++) {
 		if (pthread_create(&threads[i], NULL, start_thread, &jobs[i]) != 0) {
@@ -503,13 +447,10 @@ static int cv_run(struct kf_ctx *ctx, struct kf_err *err)
 			    jobs[first_failed].node->name);
 		goto out;
 	}
-	r = record(ctx, vm_dir, jobs, n, v, err);
+	r = record(ctx, vm_dir, jobs, n, hv, err);
 out:
-	for (size_t i = 0; jobs && i < n; i++) {
+	for (size_t i = 0; jobs && i < n; i++)
 		free(jobs[i].folder);
-		free(jobs[i].vmx);
-		free(jobs[i].disk);
-	}
 	free(jobs);
 	free(threads);
 	free(macs);
@@ -517,9 +458,7 @@ out:
 	free(given);
 	free(installer);
 	free(vm_dir);
-	free(vnet);
-	kf_findings_free(&findings);
-	kf_vmrun_free(v);
+	kf_hv_close(hv);
 	return r;
 }
 

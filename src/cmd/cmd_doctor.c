@@ -12,7 +12,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/hostcheck.h"
 #include "k3sforge/log.h"
-#include "k3sforge/vmlab.h"
+#include "k3sforge/hypervisor.h"
 
 extern const struct kf_cmd kf_cmd_doctor;
 
@@ -63,8 +63,8 @@ static int doctor_run(struct kf_ctx *ctx, int argc, char **argv)
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
 	if (!opt_nodes) {
-		vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
-		if (!vm_dir || kf_hostcheck_run(&f, cfg, vm_dir, KF_HOSTCHECK_ALL) != 0) {
+		vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir);
+		if (!vm_dir || kf_hv_host_checks(&f, cfg, vm_dir, KF_HOSTCHECK_ALL) != 0) {
 			free(vm_dir);
 			kf_findings_free(&f);
 			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");

@@ -14,9 +14,7 @@
 #include "k3sforge/platform.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
-#include "k3sforge/vmlab.h"
-#include "k3sforge/vmsignals.h"
-#include "k3sforge/vmx.h"
+#include "k3sforge/hypervisor.h"
 
 extern const struct kf_cmd kf_cmd_finalize;
 
@@ -30,9 +28,10 @@ static const struct kf_opt finalize_opts[] = {
 };
 
 struct detach_job {
-	struct kf_vmsignals *vs;
+	struct kf_hv *hv;
 	const struct kf_node *node;
-	double started;           /* when detach_all began: one `vmrun list` that fresh serves all */
+	double started;           /* when detach_all began: one "is it on" answer that fresh
+				   * serves every node */
 	bool threaded;
 	bool restarted;
 	int rc;
@@ -40,93 +39,66 @@ struct detach_job {
 };
 
 /* Stops a VM soft (guest shutdown), hard if that does not work in time. */
-static int stop_vm(struct detach_job *j, const char *vmx)
+static int stop_vm(struct detach_job *j)
 {
+	const struct kf_hv_ops *ops = j->hv->ops;
 	bool running = true;
 
-	/* Asked of a list started after this stop returned (shared with nodes stopped meanwhile). */
-	if (kf_vmrun_stop(j->vs->vmrun, vmx, false, &j->err) == 0 &&
-	    kf_vmsignals_running(j->vs, vmx, kf_now_mono(), &running, &j->err) == 0 && !running)
+	/* Asked of an answer obtained after this stop returned (shared with nodes stopped
+	 * meanwhile). */
+	if (ops->stop(j->hv, j->node->name, false, &j->err) == 0 &&
+	    ops->running(j->hv, j->node->name, kf_now_mono(), &running, &j->err) == 0 && !running)
 		return 0;
 	kf_warn("%s: soft stop did not power it off (%s); stopping hard", j->node->name, j->err.msg);
 	kf_err_clear(&j->err);
-	return kf_vmrun_stop(j->vs->vmrun, vmx, true, &j->err);
+	return ops->stop(j->hv, j->node->name, true, &j->err);
 }
 
 static void *detach_one(void *arg)
 {
 	struct detach_job *j = arg;
-	char *vmx_path = kf_vmsignals_vmx(j->vs, j->node), *before = NULL, *after = NULL;
-	char *folder = NULL;
-	struct kf_vmx *vmx = NULL;
-	bool running = false;
+	const struct kf_hv_ops *ops = j->hv->ops;
+	const char *name = j->node->name;
+	bool running = false, attached = false;
 
 	kf_err_clear(&j->err);
-	if (!vmx_path) {
-		j->rc = kf_err_set(&j->err, KF_ENOMEM, "out of memory");
-		return NULL;
-	}
-	if ((j->rc = kf_vmx_load(&vmx, vmx_path, &j->err)) != 0)
+	if ((j->rc = ops->media_attached(j->hv, name, &attached, &j->err)) != 0 ||
+	    (j->rc = ops->running(j->hv, name, j->started, &running, &j->err)) != 0)
 		goto out;
-	before = kf_vmx_format(vmx);
-	kf_vmx_detach_cdroms(vmx);
-	after = kf_vmx_format(vmx);
-	if ((j->rc = kf_vmsignals_running(j->vs, vmx_path, j->started, &running, &j->err)) != 0)
-		goto out;
-	/* The VM's folder, where vmware-vmx keeps its locks. */
-	if ((folder = strdup(vmx_path)) == NULL) {
-		j->rc = kf_err_set(&j->err, KF_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (strrchr(folder, '/'))
-		*strrchr(folder, '/') = '\0';
-	if (before && after && strcmp(before, after) == 0) {
-		kf_info("%s: ISOs already detached", j->node->name);
-		/* A run stopped between the VMX edit and the start (killed, or the start failed)
-		 * leaves the VM off: power it on, or nothing after this can reach it — once a
-		 * stop made just before (by that run, or by hand) has released its locks. */
+	if (!attached) {
+		kf_info("%s: ISOs already detached", name);
+		/* A run stopped between the edit and the start (killed, or the start failed)
+		 * leaves the VM off: power it on, or nothing after this can reach it -- once a
+		 * stop made just before (by that run, or by hand) has let go of its files. */
 		if (!running) {
-			if ((j->rc = kf_vmlab_wait_unlocked(folder, j->node->name, false, &j->err)) != 0 ||
-			    (j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
+			if ((j->rc = ops->wait_released(j->hv, name, false, &j->err)) != 0 ||
+			    (j->rc = ops->start(j->hv, name, &j->err)) != 0)
 				goto out;
 			j->restarted = true;
-			kf_ok("%s: was powered off; started again", j->node->name);
+			kf_ok("%s: was powered off; started again", name);
 		}
 		goto out;
 	}
-	if (running && (j->rc = stop_vm(j, vmx_path)) != 0)
+	if (running && (j->rc = stop_vm(j)) != 0)
 		goto out;
-	/* vmware-vmx still holds the VM's files for a while after it is off (packer
-	 * step_shutdown.go:87-128): edit the VMX only once they are released. */
-	if ((j->rc = kf_vmlab_wait_unlocked(folder, j->node->name, running, &j->err)) != 0)
-		goto out;
-	/* Reload: VMware rewrites the VMX when a VM powers off. */
-	kf_vmx_free(vmx);
-	vmx = NULL;
-	if ((j->rc = kf_vmx_load(&vmx, vmx_path, &j->err)) != 0)
-		goto out;
-	kf_vmx_detach_cdroms(vmx);
-	if ((j->rc = kf_vmx_save(vmx, vmx_path, &j->err)) != 0)
-		goto out;
-	if ((j->rc = kf_vmrun_start(j->vs->vmrun, vmx_path, false, &j->err)) != 0)
+	/* The hypervisor still holds the VM's files for a while after it is off (VMware: packer
+	 * step_shutdown.go:87-128): edit its configuration only once they are released. */
+	if ((j->rc = ops->wait_released(j->hv, name, running, &j->err)) != 0 ||
+	    (j->rc = ops->detach_media(j->hv, name, &j->err)) != 0 ||
+	    (j->rc = ops->start(j->hv, name, &j->err)) != 0)
 		goto out;
 	j->restarted = true;
-	kf_ok("%s: ISOs detached, VM started again", j->node->name);
+	kf_ok("%s: ISOs detached, VM started again", name);
 out:
 	if (j->rc)
-		kf_err_wrap(&j->err, "%s", j->node->name);
-	free(before);
-	free(after);
-	free(folder);
-	kf_vmx_free(vmx);
-	free(vmx_path);
+		kf_err_wrap(&j->err, "%s", name);
 	return NULL;
 }
 
 static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *restarted,
 		      struct kf_err *err)
 {
-	struct kf_vmsignals vs;
+	struct kf_hv *hv = NULL;
 	struct detach_job *jobs;
 	pthread_t *th;
 	size_t n = cfg->n_nodes, failed = 0;
@@ -134,7 +106,7 @@ static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *res
 	int r = 0;
 
 	*restarted = false;
-	if ((r = kf_vmsignals_init(&vs, cfg, ctx->out_dir, err)) != 0)
+	if ((r = kf_hv_open(&hv, cfg, ctx->out_dir, err)) != 0)
 		return kf_err_wrap(err, "cannot detach the ISOs (use --keep-iso when the VMs are "
 					"not managed from this host)");
 	jobs = calloc(n, sizeof(*jobs));
@@ -142,11 +114,11 @@ static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *res
 	if (!jobs || !th) {
 		free(jobs);
 		free(th);
-		kf_vmsignals_free(&vs);
+		kf_hv_close(hv);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
-		jobs[i].vs = &vs;
+		jobs[i].hv = hv;
 		jobs[i].node = &cfg->nodes[i];
 		jobs[i].started = started;
 		jobs[i].threaded = pthread_create(&th[i], NULL, detach_one, &jobs[i]) == 0;
@@ -168,7 +140,7 @@ static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *res
 		r = kf_err_wrap(err, "detaching ISOs failed on %zu of %zu nodes", failed, n);
 	free(jobs);
 	free(th);
-	kf_vmsignals_free(&vs);
+	kf_hv_close(hv);
 	return r;
 }
 

@@ -1,4 +1,4 @@
-/* k3sforge snapshot create|list|revert|delete [NAME]: one vmrun snapshot per node under one
+/* k3sforge snapshot create|list|revert|delete [NAME]: one hypervisor snapshot per node under one
  * name, all nodes or none, reported per node. */
 #include <jansson.h>
 #include <stdio.h>
@@ -9,8 +9,6 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/snapshot.h"
-#include "k3sforge/vmlab.h"
-#include "k3sforge/vmrun.h"
 
 extern const struct kf_cmd kf_cmd_snapshot;
 
@@ -25,7 +23,7 @@ static const struct kf_opt snapshot_opts[] = {
 /* Reverting loses everything every node did since the snapshot: asked on a terminal, refused
  * elsewhere unless --yes. Only once every node has the snapshot (else the revert itself refuses,
  * naming the nodes, without a question first). */
-static int confirm_revert(struct kf_vmrun *v, const struct kf_snap_node *nodes, size_t n,
+static int confirm_revert(struct kf_hv *hv, const struct kf_snap_node *nodes, size_t n,
 			  const char *name, struct kf_err *err)
 {
 	struct kf_snap_node *list;
@@ -39,9 +37,8 @@ static int confirm_revert(struct kf_vmrun *v, const struct kf_snap_node *nodes, 
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		list[i].node = nodes[i].node;
-		list[i].vmx = nodes[i].vmx;
 	}
-	r = kf_snapshot_run(v, KF_SNAP_LIST, NULL, list, n, err);
+	r = kf_snapshot_run(hv, KF_SNAP_LIST, NULL, list, n, err);
 	everywhere = r == 0;
 	for (size_t i = 0; everywhere && i < n; i++) {
 		bool has = false;
@@ -133,7 +130,7 @@ static int print_list(struct kf_snap_node *nodes, size_t n)
 	}
 	fflush(stdout);
 	json_decref(ev);
-	kf_vmrun_strv_free(common, nc);
+	kf_hv_strv_free(common, nc);
 	return 0;
 }
 
@@ -141,10 +138,8 @@ static int snapshot_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	static const char *const verbs[] = { "create", "revert", "delete", "list" };
 	struct kf_config *cfg;
-	struct kf_vmrun *v = NULL;
+	struct kf_hv *hv = NULL;
 	struct kf_snap_node *nodes = NULL;
-	char **vmx = NULL;
-	char *vm_dir = NULL;
 	enum kf_snap_op op = KF_SNAP_LIST;
 	const char *name = NULL;
 	size_t n = 0;
@@ -176,34 +171,29 @@ static int snapshot_run(struct kf_ctx *ctx, int argc, char **argv)
 	if (op != KF_SNAP_LIST && (r = kf_ctx_lock(ctx)) != 0)
 		return r;
 	n = cfg->n_nodes;
-	nodes = calloc(n ? n : 1, sizeof(*nodes));
-	vmx = calloc(n ? n : 1, sizeof(*vmx));
-	vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
-	if (!nodes || !vmx || !vm_dir)
+	if (!(nodes = calloc(n ? n : 1, sizeof(*nodes))))
 		goto nomem;
+	/* The VMs first (what to do when there are none), then the hypervisor. */
 	for (size_t i = 0; i < n; i++) {
-		char *folder = kf_path_join(vm_dir, cfg->nodes[i].name);
-		char file[512];
-		snprintf(file, sizeof(file), "%s.vmx", cfg->nodes[i].name);
-		vmx[i] = folder ? kf_path_join(folder, file) : NULL;
-		free(folder);
-		if (!vmx[i])
+		char *file = kf_hv_vm_file_at(cfg, ctx->out_dir, cfg->nodes[i].name);
+		if (!file)
 			goto nomem;
-		if (!kf_fs_exists(vmx[i])) {
+		if (!kf_fs_exists(file)) {
 			r = kf_err_set(&ctx->err, KF_ENOTFOUND,
 				       "%s: %s does not exist: snapshots need the lab's VMs "
 				       "(`k3sforge create-vms`)",
-				       cfg->nodes[i].name, vmx[i]);
+				       cfg->nodes[i].name, file);
+			free(file);
 			goto out;
 		}
+		free(file);
 		nodes[i].node = cfg->nodes[i].name;
-		nodes[i].vmx = vmx[i];
 	}
-	if ((r = kf_vmrun_find(&v, cfg, &ctx->err)) != 0)
+	if ((r = kf_hv_open(&hv, cfg, ctx->out_dir, &ctx->err)) != 0)
 		goto out;
-	if (op == KF_SNAP_REVERT && (r = confirm_revert(v, nodes, n, name, &ctx->err)) != 0)
+	if (op == KF_SNAP_REVERT && (r = confirm_revert(hv, nodes, n, name, &ctx->err)) != 0)
 		goto out;
-	r = kf_snapshot_run(v, op, name, nodes, n, &ctx->err);
+	r = kf_snapshot_run(hv, op, name, nodes, n, &ctx->err);
 	if (op == KF_SNAP_LIST) {
 		if (r == 0 && (r = print_list(nodes, n)) != 0)
 			goto nomem;
@@ -215,12 +205,8 @@ nomem:
 	r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 out:
 	kf_snapshot_nodes_free(nodes, n);
-	for (size_t i = 0; vmx && i < n; i++)
-		free(vmx[i]);
-	free(vmx);
 	free(nodes);
-	free(vm_dir);
-	kf_vmrun_free(v);
+	kf_hv_close(hv);
 	return r;
 }
 
@@ -229,9 +215,9 @@ const struct kf_cmd kf_cmd_snapshot = {
 	.summary = "create, list, revert or delete a snapshot of every node (all or none)",
 	.usage = "k3sforge [-c FILE] [-o DIR] snapshot create|list|revert|delete [NAME] [--yes]",
 	.description =
-		"Snapshots the whole lab under one name with vmrun. create: on every node in\n"
-		"parallel; if any node fails, the snapshots made on the others are deleted again\n"
-		"and each node's result is reported (all or none). A name some node already has is\n"
+		"Snapshots the whole lab under one name through the hypervisor. create: on every\n"
+		"node in parallel; if any node fails, the snapshots made on the others are deleted\n"
+		"again and each node's result is reported (all or none). A name some node already has is\n"
 		"refused before anything changes. revert and delete: only when every node has the\n"
 		"snapshot; revert asks first on a terminal (elsewhere it needs --yes). list: the\n"
 		"names every node has, then each node's extras.",

@@ -10,8 +10,7 @@
 #include "k3sforge/hostcheck.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/regserver.h"
-#include "k3sforge/vmlab.h"
-#include "k3sforge/vmrun.h"
+#include "k3sforge/hypervisor.h"
 #include "k3sforge/log.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
@@ -162,21 +161,21 @@ static int preflight(struct kf_ctx *ctx, const struct kf_config *cfg, int first)
 			goto out;
 	}
 	if (ci >= 0 && first <= ci) {
-		char *vm_dir = kf_vmlab_dir(cfg, ctx->out_dir);
-		struct kf_vmrun *v = NULL;
+		char *vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir);
+		struct kf_hv *hv = NULL;
 		if (!vm_dir) {
 			r = KF_ENOMEM;
 			goto out;
 		}
 		struct kf_findings net = { 0 };
-		r = kf_hostcheck_run(&f, cfg, vm_dir,
+		r = kf_hv_host_checks(&f, cfg, vm_dir,
 				     KF_HOSTCHECK_VMRUN | KF_HOSTCHECK_RESOURCES | KF_HOSTCHECK_WSL);
 		/* The VMnet reading is listed, but a failed one warns: it is judged from
 		 * VMware's files and the registry as the public record shows them, which no real
 		 * host has confirmed yet (docs/vmware.md); a wrong VMnet still ends in wait's
 		 * SSH timeout naming the node. */
 		if (!r)
-			r = kf_hostcheck_run(&net, cfg, vm_dir, KF_HOSTCHECK_NETWORK);
+			r = kf_hv_host_checks(&net, cfg, vm_dir, KF_HOSTCHECK_NETWORK);
 		for (size_t i = 0; !r && i < net.n; i++) {
 			const struct kf_finding *x = &net.items[i];
 			r = kf_findings_add(&f, x->id,
@@ -185,13 +184,13 @@ static int preflight(struct kf_ctx *ctx, const struct kf_config *cfg, int first)
 		}
 		kf_findings_free(&net);
 		kf_err_clear(&e);
-		if (!r && kf_vmrun_find(&v, cfg, &e) == 0 && v->windows) {
-			char *probe = NULL;
-			if (kf_wsl_to_windows(&probe, vm_dir, &e) != 0)
-				r = add_failure(&f, "vm-folder", &e);
-			free(probe);
-		}
-		kf_vmrun_free(v);
+		/* What the hypervisor would refuse at create-vms (a VM folder Windows cannot
+		 * reach, the hardware version, EFI), when it is there (its absence is a finding
+		 * above). */
+		if (!r && kf_hv_open(&hv, cfg, ctx->out_dir, &e) == 0 &&
+		    hv->ops->precheck(hv, &e) != 0)
+			r = add_failure(&f, "hypervisor", &e);
+		kf_hv_close(hv);
 		free(vm_dir);
 		if (r)
 			goto out;

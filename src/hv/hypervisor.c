@@ -44,11 +44,24 @@ char *kf_hv_vm_file(const struct kf_hv *hv, const char *node)
 	return p;
 }
 
-int kf_hv_open(struct kf_hv **out, const struct kf_config *cfg, const char *out_dir,
-	       struct kf_err *err)
+char *kf_hv_vm_file_at(const struct kf_config *cfg, const char *out_dir, const char *node)
 {
 	const struct kf_hv_ops *ops = kf_hv_ops_for(cfg);
-	char *vm_dir;
+	char *dir = kf_hv_vm_dir(cfg, out_dir), *folder = NULL, *name = NULL, *p = NULL;
+
+	if (ops && dir && (folder = kf_path_join(dir, node)) && (name = ops->vm_file_name(node)))
+		p = kf_path_join(folder, name);
+	free(dir);
+	free(folder);
+	free(name);
+	return p;
+}
+
+int kf_hv_open_at(struct kf_hv **out, const struct kf_config *cfg, const char *vm_dir,
+		  struct kf_err *err)
+{
+	const struct kf_hv_ops *ops = kf_hv_ops_for(cfg);
+	char *dir;
 	int r;
 
 	*out = NULL;
@@ -56,16 +69,30 @@ int kf_hv_open(struct kf_hv **out, const struct kf_config *cfg, const char *out_
 		return kf_err_set(err, KF_EUNSUPPORTED,
 				  "this build of k3sforge has no %s backend: set `hypervisor: vmware`",
 				  cfg->hypervisor == KF_HV_QEMU ? "qemu" : "such");
-	if (!(vm_dir = kf_hv_vm_dir(cfg, out_dir)))
+	if (!(dir = kf_path_abs(vm_dir)))
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	r = ops->open(out, cfg, vm_dir, err);
+	r = ops->open(out, cfg, dir, err);
 	if (r == 0) {
 		(*out)->ops = ops;
 		(*out)->cfg = cfg;
-		(*out)->vm_dir = vm_dir;
+		(*out)->vm_dir = dir;
 	} else {
-		free(vm_dir);
+		free(dir);
 	}
+	return r;
+}
+
+int kf_hv_open(struct kf_hv **out, const struct kf_config *cfg, const char *out_dir,
+	       struct kf_err *err)
+{
+	char *vm_dir = kf_hv_vm_dir(cfg, out_dir);
+	int r;
+
+	*out = NULL;
+	if (!vm_dir)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	r = kf_hv_open_at(out, cfg, vm_dir, err);
+	free(vm_dir);
 	return r;
 }
 

@@ -1,4 +1,4 @@
-/* Lab snapshots across all nodes with vmrun, all or none (see include/k3sforge/snapshot.h). */
+/* Lab snapshots across all nodes through the hypervisor, all or none (see include/k3sforge/snapshot.h). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include "k3sforge/snapshot.h"
 
 struct job {
-	struct kf_vmrun *v;
+	struct kf_hv *hv;
 	enum kf_snap_op op;
 	const char *name;
 	struct kf_snap_node *node;
@@ -23,20 +23,20 @@ static void *job_main(void *arg)
 	kf_err_clear(&e);
 	switch (j->op) {
 	case KF_SNAP_CREATE:
-		j->node->rc = kf_vmrun_snapshot(j->v, j->node->vmx, j->name, &e);
+		j->node->rc = j->hv->ops->snapshot_create(j->hv, j->node->node, j->name, &e);
 		break;
 	case KF_SNAP_REVERT:
-		j->node->rc = kf_vmrun_revert(j->v, j->node->vmx, j->name, &e);
+		j->node->rc = j->hv->ops->snapshot_revert(j->hv, j->node->node, j->name, &e);
 		break;
 	case KF_SNAP_DELETE:
-		j->node->rc = kf_vmrun_delete_snapshot(j->v, j->node->vmx, j->name, &e);
+		j->node->rc = j->hv->ops->snapshot_delete(j->hv, j->node->node, j->name, &e);
 		break;
 	case KF_SNAP_LIST:
-		kf_vmrun_strv_free(j->node->names, j->node->n_names);
+		kf_hv_strv_free(j->node->names, j->node->n_names);
 		j->node->names = NULL;
 		j->node->n_names = 0;
-		j->node->rc = kf_vmrun_list_snapshots(j->v, j->node->vmx, &j->node->names,
-						      &j->node->n_names, &e);
+		j->node->rc = j->hv->ops->snapshot_list(j->hv, j->node->node, &j->node->names,
+							&j->node->n_names, &e);
 		break;
 	}
 	if (j->node->rc)
@@ -47,7 +47,7 @@ static void *job_main(void *arg)
 }
 
 /* Runs op on every node (selected[i] true or selected NULL) in parallel and waits for all. */
-static int run_parallel(struct kf_vmrun *v, enum kf_snap_op op, const char *name,
+static int run_parallel(struct kf_hv *hv, enum kf_snap_op op, const char *name,
 			struct kf_snap_node *nodes, size_t n, const bool *selected)
 {
 	struct job *jobs = calloc(n ? n : 1, sizeof(*jobs));
@@ -62,7 +62,7 @@ static int run_parallel(struct kf_vmrun *v, enum kf_snap_op op, const char *name
 	for (size_t i = 0; i < n; i++) {
 		if (selected && !selected[i])
 			continue;
-		jobs[i] = (struct job){ .v = v, .op = op, .name = name, .node = &nodes[i] };
+		jobs[i] = (struct job){ .hv = hv, .op = op, .name = name, .node = &nodes[i] };
 		if (pthread_create(&th[i], NULL, job_main, &jobs[i]) == 0)
 			started[i] = true;
 		else
@@ -125,7 +125,7 @@ int kf_snapshot_common(const struct kf_snap_node *nodes, size_t n, char ***out, 
 		if (!everywhere)
 			continue;
 		if (!(list[count] = strdup(nodes[0].names[i]))) {
-			kf_vmrun_strv_free(list, count);
+			kf_hv_strv_free(list, count);
 			return KF_ENOMEM;
 		}
 		count++;
@@ -147,7 +147,7 @@ static char *node_names(const struct kf_snap_node *nodes, size_t n, const bool *
 	return kf_buf_detach(&b);
 }
 
-int kf_snapshot_run(struct kf_vmrun *v, enum kf_snap_op op, const char *name,
+int kf_snapshot_run(struct kf_hv *hv, enum kf_snap_op op, const char *name,
 		    struct kf_snap_node *nodes, size_t n, struct kf_err *err)
 {
 	bool *pick = NULL;
@@ -167,7 +167,7 @@ int kf_snapshot_run(struct kf_vmrun *v, enum kf_snap_op op, const char *name,
 	}
 	/* Every operation starts from each node's list: create refuses a name some node already
 	 * has, revert/delete refuse a name some node lacks — before anything changes. */
-	if ((r = run_parallel(v, KF_SNAP_LIST, NULL, nodes, n, NULL)) != 0)
+	if ((r = run_parallel(hv, KF_SNAP_LIST, NULL, nodes, n, NULL)) != 0)
 		goto nomem;
 	for (size_t i = 0; i < n; i++)
 		if (nodes[i].rc) {
@@ -202,7 +202,7 @@ int kf_snapshot_run(struct kf_vmrun *v, enum kf_snap_op op, const char *name,
 				       name, list ? list : "some nodes");
 		goto out;
 	}
-	if ((r = run_parallel(v, op, name, nodes, n, NULL)) != 0)
+	if ((r = run_parallel(hv, op, name, nodes, n, NULL)) != 0)
 		goto nomem;
 	for (size_t i = 0; i < n; i++) {
 		pick[i] = nodes[i].rc != 0;
@@ -229,9 +229,8 @@ int kf_snapshot_run(struct kf_vmrun *v, enum kf_snap_op op, const char *name,
 		for (size_t i = 0; i < n; i++) {
 			ok[i] = nodes[i].rc == 0;
 			undo[i].node = nodes[i].node;
-			undo[i].vmx = nodes[i].vmx;
 		}
-		run_parallel(v, KF_SNAP_DELETE, name, undo, n, ok);
+		run_parallel(hv, KF_SNAP_DELETE, name, undo, n, ok);
 		for (size_t i = 0; i < n; i++) {
 			if (!ok[i])
 				continue;
@@ -272,7 +271,7 @@ out:
 void kf_snapshot_nodes_free(struct kf_snap_node *nodes, size_t n)
 {
 	for (size_t i = 0; nodes && i < n; i++) {
-		kf_vmrun_strv_free(nodes[i].names, nodes[i].n_names);
+		kf_hv_strv_free(nodes[i].names, nodes[i].n_names);
 		nodes[i].names = NULL;
 		nodes[i].n_names = 0;
 	}

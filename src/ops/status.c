@@ -113,9 +113,10 @@ static void *node_main(void *arg)
 		char *ip = NULL;
 		if (j->o->vm->powered_on(j->o->vm->ctx, n, &on, &e) == 0)
 			sn->power = on ? KF_TRI_YES : KF_TRI_NO;
-		if (on && j->o->vm->guest_ip(j->o->vm->ctx, n, &ip, &e) == 0 && ip && *ip &&
+		if (on && j->o->vm->guest_ip &&
+		    j->o->vm->guest_ip(j->o->vm->ctx, n, &ip, &e) == 0 && ip && *ip &&
 		    strcmp(ip, n->ip) != 0)
-			snprintf(sn->ip, sizeof(sn->ip), "%s (vmrun: %s)", n->ip, ip);
+			snprintf(sn->ip, sizeof(sn->ip), "%s (hypervisor: %s)", n->ip, ip);
 		free(ip);
 	}
 	if (kf_node_connect(&s, j->cfg, n, j->o->out_dir, tmo, &why, &e) != 0) {

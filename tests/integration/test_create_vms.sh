@@ -132,8 +132,11 @@ st = json.load(open(sys.argv[1]))
 assert st["stages"]["create-vms"]["status"] == "done"
 nodes = st["data"]["create-vms"]["nodes"]
 assert sorted(nodes) == ["k3s-master1", "k3s-worker1", "k3s-worker2"], nodes
+cv = st["data"]["create-vms"]
+assert cv["hypervisor"] == "vmware" and cv["program"].endswith("vmrun") and cv["version"], cv
 for n, rec in nodes.items():
-    assert rec["vmx"].endswith("/%s/%s.vmx" % (n, n)) and rec["mac"].startswith("00:50:56:")
+    assert rec["vm"].endswith("/%s/%s.vmx" % (n, n)) and rec["mac"].startswith("00:50:56:")
+    assert rec["folder"].endswith("/%s" % n)
     assert rec["started_at"].endswith("Z")
 PY
 }

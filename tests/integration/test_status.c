@@ -103,11 +103,11 @@ static void test_status_names_a_powered_off_vm(void **state)
 	if (kf_vmsignals_init(&vs, f->cfg, f->out, &err) != 0)
 		fail_msg("%s", err.msg);
 	for (int i = 0; i < NODES; i++) {
-		char *vmx = kf_vmsignals_vmx(&vs, &f->cfg->nodes[i]), dir[1100];
+		char *vmx = kf_hv_vm_file(vs.hv, f->cfg->nodes[i].name), dir[1100];
 		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(vmx, '/') - vmx), vmx);
 		assert_int_equal(kf_fs_mkdirs(dir, 0755, NULL), 0);
 		ops_lab_put(vmx, "config.version = \"8\"\n", 0644);
-		if (i < 2 && kf_vmrun_start(vs.vmrun, vmx, false, &err) != 0)
+		if (i < 2 && vs.hv->ops->start(vs.hv, f->cfg->nodes[i].name, &err) != 0)
 			fail_msg("%s", err.msg);
 		free(vmx);
 	}

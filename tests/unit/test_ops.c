@@ -91,7 +91,7 @@ static void test_snapshot_common_keeps_names_every_node_has(void **state)
 	assert_int_equal(nc, 2);
 	assert_string_equal(common[0], "base");
 	assert_string_equal(common[1], "two");
-	kf_vmrun_strv_free(common, nc);
+	kf_hv_strv_free(common, nc);
 }
 
 int main(void)

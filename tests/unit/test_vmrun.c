@@ -755,13 +755,13 @@ static void test_vmsignals_advance_for_a_nogui_vm(void **state)
 	struct kf_err e;
 	set_faults(f, "NOGUI=record\n");
 	assert_int_equal(kf_vmsignals_init(&vs, cfg, out, &e), 0);
-	vmx = kf_vmsignals_vmx(&vs, &cfg->nodes[0]);
+	vmx = kf_hv_vm_file(vs.hv, cfg->nodes[0].name);
 	dir = strdup(vmx);
 	*strrchr(dir, '/') = '\0';
 	assert_int_equal(kf_fs_mkdirs(dir, 0755, &e), 0);
 	assert_int_equal(kf_fs_write_atomic(vmx, "displayName = \"k3s-master1\"\n", 28, 0644, &e), 0);
 	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
-	assert_int_equal(kf_vmrun_start(vs.vmrun, vmx, false, &e), 0);
+	assert_int_equal(vs.hv->ops->start(vs.hv, cfg->nodes[0].name, &e), 0);
 	assert_int_equal(vs.ops.tools_running(vs.ops.ctx, &cfg->nodes[0], &running, &e), 0);
 	assert_true(running);
 	assert_int_equal(vs.ops.guest_ip(vs.ops.ctx, &cfg->nodes[0], &ip, &e), 0);
@@ -781,7 +781,7 @@ static void test_vmsignals_advance_for_a_nogui_vm(void **state)
  * and the wait rounds spent most of their time on (issue #20). */
 struct running_ask {
 	struct kf_vmsignals *vs;
-	const char *vmx;
+	const char *node;
 	double not_before;
 	bool on;
 	int rc;
@@ -792,7 +792,7 @@ static void *ask_running(void *arg)
 	struct running_ask *a = arg;
 	struct kf_err e;
 
-	a->rc = kf_vmsignals_running(a->vs, a->vmx, a->not_before, &a->on, &e);
+	a->rc = a->vs->hv->ops->running(a->vs->hv, a->node, a->not_before, &a->on, &e);
 	return NULL;
 }
 
@@ -814,17 +814,17 @@ static void test_vmsignals_one_list_answers_every_node(void **state)
 	for (size_t i = 0; i < n; i++) {
 		char *dir;
 
-		vmx[i] = kf_vmsignals_vmx(&vs, &cfg->nodes[i]);
+		vmx[i] = kf_hv_vm_file(vs.hv, cfg->nodes[i].name);
 		dir = strdup(vmx[i]);
 		*strrchr(dir, '/') = '\0';
 		assert_int_equal(kf_fs_mkdirs(dir, 0755, &e), 0);
 		assert_int_equal(kf_fs_write_atomic(vmx[i], "displayName = \"n\"\n", 17, 0644, &e), 0);
 		free(dir);
 	}
-	assert_int_equal(kf_vmrun_start(vs.vmrun, vmx[0], false, &e), 0);
+	assert_int_equal(vs.hv->ops->start(vs.hv, cfg->nodes[0].name, &e), 0);
 	t0 = kf_now_mono();
 	for (size_t i = 0; i < n; i++) {
-		ask[i] = (struct running_ask){ &vs, vmx[i], t0, false, -1 };
+		ask[i] = (struct running_ask){ &vs, cfg->nodes[i].name, t0, false, -1 };
 		assert_int_equal(pthread_create(&th[i], NULL, ask_running, &ask[i]), 0);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -834,8 +834,8 @@ static void test_vmsignals_one_list_answers_every_node(void **state)
 	}
 	assert_int_equal(count_calls(f, " list"), 1);
 	/* a fresher answer is asked for after the stop: a new list, and it sees the VM off */
-	assert_int_equal(kf_vmrun_stop(vs.vmrun, vmx[0], true, &e), 0);
-	ask[0] = (struct running_ask){ &vs, vmx[0], kf_now_mono(), true, -1 };
+	assert_int_equal(vs.hv->ops->stop(vs.hv, cfg->nodes[0].name, true, &e), 0);
+	ask[0] = (struct running_ask){ &vs, cfg->nodes[0].name, kf_now_mono(), true, -1 };
 	ask_running(&ask[0]);
 	assert_int_equal(ask[0].rc, 0);
 	assert_false(ask[0].on);
