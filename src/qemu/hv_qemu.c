@@ -5,6 +5,7 @@
  * tap on the host bridge (qemu.bridge), made by k3sforge as root or by qemu-bridge-helper.
  * Snapshots: qemu_snap.c. Programs and host checks: qemu_host.c. */
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,11 +379,9 @@ static int run_ip(const char *const *argv, struct kf_err *err)
 /* As root: the VM's tap, persistent, in the bridge and up (made once, reused at each start). */
 static int ensure_tap(const char *tap, const char *bridge, struct kf_err *err)
 {
-	char sys[64];
 	int r;
 
-	snprintf(sys, sizeof(sys), "/sys/class/net/%s", tap);
-	if (!kf_fs_exists(sys)) {
+	if (if_nametoindex(tap) == 0) {
 		const char *add[] = { "ip", "tuntap", "add", "dev", tap, "mode", "tap", NULL };
 		if ((r = run_ip(add, err)) != 0)
 			return kf_err_wrap(err, "making the VM's tap %s", tap);
@@ -396,12 +395,11 @@ static int ensure_tap(const char *tap, const char *bridge, struct kf_err *err)
 
 static void delete_tap(const char *folder)
 {
-	char tap[16], sys[64];
+	char tap[16];
 	struct kf_err e;
 
 	kf_qemu_tap_name(tap, folder);
-	snprintf(sys, sizeof(sys), "/sys/class/net/%s", tap);
-	if (kf_fs_exists(sys)) {
+	if (if_nametoindex(tap) != 0) {
 		const char *del[] = { "ip", "link", "del", "dev", tap, NULL };
 		if (run_ip(del, &e) != 0)
 			kf_warn("could not delete tap %s: %s", tap, e.msg);

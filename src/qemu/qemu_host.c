@@ -12,13 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/ethtool.h>
 #include <linux/kvm.h>
+#include <linux/sockios.h>
 
 #include "k3sforge/fs.h"
 #include "k3sforge/platform.h"
@@ -217,24 +220,32 @@ int kf_qemu_version(const char *binary, int *major, int *minor, char **text, str
 /* ------------------------------------------------------------------------------------------ */
 /* The bridge                                                                                   */
 
+/* By ioctl and netlink, not /sys/class/net: sysfs shows the network namespace it was mounted
+ * in, which is not ours under `unshare -n`. A bridge's driver is "bridge" (ethtool drvinfo). */
 int kf_qemu_bridge_state(const char *bridge, const char *gateway, bool *exists, bool *up,
 			 bool *has_gw)
 {
+	struct ethtool_drvinfo drv = { .cmd = ETHTOOL_GDRVINFO };
 	struct ifaddrs *ifa = NULL;
-	char path[96];
-	char *flags = NULL;
-	size_t len;
+	struct ifreq ifr;
+	int fd;
 
 	*exists = *up = *has_gw = false;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", bridge);
-	if (!kf_fs_is_dir(path))
+	if (strlen(bridge) >= IFNAMSIZ || if_nametoindex(bridge) == 0)
 		return 0;
-	*exists = true;
-	snprintf(path, sizeof(path), "/sys/class/net/%s/flags", bridge);
-	if (kf_fs_read(&flags, &len, path, 64, NULL) == 0) {
-		*up = (strtoul(flags, NULL, 16) & IFF_UP) != 0;
-		free(flags);
-	}
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return KF_EIO;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, bridge, strlen(bridge));
+	ifr.ifr_data = (void *)&drv;
+	*exists = ioctl(fd, SIOCETHTOOL, &ifr) == 0 && strcmp(drv.driver, "bridge") == 0;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, bridge, strlen(bridge));
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0)
+		*up = (ifr.ifr_flags & IFF_UP) != 0;
+	close(fd);
+	if (!*exists)
+		return 0;
 	if (getifaddrs(&ifa) != 0)
 		return KF_EIO;
 	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
@@ -365,7 +376,9 @@ static int check_network(struct kf_findings *out, const struct kf_config *cfg)
 		 "&& ip addr add %s/%d dev %s && ip link set %s up", br, gw, cfg->network.prefix,
 		 br, br);
 	if (!exists)
-		r = kf_findings_add(out, "bridge", KF_CHECK_FAIL, fix, "no bridge %s", br);
+		r = kf_findings_add(out, "bridge", KF_CHECK_FAIL, fix, "no bridge %s%s", br,
+				    if_nametoindex(br) ? " (an interface of that name is no bridge)" :
+				    "");
 	else if (!up)
 		r = kf_findings_add(out, "bridge", KF_CHECK_FAIL, fix, "bridge %s is down", br);
 	else if (!has_gw) {
