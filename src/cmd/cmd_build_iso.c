@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,12 +102,29 @@ static void installer_fp(const struct kf_config *cfg, const struct kf_recipe_inp
 	free(grub_tpl);
 }
 
-static void seed_fp(const struct kf_node_recipe *rc, char hex[KF_SHA256_HEX_LEN + 1])
+/* Image mode's payload CD: the payload alone (no Ubuntu ISO, no GRUB). */
+static void payload_fp(const struct kf_recipe_inputs *in, char hex[KF_SHA256_HEX_LEN + 1])
 {
 	struct kf_fp *fp = kf_fp_new();
 
 	kf_fp_str(fp, "format", ISO_FORMAT);
-	kf_fp_str(fp, "user-data", rc->autoinstall);
+	kf_fp_str(fp, "label", KF_PAYLOAD_LABEL);
+	for (size_t i = 0; i < in->n_payload; i++) {
+		kf_fp_str(fp, "payload", in->payload[i].name);
+		kf_fp_file(fp, "file", in->payload[i].path);
+	}
+	kf_fp_final(fp, hex);
+}
+
+/* The seed's user-data: the installer's autoinstall, or in image mode (no installer) the
+ * installed system's own. */
+static void seed_fp(const struct kf_node_recipe *rc, bool image, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_str(fp, "mode", image ? "image" : "installer");
+	kf_fp_str(fp, "user-data", image ? rc->user_data : rc->autoinstall);
 	kf_fp_str(fp, "meta-data", rc->meta_data);
 	kf_fp_str(fp, "network-config", rc->network_config);
 	kf_fp_final(fp, hex);
@@ -133,6 +151,17 @@ int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
 	size_t n;
 	int r;
 
+	/* image mode boots guest.image: no installer to remaster (config check refused the
+	 * packages it would have installed) */
+	if (cfg->guest.image) {
+		struct stat st;
+		if (stat(cfg->guest.image, &st) != 0 || !S_ISREG(st.st_mode))
+			return kf_err_set(err, KF_ENOTFOUND, "guest.image %s: no such file: download "
+					  "the cloud image (docs/qemu.md: Ubuntu 22.04 "
+					  "jammy-server-cloudimg-amd64.img) there, or fix guest.image",
+					  cfg->guest.image);
+		return 0;
+	}
 	if (!p || !*p)
 		return kf_err_set(err, KF_ECONFIG,
 				  "paths.ubuntu_iso is not set: download "
@@ -222,7 +251,62 @@ out:
 	return r;
 }
 
-static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
+/* Image mode: the payload the installer ISO would carry, on a CD of its own (label
+ * KF_PAYLOAD_LABEL, same /k3sforge/ layout), which the installed system's user-data copies to
+ * KF_SEED_DIR (docs/qemu.md says why a CD rather than the registry). */
+static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir,
+			 struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100], ts[32];
+	char *dst = kf_path_join(iso_dir, "payload.iso"), *work = kf_path_join(iso_dir, ".work");
+	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
+	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
+	size_t n = 0;
+	double t0 = kf_now_mono();
+	int r;
+
+	if (!dst || !work || !files || !iso_paths) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	payload_fp(in, hex);
+	if (!opt_force && up_to_date(iso_dir, "payload.iso", hex)) {
+		kf_info("payload.iso is up to date (inputs unchanged)");
+		r = 0;
+		goto out;
+	}
+	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
+		goto out;
+	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
+	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
+	snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+	if ((r = write_sums(in, path[0], err)) != 0 ||
+	    (r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < in->n_payload; i++) {
+		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
+			 in->payload[i].name);
+		files[n].disk_path = in->payload[i].path;
+		files[n].iso_path = iso_paths[n];
+		n++;
+	}
+	files[n].disk_path = path[0];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
+	files[n].disk_path = path[1];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
+	if ((r = kf_iso_write_data(dst, KF_PAYLOAD_LABEL, files, n, err)) != 0 ||
+	    (r = record(iso_dir, "payload.iso", hex, err)) != 0)
+		goto out;
+	kf_ok("payload.iso written (%.1fs)", kf_now_mono() - t0);
+out:
+	free(dst);
+	free(work);
+	free(files);
+	free(iso_paths);
+	return r;
+}
+
+static int build_seed(const struct kf_node_recipe *rc, bool image, const char *render_dir,
 		      const char *iso_dir, struct kf_err *err)
 {
 	char hex[KF_SHA256_HEX_LEN + 1], name[300], ud[1100], md[1100], nc[1100];
@@ -231,13 +315,14 @@ static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
 	int r;
 
 	snprintf(name, sizeof(name), "seed-%s.iso", rc->node);
-	seed_fp(rc, hex);
+	seed_fp(rc, image, hex);
 	if (!opt_force && up_to_date(iso_dir, name, hex)) {
 		kf_info("%s is up to date", name);
 		return 0;
 	}
-	/* the installer's seed: user-data is the autoinstall one */
-	snprintf(ud, sizeof(ud), "%s/autoinstall-user-data", render_dir);
+	/* the installer's seed: user-data is the autoinstall one; image mode boots the installed
+	 * system at once, which reads its own */
+	snprintf(ud, sizeof(ud), "%s/%s", render_dir, image ? "user-data" : "autoinstall-user-data");
 	snprintf(md, sizeof(md), "%s/meta-data", render_dir);
 	snprintf(nc, sizeof(nc), "%s/network-config", render_dir);
 	files[0] = (struct kf_iso_file){ ud, "/user-data" };
@@ -258,6 +343,7 @@ static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
 /* One node's seed ISO for the pool. */
 struct seed_job {
 	struct kf_node_recipe *rc;
+	bool image;                /* image mode (guest.image) */
 	char *render_dir;
 	const char *iso_dir;
 	int rc_code;
@@ -293,7 +379,7 @@ static pid_t seed_spawn(struct seed_job *j, int *fd)
 
 		close(pfd[0]);
 		kf_err_clear(&e);
-		r = build_seed(j->rc, j->render_dir, j->iso_dir, &e);
+		r = build_seed(j->rc, j->image, j->render_dir, j->iso_dir, &e);
 		if (r != 0) {
 			const char *m = e.msg;
 			size_t len = strlen(m);
@@ -357,7 +443,8 @@ static int build_seeds(struct seed_job *jobs, size_t n, struct kf_err *err)
 			if (pid < 0) {
 				/* no process to spare: write it here */
 				kf_err_clear(&jobs[next].err);
-				jobs[next].rc_code = build_seed(jobs[next].rc, jobs[next].render_dir,
+				jobs[next].rc_code = build_seed(jobs[next].rc, jobs[next].image,
+								jobs[next].render_dir,
 								jobs[next].iso_dir, &jobs[next].err);
 				jobs[next].done = true;
 				next++;
@@ -433,6 +520,7 @@ static int build_iso_run(struct kf_ctx *ctx, struct kf_err *err)
 		snprintf(rel, sizeof(rel), "render/%s", cfg->nodes[i].name);
 		jobs[i].render_dir = kf_ctx_path(ctx, rel);
 		jobs[i].iso_dir = iso_dir;
+		jobs[i].image = cfg->guest.image != NULL;
 		if (!jobs[i].render_dir) {
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 			break;
@@ -444,7 +532,8 @@ static int build_iso_run(struct kf_ctx *ctx, struct kf_err *err)
 	if (!r)
 		r = build_seeds(jobs, cfg->n_nodes, err);
 	if (!r)
-		r = build_installer(cfg, in, iso_dir, tpl_dir, err);
+		r = cfg->guest.image ? build_payload(in, iso_dir, err)
+				     : build_installer(cfg, in, iso_dir, tpl_dir, err);
 out:
 	for (size_t i = 0; jobs && i < cfg->n_nodes; i++) {
 		kf_node_recipe_free(jobs[i].rc);
@@ -474,13 +563,18 @@ static int build_iso_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf
 	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
 		struct kf_node_recipe *rc = NULL;
 		if ((r = kf_recipe_render_node(&rc, cfg, in, cfg->nodes[i].name, tpl_dir, err)) == 0) {
-			seed_fp(rc, hex);
+			seed_fp(rc, cfg->guest.image != NULL, hex);
 			kf_fp_str(fp, cfg->nodes[i].name, hex);
 		}
 		kf_node_recipe_free(rc);
 	}
-	installer_fp(cfg, in, tpl_dir, hex);
-	kf_fp_str(fp, "installer", hex);
+	if (cfg->guest.image) {
+		payload_fp(in, hex);
+		kf_fp_str(fp, "payload", hex);
+	} else {
+		installer_fp(cfg, in, tpl_dir, hex);
+		kf_fp_str(fp, "installer", hex);
+	}
 	kf_recipe_inputs_free(in);
 	return r;
 }
@@ -499,7 +593,8 @@ static int build_iso_check(struct kf_ctx *ctx, struct kf_err *err)
 		char rel[300], *p;
 		bool ok;
 		if (i == cfg->n_nodes)
-			snprintf(rel, sizeof(rel), "iso/installer.iso");
+			snprintf(rel, sizeof(rel), "%s",
+				 cfg->guest.image ? KF_ISO_PAYLOAD : KF_ISO_INSTALLER);
 		else
 			snprintf(rel, sizeof(rel), "iso/seed-%s.iso", cfg->nodes[i].name);
 		p = kf_ctx_path(ctx, rel);
@@ -559,6 +654,8 @@ const struct kf_cmd kf_cmd_build_iso = {
 		"<out>/iso/seed-<node>.iso (NoCloud, label cidata) and remasters paths.ubuntu_iso\n"
 		"into <out>/iso/installer.iso (GRUB autoinstall entry, /k3sforge/ payload with k3s,\n"
 		"install.sh, the airgap images, the CA and SHA256SUMS; BIOS and UEFI boot replayed).\n"
+		"In image mode (guest.image) there is no installer: the seeds carry the installed\n"
+		"system's user-data and the payload goes on <out>/iso/payload.iso (label KFPAYLOAD).\n"
 		"Needs `k3sforge prep` first. Images whose inputs did not change are not rebuilt.",
 	.example = "  k3sforge -c lab.yaml build-iso",
 	.opts = build_iso_opts,

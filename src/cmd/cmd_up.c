@@ -12,6 +12,7 @@
 #include "k3sforge/regserver.h"
 #include "k3sforge/hypervisor.h"
 #include "k3sforge/log.h"
+#include "k3sforge/render.h"
 #include "k3sforge/stage.h"
 #include "k3sforge/stages.h"
 #include "k3sforge/state.h"
@@ -152,7 +153,8 @@ static int preflight(struct kf_ctx *ctx, const struct kf_config *cfg, int first)
 			goto out;
 	}
 	if (bi >= 0 && first <= bi) {
-		char *installer = kf_ctx_path(ctx, "iso/installer.iso");
+		char *installer = kf_ctx_path(ctx, cfg->guest.image ? KF_ISO_PAYLOAD
+								    : KF_ISO_INSTALLER);
 		bool have = installer && kf_fs_exists(installer);
 		free(installer);
 		kf_err_clear(&e);
