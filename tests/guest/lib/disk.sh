@@ -7,7 +7,7 @@
 # are the root file system's /vmlinuz and /initrd.img) in the gap before the partition, where
 # boot.img's and diskboot.img's default sector numbers (1, then 2) find it -- what
 # grub-bios-setup would write, without its device probing. The root file system is image.sh's,
-# with /etc/fstab pointing at LABEL=kfroot instead of the whole disk (debugfs).
+# with /etc/fstab holding only the root, by LABEL=kfroot instead of the whole disk (debugfs).
 #
 # Usage: disk.sh      prints the disk's path, building it when missing (about 30 s).
 set -euo pipefail
@@ -40,10 +40,9 @@ echo "disk.sh: making the bootable disk $out (once)" >&2
 
 cp --sparse=always "$img/root.img" "$work/root.img"
 chmod u+w "$work/root.img"
-printf '%s\n' \
-	"LABEL=kfroot / ext4 rw,errors=remount-ro 0 1" \
-	"LABEL=kfpayload /usr/local/seed ext4 ro,nofail,x-systemd.before=cloud-init.service 0 2" \
-	>"$work/fstab"
+# the root by label; not image.sh's payload-disk mount (image mode brings the payload on a CD
+# the user-data copies; waiting for a disk that never comes would hold cloud-init 90 s)
+printf '%s\n' "LABEL=kfroot / ext4 rw,errors=remount-ro 0 1" >"$work/fstab"
 debugfs -w -R "rm /etc/fstab" "$work/root.img" >/dev/null 2>&1
 debugfs -w -R "write $work/fstab /etc/fstab" "$work/root.img" >/dev/null 2>&1
 debugfs -R "cat /etc/fstab" "$work/root.img" 2>/dev/null | grep -q '^LABEL=kfroot /' ||

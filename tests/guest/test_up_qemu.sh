@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Guest tier: `k3sforge up` end to end on real VMs that k3sforge itself creates and drives, with
+# hypervisor: qemu (TCG) in image mode. In a network namespace this test makes: a bridge k3sbr0
+# at 192.168.6.1/24 (the lab's VMnet1: the registry k3sforge runs listens there, the nodes at
+# .10/.11 are reached straight over it, no port forwards), a source registry holding the fake
+# release's images on 127.0.0.1, the fake k3s release (tests/guest/lib/release.py) in a folder.
+# guest.image is the cached test image as a bootable disk (lib/disk.sh).
+#
+# One run, two guests, and every behaviour checked on it:
+#   up from nothing, SIGKILLed while it waits on the nodes, then up again resumes (the VMs
+#   running on, not recreated) and finishes: nodes Ready (stand-in k3s), kubeconfig's /version
+#   probe at https://192.168.6.10:6443, status exit 0; snapshot create + revert (live); up again
+#   is a no-op; destroy leaves no QEMU process and no VM folder.
+# Folded in from test_cluster.sh, on these guests instead of two more (what overlaps): cloud-init
+# done without errors, the hostname, the operator's key the only way in with the pinned host key
+# (k3sforge's known_hosts, strict), the payload copied and checked, the role markers, the clock
+# synced. Not repeated here: the clock started years behind (test_cluster.sh keeps it) and the
+# wrong-host-key refusal.
+set -uo pipefail
+
+if [ "${KF_UP_QEMU_NETNS:-}" != 1 ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "test_up_qemu: needs root (network namespace, taps)" >&2; exit 1; }
+	# everything below runs in a network namespace of its own: the bridge, the taps, the
+	# registry on 192.168.6.1 never touch the host's network
+	exec unshare --net -- env KF_UP_QEMU_NETNS=1 bash "$0" "$@"
+fi
+
+: "${K3SFORGE_BIN:?}" "${KF_SOURCE_DIR:?}"
+LIB="$KF_SOURCE_DIR/tests/guest/lib"
+M=k3s-master1
+W=k3s-worker1
+log() { echo "[up-qemu $(date -u +%H:%M:%S)] $*" >&2; }
+
+WORK=$(mktemp -d /tmp/kfupqemu.XXXXXX)
+OUT="$WORK/out"
+CFG="$WORK/k3sforge.yaml"
+SRC_PID=
+UP_PID=
+
+# Every QEMU k3sforge started (by its pid file in the VM folders), the registry, the source
+# registry: stopped by PID on every exit path.
+cleanup() {
+	local f pid
+	[ -n "$UP_PID" ] && kill -KILL "$UP_PID" 2>/dev/null
+	for f in "$WORK"/out/vms/*/qemu.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f")
+		grep -qa -- "$f" "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid"
+	done
+	[ -f "$CFG" ] && "$K3SFORGE_BIN" -c "$CFG" -o "$OUT" registry stop >/dev/null 2>&1
+	# what prep started, should `registry stop` not have run (the pid files it keeps)
+	for f in "$OUT/registry/registry.pid" "$OUT/registry/push.pid"; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f")
+		grep -qa docker-registry "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid"
+	done
+	[ -n "$SRC_PID" ] && kill "$SRC_PID" 2>/dev/null && wait "$SRC_PID" 2>/dev/null
+	if [ "${KF_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+kf() { "$K3SFORGE_BIN" -c "$CFG" -o "$OUT" "$@"; }
+
+ssh_node() { # node cmd...
+	local ip
+	ip=$([ "$1" = "$M" ] && echo 192.168.6.10 || echo 192.168.6.11)
+	shift
+	ssh -n -q -i "$OUT/ssh/id_ed25519" -o UserKnownHostsFile="$OUT/ssh/known_hosts" \
+		-o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null \
+		-o HostKeyAlgorithms=ssh-ed25519 -o IdentitiesOnly=yes -o BatchMode=yes \
+		-o ConnectTimeout=20 -o LogLevel=ERROR "ubuntu@$ip" "$@"
+}
+
+qemu_pids() { # the live QEMU of each VM folder, by pid file and command line
+	local f pid
+	for f in "$OUT"/vms/*/qemu.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f")
+		grep -qa -- "$f" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+	done | sort | tr '\n' ' '
+}
+
+FAILED=0
+RAN=0
+check() {
+	local out
+	RAN=$((RAN + 1))
+	if out=$("$1" 2>&1); then
+		echo "ok   $1"
+	else
+		echo "FAIL $1"
+		printf '%s\n' "$out" | sed 's/^/     /'
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+# ---- the namespace's network, the sources -----------------------------------------------------
+
+ip link set lo up &&
+	ip link add k3sbr0 type bridge &&
+	ip addr add 192.168.6.1/24 dev k3sbr0 &&
+	ip link set k3sbr0 up || { log "cannot make the bridge"; exit 1; }
+
+DISK=$(bash "$LIB/disk.sh") || { log "no bootable test disk"; exit 1; }
+REL="$WORK/release"
+python3 "$LIB/release.py" "$KF_SOURCE_DIR" "$REL" >/dev/null || { log "release.py failed"; exit 1; }
+
+SRC_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/srcreg/data"
+cat >"$WORK/srcreg/config.yml" <<EOF
+version: 0.1
+log: { level: error, accesslog: { disabled: true } }
+storage: { filesystem: { rootdirectory: $WORK/srcreg/data } }
+http: { addr: 127.0.0.1:$SRC_PORT }
+EOF
+docker-registry serve "$WORK/srcreg/config.yml" >"$WORK/srcreg/log" 2>&1 &
+SRC_PID=$!
+for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$SRC_PORT/v2/" 2>/dev/null && break; sleep 0.1; done
+while read -r img; do
+	skopeo copy -q --dest-tls-verify=false "oci:$REL/oci:${img##*:}" \
+		"docker://127.0.0.1:$SRC_PORT/${img#docker.io/}" || { log "push of $img failed"; exit 1; }
+done <"$REL/k3s-images.txt"
+
+cat >"$CFG" <<YAML
+cluster: { name: upqemu }
+hypervisor: qemu
+qemu: { binary: auto, accel: tcg, bridge: k3sbr0 }
+k3s:
+  version: v1.33.4+k3s1
+  release_url: http://127.0.0.1:9/unused
+  install_script_url: http://127.0.0.1:9/unused/install.sh
+  pause_image: rancher/mirrored-pause:3.6
+network: { subnet: 192.168.6.0/24 }
+registry: { server: binary, mirrors: [docker.io] }
+nodes:
+  - { name: $M, role: master, ip: 192.168.6.10, cpus: 1, memory: 1024, disk: 10 }
+  - { name: $W, role: worker, ip: 192.168.6.11, cpus: 1, memory: 1024, disk: 10 }
+images: { source_registry: "http://127.0.0.1:$SRC_PORT" }
+guest: { image: $DISK }
+addons: { kubesphere: { enabled: false } }
+timeouts: { wait: 14m, vmrun: 120s, finalize: 10m }
+YAML
+log "lab: disk $DISK, source registry 127.0.0.1:$SRC_PORT"
+
+# ---- up, killed while it waits, then up again --------------------------------------------------
+
+T0=$SECONDS
+# k3sforge itself in the background (not through a function: $! must be its pid)
+"$K3SFORGE_BIN" -c "$CFG" -o "$OUT" up --artifacts-from "$REL" >"$WORK/up1.log" 2>&1 &
+UP_PID=$!
+# SIGKILL once the wait stage has begun (both VMs are on by then)
+for _ in $(seq 1800); do
+	grep -q "start: wait" "$WORK/up1.log" 2>/dev/null && break
+	kill -0 "$UP_PID" 2>/dev/null || break
+	sleep 0.5
+done
+sleep 5
+PIDS_BEFORE=$(qemu_pids)
+kill -KILL "$UP_PID" 2>/dev/null
+wait "$UP_PID" 2>/dev/null
+UP1_RC=$?
+UP_PID=
+log "first up killed (rc $UP1_RC) after $((SECONDS - T0))s; QEMU pids: $PIDS_BEFORE"
+kf up --artifacts-from "$REL" >"$WORK/up2.log" 2>&1
+UP2_RC=$?
+UP_SECONDS=$((SECONDS - T0))
+log "second up exited $UP2_RC, $UP_SECONDS s after the first began"
+
+test_first_up_was_killed_while_waiting() {
+	[ "$UP1_RC" -eq 137 ] || { echo "first up exited $UP1_RC"; cat "$WORK/up1.log"; return 1; }
+	grep -q "create-vms" "$WORK/up1.log" || { cat "$WORK/up1.log"; return 1; }
+	[ -n "$PIDS_BEFORE" ] || { echo "no QEMU running when up was killed"; return 1; }
+}
+
+test_second_up_resumes_and_finishes() {
+	cat "$WORK/up2.log"
+	[ "$UP2_RC" -eq 0 ] || return 1
+	# prep, build-iso and create-vms were done: not run again
+	grep -q "skip: create-vms" "$WORK/up2.log" || return 1
+}
+
+test_vms_were_not_recreated_by_the_resume() {
+	# finalize restarts each VM once (media out), so compare the VM folders' disks instead:
+	# create-vms would have made new ones
+	local d
+	for d in "$OUT"/vms/*/; do
+		[ "$(stat -c %Y "$d/$(basename "$d").qcow2")" -le "$(stat -c %Y "$WORK/up1.log")" ] ||
+			{ echo "$d: disk newer than the first up"; return 1; }
+	done
+}
+
+test_kubeconfig_probe_at_the_master_address() {
+	grep -q "API server at https://192.168.6.10:6443 answers" "$WORK/up2.log" ||
+		{ grep -i kubeconfig "$WORK/up2.log"; return 1; }
+	[ -f "$OUT/kubeconfig" ] || return 1
+	grep -q "server: https://192.168.6.10:6443" "$OUT/kubeconfig"
+}
+
+test_status_is_healthy() {
+	kf status >"$WORK/status.log" 2>&1 || { cat "$WORK/status.log"; return 1; }
+	grep -c "Ready" "$WORK/status.log" | grep -qv '^0$' || { cat "$WORK/status.log"; return 1; }
+}
+
+test_finalize_took_the_cds_out() {
+	local n
+	for n in "$M" "$W"; do
+		grep -q '"media": \[\]' "$OUT/vms/$n/$n.qemu.json" || { cat "$OUT/vms/$n/$n.qemu.json"; return 1; }
+		# and the guest sees no CD drive with a medium
+		ssh_node "$n" "! blkid -L cidata && ! blkid -L KFPAYLOAD" ||
+			{ echo "$n still sees a CD"; return 1; }
+	done
+}
+
+# folded from test_cluster.sh
+test_cloud_init_done_without_errors() {
+	local n out
+	for n in "$M" "$W"; do
+		out=$(ssh_node "$n" cloud-init status --long) || { echo "$n: $out"; return 1; }
+		grep -q '^status: done' <<<"$out" || { echo "$n: $out"; return 1; }
+		ssh_node "$n" jq -e "'.v1.errors == []'" /run/cloud-init/result.json >/dev/null ||
+			{ ssh_node "$n" cat /run/cloud-init/result.json; return 1; }
+	done
+}
+
+test_hostnames_role_markers_and_payload() {
+	local n
+	for n in "$M" "$W"; do
+		[ "$(ssh_node "$n" hostname)" = "$n" ] || { echo "$n: hostname $(ssh_node "$n" hostname)"; return 1; }
+		ssh_node "$n" test -f /var/lib/iso-copy-complete || { echo "$n: payload not copied"; return 1; }
+		ssh_node "$n" "cd /usr/local/seed && sha256sum --check --quiet SHA256SUMS" ||
+			{ echo "$n: payload does not match SHA256SUMS"; return 1; }
+	done
+	ssh_node "$M" test -f /var/lib/k3s-bootstrap.done || return 1
+	ssh_node "$W" test -f /var/lib/k3s-agent-bootstrap.done || return 1
+}
+
+test_only_the_operator_key_logs_in() {
+	local n keys want
+	want=$(cut -d ' ' -f 1,2 "$OUT/ssh/id_ed25519.pub") || return 1
+	[ -n "$want" ] || return 1
+	for n in "$M" "$W"; do
+		keys=$(ssh_node "$n" cat .ssh/authorized_keys | cut -d ' ' -f 1,2)
+		[ "$keys" = "$want" ] || { echo "$n: authorized_keys: $keys"; return 1; }
+	done
+}
+
+test_guest_clock_follows_the_registry() {
+	local g h
+	g=$(ssh_node "$M" date -u +%s) h=$(date -u +%s)
+	[ $((g > h ? g - h : h - g)) -le 30 ] || { echo "guest $g host $h"; return 1; }
+	ssh_node "$M" test -f /var/lib/sync-time-enabled
+}
+
+check test_first_up_was_killed_while_waiting
+check test_second_up_resumes_and_finishes
+check test_vms_were_not_recreated_by_the_resume
+check test_kubeconfig_probe_at_the_master_address
+check test_status_is_healthy
+check test_finalize_took_the_cds_out
+check test_cloud_init_done_without_errors
+check test_hostnames_role_markers_and_payload
+check test_only_the_operator_key_logs_in
+check test_guest_clock_follows_the_registry
+
+# ---- snapshots, up again, destroy ------------------------------------------------------------
+
+test_snapshot_create_and_revert() {
+	kf snapshot create before-change || return 1
+	kf snapshot list | grep -q before-change || { kf snapshot list; return 1; }
+	# a change after the snapshot, undone by the revert
+	ssh_node "$M" sudo touch /var/lib/after-snapshot || return 1
+	kf snapshot revert before-change --yes || return 1
+	# live snapshots: the VMs run on from the saved state
+	[ -n "$(qemu_pids)" ] || { echo "VMs off after revert"; return 1; }
+	for _ in $(seq 30); do ssh_node "$M" true 2>/dev/null && break; sleep 2; done
+	ssh_node "$M" test ! -e /var/lib/after-snapshot || { echo "the revert kept a later file"; return 1; }
+	kf status >"$WORK/status2.log" 2>&1 || { cat "$WORK/status2.log"; return 1; }
+}
+
+test_up_again_is_a_no_op() {
+	local before after
+	before=$(qemu_pids)
+	kf up --artifacts-from "$REL" >"$WORK/up3.log" 2>&1 || { cat "$WORK/up3.log"; return 1; }
+	after=$(qemu_pids)
+	[ "$before" = "$after" ] || { echo "QEMU pids changed: $before -> $after"; return 1; }
+	! grep -Eq "powered on|starting [0-9]+ VMs|remaster|payload.iso written" "$WORK/up3.log" ||
+		{ cat "$WORK/up3.log"; return 1; }
+}
+
+test_destroy_leaves_no_qemu_and_no_folder() {
+	local pids p
+	pids=$(qemu_pids)
+	kf destroy --yes >"$WORK/destroy.log" 2>&1 || { cat "$WORK/destroy.log"; return 1; }
+	for p in $pids; do
+		[ -r "/proc/$p/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$p/status" &&
+			{ echo "QEMU $p still runs"; return 1; }
+	done
+	[ -z "$(ls -A "$OUT/vms" 2>/dev/null)" ] || { ls -la "$OUT/vms"; return 1; }
+}
+
+check test_snapshot_create_and_revert
+check test_up_again_is_a_no_op
+check test_destroy_leaves_no_qemu_and_no_folder
+
+log "whole run: $((SECONDS - T0)) s"
+echo "$((RAN - FAILED))/$RAN passed"
+[ "$FAILED" -eq 0 ]
