@@ -10,7 +10,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
-#include "k3sforge/stage.h"
+#include "k3sforge/run.h"
 
 #ifndef KF_VERSION
 #define KF_VERSION "0.0.0-dev"
@@ -368,6 +368,8 @@ int main(int argc, char **argv)
 		kf_err_set(&ctx.err, r, "out of memory");
 		return finish(&ctx, r, NULL);
 	}
+	ctx.lab.run = ctx.run;
+	ctx.lab.out_dir = ctx.out_dir;
 	r = cmd->run(&ctx, argc, argv);
 	if (r == 1) { /* help was printed */
 		kf_run_free(ctx.run);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/addons.h"
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/cluster.h"
@@ -17,7 +18,6 @@
 #include "k3sforge/mirror.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
-#include "k3sforge/prep.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/status.h"
@@ -187,7 +187,7 @@ static void check_registry(struct kf_status *st, const struct kf_config *cfg, co
 	char *ca = kf_path_join(out_dir, "pki/ca.crt");
 	char **k3s = NULL;
 	const char **wanted = NULL;
-	const char *const *addon = kf_prep_addon_images(cfg);
+	const char *const *addon = kf_addon_images(cfg);
 	size_t n_k3s = 0, n_addon = 0;
 	struct kf_err e;
 	int port = 0;
