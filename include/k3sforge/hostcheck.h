@@ -19,11 +19,6 @@
  * findings; returns 0 unless out of memory (failed checks are findings, not errors). */
 int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,
 		     unsigned what);
-/* vmware.host_checks: warn (or K3SFORGE_HOST_CHECKS=warn in the environment, for one run) turns
- * failed host checks into warnings: for hosts that overcommit memory or thin-provision disks on
- * purpose (and the orchestration benchmark's 30 nodes). Returns what asked for it (for the
- * message), or NULL to enforce. */
-const char *kf_host_checks_warn_only(const struct kf_config *cfg);
 /* One VMware virtual network as read from /etc/vmware/networking (Linux). */
 struct kf_vmnet_info {
 	bool present;          /* any answer VNET_<n>_* line */

@@ -10,7 +10,6 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/doctor.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/hostcheck.h"
 #include "k3sforge/log.h"
 #include "k3sforge/hypervisor.h"
 

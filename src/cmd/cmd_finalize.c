@@ -28,8 +28,9 @@ const struct kf_cmd kf_cmd_finalize = {
 	.summary = "detach the ISOs, then wait until every node is Ready and the add-ons answer",
 	.usage = "k3sforge [-c FILE] [-o DIR] finalize [--keep-iso] [--force]",
 	.description =
-		"Detaches both CD-ROMs from every node in parallel (VM stopped, VMX edited, started),\n"
-		"waits for SSH and the role markers again, then asks the master until every node is\n"
+		"Detaches the CD-ROMs from every node in parallel (QEMU: ejected while it runs;\n"
+		"VMware: VM stopped, VMX edited, started, then SSH and the role markers again),\n"
+		"then asks the master until every node is\n"
 		"Ready, coredns, traefik, svclb, local-path-provisioner and metrics-server run (minus\n"
 		"what k3s.disable turns off) and, with KubeSphere on, ks-console runs and\n"
 		"http://<master>:30880/login answers 200 (ks-console sends / to /login with a 302\n"

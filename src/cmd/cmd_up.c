@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "k3sforge/cmd.h"
-#include "k3sforge/hostcheck.h"
+#include "k3sforge/hypervisor.h"
 #include "k3sforge/log.h"
 #include "k3sforge/up.h"
 

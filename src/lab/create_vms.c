@@ -2,14 +2,13 @@
  * names cleaned up, every node started in parallel, and what was done recorded in the stage
  * state. Refuses to touch folders k3sforge did not make. */
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/hostcheck.h"
 #include "k3sforge/lab.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
@@ -17,14 +16,13 @@
 #include "k3sforge/state.h"
 #include "k3sforge/hypervisor.h"
 #include "k3sforge/vmfolder.h"
-#include "k3sforge/vmx.h"
 
 const char *const kf_after_create_vms[] = { "create-vms", NULL };
 
 struct node_job {
 	const struct kf_node *node;
 	char *folder;
-	char mac[KF_VMX_MAC_LEN + 1];
+	char mac[KF_HV_MAC_LEN + 1];
 	struct kf_hv *hv;
 	double started_at;
 	int rc;
@@ -194,16 +192,16 @@ static int make_vm(const struct kf_config *cfg, struct kf_hv *hv, struct node_jo
 	return r;
 }
 
-static void *start_thread(void *arg)
+static int start_each(void *arg, size_t i)
 {
-	struct node_job *j = arg;
+	struct node_job *j = &((struct node_job *)arg)[i];
 
 	kf_err_clear(&j->err);
 	j->started_at = kf_now_wall();
 	j->rc = j->hv->ops->start(j->hv, j->node->name, &j->err);
 	if (j->rc == 0)
 		kf_ok("%s: powered on", j->node->name);
-	return NULL;
+	return j->rc;
 }
 
 static int record(const struct kf_lab *lab, const char *vm_dir, struct node_job *jobs, size_t n,
@@ -306,8 +304,8 @@ static int cv_run(struct kf_lab *lab, struct kf_err *err)
 	const struct kf_config *cfg = lab->cfg;
 	struct kf_hv *hv = NULL;
 	struct node_job *jobs = NULL;
-	pthread_t *threads = NULL;
-	char (*macs)[KF_VMX_MAC_LEN + 1] = NULL;
+	int *rcs = NULL;
+	char (*macs)[KF_HV_MAC_LEN + 1] = NULL;
 	const char **names = NULL, **given = NULL;
 	char *installer = NULL, *vm_dir = NULL;
 	size_t n, failed = 0, first_failed = 0;
@@ -339,11 +337,11 @@ static int cv_run(struct kf_lab *lab, struct kf_err *err)
 		goto out;
 
 	jobs = calloc(n, sizeof(*jobs));
-	threads = calloc(n, sizeof(*threads));
+	rcs = calloc(n, sizeof(*rcs));
 	macs = calloc(n, sizeof(*macs));
 	names = calloc(n, sizeof(*names));
 	given = calloc(n, sizeof(*given));
-	if (!jobs || !threads || !macs || !names || !given) {
+	if (!jobs || !rcs || !macs || !names || !given) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -351,7 +349,7 @@ static int cv_run(struct kf_lab *lab, struct kf_err *err)
 		names[i] = cfg->nodes[i].name;
 		given[i] = cfg->nodes[i].mac;
 	}
-	if ((r = kf_vmx_assign_macs(macs, cfg->cluster_name, names, given, n, err)) != 0)
+	if ((r = kf_hv_assign_macs(macs, cfg->cluster_name, names, given, n, err)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct node_job *j = &jobs[i];
@@ -389,16 +387,10 @@ static int cv_run(struct kf_lab *lab, struct kf_err *err)
 	/* One thread per node; the hypervisor serializes what it must (VMware: vmrun's power
 	 * calls go one at a time through the vmrun lane); the waits after this are parallel. */
 	kf_info("starting %zu VMs", n);
+	kf_each_node(n, 0, start_each, jobs, rcs);
 	for (size_t i = 0; i < n; i++) {
-		if (pthread_create(&threads[i], NULL, start_thread, &jobs[i]) != 0) {
-			jobs[i].rc = kf_err_set(&jobs[i].err, KF_EFAIL, "cannot start a thread");
-			threads[i] = 0;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		if (threads[i])
-			pthread_join(threads[i], NULL);
-	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] == KF_EINTR && !jobs[i].rc)
+			jobs[i].rc = kf_err_set(&jobs[i].err, KF_EINTR, "interrupted before its start");
 		if (!jobs[i].rc)
 			continue;
 		kf_error("%s: %s", jobs[i].node->name, jobs[i].err.msg);
@@ -418,7 +410,7 @@ out:
 	for (size_t i = 0; jobs && i < n; i++)
 		free(jobs[i].folder);
 	free(jobs);
-	free(threads);
+	free(rcs);
 	free(macs);
 	free(names);
 	free(given);

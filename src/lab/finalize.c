@@ -1,13 +1,14 @@
-/* The finalize stage: detach the installer and seed ISOs from every node (in parallel, each VM
- * stopped, its VMX edited, started again), wait for SSH and the markers again, then wait until
+/* The finalize stage: detach the installer and seed ISOs from every node in parallel (ejected
+ * live where the hypervisor can, QEMU; else each VM stopped, its configuration edited, started
+ * again, VMware), wait for SSH and the markers again after a restart, then wait until
  * the cluster says every node is Ready, kube-system runs and (with KubeSphere) the console
  * answers. Every wait is bounded and explains what was missing. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "k3sforge/cluster.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/hypervisor.h"
 #include "k3sforge/lab.h"
 #include "k3sforge/log.h"
@@ -19,7 +20,6 @@ struct detach_job {
 	const struct kf_node *node;
 	double started;           /* when detach_all began: one "is it on" answer that fresh
 				   * serves every node */
-	bool threaded;
 	bool restarted;
 	int rc;
 	struct kf_err err;
@@ -66,6 +66,12 @@ static void *detach_one(void *arg)
 		}
 		goto out;
 	}
+	if (running && ops->detach_media_live) {
+		/* ejected in place: no restart, nothing to wait for again */
+		if ((j->rc = ops->detach_media_live(j->hv, name, &j->err)) == 0)
+			kf_ok("%s: ISOs detached (live, no restart)", name);
+		goto out;
+	}
 	if (running && (j->rc = stop_vm(j)) != 0)
 		goto out;
 	/* The hypervisor still holds the VM's files for a while after it is off (VMware: packer
@@ -82,13 +88,21 @@ out:
 	return NULL;
 }
 
+static int detach_each(void *arg, size_t i)
+{
+	struct detach_job *jobs = arg;
+
+	detach_one(&jobs[i]);
+	return jobs[i].rc;
+}
+
 static int detach_all(const struct kf_lab *lab, bool *restarted, struct kf_err *err)
 {
 	const struct kf_config *cfg = lab->cfg;
 	struct kf_hv *hv = NULL;
 	struct detach_job *jobs;
-	pthread_t *th;
 	size_t n = cfg->n_nodes, failed = 0;
+	int *rcs;
 	double started = kf_now_mono();
 	int r = 0;
 
@@ -96,26 +110,22 @@ static int detach_all(const struct kf_lab *lab, bool *restarted, struct kf_err *
 	if ((r = kf_hv_open(&hv, cfg, lab->out_dir, err)) != 0)
 		return kf_err_wrap(err, "cannot detach the ISOs (use --keep-iso when the VMs are "
 					"not managed from this host)");
-	jobs = calloc(n, sizeof(*jobs));
-	th = calloc(n, sizeof(*th));
-	if (!jobs || !th) {
+	jobs = calloc(n ? n : 1, sizeof(*jobs));
+	rcs = calloc(n ? n : 1, sizeof(*rcs));
+	if (!jobs || !rcs) {
 		free(jobs);
-		free(th);
+		free(rcs);
 		kf_hv_close(hv);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
+	for (size_t i = 0; i < n; i++)
+		jobs[i] = (struct detach_job){ .hv = hv, .node = &cfg->nodes[i], .started = started };
+	kf_each_node(n, 0, detach_each, jobs, rcs);
 	for (size_t i = 0; i < n; i++) {
-		jobs[i].hv = hv;
-		jobs[i].node = &cfg->nodes[i];
-		jobs[i].started = started;
-		jobs[i].threaded = pthread_create(&th[i], NULL, detach_one, &jobs[i]) == 0;
-		if (!jobs[i].threaded)
-			detach_one(&jobs[i]);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (jobs[i].threaded)
-			pthread_join(th[i], NULL);
 		*restarted |= jobs[i].restarted;
+		if (rcs[i] == KF_EINTR && !jobs[i].rc)
+			jobs[i].rc = kf_err_set(&jobs[i].err, KF_EINTR, "%s: interrupted",
+						jobs[i].node->name);
 		if (jobs[i].rc) {
 			kf_error("%s", jobs[i].err.msg);
 			if (!failed)
@@ -126,7 +136,7 @@ static int detach_all(const struct kf_lab *lab, bool *restarted, struct kf_err *
 	if (failed)
 		r = kf_err_wrap(err, "detaching ISOs failed on %zu of %zu nodes", failed, n);
 	free(jobs);
-	free(th);
+	free(rcs);
 	kf_hv_close(hv);
 	return r;
 }

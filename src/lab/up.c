@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "k3sforge/fs.h"
-#include "k3sforge/hostcheck.h"
 #include "k3sforge/hypervisor.h"
 #include "k3sforge/lab.h"
 #include "k3sforge/log.h"

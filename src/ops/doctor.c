@@ -1,6 +1,5 @@
 /* Deep checks of the lab's nodes over SSH (include/k3sforge/doctor.h). */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/doctor.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
@@ -626,19 +626,25 @@ static int check_registry_open(struct kf_findings *out, const struct kf_config *
 	       ? KF_ENOMEM : 0;
 }
 
+static int node_each(void *arg, size_t i)
+{
+	struct job *jobs = arg;
+
+	node_main(&jobs[i]);
+	return jobs[i].rc;
+}
+
 int kf_doctor_nodes(struct kf_findings *out, struct kf_captures *caps,
 		    const struct kf_config *cfg, const struct kf_doctor_opts *opts)
 {
 	size_t n = cfg->n_nodes;
 	struct job *jobs = calloc(n + 1, sizeof(*jobs));
-	pthread_t *th = calloc(n + 1, sizeof(*th));
-	bool *started = calloc(n + 1, sizeof(*started));
 	char **expected = NULL;
 	size_t n_expected = 0;
 	struct kf_err e;
 	int r = 0;
 
-	if (!jobs || !th || !started) {
+	if (!jobs) {
 		r = KF_ENOMEM;
 		goto out;
 	}
@@ -653,16 +659,10 @@ int kf_doctor_nodes(struct kf_findings *out, struct kf_captures *caps,
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		jobs[i] = (struct job){ .cfg = cfg, .o = opts, .n = &cfg->nodes[i],
 					.expected = expected, .n_expected = n_expected };
-		started[i] = pthread_create(&th[i], NULL, node_main, &jobs[i]) == 0;
-		if (!started[i])
-			node_main(&jobs[i]);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	kf_each_node(n, 0, node_each, jobs, NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct kf_findings *f = &jobs[i].f;
 		if (jobs[i].rc)
@@ -681,7 +681,5 @@ out:
 	}
 	kf_artifacts_images_free(expected);
 	free(jobs);
-	free(th);
-	free(started);
 	return r;
 }

@@ -12,6 +12,7 @@
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/cluster.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/kubeconfig.h"
 #include "k3sforge/log.h"
@@ -340,13 +341,20 @@ static int judge(struct kf_status *st, double max_skew)
 	return r;
 }
 
+static int node_each(void *arg, size_t i)
+{
+	struct node_job *jobs = arg;
+
+	node_main(&jobs[i]);
+	return 0;
+}
+
 int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 		      const struct kf_status_opts *opts, struct kf_err *err)
 {
 	struct kf_status *st = calloc(1, sizeof(*st));
 	struct node_job *jobs = NULL;
-	pthread_t *th = NULL;
-	bool *started = NULL;
+	struct kf_each *each;
 	const struct kf_node *m = master_of(cfg);
 	const char *nodes_json = NULL;
 	int r = 0;
@@ -357,9 +365,7 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 	st->n = cfg->n_nodes;
 	st->nodes = calloc(st->n + 1, sizeof(*st->nodes));
 	jobs = calloc(st->n + 1, sizeof(*jobs));
-	th = calloc(st->n + 1, sizeof(*th));
-	started = calloc(st->n + 1, sizeof(*started));
-	if (!st->nodes || !jobs || !th || !started)
+	if (!st->nodes || !jobs)
 		goto nomem;
 	for (size_t i = 0; i < st->n; i++) {
 		struct kf_status_node *sn = &st->nodes[i];
@@ -367,10 +373,9 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 		sn->power = sn->ssh = sn->marker = sn->k3s_active = sn->ready = KF_TRI_UNKNOWN;
 		snprintf(sn->ip, sizeof(sn->ip), "%s", cfg->nodes[i].ip);
 		jobs[i] = (struct node_job){ .cfg = cfg, .o = opts, .sn = sn };
-		started[i] = pthread_create(&th[i], NULL, node_main, &jobs[i]) == 0;
-		if (!started[i])
-			node_main(&jobs[i]);
 	}
+	if (!(each = kf_each_node_begin(st->n, 0, node_each, jobs, NULL)))
+		goto nomem;
 	/* Host-side checks run while the nodes answer. */
 	st->registry.running = st->registry.healthy = st->registry.tls_ok = KF_TRI_UNKNOWN;
 	st->registry.accepts_pushes = KF_TRI_UNKNOWN;
@@ -389,9 +394,7 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 			snprintf(st->console.error, sizeof(st->console.error), "%s%s answered HTTP %ld",
 				 url, KF_CONSOLE_PROBE_PATH, st->console.http_status);
 	}
-	for (size_t i = 0; i < st->n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	kf_each_node_end(each);
 	for (size_t i = 0; i < st->n; i++)
 		if (jobs[i].nodes_json)
 			nodes_json = jobs[i].nodes_json;
@@ -408,8 +411,6 @@ out:
 	for (size_t i = 0; jobs && i < cfg->n_nodes; i++)
 		free(jobs[i].nodes_json);
 	free(jobs);
-	free(th);
-	free(started);
 	kf_status_free(st);
 	return r;
 }

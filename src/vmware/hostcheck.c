@@ -622,15 +622,6 @@ static int check_wsl(struct kf_findings *out, const struct kf_config *cfg)
 	}
 }
 
-const char *kf_host_checks_warn_only(const struct kf_config *cfg)
-{
-	const char *v = getenv("K3SFORGE_HOST_CHECKS");
-
-	if (v && strcmp(v, "warn") == 0)
-		return "K3SFORGE_HOST_CHECKS=warn";
-	return cfg->vmware.host_checks_warn ? "vmware.host_checks: warn" : NULL;
-}
-
 int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,
 		     unsigned what)
 {
