@@ -11,17 +11,7 @@
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
-
-/* Paths below the output directory. */
-#define KF_PKI_CA_CRT "pki/ca.crt"
-#define KF_PKI_CA_KEY "pki/ca.key"
-#define KF_PKI_SERVER_CRT "pki/registry.crt"
-#define KF_PKI_SERVER_KEY "pki/registry.key"
-#define KF_PKI_SSH_KEY "ssh/id_ed25519"
-#define KF_PKI_SSH_HOST_DIR "ssh/host"
-#define KF_PKI_KNOWN_HOSTS "ssh/known_hosts"
-#define KF_PKI_TOKEN "secrets/k3s-token"
-#define KF_PKI_ADMIN_PASSWORD "secrets/admin-password"
+#include "k3sforge/labpaths.h"
 
 #define KF_PKI_CA_DAYS 3650
 #define KF_PKI_SERVER_DAYS 825

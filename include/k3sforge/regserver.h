@@ -21,6 +21,7 @@
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
+#include "k3sforge/labpaths.h" /* <out>/registry and pki paths */
 
 /* How long `ensure` waits for a freshly started registry to answer /v2/. */
 #define KF_REGSERVER_START_TIMEOUT_MS 30000

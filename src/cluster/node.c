@@ -5,14 +5,15 @@
 #include <string.h>
 
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 
 int kf_node_access_init(struct kf_node_access *a, const struct kf_config *cfg,
 			const struct kf_node *n, const char *out_dir, int timeout_ms,
 			struct kf_err *err)
 {
 	memset(a, 0, sizeof(*a));
-	a->known_hosts = kf_path_join(out_dir, "ssh/known_hosts");
-	a->key = kf_path_join(out_dir, "ssh/id_ed25519");
+	a->known_hosts = kf_path_join(out_dir, KF_OUT_KNOWN_HOSTS);
+	a->key = kf_path_join(out_dir, KF_OUT_SSH_KEY);
 	if (!a->known_hosts || !a->key) {
 		kf_node_access_free(a);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");

@@ -399,7 +399,7 @@ static int build_iso_run(struct kf_ctx *ctx, struct kf_err *err)
 {
 	struct kf_config *cfg;
 	struct kf_recipe_inputs *in = NULL;
-	char *iso_dir = kf_ctx_path(ctx, "iso");
+	char *iso_dir = kf_ctx_path(ctx, KF_OUT_ISO_DIR);
 	const char *tpl_dir = kf_render_template_dir();
 	struct seed_job *jobs = NULL;
 	int r;
@@ -499,9 +499,9 @@ static int build_iso_check(struct kf_ctx *ctx, struct kf_err *err)
 		char rel[300], *p;
 		bool ok;
 		if (i == cfg->n_nodes)
-			snprintf(rel, sizeof(rel), "iso/installer.iso");
+			snprintf(rel, sizeof(rel), KF_OUT_INSTALLER_ISO);
 		else
-			snprintf(rel, sizeof(rel), "iso/seed-%s.iso", cfg->nodes[i].name);
+			snprintf(rel, sizeof(rel), KF_OUT_SEED_ISO_FMT, cfg->nodes[i].name);
 		p = kf_ctx_path(ctx, rel);
 		ok = p && kf_fs_exists(p);
 		free(p);

@@ -111,7 +111,7 @@ static char *iso_path(struct kf_ctx *ctx, const char *node)
 {
 	char *rel = NULL, *p;
 
-	if (node ? asprintf(&rel, "iso/seed-%s.iso", node) < 0 : !(rel = strdup("iso/installer.iso")))
+	if (node ? asprintf(&rel, KF_OUT_SEED_ISO_FMT, node) < 0 : !(rel = strdup(KF_OUT_INSTALLER_ISO)))
 		return NULL;
 	p = kf_ctx_path(ctx, rel);
 	free(rel);

@@ -186,7 +186,7 @@ static int kubeconfig_stage_run(struct kf_ctx *ctx, struct kf_err *err)
 		r = err->code;
 		goto out;
 	}
-	out_path = kf_ctx_path(ctx, "kubeconfig");
+	out_path = kf_ctx_path(ctx, KF_OUT_KUBECONFIG);
 	if ((r = kf_fs_write_atomic(out_path, out_text, strlen(out_text), 0600, err)) != 0)
 		goto out;
 	kf_info("wrote %s (context %s, server %s)", out_path, name, server);
@@ -242,7 +242,7 @@ static int kubeconfig_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct k
 	kf_fp_int(fp, "no_merge", opt_no_merge);
 	kf_fp_str(fp, "target", opt_target);
 	kf_fp_int(fp, "windows", opt_windows);
-	kh = kf_ctx_path(ctx, "ssh/known_hosts");
+	kh = kf_ctx_path(ctx, KF_OUT_KNOWN_HOSTS);
 	kf_fp_file(fp, "known_hosts", kh);
 	free(kh);
 	return 0;
@@ -250,7 +250,7 @@ static int kubeconfig_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct k
 
 static int kubeconfig_check(struct kf_ctx *ctx, struct kf_err *err)
 {
-	char *p = kf_ctx_path(ctx, "kubeconfig");
+	char *p = kf_ctx_path(ctx, KF_OUT_KUBECONFIG);
 	bool ok = p && kf_fs_exists(p);
 
 	free(p);

@@ -125,7 +125,7 @@ static int load_bundle(struct kf_ctx *ctx, const struct kf_config *cfg, struct k
 		       const char *staging, struct kf_err *err)
 {
 	char to[64];
-	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	char *ca = kf_ctx_path(ctx, KF_OUT_CA_CRT);
 	struct kf_bundle_import_stats st;
 	int r;
 

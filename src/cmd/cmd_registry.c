@@ -209,7 +209,7 @@ static int reg_ls(struct kf_ctx *ctx, int argc, char **argv)
 					      &ctx->err)) != 0)
 			return rc;
 		snprintf(spec, sizeof(spec), "%s:%d", host, port);
-		ca = kf_ctx_path(ctx, "pki/ca.crt");
+		ca = kf_ctx_path(ctx, KF_OUT_CA_CRT);
 		o.ca_file = opt_ca ? opt_ca : ca;
 	}
 	if ((rc = kf_oci_registry_new(&r, spec, &o, &ctx->err)) != 0 ||

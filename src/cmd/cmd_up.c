@@ -153,7 +153,7 @@ static int preflight(struct kf_ctx *ctx, const struct kf_config *cfg, int first)
 			goto out;
 	}
 	if (bi >= 0 && first <= bi) {
-		char *installer = kf_ctx_path(ctx, "iso/installer.iso");
+		char *installer = kf_ctx_path(ctx, KF_OUT_INSTALLER_ISO);
 		bool have = installer && kf_fs_exists(installer);
 		free(installer);
 		kf_err_clear(&e);

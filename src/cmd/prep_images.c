@@ -196,7 +196,7 @@ out:
 int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_err *err)
 {
 	char listen[128], host[128], to[200], push_to[64];
-	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	char *ca = kf_ctx_path(ctx, KF_OUT_CA_CRT);
 	char **k3s = NULL, **missing = NULL;
 	const char **wanted = NULL;
 	const char *const *addon = kf_prep_addon_images(cfg);

@@ -41,7 +41,7 @@ static const struct {
 	mode_t mode;
 } public_files[] = {
 	{ "out/pki/*.crt", 0644 },         { "out/ssh/*.pub", 0644 },
-	{ "out/ssh/host/*.pub", 0644 },    { "out/" KF_PKI_KNOWN_HOSTS, 0644 },
+	{ "out/ssh/host/*.pub", 0644 },    { "out/" KF_OUT_KNOWN_HOSTS, 0644 },
 	{ "out/state.json", 0644 },        { "out/registries.yaml", 0644 },
 };
 

@@ -21,6 +21,7 @@
 #include "k3sforge/backup.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/tar.h"
 
@@ -100,12 +101,12 @@ static int add_tree(struct kf_backup_items *items, const char *dir, const char *
 int kf_backup_collect(struct kf_backup_items *items, const char *out_dir, const char *config_path,
 		      struct kf_err *err)
 {
-	static const char *const files[] = { "state.json", "kubeconfig", "registries.yaml" };
-	static const char *const trees[] = { "pki", "ssh", "secrets" };
+	static const char *const files[] = { KF_OUT_STATE, KF_OUT_KUBECONFIG, KF_OUT_REGISTRIES_YAML };
+	static const char *const trees[] = { KF_OUT_PKI_DIR, KF_OUT_SSH_DIR, KF_OUT_SECRETS_DIR };
 	char *p = NULL;
 	int r = 0;
 
-	if (!(p = kf_path_join(out_dir, "pki/ca.crt")))
+	if (!(p = kf_path_join(out_dir, KF_OUT_CA_CRT)))
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	if (!kf_fs_exists(p)) {
 		r = kf_err_set(err, KF_ENOTFOUND,

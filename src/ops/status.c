@@ -183,7 +183,7 @@ static void check_registry(struct kf_status *st, const struct kf_config *cfg, co
 	struct kf_regserver_status rs;
 	struct kf_tls_probe probe;
 	char listen[128], host[128], to[200];
-	char *ca = kf_path_join(out_dir, "pki/ca.crt");
+	char *ca = kf_path_join(out_dir, KF_OUT_CA_CRT);
 	char **k3s = NULL;
 	const char **wanted = NULL;
 	const char *const *addon = kf_prep_addon_images(cfg);
@@ -247,7 +247,7 @@ out:
 
 static void check_api(struct kf_status *st, const char *out_dir)
 {
-	char *path = kf_path_join(out_dir, "kubeconfig"), *text = NULL, *version = NULL;
+	char *path = kf_path_join(out_dir, KF_OUT_KUBECONFIG), *text = NULL, *version = NULL;
 	struct kf_ynode *kc = NULL;
 	size_t len = 0;
 	struct kf_err e;

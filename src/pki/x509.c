@@ -599,11 +599,11 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 
 	if ((r = kf_pki_wanted_sans(&sans, &n_sans, cfg, err)) != 0)
 		goto out;
-	if (!(p.dir = kf_pki_path(out_dir, "pki", err)) ||
-	    !(p.ca_crt = kf_pki_path(out_dir, KF_PKI_CA_CRT, err)) ||
-	    !(p.ca_key = kf_pki_path(out_dir, KF_PKI_CA_KEY, err)) ||
-	    !(p.srv_crt = kf_pki_path(out_dir, KF_PKI_SERVER_CRT, err)) ||
-	    !(p.srv_key = kf_pki_path(out_dir, KF_PKI_SERVER_KEY, err))) {
+	if (!(p.dir = kf_pki_path(out_dir, KF_OUT_PKI_DIR, err)) ||
+	    !(p.ca_crt = kf_pki_path(out_dir, KF_OUT_CA_CRT, err)) ||
+	    !(p.ca_key = kf_pki_path(out_dir, KF_OUT_CA_KEY, err)) ||
+	    !(p.srv_crt = kf_pki_path(out_dir, KF_OUT_SERVER_CRT, err)) ||
+	    !(p.srv_key = kf_pki_path(out_dir, KF_OUT_SERVER_KEY, err))) {
 		r = KF_ENOMEM;
 		goto out;
 	}
@@ -621,10 +621,10 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 	if (!force && crt_exists) {
 		if ((r = load_ca(&ca, &cakey, &p, err)) != 0)
 			goto out;
-		if ((r = kf_pki_fix_mode(p.ca_key, KF_PKI_CA_KEY, 0600, rep, err)) != 0)
+		if ((r = kf_pki_fix_mode(p.ca_key, KF_OUT_CA_KEY, 0600, rep, err)) != 0)
 			goto out;
-		if ((r = kf_pki_report_add(rep, KF_PKI_CA_CRT, KF_PKI_KEPT, NULL, err)) != 0 ||
-		    (r = kf_pki_report_add(rep, KF_PKI_CA_KEY, KF_PKI_KEPT, NULL, err)) != 0)
+		if ((r = kf_pki_report_add(rep, KF_OUT_CA_CRT, KF_PKI_KEPT, NULL, err)) != 0 ||
+		    (r = kf_pki_report_add(rep, KF_OUT_CA_KEY, KF_PKI_KEPT, NULL, err)) != 0)
 			goto out;
 	} else {
 		act = crt_exists || key_exists ? KF_PKI_REGENERATED : KF_PKI_CREATED;
@@ -638,8 +638,8 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 			goto out;
 		ca_new = true;
 		why_ca = act == KF_PKI_CREATED ? NULL : "--force";
-		if ((r = kf_pki_report_add(rep, KF_PKI_CA_CRT, act, why_ca, err)) != 0 ||
-		    (r = kf_pki_report_add(rep, KF_PKI_CA_KEY, act, why_ca, err)) != 0)
+		if ((r = kf_pki_report_add(rep, KF_OUT_CA_CRT, act, why_ca, err)) != 0 ||
+		    (r = kf_pki_report_add(rep, KF_OUT_CA_KEY, act, why_ca, err)) != 0)
 			goto out;
 	}
 
@@ -655,7 +655,7 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 	else if (ca_new && crt_exists)
 		snprintf(why, sizeof(why), "the CA is new");
 	else if (crt_exists && !key)
-		snprintf(why, sizeof(why), "%s is missing or unreadable", KF_PKI_SERVER_KEY);
+		snprintf(why, sizeof(why), "%s is missing or unreadable", KF_OUT_SERVER_KEY);
 	else if (crt_exists) {
 		if (read_cert(&cert, p.srv_crt, err) != 0) {
 			snprintf(why, sizeof(why), "%s", err->msg);
@@ -667,10 +667,10 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 		}
 	}
 	if (crt_exists && !why[0]) {
-		if ((r = kf_pki_fix_mode(p.srv_key, KF_PKI_SERVER_KEY, 0600, rep, err)) != 0)
+		if ((r = kf_pki_fix_mode(p.srv_key, KF_OUT_SERVER_KEY, 0600, rep, err)) != 0)
 			goto out;
-		if ((r = kf_pki_report_add(rep, KF_PKI_SERVER_CRT, KF_PKI_KEPT, NULL, err)) == 0)
-			r = kf_pki_report_add(rep, KF_PKI_SERVER_KEY, KF_PKI_KEPT, NULL, err);
+		if ((r = kf_pki_report_add(rep, KF_OUT_SERVER_CRT, KF_PKI_KEPT, NULL, err)) == 0)
+			r = kf_pki_report_add(rep, KF_OUT_SERVER_KEY, KF_PKI_KEPT, NULL, err);
 		goto out;
 	}
 	X509_free(cert);
@@ -693,13 +693,13 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 	if ((r = write_cert(p.srv_crt, cert, err)) != 0)
 		goto out;
 	act = !crt_exists ? KF_PKI_CREATED : force ? KF_PKI_REGENERATED : KF_PKI_REISSUED;
-	if ((r = kf_pki_report_add(rep, KF_PKI_SERVER_CRT, act, why[0] ? why : NULL, err)) != 0)
+	if ((r = kf_pki_report_add(rep, KF_OUT_SERVER_CRT, act, why[0] ? why : NULL, err)) != 0)
 		goto out;
 	if (key_new)
-		r = kf_pki_report_add(rep, KF_PKI_SERVER_KEY, key_exists ? act : KF_PKI_CREATED,
+		r = kf_pki_report_add(rep, KF_OUT_SERVER_KEY, key_exists ? act : KF_PKI_CREATED,
 				      key_exists && why[0] ? why : NULL, err);
 	else
-		r = kf_pki_report_add(rep, KF_PKI_SERVER_KEY, KF_PKI_KEPT, NULL, err);
+		r = kf_pki_report_add(rep, KF_OUT_SERVER_KEY, KF_PKI_KEPT, NULL, err);
 out:
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(cakey);
@@ -721,10 +721,10 @@ int kf_pki_check_tls(const struct kf_config *cfg, const char *out_dir, struct kf
 
 	if ((r = kf_pki_wanted_sans(&sans, &n_sans, cfg, err)) != 0)
 		goto out;
-	if (!(p.ca_crt = kf_pki_path(out_dir, KF_PKI_CA_CRT, err)) ||
-	    !(p.ca_key = kf_pki_path(out_dir, KF_PKI_CA_KEY, err)) ||
-	    !(p.srv_crt = kf_pki_path(out_dir, KF_PKI_SERVER_CRT, err)) ||
-	    !(p.srv_key = kf_pki_path(out_dir, KF_PKI_SERVER_KEY, err))) {
+	if (!(p.ca_crt = kf_pki_path(out_dir, KF_OUT_CA_CRT, err)) ||
+	    !(p.ca_key = kf_pki_path(out_dir, KF_OUT_CA_KEY, err)) ||
+	    !(p.srv_crt = kf_pki_path(out_dir, KF_OUT_SERVER_CRT, err)) ||
+	    !(p.srv_key = kf_pki_path(out_dir, KF_OUT_SERVER_KEY, err))) {
 		r = KF_ENOMEM;
 		goto out;
 	}

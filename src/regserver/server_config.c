@@ -14,6 +14,7 @@
 
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/proc.h"
 #include "server_internal.h"
@@ -52,17 +53,17 @@ int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg
 	p->out_dir = kf_path_abs(out_dir);
 	if (!p->out_dir)
 		goto nomem;
-	p->dir = kf_path_join(p->out_dir, "registry");
-	pki = kf_path_join(p->out_dir, "pki");
+	p->dir = kf_path_join(p->out_dir, KF_OUT_REGISTRY_DIR);
+	pki = kf_path_join(p->out_dir, KF_OUT_PKI_DIR);
 	if (!p->dir || !pki)
 		goto nomem;
 	p->config = kf_path_join(p->dir, "config.yml");
-	p->pid = kf_path_join(p->dir, "registry.pid");
-	p->log = kf_path_join(p->dir, "registry.log");
+	p->pid = kf_path_join(p->dir, KF_REGISTRY_PID_NAME);
+	p->log = kf_path_join(p->dir, KF_REGISTRY_LOG_NAME);
 	p->push_config = kf_path_join(p->dir, "push-config.yml");
-	p->push_pid = kf_path_join(p->dir, "push.pid");
-	p->push_log = kf_path_join(p->dir, "push.log");
-	p->push_addr = kf_path_join(p->dir, "push.addr");
+	p->push_pid = kf_path_join(p->dir, KF_PUSH_PID_NAME);
+	p->push_log = kf_path_join(p->dir, KF_PUSH_LOG_NAME);
+	p->push_addr = kf_path_join(p->dir, KF_PUSH_ADDR_NAME);
 	if (cfg->registry.storage_dir && *cfg->registry.storage_dir)
 		p->data = kf_path_abs(cfg->registry.storage_dir);
 	else
