@@ -524,14 +524,10 @@ static void *node_main(void *arg)
 
 	/* the guest's clock against this host's (the seeds' skew: TLS and k3s certificates) */
 	{
-		double t0 = kf_now_wall(), t1, guest = 0, skew, mag;
-		char *end = NULL;
-		o = run_one(s, "date +%s.%N", tmo);
-		t1 = kf_now_wall();
-		if (o.status == 0 && o.text)
-			guest = strtod(o.text, &end);
-		if (guest > 0 && end && end != o.text && *end == '\0') {
-			skew = guest - (t0 + t1) / 2.0;
+		double skew = 0, mag;
+		struct kf_err ce;
+
+		if (kf_node_clock_skew(s, tmo, &skew, &ce) == 0) {
 			mag = skew < 0 ? -skew : skew;
 			snprintf(summary, sizeof(summary), "clock %+.1f s against this host%s", skew,
 				 mag > 60 ? ": certificates look not yet valid or expired, TLS to the "
@@ -541,10 +537,9 @@ static void *node_main(void *arg)
 			    mag > 2 ? fix : NULL, summary);
 		} else {
 			snprintf(summary, sizeof(summary), "the clock could not be read (date: %s)",
-				 o.text && *o.text ? o.text : "no output");
+				 *ce.msg ? ce.msg : "no output");
 			add(j, "clock", KF_CHECK_WARN, fix, summary);
 		}
-		free(o.text);
 	}
 
 	/* the registry, from inside the guest, with the lab CA */

@@ -136,20 +136,7 @@ static void *node_main(void *arg)
 		sn->k3s_active = strcmp(text, "active") == 0 ? KF_TRI_YES : KF_TRI_NO;
 	}
 	free(text);
-	{
-		double t0 = kf_now_wall(), t1;
-		status = run(s, "date +%s.%N", tmo, &text);
-		t1 = kf_now_wall();
-		if (status == 0 && text) {
-			char *end = NULL;
-			double guest = strtod(text, &end);
-			if (end && end != text && *end == '\0' && guest > 0) {
-				sn->skew_known = true;
-				sn->skew_s = guest - (t0 + t1) / 2.0;
-			}
-		}
-		free(text);
-	}
+	sn->skew_known = kf_node_clock_skew(s, tmo, &sn->skew_s, &e) == 0;
 	if (n->role == KF_ROLE_MASTER) {
 		char *json = NULL;
 		if (kf_cluster_kubectl_json(s, "get nodes", &json, &e) == 0)
