@@ -90,7 +90,7 @@ int kf_prep_check(struct kf_ctx *ctx, struct kf_err *err)
 	if ((r = kf_regserver_check(cfg, ctx->out_dir, err)) != 0)
 		return r;
 	/* WSL's address changes when WSL restarts: a stale port proxy makes prep run again. */
-	if (kf_wslproxy_netmode(NULL) == KF_WSL_NAT) {
+	if (kf_wsl_networking_mode(NULL) == KF_WSL_NAT) {
 		int port = 0;
 		if ((r = registry_port(cfg, &port, err)) != 0)
 			return r;

@@ -208,35 +208,6 @@ int kf_vmrun_find(struct kf_vmrun **out, const struct kf_config *cfg, struct kf_
 	return r;
 }
 
-int kf_wsl_to_windows(char **out, const char *path, struct kf_err *err)
-{
-	char *abs = kf_path_abs(path);
-	struct kf_buf b;
-	const char *rest;
-
-	*out = NULL;
-	if (!abs)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	if (strncmp(abs, "/mnt/", 5) != 0 || !isalpha((unsigned char)abs[5]) ||
-	    (abs[6] != '/' && abs[6] != '\0')) {
-		kf_err_set(err, KF_EUNSUPPORTED,
-			   "%s is inside the WSL file system, which Windows programs such as "
-			   "vmrun.exe cannot use for VM files; put paths.vm_dir and the output "
-			   "directory on a Windows drive, e.g. /mnt/c/k3sforge",
-			   abs);
-		free(abs);
-		return KF_EUNSUPPORTED;
-	}
-	kf_buf_init(&b, 0);
-	kf_buf_printf(&b, "%c:\\", toupper((unsigned char)abs[5]));
-	rest = abs[6] ? abs + 7 : "";
-	for (; *rest; rest++)
-		kf_buf_putc(&b, *rest == '/' ? '\\' : *rest);
-	free(abs);
-	*out = kf_buf_detach(&b);
-	return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
-}
-
 int kf_vmrun_path(const struct kf_vmrun *v, char **out, const char *host_path,
 		  struct kf_err *err)
 {
@@ -691,7 +662,7 @@ bool kf_workstation_parse_version(const char *text, unsigned *major, unsigned *m
 	return sscanf(p, "%uH%u", major, patch) == 2 && (*patch = 0, true);
 }
 
-#define REG_EXE "/mnt/c/Windows/System32/reg.exe"
+#define REG_EXE KF_WIN_REG_EXE
 
 /* Runs argv and returns stdout + stderr (vmware-vmx -v prints on stderr, packer
  * driver_workstation_unix.go:150-155). */
