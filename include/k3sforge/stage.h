@@ -73,8 +73,4 @@ int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force);
 int kf_stage_resume_point(struct kf_ctx *ctx, const struct kf_stage_def *const *stages, int n,
 			  int from, bool force, int *first, char *why, size_t whylen);
 
-/* The ordered stages of `up` (defined in src/cmd/cmd_up.c). */
-extern const struct kf_stage_def *const kf_up_stages[];
-extern const int kf_up_stage_count;
-
 #endif

@@ -13,6 +13,9 @@ extern const struct kf_stage_def kf_stage_create_vms;
 extern const struct kf_stage_def kf_stage_wait;
 extern const struct kf_stage_def kf_stage_finalize;
 extern const struct kf_stage_def kf_stage_kubeconfig;
+/* The ordered stages of `up` (defined in src/cmd/cmd_up.c), NULL-terminated. */
+extern const struct kf_stage_def *const kf_up_stages[];
+extern const int kf_up_stage_count;
 
 /* Waits for every node (hypervisor signals when use_vmrun and vmrun is there), prints each
  * unfinished node's reason and diagnosis, records the outcome in state.json under stage's data

@@ -10,6 +10,7 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/cmd.h"
 #include "k3sforge/stage.h"
+#include "k3sforge/stages.h"
 
 #ifndef KF_VERSION
 #define KF_VERSION "0.0.0-dev"
