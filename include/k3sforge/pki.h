@@ -88,9 +88,8 @@ void kf_pki_fingerprint(struct kf_fp *fp, const struct kf_config *cfg);
 /* The server certificate's wanted SANs for cfg, normalised ("IP:192.168.6.1", "DNS:localhost"),
  * de-duplicated, in order: registry IP, 127.0.0.1, localhost, extra SANs. Extra SANs may be
  * "DNS:name", "IP:addr" or bare (an address if it parses as IPv4/IPv6, else a DNS name); a bad
- * one is KF_ECONFIG naming registry.extra_sans[i]. Free with kf_pki_sans_free. */
+ * one is KF_ECONFIG naming registry.extra_sans[i]. Free with kf_strv_free (strv.h). */
 int kf_pki_wanted_sans(char ***out, size_t *n, const struct kf_config *cfg, struct kf_err *err);
-void kf_pki_sans_free(char **sans, size_t n);
 /* The SANs a certificate file carries, normalised like kf_pki_wanted_sans, sorted. */
 int kf_pki_cert_sans(char ***out, size_t *n, const char *cert_path, struct kf_err *err);
 

@@ -137,6 +137,8 @@ int kf_vmrun_delete_vm(struct kf_vmrun *v, const char *vmx, struct kf_err *err);
 /* readVariable runtimeConfig|guestEnv|guestVar (caller frees). */
 int kf_vmrun_read_variable(struct kf_vmrun *v, const char *vmx, const char *kind,
 			   const char *name, char **value, struct kf_err *err);
+/* kf_strv_free under its old name, for the stages that still call it (they move to the
+ * hypervisor interface, issue #16). */
 void kf_vmrun_strv_free(char **v, size_t n);
 
 /* The Workstation product version ("17.6.1"), which vmrun's banner does not give (vmrun has

@@ -40,7 +40,7 @@ enum kf_wslproxy_plan kf_wslproxy_plan(const struct kf_portproxy *entries, size_
 				       const char *connect_addr, int connect_port,
 				       const struct kf_portproxy **found);
 
-/* The netsh argv vectors (NULL-terminated; free with kf_wslproxy_argv_free). netsh is
+/* The netsh argv vectors (NULL-terminated; free with kf_argv_free, strv.h). netsh is
  * KF_WIN_NETSH_EXE; each key=value is one argument, so no quoting is involved. */
 char **kf_wslproxy_argv_show(void);
 char **kf_wslproxy_argv_add(const char *listen_addr, int listen_port, const char *connect_addr,
@@ -50,7 +50,6 @@ char **kf_wslproxy_argv_delete(const char *listen_addr, int listen_port);
 char *kf_wslproxy_rule_name(int port);
 char **kf_wslproxy_argv_rule_show(int port);
 char **kf_wslproxy_argv_rule_add(int port);
-void kf_wslproxy_argv_free(char **argv);
 /* argv as one line for messages (what to run by hand in an elevated terminal; caller frees). */
 char *kf_wslproxy_argv_text(char *const *argv);
 

@@ -14,6 +14,7 @@
 #include "k3sforge/prep.h"
 #include "k3sforge/progress.h"
 #include "k3sforge/regserver.h"
+#include "k3sforge/strv.h"
 
 /* KubeSphere v4.1.3's ks-core chart with its default values (tech-notes §6). */
 static const char *const kubesphere_v413[] = {
@@ -186,7 +187,7 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 	}
 out:
 	kf_mirror_results_free(res, n_wanted);
-	kf_mirror_strv_free(missing, n_missing);
+	kf_strv_free(missing, n_missing);
 	free(names);
 	free(imgs);
 	free(all);
@@ -250,7 +251,7 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	      n_addon ? " and the add-ons" : "",
 	      n_wanted > n_k3s + n_addon ? " (the pinned pause image included)" : "");
 out:
-	kf_mirror_strv_free(missing, n_missing);
+	kf_strv_free(missing, n_missing);
 	kf_artifacts_images_free(k3s);
 	free(wanted);
 	free(ca);

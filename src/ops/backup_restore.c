@@ -451,8 +451,7 @@ out:
 	if (r && r != KF_EAUTH && rs.c)
 		kf_backup_reader_check_tag(&rs, buf, err);
 	kf_backup_reader_close(&rs);
-	OPENSSL_cleanse(buf, CHUNK);
-	free(buf);
+	kf_freezero(buf, CHUNK);
 	return r;
 }
 

@@ -19,6 +19,7 @@
 
 #include "backup_internal.h"
 #include "k3sforge/backup.h"
+#include "k3sforge/buf.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/labpaths.h"
@@ -445,12 +446,8 @@ out:
 		free(tmp);
 	}
 	EVP_CIPHER_CTX_free(w.c);
-	if (buf)
-		OPENSSL_cleanse(buf, CHUNK);
-	free(buf);
-	if (w.ct)
-		OPENSSL_cleanse(w.ct, CHUNK + 32);
-	free(w.ct);
+	kf_freezero(buf, CHUNK);
+	kf_freezero(w.ct, CHUNK + 32);
 	for (size_t i = 0; hex && i < items->n; i++)
 		free(hex[i]);
 	free(hex);
@@ -495,8 +492,5 @@ int kf_backup_passphrase(char **out, const char *file, const char *env, struct k
 
 void kf_backup_passphrase_free(char *pass)
 {
-	if (!pass)
-		return;
-	OPENSSL_cleanse(pass, strlen(pass));
-	free(pass);
+	kf_freezero_str(pass);
 }

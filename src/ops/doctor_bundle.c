@@ -213,13 +213,7 @@ out:
 		unlink(tmp);
 		free(tmp);
 	}
-	if (token) {
-		OPENSSL_cleanse(token, strlen(token));
-		free(token);
-	}
-	if (admin) {
-		OPENSSL_cleanse(admin, strlen(admin));
-		free(admin);
-	}
+	kf_freezero_str(token);
+	kf_freezero_str(admin);
 	return r;
 }

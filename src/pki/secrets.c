@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "pki_internal.h"
@@ -59,10 +60,7 @@ static bool password_configured(const struct kf_config *cfg)
 
 static void free_secret(char *s)
 {
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	kf_freezero_str(s);
 }
 
 static bool token_ok(const char *s)
@@ -166,10 +164,7 @@ static int ensure_secret(const char *out_dir, const char *rel, bool force,
 	r = kf_pki_report_add(rep, rel, exists ? KF_PKI_REGENERATED : KF_PKI_CREATED,
 			      exists ? "--force" : NULL, err);
 out:
-	if (fresh) {
-		OPENSSL_cleanse(fresh, gen_size);
-		free(fresh);
-	}
+	kf_freezero(fresh, gen_size);
 	free_secret(cur);
 	free(path);
 	return r;

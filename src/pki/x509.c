@@ -24,6 +24,7 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/strv.h"
 #include "pki_internal.h"
 
 #define PEM_FILE_MAX (256 * 1024)
@@ -88,18 +89,10 @@ nomem:
 	r = kf_err_set(err, KF_ENOMEM, "out of memory");
 out:
 	free(s);
-	kf_pki_sans_free(v, k);
+	kf_strv_free(v, k);
 	return r;
 }
 
-void kf_pki_sans_free(char **sans, size_t n)
-{
-	if (!sans)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(sans[i]);
-	free(sans);
-}
 
 static int cert_sans(char ***out, size_t *n, const X509 *x)
 {
@@ -151,7 +144,7 @@ static int cert_sans(char ***out, size_t *n, const X509 *x)
 	return 0;
 nomem:
 	GENERAL_NAMES_free(gens);
-	kf_pki_sans_free(v, k);
+	kf_strv_free(v, k);
 	return KF_ENOMEM;
 }
 
@@ -236,8 +229,7 @@ static int read_key(EVP_PKEY **out, const char *path, struct kf_err *err)
 	if (!*out)
 		r = ossl_fail(err, "%s: not an unencrypted PEM private key", path);
 	BIO_free(bio);
-	OPENSSL_cleanse(data, len);
-	free(data);
+	kf_freezero(data, len);
 	return r;
 }
 
@@ -490,7 +482,7 @@ out:
 	ERR_clear_error();
 	free(hs);
 	free(ws);
-	kf_pki_sans_free(have, nh);
+	kf_strv_free(have, nh);
 	X509_STORE_CTX_free(sctx);
 	X509_STORE_free(store);
 	return r;
@@ -705,7 +697,7 @@ out:
 	EVP_PKEY_free(cakey);
 	X509_free(cert);
 	X509_free(ca);
-	kf_pki_sans_free(sans, n_sans);
+	kf_strv_free(sans, n_sans);
 	tls_paths_free(&p);
 	return r;
 }
@@ -749,7 +741,7 @@ out:
 	EVP_PKEY_free(cakey);
 	X509_free(cert);
 	X509_free(ca);
-	kf_pki_sans_free(sans, n_sans);
+	kf_strv_free(sans, n_sans);
 	tls_paths_free(&p);
 	return r;
 }
@@ -843,18 +835,10 @@ static int san_normalise(char **out, const char *in, bool bare_ok)
 /* Appends a copy unless already present. */
 static int sans_add(char ***v, size_t *n, const char *san)
 {
-	char **nv;
-
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*v)[i], san) == 0)
 			return 0;
-	if (!(nv = realloc(*v, (*n + 1) * sizeof(char *))))
-		return KF_ENOMEM;
-	*v = nv;
-	if (!(nv[*n] = strdup(san)))
-		return KF_ENOMEM;
-	(*n)++;
-	return 0;
+	return kf_strv_append(v, n, san, strlen(san));
 }
 
 static int sans_cmp(const void *a, const void *b)

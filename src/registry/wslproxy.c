@@ -16,6 +16,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/strv.h"
 
 #define MAX_ENTRIES 1024
 #define NETSH_TIMEOUT_MS 30000
@@ -130,7 +131,7 @@ static char **vec(const char *const *items)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!(v[i] = strdup(items[i]))) {
-			kf_wslproxy_argv_free(v);
+			kf_argv_free(v);
 			return NULL;
 		}
 	return v;
@@ -205,14 +206,6 @@ char **kf_wslproxy_argv_rule_add(int port)
 	}
 }
 
-void kf_wslproxy_argv_free(char **argv)
-{
-	if (!argv)
-		return;
-	for (size_t i = 0; argv[i]; i++)
-		free(argv[i]);
-	free(argv);
-}
 
 char *kf_wslproxy_argv_text(char *const *argv)
 {
@@ -323,7 +316,7 @@ static int table(struct kf_portproxy **entries, size_t *n, struct kf_err *err)
 	if (r == 0)
 		r = kf_wslproxy_parse_show(text, entries, n, err);
 	free(text);
-	kf_wslproxy_argv_free(argv);
+	kf_argv_free(argv);
 	return r;
 }
 
@@ -405,10 +398,10 @@ out:
 	free(entries);
 	free(src);
 	free(wsl);
-	kf_wslproxy_argv_free(add);
-	kf_wslproxy_argv_free(del);
-	kf_wslproxy_argv_free(rshow);
-	kf_wslproxy_argv_free(radd);
+	kf_argv_free(add);
+	kf_argv_free(del);
+	kf_argv_free(rshow);
+	kf_argv_free(radd);
 	return r;
 }
 
@@ -449,6 +442,6 @@ out:
 	free(entries);
 	free(wsl);
 	free(cmd);
-	kf_wslproxy_argv_free(add);
+	kf_argv_free(add);
 	return r;
 }

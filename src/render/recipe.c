@@ -40,8 +40,7 @@ static void free_secret(char *s)
 {
 	if (!s)
 		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
+	kf_freezero_str(s);
 }
 
 static void rstrip(char *s)

@@ -19,6 +19,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/strv.h"
 #include "vmrun_internal.h"
 
 #define BANNER_TIMEOUT_MS 15000
@@ -31,11 +32,7 @@ static const char *const wsl_dirs[] = {
 
 void kf_vmrun_strv_free(char **v, size_t n)
 {
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	kf_strv_free(v, n);
 }
 
 void kf_vmrun_free(struct kf_vmrun *v)
@@ -46,10 +43,7 @@ void kf_vmrun_free(struct kf_vmrun *v)
 	free(v->path);
 	free(v->version);
 	free(v->guest_user);
-	if (v->guest_pass) {
-		OPENSSL_cleanse(v->guest_pass, strlen(v->guest_pass));
-		free(v->guest_pass);
-	}
+	kf_freezero_str(v->guest_pass);
 	free(v->vdiskmanager);
 	free(v);
 }
@@ -66,10 +60,7 @@ int kf_vmrun_set_guest_auth(struct kf_vmrun *v, const char *user, const char *pa
 	if (pass)
 		kf_log_add_secret(pass);
 	free(v->guest_user);
-	if (v->guest_pass) {
-		OPENSSL_cleanse(v->guest_pass, strlen(v->guest_pass));
-		free(v->guest_pass);
-	}
+	kf_freezero_str(v->guest_pass);
 	v->guest_user = u;
 	v->guest_pass = p;
 	return 0;
@@ -429,13 +420,10 @@ static int parse_listing(const char *text, const char *header, char ***items, si
 		if (!seen) {
 			seen = len >= strlen(header) && strncmp(p, header, strlen(header)) == 0;
 		} else if (len) {
-			char **nv = realloc(v, (cnt + 1) * sizeof(*nv));
-			if (!nv || cnt >= 100000 || !(nv[cnt] = strndup(p, len))) {
-				kf_vmrun_strv_free(nv ? nv : v, cnt);
+			if (cnt >= 100000 || kf_strv_append(&v, &cnt, p, len) != 0) {
+				kf_strv_free(v, cnt);
 				return kf_err_set(err, KF_ENOMEM, "out of memory");
 			}
-			v = nv;
-			cnt++;
 		}
 		p = eol ? eol + 1 : NULL;
 	}

@@ -23,6 +23,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/sshkey.h"
+#include "k3sforge/strv.h"
 #include "pki_testutil.h"
 
 struct fx {
@@ -271,7 +272,7 @@ static void test_pki_server_key_matches_its_certificate(void **state)
 	assert_int_equal(kf_pki_wanted_sans(&sans, &n, f->cfg, &f->err), 0);
 	assert_int_equal(kf_pki_verify_server_cert(ca, crt, key, (const char *const *)sans, n,
 						   &f->err), 0);
-	kf_pki_sans_free(sans, n);
+	kf_strv_free(sans, n);
 	free(a);
 	free(b);
 	free(crt);
@@ -667,7 +668,7 @@ static void test_pki_wanted_sans_detect_ip_and_name_and_drop_duplicates(void **s
 	assert_string_equal(v[2], "DNS:localhost");
 	assert_string_equal(v[3], "IP:::1");
 	assert_string_equal(v[4], "DNS:host-a");
-	kf_pki_sans_free(v, n);
+	kf_strv_free(v, n);
 }
 
 /* --- SSH ------------------------------------------------------------------------------------ */

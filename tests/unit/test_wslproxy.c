@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/strv.h"
 #include "k3sforge/wslproxy.h"
 
 /* As Windows 11 prints it (CRLF), two entries. */
@@ -40,7 +41,7 @@ static void assert_argv(char **argv, const char *const *want)
 		assert_string_equal(argv[i], want[i]);
 	}
 	assert_null(argv[i]);
-	kf_wslproxy_argv_free(argv);
+	kf_argv_free(argv);
 }
 
 static void test_wslproxy_parses_the_english_show_table(void **state)
@@ -185,7 +186,7 @@ static void test_wslproxy_argv_text_is_what_to_type_elevated(void **state)
 	assert_string_equal(text, "netsh.exe interface portproxy add v4tov4 listenaddress=192.168.6.1 "
 				  "listenport=5000 connectaddress=172.20.240.2 connectport=5000");
 	free(text);
-	kf_wslproxy_argv_free(argv);
+	kf_argv_free(argv);
 }
 
 int main(void)
