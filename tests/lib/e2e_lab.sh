@@ -67,19 +67,9 @@ e2e_spawn() { # name logfile argv...
 	echo $! >"$E2E_WORK/pids/$name.pid"
 }
 
-# A process that exited but was not reaped yet (PID 1 may be slow to) counts as gone.
-e2e_alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
-
-e2e_stop_pidfile() {
-	local f=$1 pid
-	[ -f "$f" ] || return 0
-	pid=$(cat "$f" 2>/dev/null)
-	rm -f "$f"
-	[ -n "$pid" ] && e2e_alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 60); do e2e_alive "$pid" || return 0; sleep 0.05; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/lib/pids.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
+e2e_stop_pidfile() { h_stop_pidfile "$1" 3; }
 
 e2e_wait_http() { # url
 	for _ in $(seq 200); do
