@@ -4,10 +4,10 @@
 # defaults (no k3sforge.yaml in the work dir).
 set -uo pipefail
 : "${K3SFORGE_BIN:?}" "${KF_SOURCE_DIR:?}"
-# shellcheck source=tests/integration/recipe_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/recipe_fixture.sh"
-# shellcheck source=tests/integration/iso_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/iso_fixture.sh"
+# shellcheck source=tests/lib/recipe_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/recipe_fixture.sh"
+# shellcheck source=tests/lib/iso_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/iso_fixture.sh"
 
 . "$KF_SOURCE_DIR/tests/lib/harness.sh"
 h_scratch kfcli

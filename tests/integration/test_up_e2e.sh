@@ -10,7 +10,7 @@
 #   - a loopback file server with a FAKE k3s release (random binary and airgap tarball,
 #     k3s-images.txt, sha256sum-amd64.txt, install.sh pinned by sha256), and a plain-HTTP source
 #     registry holding tiny synthetic images (images.source_registry: http://127.0.0.1:PORT);
-#   - an ISO in Ubuntu 22.04's shape (tests/integration/iso_fixture.sh) for build-iso;
+#   - an ISO in Ubuntu 22.04's shape (tests/lib/iso_fixture.sh) for build-iso;
 #   - vmware.vmrun = tests/fakes/vmrun (the allowed vmrun double). Its power-on hook runs
 #     tests/lib/e2e_guest.sh start: a real sshd on the node's address with the node's pinned
 #     host key from <out>/ssh/host/, the operator key authorized, tests/fakes/guest-shell as
