@@ -8,6 +8,7 @@
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
 #include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h" /* kf_ctx_path takes these <out>-relative paths */
 #include "k3sforge/opt.h"
 #include "k3sforge/report.h"
 

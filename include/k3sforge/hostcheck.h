@@ -45,7 +45,5 @@ int kf_vmnet_number(const char *name);
 int kf_vmnet_judge(struct kf_findings *out, const struct kf_config *cfg,
 		   const struct kf_vmnet_info *info, const char *source, const char *host_addr,
 		   bool host_addr_known);
-/* Reads networkingMode from .wslconfig text: "mirrored", "nat", ... or NULL (default, NAT). */
-char *kf_wslconfig_networking_mode(const char *text);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
+#include "k3sforge/findings.h"
 #include "k3sforge/stage.h"
 
 /* What the command line asked of the stages; zero = the defaults `up` uses. */
@@ -62,6 +63,11 @@ extern const char *const kf_after_create_vms[];
 /* The Ubuntu ISO build-iso remasters is set, there, and an Ubuntu live-server image (what to
  * do when not); `up` asks before it starts. */
 int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err);
+/* The host checks of `doctor --host` and up's preflight: the hypervisor's (hypervisor.h
+ * KF_HOSTCHECK_* bits, VM folders under out_dir's configuration) and, with KF_HOSTCHECK_WSL
+ * under WSL, the registry's Windows port proxy. Returns 0 unless out of memory. */
+int kf_lab_host_checks(struct kf_findings *out, const struct kf_config *cfg, const char *out_dir,
+		       unsigned what);
 /* Waits for every node (hypervisor signals unless with_hv is false or the hypervisor cannot be
  * opened), prints each unfinished node's reason and diagnosis, records the outcome in
  * state.json under stage's data ("nodes"). Shared by wait and finalize. */

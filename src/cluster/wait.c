@@ -12,6 +12,7 @@
 
 #include "k3sforge/buf.h"
 #include "k3sforge/fanout.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
@@ -20,20 +21,11 @@
 
 /* Markers the recipe writes along the way: progress, never completion. */
 static const char *const early_markers[] = {
-	"/var/lib/iso-copy-complete", "/var/lib/cloud-init-complete", "/var/lib/hostname-set",
-	"/var/lib/timezone-set",      "/var/lib/swap-disabled",       "/var/lib/sync-time-enabled",
-	"/var/lib/ca-certificates-updated",
+	KF_MARKER_DIR KF_MARKER_ISO_COPY, KF_MARKER_DIR KF_MARKER_CLOUD_INIT,
+	KF_MARKER_DIR KF_MARKER_HOSTNAME, KF_MARKER_DIR KF_MARKER_TIMEZONE,
+	KF_MARKER_DIR KF_MARKER_SWAP,     KF_MARKER_DIR KF_MARKER_SYNC_TIME,
+	KF_MARKER_DIR KF_MARKER_CA_CERTS,
 };
-
-const char *kf_role_marker(enum kf_role role)
-{
-	return role == KF_ROLE_MASTER ? KF_MARKER_MASTER : KF_MARKER_WORKER;
-}
-
-const char *kf_role_unit(enum kf_role role)
-{
-	return role == KF_ROLE_MASTER ? "k3s-bootstrap" : "k3s-agent-bootstrap";
-}
 
 const char *kf_wait_phase_name(enum kf_wait_phase p)
 {

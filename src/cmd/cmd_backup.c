@@ -36,7 +36,7 @@ static const struct kf_opt backup_opts[] = {
 static int export_images(struct kf_ctx *ctx, const struct kf_config *cfg, const char *path)
 {
 	char listen[128], host[128], from[200];
-	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	char *ca = kf_ctx_path(ctx, KF_OUT_CA_CRT);
 	char **k3s = NULL;
 	const char *const *addon = kf_addon_images(cfg);
 	struct kf_mirror_image *imgs = NULL;

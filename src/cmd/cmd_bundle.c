@@ -241,7 +241,7 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 		if ((r = kf_ctx_lock(ctx)) != 0 ||
 		    (r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), &ctx->err)) != 0)
 			return r;
-		if (!(ca = kf_ctx_path(ctx, "pki/ca.crt")))
+		if (!(ca = kf_ctx_path(ctx, KF_OUT_CA_CRT)))
 			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 	} else {
 		snprintf(to, sizeof(to), "%s", opt_to);

@@ -12,6 +12,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/platform_wsl.h"
 #include "k3sforge/proc.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/state.h"
@@ -42,66 +43,6 @@ static char *context_name(const struct kf_config *cfg)
 	if (s)
 		snprintf(s, n, "k3sforge-%s", cfg->cluster_name);
 	return s;
-}
-
-/* C:\Users\op → /mnt/c/Users/op */
-static char *windows_to_wsl(const char *win)
-{
-	size_t n = strlen(win);
-	char *out;
-
-	if (n < 3 || win[1] != ':' || (win[2] != '\\' && win[2] != '/'))
-		return NULL;
-	out = malloc(n + 8);
-	if (!out)
-		return NULL;
-	snprintf(out, n + 8, "/mnt/%c%s", win[0] | 0x20, win + 2);
-	for (char *p = out; *p; p++)
-		if (*p == '\\')
-			*p = '/';
-	return out;
-}
-
-/* The Windows user's profile folder as a WSL path (caller frees). */
-static int windows_home(char **out, struct kf_err *err)
-{
-	const char *env = getenv("K3SFORGE_WINDOWS_HOME");
-	const char *argv[] = { "cmd.exe", "/c", "echo", "%USERPROFILE%", NULL };
-	struct kf_proc p;
-	char *line, *wsl;
-	int r;
-
-	*out = NULL;
-	if (env && *env) {
-		*out = strdup(env);
-		return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
-	}
-	if (!kf_platform_is_wsl())
-		return kf_err_set(err, KF_EUNSUPPORTED,
-				  "--windows works from WSL only (this host is not WSL)");
-	memset(&p, 0, sizeof(p));
-	p.argv = argv;
-	p.cwd = "/mnt/c";
-	p.timeout_ms = 15000;
-	if ((r = kf_proc_run_ok(&p, err)) != 0) {
-		kf_proc_free(&p);
-		return kf_err_wrap(err, "cannot ask Windows for %%USERPROFILE%%");
-	}
-	line = strdup(kf_buf_str(&p.out));
-	kf_proc_free(&p);
-	if (!line)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	line[strcspn(line, "\r\n")] = '\0';
-	wsl = windows_to_wsl(line);
-	if (!wsl) {
-		r = kf_err_set(err, KF_EFAIL, "Windows reported USERPROFILE as '%s', not a drive path",
-			       line);
-		free(line);
-		return r;
-	}
-	free(line);
-	*out = wsl;
-	return 0;
 }
 
 static int merge_into(const struct kf_lab *lab, const char *path, const struct kf_ynode *kc,
@@ -184,7 +125,7 @@ static int kubeconfig_stage_run(struct kf_lab *lab, struct kf_err *err)
 		r = err->code;
 		goto out;
 	}
-	out_path = kf_lab_path(lab, "kubeconfig");
+	out_path = kf_lab_path(lab, KF_OUT_KUBECONFIG);
 	if ((r = kf_fs_write_atomic(out_path, out_text, strlen(out_text), 0600, err)) != 0)
 		goto out;
 	kf_info("wrote %s (context %s, server %s)", out_path, name, server);
@@ -201,7 +142,7 @@ static int kubeconfig_stage_run(struct kf_lab *lab, struct kf_err *err)
 	}
 	if (lab->opts.kubeconfig.windows) {
 		char *wpath;
-		if ((r = windows_home(&winhome, err)) != 0)
+		if ((r = kf_wsl_windows_home(&winhome, err)) != 0)
 			goto out;
 		wpath = kf_path_join(winhome, ".kube/config");
 		r = wpath ? merge_into(lab, wpath, kc, err) : kf_err_set(err, KF_ENOMEM, "out of memory");
@@ -239,7 +180,7 @@ static int kubeconfig_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct k
 	kf_fp_int(fp, "no_merge", lab->opts.kubeconfig.no_merge);
 	kf_fp_str(fp, "target", lab->opts.kubeconfig.target);
 	kf_fp_int(fp, "windows", lab->opts.kubeconfig.windows);
-	kh = kf_lab_path(lab, "ssh/known_hosts");
+	kh = kf_lab_path(lab, KF_OUT_KNOWN_HOSTS);
 	kf_fp_file(fp, "known_hosts", kh);
 	free(kh);
 	return 0;
@@ -247,7 +188,7 @@ static int kubeconfig_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct k
 
 static int kubeconfig_check(struct kf_lab *lab, struct kf_err *err)
 {
-	char *p = kf_lab_path(lab, "kubeconfig");
+	char *p = kf_lab_path(lab, KF_OUT_KUBECONFIG);
 	bool ok = p && kf_fs_exists(p);
 
 	free(p);

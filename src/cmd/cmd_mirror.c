@@ -156,10 +156,12 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 		mo.to_ca = opt_to_ca;
 		if (!opt_to_ca && cfg) {
 			/* --to naming the lab registry: its CA, as without --to */
-			char lab[300];
-			snprintf(lab, sizeof(lab), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
-			if (strcmp(opt_to, lab) == 0) {
-				if (!(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
+			char *lab = kf_registry_hostport(cfg);
+			bool is_lab = lab && strcmp(opt_to, lab) == 0;
+
+			free(lab);
+			if (is_lab) {
+				if (!(ca_default = kf_ctx_path(ctx, KF_OUT_CA_CRT))) {
 					r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 					goto out;
 				}
@@ -170,7 +172,7 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 		/* The lab registry is read-only where the lab reaches it: k3sforge writes through
 		 * its push instance on 127.0.0.1 (same storage, same certificate). */
 		size_t n = 64;
-		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
+		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, KF_OUT_CA_CRT))) {
 			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 			goto out;
 		}

@@ -6,6 +6,7 @@
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 
@@ -83,7 +84,7 @@ int kf_ctx_lock(struct kf_ctx *ctx)
 		}
 		return r;
 	}
-	log_path = kf_path_join(ctx->out_dir, "k3sforge.log");
+	log_path = kf_path_join(ctx->out_dir, KF_OUT_LOG);
 	if (log_path && kf_log_open_file(log_path) != 0)
 		kf_warn("cannot write the log copy %s; going on without it", log_path);
 	free(log_path);

@@ -13,6 +13,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/iso.h"
 #include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/render.h"
@@ -380,7 +381,7 @@ static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
 {
 	const struct kf_config *cfg = lab->cfg;
 	struct kf_recipe_inputs *in = NULL;
-	char *iso_dir = kf_lab_path(lab, "iso");
+	char *iso_dir = kf_lab_path(lab, KF_OUT_ISO_DIR);
 	const char *tpl_dir = kf_render_template_dir();
 	struct seed_job *jobs = NULL;
 	int r;
@@ -468,9 +469,9 @@ static int build_iso_check(struct kf_lab *lab, struct kf_err *err)
 		char rel[300], *p;
 		bool ok;
 		if (i == cfg->n_nodes)
-			snprintf(rel, sizeof(rel), "iso/installer.iso");
+			snprintf(rel, sizeof(rel), KF_OUT_INSTALLER_ISO);
 		else
-			snprintf(rel, sizeof(rel), "iso/seed-%s.iso", cfg->nodes[i].name);
+			snprintf(rel, sizeof(rel), KF_OUT_SEED_ISO_FMT, cfg->nodes[i].name);
 		p = kf_lab_path(lab, rel);
 		ok = p && kf_fs_exists(p);
 		free(p);

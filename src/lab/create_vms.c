@@ -10,6 +10,7 @@
 #include "k3sforge/fanout.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/report.h"
@@ -87,7 +88,7 @@ static char *iso_path(const struct kf_lab *lab, const char *node)
 {
 	char *rel = NULL, *p;
 
-	if (node ? asprintf(&rel, "iso/seed-%s.iso", node) < 0 : !(rel = strdup("iso/installer.iso")))
+	if (node ? asprintf(&rel, KF_OUT_SEED_ISO_FMT, node) < 0 : !(rel = strdup(KF_OUT_INSTALLER_ISO)))
 		return NULL;
 	p = kf_lab_path(lab, rel);
 	free(rel);

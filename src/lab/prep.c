@@ -9,12 +9,14 @@
 #include "k3sforge/bundle.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/prep.h"
 #include "k3sforge/registries_yaml.h"
 #include "k3sforge/regserver.h"
+#include "k3sforge/platform_wsl.h"
 #include "k3sforge/wslproxy.h"
 
 static void artifacts_opts(const struct kf_lab *lab, struct kf_artifacts_opts *o)
@@ -64,7 +66,7 @@ static int prep_check(struct kf_lab *lab, struct kf_err *err)
 	if ((r = kf_regserver_check(cfg, lab->out_dir, err)) != 0)
 		return r;
 	/* WSL's address changes when WSL restarts: a stale port proxy makes prep run again. */
-	if (kf_wslproxy_netmode(NULL) == KF_WSL_NAT) {
+	if (kf_wsl_networking_mode(NULL) == KF_WSL_NAT) {
 		int port = 0;
 		if ((r = registry_port(cfg, &port, err)) != 0)
 			return r;
@@ -100,7 +102,7 @@ static int load_bundle(struct kf_lab *lab, struct kf_bundle *b, const char *stag
 {
 	const struct kf_config *cfg = lab->cfg;
 	char to[64];
-	char *ca = kf_lab_path(lab, "pki/ca.crt");
+	char *ca = kf_lab_path(lab, KF_OUT_CA_CRT);
 	struct kf_bundle_import_stats st;
 	int r;
 

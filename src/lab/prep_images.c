@@ -16,6 +16,7 @@
 #include "k3sforge/prep.h"
 #include "k3sforge/progress.h"
 #include "k3sforge/regserver.h"
+#include "k3sforge/strv.h"
 
 void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
 {
@@ -168,7 +169,7 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 	}
 out:
 	kf_mirror_results_free(res, n_wanted);
-	kf_mirror_strv_free(missing, n_missing);
+	kf_strv_free(missing, n_missing);
 	free(names);
 	free(imgs);
 	free(all);
@@ -179,7 +180,7 @@ int kf_prep_images(struct kf_lab *lab, struct kf_err *err)
 {
 	const struct kf_config *cfg = lab->cfg;
 	char listen[128], host[128], to[200], push_to[64];
-	char *ca = kf_lab_path(lab, "pki/ca.crt");
+	char *ca = kf_lab_path(lab, KF_OUT_CA_CRT);
 	char **k3s = NULL, **missing = NULL;
 	const char **wanted = NULL;
 	const char *const *addon = kf_addon_images(cfg);
@@ -233,7 +234,7 @@ int kf_prep_images(struct kf_lab *lab, struct kf_err *err)
 	      n_addon ? " and the add-ons" : "",
 	      n_wanted > n_k3s + n_addon ? " (the pinned pause image included)" : "");
 out:
-	kf_mirror_strv_free(missing, n_missing);
+	kf_strv_free(missing, n_missing);
 	kf_artifacts_images_free(k3s);
 	free(wanted);
 	free(ca);

@@ -7,6 +7,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/hypervisor.h"
 #include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/up.h"
@@ -119,8 +120,8 @@ static int preflight_vms(const struct kf_lab *lab, struct kf_findings *f)
 
 	if (!vm_dir)
 		return KF_ENOMEM;
-	r = kf_hv_host_checks(f, cfg, vm_dir,
-			      KF_HOSTCHECK_VMRUN | KF_HOSTCHECK_RESOURCES | KF_HOSTCHECK_WSL);
+	r = kf_lab_host_checks(f, cfg, lab->out_dir,
+			       KF_HOSTCHECK_VMRUN | KF_HOSTCHECK_RESOURCES | KF_HOSTCHECK_WSL);
 	/* VMware's VMnet reading is listed, but a failed one warns: it is judged from VMware's
 	 * files and the registry as the public record shows them, which no real host has
 	 * confirmed yet (docs/vmware.md); a wrong VMnet still ends in wait's SSH timeout naming
@@ -153,7 +154,7 @@ int kf_up_preflight(const struct kf_lab *lab, const struct kf_up_run *u, struct 
 	if (pi >= 0 && u->first <= pi && (r = preflight_prep(lab, f)) != 0)
 		return r;
 	if (bi >= 0 && u->first <= bi) {
-		char *installer = kf_lab_path(lab, "iso/installer.iso");
+		char *installer = kf_lab_path(lab, KF_OUT_INSTALLER_ISO);
 		bool have = installer && kf_fs_exists(installer);
 		struct kf_err e;
 		free(installer);

@@ -138,20 +138,7 @@ static void *node_main(void *arg)
 		sn->k3s_active = strcmp(text, "active") == 0 ? KF_TRI_YES : KF_TRI_NO;
 	}
 	free(text);
-	{
-		double t0 = kf_now_wall(), t1;
-		status = run(s, "date +%s.%N", tmo, &text);
-		t1 = kf_now_wall();
-		if (status == 0 && text) {
-			char *end = NULL;
-			double guest = strtod(text, &end);
-			if (end && end != text && *end == '\0' && guest > 0) {
-				sn->skew_known = true;
-				sn->skew_s = guest - (t0 + t1) / 2.0;
-			}
-		}
-		free(text);
-	}
+	sn->skew_known = kf_node_clock_skew(s, tmo, &sn->skew_s, &e) == 0;
 	if (n->role == KF_ROLE_MASTER) {
 		char *json = NULL;
 		if (kf_cluster_kubectl_json(s, "get nodes", &json, &e) == 0)
@@ -185,7 +172,7 @@ static void check_registry(struct kf_status *st, const struct kf_config *cfg, co
 	struct kf_regserver_status rs;
 	struct kf_tls_probe probe;
 	char listen[128], host[128], to[200];
-	char *ca = kf_path_join(out_dir, "pki/ca.crt");
+	char *ca = kf_path_join(out_dir, KF_OUT_CA_CRT);
 	char **k3s = NULL;
 	const char **wanted = NULL;
 	const char *const *addon = kf_addon_images(cfg);
@@ -249,7 +236,7 @@ out:
 
 static void check_api(struct kf_status *st, const char *out_dir)
 {
-	char *path = kf_path_join(out_dir, "kubeconfig"), *text = NULL, *version = NULL;
+	char *path = kf_path_join(out_dir, KF_OUT_KUBECONFIG), *text = NULL, *version = NULL;
 	struct kf_ynode *kc = NULL;
 	size_t len = 0;
 	struct kf_err e;

@@ -1,5 +1,5 @@
 /* The ISO images, read back with the real xorriso CLI: the installer remastered from a fixture
- * in Ubuntu 22.04's shape (tests/integration/iso_fixture.sh: BIOS El Torito + grub2 MBR, UEFI
+ * in Ubuntu 22.04's shape (tests/lib/iso_fixture.sh: BIOS El Torito + grub2 MBR, UEFI
  * from an appended GPT partition), the NoCloud seeds, and the build-iso stage's idempotence. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,8 +55,8 @@ static char *sh_ok(const char *script, const char *a1, const char *a2)
 	char *out;
 
 	snprintf(full, sizeof(full),
-		 "set -eo pipefail; source %s/integration/iso_fixture.sh; "
-		 "source %s/integration/recipe_fixture.sh; %s",
+		 "set -eo pipefail; source %s/lib/iso_fixture.sh; "
+		 "source %s/lib/recipe_fixture.sh; %s",
 		 KF_TESTS_DIR, KF_TESTS_DIR, script);
 	p = sh(full, a1, a2);
 	if (p.exit_code != 0)
