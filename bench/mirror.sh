@@ -129,7 +129,7 @@ echo "building the synthetic image set (~$SCALE_MB MiB) in $SRC_ADDR"
 python3 "$HERE/mirror_images.py" "$SRC_ADDR" "$SCALE_MB" "$WORK/images.txt" "$WORK/blobs.txt"
 if [ "$FAR" = 1 ]; then
 	port=$(free_port)
-	python3 "$SRC_DIR/tests/mirror_fault_proxy.py" --listen "127.0.0.1:$port" \
+	python3 "$SRC_DIR/tests/lib/mirror_fault_proxy.py" --listen "127.0.0.1:$port" \
 		--upstream "$SRC_ADDR" --delay-ms 50 --rate-conn 20000000 --rate-total 100000000 &
 	PIDS+=("$!")
 	SRC_ADDR=127.0.0.1:$port

@@ -40,8 +40,8 @@ now() { date +%s.%N; }
 calc() { awk "BEGIN{printf \"%.2f\", $1}"; }
 
 # One ISO in Ubuntu's shape for every size.
-# shellcheck source=tests/integration/iso_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/iso_fixture.sh"
+# shellcheck source=tests/lib/iso_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/iso_fixture.sh"
 mkdir -p "$ROOT/isowork"
 ubuntu_like_iso "$ROOT/ubuntu.iso" "$ROOT/isowork"
 export E2E_ISO="$ROOT/ubuntu.iso"

@@ -13,10 +13,10 @@ if [ ! -x "$bin" ]; then
 	cmake -S "$here" -B "$here/build-bench" -DCMAKE_BUILD_TYPE=Release -DKF_TESTS=OFF >/dev/null
 	cmake --build "$here/build-bench" -j2 >/dev/null
 fi
-# shellcheck source=tests/integration/recipe_fixture.sh
-source "$here/tests/integration/recipe_fixture.sh"
-# shellcheck source=tests/integration/iso_fixture.sh
-source "$here/tests/integration/iso_fixture.sh"
+# shellcheck source=tests/lib/recipe_fixture.sh
+source "$here/tests/lib/recipe_fixture.sh"
+# shellcheck source=tests/lib/iso_fixture.sh
+source "$here/tests/lib/iso_fixture.sh"
 
 work=$(mktemp -d /tmp/kfbench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

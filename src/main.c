@@ -10,7 +10,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
-#include "k3sforge/stage.h"
+#include "k3sforge/run.h"
 
 #ifndef KF_VERSION
 #define KF_VERSION "0.0.0-dev"
@@ -168,32 +168,6 @@ static int finish(struct kf_ctx *ctx, int r, const char *hint)
 	return status;
 }
 
-/* The option of opts that token names (-x, -xVALUE, --name, --name=VALUE), or NULL. *inline_value
- * is set when the value is in the token itself. */
-static const struct kf_opt *option_named(const struct kf_opt *opts, const char *token,
-					 bool *inline_value)
-{
-	*inline_value = false;
-	if (!opts || token[0] != '-' || token[1] == '\0')
-		return NULL;
-	for (const struct kf_opt *o = opts; o->type != KF_OPT_END; o++) {
-		if (token[1] == '-' && o->long_name) {
-			size_t n = strlen(o->long_name);
-			if (strncmp(token + 2, o->long_name, n) == 0 &&
-			    (token[2 + n] == '\0' || token[2 + n] == '=')) {
-				*inline_value = token[2 + n] == '=';
-				return o;
-			}
-		} else if (token[1] != '-' && o->short_name && token[1] == o->short_name) {
-			if (token[2] && o->type == KF_OPT_FLAG)
-				return NULL; /* bundled flags (-vq): left to the command, which says so */
-			*inline_value = token[2] != '\0';
-			return o;
-		}
-	}
-	return NULL;
-}
-
 /* Global options may also follow the command (`k3sforge up -c lab.yaml`, as people type it):
  * takes them out of args[1..*n) and applies them, leaving the command's own options (and their
  * values) alone; a command's own option of the same name (doctor/status --json) wins. */
@@ -212,14 +186,14 @@ static int take_trailing_globals(const struct kf_cmd *cmd, const struct kf_opt *
 				args[out++] = args[i++];
 			break;
 		}
-		if ((o = option_named(cmd->opts, args[i], &inl)) != NULL) {
+		if ((o = kf_opt_find(cmd->opts, args[i], &inl)) != NULL) {
 			/* the command's own: keep it, and its value */
 			take = (o->type != KF_OPT_FLAG && !inl && i + 1 < *n) ? 2 : 1;
 			while (take--)
 				args[out++] = args[i++];
 			continue;
 		}
-		if ((o = option_named(globals, args[i], &inl)) == NULL ||
+		if ((o = kf_opt_find(globals, args[i], &inl)) == NULL ||
 		    strcmp(o->long_name, "help") == 0 || strcmp(o->long_name, "version") == 0) {
 			args[out++] = args[i++];
 			continue;
@@ -368,6 +342,8 @@ int main(int argc, char **argv)
 		kf_err_set(&ctx.err, r, "out of memory");
 		return finish(&ctx, r, NULL);
 	}
+	ctx.lab.run = ctx.run;
+	ctx.lab.out_dir = ctx.out_dir;
 	r = cmd->run(&ctx, argc, argv);
 	if (r == 1) { /* help was printed */
 		kf_run_free(ctx.run);

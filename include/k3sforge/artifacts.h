@@ -17,14 +17,7 @@
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
-
-#define KF_ARTIFACT_SUMS_NAME "sha256sum-amd64.txt"
-#define KF_ARTIFACT_K3S_NAME "k3s"
-#define KF_ARTIFACT_AIRGAP_NAME "k3s-airgap-images-amd64.tar.zst"
-#define KF_ARTIFACT_IMAGES_NAME "k3s-images.txt"
-#define KF_ARTIFACT_INSTALL_NAME "install.sh"
-#define KF_ARTIFACTS_MANIFEST "verified.json"
-#define KF_ARTIFACTS_SUBDIR "artifacts"
+#include "k3sforge/labpaths.h" /* the artifact names and folder */
 
 enum kf_artifact_kind {
 	KF_ARTIFACT_SUMS = 0,

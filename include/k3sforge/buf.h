@@ -34,6 +34,11 @@ const char *kf_buf_str(const struct kf_buf *b);
 char *kf_buf_detach(struct kf_buf *b);
 /* Wipes the contents (for secrets) and frees. */
 void kf_buf_free_secret(struct kf_buf *b);
+/* Wipes len bytes at p, then frees p (OpenBSD's freezero): for keys, tokens, passwords and what
+ * held them. p may be NULL. */
+void kf_freezero(void *p, size_t len);
+/* kf_freezero of a secret string's characters (s may be NULL). */
+void kf_freezero_str(char *s);
 void kf_buf_free(struct kf_buf *b);
 
 /* A NUL-terminated copy of s[0..len) in which every invalid UTF-8 sequence (and NUL) is replaced

@@ -7,7 +7,10 @@
 
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
+#include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h" /* kf_ctx_path takes these <out>-relative paths */
 #include "k3sforge/opt.h"
+#include "k3sforge/report.h"
 
 struct kf_run;
 struct kf_state;
@@ -21,13 +24,9 @@ struct kf_ctx {
 	struct kf_config *cfg;      /* loaded by kf_ctx_config */
 	struct kf_run *run;         /* stage timings of this invocation */
 	struct kf_lock *lock;       /* output-dir lock, taken by kf_ctx_lock */
-	/* Where the prep stage takes the k3s files and images from, set by `prep` and `up` from
-	 * their options (not an input of prep's fingerprint: the verified result is the same). */
-	struct {
-		const char *artifacts_from; /* --artifacts-from DIR */
-		const char *from_bundle;    /* --from-bundle FILE */
-		const char *ca_bundle;      /* --ca-bundle FILE */
-	} sources;
+	/* What the stages see (lab.h): cfg, out_dir and run mirrored from here once the
+	 * configuration is loaded; the stage commands' options go into lab.opts. */
+	struct kf_lab lab;
 	struct kf_err err;          /* the failure reported at exit */
 };
 
@@ -41,18 +40,28 @@ struct kf_cmd {
 	/* argv[0] is the command name. Returns 0 or a KF_E* code with ctx->err set. */
 	int (*run)(struct kf_ctx *ctx, int argc, char **argv);
 	bool hidden;               /* not in --help, completions or the man page (__man) */
+	/* What kf_cmd_parse sets up once the options parsed (help printed nothing up): */
+	unsigned needs;            /* KF_CMD_CONFIG | KF_CMD_LOCK */
 };
+
+/* kf_cmd.needs: load the configuration (kf_ctx_config); take the output directory's lock,
+ * open its log file (kf_ctx_lock). */
+#define KF_CMD_CONFIG 0x1u
+#define KF_CMD_LOCK 0x2u
 
 /* Loads (once) and returns the configuration; a missing default file yields the built-in
  * defaults with a notice, a missing explicit -c file is an error. */
 int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out);
 /* Creates the output dir, opens its log file and takes its lock (once). */
 int kf_ctx_lock(struct kf_ctx *ctx);
+/* --ubuntu-iso FILE (build-iso, up): the configured ISO, for this run. */
+int kf_cmd_set_ubuntu_iso(struct kf_ctx *ctx, const char *path);
 /* Path under the output dir (caller frees). */
 char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel);
 
-/* Parses a command's own options after its name; prints help and returns 1 when asked.
- * Returns 0 to continue, 1 when help was printed, KF_EUSAGE on error (ctx->err set). */
+/* Parses a command's own options after its name; prints help and returns 1 when asked. Then
+ * sets up what cmd->needs (configuration, lock). Returns 0 to continue, 1 when help was
+ * printed, KF_EUSAGE on a usage error, or the set-up's error (ctx->err set). */
 int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv, int *npos);
 /* kf_cmd_parse for a command that takes options only: also refuses positional arguments
  * ("<name> takes no arguments"). Same return values. */
@@ -71,21 +80,6 @@ extern const char kf_build_commit[];
  * version event under --json. */
 void kf_version_print(bool json);
 
-struct kf_findings;
-/* Reports host/node check findings (src/cmd/report.c): with --json one `host_check` event each
- * (scope: the command that ran the checks, "doctor" or "create-vms"); otherwise, when they are the command's result (doctor), lines on
- * stdout, else log lines on stderr (the checks before create-vms). */
-void kf_report_findings(const struct kf_findings *f, const char *scope, bool as_data);
-/* Reports one configuration problem ("file:line:col: message"): a `config_problem` event with
- * file, line, col and problem with --json, an error line otherwise. */
-void kf_report_config_problem(const char *msg);
-
-/* The one confirmation before something that cannot be undone (create-vms replacing VMs, up,
- * snapshot revert): 0 when `yes` (the command's --yes) or the answer to "<prompt> [y/N] " on the
- * terminal starts with y/Y; off a terminal (stdin not a tty) it does not ask and fails with
- * KF_ESTATE and `offtty` (which names --yes); any other answer fails with `refused`. */
-int kf_cmd_confirm(bool yes, const char *prompt, const char *offtty, const char *refused,
-		   struct kf_err *err);
 /* The usage error for an unknown sub-verb of cmd ("snapshot creat"): names the verbs and the
  * closest one ("did you mean 'create'?"). Returns KF_EUSAGE with ctx->err set. */
 int kf_cmd_unknown_verb(struct kf_ctx *ctx, const char *cmd, const char *word,

@@ -44,4 +44,11 @@ void kf_fp_file(struct kf_fp *fp, const char *key, const char *path);
 void kf_fp_final(struct kf_fp *fp, char hex[KF_SHA256_HEX_LEN + 1]);
 void kf_fp_free(struct kf_fp *fp);
 
+/* "SHA256:" + 43 base64 characters + NUL. */
+#define KF_SSH_FP_LEN 51
+/* "SHA256:<base64 without padding>" of an SSH public key's wire blob of any type, as
+ * `ssh-keygen -l` prints it (what libssh2_session_hostkey returns, or an ed25519 key's blob):
+ * names a presented host key in a mismatch message. */
+void kf_ssh_fingerprint_blob(const void *blob, size_t len, char out[KF_SSH_FP_LEN]);
+
 #endif

@@ -12,7 +12,7 @@
 
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
-#include "k3sforge/hostcheck.h"
+#include "k3sforge/findings.h"
 
 /* A text captured for the bundle: its name in the archive and the (not yet masked) text. */
 struct kf_capture {

@@ -19,11 +19,6 @@
  * findings; returns 0 unless out of memory (failed checks are findings, not errors). */
 int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,
 		     unsigned what);
-/* vmware.host_checks: warn (or K3SFORGE_HOST_CHECKS=warn in the environment, for one run) turns
- * failed host checks into warnings: for hosts that overcommit memory or thin-provision disks on
- * purpose (and the orchestration benchmark's 30 nodes). Returns what asked for it (for the
- * message), or NULL to enforce. */
-const char *kf_host_checks_warn_only(const struct kf_config *cfg);
 /* One VMware virtual network as read from /etc/vmware/networking (Linux). */
 struct kf_vmnet_info {
 	bool present;          /* any answer VNET_<n>_* line */
@@ -50,7 +45,5 @@ int kf_vmnet_number(const char *name);
 int kf_vmnet_judge(struct kf_findings *out, const struct kf_config *cfg,
 		   const struct kf_vmnet_info *info, const char *source, const char *host_addr,
 		   bool host_addr_known);
-/* Reads networkingMode from .wslconfig text: "mirrored", "nat", ... or NULL (default, NAT). */
-char *kf_wslconfig_networking_mode(const char *text);
 
 #endif

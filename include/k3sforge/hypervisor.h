@@ -82,6 +82,11 @@ struct kf_hv_ops {
 			      struct kf_err *err);
 	/* Takes every boot medium out of the VM's configuration; the VM is off and released. */
 	int (*detach_media)(struct kf_hv *hv, const char *node, struct kf_err *err);
+	/* Optional: the same for a running VM, without stopping it (ejected live and out of its
+	 * configuration, so the next start has none either). NULL when the hypervisor cannot
+	 * (VMware: the VMX may only be edited with the VM off); finalize then stops, detaches and
+	 * starts the VM again. */
+	int (*detach_media_live)(struct kf_hv *hv, const char *node, struct kf_err *err);
 	/* Guest signals for `wait`, where the hypervisor has them (VMware Tools); NULL when not.
 	 * tools_running may also be NULL alone. */
 	int (*tools_running)(struct kf_hv *hv, const char *node, bool *running, struct kf_err *err);
@@ -130,6 +135,20 @@ char *kf_hv_vm_file(const struct kf_hv *hv, const char *node);
 /* The same without an open hypervisor: the configured one's file for node (caller frees;
  * NULL when out of memory or no backend). */
 char *kf_hv_vm_file_at(const struct kf_config *cfg, const char *out_dir, const char *node);
+/* "00:50:56:xx:yy:zz" */
+#define KF_HV_MAC_LEN 17
+/* The lab's MACs, whichever hypervisor: the configured one (nodes[].mac) or one derived from
+ * the cluster and node names, inside VMware's static range 00:50:56:00:00:00-3F:FF:FF (valid
+ * for QEMU too, so a lab keeps its addresses across backends); KF_ECONFIG on a collision.
+ * out[i] holds KF_HV_MAC_LEN + 1 bytes. */
+int kf_hv_assign_macs(char (*out)[KF_HV_MAC_LEN + 1], const char *cluster,
+		      const char *const *names, const char *const *given, size_t n,
+		      struct kf_err *err);
+/* vmware.host_checks: warn (or K3SFORGE_HOST_CHECKS=warn in the environment, for one run) turns
+ * failed host checks, of either hypervisor, into warnings: for hosts that overcommit memory or
+ * thin-provision disks on purpose (and the orchestration benchmark's 30 nodes). Returns what
+ * asked for it (for the message), or NULL to enforce. */
+const char *kf_host_checks_warn_only(const struct kf_config *cfg);
 /* Frees a list of names from snapshot_list. */
 void kf_hv_strv_free(char **v, size_t n);
 

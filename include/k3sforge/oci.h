@@ -159,10 +159,10 @@ int kf_oci_blob_mount(struct kf_oci_registry *r, const char *repo, const char *d
 /* Repository names (_catalog, following Link pagination; at most max entries, 0 = 100000). */
 int kf_oci_catalog(struct kf_oci_registry *r, char ***repos, size_t *n, size_t max,
 		   struct kf_err *err);
-/* Tags of a repository (tags/list, following Link pagination). */
+/* Tags of a repository (tags/list, following Link pagination). The catalog's and the tags'
+ * vectors are freed with kf_strv_free (strv.h). */
 int kf_oci_tags(struct kf_oci_registry *r, const char *repo, char ***tags, size_t *n,
 		size_t max, struct kf_err *err);
-void kf_oci_strv_free(char **v, size_t n);
 
 /* One WWW-Authenticate challenge (RFC 7235: scheme, then token=value or token="quoted" pairs;
  * only the first challenge of the header is read). */

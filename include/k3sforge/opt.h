@@ -41,6 +41,10 @@ struct kf_opt {
  * Errors: KF_EUSAGE with "unknown option --frce (did you mean --force?)". */
 int kf_opt_parse(const struct kf_opt *opts, int argc, char **argv, int *npos, bool *help,
 		 bool stop_at_positional, struct kf_err *err);
+/* The option of opts that one token names (-x, -xVALUE, --name, --name=VALUE), or NULL (also for
+ * bundled flags such as -vq, which only kf_opt_parse takes apart). *inline_value is set when the
+ * value is in the token itself. */
+const struct kf_opt *kf_opt_find(const struct kf_opt *opts, const char *token, bool *inline_value);
 /* Prints the option table, aligned, to a buffer (caller frees). */
 char *kf_opt_usage(const struct kf_opt *opts);
 void kf_strlist_free(struct kf_strlist *l);

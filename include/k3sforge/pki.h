@@ -11,17 +11,7 @@
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
-
-/* Paths below the output directory. */
-#define KF_PKI_CA_CRT "pki/ca.crt"
-#define KF_PKI_CA_KEY "pki/ca.key"
-#define KF_PKI_SERVER_CRT "pki/registry.crt"
-#define KF_PKI_SERVER_KEY "pki/registry.key"
-#define KF_PKI_SSH_KEY "ssh/id_ed25519"
-#define KF_PKI_SSH_HOST_DIR "ssh/host"
-#define KF_PKI_KNOWN_HOSTS "ssh/known_hosts"
-#define KF_PKI_TOKEN "secrets/k3s-token"
-#define KF_PKI_ADMIN_PASSWORD "secrets/admin-password"
+#include "k3sforge/labpaths.h"
 
 #define KF_PKI_CA_DAYS 3650
 #define KF_PKI_SERVER_DAYS 825
@@ -98,9 +88,8 @@ void kf_pki_fingerprint(struct kf_fp *fp, const struct kf_config *cfg);
 /* The server certificate's wanted SANs for cfg, normalised ("IP:192.168.6.1", "DNS:localhost"),
  * de-duplicated, in order: registry IP, 127.0.0.1, localhost, extra SANs. Extra SANs may be
  * "DNS:name", "IP:addr" or bare (an address if it parses as IPv4/IPv6, else a DNS name); a bad
- * one is KF_ECONFIG naming registry.extra_sans[i]. Free with kf_pki_sans_free. */
+ * one is KF_ECONFIG naming registry.extra_sans[i]. Free with kf_strv_free (strv.h). */
 int kf_pki_wanted_sans(char ***out, size_t *n, const struct kf_config *cfg, struct kf_err *err);
-void kf_pki_sans_free(char **sans, size_t n);
 /* The SANs a certificate file carries, normalised like kf_pki_wanted_sans, sorted. */
 int kf_pki_cert_sans(char ***out, size_t *n, const char *cert_path, struct kf_err *err);
 

@@ -6,25 +6,20 @@
 
 #include <stdbool.h>
 
-#include "k3sforge/cmd.h"
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
+#include "k3sforge/lab.h"
 
 /* Mirrors the images of <out>/artifacts/k3s-images.txt and cfg->images.refs into the lab
  * registry (through its loopback push instance, with <out>/pki/ca.crt) and checks the k3s and
  * add-on images are all present where the lab reads, naming each missing one and what to do. */
-int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_err *err);
+int kf_prep_images(struct kf_lab *lab, struct kf_err *err);
 /* Adds the image list and its sources to the prep fingerprint. */
 void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp);
 /* Does the configured image list already name ref where the lab registry serves it (an entry's
  * target, else its source: same repository path and tag/digest)? A release image it names is
  * mirrored as the list says (its source mapping), not again from k3s-images.txt. */
 bool kf_prep_image_listed(const struct kf_config *cfg, const char *ref);
-/* The images an add-on needs (Docker-style references), NULL-terminated, static. */
-const char *const *kf_prep_addon_images(const struct kf_config *cfg);
-
-int kf_prep_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err);
-int kf_prep_check(struct kf_ctx *ctx, struct kf_err *err);
 
 #endif

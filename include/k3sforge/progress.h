@@ -37,4 +37,7 @@ void kf_progress_duration(double seconds, char *out, size_t n);
 /* Columns of the terminal behind fd: TIOCGWINSZ, else $COLUMNS, else 80. */
 int kf_progress_term_cols(int fd);
 
+/* A byte count for people: "512 B", "1.5 KiB", "3.2 GiB" (binary units up to TiB). */
+void kf_size_format(uint64_t n, char *out, size_t len);
+
 #endif

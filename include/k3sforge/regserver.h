@@ -21,6 +21,7 @@
 #include "k3sforge/config.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
+#include "k3sforge/labpaths.h" /* <out>/registry and pki paths */
 
 /* How long `ensure` waits for a freshly started registry to answer /v2/. */
 #define KF_REGSERVER_START_TIMEOUT_MS 30000
@@ -144,7 +145,7 @@ int kf_regserver_write_config(const struct kf_config *cfg, const struct kf_regse
 int kf_regserver_write_push_config(const struct kf_config *cfg,
 				   const struct kf_regserver_paths *p, enum kf_regserver_kind kind,
 				   int push_port, bool *changed, struct kf_err *err);
-/* The argv to start the server (NULL-terminated, caller frees with kf_regserver_argv_free). */
+/* The argv to start the server (NULL-terminated, caller frees with kf_argv_free, strv.h). */
 int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
 		      const struct kf_regserver_paths *p, const struct kf_regserver_program *prog,
 		      struct kf_err *err);
@@ -153,7 +154,6 @@ int kf_regserver_argv(char ***argv, const struct kf_config *cfg,
 int kf_regserver_push_argv(char ***argv, const struct kf_regserver_paths *p,
 			   const struct kf_regserver_program *prog, int push_port,
 			   struct kf_err *err);
-void kf_regserver_argv_free(char **argv);
 
 /* Starts the registry or reuses the running one: checks the PKI files (missing → "run k3sforge
  * prep first"; key not matching the certificate → error), writes config.yml, reuses a running

@@ -8,14 +8,13 @@
 #include <stddef.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/digest.h"
 #include "k3sforge/err.h"
 
 #define KF_ED25519_PK_LEN 32
 #define KF_ED25519_SEED_LEN 32
 /* string("ssh-ed25519") || string(pk): 4 + 11 + 4 + 32 bytes. */
 #define KF_SSHKEY_BLOB_LEN 51
-/* "SHA256:" + 43 base64 characters + NUL. */
-#define KF_SSH_FP_LEN 51
 /* Bound on a key file read from disk. */
 #define KF_SSHKEY_FILE_MAX (64 * 1024)
 
@@ -62,9 +61,7 @@ int kf_sshkey_write(const struct kf_sshkey *key, const char *path, struct kf_err
 bool kf_sshkey_same_public(const struct kf_sshkey *a, const struct kf_sshkey *b);
 /* "SHA256:<base64 without padding>" of a public key, as `ssh-keygen -l` prints it. */
 void kf_sshkey_fingerprint(const struct kf_sshkey *key, char out[KF_SSH_FP_LEN]);
-/* The same for a raw wire blob of any key type (what libssh2_session_hostkey returns), so a
- * presented host key can be named in a mismatch message. */
-void kf_ssh_fingerprint_blob(const void *blob, size_t len, char out[KF_SSH_FP_LEN]);
+/* (kf_ssh_fingerprint_blob in digest.h does the same for a raw wire blob of any type.) */
 
 /* Sets KF_EHOSTKEY: "host key mismatch for k3s-master1 (192.168.6.10): expected SHA256:...,
  * got SHA256:..." with what to do. `got_blob` is the wire blob the server presented (any type). */

@@ -1,67 +1,54 @@
-/* Stages: timing ("done: prep (took 12.3s)"), the end-of-run summary, and the resumable
- * execution of a stage against <out>/state.json. */
+/* Stages: the resumable unit of `up`. A stage says what its result depends on (fingerprint),
+ * whether its outputs are still in place (check) and how to make them (run); the engine here
+ * (src/lab/stage.c) skips a stage whose record in <out>/state.json is "done" with the same
+ * fingerprint, runs it otherwise and records the outcome. */
 #ifndef K3SFORGE_STAGE_H
 #define K3SFORGE_STAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "k3sforge/cmd.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/err.h"
+#include "k3sforge/run.h"
 
-/* Per-invocation timing records. */
-struct kf_run;
-int kf_run_new(struct kf_run **out);
-void kf_run_free(struct kf_run *run);
-/* Starts timing a step; logs "start: <name>" and a stage_start event. */
-void kf_stage_begin(struct kf_run *run, const char *name);
-/* Ends it: "done: <name> (took 12.3s)" or "failed: <name> after 3.1s: <reason>", and an event.
- * Returns the elapsed seconds. rc is the stage's result code. */
-double kf_stage_end(struct kf_run *run, const char *name, int rc, const char *reason);
-/* Records a stage that was skipped because its state is fresh. */
-void kf_stage_skip(struct kf_run *run, const char *name, const char *why);
-/* Prints the summary table: every stage, its time, its share of the total, and the total. */
-void kf_run_summary(const struct kf_run *run);
-/* Number of recorded steps (tests). */
-int kf_run_count(const struct kf_run *run);
+struct kf_lab;
+struct kf_state;
 
-/* A stage of `up`. Each stage command file exports one (kf_stage_prep, ...). */
+/* A stage of `up` (lab.h lists them). */
 struct kf_stage_def {
 	const char *name;
 	/* Adds everything the stage's result depends on (config subset, input files). */
-	int (*fingerprint)(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err);
+	int (*fingerprint)(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *err);
 	/* Optional: are the stage's outputs still in place (registry still running, files present)?
 	 * 0 = yes; otherwise the stage is stale even with a matching fingerprint. */
-	int (*check)(struct kf_ctx *ctx, struct kf_err *err);
+	int (*check)(struct kf_lab *lab, struct kf_err *err);
 	/* Does the work. */
-	int (*run)(struct kf_ctx *ctx, struct kf_err *err);
+	int (*run)(struct kf_lab *lab, struct kf_err *err);
 	/* Optional, NULL-terminated: stages whose every new run makes this one stale, for what a
 	 * fingerprint cannot see (VMs made again from the same inputs are new machines). */
 	const char *const *after;
 	/* Optional: asked once the stage is due to run, before anything is recorded; an error
 	 * stops the run and leaves the stage's earlier record as it was (a refused confirmation
 	 * changed nothing). */
-	int (*confirm)(struct kf_ctx *ctx, struct kf_err *err);
+	int (*confirm)(struct kf_lab *lab, struct kf_err *err);
 };
 
 /* Runs one stage with state bookkeeping: skips it when its record is "done" with the same
  * fingerprint and its check passes (unless force), else runs it and records the outcome.
- * *skipped (may be NULL) tells which happened. */
-int kf_stage_execute(struct kf_ctx *ctx, const struct kf_stage_def *stage, bool force,
-		     bool *skipped);
-
+ * *skipped (may be NULL) tells which happened. The caller holds the output directory's lock. */
+int kf_stage_execute(struct kf_lab *lab, const struct kf_stage_def *stage, bool force,
+		     bool *skipped, struct kf_err *err);
 /* Is the stage up to date against st (may be NULL: nothing recorded)? Its record says "done"
  * with the same input fingerprint and its check passes. Returns 1 fresh, 0 stale (why says why,
- * e.g. "its inputs changed since its last run"), or a negative KF_E* (ctx->err set) when the
+ * e.g. "its inputs changed since its last run"), or a negative KF_E* (err set) when the
  * fingerprint cannot be computed. hex receives the fingerprint either way. */
-int kf_stage_fresh(struct kf_ctx *ctx, const struct kf_stage_def *stage, const struct kf_state *st,
-		   char hex[KF_SHA256_HEX_LEN + 1], char *why, size_t whylen);
+int kf_stage_fresh(struct kf_lab *lab, const struct kf_stage_def *stage, const struct kf_state *st,
+		   char hex[KF_SHA256_HEX_LEN + 1], char *why, size_t whylen, struct kf_err *err);
 /* The resume rule of `up`: the index of the first stage to run -- 0 with force, `from` (-1 =
  * none) when no stale stage comes before it, else the first stale or failed one; n when every
  * stage is fresh. Every stage from there on runs, since later stages build on earlier ones. */
 int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force);
-
 /* Most stages kf_stage_resume_point looks at. */
 #define KF_STAGE_MAX 32
 /* Where `up` starts: *first is the first stage to run (kf_stage_first_to_run), found by looking
@@ -70,11 +57,8 @@ int kf_stage_first_to_run(const bool *fresh, int n, int from, bool force);
  * stage whose fingerprint cannot be computed counts as stale. why receives the reason the
  * first stage must run; it is empty when it runs because of `from` (-1 = none) or force, or
  * when every stage is fresh (*first == n). */
-int kf_stage_resume_point(struct kf_ctx *ctx, const struct kf_stage_def *const *stages, int n,
-			  int from, bool force, int *first, char *why, size_t whylen);
-
-/* The ordered stages of `up` (defined in src/cmd/cmd_up.c). */
-extern const struct kf_stage_def *const kf_up_stages[];
-extern const int kf_up_stage_count;
+int kf_stage_resume_point(struct kf_lab *lab, const struct kf_stage_def *const *stages, int n,
+			  int from, bool force, int *first, char *why, size_t whylen,
+			  struct kf_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
+#include "k3sforge/platform_wsl.h" /* kf_wsl_to_windows for vmrun.exe's paths */
 
 /* What went wrong in a vmrun call. */
 enum kf_vmrun_fault {
@@ -66,9 +67,6 @@ void kf_vmrun_free(struct kf_vmrun *v);
 /* Parses "vmrun version 1.17.0 build-NNN" anywhere in vmrun's banner; caller frees. */
 char *kf_vmrun_parse_version(const char *banner);
 
-/* wslpath -w semantics: /mnt/<drive>/rest → <DRIVE>:\rest (slashes turned to backslashes).
- * KF_EUNSUPPORTED for a path not on a Windows drive (with what to do). Caller frees *out. */
-int kf_wsl_to_windows(char **out, const char *path, struct kf_err *err);
 /* The path as vmrun will see it: translated when v->windows, else absolute. Caller frees. */
 int kf_vmrun_path(const struct kf_vmrun *v, char **out, const char *host_path,
 		  struct kf_err *err);
@@ -139,6 +137,8 @@ int kf_vmrun_delete_vm(struct kf_vmrun *v, const char *vmx, struct kf_err *err);
 /* readVariable runtimeConfig|guestEnv|guestVar (caller frees). */
 int kf_vmrun_read_variable(struct kf_vmrun *v, const char *vmx, const char *kind,
 			   const char *name, char **value, struct kf_err *err);
+/* kf_strv_free under its old name, for the stages that still call it (they move to the
+ * hypervisor interface, issue #16). */
 void kf_vmrun_strv_free(char **v, size_t n);
 
 /* The Workstation product version ("17.6.1"), which vmrun's banner does not give (vmrun has

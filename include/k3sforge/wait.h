@@ -10,6 +10,7 @@
 
 #include "k3sforge/config.h"
 #include "k3sforge/err.h"
+#include "k3sforge/labpaths.h" /* the role markers and units */
 
 enum kf_wait_phase {
 	KF_PHASE_START = 0,
@@ -21,13 +22,6 @@ enum kf_wait_phase {
 	KF_PHASE_DONE,         /* the role's completion marker exists */
 };
 
-#define KF_MARKER_MASTER "/var/lib/k3s-bootstrap.done"
-#define KF_MARKER_WORKER "/var/lib/k3s-agent-bootstrap.done"
-
-/* The completion marker of a role. */
-const char *kf_role_marker(enum kf_role role);
-/* The bootstrap unit of a role (k3s-bootstrap / k3s-agent-bootstrap). */
-const char *kf_role_unit(enum kf_role role);
 const char *kf_wait_phase_name(enum kf_wait_phase p);
 
 /* Hypervisor signals, per node. Any may be NULL (then that signal is not used). Each returns 0

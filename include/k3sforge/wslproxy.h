@@ -12,15 +12,8 @@
 #include <stddef.h>
 
 #include "k3sforge/err.h"
+#include "k3sforge/platform_wsl.h" /* netsh.exe, the networking mode */
 
-/* netsh.exe as WSL interop sees it. */
-#define KF_NETSH_EXE "/mnt/c/Windows/System32/netsh.exe"
-
-enum kf_wsl_netmode {
-	KF_WSL_NONE = 0,     /* not WSL */
-	KF_WSL_NAT,          /* WSL2 NAT (the default): a port proxy is needed */
-	KF_WSL_MIRRORED,     /* networkingMode=mirrored: nothing to do */
-};
 
 /* One `v4tov4` port proxy entry. */
 struct kf_portproxy {
@@ -47,8 +40,8 @@ enum kf_wslproxy_plan kf_wslproxy_plan(const struct kf_portproxy *entries, size_
 				       const char *connect_addr, int connect_port,
 				       const struct kf_portproxy **found);
 
-/* The netsh argv vectors (NULL-terminated; free with kf_wslproxy_argv_free). netsh is
- * KF_NETSH_EXE; each key=value is one argument, so no quoting is involved. */
+/* The netsh argv vectors (NULL-terminated; free with kf_argv_free, strv.h). netsh is
+ * KF_WIN_NETSH_EXE; each key=value is one argument, so no quoting is involved. */
 char **kf_wslproxy_argv_show(void);
 char **kf_wslproxy_argv_add(const char *listen_addr, int listen_port, const char *connect_addr,
 			    int connect_port);
@@ -57,16 +50,9 @@ char **kf_wslproxy_argv_delete(const char *listen_addr, int listen_port);
 char *kf_wslproxy_rule_name(int port);
 char **kf_wslproxy_argv_rule_show(int port);
 char **kf_wslproxy_argv_rule_add(int port);
-void kf_wslproxy_argv_free(char **argv);
 /* argv as one line for messages (what to run by hand in an elevated terminal; caller frees). */
 char *kf_wslproxy_argv_text(char *const *argv);
 
-/* Parses `wslinfo --networking-mode` output ("nat", "mirrored", ...). */
-enum kf_wsl_netmode kf_wslproxy_parse_netmode(const char *text);
-/* This host's WSL networking mode: KF_WSL_NONE off WSL; else `wslinfo --networking-mode` when
- * present, else networkingMode in /mnt/c/Users/<any>/.wslconfig, else NAT (WSL's default).
- * *source (may be NULL; caller frees) says where the answer came from. */
-enum kf_wsl_netmode kf_wslproxy_netmode(char **source);
 /* WSL's own IPv4 address on its NAT network (eth0), as a dotted quad (caller frees). */
 int kf_wslproxy_wsl_address(char **out, struct kf_err *err);
 

@@ -14,6 +14,7 @@
 #include "k3sforge/download.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/strv.h"
 
 #define SUMFILE_MAX_BYTES ((size_t)1 << 20)
 #define SUMFILE_MAX_ENTRIES 10000
@@ -225,11 +226,7 @@ out:
 
 void kf_artifacts_images_free(char **refs)
 {
-	if (!refs)
-		return;
-	for (char **p = refs; *p; p++)
-		free(*p);
-	free(refs);
+	kf_argv_free(refs);
 }
 
 static bool image_ref_char(char c)
@@ -242,7 +239,7 @@ int kf_artifacts_images_parse(char ***refs, size_t *n, const char *name, const c
 			      size_t len, struct kf_err *err)
 {
 	char **v = NULL;
-	size_t cnt = 0, cap = 0, pos = 0;
+	size_t cnt = 0, pos = 0;
 	int line = 0, r = 0;
 
 	*refs = NULL;
@@ -284,22 +281,10 @@ int kf_artifacts_images_parse(char ***refs, size_t *n, const char *name, const c
 				       IMAGES_MAX_REFS);
 			goto out;
 		}
-		if (cnt + 1 >= cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			char **nv = realloc(v, nc * sizeof(*nv));
-			if (!nv) {
-				r = kf_err_set(err, KF_ENOMEM, "out of memory");
-				goto out;
-			}
-			v = nv;
-			cap = nc;
-		}
-		v[cnt] = strndup(l, ll);
-		if (!v[cnt]) {
+		if (kf_strv_append(&v, &cnt, l, ll) != 0) {
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
-		v[++cnt] = NULL;
 	}
 	if (!v) {
 		v = calloc(1, sizeof(*v));
@@ -308,10 +293,7 @@ int kf_artifacts_images_parse(char ***refs, size_t *n, const char *name, const c
 	}
 out:
 	if (r) {
-		if (v) {
-			v[cnt] = NULL;
-			kf_artifacts_images_free(v);
-		}
+		kf_strv_free(v, cnt);
 		return r;
 	}
 	*refs = v;

@@ -118,19 +118,6 @@ static void fsync_dir_of(const char *path)
 	}
 }
 
-static void human_size(uint64_t n, char *out, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 /* The directory part of a path, for "free space in DIR" (static buffer owned by the caller). */
 static void dir_of(const char *path, char *out, size_t len)
 {
@@ -151,9 +138,9 @@ static int set_write_error(struct kf_err *err, const char *path, int e, uint64_t
 
 	if (e == ENOSPC || e == EDQUOT) {
 		dir_of(path, dir, sizeof(dir));
-		human_size(have, kept, sizeof(kept));
+		kf_size_format(have, kept, sizeof(kept));
 		if (total > have) {
-			human_size(total - have, need, sizeof(need));
+			kf_size_format(total - have, need, sizeof(need));
 			return kf_err_set(err, KF_EIO,
 					  "disk full writing %s: free at least %s in %s and run again "
 					  "(the %s already downloaded are kept and the download resumes)",

@@ -394,12 +394,8 @@ out:
 		free(*backup);
 		*backup = NULL;
 	}
-	if (data)
-		OPENSSL_cleanse(data, len);
-	free(data);
-	if (text)
-		OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	kf_freezero(data, len);
+	kf_freezero_str(text);
 	free(dir);
 	free(target);
 	kf_ynode_free(dst);

@@ -1,18 +1,22 @@
 /* Reaching a node over SSH with the pinned trust of the output directory. */
 #include "k3sforge/node.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
+#include "k3sforge/platform.h"
 
 int kf_node_access_init(struct kf_node_access *a, const struct kf_config *cfg,
 			const struct kf_node *n, const char *out_dir, int timeout_ms,
 			struct kf_err *err)
 {
 	memset(a, 0, sizeof(*a));
-	a->known_hosts = kf_path_join(out_dir, "ssh/known_hosts");
-	a->key = kf_path_join(out_dir, "ssh/id_ed25519");
+	a->known_hosts = kf_path_join(out_dir, KF_OUT_KNOWN_HOSTS);
+	a->key = kf_path_join(out_dir, KF_OUT_SSH_KEY);
 	if (!a->known_hosts || !a->key) {
 		kf_node_access_free(a);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
@@ -45,5 +49,44 @@ int kf_node_connect(struct kf_ssh **out, const struct kf_config *cfg, const stru
 		return r;
 	r = kf_ssh_connect(out, &a.target, why, err);
 	kf_node_access_free(&a);
+	return r;
+}
+
+int kf_node_clock_skew(struct kf_ssh *s, int timeout_ms, double *skew_s, struct kf_err *err)
+{
+	struct kf_ssh_result res = { 0 };
+	struct kf_err e;
+	double t0 = kf_now_wall(), t1, guest = 0;
+	const char *text;
+	char *copy = NULL, *end = NULL;
+	size_t n;
+	int r;
+
+	r = kf_ssh_exec(s, "date +%s.%N", timeout_ms, 64 * 1024, &res, &e);
+	t1 = kf_now_wall();
+	if (r != 0)
+		text = e.msg;
+	else if (res.out.len == 0 && res.errout.len)
+		text = kf_buf_str(&res.errout);
+	else
+		text = kf_buf_str(&res.out);
+	n = strlen(text);
+	while (n && isspace((unsigned char)text[n - 1]))
+		n--;
+	if (!(copy = strndup(text, n))) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (r == 0 && res.exit_status == 0)
+		guest = strtod(copy, &end);
+	if (guest > 0 && end && end != copy && *end == '\0') {
+		*skew_s = guest - (t0 + t1) / 2.0;
+		r = 0;
+	} else {
+		r = kf_err_set(err, KF_EFAIL, "%s", copy);
+	}
+out:
+	free(copy);
+	kf_ssh_result_free(&res);
 	return r;
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/fanout.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
@@ -19,20 +21,11 @@
 
 /* Markers the recipe writes along the way: progress, never completion. */
 static const char *const early_markers[] = {
-	"/var/lib/iso-copy-complete", "/var/lib/cloud-init-complete", "/var/lib/hostname-set",
-	"/var/lib/timezone-set",      "/var/lib/swap-disabled",       "/var/lib/sync-time-enabled",
-	"/var/lib/ca-certificates-updated",
+	KF_MARKER_DIR KF_MARKER_ISO_COPY, KF_MARKER_DIR KF_MARKER_CLOUD_INIT,
+	KF_MARKER_DIR KF_MARKER_HOSTNAME, KF_MARKER_DIR KF_MARKER_TIMEZONE,
+	KF_MARKER_DIR KF_MARKER_SWAP,     KF_MARKER_DIR KF_MARKER_SYNC_TIME,
+	KF_MARKER_DIR KF_MARKER_CA_CERTS,
 };
-
-const char *kf_role_marker(enum kf_role role)
-{
-	return role == KF_ROLE_MASTER ? KF_MARKER_MASTER : KF_MARKER_WORKER;
-}
-
-const char *kf_role_unit(enum kf_role role)
-{
-	return role == KF_ROLE_MASTER ? "k3s-bootstrap" : "k3s-agent-bootstrap";
-}
 
 const char *kf_wait_phase_name(enum kf_wait_phase p)
 {
@@ -334,6 +327,14 @@ static void *wait_node(void *arg)
 	return NULL;
 }
 
+static int wait_each(void *arg, size_t i)
+{
+	struct task *tasks = arg;
+
+	wait_node(&tasks[i]);
+	return 0;
+}
+
 int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 		  const struct kf_wait_opts *opts, struct kf_wait_result **results,
 		  struct kf_err *err)
@@ -341,8 +342,7 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 	size_t n = cfg->n_nodes, failed = 0, hostkey = 0, broken = 0;
 	struct kf_wait_result *res = calloc(n ? n : 1, sizeof(*res));
 	struct task *tasks = calloc(n ? n : 1, sizeof(*tasks));
-	pthread_t *th = calloc(n ? n : 1, sizeof(*th));
-	bool *started = calloc(n ? n : 1, sizeof(*started));
+	int *rcs = calloc(n ? n : 1, sizeof(*rcs));
 	int timeout_s = opts->timeout_s > 0 ? opts->timeout_s : cfg->timeouts.wait_s;
 	double start = kf_now_mono();
 	bool interrupted = false;
@@ -351,11 +351,10 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 	int r = 0;
 
 	*results = NULL;
-	if (!res || !tasks || !th || !started) {
+	if (!res || !tasks || !rcs) {
 		free(res);
 		free(tasks);
-		free(th);
-		free(started);
+		free(rcs);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
 	atomic_init(&stop, false);
@@ -367,15 +366,16 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 					  opts->ssh_timeout_ms > 0 ? opts->ssh_timeout_ms
 								    : cfg->timeouts.ssh_connect_s * 1000,
 					  false, false, false, &stop };
-		started[i] = pthread_create(&th[i], NULL, wait_node, &tasks[i]) == 0;
-		if (!started[i])
-			snprintf(res[i].reason, sizeof(res[i].reason), "cannot start a waiting thread");
 	}
+	/* every node at once: each thread polls its node until done or the deadline */
+	kf_each_node(n, 0, wait_each, tasks, rcs);
 	kf_buf_init(&names, 0);
 	kf_buf_init(&bad, 0);
 	for (size_t i = 0; i < n; i++) {
-		if (started[i])
-			pthread_join(th[i], NULL);
+		if (rcs[i] == KF_EINTR) { /* interrupted before its wait began */
+			tasks[i].interrupted = true;
+			snprintf(res[i].reason, sizeof(res[i].reason), "interrupted");
+		}
 		interrupted |= tasks[i].interrupted;
 		if (res[i].failed) {
 			broken++;
@@ -412,8 +412,7 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 	kf_buf_free(&names);
 	kf_buf_free(&bad);
 	free(tasks);
-	free(th);
-	free(started);
+	free(rcs);
 	*results = res;
 	return r;
 }

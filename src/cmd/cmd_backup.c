@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "k3sforge/addons.h"
 #include "k3sforge/artifacts.h"
 #include "k3sforge/backup.h"
 #include "k3sforge/bundle.h"
@@ -14,7 +15,6 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/progress.h"
-#include "k3sforge/prep.h"
 #include "k3sforge/regserver.h"
 
 extern const struct kf_cmd kf_cmd_backup;
@@ -36,9 +36,9 @@ static const struct kf_opt backup_opts[] = {
 static int export_images(struct kf_ctx *ctx, const struct kf_config *cfg, const char *path)
 {
 	char listen[128], host[128], from[200];
-	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	char *ca = kf_ctx_path(ctx, KF_OUT_CA_CRT);
 	char **k3s = NULL;
-	const char *const *addon = kf_prep_addon_images(cfg);
+	const char *const *addon = kf_addon_images(cfg);
 	struct kf_mirror_image *imgs = NULL;
 	struct kf_mirror_opts mo;
 	size_t n_k3s = 0, n = 0;

@@ -3,21 +3,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/addons.h"
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/bundle.h"
 #include "k3sforge/cmd.h"
 #include "k3sforge/oci.h"
-#include "k3sforge/prep.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
+#include "k3sforge/imagelist.h"
 #include "k3sforge/log.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/progress.h"
 
-#define LIST_MAX ((size_t)4 * 1024 * 1024)
-#define LIST_LINES_MAX 100000
 
 extern const struct kf_cmd kf_cmd_bundle;
 
@@ -44,88 +43,6 @@ static const struct kf_opt bundle_opts[] = {
 	KF_OPT_END_,
 };
 
-struct names {
-	struct kf_mirror_image *v;
-	char **owned;
-	size_t n, n_owned;
-};
-
-static void names_free(struct names *l)
-{
-	for (size_t i = 0; i < l->n_owned; i++)
-		free(l->owned[i]);
-	free(l->owned);
-	free(l->v);
-}
-
-static int names_add(struct names *l, const char *s, const char *t)
-{
-	struct kf_mirror_image *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-	char **no;
-
-	if (!nv)
-		return KF_ENOMEM;
-	l->v = nv;
-	if (!(no = realloc(l->owned, (l->n_owned + 2) * sizeof(*no))))
-		return KF_ENOMEM;
-	l->owned = no;
-	if (!(l->owned[l->n_owned] = strdup(s)))
-		return KF_ENOMEM;
-	l->v[l->n].source = l->owned[l->n_owned++];
-	l->v[l->n].target = NULL;
-	if (t) {
-		if (!(l->owned[l->n_owned] = strdup(t)))
-			return KF_ENOMEM;
-		l->v[l->n].target = l->owned[l->n_owned++];
-	}
-	l->n++;
-	return 0;
-}
-
-/* The one reference grammar for images named here (argument or list line), checked before
- * anything is contacted. */
-static int check_ref(const char *ref, const char *where, struct kf_err *err)
-{
-	char why[160];
-	size_t off;
-
-	if (kf_imageref_parse(ref, NULL, &off, why, sizeof(why)) == 0)
-		return 0;
-	return kf_err_set(err, KF_EUSAGE, "bundle: %s: '%.600s' is not an image reference (at "
-			  "character %zu): %s", where, ref, off + 1, why);
-}
-
-static int read_names(struct names *l, const char *path, struct kf_err *err)
-{
-	char *data = NULL, *line, *save = NULL;
-	size_t len;
-	int rc, lineno = 0;
-
-	if ((rc = kf_fs_read(&data, &len, path, LIST_MAX, err)) != 0)
-		return kf_err_wrap(err, "image list");
-	for (line = strtok_r(data, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
-		char *a, *b, *c, *s2 = NULL, where[432];
-		lineno++;
-		if (strchr(line, '#'))
-			*strchr(line, '#') = '\0';
-		if (!(a = strtok_r(line, " \t\r", &s2)))
-			continue;
-		b = strtok_r(NULL, " \t\r", &s2);
-		c = strtok_r(NULL, " \t\r", &s2);
-		snprintf(where, sizeof(where), "%.400s:%d", path, lineno);
-		if (c)
-			rc = kf_err_set(err, KF_EUSAGE, "%s:%d: expected `source` or `source target`",
-					path, lineno);
-		else if (l->n >= LIST_LINES_MAX)
-			rc = kf_err_set(err, KF_ELIMIT, "%s: too many images", path);
-		else if ((rc = check_ref(a, where, err)) == 0 &&
-			 (!b || (rc = check_ref(b, where, err)) == 0) && names_add(l, a, b) != 0)
-			rc = kf_err_set(err, KF_ENOMEM, "out of memory");
-	}
-	free(data);
-	return rc;
-}
-
 /* Do two Docker-style references name the same repository and tag/digest? */
 static bool same_image(const char *a, const char *b)
 {
@@ -148,9 +65,9 @@ static bool same_image(const char *a, const char *b)
  * add-ons: a release image (or the pinned pause image) the list lacks is added, as prep mirrors
  * them unlisted; an add-on image it lacks is refused, naming them. */
 static int check_covers_release(const struct kf_config *cfg, const char *out_dir,
-				struct names *l, struct kf_err *err)
+				struct kf_image_list *l, struct kf_err *err)
 {
-	const char *const *addon = kf_prep_addon_images(cfg);
+	const char *const *addon = kf_addon_images(cfg);
 	char **k3s = NULL;
 	size_t n_k3s = 0, n_missing = 0;
 	struct kf_buf b = KF_BUF_INIT;
@@ -163,7 +80,7 @@ static int check_covers_release(const struct kf_config *cfg, const char *out_dir
 		bool have = false;
 		for (size_t k = 0; k < l->n && !have; k++)
 			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source, want);
-		if (!have && i < n_k3s && names_add(l, want, NULL) != 0) {
+		if (!have && i < n_k3s && kf_image_list_add(l, want, NULL) != 0) {
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 			break;
 		}
@@ -176,7 +93,7 @@ static int check_covers_release(const struct kf_config *cfg, const char *out_dir
 		for (size_t k = 0; k < l->n && !have; k++)
 			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source,
 					  cfg->k3s.pause_image);
-		if (!have && names_add(l, cfg->k3s.pause_image, NULL) != 0)
+		if (!have && kf_image_list_add(l, cfg->k3s.pause_image, NULL) != 0)
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
 	if (!r && n_missing)
@@ -221,7 +138,7 @@ static int add_artifacts(struct kf_ctx *ctx, const struct kf_config *cfg,
 static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv)
 {
 	struct kf_config *cfg = NULL;
-	struct names l = { 0 };
+	struct kf_image_list l = { 0 };
 	struct kf_bundle_file *files = NULL;
 	struct kf_mirror_opts mo = { 0 };
 	struct kf_artifacts_report rep;
@@ -239,18 +156,19 @@ static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv
 		if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 			return r;
 	if (opt_images) {
-		r = read_names(&l, opt_images, &ctx->err);
+		r = kf_image_list_read(&l, opt_images, "bundle", &ctx->err);
 	} else if (npos >= 3) {
 		for (int i = 3; i <= npos && !r; i++) {
 			char where[32];
 			snprintf(where, sizeof(where), "argument %d", i);
-			if ((r = check_ref(argv[i], where, &ctx->err)) == 0 &&
-			    names_add(&l, argv[i], NULL) != 0)
+			if ((r = kf_image_list_check(argv[i], "bundle", where, &ctx->err)) == 0 &&
+			    kf_image_list_add(&l, argv[i], NULL) != 0)
 				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 		}
 	} else {
 		for (size_t i = 0; i < cfg->images.n_refs && !r; i++)
-			if (names_add(&l, cfg->images.refs[i].source, cfg->images.refs[i].target))
+			if (kf_image_list_add(&l, cfg->images.refs[i].source,
+					      cfg->images.refs[i].target) != 0)
 				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 	}
 	if (r)
@@ -267,16 +185,10 @@ static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv
 				       opt_file.items[i]);
 			goto out;
 		}
-		if (!(name = strndup(opt_file.items[i], (size_t)(eq - opt_file.items[i]))) ||
-		    names_add(&l, "", NULL) != 0) {
-			free(name);
+		if (!(name = strndup(opt_file.items[i], (size_t)(eq - opt_file.items[i])))) {
 			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
-		/* keep the name owned by the list (the placeholder image added above is dropped) */
-		l.n--;
-		free(l.owned[l.n_owned - 1]);
-		l.owned[l.n_owned - 1] = name;
 		files[i].name = name;
 		files[i].path = eq + 1;
 	}
@@ -299,8 +211,10 @@ static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv
 		kf_ok("bundle %s written (sha256 %s, also in %s.sha256)", file, hex, file);
 out:
 	kf_artifacts_report_free(&rep);
+	for (int i = 0; files && i < opt_file.n; i++)
+		free((char *)files[i].name);
 	free(files);
-	names_free(&l);
+	kf_image_list_free(&l);
 	return r;
 }
 
@@ -327,7 +241,7 @@ static int do_import(struct kf_ctx *ctx, const char *file)
 		if ((r = kf_ctx_lock(ctx)) != 0 ||
 		    (r = kf_regserver_push_target(cfg, ctx->out_dir, to, sizeof(to), &ctx->err)) != 0)
 			return r;
-		if (!(ca = kf_ctx_path(ctx, "pki/ca.crt")))
+		if (!(ca = kf_ctx_path(ctx, KF_OUT_CA_CRT)))
 			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 	} else {
 		snprintf(to, sizeof(to), "%s", opt_to);

@@ -45,7 +45,7 @@ static int destroy_run(struct kf_ctx *ctx, int argc, char **argv)
 		kf_buf_printf(&prompt, "  %s  (%s)\n", plan.targets[i].node, plan.targets[i].folder);
 	kf_buf_printf(&prompt, "Delete them?");
 	if (plan.n)
-		r = kf_cmd_confirm(opt_yes, kf_buf_str(&prompt),
+		r = kf_confirm(opt_yes, kf_buf_str(&prompt),
 				   "destroy deletes the lab's VMs and asks first; not on a terminal, "
 				   "pass --yes to confirm",
 				   "destroy cancelled: nothing was deleted", &ctx->err);

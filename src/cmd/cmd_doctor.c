@@ -10,7 +10,6 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/doctor.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/hostcheck.h"
 #include "k3sforge/log.h"
 #include "k3sforge/hypervisor.h"
 
@@ -37,7 +36,6 @@ static int doctor_run(struct kf_ctx *ctx, int argc, char **argv)
 	struct kf_config *cfg;
 	struct kf_findings f = { 0 };
 	struct kf_captures caps = { 0 };
-	char *vm_dir = NULL;
 	size_t failed;
 	int npos = 0, r;
 
@@ -63,13 +61,10 @@ static int doctor_run(struct kf_ctx *ctx, int argc, char **argv)
 	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
 		return r;
 	if (!opt_nodes) {
-		vm_dir = kf_hv_vm_dir(cfg, ctx->out_dir);
-		if (!vm_dir || kf_hv_host_checks(&f, cfg, vm_dir, KF_HOSTCHECK_ALL) != 0) {
-			free(vm_dir);
+		if (kf_lab_host_checks(&f, cfg, ctx->out_dir, KF_HOSTCHECK_ALL) != 0) {
 			kf_findings_free(&f);
 			return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 		}
-		free(vm_dir);
 	}
 	if (!opt_host) {
 		struct kf_doctor_opts o = { .out_dir = ctx->out_dir, .timeout_ms = opt_timeout,

@@ -1,20 +1,5 @@
-/* k3sforge finalize: detach the installer and seed ISOs from every node (in parallel, each VM
- * stopped, its VMX edited, started again), wait for SSH and the markers again, then wait until
- * the cluster says every node is Ready, kube-system runs and (with KubeSphere) the console
- * answers. Every wait is bounded and explains what was missing. */
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "k3sforge/cluster.h"
+/* k3sforge finalize: the finalize stage (src/lab/finalize.c) from the command line. */
 #include "k3sforge/cmd.h"
-#include "k3sforge/log.h"
-#include "k3sforge/node.h"
-#include "k3sforge/platform.h"
-#include "k3sforge/stage.h"
-#include "k3sforge/stages.h"
-#include "k3sforge/hypervisor.h"
 
 extern const struct kf_cmd kf_cmd_finalize;
 
@@ -27,189 +12,15 @@ static const struct kf_opt finalize_opts[] = {
 	KF_OPT_END_,
 };
 
-struct detach_job {
-	struct kf_hv *hv;
-	const struct kf_node *node;
-	double started;           /* when detach_all began: one "is it on" answer that fresh
-				   * serves every node */
-	bool threaded;
-	bool restarted;
-	int rc;
-	struct kf_err err;
-};
-
-/* Stops a VM soft (guest shutdown), hard if that does not work in time. */
-static int stop_vm(struct detach_job *j)
-{
-	const struct kf_hv_ops *ops = j->hv->ops;
-	bool running = true;
-
-	/* Asked of an answer obtained after this stop returned (shared with nodes stopped
-	 * meanwhile). */
-	if (ops->stop(j->hv, j->node->name, false, &j->err) == 0 &&
-	    ops->running(j->hv, j->node->name, kf_now_mono(), &running, &j->err) == 0 && !running)
-		return 0;
-	kf_warn("%s: soft stop did not power it off (%s); stopping hard", j->node->name, j->err.msg);
-	kf_err_clear(&j->err);
-	return ops->stop(j->hv, j->node->name, true, &j->err);
-}
-
-static void *detach_one(void *arg)
-{
-	struct detach_job *j = arg;
-	const struct kf_hv_ops *ops = j->hv->ops;
-	const char *name = j->node->name;
-	bool running = false, attached = false;
-
-	kf_err_clear(&j->err);
-	if ((j->rc = ops->media_attached(j->hv, name, &attached, &j->err)) != 0 ||
-	    (j->rc = ops->running(j->hv, name, j->started, &running, &j->err)) != 0)
-		goto out;
-	if (!attached) {
-		kf_info("%s: ISOs already detached", name);
-		/* A run stopped between the edit and the start (killed, or the start failed)
-		 * leaves the VM off: power it on, or nothing after this can reach it -- once a
-		 * stop made just before (by that run, or by hand) has let go of its files. */
-		if (!running) {
-			if ((j->rc = ops->wait_released(j->hv, name, false, &j->err)) != 0 ||
-			    (j->rc = ops->start(j->hv, name, &j->err)) != 0)
-				goto out;
-			j->restarted = true;
-			kf_ok("%s: was powered off; started again", name);
-		}
-		goto out;
-	}
-	if (running && (j->rc = stop_vm(j)) != 0)
-		goto out;
-	/* The hypervisor still holds the VM's files for a while after it is off (VMware: packer
-	 * step_shutdown.go:87-128): edit its configuration only once they are released. */
-	if ((j->rc = ops->wait_released(j->hv, name, running, &j->err)) != 0 ||
-	    (j->rc = ops->detach_media(j->hv, name, &j->err)) != 0 ||
-	    (j->rc = ops->start(j->hv, name, &j->err)) != 0)
-		goto out;
-	j->restarted = true;
-	kf_ok("%s: ISOs detached, VM started again", name);
-out:
-	if (j->rc)
-		kf_err_wrap(&j->err, "%s", name);
-	return NULL;
-}
-
-static int detach_all(struct kf_ctx *ctx, const struct kf_config *cfg, bool *restarted,
-		      struct kf_err *err)
-{
-	struct kf_hv *hv = NULL;
-	struct detach_job *jobs;
-	pthread_t *th;
-	size_t n = cfg->n_nodes, failed = 0;
-	double started = kf_now_mono();
-	int r = 0;
-
-	*restarted = false;
-	if ((r = kf_hv_open(&hv, cfg, ctx->out_dir, err)) != 0)
-		return kf_err_wrap(err, "cannot detach the ISOs (use --keep-iso when the VMs are "
-					"not managed from this host)");
-	jobs = calloc(n, sizeof(*jobs));
-	th = calloc(n, sizeof(*th));
-	if (!jobs || !th) {
-		free(jobs);
-		free(th);
-		kf_hv_close(hv);
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		jobs[i].hv = hv;
-		jobs[i].node = &cfg->nodes[i];
-		jobs[i].started = started;
-		jobs[i].threaded = pthread_create(&th[i], NULL, detach_one, &jobs[i]) == 0;
-		if (!jobs[i].threaded)
-			detach_one(&jobs[i]);
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (jobs[i].threaded)
-			pthread_join(th[i], NULL);
-		*restarted |= jobs[i].restarted;
-		if (jobs[i].rc) {
-			kf_error("%s", jobs[i].err.msg);
-			if (!failed)
-				*err = jobs[i].err;
-			failed++;
-		}
-	}
-	if (failed)
-		r = kf_err_wrap(err, "detaching ISOs failed on %zu of %zu nodes", failed, n);
-	free(jobs);
-	free(th);
-	kf_hv_close(hv);
-	return r;
-}
-
-static int finalize_run(struct kf_ctx *ctx, struct kf_err *err)
-{
-	struct kf_config *cfg;
-	const struct kf_node *m;
-	struct kf_ssh *s = NULL;
-	bool restarted = false;
-	char console[128];
-	int r;
-
-	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
-		return r;
-	m = kf_config_master(cfg);
-	if (!m)
-		return kf_err_set(err, KF_ECONFIG, "the configuration has no master node");
-	if (!opt_keep_iso) {
-		kf_info("finalize 1/3: detach the installer and seed ISOs");
-		if ((r = detach_all(ctx, cfg, &restarted, err)) != 0)
-			return r;
-	}
-	if (restarted) {
-		kf_info("finalize 2/3: wait for the restarted nodes");
-		if ((r = kf_wait_stage_nodes(ctx, "finalize", true, cfg->timeouts.finalize_s, err)) != 0)
-			return r;
-	}
-	kf_info("finalize 3/3: cluster health");
-	if ((r = kf_node_connect(&s, cfg, m, ctx->out_dir, 0, NULL, err)) != 0)
-		return r;
-	snprintf(console, sizeof(console), "http://%s:30880", m->ip);
-	r = kf_cluster_wait_healthy(s, cfg, cfg->timeouts.finalize_s, console, err);
-	kf_ssh_close(s);
-	if (r == 0 && cfg->addons.kubesphere)
-		kf_ok("KubeSphere console: %s (user admin)", console);
-	return r;
-}
-
-static int finalize_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
-{
-	struct kf_config *cfg;
-	int r;
-
-	if ((r = kf_stage_wait.fingerprint(ctx, fp, err)) != 0)
-		return r;
-	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
-		return r;
-	for (size_t i = 0; i < cfg->k3s.n_disable; i++)
-		kf_fp_str(fp, "disable", cfg->k3s.disable[i]);
-	kf_fp_int(fp, "kubesphere", cfg->addons.kubesphere);
-	kf_fp_int(fp, "keep_iso", opt_keep_iso);
-	return 0;
-}
-
-const struct kf_stage_def kf_stage_finalize = {
-	.name = "finalize",
-	.fingerprint = finalize_fingerprint,
-	.check = NULL,
-	.run = finalize_run,
-	.after = kf_after_create_vms,
-};
-
 static int finalize_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int r;
 
+	opt_force = opt_keep_iso = false;
 	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_finalize, argc, argv)) != 0)
 		return r;
-	return kf_stage_execute(ctx, &kf_stage_finalize, opt_force, NULL);
+	ctx->lab.opts.keep_iso = opt_keep_iso;
+	return kf_stage_execute(&ctx->lab, &kf_stage_finalize, opt_force, NULL, &ctx->err);
 }
 
 const struct kf_cmd kf_cmd_finalize = {
@@ -217,8 +28,9 @@ const struct kf_cmd kf_cmd_finalize = {
 	.summary = "detach the ISOs, then wait until every node is Ready and the add-ons answer",
 	.usage = "k3sforge [-c FILE] [-o DIR] finalize [--keep-iso] [--force]",
 	.description =
-		"Detaches both CD-ROMs from every node in parallel (VM stopped, VMX edited, started),\n"
-		"waits for SSH and the role markers again, then asks the master until every node is\n"
+		"Detaches the CD-ROMs from every node in parallel (QEMU: ejected while it runs;\n"
+		"VMware: VM stopped, VMX edited, started, then SSH and the role markers again),\n"
+		"then asks the master until every node is\n"
 		"Ready, coredns, traefik, svclb, local-path-provisioner and metrics-server run (minus\n"
 		"what k3s.disable turns off) and, with KubeSphere on, ks-console runs and\n"
 		"http://<master>:30880/login answers 200 (ks-console sends / to /login with a 302\n"
@@ -226,4 +38,5 @@ const struct kf_cmd kf_cmd_finalize = {
 	.example = "  k3sforge -c lab.yaml finalize",
 	.opts = finalize_opts,
 	.run = finalize_cmd,
+	.needs = KF_CMD_CONFIG | KF_CMD_LOCK,
 };

@@ -12,10 +12,9 @@
 #include "k3sforge/log.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/platform_wsl.h"
 #include "k3sforge/proc.h"
 #include "k3sforge/ssh.h"
-#include "k3sforge/stage.h"
-#include "k3sforge/stages.h"
 #include "k3sforge/state.h"
 
 extern const struct kf_cmd kf_cmd_kubeconfig;
@@ -46,69 +45,11 @@ static char *context_name(const struct kf_config *cfg)
 	return s;
 }
 
-/* C:\Users\op → /mnt/c/Users/op */
-static char *windows_to_wsl(const char *win)
+static int merge_into(const struct kf_lab *lab, const char *path, const struct kf_ynode *kc,
+		      struct kf_err *err)
 {
-	size_t n = strlen(win);
-	char *out;
-
-	if (n < 3 || win[1] != ':' || (win[2] != '\\' && win[2] != '/'))
-		return NULL;
-	out = malloc(n + 8);
-	if (!out)
-		return NULL;
-	snprintf(out, n + 8, "/mnt/%c%s", win[0] | 0x20, win + 2);
-	for (char *p = out; *p; p++)
-		if (*p == '\\')
-			*p = '/';
-	return out;
-}
-
-/* The Windows user's profile folder as a WSL path (caller frees). */
-static int windows_home(char **out, struct kf_err *err)
-{
-	const char *env = getenv("K3SFORGE_WINDOWS_HOME");
-	const char *argv[] = { "cmd.exe", "/c", "echo", "%USERPROFILE%", NULL };
-	struct kf_proc p;
-	char *line, *wsl;
-	int r;
-
-	*out = NULL;
-	if (env && *env) {
-		*out = strdup(env);
-		return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
-	}
-	if (!kf_platform_is_wsl())
-		return kf_err_set(err, KF_EUNSUPPORTED,
-				  "--windows works from WSL only (this host is not WSL)");
-	memset(&p, 0, sizeof(p));
-	p.argv = argv;
-	p.cwd = "/mnt/c";
-	p.timeout_ms = 15000;
-	if ((r = kf_proc_run_ok(&p, err)) != 0) {
-		kf_proc_free(&p);
-		return kf_err_wrap(err, "cannot ask Windows for %%USERPROFILE%%");
-	}
-	line = strdup(kf_buf_str(&p.out));
-	kf_proc_free(&p);
-	if (!line)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	line[strcspn(line, "\r\n")] = '\0';
-	wsl = windows_to_wsl(line);
-	if (!wsl) {
-		r = kf_err_set(err, KF_EFAIL, "Windows reported USERPROFILE as '%s', not a drive path",
-			       line);
-		free(line);
-		return r;
-	}
-	free(line);
-	*out = wsl;
-	return 0;
-}
-
-static int merge_into(const char *path, const struct kf_ynode *kc, struct kf_err *err)
-{
-	struct kf_kubeconfig_merge_opts mo = { opt_overwrite, opt_switch };
+	struct kf_kubeconfig_merge_opts mo = { lab->opts.kubeconfig.overwrite,
+					       lab->opts.kubeconfig.switch_context };
 	bool changed = false;
 	char *backup = NULL, *target = NULL;
 	int r = kf_kubeconfig_write_target(&target, path, err);
@@ -158,9 +99,9 @@ static int fetch(struct kf_ssh *s, const char *node, char **text, size_t *len, s
 	return r;
 }
 
-static int kubeconfig_stage_run(struct kf_ctx *ctx, struct kf_err *err)
+static int kubeconfig_stage_run(struct kf_lab *lab, struct kf_err *err)
 {
-	struct kf_config *cfg;
+	const struct kf_config *cfg = lab->cfg;
 	const struct kf_node *m;
 	struct kf_ssh *s = NULL;
 	struct kf_ynode *kc = NULL;
@@ -169,12 +110,10 @@ static int kubeconfig_stage_run(struct kf_ctx *ctx, struct kf_err *err)
 	size_t len = 0;
 	int r;
 
-	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
-		return r;
 	m = kf_config_master(cfg);
 	if (!m)
 		return kf_err_set(err, KF_ECONFIG, "the configuration has no master node");
-	if ((r = kf_node_connect(&s, cfg, m, ctx->out_dir, 0, NULL, err)) != 0)
+	if ((r = kf_node_connect(&s, cfg, m, lab->out_dir, 0, NULL, err)) != 0)
 		goto out;
 	if ((r = fetch(s, m->name, &text, &len, err)) != 0)
 		goto out;
@@ -186,7 +125,7 @@ static int kubeconfig_stage_run(struct kf_ctx *ctx, struct kf_err *err)
 		r = err->code;
 		goto out;
 	}
-	out_path = kf_ctx_path(ctx, "kubeconfig");
+	out_path = kf_lab_path(lab, KF_OUT_KUBECONFIG);
 	if ((r = kf_fs_write_atomic(out_path, out_text, strlen(out_text), 0600, err)) != 0)
 		goto out;
 	kf_info("wrote %s (context %s, server %s)", out_path, name, server);
@@ -195,17 +134,18 @@ static int kubeconfig_stage_run(struct kf_ctx *ctx, struct kf_err *err)
 		goto out;
 	}
 	kf_ok("API server at %s answers with the kubeconfig's credentials: %s", server, version);
-	if (!opt_no_merge) {
-		target = opt_target ? strdup(opt_target) : kf_kubeconfig_default_path();
-		if ((r = merge_into(target, kc, err)) != 0)
+	if (!lab->opts.kubeconfig.no_merge) {
+		target = lab->opts.kubeconfig.target ? strdup(lab->opts.kubeconfig.target)
+						 : kf_kubeconfig_default_path();
+		if ((r = merge_into(lab, target, kc, err)) != 0)
 			goto out;
 	}
-	if (opt_windows) {
+	if (lab->opts.kubeconfig.windows) {
 		char *wpath;
-		if ((r = windows_home(&winhome, err)) != 0)
+		if ((r = kf_wsl_windows_home(&winhome, err)) != 0)
 			goto out;
 		wpath = kf_path_join(winhome, ".kube/config");
-		r = wpath ? merge_into(wpath, kc, err) : kf_err_set(err, KF_ENOMEM, "out of memory");
+		r = wpath ? merge_into(lab, wpath, kc, err) : kf_err_set(err, KF_ENOMEM, "out of memory");
 		free(wpath);
 		if (r)
 			goto out;
@@ -224,33 +164,31 @@ out:
 	return r;
 }
 
-static int kubeconfig_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+static int kubeconfig_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *err)
 {
-	struct kf_config *cfg;
+	const struct kf_config *cfg = lab->cfg;
 	const struct kf_node *m;
 	char *kh;
-	int r;
 
-	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
-		return r;
+	(void)err;
 	m = kf_config_master(cfg);
 	kf_fp_str(fp, "cluster", cfg->cluster_name);
 	kf_fp_str(fp, "master.ip", m ? m->ip : NULL);
 	kf_fp_str(fp, "master.ssh_host", m ? m->ssh_host : NULL);
 	kf_fp_int(fp, "master.ssh_port", m ? m->ssh_port : 0);
 	kf_fp_str(fp, "user", cfg->guest.user);
-	kf_fp_int(fp, "no_merge", opt_no_merge);
-	kf_fp_str(fp, "target", opt_target);
-	kf_fp_int(fp, "windows", opt_windows);
-	kh = kf_ctx_path(ctx, "ssh/known_hosts");
+	kf_fp_int(fp, "no_merge", lab->opts.kubeconfig.no_merge);
+	kf_fp_str(fp, "target", lab->opts.kubeconfig.target);
+	kf_fp_int(fp, "windows", lab->opts.kubeconfig.windows);
+	kh = kf_lab_path(lab, KF_OUT_KNOWN_HOSTS);
 	kf_fp_file(fp, "known_hosts", kh);
 	free(kh);
 	return 0;
 }
 
-static int kubeconfig_check(struct kf_ctx *ctx, struct kf_err *err)
+static int kubeconfig_check(struct kf_lab *lab, struct kf_err *err)
 {
-	char *p = kf_ctx_path(ctx, "kubeconfig");
+	char *p = kf_lab_path(lab, KF_OUT_KUBECONFIG);
 	bool ok = p && kf_fs_exists(p);
 
 	free(p);
@@ -269,9 +207,16 @@ static int kubeconfig_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int r;
 
+	opt_no_merge = opt_overwrite = opt_switch = opt_windows = opt_force = false;
+	opt_target = NULL;
 	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_kubeconfig, argc, argv)) != 0)
 		return r;
-	return kf_stage_execute(ctx, &kf_stage_kubeconfig, opt_force, NULL);
+	ctx->lab.opts.kubeconfig.target = opt_target;
+	ctx->lab.opts.kubeconfig.no_merge = opt_no_merge;
+	ctx->lab.opts.kubeconfig.overwrite = opt_overwrite;
+	ctx->lab.opts.kubeconfig.switch_context = opt_switch;
+	ctx->lab.opts.kubeconfig.windows = opt_windows;
+	return kf_stage_execute(&ctx->lab, &kf_stage_kubeconfig, opt_force, NULL, &ctx->err);
 }
 
 const struct kf_cmd kf_cmd_kubeconfig = {
@@ -292,4 +237,5 @@ const struct kf_cmd kf_cmd_kubeconfig = {
 		   "  k3sforge -c lab.yaml kubeconfig --windows   # from WSL: Windows kubectl too",
 	.opts = kubeconfig_opts,
 	.run = kubeconfig_cmd,
+	.needs = KF_CMD_CONFIG | KF_CMD_LOCK,
 };

@@ -7,16 +7,13 @@
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/imageref.h"
+#include "k3sforge/imagelist.h"
 #include "k3sforge/log.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/mirror.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/progress.h"
 
-#define LIST_MAX ((size_t)4 * 1024 * 1024)
-#define LIST_LINES_MAX 100000
-#define PATH_MAX_SHOWN 400
 
 extern const struct kf_cmd kf_cmd_mirror;
 
@@ -40,109 +37,6 @@ static const struct kf_opt mirror_opts[] = {
 		    "platform to take from an index (default linux/amd64)"),
 	KF_OPT_END_,
 };
-
-struct list {
-	struct kf_mirror_image *v;
-	size_t n, cap;
-	char **owned;
-	size_t n_owned;
-};
-
-static int list_add(struct list *l, char *source, char *target)
-{
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 32;
-		struct kf_mirror_image *nv = realloc(l->v, nc * sizeof(*nv));
-		char **no = realloc(l->owned, nc * 2 * sizeof(*no));
-		if (nv)
-			l->v = nv;
-		if (no)
-			l->owned = no;
-		if (!nv || !no)
-			return KF_ENOMEM;
-		l->cap = nc;
-	}
-	l->v[l->n].source = source;
-	l->v[l->n].target = target;
-	l->n++;
-	l->owned[l->n_owned++] = source;
-	if (target)
-		l->owned[l->n_owned++] = target;
-	return 0;
-}
-
-static void list_free(struct list *l)
-{
-	for (size_t i = 0; i < l->n_owned; i++)
-		free(l->owned[i]);
-	free(l->owned);
-	free(l->v);
-}
-
-/* Checks an image reference from the command line or a list with the one grammar (so "..",
- * empty components and bad tags are refused before anything is contacted). where: "argument
- * 2", "list.txt:3". */
-static int check_ref(const char *ref, const char *where, struct kf_err *err)
-{
-	char why[160];
-	size_t off;
-
-	if (kf_imageref_parse(ref, NULL, &off, why, sizeof(why)) == 0)
-		return 0;
-	return kf_err_set(err, KF_EUSAGE, "mirror: %s: '%.600s' is not an image reference (at "
-			  "character %zu): %s", where, ref, off + 1, why);
-}
-
-/* Reads `source [target]` lines. */
-static int read_list(struct list *l, const char *path, struct kf_err *err)
-{
-	char *data = NULL, *line, *save = NULL;
-	size_t len;
-	int rc, lineno = 0;
-
-	if ((rc = kf_fs_read(&data, &len, path, LIST_MAX, err)) != 0)
-		return kf_err_wrap(err, "image list");
-	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *a, *b, *c, *s2 = NULL;
-		lineno++;
-		if (strchr(line, '#'))
-			*strchr(line, '#') = '\0';
-		a = strtok_r(line, " \t\r", &s2);
-		if (!a)
-			continue;
-		b = strtok_r(NULL, " \t\r", &s2);
-		c = strtok_r(NULL, " \t\r", &s2);
-		if (c) {
-			rc = kf_err_set(err, KF_EUSAGE,
-					"%s:%d: expected `source` or `source target`, found a third "
-					"word '%s'", path, lineno, c);
-			break;
-		}
-		if (l->n >= LIST_LINES_MAX) {
-			rc = kf_err_set(err, KF_ELIMIT, "%s: more than %d images", path,
-					LIST_LINES_MAX);
-			break;
-		}
-		{
-			char where[PATH_MAX_SHOWN + 16];
-			snprintf(where, sizeof(where), "%.*s:%d", PATH_MAX_SHOWN, path, lineno);
-			if ((rc = check_ref(a, where, err)) != 0 ||
-			    (b && (rc = check_ref(b, where, err)) != 0))
-				break;
-		}
-		{
-			char *sa = strdup(a), *sb = b ? strdup(b) : NULL;
-			if (!sa || (b && !sb) || list_add(l, sa, sb) != 0) {
-				free(sa);
-				free(sb);
-				rc = kf_err_set(err, KF_ENOMEM, "out of memory");
-				break;
-			}
-		}
-	}
-	free(data);
-	return rc;
-}
 
 static void print_results(const struct kf_mirror_result *res, size_t n, double secs)
 {
@@ -197,7 +91,7 @@ static void print_results(const struct kf_mirror_result *res, size_t n, double s
 static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 {
 	struct kf_config *cfg = NULL;
-	struct list l = { 0 };
+	struct kf_image_list l = { 0 };
 	struct kf_mirror_opts mo = { 0 };
 	struct kf_mirror_result *res = NULL;
 	char *to_default = NULL, *ca_default = NULL;
@@ -222,28 +116,23 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 			return r;
 	}
 	if (opt_images) {
-		if ((r = read_list(&l, opt_images, &ctx->err)) != 0)
+		if ((r = kf_image_list_read(&l, opt_images, "mirror", &ctx->err)) != 0)
 			goto out;
 	} else if (npos > 0) {
 		for (int i = 1; i <= npos; i++) {
-			char where[32], *s;
+			char where[32];
 			snprintf(where, sizeof(where), "argument %d", i);
-			if ((r = check_ref(argv[i], where, &ctx->err)) != 0)
+			if ((r = kf_image_list_check(argv[i], "mirror", where, &ctx->err)) != 0)
 				goto out;
-			s = strdup(argv[i]);
-			if (!s || list_add(&l, s, NULL) != 0) {
-				free(s);
+			if (kf_image_list_add(&l, argv[i], NULL) != 0) {
 				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 				goto out;
 			}
 		}
 	} else {
 		for (size_t i = 0; i < cfg->images.n_refs; i++) {
-			char *s = strdup(cfg->images.refs[i].source);
-			char *t = cfg->images.refs[i].target ? strdup(cfg->images.refs[i].target) : NULL;
-			if (!s || (cfg->images.refs[i].target && !t) || list_add(&l, s, t) != 0) {
-				free(s);
-				free(t);
+			if (kf_image_list_add(&l, cfg->images.refs[i].source,
+					      cfg->images.refs[i].target) != 0) {
 				r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 				goto out;
 			}
@@ -267,10 +156,12 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 		mo.to_ca = opt_to_ca;
 		if (!opt_to_ca && cfg) {
 			/* --to naming the lab registry: its CA, as without --to */
-			char lab[300];
-			snprintf(lab, sizeof(lab), "%s:%d", cfg->registry.host_ip, cfg->registry.port);
-			if (strcmp(opt_to, lab) == 0) {
-				if (!(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
+			char *lab = kf_registry_hostport(cfg);
+			bool is_lab = lab && strcmp(opt_to, lab) == 0;
+
+			free(lab);
+			if (is_lab) {
+				if (!(ca_default = kf_ctx_path(ctx, KF_OUT_CA_CRT))) {
 					r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 					goto out;
 				}
@@ -281,7 +172,7 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 		/* The lab registry is read-only where the lab reaches it: k3sforge writes through
 		 * its push instance on 127.0.0.1 (same storage, same certificate). */
 		size_t n = 64;
-		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, "pki/ca.crt"))) {
+		if (!(to_default = malloc(n)) || !(ca_default = kf_ctx_path(ctx, KF_OUT_CA_CRT))) {
 			r = kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -309,7 +200,7 @@ static int mirror_run(struct kf_ctx *ctx, int argc, char **argv)
 		print_results(res, l.n, kf_now_mono() - t0);
 out:
 	kf_mirror_results_free(res, l.n);
-	list_free(&l);
+	kf_image_list_free(&l);
 	free(to_default);
 	free(ca_default);
 	return r;

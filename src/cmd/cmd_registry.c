@@ -9,7 +9,9 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
+#include "k3sforge/progress.h"
 #include "k3sforge/regserver.h"
+#include "k3sforge/strv.h"
 
 extern const struct kf_cmd kf_cmd_registry;
 
@@ -77,22 +79,6 @@ static int reg_stop(struct kf_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-static void human_size(unsigned long long b, char *out, size_t n)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, n, "%llu B", b);
-	else
-		snprintf(out, n, "%.1f %s", v, units[u]);
-}
-
 static int reg_status(struct kf_ctx *ctx, int argc, char **argv)
 {
 	struct kf_config *cfg;
@@ -142,7 +128,7 @@ static int reg_status(struct kf_ctx *ctx, int argc, char **argv)
 		json_decref(o);
 		return 0;
 	}
-	human_size(st.storage_bytes, size, sizeof(size));
+	kf_size_format(st.storage_bytes, size, sizeof(size));
 	if (st.running)
 		printf("registry:    running (pid %ld, %s)\n", st.pid, st.program);
 	else
@@ -209,7 +195,7 @@ static int reg_ls(struct kf_ctx *ctx, int argc, char **argv)
 					      &ctx->err)) != 0)
 			return rc;
 		snprintf(spec, sizeof(spec), "%s:%d", host, port);
-		ca = kf_ctx_path(ctx, "pki/ca.crt");
+		ca = kf_ctx_path(ctx, KF_OUT_CA_CRT);
 		o.ca_file = opt_ca ? opt_ca : ca;
 	}
 	if ((rc = kf_oci_registry_new(&r, spec, &o, &ctx->err)) != 0 ||
@@ -243,7 +229,7 @@ static int reg_ls(struct kf_ctx *ctx, int argc, char **argv)
 		kf_buf_puts(&table, n_tags ? "\n" : "(no tags)\n");
 		json_array_append_new(jrepos, json_pack("{s:s,s:o}", "name", repos[i], "tags", jt));
 		n_tags_total += n_tags;
-		kf_oci_strv_free(tags, n_tags);
+		kf_strv_free(tags, n_tags);
 	}
 	if (ctx->json) {
 		json_t *ev = json_pack("{s:s,s:O,s:I,s:I}", "registry", spec, "repositories",
@@ -262,7 +248,7 @@ static int reg_ls(struct kf_ctx *ctx, int argc, char **argv)
 out:
 	json_decref(jrepos);
 	kf_buf_free(&table);
-	kf_oci_strv_free(repos, n_repos);
+	kf_strv_free(repos, n_repos);
 	kf_oci_registry_free(r);
 	free(ca);
 	return rc;

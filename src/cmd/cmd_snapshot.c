@@ -91,7 +91,7 @@ static int confirm_revert(struct kf_hv *hv, const struct kf_snap_node *nodes, si
 	snprintf(offtty, sizeof(offtty), "snapshot revert would return all %zu nodes to '%s', "
 		 "losing everything they did since; pass --yes to go on; nothing was touched", n,
 		 name);
-	return kf_cmd_confirm(false, prompt, offtty, "not confirmed: the nodes were left as they are",
+	return kf_confirm(false, prompt, offtty, "not confirmed: the nodes were left as they are",
 			      err);
 }
 

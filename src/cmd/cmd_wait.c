@@ -1,18 +1,5 @@
-/* k3sforge wait: every node at once, until its role's completion marker exists. */
-#include <jansson.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "k3sforge/buf.h"
+/* k3sforge wait: the wait stage (src/lab/wait.c) from the command line. */
 #include "k3sforge/cmd.h"
-#include "k3sforge/log.h"
-#include "k3sforge/progress.h"
-#include "k3sforge/stage.h"
-#include "k3sforge/stages.h"
-#include "k3sforge/state.h"
-#include "k3sforge/vmsignals.h"
-#include "k3sforge/wait.h"
 
 extern const struct kf_cmd kf_cmd_wait;
 
@@ -28,151 +15,17 @@ static const struct kf_opt wait_opts[] = {
 	KF_OPT_END_,
 };
 
-/* The per-node outcome, kept in state.json under the stage that waited (wait or finalize). */
-static void record(struct kf_ctx *ctx, const char *stage, const struct kf_wait_result *res,
-		   size_t n)
-{
-	struct kf_state *st = NULL;
-	struct kf_err err;
-	json_t *nodes = json_object();
-
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_object();
-		json_object_set_new(o, "phase", json_string(kf_wait_phase_name(res[i].phase)));
-		json_object_set_new(o, "done", json_boolean(res[i].done));
-		if (res[i].failed)
-			json_object_set_new(o, "failed", json_true());
-		json_object_set_new(o, "seconds", json_integer((json_int_t)res[i].elapsed_s));
-		if (res[i].reason[0])
-			json_object_set_new(o, "reason", kf_json_text(res[i].reason));
-		json_object_set_new(nodes, res[i].node->name, o);
-	}
-	if (kf_state_load(&st, ctx->out_dir, &err) == 0) {
-		json_object_set(kf_state_data(st, stage), "nodes", nodes);
-		kf_state_save(st, &err);
-		kf_state_free(st);
-	}
-	json_decref(nodes);
-}
-
-/* The one closing line, kept by -q: "3 nodes ready in 4m12s (master 3m50s, worker1 4m12s)". */
-static void final_line(const struct kf_wait_result *res, size_t n)
-{
-	struct kf_buf b;
-	double most = 0;
-	char d[32];
-
-	kf_buf_init(&b, 0);
-	for (size_t i = 0; i < n; i++) {
-		kf_progress_duration(res[i].elapsed_s, d, sizeof(d));
-		kf_buf_printf(&b, "%s%s %s", i ? ", " : "", res[i].node->name, d);
-		if (res[i].elapsed_s > most)
-			most = res[i].elapsed_s;
-	}
-	kf_progress_duration(most, d, sizeof(d));
-	kf_log_final("%zu node%s ready in %s (%s)", n, n == 1 ? "" : "s", d, kf_buf_str(&b));
-	kf_buf_free(&b);
-}
-
-/* Shared with finalize: waits for all nodes, prints each failed node's diagnosis. */
-int kf_wait_stage_nodes(struct kf_ctx *ctx, const char *stage, bool use_vmrun, int timeout_s,
-			struct kf_err *err)
-{
-	struct kf_config *cfg;
-	struct kf_vmsignals vs;
-	struct kf_wait_opts wo;
-	struct kf_wait_result *res = NULL;
-	bool have_vm = false;
-	int r;
-
-	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
-		return r;
-	memset(&wo, 0, sizeof(wo));
-	wo.out_dir = ctx->out_dir;
-	wo.timeout_s = timeout_s;
-	if (use_vmrun) {
-		struct kf_err verr;
-		if (kf_vmsignals_init(&vs, cfg, ctx->out_dir, &verr) == 0)
-			have_vm = true;
-		else
-			kf_warn("no hypervisor signals (%s); waiting on SSH alone", verr.msg);
-	}
-	{
-		/* a live line of every node's phase on a terminal, in place of a heartbeat */
-		const char **names = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*names));
-		for (size_t i = 0; names && i < cfg->n_nodes; i++)
-			names[i] = cfg->nodes[i].name;
-		if (names)
-			kf_progress_nodes_begin(names, cfg->n_nodes);
-		free(names);
-	}
-	r = kf_wait_nodes(cfg, have_vm ? &vs.ops : NULL, &wo, &res, err);
-	kf_progress_nodes_end();
-	if (r == 0 && res)
-		final_line(res, cfg->n_nodes);
-	for (size_t i = 0; res && i < cfg->n_nodes; i++) {
-		if (res[i].done)
-			continue;
-		kf_error("%s: stopped at %s after %.0fs: %s", res[i].node->name,
-			 kf_wait_phase_name(res[i].phase), res[i].elapsed_s, res[i].reason);
-		if (res[i].progress)
-			kf_info("%s: markers seen: %s", res[i].node->name, res[i].progress);
-		if (res[i].diagnosis)
-			kf_log_raw("%s diagnosis:\n%s", res[i].node->name, res[i].diagnosis);
-	}
-	if (res)
-		record(ctx, stage, res, cfg->n_nodes);
-	kf_wait_results_free(res, cfg->n_nodes);
-	if (have_vm)
-		kf_vmsignals_free(&vs);
-	return r;
-}
-
-static int wait_fingerprint(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
-{
-	struct kf_config *cfg;
-	struct kf_state *st = NULL;
-	struct kf_state_rec rec;
-	int r;
-
-	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
-		return r;
-	for (size_t i = 0; i < cfg->n_nodes; i++) {
-		kf_fp_str(fp, "node", cfg->nodes[i].name);
-		kf_fp_int(fp, "role", cfg->nodes[i].role);
-		kf_fp_str(fp, "ip", cfg->nodes[i].ip);
-		kf_fp_str(fp, "ssh_host", cfg->nodes[i].ssh_host);
-		kf_fp_int(fp, "ssh_port", cfg->nodes[i].ssh_port);
-	}
-	/* New VMs mean a new wait. */
-	if (kf_state_load(&st, ctx->out_dir, err) == 0) {
-		if (kf_state_get(st, "create-vms", &rec) && rec.fingerprint)
-			kf_fp_str(fp, "create-vms", rec.fingerprint);
-		kf_state_free(st);
-	}
-	return 0;
-}
-
-static int wait_run(struct kf_ctx *ctx, struct kf_err *err)
-{
-	return kf_wait_stage_nodes(ctx, "wait", !opt_no_vmrun, opt_timeout, err);
-}
-
-const struct kf_stage_def kf_stage_wait = {
-	.name = "wait",
-	.fingerprint = wait_fingerprint,
-	.check = NULL,
-	.run = wait_run,
-	.after = kf_after_create_vms,
-};
-
 static int wait_cmd(struct kf_ctx *ctx, int argc, char **argv)
 {
 	int r;
 
+	opt_force = opt_no_vmrun = false;
+	opt_timeout = 0;
 	if ((r = kf_cmd_parse_no_args(ctx, &kf_cmd_wait, argc, argv)) != 0)
 		return r;
-	return kf_stage_execute(ctx, &kf_stage_wait, opt_force, NULL);
+	ctx->lab.opts.wait_timeout_s = opt_timeout;
+	ctx->lab.opts.no_hv_signals = opt_no_vmrun;
+	return kf_stage_execute(&ctx->lab, &kf_stage_wait, opt_force, NULL, &ctx->err);
 }
 
 const struct kf_cmd kf_cmd_wait = {
@@ -190,4 +43,5 @@ const struct kf_cmd kf_cmd_wait = {
 	.example = "  k3sforge -c lab.yaml wait\n  k3sforge -c lab.yaml --json wait --timeout 900",
 	.opts = wait_opts,
 	.run = wait_cmd,
+	.needs = KF_CMD_CONFIG | KF_CMD_LOCK,
 };

@@ -236,3 +236,17 @@ char *kf_utf8_valid(const char *s, size_t len)
 	}
 	return kf_buf_detach(&b);
 }
+
+void kf_freezero(void *p, size_t len)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+void kf_freezero_str(char *s)
+{
+	if (s)
+		kf_freezero(s, strlen(s));
+}

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/config.h"
+#include "k3sforge/strv.h"
 
 static const char *const default_mirrors[] = { "docker.io", "registry.k8s.io", "quay.io", "ghcr.io" };
 
@@ -107,15 +109,6 @@ int kf_config_default(struct kf_config **out, struct kf_err *err)
 	return 0;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void kf_config_free(struct kf_config *c)
 {
 	if (!c)
@@ -126,19 +119,19 @@ void kf_config_free(struct kf_config *c)
 	free(c->k3s.release_url);
 	free(c->k3s.install_script_url);
 	free(c->k3s.install_script_sha256);
-	strv_free(c->k3s.disable, c->k3s.n_disable);
+	kf_strv_free(c->k3s.disable, c->k3s.n_disable);
 	free(c->k3s.pause_image);
 	free(c->network.vmnet);
 	free(c->network.subnet);
 	free(c->network.gateway);
-	strv_free(c->network.dns, c->network.n_dns);
+	kf_strv_free(c->network.dns, c->network.n_dns);
 	free(c->registry.host_ip);
 	free(c->registry.storage_dir);
 	free(c->registry.server);
 	free(c->registry.binary);
 	free(c->registry.listen);
-	strv_free(c->registry.extra_sans, c->registry.n_extra_sans);
-	strv_free(c->registry.mirrors, c->registry.n_mirrors);
+	kf_strv_free(c->registry.extra_sans, c->registry.n_extra_sans);
+	kf_strv_free(c->registry.mirrors, c->registry.n_mirrors);
 	for (size_t i = 0; c->nodes && i < c->n_nodes; i++) {
 		free(c->nodes[i].name);
 		free(c->nodes[i].ip);
@@ -166,16 +159,13 @@ void kf_config_free(struct kf_config *c)
 	free(c->guest.timezone);
 	free(c->guest.locale);
 	free(c->guest.keyboard);
-	strv_free(c->guest.packages, c->guest.n_packages);
+	kf_strv_free(c->guest.packages, c->guest.n_packages);
 	free(c->guest.debs);
 	free(c->guest.image);
 	free(c->addons.kubesphere_version);
 	free(c->addons.kubesphere_chart);
 	free(c->addons.kubesphere_chart_sha256);
-	if (c->addons.admin_password) {
-		OPENSSL_cleanse(c->addons.admin_password, strlen(c->addons.admin_password));
-		free(c->addons.admin_password);
-	}
+	kf_freezero_str(c->addons.admin_password);
 	free(c);
 }
 

@@ -15,6 +15,7 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/opt.h"
+#include "k3sforge/strv.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Field helpers                                                                                */
@@ -212,9 +213,7 @@ void cfg_field_duration(struct ld *l, const struct ynode *m, const char *key, in
 
 static void strv_clear(char ***v, size_t *n)
 {
-	for (size_t i = 0; *v && i < *n; i++)
-		free((*v)[i]);
-	free(*v);
+	kf_strv_free(*v, *n);
 	*v = NULL;
 	*n = 0;
 }
@@ -467,9 +466,7 @@ int kf_config_check(const char *path, char ***messages, size_t *n, struct kf_err
 	if (p.n == 0)
 		r = load_mem(&cfg, path, data, len, &p, err);
 	kf_config_free(cfg);
-	if (data)
-		OPENSSL_cleanse(data, len);
-	free(data);
+	kf_freezero(data, len);
 	if (r) {
 		cfg_problems_free(&p);
 		return r;

@@ -11,6 +11,8 @@
 
 #include "config_internal.h"
 
+#include "k3sforge/buf.h"
+
 #define KF_CFG_MAX_MAP_KEYS 100
 
 void cfg_problem_add(struct cfg_problems *p, int file_order, const char *file, int line, int col,
@@ -98,9 +100,7 @@ void cfg_ynode_free(struct ynode *n)
 		cfg_ynode_free(n->items[i]);
 	free(n->items);
 	/* Any scalar may be a secret (admin_password). */
-	if (n->str)
-		OPENSSL_cleanse(n->str, n->len);
-	free(n->str);
+	kf_freezero(n->str, n->len);
 	free(n);
 }
 

@@ -225,3 +225,22 @@ void kf_fp_free(struct kf_fp *fp)
 	kf_sha256_free(fp->h);
 	free(fp);
 }
+
+void kf_ssh_fingerprint_blob(const void *blob, size_t len, char out[KF_SSH_FP_LEN])
+{
+	unsigned char md[32], b64[48];
+	unsigned int mdlen = 0;
+	int n;
+
+	memcpy(out, "SHA256:", 7);
+	if (EVP_Digest(blob, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		strcpy(out + 7, "?");
+		return;
+	}
+	/* 32 bytes are 44 base64 characters with one '=' of padding, which OpenSSH leaves off */
+	n = EVP_EncodeBlock(b64, md, (int)sizeof(md));
+	while (n > 0 && b64[n - 1] == '=')
+		n--;
+	memcpy(out + 7, b64, (size_t)n);
+	out[7 + n] = '\0';
+}

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "k3sforge/labpaths.h"
+
 int kf_fs_read(char **out, size_t *len, const char *path, size_t max, struct kf_err *err)
 {
 	int fd;
@@ -350,7 +352,7 @@ int kf_lock_acquire(struct kf_lock **out, const char *dir, struct kf_err *err)
 	lk = calloc(1, sizeof(*lk));
 	if (!lk)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	lk->path = kf_path_join(dir, ".lock");
+	lk->path = kf_path_join(dir, KF_OUT_LOCK);
 	fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		int e = errno;

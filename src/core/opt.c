@@ -224,6 +224,26 @@ int kf_opt_parse(const struct kf_opt *opts, int argc, char **argv, int *npos, bo
 	return 0;
 }
 
+const struct kf_opt *kf_opt_find(const struct kf_opt *opts, const char *token, bool *inline_value)
+{
+	const struct kf_opt *o;
+
+	*inline_value = false;
+	if (!opts || token[0] != '-' || token[1] == '\0')
+		return NULL;
+	if (token[1] == '-') {
+		const char *name = token + 2, *eq = strchr(name, '=');
+
+		o = find_long(opts, name, eq ? (size_t)(eq - name) : strlen(name));
+		*inline_value = o && eq;
+		return o;
+	}
+	if (!(o = find_short(opts, token[1])) || (token[2] && o->type == KF_OPT_FLAG))
+		return NULL;
+	*inline_value = token[2] != '\0';
+	return o;
+}
+
 char *kf_opt_usage(const struct kf_opt *opts)
 {
 	struct kf_buf b;

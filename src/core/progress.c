@@ -119,19 +119,6 @@ void kf_progress_duration(double seconds, char *out, size_t n)
 		snprintf(out, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
 }
 
-static void human_bytes(uint64_t n, char *out, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 static bool terminal_sink(void)
 {
 	return !kf_log_json() && kf_log_level() <= KF_LOG_INFO &&
@@ -170,9 +157,9 @@ static void render(struct kf_progress *p, bool final)
 	if (!final && now - p->last_draw < (p->live ? 0.2 : 1.0))
 		return;
 	p->last_draw = now;
-	human_bytes(p->done_bytes, done, sizeof(done));
-	human_bytes(p->total_bytes, total, sizeof(total));
-	human_bytes((uint64_t)rate, rs, sizeof(rs));
+	kf_size_format(p->done_bytes, done, sizeof(done));
+	kf_size_format(p->total_bytes, total, sizeof(total));
+	kf_size_format((uint64_t)rate, rs, sizeof(rs));
 	if (kf_log_json()) {
 		json_t *o = json_object();
 		char *s;
@@ -398,4 +385,17 @@ void kf_progress_nodes_end(void)
 bool kf_progress_nodes_live(void)
 {
 	return atomic_load(&N.on);
+}
+
+void kf_size_format(uint64_t n, char *out, size_t len)
+{
+	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }

@@ -8,6 +8,7 @@
 
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 
@@ -69,7 +70,7 @@ int kf_state_load(struct kf_state **out, const char *dir, struct kf_err *err)
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	st->path = kf_path_join(dir, "state.json");
+	st->path = kf_path_join(dir, KF_OUT_STATE);
 	r = kf_fs_read(&data, &len, st->path, STATE_MAX_BYTES, err);
 	if (r == KF_ENOTFOUND) {
 		kf_err_clear(err);

@@ -3,9 +3,11 @@
 #include "k3sforge/hypervisor.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "k3sforge/fs.h"
 #include "k3sforge/hv_impl.h"
+#include "k3sforge/vmx.h"
 
 const struct kf_hv_ops *kf_hv_ops_for(const struct kf_config *cfg)
 {
@@ -124,4 +126,21 @@ void kf_hv_strv_free(char **v, size_t n)
 	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+int kf_hv_assign_macs(char (*out)[KF_HV_MAC_LEN + 1], const char *cluster,
+		      const char *const *names, const char *const *given, size_t n,
+		      struct kf_err *err)
+{
+	_Static_assert(KF_HV_MAC_LEN == KF_VMX_MAC_LEN, "one MAC format");
+	return kf_vmx_assign_macs(out, cluster, names, given, n, err);
+}
+
+const char *kf_host_checks_warn_only(const struct kf_config *cfg)
+{
+	const char *v = getenv("K3SFORGE_HOST_CHECKS");
+
+	if (v && strcmp(v, "warn") == 0)
+		return "K3SFORGE_HOST_CHECKS=warn";
+	return cfg->vmware.host_checks_warn ? "vmware.host_checks: warn" : NULL;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "k3sforge/oci.h"
+#include "k3sforge/strv.h"
 
 int kf_mirror_verify_present(const char *to, const char *to_ca, const char *const *refs, size_t n,
 			     char ***missing, size_t *n_missing, struct kf_err *err)
@@ -60,14 +61,12 @@ int kf_mirror_verify_present(const char *to, const char *to_ca, const char *cons
 	miss = NULL;
 	nm = 0;
 out:
-	kf_mirror_strv_free(miss, nm);
+	kf_strv_free(miss, nm);
 	kf_oci_registry_free(r);
 	return rc;
 }
 
 void kf_mirror_strv_free(char **v, size_t n)
 {
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
+	kf_strv_free(v, n);
 }

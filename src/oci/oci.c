@@ -140,15 +140,11 @@ void kf_oci_registry_free(struct kf_oci_registry *r)
 		curl_share_cleanup(r->share);
 	for (t = r->tokens; t; t = next) {
 		next = t->next;
-		OPENSSL_cleanse(t->value, strlen(t->value));
-		free(t->value);
+		kf_freezero_str(t->value);
 		free(t->scope);
 		free(t);
 	}
-	if (r->password) {
-		OPENSSL_cleanse(r->password, strlen(r->password));
-		free(r->password);
-	}
+	kf_freezero_str(r->password);
 	free(r->user);
 	free(r->name);
 	free(r->base);

@@ -83,16 +83,12 @@ void kf_oci_load_docker_config_creds(struct kf_oci_registry *r, const char *path
 			if (r->password)
 				kf_log_add_secret(r->password);
 		}
-		OPENSSL_cleanse(decoded, strlen(decoded) + (colon ? strlen(colon + 1) + 1 : 0));
-		free(decoded);
+		kf_freezero(decoded, strlen(decoded) + (colon ? strlen(colon + 1) + 1 : 0));
 		decoded = NULL;
 		break;
 	}
 out:
-	if (data) {
-		OPENSSL_cleanse(data, len);
-		free(data);
-	}
+	kf_freezero(data, len);
 	json_decref(root);
 	free(dflt);
 }
@@ -134,10 +130,7 @@ char *kf_oci_auth_header(struct kf_oci_registry *r, const char *scope)
 
 void kf_oci_free_secret(char *s)
 {
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	kf_freezero_str(s);
 }
 
 static int url_escape_append(struct kf_buf *b, const char *s)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/strv.h"
 
 #include "oci_internal.h"
 
@@ -32,7 +33,7 @@ static int list_pages(struct kf_oci_registry *r, const char *first_url, const ch
 {
 	char *url = strdup(first_url);
 	char **v = NULL;
-	size_t cnt = 0, capv = 0;
+	size_t cnt = 0;
 	int rc = 0;
 
 	if (!max)
@@ -66,21 +67,11 @@ static int list_pages(struct kf_oci_registry *r, const char *first_url, const ch
 						r->name, max);
 				break;
 			}
-			if (cnt == capv) {
-				size_t nc = capv ? capv * 2 : 64;
-				char **nv = realloc(v, nc * sizeof(*v));
-				if (!nv) {
-					rc = kf_err_set(err, KF_ENOMEM, "out of memory");
-					break;
-				}
-				v = nv;
-				capv = nc;
-			}
-			if (!(v[cnt] = strdup(json_string_value(it)))) {
+			if (kf_strv_append(&v, &cnt, json_string_value(it),
+					   strlen(json_string_value(it))) != 0) {
 				rc = kf_err_set(err, KF_ENOMEM, "out of memory");
 				break;
 			}
-			cnt++;
 		}
 		json_decref(root);
 		free(url);
@@ -89,7 +80,7 @@ static int list_pages(struct kf_oci_registry *r, const char *first_url, const ch
 	}
 	free(url);
 	if (rc) {
-		kf_oci_strv_free(v, cnt);
+		kf_strv_free(v, cnt);
 		return rc;
 	}
 	*out = v;
@@ -132,9 +123,3 @@ int kf_oci_tags(struct kf_oci_registry *r, const char *repo, char ***tags, size_
 	return rc;
 }
 
-void kf_oci_strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}

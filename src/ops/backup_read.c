@@ -12,6 +12,7 @@
 
 #include "backup_internal.h"
 #include "k3sforge/backup.h"
+#include "k3sforge/buf.h"
 #include "k3sforge/tar.h"
 
 bool kf_backup_is_encrypted(const char *path)
@@ -85,9 +86,7 @@ void kf_backup_reader_close(struct kf_backup_reader *rs)
 	if (rs->f)
 		fclose(rs->f);
 	EVP_CIPHER_CTX_free(rs->c);
-	if (rs->ct)
-		OPENSSL_cleanse(rs->ct, CHUNK);
-	free(rs->ct);
+	kf_freezero(rs->ct, CHUNK);
 	memset(rs, 0, sizeof(*rs));
 }
 

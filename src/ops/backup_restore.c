@@ -41,7 +41,7 @@ static const struct {
 	mode_t mode;
 } public_files[] = {
 	{ "out/pki/*.crt", 0644 },         { "out/ssh/*.pub", 0644 },
-	{ "out/ssh/host/*.pub", 0644 },    { "out/" KF_PKI_KNOWN_HOSTS, 0644 },
+	{ "out/ssh/host/*.pub", 0644 },    { "out/" KF_OUT_KNOWN_HOSTS, 0644 },
 	{ "out/state.json", 0644 },        { "out/registries.yaml", 0644 },
 };
 
@@ -451,8 +451,7 @@ out:
 	if (r && r != KF_EAUTH && rs.c)
 		kf_backup_reader_check_tag(&rs, buf, err);
 	kf_backup_reader_close(&rs);
-	OPENSSL_cleanse(buf, CHUNK);
-	free(buf);
+	kf_freezero(buf, CHUNK);
 	return r;
 }
 

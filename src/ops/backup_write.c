@@ -19,8 +19,10 @@
 
 #include "backup_internal.h"
 #include "k3sforge/backup.h"
+#include "k3sforge/buf.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/tar.h"
 
@@ -100,12 +102,12 @@ static int add_tree(struct kf_backup_items *items, const char *dir, const char *
 int kf_backup_collect(struct kf_backup_items *items, const char *out_dir, const char *config_path,
 		      struct kf_err *err)
 {
-	static const char *const files[] = { "state.json", "kubeconfig", "registries.yaml" };
-	static const char *const trees[] = { "pki", "ssh", "secrets" };
+	static const char *const files[] = { KF_OUT_STATE, KF_OUT_KUBECONFIG, KF_OUT_REGISTRIES_YAML };
+	static const char *const trees[] = { KF_OUT_PKI_DIR, KF_OUT_SSH_DIR, KF_OUT_SECRETS_DIR };
 	char *p = NULL;
 	int r = 0;
 
-	if (!(p = kf_path_join(out_dir, "pki/ca.crt")))
+	if (!(p = kf_path_join(out_dir, KF_OUT_CA_CRT)))
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	if (!kf_fs_exists(p)) {
 		r = kf_err_set(err, KF_ENOTFOUND,
@@ -444,12 +446,8 @@ out:
 		free(tmp);
 	}
 	EVP_CIPHER_CTX_free(w.c);
-	if (buf)
-		OPENSSL_cleanse(buf, CHUNK);
-	free(buf);
-	if (w.ct)
-		OPENSSL_cleanse(w.ct, CHUNK + 32);
-	free(w.ct);
+	kf_freezero(buf, CHUNK);
+	kf_freezero(w.ct, CHUNK + 32);
 	for (size_t i = 0; hex && i < items->n; i++)
 		free(hex[i]);
 	free(hex);
@@ -494,8 +492,5 @@ int kf_backup_passphrase(char **out, const char *file, const char *env, struct k
 
 void kf_backup_passphrase_free(char *pass)
 {
-	if (!pass)
-		return;
-	OPENSSL_cleanse(pass, strlen(pass));
-	free(pass);
+	kf_freezero_str(pass);
 }

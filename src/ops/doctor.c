@@ -1,6 +1,5 @@
 /* Deep checks of the lab's nodes over SSH (include/k3sforge/doctor.h). */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,9 @@
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/doctor.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/registries_yaml.h"
@@ -23,15 +24,15 @@ static const struct {
 	const char *name;
 	const char *why;
 } markers[] = {
-	{ "iso-copy-complete", "the installer did not copy the payload (k3s, images, CA) to the disk" },
-	{ "hostname-set", "the node may join k3s under the wrong name" },
-	{ "timezone-set", "log times will not match the host's" },
-	{ "swap-disabled", "the kubelet refuses to run with swap on" },
-	{ "kernel-modules-loaded", "overlay/br_netfilter missing: pods get no network" },
-	{ "sysctl-applied", "bridged traffic bypasses iptables: services do not route" },
-	{ "ca-certificates-updated", "the guest does not trust the lab CA: image pulls fail TLS" },
-	{ "sync-time-enabled", "the clock is not set before TLS: fresh certificates look invalid" },
-	{ "cloud-init-complete", "node preparation stopped part way" },
+	{ KF_MARKER_ISO_COPY, "the installer did not copy the payload (k3s, images, CA) to the disk" },
+	{ KF_MARKER_HOSTNAME, "the node may join k3s under the wrong name" },
+	{ KF_MARKER_TIMEZONE, "log times will not match the host's" },
+	{ KF_MARKER_SWAP, "the kubelet refuses to run with swap on" },
+	{ KF_MARKER_MODULES, "overlay/br_netfilter missing: pods get no network" },
+	{ KF_MARKER_SYSCTL, "bridged traffic bypasses iptables: services do not route" },
+	{ KF_MARKER_CA_CERTS, "the guest does not trust the lab CA: image pulls fail TLS" },
+	{ KF_MARKER_SYNC_TIME, "the clock is not set before TLS: fresh certificates look invalid" },
+	{ KF_MARKER_CLOUD_INIT, "node preparation stopped part way" },
 };
 
 struct out {
@@ -256,7 +257,7 @@ static void check_images(struct job *j, struct kf_ssh *s, int tmo, const char *s
 	capture(j, "containerd-images.txt", o.text);
 	if (o.status != 0) {
 		kf_buf_printf(&fix, "%s sudo systemctl status %s", ssh_cmd,
-			      j->n->role == KF_ROLE_MASTER ? "k3s" : "k3s-agent");
+			      kf_role_k3s_unit(j->n->role));
 		add(j, "images", KF_CHECK_FAIL, kf_buf_str(&fix),
 		    "containerd's images could not be listed (k3s not running?): without them no "
 		    "pod starts offline");
@@ -307,7 +308,7 @@ static void markers_cmd(struct kf_buf *c, const struct kf_node *n)
 {
 	kf_buf_puts(c, "for f in");
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
-		kf_buf_printf(c, " /var/lib/%s", markers[i].name);
+		kf_buf_printf(c, " " KF_MARKER_DIR "%s", markers[i].name);
 	kf_buf_printf(c, " %s; do test -e \"$f\" && echo \"$f\"; done; true",
 		      kf_role_marker(n->role));
 }
@@ -321,7 +322,10 @@ static void curl_cmd(char *cmd, size_t len, const char *url)
 
 static void registry_url(char *url, size_t len, const struct kf_config *cfg)
 {
-	snprintf(url, len, "https://%s:%d/v2/", cfg->registry.host_ip, cfg->registry.port);
+	char *hp = kf_registry_hostport(cfg);
+
+	snprintf(url, len, "https://%s/v2/", hp ? hp : "");
+	free(hp);
 }
 
 static void *node_main(void *arg)
@@ -330,7 +334,7 @@ static void *node_main(void *arg)
 	const struct kf_node *n = j->n;
 	const struct kf_config *cfg = j->cfg;
 	int tmo = j->o->timeout_ms > 0 ? j->o->timeout_ms : 5000;
-	const char *unit = n->role == KF_ROLE_MASTER ? "k3s-bootstrap" : "k3s-agent-bootstrap";
+	const char *unit = kf_role_unit(n->role);
 	enum kf_ssh_fail why = KF_SSH_OK;
 	struct kf_ssh *s = NULL;
 	struct kf_err e;
@@ -341,8 +345,8 @@ static void *node_main(void *arg)
 		/* A command the operator can paste: paths quoted (an output dir with a space or a
 		 * Windows path), only k3sforge's key offered (an agent's keys would be tried
 		 * first and can exhaust MaxAuthTries), the pinned host key required. */
-		char *key = kf_path_join(j->o->out_dir, "ssh/id_ed25519");
-		char *kh = kf_path_join(j->o->out_dir, "ssh/known_hosts");
+		char *key = kf_path_join(j->o->out_dir, KF_OUT_SSH_KEY);
+		char *kh = kf_path_join(j->o->out_dir, KF_OUT_KNOWN_HOSTS);
 		char *qkey = key ? kf_shell_quote(key) : NULL;
 		char *qkh = kh ? kf_shell_quote(kh) : NULL;
 		snprintf(ssh_cmd, sizeof(ssh_cmd),
@@ -390,7 +394,7 @@ static void *node_main(void *arg)
 		cmds[nc++] = kf_buf_str(&mk);
 		if (j->n_expected)
 			cmds[nc++] = "sudo -n k3s ctr images ls -q";
-		cmds[nc++] = "systemctl show -p Result --value sync-time.service";
+		cmds[nc++] = "systemctl show -p Result --value " KF_UNIT_SYNC_TIME ".service";
 		cmds[nc++] = c_curl;
 		cmds[nc++] = c_dns;
 		if (j->o->capture) {
@@ -464,7 +468,7 @@ static void *node_main(void *arg)
 						    "up with its images";
 			bool present = false;
 			if (name)
-				snprintf(path, sizeof(path), "/var/lib/%s", name);
+				snprintf(path, sizeof(path), KF_MARKER_DIR "%s", name);
 			else
 				snprintf(path, sizeof(path), "%s", kf_role_marker(n->role));
 			for (const char *p = o.text; p && *p && !present;) {
@@ -503,7 +507,7 @@ static void *node_main(void *arg)
 		check_images(j, s, tmo, ssh_cmd);
 
 	/* sync-time.service */
-	o = run_j(j, s, "systemctl show -p Result --value sync-time.service", tmo);
+	o = run_j(j, s, "systemctl show -p Result --value " KF_UNIT_SYNC_TIME ".service", tmo);
 	snprintf(fix, sizeof(fix), "%s sudo systemctl restart sync-time.service && %s sudo "
 				   "journalctl -u sync-time.service -n 20",
 		 ssh_cmd, ssh_cmd);
@@ -520,14 +524,10 @@ static void *node_main(void *arg)
 
 	/* the guest's clock against this host's (the seeds' skew: TLS and k3s certificates) */
 	{
-		double t0 = kf_now_wall(), t1, guest = 0, skew, mag;
-		char *end = NULL;
-		o = run_one(s, "date +%s.%N", tmo);
-		t1 = kf_now_wall();
-		if (o.status == 0 && o.text)
-			guest = strtod(o.text, &end);
-		if (guest > 0 && end && end != o.text && *end == '\0') {
-			skew = guest - (t0 + t1) / 2.0;
+		double skew = 0, mag;
+		struct kf_err ce;
+
+		if (kf_node_clock_skew(s, tmo, &skew, &ce) == 0) {
 			mag = skew < 0 ? -skew : skew;
 			snprintf(summary, sizeof(summary), "clock %+.1f s against this host%s", skew,
 				 mag > 60 ? ": certificates look not yet valid or expired, TLS to the "
@@ -537,10 +537,9 @@ static void *node_main(void *arg)
 			    mag > 2 ? fix : NULL, summary);
 		} else {
 			snprintf(summary, sizeof(summary), "the clock could not be read (date: %s)",
-				 o.text && *o.text ? o.text : "no output");
+				 *ce.msg ? ce.msg : "no output");
 			add(j, "clock", KF_CHECK_WARN, fix, summary);
 		}
-		free(o.text);
 	}
 
 	/* the registry, from inside the guest, with the lab CA */
@@ -607,7 +606,7 @@ static int check_registry_open(struct kf_findings *out, const struct kf_config *
 	char addr[300];
 	bool accepts = false;
 	struct kf_err e;
-	char *ca = kf_path_join(out_dir, "pki/ca.crt");
+	char *ca = kf_path_join(out_dir, KF_OUT_CA_CRT);
 	bool have_ca = ca && kf_fs_exists(ca);
 
 	free(ca);
@@ -626,19 +625,25 @@ static int check_registry_open(struct kf_findings *out, const struct kf_config *
 	       ? KF_ENOMEM : 0;
 }
 
+static int node_each(void *arg, size_t i)
+{
+	struct job *jobs = arg;
+
+	node_main(&jobs[i]);
+	return jobs[i].rc;
+}
+
 int kf_doctor_nodes(struct kf_findings *out, struct kf_captures *caps,
 		    const struct kf_config *cfg, const struct kf_doctor_opts *opts)
 {
 	size_t n = cfg->n_nodes;
 	struct job *jobs = calloc(n + 1, sizeof(*jobs));
-	pthread_t *th = calloc(n + 1, sizeof(*th));
-	bool *started = calloc(n + 1, sizeof(*started));
 	char **expected = NULL;
 	size_t n_expected = 0;
 	struct kf_err e;
 	int r = 0;
 
-	if (!jobs || !th || !started) {
+	if (!jobs) {
 		r = KF_ENOMEM;
 		goto out;
 	}
@@ -653,16 +658,10 @@ int kf_doctor_nodes(struct kf_findings *out, struct kf_captures *caps,
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		jobs[i] = (struct job){ .cfg = cfg, .o = opts, .n = &cfg->nodes[i],
 					.expected = expected, .n_expected = n_expected };
-		started[i] = pthread_create(&th[i], NULL, node_main, &jobs[i]) == 0;
-		if (!started[i])
-			node_main(&jobs[i]);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	kf_each_node(n, 0, node_each, jobs, NULL);
 	for (size_t i = 0; i < n; i++) {
 		struct kf_findings *f = &jobs[i].f;
 		if (jobs[i].rc)
@@ -681,7 +680,5 @@ out:
 	}
 	kf_artifacts_images_free(expected);
 	free(jobs);
-	free(th);
-	free(started);
 	return r;
 }

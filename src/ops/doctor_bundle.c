@@ -15,6 +15,7 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/doctor.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/tar.h"
@@ -146,8 +147,8 @@ int kf_doctor_bundle_write(const char *path, const struct kf_captures *caps,
 			   const struct kf_config *cfg, const char *out_dir,
 			   const char *config_path, struct kf_err *err)
 {
-	static const char *const files[] = { "k3sforge.log", "state.json", "registries.yaml",
-					     "registry/registry.log", "registry/push.log" };
+	static const char *const files[] = { KF_OUT_LOG, KF_OUT_STATE, KF_OUT_REGISTRIES_YAML,
+					     KF_OUT_REGISTRY_LOG, KF_OUT_PUSH_LOG };
 	char *tmp = NULL, *token = NULL, *admin = NULL;
 	gzFile gz = NULL;
 	struct kf_err e;
@@ -212,13 +213,7 @@ out:
 		unlink(tmp);
 		free(tmp);
 	}
-	if (token) {
-		OPENSSL_cleanse(token, strlen(token));
-		free(token);
-	}
-	if (admin) {
-		OPENSSL_cleanse(admin, strlen(admin));
-		free(admin);
-	}
+	kf_freezero_str(token);
+	kf_freezero_str(admin);
 	return r;
 }

@@ -1,10 +1,10 @@
 /* Lab snapshots across all nodes through the hypervisor, all or none (see include/k3sforge/snapshot.h). */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/log.h"
 #include "k3sforge/snapshot.h"
 
@@ -46,36 +46,39 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
+static int job_each(void *arg, size_t i)
+{
+	struct job *jobs = arg;
+
+	if (jobs[i].node)
+		job_main(&jobs[i]);
+	return 0;
+}
+
 /* Runs op on every node (selected[i] true or selected NULL) in parallel and waits for all. */
 static int run_parallel(struct kf_hv *hv, enum kf_snap_op op, const char *name,
 			struct kf_snap_node *nodes, size_t n, const bool *selected)
 {
 	struct job *jobs = calloc(n ? n : 1, sizeof(*jobs));
-	pthread_t *th = calloc(n ? n : 1, sizeof(*th));
-	bool *started = calloc(n ? n : 1, sizeof(*started));
-	int r = 0;
+	int *rcs = calloc(n ? n : 1, sizeof(*rcs));
 
-	if (!jobs || !th || !started) {
-		r = KF_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (selected && !selected[i])
-			continue;
-		jobs[i] = (struct job){ .hv = hv, .op = op, .name = name, .node = &nodes[i] };
-		if (pthread_create(&th[i], NULL, job_main, &jobs[i]) == 0)
-			started[i] = true;
-		else
-			job_main(&jobs[i]); /* no thread: do it here */
+	if (!jobs || !rcs) {
+		free(jobs);
+		free(rcs);
+		return KF_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
-out:
+		if (!selected || selected[i])
+			jobs[i] = (struct job){ .hv = hv, .op = op, .name = name, .node = &nodes[i] };
+	kf_each_node(n, 0, job_each, jobs, rcs);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].node && rcs[i] == KF_EINTR) { /* interrupted before it began */
+			nodes[i].rc = KF_EINTR;
+			snprintf(nodes[i].msg, sizeof(nodes[i].msg), "interrupted");
+		}
 	free(jobs);
-	free(th);
-	free(started);
-	return r;
+	free(rcs);
+	return 0;
 }
 
 bool kf_snapshot_node_has(const struct kf_snap_node *node, const char *name)

@@ -8,16 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/addons.h"
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/cluster.h"
+#include "k3sforge/fanout.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/kubeconfig.h"
 #include "k3sforge/log.h"
 #include "k3sforge/mirror.h"
 #include "k3sforge/node.h"
 #include "k3sforge/platform.h"
-#include "k3sforge/prep.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/status.h"
@@ -137,20 +138,7 @@ static void *node_main(void *arg)
 		sn->k3s_active = strcmp(text, "active") == 0 ? KF_TRI_YES : KF_TRI_NO;
 	}
 	free(text);
-	{
-		double t0 = kf_now_wall(), t1;
-		status = run(s, "date +%s.%N", tmo, &text);
-		t1 = kf_now_wall();
-		if (status == 0 && text) {
-			char *end = NULL;
-			double guest = strtod(text, &end);
-			if (end && end != text && *end == '\0' && guest > 0) {
-				sn->skew_known = true;
-				sn->skew_s = guest - (t0 + t1) / 2.0;
-			}
-		}
-		free(text);
-	}
+	sn->skew_known = kf_node_clock_skew(s, tmo, &sn->skew_s, &e) == 0;
 	if (n->role == KF_ROLE_MASTER) {
 		char *json = NULL;
 		if (kf_cluster_kubectl_json(s, "get nodes", &json, &e) == 0)
@@ -184,10 +172,10 @@ static void check_registry(struct kf_status *st, const struct kf_config *cfg, co
 	struct kf_regserver_status rs;
 	struct kf_tls_probe probe;
 	char listen[128], host[128], to[200];
-	char *ca = kf_path_join(out_dir, "pki/ca.crt");
+	char *ca = kf_path_join(out_dir, KF_OUT_CA_CRT);
 	char **k3s = NULL;
 	const char **wanted = NULL;
-	const char *const *addon = kf_prep_addon_images(cfg);
+	const char *const *addon = kf_addon_images(cfg);
 	size_t n_k3s = 0, n_addon = 0;
 	struct kf_err e;
 	int port = 0;
@@ -248,7 +236,7 @@ out:
 
 static void check_api(struct kf_status *st, const char *out_dir)
 {
-	char *path = kf_path_join(out_dir, "kubeconfig"), *text = NULL, *version = NULL;
+	char *path = kf_path_join(out_dir, KF_OUT_KUBECONFIG), *text = NULL, *version = NULL;
 	struct kf_ynode *kc = NULL;
 	size_t len = 0;
 	struct kf_err e;
@@ -340,13 +328,20 @@ static int judge(struct kf_status *st, double max_skew)
 	return r;
 }
 
+static int node_each(void *arg, size_t i)
+{
+	struct node_job *jobs = arg;
+
+	node_main(&jobs[i]);
+	return 0;
+}
+
 int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 		      const struct kf_status_opts *opts, struct kf_err *err)
 {
 	struct kf_status *st = calloc(1, sizeof(*st));
 	struct node_job *jobs = NULL;
-	pthread_t *th = NULL;
-	bool *started = NULL;
+	struct kf_each *each;
 	const struct kf_node *m = master_of(cfg);
 	const char *nodes_json = NULL;
 	int r = 0;
@@ -357,9 +352,7 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 	st->n = cfg->n_nodes;
 	st->nodes = calloc(st->n + 1, sizeof(*st->nodes));
 	jobs = calloc(st->n + 1, sizeof(*jobs));
-	th = calloc(st->n + 1, sizeof(*th));
-	started = calloc(st->n + 1, sizeof(*started));
-	if (!st->nodes || !jobs || !th || !started)
+	if (!st->nodes || !jobs)
 		goto nomem;
 	for (size_t i = 0; i < st->n; i++) {
 		struct kf_status_node *sn = &st->nodes[i];
@@ -367,10 +360,9 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 		sn->power = sn->ssh = sn->marker = sn->k3s_active = sn->ready = KF_TRI_UNKNOWN;
 		snprintf(sn->ip, sizeof(sn->ip), "%s", cfg->nodes[i].ip);
 		jobs[i] = (struct node_job){ .cfg = cfg, .o = opts, .sn = sn };
-		started[i] = pthread_create(&th[i], NULL, node_main, &jobs[i]) == 0;
-		if (!started[i])
-			node_main(&jobs[i]);
 	}
+	if (!(each = kf_each_node_begin(st->n, 0, node_each, jobs, NULL)))
+		goto nomem;
 	/* Host-side checks run while the nodes answer. */
 	st->registry.running = st->registry.healthy = st->registry.tls_ok = KF_TRI_UNKNOWN;
 	st->registry.accepts_pushes = KF_TRI_UNKNOWN;
@@ -389,9 +381,7 @@ int kf_status_collect(struct kf_status **out, const struct kf_config *cfg,
 			snprintf(st->console.error, sizeof(st->console.error), "%s%s answered HTTP %ld",
 				 url, KF_CONSOLE_PROBE_PATH, st->console.http_status);
 	}
-	for (size_t i = 0; i < st->n; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	kf_each_node_end(each);
 	for (size_t i = 0; i < st->n; i++)
 		if (jobs[i].nodes_json)
 			nodes_json = jobs[i].nodes_json;
@@ -408,8 +398,6 @@ out:
 	for (size_t i = 0; jobs && i < cfg->n_nodes; i++)
 		free(jobs[i].nodes_json);
 	free(jobs);
-	free(th);
-	free(started);
 	kf_status_free(st);
 	return r;
 }

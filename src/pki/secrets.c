@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "pki_internal.h"
@@ -59,10 +60,7 @@ static bool password_configured(const struct kf_config *cfg)
 
 static void free_secret(char *s)
 {
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	kf_freezero_str(s);
 }
 
 static bool token_ok(const char *s)
@@ -166,10 +164,7 @@ static int ensure_secret(const char *out_dir, const char *rel, bool force,
 	r = kf_pki_report_add(rep, rel, exists ? KF_PKI_REGENERATED : KF_PKI_CREATED,
 			      exists ? "--force" : NULL, err);
 out:
-	if (fresh) {
-		OPENSSL_cleanse(fresh, gen_size);
-		free(fresh);
-	}
+	kf_freezero(fresh, gen_size);
 	free_secret(cur);
 	free(path);
 	return r;
@@ -181,13 +176,13 @@ int kf_pki_ensure_secrets(const struct kf_config *cfg, const char *out_dir, bool
 	char *dir = NULL;
 	int r;
 
-	if (!(dir = kf_pki_path(out_dir, "secrets", err)))
+	if (!(dir = kf_pki_path(out_dir, KF_OUT_SECRETS_DIR, err)))
 		return KF_ENOMEM;
 	r = kf_fs_mkdirs(dir, 0700, err);
 	free(dir);
 	if (r != 0)
 		return r;
-	if ((r = ensure_secret(out_dir, KF_PKI_TOKEN, force, token_ok, new_token,
+	if ((r = ensure_secret(out_dir, KF_OUT_TOKEN, force, token_ok, new_token,
 			       2 * KF_PKI_TOKEN_BYTES + 2, "k3s token (64 hex characters)",
 			       "every node joined with this token: restore the file, or run with "
 			       "--force to generate a new one (the cluster must then be re-created)",
@@ -199,7 +194,7 @@ int kf_pki_ensure_secrets(const struct kf_config *cfg, const char *out_dir, bool
 	}
 	if (!cfg->addons.kubesphere)
 		return 0;
-	return ensure_secret(out_dir, KF_PKI_ADMIN_PASSWORD, force, kf_pki_password_ok,
+	return ensure_secret(out_dir, KF_OUT_ADMIN_PASSWORD, force, kf_pki_password_ok,
 			     new_password, KF_PKI_PASSWORD_LEN + 2,
 			     "KubeSphere admin password (8+ printable characters with an upper-case "
 			     "letter, a lower-case letter and a digit)",
@@ -209,7 +204,7 @@ int kf_pki_ensure_secrets(const struct kf_config *cfg, const char *out_dir, bool
 
 int kf_pki_read_token(char **out, const char *out_dir, struct kf_err *err)
 {
-	char *path = kf_pki_path(out_dir, KF_PKI_TOKEN, err);
+	char *path = kf_pki_path(out_dir, KF_OUT_TOKEN, err);
 	int r;
 
 	*out = NULL;
@@ -243,7 +238,7 @@ int kf_pki_admin_password(char **out, const struct kf_config *cfg, const char *o
 			return kf_err_set(err, KF_ENOMEM, "out of memory");
 		return 0;
 	}
-	if (!(path = kf_pki_path(out_dir, KF_PKI_ADMIN_PASSWORD, err)))
+	if (!(path = kf_pki_path(out_dir, KF_OUT_ADMIN_PASSWORD, err)))
 		return KF_ENOMEM;
 	if ((r = read_secret(out, path, err)) == KF_ENOTFOUND)
 		kf_err_set(err, r, "%s is missing; run `k3sforge prep` first", path);
@@ -262,7 +257,7 @@ int kf_pki_check_secrets(const struct kf_config *cfg, const char *out_dir, struc
 	v = NULL;
 	if (password_configured(cfg) || !cfg->addons.kubesphere)
 		return 0;
-	if (!(path = kf_pki_path(out_dir, KF_PKI_ADMIN_PASSWORD, err)))
+	if (!(path = kf_pki_path(out_dir, KF_OUT_ADMIN_PASSWORD, err)))
 		return KF_ENOMEM;
 	if ((r = read_secret(&v, path, err)) == KF_ENOTFOUND)
 		r = kf_err_set(err, KF_ESTATE, "%s is missing", path);

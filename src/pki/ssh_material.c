@@ -16,7 +16,7 @@
 #include "k3sforge/sshkey.h"
 #include "pki_internal.h"
 
-#define HOST_KEY_SUFFIX "_ed25519"
+#define HOST_KEY_SUFFIX KF_SSH_HOST_KEY_SUFFIX
 #define NODE_NAME_MAX 63
 #define KNOWN_HOSTS_MAX (1024 * 1024)
 
@@ -33,11 +33,11 @@ static int check_node_name(const char *name, struct kf_err *err)
 
 char *kf_pki_host_key_path(const char *out_dir, const char *node)
 {
-	char rel[sizeof(KF_PKI_SSH_HOST_DIR) + NODE_NAME_MAX + sizeof(HOST_KEY_SUFFIX) + 2];
+	char rel[sizeof(KF_OUT_SSH_HOST_DIR) + NODE_NAME_MAX + sizeof(HOST_KEY_SUFFIX) + 2];
 
 	if (!node || strlen(node) > NODE_NAME_MAX)
 		return NULL;
-	snprintf(rel, sizeof(rel), "%s/%s%s", KF_PKI_SSH_HOST_DIR, node, HOST_KEY_SUFFIX);
+	snprintf(rel, sizeof(rel), "%s/%s%s", KF_OUT_SSH_HOST_DIR, node, HOST_KEY_SUFFIX);
 	return kf_path_join(out_dir, rel);
 }
 
@@ -131,7 +131,7 @@ static void note_removed_nodes(const struct kf_config *cfg, const char *dir)
 		node[n - sl] = '\0';
 		if (!kf_config_node(cfg, node))
 			kf_info("%s/%s: node %s is no longer in the configuration; its host key is left "
-				"in place", KF_PKI_SSH_HOST_DIR, e->d_name, node);
+				"in place", KF_OUT_SSH_HOST_DIR, e->d_name, node);
 	}
 	closedir(d);
 }
@@ -160,7 +160,7 @@ static int known_hosts_text(struct kf_buf *b, const struct kf_config *cfg,
 		if (node_lines(b, &cfg->nodes[i], keys[i]) != 0) {
 			kf_buf_free(b);
 			return kf_err_set(err, KF_ELIMIT, "%s: more than %d bytes for %zu nodes",
-					  KF_PKI_KNOWN_HOSTS, KNOWN_HOSTS_MAX, cfg->n_nodes);
+					  KF_OUT_KNOWN_HOSTS, KNOWN_HOSTS_MAX, cfg->n_nodes);
 		}
 	return 0;
 }
@@ -189,17 +189,17 @@ static int write_known_hosts(const struct kf_config *cfg, const char *out_dir,
 
 	if ((r = known_hosts_text(&b, cfg, keys, err)) != 0)
 		return r;
-	if (!(path = kf_pki_path(out_dir, KF_PKI_KNOWN_HOSTS, err))) {
+	if (!(path = kf_pki_path(out_dir, KF_OUT_KNOWN_HOSTS, err))) {
 		r = KF_ENOMEM;
 		goto out;
 	}
 	if (same_content(path, &b, &exists)) {
-		r = kf_pki_report_add(rep, KF_PKI_KNOWN_HOSTS, KF_PKI_KEPT, NULL, err);
+		r = kf_pki_report_add(rep, KF_OUT_KNOWN_HOSTS, KF_PKI_KEPT, NULL, err);
 		goto out;
 	}
 	if ((r = kf_fs_write_atomic(path, kf_buf_str(&b), b.len, 0644, err)) != 0)
 		goto out;
-	r = kf_pki_report_add(rep, KF_PKI_KNOWN_HOSTS, exists ? KF_PKI_UPDATED : KF_PKI_CREATED,
+	r = kf_pki_report_add(rep, KF_OUT_KNOWN_HOSTS, exists ? KF_PKI_UPDATED : KF_PKI_CREATED,
 			      exists ? "nodes or host keys changed" : NULL, err);
 out:
 	free(path);
@@ -214,13 +214,13 @@ int kf_pki_ensure_ssh(const struct kf_config *cfg, const char *out_dir, bool for
 	char *hostdir = NULL, comment[160], rel[256];
 	int r;
 
-	if (!(hostdir = kf_pki_path(out_dir, KF_PKI_SSH_HOST_DIR, err)))
+	if (!(hostdir = kf_pki_path(out_dir, KF_OUT_SSH_HOST_DIR, err)))
 		return KF_ENOMEM;
 	if ((r = kf_fs_mkdirs(hostdir, 0700, err)) != 0)
 		goto out;
 	snprintf(comment, sizeof(comment), "k3sforge@%s", cfg->cluster_name ? cfg->cluster_name
 									     : "lab");
-	if ((r = ensure_keypair(&op, out_dir, KF_PKI_SSH_KEY, comment, force, rep, err)) != 0)
+	if ((r = ensure_keypair(&op, out_dir, KF_OUT_SSH_KEY, comment, force, rep, err)) != 0)
 		goto out;
 	if (!(hosts = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*hosts)))) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
@@ -230,7 +230,7 @@ int kf_pki_ensure_ssh(const struct kf_config *cfg, const char *out_dir, bool for
 		const char *name = cfg->nodes[i].name;
 		if ((r = check_node_name(name, err)) != 0)
 			goto out;
-		snprintf(rel, sizeof(rel), "%s/%s%s", KF_PKI_SSH_HOST_DIR, name, HOST_KEY_SUFFIX);
+		snprintf(rel, sizeof(rel), "%s/%s%s", KF_OUT_SSH_HOST_DIR, name, HOST_KEY_SUFFIX);
 		snprintf(comment, sizeof(comment), "root@%s", name);
 		if ((r = ensure_keypair(&hosts[i], out_dir, rel, comment, force, rep, err)) != 0)
 			goto out;
@@ -254,7 +254,7 @@ int kf_pki_check_ssh(const struct kf_config *cfg, const char *out_dir, struct kf
 	bool exists;
 	int r;
 
-	if (!(path = kf_pki_path(out_dir, KF_PKI_SSH_KEY, err)))
+	if (!(path = kf_pki_path(out_dir, KF_OUT_SSH_KEY, err)))
 		return KF_ENOMEM;
 	if ((r = kf_sshkey_load_private(&op, path, err)) != 0)
 		goto out;
@@ -276,7 +276,7 @@ int kf_pki_check_ssh(const struct kf_config *cfg, const char *out_dir, struct kf
 	if ((r = known_hosts_text(&b, cfg, hosts, err)) != 0)
 		goto out;
 	free(path);
-	if (!(path = kf_pki_path(out_dir, KF_PKI_KNOWN_HOSTS, err))) {
+	if (!(path = kf_pki_path(out_dir, KF_OUT_KNOWN_HOSTS, err))) {
 		r = KF_ENOMEM;
 		goto out;
 	}

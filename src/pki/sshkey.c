@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 
 #define KEY_TYPE "ssh-ed25519"
@@ -248,9 +249,7 @@ int kf_sshkey_write(const struct kf_sshkey *key, const char *path, struct kf_err
 		goto out;
 	r = kf_fs_write_atomic(pubpath, line, strlen(line), 0644, err);
 out:
-	if (text)
-		OPENSSL_cleanse(text, len);
-	free(text);
+	kf_freezero(text, len);
 	free(line);
 	free(pubpath);
 	return r;
@@ -434,9 +433,7 @@ int kf_sshkey_parse_private(struct kf_sshkey **out, const char *text, size_t len
 	*out = k;
 	k = NULL;
 out:
-	if (blob)
-		OPENSSL_cleanse(blob, blen);
-	free(blob);
+	kf_freezero(blob, blen);
 	kf_sshkey_free(k);
 	OPENSSL_cleanse(&c1, sizeof(c1));
 	OPENSSL_cleanse(&c2, sizeof(c2));
@@ -504,8 +501,7 @@ int kf_sshkey_load_private(struct kf_sshkey **out, const char *path, struct kf_e
 	if ((r = kf_fs_read(&text, &len, path, KF_SSHKEY_FILE_MAX, err)) != 0)
 		return r;
 	r = kf_sshkey_parse_private(out, text, len, path, err);
-	OPENSSL_cleanse(text, len);
-	free(text);
+	kf_freezero(text, len);
 	return r;
 }
 
@@ -528,19 +524,6 @@ int kf_sshkey_load_public(struct kf_sshkey **out, const char *path, struct kf_er
 bool kf_sshkey_same_public(const struct kf_sshkey *a, const struct kf_sshkey *b)
 {
 	return memcmp(a->pk, b->pk, KF_ED25519_PK_LEN) == 0;
-}
-
-void kf_ssh_fingerprint_blob(const void *blob, size_t len, char out[KF_SSH_FP_LEN])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	memcpy(out, "SHA256:", 7);
-	if (EVP_Digest(blob, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
-		strcpy(out + 7, "?");
-		return;
-	}
-	b64_encode(out + 7, md, sizeof(md), false);
 }
 
 void kf_sshkey_fingerprint(const struct kf_sshkey *key, char out[KF_SSH_FP_LEN])

@@ -24,6 +24,7 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/strv.h"
 #include "pki_internal.h"
 
 #define PEM_FILE_MAX (256 * 1024)
@@ -88,18 +89,10 @@ nomem:
 	r = kf_err_set(err, KF_ENOMEM, "out of memory");
 out:
 	free(s);
-	kf_pki_sans_free(v, k);
+	kf_strv_free(v, k);
 	return r;
 }
 
-void kf_pki_sans_free(char **sans, size_t n)
-{
-	if (!sans)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(sans[i]);
-	free(sans);
-}
 
 static int cert_sans(char ***out, size_t *n, const X509 *x)
 {
@@ -151,7 +144,7 @@ static int cert_sans(char ***out, size_t *n, const X509 *x)
 	return 0;
 nomem:
 	GENERAL_NAMES_free(gens);
-	kf_pki_sans_free(v, k);
+	kf_strv_free(v, k);
 	return KF_ENOMEM;
 }
 
@@ -236,8 +229,7 @@ static int read_key(EVP_PKEY **out, const char *path, struct kf_err *err)
 	if (!*out)
 		r = ossl_fail(err, "%s: not an unencrypted PEM private key", path);
 	BIO_free(bio);
-	OPENSSL_cleanse(data, len);
-	free(data);
+	kf_freezero(data, len);
 	return r;
 }
 
@@ -490,7 +482,7 @@ out:
 	ERR_clear_error();
 	free(hs);
 	free(ws);
-	kf_pki_sans_free(have, nh);
+	kf_strv_free(have, nh);
 	X509_STORE_CTX_free(sctx);
 	X509_STORE_free(store);
 	return r;
@@ -599,11 +591,11 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 
 	if ((r = kf_pki_wanted_sans(&sans, &n_sans, cfg, err)) != 0)
 		goto out;
-	if (!(p.dir = kf_pki_path(out_dir, "pki", err)) ||
-	    !(p.ca_crt = kf_pki_path(out_dir, KF_PKI_CA_CRT, err)) ||
-	    !(p.ca_key = kf_pki_path(out_dir, KF_PKI_CA_KEY, err)) ||
-	    !(p.srv_crt = kf_pki_path(out_dir, KF_PKI_SERVER_CRT, err)) ||
-	    !(p.srv_key = kf_pki_path(out_dir, KF_PKI_SERVER_KEY, err))) {
+	if (!(p.dir = kf_pki_path(out_dir, KF_OUT_PKI_DIR, err)) ||
+	    !(p.ca_crt = kf_pki_path(out_dir, KF_OUT_CA_CRT, err)) ||
+	    !(p.ca_key = kf_pki_path(out_dir, KF_OUT_CA_KEY, err)) ||
+	    !(p.srv_crt = kf_pki_path(out_dir, KF_OUT_SERVER_CRT, err)) ||
+	    !(p.srv_key = kf_pki_path(out_dir, KF_OUT_SERVER_KEY, err))) {
 		r = KF_ENOMEM;
 		goto out;
 	}
@@ -621,10 +613,10 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 	if (!force && crt_exists) {
 		if ((r = load_ca(&ca, &cakey, &p, err)) != 0)
 			goto out;
-		if ((r = kf_pki_fix_mode(p.ca_key, KF_PKI_CA_KEY, 0600, rep, err)) != 0)
+		if ((r = kf_pki_fix_mode(p.ca_key, KF_OUT_CA_KEY, 0600, rep, err)) != 0)
 			goto out;
-		if ((r = kf_pki_report_add(rep, KF_PKI_CA_CRT, KF_PKI_KEPT, NULL, err)) != 0 ||
-		    (r = kf_pki_report_add(rep, KF_PKI_CA_KEY, KF_PKI_KEPT, NULL, err)) != 0)
+		if ((r = kf_pki_report_add(rep, KF_OUT_CA_CRT, KF_PKI_KEPT, NULL, err)) != 0 ||
+		    (r = kf_pki_report_add(rep, KF_OUT_CA_KEY, KF_PKI_KEPT, NULL, err)) != 0)
 			goto out;
 	} else {
 		act = crt_exists || key_exists ? KF_PKI_REGENERATED : KF_PKI_CREATED;
@@ -638,8 +630,8 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 			goto out;
 		ca_new = true;
 		why_ca = act == KF_PKI_CREATED ? NULL : "--force";
-		if ((r = kf_pki_report_add(rep, KF_PKI_CA_CRT, act, why_ca, err)) != 0 ||
-		    (r = kf_pki_report_add(rep, KF_PKI_CA_KEY, act, why_ca, err)) != 0)
+		if ((r = kf_pki_report_add(rep, KF_OUT_CA_CRT, act, why_ca, err)) != 0 ||
+		    (r = kf_pki_report_add(rep, KF_OUT_CA_KEY, act, why_ca, err)) != 0)
 			goto out;
 	}
 
@@ -655,7 +647,7 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 	else if (ca_new && crt_exists)
 		snprintf(why, sizeof(why), "the CA is new");
 	else if (crt_exists && !key)
-		snprintf(why, sizeof(why), "%s is missing or unreadable", KF_PKI_SERVER_KEY);
+		snprintf(why, sizeof(why), "%s is missing or unreadable", KF_OUT_SERVER_KEY);
 	else if (crt_exists) {
 		if (read_cert(&cert, p.srv_crt, err) != 0) {
 			snprintf(why, sizeof(why), "%s", err->msg);
@@ -667,10 +659,10 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 		}
 	}
 	if (crt_exists && !why[0]) {
-		if ((r = kf_pki_fix_mode(p.srv_key, KF_PKI_SERVER_KEY, 0600, rep, err)) != 0)
+		if ((r = kf_pki_fix_mode(p.srv_key, KF_OUT_SERVER_KEY, 0600, rep, err)) != 0)
 			goto out;
-		if ((r = kf_pki_report_add(rep, KF_PKI_SERVER_CRT, KF_PKI_KEPT, NULL, err)) == 0)
-			r = kf_pki_report_add(rep, KF_PKI_SERVER_KEY, KF_PKI_KEPT, NULL, err);
+		if ((r = kf_pki_report_add(rep, KF_OUT_SERVER_CRT, KF_PKI_KEPT, NULL, err)) == 0)
+			r = kf_pki_report_add(rep, KF_OUT_SERVER_KEY, KF_PKI_KEPT, NULL, err);
 		goto out;
 	}
 	X509_free(cert);
@@ -693,19 +685,19 @@ int kf_pki_ensure_tls(const struct kf_config *cfg, const char *out_dir, bool for
 	if ((r = write_cert(p.srv_crt, cert, err)) != 0)
 		goto out;
 	act = !crt_exists ? KF_PKI_CREATED : force ? KF_PKI_REGENERATED : KF_PKI_REISSUED;
-	if ((r = kf_pki_report_add(rep, KF_PKI_SERVER_CRT, act, why[0] ? why : NULL, err)) != 0)
+	if ((r = kf_pki_report_add(rep, KF_OUT_SERVER_CRT, act, why[0] ? why : NULL, err)) != 0)
 		goto out;
 	if (key_new)
-		r = kf_pki_report_add(rep, KF_PKI_SERVER_KEY, key_exists ? act : KF_PKI_CREATED,
+		r = kf_pki_report_add(rep, KF_OUT_SERVER_KEY, key_exists ? act : KF_PKI_CREATED,
 				      key_exists && why[0] ? why : NULL, err);
 	else
-		r = kf_pki_report_add(rep, KF_PKI_SERVER_KEY, KF_PKI_KEPT, NULL, err);
+		r = kf_pki_report_add(rep, KF_OUT_SERVER_KEY, KF_PKI_KEPT, NULL, err);
 out:
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(cakey);
 	X509_free(cert);
 	X509_free(ca);
-	kf_pki_sans_free(sans, n_sans);
+	kf_strv_free(sans, n_sans);
 	tls_paths_free(&p);
 	return r;
 }
@@ -721,10 +713,10 @@ int kf_pki_check_tls(const struct kf_config *cfg, const char *out_dir, struct kf
 
 	if ((r = kf_pki_wanted_sans(&sans, &n_sans, cfg, err)) != 0)
 		goto out;
-	if (!(p.ca_crt = kf_pki_path(out_dir, KF_PKI_CA_CRT, err)) ||
-	    !(p.ca_key = kf_pki_path(out_dir, KF_PKI_CA_KEY, err)) ||
-	    !(p.srv_crt = kf_pki_path(out_dir, KF_PKI_SERVER_CRT, err)) ||
-	    !(p.srv_key = kf_pki_path(out_dir, KF_PKI_SERVER_KEY, err))) {
+	if (!(p.ca_crt = kf_pki_path(out_dir, KF_OUT_CA_CRT, err)) ||
+	    !(p.ca_key = kf_pki_path(out_dir, KF_OUT_CA_KEY, err)) ||
+	    !(p.srv_crt = kf_pki_path(out_dir, KF_OUT_SERVER_CRT, err)) ||
+	    !(p.srv_key = kf_pki_path(out_dir, KF_OUT_SERVER_KEY, err))) {
 		r = KF_ENOMEM;
 		goto out;
 	}
@@ -749,7 +741,7 @@ out:
 	EVP_PKEY_free(cakey);
 	X509_free(cert);
 	X509_free(ca);
-	kf_pki_sans_free(sans, n_sans);
+	kf_strv_free(sans, n_sans);
 	tls_paths_free(&p);
 	return r;
 }
@@ -843,18 +835,10 @@ static int san_normalise(char **out, const char *in, bool bare_ok)
 /* Appends a copy unless already present. */
 static int sans_add(char ***v, size_t *n, const char *san)
 {
-	char **nv;
-
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*v)[i], san) == 0)
 			return 0;
-	if (!(nv = realloc(*v, (*n + 1) * sizeof(char *))))
-		return KF_ENOMEM;
-	*v = nv;
-	if (!(nv[*n] = strdup(san)))
-		return KF_ENOMEM;
-	(*n)++;
-	return 0;
+	return kf_strv_append(v, n, san, strlen(san));
 }
 
 static int sans_cmp(const void *a, const void *b)

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,10 +13,10 @@
 
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
-#include "k3sforge/hostcheck.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/strv.h"
 
 #define MAX_ENTRIES 1024
 #define NETSH_TIMEOUT_MS 30000
@@ -132,7 +131,7 @@ static char **vec(const char *const *items)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!(v[i] = strdup(items[i]))) {
-			kf_wslproxy_argv_free(v);
+			kf_argv_free(v);
 			return NULL;
 		}
 	return v;
@@ -140,7 +139,7 @@ static char **vec(const char *const *items)
 
 char **kf_wslproxy_argv_show(void)
 {
-	const char *const a[] = { KF_NETSH_EXE, "interface", "portproxy", "show", "v4tov4", NULL };
+	const char *const a[] = { KF_WIN_NETSH_EXE, "interface", "portproxy", "show", "v4tov4", NULL };
 	return vec(a);
 }
 
@@ -154,7 +153,7 @@ char **kf_wslproxy_argv_add(const char *listen_addr, int listen_port, const char
 	snprintf(ca, sizeof(ca), "connectaddress=%s", connect_addr);
 	snprintf(cp, sizeof(cp), "connectport=%d", connect_port);
 	{
-		const char *const a[] = { KF_NETSH_EXE, "interface", "portproxy", "add", "v4tov4",
+		const char *const a[] = { KF_WIN_NETSH_EXE, "interface", "portproxy", "add", "v4tov4",
 					  la, lp, ca, cp, NULL };
 		return vec(a);
 	}
@@ -167,7 +166,7 @@ char **kf_wslproxy_argv_delete(const char *listen_addr, int listen_port)
 	snprintf(la, sizeof(la), "listenaddress=%s", listen_addr);
 	snprintf(lp, sizeof(lp), "listenport=%d", listen_port);
 	{
-		const char *const a[] = { KF_NETSH_EXE, "interface", "portproxy", "delete", "v4tov4",
+		const char *const a[] = { KF_WIN_NETSH_EXE, "interface", "portproxy", "delete", "v4tov4",
 					  la, lp, NULL };
 		return vec(a);
 	}
@@ -188,7 +187,7 @@ char **kf_wslproxy_argv_rule_show(int port)
 
 	snprintf(name, sizeof(name), "name=k3sforge-registry-%d", port);
 	{
-		const char *const a[] = { KF_NETSH_EXE, "advfirewall", "firewall", "show", "rule",
+		const char *const a[] = { KF_WIN_NETSH_EXE, "advfirewall", "firewall", "show", "rule",
 					  name, NULL };
 		return vec(a);
 	}
@@ -201,20 +200,12 @@ char **kf_wslproxy_argv_rule_add(int port)
 	snprintf(name, sizeof(name), "name=k3sforge-registry-%d", port);
 	snprintf(lp, sizeof(lp), "localport=%d", port);
 	{
-		const char *const a[] = { KF_NETSH_EXE, "advfirewall", "firewall", "add", "rule", name,
+		const char *const a[] = { KF_WIN_NETSH_EXE, "advfirewall", "firewall", "add", "rule", name,
 					  "dir=in", "action=allow", "protocol=TCP", lp, NULL };
 		return vec(a);
 	}
 }
 
-void kf_wslproxy_argv_free(char **argv)
-{
-	if (!argv)
-		return;
-	for (size_t i = 0; argv[i]; i++)
-		free(argv[i]);
-	free(argv);
-}
 
 char *kf_wslproxy_argv_text(char *const *argv)
 {
@@ -225,72 +216,6 @@ char *kf_wslproxy_argv_text(char *const *argv)
 	for (size_t i = 0; argv && argv[i]; i++)
 		kf_buf_printf(&b, "%s%s", i ? " " : "", i ? argv[i] : "netsh.exe");
 	return kf_buf_detach(&b);
-}
-
-enum kf_wsl_netmode kf_wslproxy_parse_netmode(const char *text)
-{
-	char word[32] = "";
-
-	if (!text || sscanf(text, " %31s", word) != 1)
-		return KF_WSL_NAT;
-	return strcasecmp(word, "mirrored") == 0 ? KF_WSL_MIRRORED : KF_WSL_NAT;
-}
-
-enum kf_wsl_netmode kf_wslproxy_netmode(char **source)
-{
-	char *wslinfo;
-	enum kf_wsl_netmode mode = KF_WSL_NAT;
-	DIR *d;
-	struct dirent *de;
-
-	if (source)
-		*source = NULL;
-	if (!kf_platform_is_wsl())
-		return KF_WSL_NONE;
-	if ((wslinfo = kf_proc_which("wslinfo")) != NULL) {
-		const char *argv[] = { wslinfo, "--networking-mode", NULL };
-		struct kf_proc p;
-		struct kf_err e;
-		bool ok;
-		memset(&p, 0, sizeof(p));
-		p.argv = argv;
-		p.timeout_ms = 10000;
-		ok = kf_proc_run(&p, &e) == 0 && !p.signaled && p.exit_code == 0 && p.out.len;
-		if (ok) {
-			mode = kf_wslproxy_parse_netmode(kf_buf_str(&p.out));
-			if (source)
-				*source = strdup("wslinfo --networking-mode");
-		}
-		kf_proc_free(&p);
-		free(wslinfo);
-		if (ok)
-			return mode;
-	}
-	d = opendir("/mnt/c/Users");
-	while (d && (de = readdir(d)) != NULL) {
-		char *p = NULL, *text = NULL, *m;
-		struct kf_err e;
-		if (de->d_name[0] == '.' || asprintf(&p, "/mnt/c/Users/%s/.wslconfig", de->d_name) < 0)
-			continue;
-		m = kf_fs_read(&text, NULL, p, 64 * 1024, &e) == 0 ? kf_wslconfig_networking_mode(text)
-								   : NULL;
-		free(text);
-		if (m) {
-			mode = strcasecmp(m, "mirrored") == 0 ? KF_WSL_MIRRORED : KF_WSL_NAT;
-			free(m);
-			if (source)
-				*source = p;
-			else
-				free(p);
-			break;
-		}
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	if (source && !*source)
-		*source = strdup("WSL's default (no networkingMode set)");
-	return mode;
 }
 
 int kf_wslproxy_wsl_address(char **out, struct kf_err *err)
@@ -326,11 +251,11 @@ static int netsh(char **argv, int *exit_code, char **out, struct kf_err *err)
 		*out = NULL;
 	memset(&p, 0, sizeof(p));
 	p.argv = (const char *const *)argv;
-	p.cwd = "/mnt/c";  /* Windows programs complain about a UNC working directory */
+	p.cwd = KF_WIN_CWD;
 	p.timeout_ms = NETSH_TIMEOUT_MS;
 	if ((r = kf_proc_run(&p, err)) != 0) {
 		kf_proc_free(&p);
-		return kf_err_wrap(err, "cannot run %s (is WSL interop on?)", KF_NETSH_EXE);
+		return kf_err_wrap(err, "cannot run %s (is WSL interop on?)", KF_WIN_NETSH_EXE);
 	}
 	*exit_code = p.signaled ? -1 : p.exit_code;
 	if (out)
@@ -391,7 +316,7 @@ static int table(struct kf_portproxy **entries, size_t *n, struct kf_err *err)
 	if (r == 0)
 		r = kf_wslproxy_parse_show(text, entries, n, err);
 	free(text);
-	kf_wslproxy_argv_free(argv);
+	kf_argv_free(argv);
 	return r;
 }
 
@@ -419,7 +344,7 @@ int kf_wslproxy_ensure(const char *listen_addr, int listen_port, int connect_por
 	int r = 0, code = 0;
 
 	memset(rep, 0, sizeof(*rep));
-	rep->mode = kf_wslproxy_netmode(&src);
+	rep->mode = kf_wsl_networking_mode(&src);
 	if (rep->mode == KF_WSL_NONE)
 		goto out;
 	if (rep->mode == KF_WSL_MIRRORED) {
@@ -473,10 +398,10 @@ out:
 	free(entries);
 	free(src);
 	free(wsl);
-	kf_wslproxy_argv_free(add);
-	kf_wslproxy_argv_free(del);
-	kf_wslproxy_argv_free(rshow);
-	kf_wslproxy_argv_free(radd);
+	kf_argv_free(add);
+	kf_argv_free(del);
+	kf_argv_free(rshow);
+	kf_argv_free(radd);
 	return r;
 }
 
@@ -517,6 +442,6 @@ out:
 	free(entries);
 	free(wsl);
 	free(cmd);
-	kf_wslproxy_argv_free(add);
+	kf_argv_free(add);
 	return r;
 }

@@ -9,6 +9,7 @@
 
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "yaml_out.h"
 
@@ -18,7 +19,8 @@ int kf_registries_yaml_hostport(const struct kf_config *cfg, char *out, size_t n
 				struct kf_err *err)
 {
 	const char *ip = cfg->registry.host_ip;
-	int w;
+	char *hp;
+	bool fits;
 
 	if (!ip || !*ip)
 		return kf_err_set(err, KF_ECONFIG, "registry.host_ip is not set: the guests need the "
@@ -26,11 +28,13 @@ int kf_registries_yaml_hostport(const struct kf_config *cfg, char *out, size_t n
 	if (cfg->registry.port <= 0 || cfg->registry.port > 65535)
 		return kf_err_set(err, KF_ECONFIG, "registry.port %d is not a TCP port (1-65535)",
 				  cfg->registry.port);
-	if (strchr(ip, ':'))
-		w = snprintf(out, n, "[%s]:%d", ip, cfg->registry.port);
-	else
-		w = snprintf(out, n, "%s:%d", ip, cfg->registry.port);
-	if (w < 0 || (size_t)w >= n)
+	if (!(hp = kf_registry_hostport(cfg)))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	fits = strlen(hp) < n;
+	if (fits)
+		memcpy(out, hp, strlen(hp) + 1);
+	free(hp);
+	if (!fits)
 		return kf_err_set(err, KF_ELIMIT, "registry.host_ip is too long");
 	return 0;
 }
@@ -106,7 +110,7 @@ int kf_registries_yaml_write(const struct kf_config *cfg, const char *out_dir, b
 		*changed = false;
 	if ((r = kf_registries_yaml_render(&text, cfg, err)) != 0)
 		goto out;
-	path = kf_path_join(out_dir, "registries.yaml");
+	path = kf_path_join(out_dir, KF_OUT_REGISTRIES_YAML);
 	if (!path) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;

@@ -19,10 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/strv.h"
 #include "server_internal.h"
 
 /* Healthy and serving our certificate? reason gets why not. */
@@ -216,7 +218,7 @@ fail:
 	}
 out:
 	kf_proc_free(&proc);
-	kf_regserver_argv_free(argv);
+	kf_argv_free(argv);
 	return r;
 }
 
@@ -601,10 +603,7 @@ int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
 					 kf_rs_is_wildcard(host) ? "127.0.0.1" : host);
 			}
 			free(addr);
-			if (text) {
-				OPENSSL_cleanse(text, tl);
-				free(text);
-			}
+			kf_freezero(text, tl);
 		}
 		snprintf(st->probe_url, sizeof(st->probe_url), "https://%s:%d/v2/", probe, port);
 		if (serving_ours(&p, probe, port, st->health_error, sizeof(st->health_error))) {

@@ -12,8 +12,10 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "k3sforge/buf.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/proc.h"
 #include "server_internal.h"
@@ -52,17 +54,17 @@ int kf_regserver_paths(struct kf_regserver_paths *p, const struct kf_config *cfg
 	p->out_dir = kf_path_abs(out_dir);
 	if (!p->out_dir)
 		goto nomem;
-	p->dir = kf_path_join(p->out_dir, "registry");
-	pki = kf_path_join(p->out_dir, "pki");
+	p->dir = kf_path_join(p->out_dir, KF_OUT_REGISTRY_DIR);
+	pki = kf_path_join(p->out_dir, KF_OUT_PKI_DIR);
 	if (!p->dir || !pki)
 		goto nomem;
 	p->config = kf_path_join(p->dir, "config.yml");
-	p->pid = kf_path_join(p->dir, "registry.pid");
-	p->log = kf_path_join(p->dir, "registry.log");
+	p->pid = kf_path_join(p->dir, KF_REGISTRY_PID_NAME);
+	p->log = kf_path_join(p->dir, KF_REGISTRY_LOG_NAME);
 	p->push_config = kf_path_join(p->dir, "push-config.yml");
-	p->push_pid = kf_path_join(p->dir, "push.pid");
-	p->push_log = kf_path_join(p->dir, "push.log");
-	p->push_addr = kf_path_join(p->dir, "push.addr");
+	p->push_pid = kf_path_join(p->dir, KF_PUSH_PID_NAME);
+	p->push_log = kf_path_join(p->dir, KF_PUSH_LOG_NAME);
+	p->push_addr = kf_path_join(p->dir, KF_PUSH_ADDR_NAME);
 	if (cfg->registry.storage_dir && *cfg->registry.storage_dir)
 		p->data = kf_path_abs(cfg->registry.storage_dir);
 	else
@@ -390,8 +392,7 @@ char *kf_rs_yaml_file_get(const char *path, const char *const *keys)
 	if (kf_fs_read(&text, &len, path, CONFIG_MAX, NULL) != 0)
 		return NULL;
 	v = kf_rs_yaml_get(text, len, keys);
-	OPENSSL_cleanse(text, len);
-	free(text);
+	kf_freezero(text, len);
 	return v;
 }
 
@@ -463,8 +464,7 @@ static int write_config(const struct kf_config *cfg, const struct kf_regserver_p
 	if (kf_fs_read(&old, &old_len, path, CONFIG_MAX, NULL) == 0) {
 		secret = kf_rs_yaml_get2(old, old_len, "http", "secret");
 		if (secret && !is_hex(secret, SECRET_HEX_LEN)) {
-			OPENSSL_cleanse(secret, strlen(secret));
-			free(secret);
+			kf_freezero_str(secret);
 			secret = NULL;
 		}
 	}
@@ -497,18 +497,9 @@ static int write_config(const struct kf_config *cfg, const struct kf_regserver_p
 	*changed = true;
 	kf_debug("wrote %s", path);
 out:
-	if (secret) {
-		OPENSSL_cleanse(secret, strlen(secret));
-		free(secret);
-	}
-	if (text) {
-		OPENSSL_cleanse(text, strlen(text));
-		free(text);
-	}
-	if (old) {
-		OPENSSL_cleanse(old, old_len);
-		free(old);
-	}
+	kf_freezero_str(secret);
+	kf_freezero_str(text);
+	kf_freezero(old, old_len);
 	return r;
 }
 
@@ -552,14 +543,6 @@ int kf_rs_write_push_port(const char *path, int port, struct kf_err *err)
 
 /* ---- argv ---- */
 
-void kf_regserver_argv_free(char **argv)
-{
-	if (!argv)
-		return;
-	for (size_t i = 0; argv[i]; i++)
-		free(argv[i]);
-	free(argv);
-}
 
 /* "k3sforge-registry-<12 hex of the config path>": one container per output directory. */
 void kf_rs_container_name(const char *config_path, char *out, size_t n)

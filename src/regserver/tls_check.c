@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "k3sforge/log.h"
+#include "k3sforge/net.h"
 #include "k3sforge/platform.h"
 
 /* Verification errors seen during the handshake; the callback lets the handshake go on so the
@@ -141,59 +142,24 @@ static void describe_sans(X509 *x, char *out, size_t n)
 static int tcp_connect(const char *host, int port, int timeout_ms, enum kf_tls_verdict *verdict,
 		       char *why, size_t wn)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char portstr[16];
-	int fd = -1, rc, last_errno = 0;
+	struct kf_connect_result res;
+	int fd = kf_tcp_connect(host, port, kf_now_mono() + timeout_ms / 1000.0, &res);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = AF_UNSPEC;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
-		*verdict = KF_TLS_UNREACHABLE;
-		snprintf(why, wn, "cannot resolve %s: %s", host, gai_strerror(rc));
-		return -1;
-	}
 	*verdict = KF_TLS_UNREACHABLE;
-	snprintf(why, wn, "no address");
-	for (ai = res; ai; ai = ai->ai_next) {
-		struct pollfd pfd;
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-		if (rc != 0 && errno == EINPROGRESS) {
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			pfd.revents = 0;
-			rc = poll(&pfd, 1, timeout_ms);
-			if (rc == 0) {
-				last_errno = ETIMEDOUT;
-				close(fd);
-				fd = -1;
-				continue;
-			}
-			if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-				soerr = errno ? errno : EIO;
-			rc = soerr ? -1 : 0;
-			errno = soerr;
-		}
-		if (rc == 0)
-			break;
-		last_errno = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		*verdict = last_errno == ECONNREFUSED ? KF_TLS_REFUSED : KF_TLS_UNREACHABLE;
-		snprintf(why, wn, "%s", last_errno == ETIMEDOUT ? "no answer (timed out)" :
-			 strerror(last_errno ? last_errno : EHOSTUNREACH));
+	switch (res.fail) {
+	case KF_CONNECT_OK:
+		break;
+	case KF_CONNECT_RESOLVE:
+		snprintf(why, wn, "cannot resolve %s: %s", host, gai_strerror(res.gai));
+		return -1;
+	case KF_CONNECT_TIMEOUT:
+	case KF_CONNECT_INTERRUPTED:
+		snprintf(why, wn, "no answer (timed out)");
+		return -1;
+	case KF_CONNECT_ERRNO:
+		if (res.sys == ECONNREFUSED)
+			*verdict = KF_TLS_REFUSED;
+		snprintf(why, wn, "%s", strerror(res.sys ? res.sys : EHOSTUNREACH));
 		return -1;
 	}
 	/* Blocking from here, with socket timeouts bounding the handshake. */

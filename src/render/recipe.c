@@ -16,9 +16,9 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/digest.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 
 #define SMALL_MAX ((size_t)1024 * 1024)
-#define AIRGAP_FILE "k3s-airgap-images-amd64.tar.zst"
 
 /* What the recipe's own scripts run that is not in every system: curl (sync-time.sh reads the
  * registry's Date), zstd (bootstrap.sh imports the .tar.zst airgap images). Asked of the
@@ -40,8 +40,7 @@ static void free_secret(char *s)
 {
 	if (!s)
 		return;
-	OPENSSL_cleanse(s, strlen(s));
-	free(s);
+	kf_freezero_str(s);
 }
 
 static void rstrip(char *s)
@@ -207,7 +206,7 @@ static int add_debs(struct kf_recipe_inputs *in, const char *dir, struct kf_err 
 /* The ks-core chart in artifacts/: exactly one ks-core-*.tgz. */
 static int find_chart(struct kf_recipe_inputs *in, struct kf_err *err)
 {
-	char *dir = kf_path_join(in->out_dir, "artifacts");
+	char *dir = kf_path_join(in->out_dir, KF_ARTIFACTS_SUBDIR);
 	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *e;
 	int r = 0;
@@ -256,21 +255,21 @@ int kf_recipe_inputs_load(struct kf_recipe_inputs **out, const struct kf_config 
 		free(in);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
-	if ((r = read_input(in, "pki/ca.crt", &in->ca_cert, false, err)) != 0 ||
-	    (r = read_input(in, "ssh/id_ed25519.pub", &in->operator_key, true, err)) != 0 ||
-	    (r = read_input(in, "secrets/k3s-token", &in->token, true, err)) != 0 ||
-	    (r = read_input(in, "registries.yaml", &in->registries_yaml, false, err)) != 0 ||
-	    (r = read_input(in, "artifacts/k3s-images.txt", &in->images_txt, false, err)) != 0)
+	if ((r = read_input(in, KF_OUT_CA_CRT, &in->ca_cert, false, err)) != 0 ||
+	    (r = read_input(in, KF_OUT_SSH_PUBKEY, &in->operator_key, true, err)) != 0 ||
+	    (r = read_input(in, KF_OUT_TOKEN, &in->token, true, err)) != 0 ||
+	    (r = read_input(in, KF_OUT_REGISTRIES_YAML, &in->registries_yaml, false, err)) != 0 ||
+	    (r = read_input(in, KF_OUT_K3S_IMAGES_TXT, &in->images_txt, false, err)) != 0)
 		goto out;
 	if (strchr(in->operator_key, '\n')) {
 		r = kf_err_set(err, KF_EPARSE, "%s/ssh/id_ed25519.pub has more than one line", out_dir);
 		goto out;
 	}
-	if ((r = add_payload(in, "k3s", "artifacts/k3s", err)) != 0 ||
-	    (r = add_payload(in, "install.sh", "artifacts/install.sh", err)) != 0 ||
-	    (r = add_payload(in, AIRGAP_FILE, "artifacts/" AIRGAP_FILE, err)) != 0 ||
-	    (r = add_payload(in, "k3s-images.txt", "artifacts/k3s-images.txt", err)) != 0 ||
-	    (r = add_payload(in, "ca.crt", "pki/ca.crt", err)) != 0)
+	if ((r = add_payload(in, KF_ARTIFACT_K3S_NAME, KF_OUT_K3S_BINARY, err)) != 0 ||
+	    (r = add_payload(in, KF_ARTIFACT_INSTALL_NAME, KF_OUT_INSTALL_SH, err)) != 0 ||
+	    (r = add_payload(in, KF_ARTIFACT_AIRGAP_NAME, KF_OUT_AIRGAP, err)) != 0 ||
+	    (r = add_payload(in, KF_ARTIFACT_IMAGES_NAME, KF_OUT_K3S_IMAGES_TXT, err)) != 0 ||
+	    (r = add_payload(in, "ca.crt", KF_OUT_CA_CRT, err)) != 0)
 		goto out;
 	if (cfg->addons.kubesphere) {
 		char rel[300];
@@ -280,13 +279,13 @@ int kf_recipe_inputs_load(struct kf_recipe_inputs **out, const struct kf_config 
 				r = kf_err_set(err, KF_ENOMEM, "out of memory");
 				goto out;
 			}
-		} else if ((r = read_input(in, "secrets/admin-password", &in->admin_password, true,
+		} else if ((r = read_input(in, KF_OUT_ADMIN_PASSWORD, &in->admin_password, true,
 					   err)) != 0) {
 			goto out;
 		}
 		if ((r = find_chart(in, err)) != 0)
 			goto out;
-		snprintf(rel, sizeof(rel), "artifacts/%s", in->chart_name);
+		snprintf(rel, sizeof(rel), KF_ARTIFACTS_SUBDIR "/%s", in->chart_name);
 		if ((r = add_payload(in, in->chart_name, rel, err)) != 0)
 			goto out;
 	}
@@ -350,7 +349,7 @@ int kf_recipe_write_payload(const struct kf_recipe_inputs *in, const char *dir,
 		return r;
 	for (size_t i = 0; i < in->n_payload && !r; i++) {
 		bool exec = strcmp(in->payload[i].name, "k3s") == 0 ||
-			    strcmp(in->payload[i].name, "install.sh") == 0;
+			    strcmp(in->payload[i].name, KF_ARTIFACT_INSTALL_NAME) == 0;
 		path = kf_path_join(dir, in->payload[i].name);
 		if (path && strchr(in->payload[i].name, '/')) {
 			/* debs/<file>: its directory first */
@@ -487,7 +486,7 @@ static int read_host_key(const struct kf_recipe_inputs *in, const char *node, co
 	int r;
 
 	/* whatever the name's length: a cut name could name another file */
-	if (asprintf(&rel, "ssh/host/%s_ed25519%s", node, suffix) < 0)
+	if (asprintf(&rel, KF_OUT_SSH_HOST_DIR "/%s" KF_SSH_HOST_KEY_SUFFIX "%s", node, suffix) < 0)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	path = kf_path_join(in->out_dir, rel);
 	free(rel);
@@ -559,11 +558,12 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	json_object_set_new(d, "registries_yaml", text(in->registries_yaml));
 	reg = json_pack("{s:i}", "port", cfg->registry.port);
 	if (reg) {
+		char *hp = kf_registry_hostport(cfg);
+
 		json_object_set_new(reg, "host", text(cfg->registry.host_ip));
-		json_object_set_new(reg, "address",
-				    textf("%s:%d", cfg->registry.host_ip, cfg->registry.port));
-		json_object_set_new(reg, "url",
-				    textf("https://%s:%d", cfg->registry.host_ip, cfg->registry.port));
+		json_object_set_new(reg, "address", text(hp));
+		json_object_set_new(reg, "url", hp ? textf("https://%s", hp) : NULL);
+		free(hp);
 	}
 	json_object_set_new(d, "registry", reg);
 	net = json_pack("{s:i}", "prefix", cfg->network.prefix);
@@ -572,7 +572,7 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 		json_object_set_new(net, "dns", str_array(cfg->network.dns, cfg->network.n_dns));
 	}
 	json_object_set_new(d, "network", net);
-	k3s = json_pack("{s:s, s:s}", "service", is_master ? "k3s" : "k3s-agent", "exec",
+	k3s = json_pack("{s:s, s:s}", "service", kf_role_k3s_unit(node->role), "exec",
 			is_master ? "server" : "agent");
 	if (k3s) {
 		json_object_set_new(k3s, "token", text(in->token));
@@ -583,9 +583,8 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 		json_object_set_new(k3s, "version", text(cfg->k3s.version));
 	}
 	json_object_set_new(d, "k3s", k3s);
-	boot = json_pack("{s:s, s:s}", "name", is_master ? "k3s-bootstrap" : "k3s-agent-bootstrap",
-			 "marker",
-			 is_master ? "/var/lib/k3s-bootstrap.done" : "/var/lib/k3s-agent-bootstrap.done");
+	boot = json_pack("{s:s, s:s}", "name", kf_role_unit(node->role), "marker",
+			 kf_role_marker(node->role));
 	json_object_set_new(d, "bootstrap", boot);
 	/* KubeSphere is installed by the master only */
 	json_object_set_new(d, "kubesphere", json_boolean(cfg->addons.kubesphere && is_master));
@@ -603,7 +602,7 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	 * payload CD itself (templates/user-data.yaml) */
 	if (cfg->guest.image)
 		json_object_set_new(d, "payload_cd", json_pack("{s:s}", "label", KF_PAYLOAD_LABEL));
-	json_object_set_new(d, "airgap_file", json_string(AIRGAP_FILE));
+	json_object_set_new(d, "airgap_file", json_string(KF_ARTIFACT_AIRGAP_NAME));
 	json_object_set_new(d, "storage_layout", json_string("direct"));
 	json_object_set_new(d, "sysctls", sys);
 	json_object_set_new(d, "modules", const_array(kernel_modules, 2));

@@ -20,9 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "k3sforge/digest.h"
 #include "k3sforge/log.h"
+#include "k3sforge/net.h"
 #include "k3sforge/platform.h"
-#include "k3sforge/sshkey.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_EXEC_TIMEOUT_MS 60000
@@ -56,94 +57,39 @@ static const char *label(const char *node, const char *host)
 	return node && *node ? node : host;
 }
 
-/* Waits for a non-blocking connect on fd; 0 connected, else sets *soerr or *timed_out. */
-static void wait_connect(int fd, double deadline, int *soerr, bool *timed_out)
-{
-	struct pollfd p = { fd, POLLOUT, 0 };
-
-	for (;;) {
-		int left = (int)((deadline - kf_now_mono()) * 1000);
-		socklen_t sl = sizeof(*soerr);
-		int rc;
-		if (left <= 0 || kf_interrupted()) {
-			*timed_out = true;
-			return;
-		}
-		rc = poll(&p, 1, left > 200 ? 200 : left);
-		if ((rc < 0 && errno == EINTR) || (rc == 0 && left > 200))
-			continue;
-		if (rc == 0) {
-			*timed_out = true;
-			return;
-		}
-		*soerr = 0;
-		getsockopt(fd, SOL_SOCKET, SO_ERROR, soerr, &sl);
-		return;
-	}
-}
-
-/* Non-blocking TCP connect bounded by deadline (monotonic seconds). */
+/* Non-blocking TCP connect bounded by deadline (monotonic seconds), the failure in ssh's words. */
 static int tcp_connect(const char *node, const char *host, int port, double deadline, int *fd_out,
 		       enum kf_ssh_fail *why, struct kf_err *err)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char portstr[16];
-	int fd = -1, rc, last_errno = 0;
-	bool timed_out = false;
+	struct kf_connect_result res;
+	int fd = kf_tcp_connect(host, port, deadline, &res);
 
 	*fd_out = -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
+	switch (res.fail) {
+	case KF_CONNECT_OK:
+		break;
+	case KF_CONNECT_RESOLVE:
 		*why = KF_SSH_RESOLVE;
 		return kf_err_set(err, KF_ENET, "%s: cannot resolve %s: %s", label(node, host), host,
-				  gai_strerror(rc));
-	}
-	for (ai = res; ai && !timed_out; ai = ai->ai_next) {
-		int soerr = 0;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
-		if (fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
-			wait_connect(fd, deadline, &soerr, &timed_out);
-			if (!timed_out && soerr == 0)
-				break;
-			last_errno = soerr;
-		} else {
-			last_errno = errno;
-		}
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		if (timed_out && kf_interrupted()) {
-			*why = KF_SSH_TIMEOUT;
-			return kf_err_set(err, KF_EINTR, "%s: interrupted", label(node, host));
-		}
-		if (timed_out) {
-			*why = KF_SSH_TIMEOUT;
-			return kf_err_set(err, KF_ETIMEOUT, "%s: no answer from %s:%d (connect timed out)",
-					  label(node, host), host, port);
-		}
-		if (last_errno == ECONNREFUSED) {
+				  gai_strerror(res.gai));
+	case KF_CONNECT_INTERRUPTED:
+		*why = KF_SSH_TIMEOUT;
+		return kf_err_set(err, KF_EINTR, "%s: interrupted", label(node, host));
+	case KF_CONNECT_TIMEOUT:
+		*why = KF_SSH_TIMEOUT;
+		return kf_err_set(err, KF_ETIMEOUT, "%s: no answer from %s:%d (connect timed out)",
+				  label(node, host), host, port);
+	case KF_CONNECT_ERRNO:
+		if (res.sys == ECONNREFUSED) {
 			*why = KF_SSH_REFUSED;
 			return kf_err_set(err, KF_ENET,
 					  "%s: connection to %s:%d refused (sshd not listening yet?)",
 					  label(node, host), host, port);
 		}
-		*why = (last_errno == EHOSTUNREACH || last_errno == ENETUNREACH) ? KF_SSH_NOROUTE
-										: KF_SSH_PROTOCOL;
+		*why = (res.sys == EHOSTUNREACH || res.sys == ENETUNREACH) ? KF_SSH_NOROUTE
+									  : KF_SSH_PROTOCOL;
 		return kf_err_set(err, KF_ENET, "%s: cannot connect to %s:%d: %s", label(node, host),
-				  host, port, strerror(last_errno));
+				  host, port, strerror(res.sys));
 	}
 	{
 		int one = 1;

@@ -4,12 +4,9 @@
  * through interop with reg.exe (HKLM\SOFTWARE\WOW6432Node\VMware, Inc.\VMnetLib\VMnetConfig),
  * and what cannot be read is reported as not checked, never as fine. */
 #include "k3sforge/hostcheck.h"
-#include "k3sforge/regserver.h"
-#include "k3sforge/wslproxy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -24,12 +21,13 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/platform_wsl.h"
 #include "k3sforge/proc.h"
 #include "k3sforge/vmrun.h"
 
 #define LINUX_NETWORKING "/etc/vmware/networking"
-#define REG_EXE "/mnt/c/Windows/System32/reg.exe"
-#define NET_EXE "/mnt/c/Windows/System32/net.exe"
+#define REG_EXE KF_WIN_REG_EXE
+#define NET_EXE KF_WIN_NET_EXE
 #define REG_KEY "HKLM\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMnetLib\\VMnetConfig\\"
 #define GIB (1024.0 * 1024.0 * 1024.0)
 /* What an install + k3s + the airgap images actually write per node before first use. */
@@ -248,39 +246,6 @@ int kf_vmnet_judge(struct kf_findings *out, const struct kf_config *cfg,
 	}
 	return kf_findings_add(out, "host-ip", KF_CHECK_OK, NULL, "the host is %s on %s",
 			       host_addr, vnet);
-}
-
-char *kf_wslconfig_networking_mode(const char *text)
-{
-	const char *p = text;
-	bool in_wsl2 = false;
-
-	while (p && *p) {
-		const char *eol = strchr(p, '\n');
-		char line[256], *s, *e;
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
-		p = eol ? eol + 1 : NULL;
-		for (s = line; isspace((unsigned char)*s); s++)
-			;
-		for (e = s + strlen(s); e > s && isspace((unsigned char)e[-1]); e--)
-			*--e = '\0';
-		if (*s == '[') {
-			in_wsl2 = strncasecmp(s, "[wsl2]", 6) == 0;
-			continue;
-		}
-		if (!in_wsl2 || *s == '#' || *s == ';')
-			continue;
-		if (strncasecmp(s, "networkingMode", 14) == 0) {
-			char *v = strchr(s, '=');
-			if (!v)
-				continue;
-			for (v++; isspace((unsigned char)*v); v++)
-				;
-			return strdup(v);
-		}
-	}
-	return NULL;
 }
 
 static int check_vmrun(struct kf_findings *out, const struct kf_config *cfg)
@@ -518,65 +483,15 @@ static int check_resources(struct kf_findings *out, const struct kf_config *cfg,
 }
 
 /* NAT mode: the registry port proxy exists and points at WSL's current address. */
-static int check_portproxy(struct kf_findings *out, const struct kf_config *cfg)
-{
-	char listen[128], host[128], *src = NULL;
-	enum kf_wsl_netmode mode = kf_wslproxy_netmode(&src);
-	struct kf_err e;
-	int port = 0, r;
-
-	if (mode != KF_WSL_NAT) {
-		r = kf_findings_add(out, "portproxy", KF_CHECK_OK, NULL,
-				    "WSL networking is mirrored (%s): no registry port proxy needed",
-				    src ? src : "?");
-		free(src);
-		return r;
-	}
-	free(src);
-	if (!kf_fs_exists(KF_NETSH_EXE))
-		return kf_findings_add(out, "portproxy", KF_CHECK_WARN,
-				       "enable WSL interop, or check `netsh interface portproxy show "
-				       "v4tov4` on Windows yourself",
-				       "%s not reachable: the registry port proxy is not checked",
-				       KF_NETSH_EXE);
-	kf_err_clear(&e);
-	if (kf_regserver_listen(cfg, listen, sizeof(listen), host, sizeof(host), &port, &e) == 0 &&
-	    kf_wslproxy_check(cfg->registry.host_ip, cfg->registry.port, port, &e) == 0)
-		return kf_findings_add(out, "portproxy", KF_CHECK_OK, NULL,
-				       "port proxy %s:%d -> WSL:%d in place", cfg->registry.host_ip,
-				       cfg->registry.port, port);
-	return kf_findings_add(out, "portproxy", KF_CHECK_FAIL,
-			       "run `k3sforge prep` from a terminal opened as administrator",
-			       "%s", e.msg);
-}
-
 static int check_wsl(struct kf_findings *out, const struct kf_config *cfg)
 {
-	DIR *d;
-	struct dirent *de;
-	char *mode = NULL, *where = NULL;
+	char *where = NULL;
 	int r;
 
 	if (!kf_platform_is_wsl())
 		return kf_findings_add(out, "wsl", KF_CHECK_OK, NULL,
 				       "not running under WSL: native Linux host");
-	d = opendir("/mnt/c/Users");
-	while (d && (de = readdir(d)) != NULL && !mode) {
-		char *p = NULL, *text = NULL;
-		struct kf_err e;
-		if (de->d_name[0] == '.' || asprintf(&p, "/mnt/c/Users/%s/.wslconfig", de->d_name) < 0)
-			continue;
-		if (kf_fs_read(&text, NULL, p, 64 * 1024, &e) == 0) {
-			mode = kf_wslconfig_networking_mode(text);
-			if (mode)
-				where = strdup(p);
-		}
-		free(text);
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	if (mode && strcasecmp(mode, "mirrored") == 0)
+	if (kf_wsl_networking_mode(&where) == KF_WSL_MIRRORED)
 		r = kf_findings_add(out, "wsl", KF_CHECK_WARN,
 				    "mirrored mode may not reach VMware host-only guests: if kubectl "
 				    "from WSL cannot reach the master, set networkingMode=nat in "
@@ -586,13 +501,10 @@ static int check_wsl(struct kf_findings *out, const struct kf_config *cfg)
 		r = kf_findings_add(out, "wsl", KF_CHECK_INFO,
 				    "the registry port proxy (gateway:5000 to WSL) is set up by `k3sforge "
 				    "prep`; it needs an administrator once (netsh)",
-				    "WSL2 in NAT networking mode%s%s%s", mode ? " (" : " (the default",
+				    "WSL2 in NAT networking mode%s%s%s", where ? " (" : " (the default",
 				    where ? where : "", ")");
-	free(mode);
 	free(where);
 	if (r)
-		return r;
-	if ((r = check_portproxy(out, cfg)) != 0)
 		return r;
 	/* Administrator rights are needed once, for the registry port proxy (netsh portproxy in
 	 * prep). `net session` succeeds only in an elevated session; WSL interop runs Windows
@@ -620,15 +532,6 @@ static int check_wsl(struct kf_findings *out, const struct kf_config *cfg)
 				       "opened as administrator (it adds the registry port proxy)",
 				       "this WSL session has no Windows administrator rights");
 	}
-}
-
-const char *kf_host_checks_warn_only(const struct kf_config *cfg)
-{
-	const char *v = getenv("K3SFORGE_HOST_CHECKS");
-
-	if (v && strcmp(v, "warn") == 0)
-		return "K3SFORGE_HOST_CHECKS=warn";
-	return cfg->vmware.host_checks_warn ? "vmware.host_checks: warn" : NULL;
 }
 
 int kf_hostcheck_run(struct kf_findings *out, const struct kf_config *cfg, const char *vm_dir,

@@ -19,6 +19,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/strv.h"
 #include "vmrun_internal.h"
 
 #define BANNER_TIMEOUT_MS 15000
@@ -31,11 +32,7 @@ static const char *const wsl_dirs[] = {
 
 void kf_vmrun_strv_free(char **v, size_t n)
 {
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	kf_strv_free(v, n);
 }
 
 void kf_vmrun_free(struct kf_vmrun *v)
@@ -46,10 +43,7 @@ void kf_vmrun_free(struct kf_vmrun *v)
 	free(v->path);
 	free(v->version);
 	free(v->guest_user);
-	if (v->guest_pass) {
-		OPENSSL_cleanse(v->guest_pass, strlen(v->guest_pass));
-		free(v->guest_pass);
-	}
+	kf_freezero_str(v->guest_pass);
 	free(v->vdiskmanager);
 	free(v);
 }
@@ -66,10 +60,7 @@ int kf_vmrun_set_guest_auth(struct kf_vmrun *v, const char *user, const char *pa
 	if (pass)
 		kf_log_add_secret(pass);
 	free(v->guest_user);
-	if (v->guest_pass) {
-		OPENSSL_cleanse(v->guest_pass, strlen(v->guest_pass));
-		free(v->guest_pass);
-	}
+	kf_freezero_str(v->guest_pass);
 	v->guest_user = u;
 	v->guest_pass = p;
 	return 0;
@@ -206,35 +197,6 @@ int kf_vmrun_find(struct kf_vmrun **out, const struct kf_config *cfg, struct kf_
 		free(cand[i]);
 	kf_buf_free(&looked);
 	return r;
-}
-
-int kf_wsl_to_windows(char **out, const char *path, struct kf_err *err)
-{
-	char *abs = kf_path_abs(path);
-	struct kf_buf b;
-	const char *rest;
-
-	*out = NULL;
-	if (!abs)
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	if (strncmp(abs, "/mnt/", 5) != 0 || !isalpha((unsigned char)abs[5]) ||
-	    (abs[6] != '/' && abs[6] != '\0')) {
-		kf_err_set(err, KF_EUNSUPPORTED,
-			   "%s is inside the WSL file system, which Windows programs such as "
-			   "vmrun.exe cannot use for VM files; put paths.vm_dir and the output "
-			   "directory on a Windows drive, e.g. /mnt/c/k3sforge",
-			   abs);
-		free(abs);
-		return KF_EUNSUPPORTED;
-	}
-	kf_buf_init(&b, 0);
-	kf_buf_printf(&b, "%c:\\", toupper((unsigned char)abs[5]));
-	rest = abs[6] ? abs + 7 : "";
-	for (; *rest; rest++)
-		kf_buf_putc(&b, *rest == '/' ? '\\' : *rest);
-	free(abs);
-	*out = kf_buf_detach(&b);
-	return *out ? 0 : kf_err_set(err, KF_ENOMEM, "out of memory");
 }
 
 int kf_vmrun_path(const struct kf_vmrun *v, char **out, const char *host_path,
@@ -458,13 +420,10 @@ static int parse_listing(const char *text, const char *header, char ***items, si
 		if (!seen) {
 			seen = len >= strlen(header) && strncmp(p, header, strlen(header)) == 0;
 		} else if (len) {
-			char **nv = realloc(v, (cnt + 1) * sizeof(*nv));
-			if (!nv || cnt >= 100000 || !(nv[cnt] = strndup(p, len))) {
-				kf_vmrun_strv_free(nv ? nv : v, cnt);
+			if (cnt >= 100000 || kf_strv_append(&v, &cnt, p, len) != 0) {
+				kf_strv_free(v, cnt);
 				return kf_err_set(err, KF_ENOMEM, "out of memory");
 			}
-			v = nv;
-			cnt++;
 		}
 		p = eol ? eol + 1 : NULL;
 	}
@@ -691,7 +650,7 @@ bool kf_workstation_parse_version(const char *text, unsigned *major, unsigned *m
 	return sscanf(p, "%uH%u", major, patch) == 2 && (*patch = 0, true);
 }
 
-#define REG_EXE "/mnt/c/Windows/System32/reg.exe"
+#define REG_EXE KF_WIN_REG_EXE
 
 /* Runs argv and returns stdout + stderr (vmware-vmx -v prints on stderr, packer
  * driver_workstation_unix.go:150-155). */

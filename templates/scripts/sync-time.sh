@@ -17,11 +17,18 @@ registry_date() {
 		sed -n 's/^[Dd][Aa][Tt][Ee]:[[:space:]]*//p' | head -n 1
 }
 
+# The Date header is whole seconds, stamped as the answer left the registry: its clock was then
+# d + 0.5 s on average, shortly before the answer was read (t1). Carried forward to the moment
+# the clock is set, so a slow guest (TCG emulation, a busy host: seconds between the answer
+# and `date -s`) does not land seconds behind the registry.
 sync_from_registry() {
-	local d i
+	local d i at t1
 	for ((i = 1; i <= TRIES; i++)); do
 		d=$(registry_date)
-		if [ -n "$d" ] && date -u -s "$d" >/dev/null; then
+		t1=$(date +%s.%N)
+		if [ -n "$d" ] && at=$(date -u -d "$d" +%s 2>/dev/null) &&
+			date -u -s "@$(awk -v at="$at" -v t1="$t1" -v now="$(date +%s.%N)" \
+				'BEGIN { printf "%.3f", at + 0.5 + (now - t1) }')" >/dev/null; then
 			log "clock set from $URL: $d"
 			return 0
 		fi

@@ -17,6 +17,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/strv.h"
 #include "mirror_fixture.h"
 
 struct world {
@@ -216,7 +217,7 @@ static void assert_nothing_loaded(struct kf_oci_registry *r)
 
 	assert_int_equal(kf_oci_catalog(r, &v, &n, 0, &err), 0);
 	assert_int_equal(n, 0);
-	kf_oci_strv_free(v, n);
+	kf_strv_free(v, n);
 }
 
 static void test_bundle_import_refuses_a_tampered_blob(void **state)

@@ -19,6 +19,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
+#include "k3sforge/strv.h"
 #include "k3sforge/tar.h"
 #include "mirror_fixture.h"
 
@@ -139,7 +140,7 @@ static size_t target_repos(struct target *t)
 	struct kf_err err;
 
 	assert_int_equal(kf_oci_catalog(t->r, &v, &n, 0, &err), 0);
-	kf_oci_strv_free(v, n);
+	kf_strv_free(v, n);
 	return n;
 }
 

@@ -4,7 +4,9 @@
 set -uo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
-T=$(mktemp -d /tmp/kf_test_cli.XXXXXX)
+. "$(dirname "$0")/../lib/harness.sh"
+h_scratch kf_test_cli
+T=$H_SCRATCH
 HOLDER_PID=   # flock, holding a lock for a test
 SLEEPER_PID=  # its child, which wrote its pid into the lock file
 stop_holder() {
@@ -13,18 +15,8 @@ stop_holder() {
 	SLEEPER_PID=
 	HOLDER_PID=
 }
-cleanup() {
-	stop_holder
-	rm -rf "$T"
-}
-trap cleanup EXIT
+h_on_exit stop_holder
 cd "$T" || exit 1
-
-failures=0
-tests=0
-fail() { echo "not ok - $CURRENT: $*"; failures=$((failures + 1)); }
-begin() { CURRENT=$1; tests=$((tests + 1)); }
-pass() { echo "ok - $CURRENT"; }
 
 # run ARGS...: runs the binary, sets OUT, ERR and RC.
 run() {
@@ -414,5 +406,4 @@ test_unusable_output_dir_is_named_with_what_to_do
 test_unknown_sub_verb_suggests_the_closest_exit_2
 test_help_descriptions_are_wrapped
 
-echo "$((tests - failures))/$tests passed"
-[[ $failures == 0 ]]
+h_summary

@@ -11,15 +11,10 @@ set -uo pipefail
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
 BUILD=${KF_BUILD_DIR:?KF_BUILD_DIR must point at the build directory}
 SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR must point at the source tree}
-T=$(mktemp -d /tmp/kf_test_completion.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/../lib/harness.sh"
+h_scratch kf_test_completion
+T=$H_SCRATCH
 cd "$T" || exit 1
-
-failures=0
-tests=0
-fail() { echo "not ok - $CURRENT: $*"; failures=$((failures + 1)); }
-begin() { CURRENT=$1; tests=$((tests + 1)); }
-pass() { echo "ok - $CURRENT"; }
 
 # The commands `k3sforge --help` lists (its "Commands:" block), and "help".
 COMMANDS=$("$BIN" --help | awk '/^Commands:/ { c = 1; next } c && /^$/ { c = 0 } c && $1 != "help" { print $1 }')
@@ -206,5 +201,4 @@ test_completion_refuses_an_unknown_shell
 test_man_page_built_renders_every_command
 test_version_command_matches_version_flag
 
-echo "$((tests - failures))/$tests passed"
-[[ $failures == 0 ]]
+h_summary

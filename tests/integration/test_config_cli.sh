@@ -6,12 +6,9 @@ set -euo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
 SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-
-ok() { echo "ok - $1"; }
-not_ok() { echo "not ok - $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../lib/harness.sh"
+h_scratch kf_test_config_cli
+TMP=$H_SCRATCH
 
 # 1. The example passes.
 if "$BIN" --no-color -c "$SRC/examples/lab.yaml" config check >"$TMP/out" 2>"$TMP/err"; then
@@ -120,4 +117,4 @@ else
 	not_ok "config check accepts what config show printed"; cat "$TMP/err"
 fi
 
-[ "$fails" -eq 0 ]
+h_summary

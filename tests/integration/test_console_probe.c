@@ -5,17 +5,14 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "k3sforge/cluster.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "probe_server.h"
 
 #define CONSOLE_IP "127.0.0.33"
 
@@ -28,40 +25,14 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
 	char script[512], port[16];
-	struct kf_proc p;
-	struct kf_err err;
-	int fd;
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	inet_pton(AF_INET, CONSOLE_IP, &a.sin_addr);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	f->port = ntohs(a.sin_port);
-	close(fd);
+	f->port = probe_free_port(CONSOLE_IP);
 	snprintf(script, sizeof(script), "%s/fakes/e2e/console", KF_TESTS_DIR);
 	snprintf(port, sizeof(port), "%d", f->port);
 	{
 		const char *argv[] = { "python3", script, "--ip", CONSOLE_IP, "--port", port, NULL };
-		memset(&p, 0, sizeof(p));
-		p.argv = argv;
-		p.log_file = "/dev/null";
-		assert_int_equal(kf_proc_start(&p, &err), 0);
-		f->pid = p.pid;
-		kf_proc_free(&p);
-	}
-	for (int i = 0; i < 200; i++) {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(fd);
-			break;
-		}
-		close(fd);
-		kf_sleep_ms(25);
+		f->pid = probe_server_start(argv, "/dev/null", CONSOLE_IP, f->port);
 	}
 	snprintf(f->base, sizeof(f->base), "http://%s:%d", CONSOLE_IP, f->port);
 	*state = f;

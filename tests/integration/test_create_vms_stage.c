@@ -15,17 +15,17 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/stage.h"
-#include "k3sforge/stages.h"
+#include "k3sforge/lab.h"
 #include "k3sforge/state.h"
 #include "k3sforge/vmrun.h"
 #include "k3sforge/vmx.h"
 #include "vmware_fixture.h"
 
-extern const struct kf_stage_def kf_stage_create_vms;
 
 struct fx {
 	char *dir, *out, *vms;
-	struct kf_ctx ctx;
+	struct kf_lab lab;
+	struct kf_err err;
 	struct kf_config *cfg;
 };
 
@@ -62,10 +62,9 @@ static int setup(void **state)
 	free(vmw_write(f->out, "iso/installer.iso", "not really an ISO"));
 	free(vmw_write(f->out, "iso/seed-k3s-master1.iso", "seed 1"));
 	free(vmw_write(f->out, "iso/seed-k3s-worker1.iso", "seed 2"));
-	f->ctx.out_dir = f->out;
-	f->ctx.config_path = "built-in";
-	f->ctx.cfg = f->cfg;
-	kf_run_new(&f->ctx.run);
+	f->lab.out_dir = f->out;
+	f->lab.cfg = f->cfg;
+	kf_run_new(&f->lab.run);
 	*state = f;
 	return 0;
 }
@@ -75,8 +74,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	struct kf_err e;
 
-	kf_lock_release(f->ctx.lock);
-	kf_run_free(f->ctx.run);
+	kf_run_free(f->lab.run);
 	kf_config_free(f->cfg);
 	kf_fs_remove_tree(f->dir, &e);
 	free(f->dir);
@@ -88,9 +86,9 @@ static int teardown(void **state)
 
 static void run_stage(struct fx *f, bool *skipped)
 {
-	int r = kf_stage_execute(&f->ctx, &kf_stage_create_vms, false, skipped);
+	int r = kf_stage_execute(&f->lab, &kf_stage_create_vms, false, skipped, &f->err);
 	if (r)
-		fail_msg("create-vms: %s", f->ctx.err.msg);
+		fail_msg("create-vms: %s", f->err.msg);
 }
 
 static struct kf_vmx *load_vmx(struct fx *f, const char *node)
@@ -149,10 +147,10 @@ static void assert_untouched(struct fx *f)
 
 static void expect_refusal(struct fx *f, const char *text)
 {
-	int r = kf_stage_execute(&f->ctx, &kf_stage_create_vms, false, NULL);
+	int r = kf_stage_execute(&f->lab, &kf_stage_create_vms, false, NULL, &f->err);
 	assert_int_not_equal(r, 0);
-	if (!strstr(f->ctx.err.msg, text))
-		fail_msg("no '%s' in: %s", text, f->ctx.err.msg);
+	if (!strstr(f->err.msg, text))
+		fail_msg("no '%s' in: %s", text, f->err.msg);
 	assert_untouched(f);
 }
 
@@ -224,15 +222,15 @@ static void test_stage_reruns_when_a_seed_changes(void **state)
 	free(vmw_write(f->out, "iso/seed-k3s-worker1.iso", "seed 2, rebuilt"));
 	/* replacing the VMs made before needs consent (tests run off a terminal): refused, and
 	 * nothing touched */
-	kf_create_vms_consent(false);
-	assert_int_equal(kf_stage_execute(&f->ctx, &kf_stage_create_vms, false, &skipped),
+	f->lab.opts.replace_vms = false;
+	assert_int_equal(kf_stage_execute(&f->lab, &kf_stage_create_vms, false, &skipped, &f->err),
 			 KF_ESTATE);
-	assert_non_null(strstr(f->ctx.err.msg, "would stop, delete and reinstall 2 VMs made "
+	assert_non_null(strstr(f->err.msg, "would stop, delete and reinstall 2 VMs made "
 						"earlier (k3s-master1, k3s-worker1)"));
-	assert_non_null(strstr(f->ctx.err.msg, "Pass --yes"));
-	kf_create_vms_consent(true);
+	assert_non_null(strstr(f->err.msg, "Pass --yes"));
+	f->lab.opts.replace_vms = true;
 	run_stage(f, &skipped);
-	kf_create_vms_consent(false);
+	f->lab.opts.replace_vms = false;
 	assert_false(skipped);
 }
 

@@ -15,6 +15,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/oci.h"
 #include "mirror_fixture.h"
+#include "registry_fixture.h"
 
 static char *dir;
 static const char *bin;
@@ -128,11 +129,6 @@ static void test_mirror_reads_an_explicit_config_with_everything_on_the_command_
 	free(cfg);
 }
 
-static void openssl(const char *const *argv)
-{
-	assert_int_equal(mt_run(argv, NULL, 60000), 0);
-}
-
 /* Item 9: `mirror -c lab.yaml --to <the lab registry>` verifies the registry with the lab CA
  * (<out>/pki/ca.crt) as mirror without --to does; it was dropped with the config. The lab
  * registry is written through its loopback push instance, which k3sforge starts from the lab's
@@ -140,8 +136,7 @@ static void openssl(const char *const *argv)
 static void test_mirror_to_the_lab_registry_uses_the_lab_ca_from_the_config(void **state)
 {
 	char *o = sub("out5"), *pki = sub("out5/pki"), *ca = sub("out5/pki/ca.crt");
-	char *cakey = sub("ca.key"), *crt = sub("out5/pki/registry.crt"), *key = sub("out5/pki/registry.key");
-	char *csr = sub("reg.csr"), *ext = sub("ext.cnf"), *cfg = sub("lab.yaml");
+	char *cakey = sub("out5/pki/ca.key"), *cfg = sub("lab.yaml");
 	char *sdir = sub("src5"), *tdir = sub("dst5"), *out = NULL, yaml[1024], to[64];
 	struct mt_server src;
 	int port = mt_free_port();
@@ -154,21 +149,9 @@ static void test_mirror_to_the_lab_registry_uses_the_lab_ca_from_the_config(void
 
 	(void)state;
 	assert_int_equal(kf_fs_mkdirs(pki, 0755, &err), 0);
-	write_file(ext, "subjectAltName=IP:127.0.0.1\n");
-	{
-		const char *a1[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-				     "ec_paramgen_curve:P-256", "-nodes", "-keyout", cakey, "-out", ca,
-				     "-days", "2", "-subj", "/CN=kf test lab CA", NULL };
-		const char *a2[] = { "openssl", "req", "-newkey", "ec", "-pkeyopt",
-				     "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
-				     "-subj", "/CN=127.0.0.1", NULL };
-		const char *a3[] = { "openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey,
-				     "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext,
-				     NULL };
-		openssl(a1);
-		openssl(a2);
-		openssl(a3);
-	}
+	/* the lab's CA and registry certificate where prep puts them (regfix: tests/lib) */
+	assert_int_equal(regfix_make_ca(pki, "ca"), 0);
+	assert_int_equal(regfix_issue(pki, "registry", ca, cakey, "IP:127.0.0.1", "127.0.0.1"), 0);
 	assert_int_equal(mt_registry_start(&src, sdir, NULL, NULL), 0);
 	assert_int_equal(kf_oci_registry_new(&sr, src.url, &po, &err), 0);
 	mt_blob_random(&l, 4096, 5);
@@ -203,10 +186,6 @@ static void test_mirror_to_the_lab_registry_uses_the_lab_ca_from_the_config(void
 	free(pki);
 	free(ca);
 	free(cakey);
-	free(crt);
-	free(key);
-	free(csr);
-	free(ext);
 	free(cfg);
 	free(sdir);
 	free(tdir);

@@ -1,5 +1,5 @@
 /* The ISO images, read back with the real xorriso CLI: the installer remastered from a fixture
- * in Ubuntu 22.04's shape (tests/integration/iso_fixture.sh: BIOS El Torito + grub2 MBR, UEFI
+ * in Ubuntu 22.04's shape (tests/lib/iso_fixture.sh: BIOS El Torito + grub2 MBR, UEFI
  * from an appended GPT partition), the NoCloud seeds, and the build-iso stage's idempotence. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include "k3sforge/iso.h"
 #include "k3sforge/proc.h"
 #include "k3sforge/render.h"
+#include "k3sforge/lab.h"
 #include "k3sforge/stage.h"
 
 #define TPL KF_SOURCE_DIR "/templates"
@@ -54,8 +55,8 @@ static char *sh_ok(const char *script, const char *a1, const char *a2)
 	char *out;
 
 	snprintf(full, sizeof(full),
-		 "set -eo pipefail; source %s/integration/iso_fixture.sh; "
-		 "source %s/integration/recipe_fixture.sh; %s",
+		 "set -eo pipefail; source %s/lib/iso_fixture.sh; "
+		 "source %s/lib/recipe_fixture.sh; %s",
 		 KF_TESTS_DIR, KF_TESTS_DIR, script);
 	p = sh(full, a1, a2);
 	if (p.exit_code != 0)
@@ -356,7 +357,8 @@ static void test_iso_seed_never_writes_through_a_planted_temp_symlink(void **sta
 /* ---- the build-iso stage ----------------------------------------------------------------- */
 
 struct stage_env {
-	struct kf_ctx ctx;
+	struct kf_lab lab;
+	struct kf_err err;
 };
 
 static void stage_env_new(struct stage_env *e)
@@ -364,24 +366,23 @@ static void stage_env_new(struct stage_env *e)
 	struct kf_err err;
 
 	memset(e, 0, sizeof(*e));
-	assert_int_equal(kf_config_default(&e->ctx.cfg, &err), 0);
-	e->ctx.cfg->paths.ubuntu_iso = strdup(g_ubuntu);
-	e->ctx.out_dir = g_out;
-	e->ctx.config_path = "k3sforge.yaml";
-	assert_int_equal(kf_run_new(&e->ctx.run), 0);
+	assert_int_equal(kf_config_default(&e->lab.cfg, &err), 0);
+	e->lab.cfg->paths.ubuntu_iso = strdup(g_ubuntu);
+	e->lab.out_dir = g_out;
+	assert_int_equal(kf_run_new(&e->lab.run), 0);
 }
 
 static void stage_env_free(struct stage_env *e)
 {
-	kf_config_free(e->ctx.cfg);
-	kf_run_free(e->ctx.run);
+	kf_config_free(e->lab.cfg);
+	kf_run_free(e->lab.run);
 }
 
 static void stage_run(struct stage_env *e)
 {
-	kf_err_clear(&e->ctx.err);
-	if (kf_stage_build_iso.run(&e->ctx, &e->ctx.err) != 0)
-		fail_msg("build-iso: %s", e->ctx.err.msg);
+	kf_err_clear(&e->err);
+	if (kf_stage_build_iso.run(&e->lab, &e->err) != 0)
+		fail_msg("build-iso: %s", e->err.msg);
 }
 
 static ino_t inode_of(const char *rel)
@@ -435,15 +436,15 @@ static void test_build_iso_refuses_packages_the_iso_cannot_install(void **state)
 	snprintf(out, sizeof(out), "%s/out-pkg", g_dir);
 	free(sh_ok("recipe_fixture \"$1\" k3s-master1 k3s-worker1 k3s-worker2", out, NULL));
 	stage_env_new(&e);
-	e.ctx.out_dir = out;
-	free(e.ctx.cfg->guest.packages);
-	e.ctx.cfg->guest.packages = calloc(2, sizeof(char *));
-	e.ctx.cfg->guest.packages[0] = strdup("htop");
-	e.ctx.cfg->guest.packages[1] = strdup("jq");
-	e.ctx.cfg->guest.n_packages = 2;
-	kf_err_clear(&e.ctx.err);
-	assert_int_equal(kf_stage_build_iso.run(&e.ctx, &e.ctx.err), KF_ECONFIG);
-	assert_non_null(strstr(e.ctx.err.msg, "cannot install jq offline"));
+	e.lab.out_dir = out;
+	free(e.lab.cfg->guest.packages);
+	e.lab.cfg->guest.packages = calloc(2, sizeof(char *));
+	e.lab.cfg->guest.packages[0] = strdup("htop");
+	e.lab.cfg->guest.packages[1] = strdup("jq");
+	e.lab.cfg->guest.n_packages = 2;
+	kf_err_clear(&e.err);
+	assert_int_equal(kf_stage_build_iso.run(&e.lab, &e.err), KF_ECONFIG);
+	assert_non_null(strstr(e.err.msg, "cannot install jq offline"));
 	snprintf(seed, sizeof(seed), "%s/iso/seed-k3s-master1.iso", out);
 	assert_false(kf_fs_exists(seed));
 	stage_env_free(&e);
@@ -465,8 +466,8 @@ static void test_build_iso_rebuilds_only_what_changed(void **state)
 	assert_true(inode_of("iso/installer.iso") == inst);
 	assert_true(inode_of("iso/seed-k3s-master1.iso") == m1);
 	/* one worker's address changes: only its seed is rewritten (temp file + rename) */
-	free(e.ctx.cfg->nodes[2].ip);
-	e.ctx.cfg->nodes[2].ip = strdup("192.168.6.22");
+	free(e.lab.cfg->nodes[2].ip);
+	e.lab.cfg->nodes[2].ip = strdup("192.168.6.22");
 	stage_run(&e);
 	assert_true(inode_of("iso/installer.iso") == inst);
 	assert_true(inode_of("iso/seed-k3s-master1.iso") == m1);

@@ -6,10 +6,10 @@
 # OVMF (Debian: qemu-system-x86, ovmf); without them it says so and passes nothing off as run.
 set -uo pipefail
 : "${K3SFORGE_BIN:?}" "${KF_SOURCE_DIR:?}"
-# shellcheck source=tests/integration/recipe_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/recipe_fixture.sh"
-# shellcheck source=tests/integration/iso_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/iso_fixture.sh"
+# shellcheck source=tests/lib/recipe_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/recipe_fixture.sh"
+# shellcheck source=tests/lib/iso_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/iso_fixture.sh"
 
 OVMF=/usr/share/ovmf/OVMF.fd
 if ! command -v qemu-system-x86_64 >/dev/null || [ ! -f "$OVMF" ]; then

@@ -11,15 +11,10 @@ set -uo pipefail
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
 SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
 DOC=$SRC/docs/events.md
-T=$(mktemp -d /tmp/kf_test_events.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/../lib/harness.sh"
+h_scratch kf_test_events
+T=$H_SCRATCH
 cd "$T" || exit 1
-
-failures=0
-tests=0
-fail() { echo "not ok - $CURRENT: $*"; failures=$((failures + 1)); }
-begin() { CURRENT=$1; tests=$((tests + 1)); }
-pass() { echo "ok - $CURRENT"; }
 
 run() {
 	"$BIN" "$@" >"$T/stdout" 2>"$T/stderr"
@@ -263,5 +258,4 @@ test_o_with_an_output_format_is_a_usage_error_naming_json
 test_result_data_on_stdout_logs_on_stderr
 test_wait_draws_one_live_node_line_on_a_narrow_terminal
 
-echo "$((tests - failures))/$tests passed"
-[[ $failures == 0 ]]
+h_summary

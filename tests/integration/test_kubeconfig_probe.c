@@ -18,6 +18,7 @@
 #include "k3sforge/kubeconfig.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "probe_server.h"
 
 #define API_IP "127.0.0.31"
 
@@ -94,12 +95,7 @@ static char *b64_file(const char *dir, const char *name)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int fd;
 	char script[512], cert[300], key[300], cca[300], port[16];
-	struct kf_proc p;
-	struct kf_err err;
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/kf-probe-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -110,15 +106,7 @@ static int setup(void **state)
 		  "extendedKeyUsage=clientAuth");
 	make_leaf(f->dir, "otherca", "stranger", "/CN=stranger", "extendedKeyUsage=clientAuth");
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	inet_pton(AF_INET, API_IP, &a.sin_addr);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	f->port = ntohs(a.sin_port);
-	close(fd);
-
+	f->port = probe_free_port(API_IP);
 	snprintf(script, sizeof(script), "%s/lib/tls_version_server.py", KF_TESTS_DIR);
 	snprintf(cert, sizeof(cert), "%s/server.crt", f->dir);
 	snprintf(key, sizeof(key), "%s/server.key", f->dir);
@@ -129,21 +117,7 @@ static int setup(void **state)
 				       cert, "--key", key, "--client-ca", cca, NULL };
 		char log[300];
 		snprintf(log, sizeof(log), "%s/server.log", f->dir);
-		memset(&p, 0, sizeof(p));
-		p.argv = argv;
-		p.log_file = log;
-		assert_int_equal(kf_proc_start(&p, &err), 0);
-		f->pid = p.pid;
-		kf_proc_free(&p);
-	}
-	for (int i = 0; i < 200; i++) {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(fd);
-			break;
-		}
-		close(fd);
-		kf_sleep_ms(25);
+		f->pid = probe_server_start(argv, log, API_IP, f->port);
 	}
 	*state = f;
 	return 0;

@@ -18,6 +18,7 @@
 #include "k3sforge/oci.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "k3sforge/strv.h"
 #include "mirror_fixture.h"
 
 struct world {
@@ -354,7 +355,7 @@ static void test_verify_present_names_missing_images(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(missing[0], "app/nothere:v9");
 	assert_non_null(strstr(err.msg, "app/nothere:v9"));
-	kf_mirror_strv_free(missing, n);
+	kf_strv_free(missing, n);
 }
 
 static void test_tags_and_catalog_follow_link_pagination(void **state)
@@ -380,11 +381,11 @@ static void test_tags_and_catalog_follow_link_pagination(void **state)
 		if (strcmp(v[i], "t129") == 0)
 			seen_last = true;
 	assert_true(seen_last);
-	kf_oci_strv_free(v, n);
+	kf_strv_free(v, n);
 	assert_int_equal(kf_oci_tags(W.src_r, "list/many", &v, &n, 100, &err), KF_ELIMIT);
 	assert_int_equal(kf_oci_catalog(W.src_r, &v, &n, 0, &err), 0);
 	assert_true(n >= 4);
-	kf_oci_strv_free(v, n);
+	kf_strv_free(v, n);
 	free(m);
 	mt_blob_free(&c);
 }

@@ -10,24 +10,19 @@ set -uo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
 BUILD=${KF_BUILD_DIR:?KF_BUILD_DIR must point at the build directory}
-T=$(mktemp -d /tmp/kf_test_package.XXXXXX)
+. "$(dirname "$0")/../lib/harness.sh"
+h_scratch kf_test_package
+T=$H_SCRATCH
 INSTALLED_HERE=false
 cleanup() {
 	trap '' INT TERM HUP # a second signal must not stop the removal
 	if $INSTALLED_HERE; then
 		dpkg_locked --purge k3sforge >"$T/remove.log" 2>&1 || cat "$T/remove.log" >&2
 	fi
-	rm -rf "$T"
 }
-trap cleanup EXIT
+h_on_exit cleanup
 trap 'exit 130' INT TERM HUP
 cd "$T" || exit 1
-
-failures=0
-tests=0
-fail() { echo "not ok - $CURRENT: $*"; failures=$((failures + 1)); }
-begin() { CURRENT=$1; tests=$((tests + 1)); }
-pass() { echo "ok - $CURRENT"; }
 
 # dpkg ARGS..., waiting up to 60 s while another apt/dpkg holds the lock (a shared machine).
 dpkg_locked() {
@@ -125,5 +120,4 @@ test_cmake_install_lays_out_every_file
 test_deb_declares_its_dependencies
 test_deb_installs_runs_and_removes
 
-echo "$((tests - failures))/$tests passed"
-[[ $failures == 0 ]]
+h_summary

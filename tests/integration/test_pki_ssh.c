@@ -84,7 +84,7 @@ static int start_sshd(struct fx *f)
 	struct kf_err err = { 0 };
 	int ok = -1;
 
-	oppub = pki_t_path(f->out, KF_PKI_SSH_KEY ".pub");
+	oppub = pki_t_path(f->out, KF_OUT_SSH_PUBKEY);
 	if (kf_fs_copy(oppub, ak, 0600, &err) != 0)
 		goto out;
 	snprintf(text, sizeof(text),
@@ -232,7 +232,7 @@ static char *run_ssh(struct fx *f, const char *identity, const char *known_hosts
 static void test_openssh_client_logs_in_with_the_generated_key_and_known_hosts(void **state)
 {
 	struct fx *f = *state;
-	char *id = pki_t_path(f->out, KF_PKI_SSH_KEY), *kh = pki_t_path(f->out, KF_PKI_KNOWN_HOSTS);
+	char *id = pki_t_path(f->out, KF_OUT_SSH_KEY), *kh = pki_t_path(f->out, KF_OUT_KNOWN_HOSTS);
 	int code;
 	char *out = run_ssh(f, id, kh, &code);
 
@@ -248,7 +248,7 @@ static void test_openssh_client_refuses_a_host_whose_key_differs(void **state)
 {
 	struct fx *f = *state;
 	/* The other output dir pins the same endpoint to a different master1 key. */
-	char *id = pki_t_path(f->out, KF_PKI_SSH_KEY), *kh = pki_t_path(f->other, KF_PKI_KNOWN_HOSTS);
+	char *id = pki_t_path(f->out, KF_OUT_SSH_KEY), *kh = pki_t_path(f->other, KF_OUT_KNOWN_HOSTS);
 	int code;
 	char *out = run_ssh(f, id, kh, &code);
 
@@ -263,7 +263,7 @@ static void test_openssh_client_refuses_a_host_whose_key_differs(void **state)
 static void test_openssh_client_is_refused_with_another_operator_key(void **state)
 {
 	struct fx *f = *state;
-	char *id = pki_t_path(f->other, KF_PKI_SSH_KEY), *kh = pki_t_path(f->out, KF_PKI_KNOWN_HOSTS);
+	char *id = pki_t_path(f->other, KF_OUT_SSH_KEY), *kh = pki_t_path(f->out, KF_OUT_KNOWN_HOSTS);
 	int code;
 	char *out = run_ssh(f, id, kh, &code);
 
@@ -317,7 +317,7 @@ static int check_known_hosts(LIBSSH2_SESSION *s, const char *path, int port)
 static void test_libssh2_matches_the_pinned_host_key(void **state)
 {
 	struct fx *f = *state;
-	char *kh = pki_t_path(f->out, KF_PKI_KNOWN_HOSTS), *hk = kf_pki_host_key_path(f->out,
+	char *kh = pki_t_path(f->out, KF_OUT_KNOWN_HOSTS), *hk = kf_pki_host_key_path(f->out,
 										       "k3s-master1");
 	char mine[KF_SSH_FP_LEN], theirs[KF_SSH_FP_LEN];
 	struct kf_sshkey *k = NULL;
@@ -343,7 +343,7 @@ static void test_libssh2_matches_the_pinned_host_key(void **state)
 static void test_libssh2_reports_a_mismatch_for_another_host_key(void **state)
 {
 	struct fx *f = *state;
-	char *kh = pki_t_path(f->other, KF_PKI_KNOWN_HOSTS);
+	char *kh = pki_t_path(f->other, KF_OUT_KNOWN_HOSTS);
 	char *theirs = kf_pki_host_key_path(f->out, "k3s-master1");
 	char *pinned = kf_pki_host_key_path(f->other, "k3s-master1");
 	char fp_got[KF_SSH_FP_LEN], fp_want[KF_SSH_FP_LEN], expect[300];
@@ -393,8 +393,8 @@ static char *ssh2_exec(LIBSSH2_SESSION *s, const char *cmd)
 static void test_libssh2_authenticates_with_the_generated_key_file(void **state)
 {
 	struct fx *f = *state;
-	char *priv = pki_t_path(f->out, KF_PKI_SSH_KEY), *pub = pki_t_path(f->out,
-									   KF_PKI_SSH_KEY ".pub");
+	char *priv = pki_t_path(f->out, KF_OUT_SSH_KEY), *pub = pki_t_path(f->out,
+									   KF_OUT_SSH_PUBKEY);
 	char *out, *msg = NULL;
 	int sock, rc;
 	LIBSSH2_SESSION *s = ssh2_open(f, &sock);
@@ -415,7 +415,7 @@ static void test_libssh2_authenticates_with_the_generated_key_file(void **state)
 static void test_libssh2_authenticates_with_the_private_key_from_memory(void **state)
 {
 	struct fx *f = *state;
-	char *priv = pki_t_path(f->out, KF_PKI_SSH_KEY), *text, *msg = NULL;
+	char *priv = pki_t_path(f->out, KF_OUT_SSH_KEY), *text, *msg = NULL;
 	size_t len = 0;
 	int sock, rc;
 	LIBSSH2_SESSION *s;

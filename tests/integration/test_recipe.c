@@ -1,7 +1,7 @@
 /* The guest recipe against the real validators (cloud-init 22.4's schema, subiquity's
  * autoinstall schema with python3-jsonschema, shellcheck, bash -n), and the bootstrap scripts
  * run for real in a sandbox root with test doubles of k3s, systemctl and install.sh
- * (tests/fakes/recipe/). Inputs are made by tests/integration/recipe_fixture.sh with
+ * (tests/fakes/recipe/). Inputs are made by tests/lib/recipe_fixture.sh with
  * ssh-keygen and openssl, in the shape prep leaves them. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +25,7 @@
 #include "k3sforge/render.h"
 
 #define SCHEMA KF_TESTS_DIR "/data/schema/autoinstall-schema.json"
-#define CHECK KF_TESTS_DIR "/integration/recipe_check.py"
+#define CHECK KF_TESTS_DIR "/lib/recipe_check.py"
 #define FAKES KF_TESTS_DIR "/fakes/recipe"
 
 static char g_dir[64];     /* the fixture: <g_dir>/out is the output directory */
@@ -174,7 +174,7 @@ static int group_setup(void **state)
 			       ">\"$d/deb/DEBIAN/control\"; echo hello >\"$d/deb/usr/share/kf-hello/hello\"; "
 			       "dpkg-deb --root-owner-group --build \"$d/deb\" "
 			       "\"$d/debs/kf-hello_1.0_all.deb\" >/dev/null",
-			       "_", KF_TESTS_DIR "/integration/recipe_fixture.sh", g_out, NULL };
+			       "_", KF_TESTS_DIR "/lib/recipe_fixture.sh", g_out, NULL };
 	const char *env[] = { "KF_SOURCE_DIR=" KF_SOURCE_DIR, NULL };
 	struct kf_proc p;
 

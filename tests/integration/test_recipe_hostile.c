@@ -25,7 +25,7 @@
 #include "k3sforge/registries_yaml.h"
 #include "k3sforge/render.h"
 
-#define CHECK KF_TESTS_DIR "/integration/recipe_hostile_check.py"
+#define CHECK KF_TESTS_DIR "/lib/recipe_hostile_check.py"
 
 static char g_dir[64];  /* the fixture: <g_dir>/out is the output directory, <g_dir>/cases */
 static char g_out[128];
@@ -311,7 +311,7 @@ static int group_setup(void **state)
 	const char *argv[] = { "bash", "-c",
 			       "set -e; source \"$1\"; recipe_fixture \"$2\" k3s-master1 k3s-worker1 "
 			       "k3s-worker2",
-			       "_", KF_TESTS_DIR "/integration/recipe_fixture.sh", g_out, NULL };
+			       "_", KF_TESTS_DIR "/lib/recipe_fixture.sh", g_out, NULL };
 	const char *env[] = { "KF_SOURCE_DIR=" KF_SOURCE_DIR, NULL };
 	struct kf_proc p;
 	struct kf_err err;

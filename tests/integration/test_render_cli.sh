@@ -4,27 +4,16 @@
 # defaults (no k3sforge.yaml in the work dir).
 set -uo pipefail
 : "${K3SFORGE_BIN:?}" "${KF_SOURCE_DIR:?}"
-# shellcheck source=tests/integration/recipe_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/recipe_fixture.sh"
-# shellcheck source=tests/integration/iso_fixture.sh
-source "$KF_SOURCE_DIR/tests/integration/iso_fixture.sh"
+# shellcheck source=tests/lib/recipe_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/recipe_fixture.sh"
+# shellcheck source=tests/lib/iso_fixture.sh
+source "$KF_SOURCE_DIR/tests/lib/iso_fixture.sh"
 
-work=$(mktemp -d /tmp/kfcli.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+. "$KF_SOURCE_DIR/tests/lib/harness.sh"
+h_scratch kfcli
+work=$H_SCRATCH
 cd "$work" || exit 1
 recipe_fixture out k3s-master1 k3s-worker1 k3s-worker2
-
-failed=0
-check() { # check NAME: runs the function NAME in a subshell, reports
-	local out
-	if out=$("$1" 2>&1); then
-		echo "ok   $1"
-	else
-		echo "FAIL $1"
-		printf '%s\n' "$out" | sed 's/^/     /'
-		failed=$((failed + 1))
-	fi
-}
 
 test_render_prints_every_file_of_one_node() {
 	local out
@@ -149,4 +138,4 @@ check test_render_unknown_node_is_a_usage_error
 check test_render_without_prep_says_run_prep
 check test_build_iso_cli_builds_then_does_nothing
 check test_build_iso_cli_refuses_non_ubuntu_iso
-[ "$failed" -eq 0 ] || { echo "$failed test(s) failed"; exit 1; }
+h_summary

@@ -10,7 +10,7 @@
 #   - a loopback file server with a FAKE k3s release (random binary and airgap tarball,
 #     k3s-images.txt, sha256sum-amd64.txt, install.sh pinned by sha256), and a plain-HTTP source
 #     registry holding tiny synthetic images (images.source_registry: http://127.0.0.1:PORT);
-#   - an ISO in Ubuntu 22.04's shape (tests/integration/iso_fixture.sh) for build-iso;
+#   - an ISO in Ubuntu 22.04's shape (tests/lib/iso_fixture.sh) for build-iso;
 #   - vmware.vmrun = tests/fakes/vmrun (the allowed vmrun double). Its power-on hook runs
 #     tests/lib/e2e_guest.sh start: a real sshd on the node's address with the node's pinned
 #     host key from <out>/ssh/host/, the operator key authorized, tests/fakes/guest-shell as
@@ -36,25 +36,22 @@ SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
 # shellcheck source=tests/lib/e2e_lab.sh
 source "$SRC/tests/lib/e2e_lab.sh"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kf-e2e-XXXXXX")
+. "$SRC/tests/lib/harness.sh"
+h_scratch kf-e2e
+work=$H_SCRATCH
 cleanup() {
 	[ -f "$work/pids/k3sforge.pid" ] && e2e_stop_pidfile "$work/pids/k3sforge.pid"
 	e2e_lab_teardown
-	rm -rf "$work"
 }
-trap cleanup EXIT
-failures=0
+h_on_exit cleanup
 log="$work/run.log"
 # The test's own power calls (scaffolding, not k3sforge) may restart a VM whose locks linger.
 vmrun_by_hand() { FAKE_VMRUN_BY_HAND=1 "$SRC/tests/fakes/vmrun" "$@"; }
 VMRUN=vmrun_by_hand
 
-pass() { echo "PASS $1"; }
-fail() {
-	echo "FAIL $1: $2"
+h_on_fail() {
 	echo "--- output:"
 	tail -n 40 "$log" 2>/dev/null
-	failures=$((failures + 1))
 }
 run() { e2e_kf "$@" >"$log" 2>&1; }
 has() { grep -qF -- "$1" "$log"; }
@@ -83,131 +80,131 @@ e2e_lab_setup "$work" 3 1 1.5 2 || { echo "FAIL setup: the lab could not be buil
 echo "lab: network $E2E_NET.0/24, config $E2E_CFG"
 
 test_up_builds_the_lab_end_to_end() {
-	local t=${FUNCNAME[0]} ctxs server st n
-	run up || { fail "$t" "up exited $?"; return; }
-	has "stage summary:" || { fail "$t" "no stage summary"; return; }
+	local ctxs server st n
+	run up || { fail "up exited $?"; return; }
+	has "stage summary:" || { fail "no stage summary"; return; }
 	for st in prep build-iso create-vms wait finalize kubeconfig; do
-		summary_is "$st" ok || { fail "$t" "summary: $st not ok"; return; }
-		[ "$(stage_status "$st")" = "done" ] || { fail "$t" "state.json: $st not done"; return; }
+		summary_is "$st" ok || { fail "summary: $st not ok"; return; }
+		[ "$(stage_status "$st")" = "done" ] || { fail "state.json: $st not done"; return; }
 	done
 	# finalize really powered every node off and on again, and the ISOs are gone from the VMX.
 	for n in "${E2E_NODES[@]}"; do
 		[ "$(grep -c 'powered off' "$E2E_WORK/guests/$n/power.log")" -eq 1 ] &&
 			[ "$(grep -c 'powered on' "$E2E_WORK/guests/$n/power.log")" -eq 2 ] ||
-			{ fail "$t" "$n was not stopped and started once by finalize"; return; }
-		grep -qiE '\.iso"' "$(vmx_of "$n")" && { fail "$t" "$n: an ISO is still attached"; return; }
+			{ fail "$n was not stopped and started once by finalize"; return; }
+		grep -qiE '\.iso"' "$(vmx_of "$n")" && { fail "$n: an ISO is still attached"; return; }
 		[ "$(grep -ciE '^ide0:[01]\.startConnected = "FALSE"' "$(vmx_of "$n")")" -eq 2 ] ||
-			{ fail "$t" "$n: the CD-ROMs still connect at power-on"; return; }
+			{ fail "$n: the CD-ROMs still connect at power-on"; return; }
 	done
 	# Nothing Workstation would have refused or lost: no overlapping power calls, no VMX
 	# edited while vmware-vmx still held the VM's files, no NIC on the wrong vnet form.
 	sleep 2.2 # the double's lingering locks report when their 2 s are up
 	[ ! -s "$FAKE_VMRUN_STATE/violations.log" ] ||
-		{ fail "$t" "vmrun double: $(cat "$FAKE_VMRUN_STATE/violations.log")"; return; }
+		{ fail "vmrun double: $(cat "$FAKE_VMRUN_STATE/violations.log")"; return; }
 	# KubeSphere: its chart verified, its images mirrored, its pods and console waited for.
 	has "images of k3s $E2E_VERSION and the add-ons are in the lab registry" ||
-		{ fail "$t" "the add-on images were not checked"; return; }
-	[ -f "$E2E_OUT/artifacts/ks-core-1.1.4.tgz" ] || { fail "$t" "no ks-core chart in artifacts/"; return; }
-	has "KubeSphere console: http://$E2E_NET.10:30880" || { fail "$t" "console not confirmed"; return; }
-	[ "$(stat -c %a "$E2E_OUT/kubeconfig")" = 600 ] || { fail "$t" "<out>/kubeconfig is not 0600"; return; }
+		{ fail "the add-on images were not checked"; return; }
+	[ -f "$E2E_OUT/artifacts/ks-core-1.1.4.tgz" ] || { fail "no ks-core chart in artifacts/"; return; }
+	has "KubeSphere console: http://$E2E_NET.10:30880" || { fail "console not confirmed"; return; }
+	[ "$(stat -c %a "$E2E_OUT/kubeconfig")" = 600 ] || { fail "<out>/kubeconfig is not 0600"; return; }
 	# The merged user kubeconfig, read back by kubectl: both contexts, the lab's server.
 	ctxs=$(kubectl config view -o jsonpath='{.contexts[*].name}') ||
-		{ fail "$t" "kubectl config view failed"; return; }
+		{ fail "kubectl config view failed"; return; }
 	[[ " $ctxs " == *" other "* && " $ctxs " == *" k3sforge-e2e "* ]] ||
-		{ fail "$t" "contexts after the merge: '$ctxs'"; return; }
+		{ fail "contexts after the merge: '$ctxs'"; return; }
 	[ "$(kubectl config view -o jsonpath='{.current-context}')" = other ] ||
-		{ fail "$t" "the current context changed"; return; }
+		{ fail "the current context changed"; return; }
 	server=$(kubectl config view -o jsonpath='{.clusters[?(@.name=="k3sforge-e2e")].cluster.server}')
-	[ "$server" = "https://$E2E_NET.10:6443" ] || { fail "$t" "lab server is '$server'"; return; }
+	[ "$server" = "https://$E2E_NET.10:6443" ] || { fail "lab server is '$server'"; return; }
 	# and kubectl itself reaches the API stand-in with the merged CA and client certificate.
 	kubectl --context k3sforge-e2e version -o json >"$work/version.json" 2>&1 &&
 		grep -q '"gitVersion": "v1.33.4+k3s1"' "$work/version.json" ||
-		{ fail "$t" "kubectl --context k3sforge-e2e version: $(cat "$work/version.json")"; return; }
-	pass "$t"
+		{ fail "kubectl --context k3sforge-e2e version: $(cat "$work/version.json")"; return; }
+	pass
 }
 
 test_up_rerun_after_success_skips_every_stage() {
-	local t=${FUNCNAME[0]} before t0 t1 st
+	local before t0 t1 st
 	before=$(calls)
 	t0=$(date +%s.%N)
-	run up || { fail "$t" "rerun exited $?"; return; }
+	run up || { fail "rerun exited $?"; return; }
 	t1=$(date +%s.%N)
 	echo "INFO no-op rerun of up took $(awk "BEGIN{printf \"%.3f\", $t1 - $t0}") s (wall, process start to exit)"
-	has "everything is up to date: nothing to do" || { fail "$t" "no 'nothing to do'"; return; }
+	has "everything is up to date: nothing to do" || { fail "no 'nothing to do'"; return; }
 	for st in prep build-iso create-vms wait finalize kubeconfig; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done
-	[ "$(calls)" -eq "$before" ] || { fail "$t" "the rerun called vmrun $(($(calls) - before)) times"; return; }
-	pass "$t"
+	[ "$(calls)" -eq "$before" ] || { fail "the rerun called vmrun $(($(calls) - before)) times"; return; }
+	pass
 }
 
 test_up_from_wait_reruns_wait_and_what_follows() {
-	local t=${FUNCNAME[0]} st
-	run up --from wait || { fail "$t" "up --from wait exited $?"; return; }
+	local st
+	run up --from wait || { fail "up --from wait exited $?"; return; }
 	for st in prep build-iso create-vms; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done
 	for st in wait finalize kubeconfig; do
-		summary_is "$st" ok || { fail "$t" "$st did not run ok"; return; }
+		summary_is "$st" ok || { fail "$st did not run ok"; return; }
 	done
 	# The ISOs were detached by the first run: no VM is restarted for nothing.
 	for n in "${E2E_NODES[@]}"; do
-		has "$n: ISOs already detached" || { fail "$t" "$n: not seen as already detached"; return; }
+		has "$n: ISOs already detached" || { fail "$n: not seen as already detached"; return; }
 	done
-	pass "$t"
+	pass
 }
 
 test_finalize_powers_on_a_detached_vm_left_powered_off() {
-	local t=${FUNCNAME[0]} vmx running
+	local vmx running
 	# As a run killed between finalize's VMX edit and its power-on leaves it.
 	vmx=$(vmx_of k3s-worker1)
-	"$VMRUN" -T ws stop "$vmx" hard >/dev/null || { fail "$t" "vmrun stop"; return; }
-	run finalize --force || { fail "$t" "finalize exited $?"; return; }
-	has "k3s-worker1: ISOs already detached" || { fail "$t" "not seen as detached"; return; }
-	has "k3s-worker1: was powered off; started again" || { fail "$t" "not started again"; return; }
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null || { fail "vmrun stop"; return; }
+	run finalize --force || { fail "finalize exited $?"; return; }
+	has "k3s-worker1: ISOs already detached" || { fail "not seen as detached"; return; }
+	has "k3s-worker1: was powered off; started again" || { fail "not started again"; return; }
 	# the whole list read before matching: with pipefail, `grep -q` leaving early made the
 	# double die of a broken pipe and the pipeline fail although the VM was listed
-	running=$("$VMRUN" -T ws list) || { fail "$t" "vmrun list"; return; }
-	grep -qF "$vmx" <<<"$running" || { fail "$t" "k3s-worker1 is not running"; return; }
-	has "cluster healthy" || { fail "$t" "cluster health not checked"; return; }
-	pass "$t"
+	running=$("$VMRUN" -T ws list) || { fail "vmrun list"; return; }
+	grep -qF "$vmx" <<<"$running" || { fail "k3s-worker1 is not running"; return; }
+	has "cluster healthy" || { fail "cluster health not checked"; return; }
+	pass
 }
 
 test_wait_names_the_node_that_never_completes_with_its_diagnosis() {
-	local t=${FUNCNAME[0]} m
+	local m
 	m="$E2E_WORK/guests/k3s-worker2/root/var/lib/$(marker_of k3s-worker2)"
 	rm -f "$m"
 	echo "k3s-worker2 k3s-agent-bootstrap[77]: k3s agent: waiting for the server (simulated hang)" \
 		>"$E2E_WORK/guests/k3s-worker2/root/journal.txt"
-	run wait --force --timeout 4 && { fail "$t" "wait succeeded without worker2's marker"; touch "$m"; return; }
+	run wait --force --timeout 4 && { fail "wait succeeded without worker2's marker"; touch "$m"; return; }
 	touch "$m"
-	has "k3s-worker2: stopped at ssh-authenticated after" || { fail "$t" "worker2's phase not named"; return; }
-	has "/var/lib/k3s-agent-bootstrap.done is not there yet" || { fail "$t" "no reason"; return; }
+	has "k3s-worker2: stopped at ssh-authenticated after" || { fail "worker2's phase not named"; return; }
+	has "/var/lib/k3s-agent-bootstrap.done is not there yet" || { fail "no reason"; return; }
 	has "k3s-worker2: markers seen: iso-copy-complete cloud-init-complete" ||
-		{ fail "$t" "no progress markers"; return; }
+		{ fail "no progress markers"; return; }
 	has "k3s-worker2 diagnosis:" && has "simulated hang" && has "status: done" ||
-		{ fail "$t" "no journal / cloud-init diagnosis"; return; }
-	has "1 of 3 nodes did not finish" || { fail "$t" "not exactly one node failed"; return; }
-	has "k3s-master1: stopped" || has "k3s-worker1: stopped" && { fail "$t" "a healthy node was reported"; return; }
-	python3 - "$E2E_OUT/state.json" <<'PY' || { fail "$t" "state.json does not record the outcome per node"; return; }
+		{ fail "no journal / cloud-init diagnosis"; return; }
+	has "1 of 3 nodes did not finish" || { fail "not exactly one node failed"; return; }
+	has "k3s-master1: stopped" || has "k3s-worker1: stopped" && { fail "a healthy node was reported"; return; }
+	python3 - "$E2E_OUT/state.json" <<'PY' || { fail "state.json does not record the outcome per node"; return; }
 import json, sys
 n = json.load(open(sys.argv[1]))["data"]["wait"]["nodes"]
 assert n["k3s-master1"]["done"] and n["k3s-worker1"]["done"], n
 w = n["k3s-worker2"]
 assert not w["done"] and w["phase"] == "ssh-authenticated" and "not there yet" in w["reason"], w
 PY
-	pass "$t"
+	pass
 }
 
 test_wait_refuses_a_guest_presenting_another_host_key() {
-	local t=${FUNCNAME[0]} vmx ip port want got g="$E2E_WORK/guests/k3s-worker2"
+	local vmx ip port want got g="$E2E_WORK/guests/k3s-worker2"
 	vmx=$(vmx_of k3s-worker2) ip=$(guest_var k3s-worker2 IP) port=$(guest_var k3s-worker2 SSH_PORT)
-	ssh-keygen -q -t ed25519 -N "" -C impostor -f "$work/impostor" || { fail "$t" "keygen"; return; }
+	ssh-keygen -q -t ed25519 -N "" -C impostor -f "$work/impostor" || { fail "keygen"; return; }
 	"$VMRUN" -T ws stop "$vmx" hard >/dev/null
 	rm -f "$g/sshd.log"
 	e2e_set_guest k3s-worker2 HOSTKEY "$work/impostor"
 	"$VMRUN" -T ws start "$vmx" nogui >/dev/null
-	listening "$ip" "$port" || { fail "$t" "the impostor's sshd did not start"; return; }
+	listening "$ip" "$port" || { fail "the impostor's sshd did not start"; return; }
 	run wait --force --timeout 4
 	local rc=$?
 	e2e_set_guest k3s-worker2 HOSTKEY ""
@@ -215,21 +212,21 @@ test_wait_refuses_a_guest_presenting_another_host_key() {
 	cp "$g/sshd.log" "$work/impostor-sshd.log" 2>/dev/null
 	"$VMRUN" -T ws start "$vmx" nogui >/dev/null
 	listening "$ip" "$port"
-	[ "$rc" -ne 0 ] || { fail "$t" "wait accepted the impostor"; return; }
+	[ "$rc" -ne 0 ] || { fail "wait accepted the impostor"; return; }
 	want=$(ssh-keygen -lf "$E2E_OUT/ssh/host/k3s-worker2_ed25519.pub" | cut -d' ' -f2)
 	got=$(ssh-keygen -lf "$work/impostor.pub" | cut -d' ' -f2)
-	has "host key mismatch for k3s-worker2" || { fail "$t" "no host key mismatch named"; return; }
-	has "$want" && has "$got" || { fail "$t" "both fingerprints ($want, $got) not named"; return; }
-	has "$ip" || { fail "$t" "the address is not named"; return; }
+	has "host key mismatch for k3s-worker2" || { fail "no host key mismatch named"; return; }
+	has "$want" && has "$got" || { fail "both fingerprints ($want, $got) not named"; return; }
+	has "$ip" || { fail "the address is not named"; return; }
 	# The impostor saw connections but never an authentication attempt: nothing was sent.
-	grep -q "Connection from" "$work/impostor-sshd.log" || { fail "$t" "sshd log has no connection"; return; }
+	grep -q "Connection from" "$work/impostor-sshd.log" || { fail "sshd log has no connection"; return; }
 	grep -qiE "publickey|userauth|Accepted|Postponed" "$work/impostor-sshd.log" &&
-		{ fail "$t" "the impostor saw an authentication attempt"; return; }
-	pass "$t"
+		{ fail "the impostor saw an authentication attempt"; return; }
+	pass
 }
 
 test_up_resumes_at_a_stage_killed_half_way() {
-	local t=${FUNCNAME[0]} n pid ok=0 st
+	local n pid ok=0 st
 	# The guests are still bootstrapping: no completion marker anywhere.
 	for n in "${E2E_NODES[@]}"; do rm -f "$E2E_WORK/guests/$n/root/var/lib/$(marker_of "$n")"; done
 	# The binary itself in the background (not a shell function: its pid must be k3sforge's).
@@ -245,109 +242,109 @@ test_up_resumes_at_a_stage_killed_half_way() {
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	rm -f "$work/pids/k3sforge.pid"
-	[ "$ok" = 1 ] || { fail "$t" "wait never got half-way: $(tail -5 "$work/killed.log")"; return; }
-	[ "$(stage_status wait)" = running ] || { fail "$t" "state.json: wait is '$(stage_status wait)'"; return; }
-	run up --dry-run || { fail "$t" "up --dry-run exited $?"; return; }
-	has "wait         run (its last run ended 'running')" || { fail "$t" "the plan does not resume at wait"; return; }
+	[ "$ok" = 1 ] || { fail "wait never got half-way: $(tail -5 "$work/killed.log")"; return; }
+	[ "$(stage_status wait)" = running ] || { fail "state.json: wait is '$(stage_status wait)'"; return; }
+	run up --dry-run || { fail "up --dry-run exited $?"; return; }
+	has "wait         run (its last run ended 'running')" || { fail "the plan does not resume at wait"; return; }
 	# Meanwhile the guests finished.
 	for n in "${E2E_NODES[@]}"; do touch "$E2E_WORK/guests/$n/root/var/lib/$(marker_of "$n")"; done
-	run up || { fail "$t" "the resumed up exited $?"; return; }
-	has "resuming at wait" || { fail "$t" "did not say it resumes at wait"; return; }
+	run up || { fail "the resumed up exited $?"; return; }
+	has "resuming at wait" || { fail "did not say it resumes at wait"; return; }
 	for st in prep build-iso create-vms; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done
-	summary_is wait ok || { fail "$t" "wait did not run ok"; return; }
-	[ "$(stage_status wait)" = "done" ] || { fail "$t" "state.json: wait not done"; return; }
+	summary_is wait ok || { fail "wait did not run ok"; return; }
+	[ "$(stage_status wait)" = "done" ] || { fail "state.json: wait not done"; return; }
 	# the same VMs, finalized and fetched from before: nothing for them to do again
 	for st in finalize kubeconfig; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done
-	pass "$t"
+	pass
 }
 
 test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms() {
-	local t=${FUNCNAME[0]} n before after st
+	local n before after st
 	# a reboot: the registry process is gone; the VMs (and their cluster) are not
-	e2e_kf registry stop >/dev/null 2>&1 || { fail "$t" "registry stop"; return; }
+	e2e_kf registry stop >/dev/null 2>&1 || { fail "registry stop"; return; }
 	before=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
-	run up || { fail "$t" "up exited $?: $(tail -5 "$log")"; return; }
-	has "starting at prep" || has "resuming at prep" || { fail "$t" "did not start at prep"; return; }
-	summary_is prep ok || { fail "$t" "prep did not run"; return; }
+	run up || { fail "up exited $?: $(tail -5 "$log")"; return; }
+	has "starting at prep" || has "resuming at prep" || { fail "did not start at prep"; return; }
+	summary_is prep ok || { fail "prep did not run"; return; }
 	for st in build-iso create-vms wait finalize kubeconfig; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped: $(grep -E " $st " "$log" | tail -2)"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped: $(grep -E " $st " "$log" | tail -2)"; return; }
 	done
 	after=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
-	[ "$before" = "$after" ] || { fail "$t" "VMs were powered off/on ($before -> $after power events)"; return; }
+	[ "$before" = "$after" ] || { fail "VMs were powered off/on ($before -> $after power events)"; return; }
 	for n in "${E2E_NODES[@]}"; do
-		[ -f "$(vmx_of "$n")" ] || { fail "$t" "$n's VMX is gone"; return; }
+		[ -f "$(vmx_of "$n")" ] || { fail "$n's VMX is gone"; return; }
 	done
-	pass "$t"
+	pass
 }
 
 test_up_asks_before_replacing_the_vms() {
-	local t=${FUNCNAME[0]} seed="$E2E_OUT/iso/seed-k3s-worker1.iso" before after
+	local seed="$E2E_OUT/iso/seed-k3s-worker1.iso" before after
 	# a changed seed makes create-vms stale: re-creating would wipe the running cluster
 	cp "$seed" "$work/seed.bak"
 	printf 'X' | dd of="$seed" bs=1 seek=100 conv=notrunc status=none
 	before=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
-	run up && { cp "$work/seed.bak" "$seed"; fail "$t" "up replaced the VMs without --yes"; return; }
+	run up && { cp "$work/seed.bak" "$seed"; fail "up replaced the VMs without --yes"; return; }
 	after=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
 	cp "$work/seed.bak" "$seed"
 	has "would stop, delete and reinstall 3 VMs made earlier" && has "Pass --yes" ||
-		{ fail "$t" "no consent message: $(tail -3 "$log")"; return; }
-	[ "$before" = "$after" ] || { fail "$t" "VMs were touched ($before -> $after power events)"; return; }
+		{ fail "no consent message: $(tail -3 "$log")"; return; }
+	[ "$before" = "$after" ] || { fail "VMs were touched ($before -> $after power events)"; return; }
 	# the seed as it was: nothing to do again
-	run up || { fail "$t" "up after restoring the seed exited $?"; return; }
-	has "everything is up to date" || { fail "$t" "not up to date again"; return; }
-	pass "$t"
+	run up || { fail "up after restoring the seed exited $?"; return; }
+	has "everything is up to date" || { fail "not up to date again"; return; }
+	pass
 }
 
 # --force reruns every stage but is no consent to wipe the VMs: off a terminal it is refused
 # like a plain `up` (it used to imply --yes). Last: it reruns prep and build-iso.
 test_up_force_still_asks_before_replacing_the_vms() {
-	local t=${FUNCNAME[0]} before after
+	local before after
 	before=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
-	run up --force && { fail "$t" "up --force replaced the VMs without --yes"; return; }
+	run up --force && { fail "up --force replaced the VMs without --yes"; return; }
 	after=$(cat "$E2E_WORK"/guests/*/power.log | wc -l)
 	has "would stop, delete and reinstall 3 VMs made earlier" && has "Pass --yes" ||
-		{ fail "$t" "no consent message: $(tail -3 "$log")"; return; }
-	[ "$before" = "$after" ] || { fail "$t" "VMs were touched ($before -> $after power events)"; return; }
-	pass "$t"
+		{ fail "no consent message: $(tail -3 "$log")"; return; }
+	[ "$before" = "$after" ] || { fail "VMs were touched ($before -> $after power events)"; return; }
+	pass
 }
 
 test_new_vms_are_waited_for_finalized_and_fetched_again() {
-	local t=${FUNCNAME[0]} st
-	run create-vms --force || { fail "$t" "create-vms --force exited $?: $(tail -5 "$log")"; return; }
-	run up || { fail "$t" "up exited $?: $(tail -5 "$log")"; return; }
-	has "create-vms ran again since its last run" || { fail "$t" "no reason naming create-vms"; return; }
+	local st
+	run create-vms --force || { fail "create-vms --force exited $?: $(tail -5 "$log")"; return; }
+	run up || { fail "up exited $?: $(tail -5 "$log")"; return; }
+	has "create-vms ran again since its last run" || { fail "no reason naming create-vms"; return; }
 	for st in prep build-iso create-vms; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done
 	for st in wait finalize kubeconfig; do
-		summary_is "$st" ok || { fail "$t" "$st did not run after new VMs"; return; }
+		summary_is "$st" ok || { fail "$st did not run after new VMs"; return; }
 	done
-	pass "$t"
+	pass
 }
 
 test_rebuilt_cluster_kubeconfig_conflict_names_the_command_then_up_goes_on() {
-	local t=${FUNCNAME[0]} vmx st
+	local vmx st
 	# The cluster was rebuilt: k3s made a new CA and admin certificate.
 	rm -rf "$E2E_WORK/api"
-	e2e_api_pki "$E2E_NET.10" "$E2E_WORK/guests/k3s-master1/root" || { fail "$t" "new PKI"; return; }
+	e2e_api_pki "$E2E_NET.10" "$E2E_WORK/guests/k3s-master1/root" || { fail "new PKI"; return; }
 	vmx=$(vmx_of k3s-master1)
 	"$VMRUN" -T ws stop "$vmx" hard >/dev/null && "$VMRUN" -T ws start "$vmx" nogui >/dev/null
-	listening "$E2E_NET.10" 6443 || { fail "$t" "the API stand-in did not come back"; return; }
-	run up --from kubeconfig && { fail "$t" "up replaced a different entry silently"; return; }
+	listening "$E2E_NET.10" 6443 || { fail "the API stand-in did not come back"; return; }
+	run up --from kubeconfig && { fail "up replaced a different entry silently"; return; }
 	has "different cluster entry named 'k3sforge-e2e'" && has "run \`k3sforge kubeconfig --overwrite\`" ||
-		{ fail "$t" "the conflict does not name the command to run"; return; }
-	run kubeconfig --overwrite || { fail "$t" "kubeconfig --overwrite exited $?"; return; }
+		{ fail "the conflict does not name the command to run"; return; }
+	run kubeconfig --overwrite || { fail "kubeconfig --overwrite exited $?"; return; }
 	kubectl --context k3sforge-e2e version -o json >"$work/version.json" 2>&1 ||
-		{ fail "$t" "kubectl cannot use the new entry: $(cat "$work/version.json")"; return; }
-	run up || { fail "$t" "up after the overwrite exited $?"; return; }
+		{ fail "kubectl cannot use the new entry: $(cat "$work/version.json")"; return; }
+	run up || { fail "up after the overwrite exited $?"; return; }
 	for st in prep build-iso create-vms wait finalize kubeconfig; do
-		summary_is "$st" "skipped \\(up to date\\)" || { fail "$t" "$st was not skipped"; return; }
+		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done
-	pass "$t"
+	pass
 }
 
 test_up_builds_the_lab_end_to_end
@@ -363,5 +360,4 @@ test_up_asks_before_replacing_the_vms
 test_new_vms_are_waited_for_finalized_and_fetched_again
 test_up_force_still_asks_before_replacing_the_vms
 
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "all passed"
+h_summary

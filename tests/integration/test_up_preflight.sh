@@ -7,12 +7,9 @@
 set -uo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-
-ok() { echo "ok - $1"; }
-not_ok() { echo "not ok - $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../lib/harness.sh"
+h_scratch kf_test_up_preflight
+TMP=$H_SCRATCH
 
 cat >"$TMP/lab.yaml" <<YAML
 paths:
@@ -71,4 +68,4 @@ else
 	not_ok "warn mode: exit $rc"; cat "$TMP/stderr"
 fi
 
-if [ "$fails" -eq 0 ]; then echo "all up preflight tests passed"; else echo "$fails failure(s)"; exit 1; fi
+h_summary

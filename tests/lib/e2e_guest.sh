@@ -27,19 +27,9 @@ g="$E2E_WORK/guests/$node"
 source "$g/guest.env"
 : "${IP:?}" "${SSH_PORT:?}" "${ROLE:?}" "${DELAY:=0}" "${HOSTKEY:=}"
 
-# A process that exited but was not reaped yet (PID 1 here may be slow to) counts as gone.
-alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
-
-stop_pid() { # pidfile
-	local f=$1 pid
-	[ -f "$f" ] || return 0
-	pid=$(cat "$f")
-	rm -f "$f"
-	[ -n "$pid" ] && alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 40); do alive "$pid" || return 0; sleep 0.05; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/lib/pids.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
+stop_pid() { h_stop_pidfile "$1" 2; }
 
 if [ "$mode" = stop ]; then
 	stop_pid "$g/sshd.pid"

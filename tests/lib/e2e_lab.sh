@@ -15,7 +15,7 @@
 #     sha256sum-amd64.txt) and install.sh, pinned by its sha256 in the config;
 #   srcreg/ + a plain-HTTP docker-registry on 127.0.0.1 holding tiny synthetic images
 #     (tests/lib/e2e_push_images.py), the config's images.source_registry;
-#   ubuntu.iso: an ISO in Ubuntu 22.04's shape (tests/integration/iso_fixture.sh), or
+#   ubuntu.iso: an ISO in Ubuntu 22.04's shape (tests/lib/iso_fixture.sh), or
 #     $E2E_ISO when set (bench reuse);
 #   api/: a CA, the API server certificate for the master's IP, a client certificate; the master's
 #     /etc/rancher/k3s/k3s.yaml carries them, and tests/lib/tls_version_server.py answers
@@ -67,19 +67,9 @@ e2e_spawn() { # name logfile argv...
 	echo $! >"$E2E_WORK/pids/$name.pid"
 }
 
-# A process that exited but was not reaped yet (PID 1 may be slow to) counts as gone.
-e2e_alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
-
-e2e_stop_pidfile() {
-	local f=$1 pid
-	[ -f "$f" ] || return 0
-	pid=$(cat "$f" 2>/dev/null)
-	rm -f "$f"
-	[ -n "$pid" ] && e2e_alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 60); do e2e_alive "$pid" || return 0; sleep 0.05; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/lib/pids.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
+e2e_stop_pidfile() { h_stop_pidfile "$1" 3; }
 
 e2e_wait_http() { # url
 	for _ in $(seq 200); do
@@ -304,8 +294,8 @@ e2e_lab_setup() { # work n [delay...]
 	e2e_source_registry || return 1
 	if [ -z "${E2E_ISO:-}" ]; then
 		E2E_ISO="$E2E_WORK/ubuntu.iso"
-		# shellcheck source=tests/integration/iso_fixture.sh
-		source "$E2E_TESTS/integration/iso_fixture.sh"
+		# shellcheck source=tests/lib/iso_fixture.sh
+		source "$E2E_TESTS/lib/iso_fixture.sh"
 		mkdir -p "$E2E_WORK/isowork"
 		ubuntu_like_iso "$E2E_ISO" "$E2E_WORK/isowork" && rm -rf "$E2E_WORK/isowork" || return 1
 	fi

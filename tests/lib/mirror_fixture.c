@@ -151,7 +151,7 @@ int mt_proxy_start(struct mt_server *s, const char *dir, const struct mt_server 
 	memset(s, 0, sizeof(*s));
 	unlink(pf);
 	s->port = mt_free_port();
-	snprintf(script, sizeof(script), "%s/mirror_fault_proxy.py", KF_TESTS_DIR);
+	snprintf(script, sizeof(script), "%s/lib/mirror_fault_proxy.py", KF_TESTS_DIR);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
 	argv[n++] = "python3";
 	argv[n++] = script;

@@ -20,7 +20,7 @@ int mt_free_port(void);
 /* Starts docker-registry serving dir on 127.0.0.1 (TLS with cert/key when not NULL); waits until
  * /v2/ answers. 0 on success. */
 int mt_registry_start(struct mt_server *s, const char *dir, const char *cert, const char *key);
-/* Starts tests/mirror_fault_proxy.py in front of upstream with extra arguments (NULL-ended). */
+/* Starts tests/lib/mirror_fault_proxy.py in front of upstream with extra arguments (NULL-ended). */
 int mt_proxy_start(struct mt_server *s, const char *dir, const struct mt_server *upstream,
 		   const char *const *extra);
 void mt_server_stop(struct mt_server *s);

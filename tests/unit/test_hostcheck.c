@@ -239,17 +239,6 @@ static void test_vmrun_check_reports_workstation_and_hw_version(void **state)
 	kf_config_free(cfg);
 }
 
-static void test_wslconfig_mode_is_read_from_wsl2_section(void **state)
-{
-	char *m;
-	(void)state;
-	m = kf_wslconfig_networking_mode("[wsl2]\r\nmemory=8GB\r\nnetworkingMode = mirrored\r\n");
-	assert_string_equal(m, "mirrored");
-	free(m);
-	assert_null(kf_wslconfig_networking_mode("[experimental]\nnetworkingMode=mirrored\n"));
-	assert_null(kf_wslconfig_networking_mode("[wsl2]\n# networkingMode=mirrored\n"));
-}
-
 static void test_resources_fail_when_nodes_need_more_memory(void **state)
 {
 	struct kf_config *cfg = vmw_config();
@@ -336,7 +325,6 @@ int main(void)
 		cmocka_unit_test(test_vmnet_windows_nat_subkey_with_usenat_0_is_host_only),
 		cmocka_unit_test(test_vmnet_windows_without_host_adapter_fails),
 		cmocka_unit_test(test_vmrun_check_reports_workstation_and_hw_version),
-		cmocka_unit_test(test_wslconfig_mode_is_read_from_wsl2_section),
 		cmocka_unit_test(test_resources_fail_when_nodes_need_more_memory),
 		cmocka_unit_test(test_resources_fail_when_disk_too_small),
 		cmocka_unit_test(test_resources_warn_when_disks_may_outgrow_free_space),

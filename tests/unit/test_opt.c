@@ -270,6 +270,32 @@ static void test_opt_usage_aligns_every_row(void **state)
 	free(u);
 }
 
+/* One token looked up without parsing (main's global options after the command). */
+static void test_opt_find_names_the_option_of_one_token(void **state)
+{
+	bool inl = true;
+
+	(void)state;
+	assert_ptr_equal(kf_opt_find(opts, "--config", &inl), &opts[3]);
+	assert_false(inl);
+	assert_ptr_equal(kf_opt_find(opts, "--config=lab.yaml", &inl), &opts[3]);
+	assert_true(inl);
+	assert_ptr_equal(kf_opt_find(opts, "-c", &inl), &opts[3]);
+	assert_false(inl);
+	assert_ptr_equal(kf_opt_find(opts, "-clab.yaml", &inl), &opts[3]);
+	assert_true(inl);
+	assert_ptr_equal(kf_opt_find(opts, "-v", &inl), &opts[0]);
+	assert_false(inl);
+	/* bundled flags are left to the parser; a prefix is not a name */
+	assert_null(kf_opt_find(opts, "-vq", &inl));
+	assert_null(kf_opt_find(opts, "--conf", &inl));
+	assert_null(kf_opt_find(opts, "--configx", &inl));
+	assert_null(kf_opt_find(opts, "lab.yaml", &inl));
+	assert_null(kf_opt_find(opts, "-", &inl));
+	assert_null(kf_opt_find(opts, "-x", &inl));
+	assert_null(kf_opt_find(NULL, "--config", &inl));
+}
+
 static void test_opt_edit_distance_counts_edits(void **state)
 {
 	(void)state;
@@ -296,6 +322,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, reset, reset)
 		T(test_opt_parses_long_and_short_options),
+		T(test_opt_find_names_the_option_of_one_token),
 		T(test_opt_parses_bundled_short_flags_and_attached_value),
 		T(test_opt_parses_long_option_with_equals_value),
 		T(test_opt_flag_refuses_a_value),

@@ -23,6 +23,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/pki.h"
 #include "k3sforge/sshkey.h"
+#include "k3sforge/strv.h"
 #include "pki_testutil.h"
 
 struct fx {
@@ -113,12 +114,12 @@ static void set_extra_sans(struct kf_config *cfg, const char *const *v, size_t n
 }
 
 static const char *all_files[] = {
-	KF_PKI_CA_CRT, KF_PKI_CA_KEY, KF_PKI_SERVER_CRT, KF_PKI_SERVER_KEY,
-	KF_PKI_SSH_KEY, KF_PKI_SSH_KEY ".pub",
+	KF_OUT_CA_CRT, KF_OUT_CA_KEY, KF_OUT_SERVER_CRT, KF_OUT_SERVER_KEY,
+	KF_OUT_SSH_KEY, KF_OUT_SSH_PUBKEY,
 	"ssh/host/k3s-master1_ed25519", "ssh/host/k3s-master1_ed25519.pub",
 	"ssh/host/k3s-worker1_ed25519", "ssh/host/k3s-worker1_ed25519.pub",
 	"ssh/host/k3s-worker2_ed25519", "ssh/host/k3s-worker2_ed25519.pub",
-	KF_PKI_KNOWN_HOSTS, KF_PKI_TOKEN, KF_PKI_ADMIN_PASSWORD,
+	KF_OUT_KNOWN_HOSTS, KF_OUT_TOKEN, KF_OUT_ADMIN_PASSWORD,
 };
 #define N_FILES (sizeof(all_files) / sizeof(all_files[0]))
 
@@ -135,7 +136,7 @@ static mode_t mode_of(struct fx *f, const char *rel)
 /* "IP Address:1.2.3.4, DNS:x" from `openssl x509 -noout -ext subjectAltName`. */
 static char *openssl_sans(struct fx *f)
 {
-	char *crt = file(f, KF_PKI_SERVER_CRT);
+	char *crt = file(f, KF_OUT_SERVER_CRT);
 	const char *argv[] = { "openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", crt,
 			       NULL };
 	char *out = tool(argv), *nl = strchr(out, '\n'), *s;
@@ -159,10 +160,10 @@ static void test_pki_creates_ca_and_server_certificate(void **state)
 	struct fx *f = *state;
 
 	ensure_ok(f, false);
-	assert_int_equal(action_of(f, KF_PKI_CA_CRT), KF_PKI_CREATED);
-	assert_int_equal(action_of(f, KF_PKI_CA_KEY), KF_PKI_CREATED);
-	assert_int_equal(action_of(f, KF_PKI_SERVER_CRT), KF_PKI_CREATED);
-	assert_int_equal(action_of(f, KF_PKI_SERVER_KEY), KF_PKI_CREATED);
+	assert_int_equal(action_of(f, KF_OUT_CA_CRT), KF_PKI_CREATED);
+	assert_int_equal(action_of(f, KF_OUT_CA_KEY), KF_PKI_CREATED);
+	assert_int_equal(action_of(f, KF_OUT_SERVER_CRT), KF_PKI_CREATED);
+	assert_int_equal(action_of(f, KF_OUT_SERVER_KEY), KF_PKI_CREATED);
 	for (size_t i = 0; i < N_FILES; i++) {
 		char *p = file(f, all_files[i]);
 		if (!kf_fs_exists(p))
@@ -178,7 +179,7 @@ static void test_pki_ca_is_a_critical_ca_with_cert_sign_usage(void **state)
 	char *out;
 
 	ensure_ok(f, false);
-	ca = file(f, KF_PKI_CA_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
 	{
 		const char *argv[] = { "openssl", "x509", "-noout", "-text", "-in", ca, NULL };
 		out = tool(argv);
@@ -214,7 +215,7 @@ static void test_pki_server_cert_is_for_the_registry_ip_and_server_auth(void **s
 	char *out;
 
 	ensure_ok(f, false);
-	crt = file(f, KF_PKI_SERVER_CRT);
+	crt = file(f, KF_OUT_SERVER_CRT);
 	{
 		const char *argv[] = { "openssl", "x509", "-noout", "-text", "-in", crt, NULL };
 		out = tool(argv);
@@ -235,8 +236,8 @@ static void test_pki_server_cert_verifies_against_the_ca(void **state)
 	char *ca, *crt, *out;
 
 	ensure_ok(f, false);
-	ca = file(f, KF_PKI_CA_CRT);
-	crt = file(f, KF_PKI_SERVER_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
+	crt = file(f, KF_OUT_SERVER_CRT);
 	{
 		const char *argv[] = { "openssl", "verify", "-purpose", "sslserver", "-CAfile", ca,
 				       crt, NULL };
@@ -256,9 +257,9 @@ static void test_pki_server_key_matches_its_certificate(void **state)
 	size_t n = 0;
 
 	ensure_ok(f, false);
-	crt = file(f, KF_PKI_SERVER_CRT);
-	key = file(f, KF_PKI_SERVER_KEY);
-	ca = file(f, KF_PKI_CA_CRT);
+	crt = file(f, KF_OUT_SERVER_CRT);
+	key = file(f, KF_OUT_SERVER_KEY);
+	ca = file(f, KF_OUT_CA_CRT);
 	{
 		const char *argv[] = { "openssl", "x509", "-noout", "-pubkey", "-in", crt, NULL };
 		a = tool(argv);
@@ -271,7 +272,7 @@ static void test_pki_server_key_matches_its_certificate(void **state)
 	assert_int_equal(kf_pki_wanted_sans(&sans, &n, f->cfg, &f->err), 0);
 	assert_int_equal(kf_pki_verify_server_cert(ca, crt, key, (const char *const *)sans, n,
 						   &f->err), 0);
-	kf_pki_sans_free(sans, n);
+	kf_strv_free(sans, n);
 	free(a);
 	free(b);
 	free(crt);
@@ -285,9 +286,9 @@ static void test_pki_verify_rejects_a_key_from_elsewhere(void **state)
 	char *crt, *ca, *cakey;
 
 	ensure_ok(f, false);
-	crt = file(f, KF_PKI_SERVER_CRT);
-	ca = file(f, KF_PKI_CA_CRT);
-	cakey = file(f, KF_PKI_CA_KEY);
+	crt = file(f, KF_OUT_SERVER_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
+	cakey = file(f, KF_OUT_CA_KEY);
 	assert_int_equal(kf_pki_verify_server_cert(ca, crt, cakey, NULL, 0, &f->err), KF_ETLS);
 	assert_non_null(strstr(f->err.msg, "key does not match"));
 	free(crt);
@@ -323,19 +324,19 @@ static void test_pki_changed_extra_sans_reissue_only_the_server_cert(void **stat
 	const struct kf_pki_item *it;
 
 	ensure_ok(f, false);
-	ca1 = slurp(f, KF_PKI_CA_CRT);
-	key1 = slurp(f, KF_PKI_SERVER_KEY);
-	crt1 = slurp(f, KF_PKI_SERVER_CRT);
+	ca1 = slurp(f, KF_OUT_CA_CRT);
+	key1 = slurp(f, KF_OUT_SERVER_KEY);
+	crt1 = slurp(f, KF_OUT_SERVER_CRT);
 	set_extra_sans(f->cfg, extra, 1);
 	ensure_ok(f, false);
-	it = kf_pki_report_find(&f->rep, KF_PKI_SERVER_CRT);
+	it = kf_pki_report_find(&f->rep, KF_OUT_SERVER_CRT);
 	assert_non_null(it);
 	assert_int_equal(it->action, KF_PKI_REISSUED);
 	assert_string_equal(it->reason, "SANs differ: missing DNS:registry.lab");
 	assert_int_equal(kf_pki_report_changes(&f->rep), 1);
-	ca2 = slurp(f, KF_PKI_CA_CRT);
-	key2 = slurp(f, KF_PKI_SERVER_KEY);
-	crt2 = slurp(f, KF_PKI_SERVER_CRT);
+	ca2 = slurp(f, KF_OUT_CA_CRT);
+	key2 = slurp(f, KF_OUT_SERVER_KEY);
+	crt2 = slurp(f, KF_OUT_SERVER_CRT);
 	assert_string_equal(ca1, ca2);
 	assert_string_equal(key1, key2);
 	assert_string_not_equal(crt1, crt2);
@@ -357,12 +358,12 @@ static void test_pki_refuses_a_corrupt_ca_without_force(void **state)
 	char *ca = NULL, *after;
 
 	ensure_ok(f, false);
-	ca = file(f, KF_PKI_CA_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
 	pki_t_write(ca, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
 	assert_int_equal(kf_pki_ensure(f->cfg, f->dir, false, NULL, &f->err), KF_ETLS);
 	assert_non_null(strstr(f->err.msg, "--force"));
 	assert_non_null(strstr(f->err.msg, "ca.crt"));
-	after = slurp(f, KF_PKI_CA_CRT);
+	after = slurp(f, KF_OUT_CA_CRT);
 	assert_non_null(strstr(after, "bm90IGEgY2VydA=="));
 	free(after);
 	free(ca);
@@ -374,12 +375,12 @@ static void test_pki_force_replaces_a_corrupt_ca(void **state)
 	char *ca, *crt, *out;
 
 	ensure_ok(f, false);
-	ca = file(f, KF_PKI_CA_CRT);
-	crt = file(f, KF_PKI_SERVER_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
+	crt = file(f, KF_OUT_SERVER_CRT);
 	pki_t_write(ca, "garbage\n");
 	ensure_ok(f, true);
-	assert_int_equal(action_of(f, KF_PKI_CA_CRT), KF_PKI_REGENERATED);
-	assert_int_equal(action_of(f, KF_PKI_SERVER_CRT), KF_PKI_REGENERATED);
+	assert_int_equal(action_of(f, KF_OUT_CA_CRT), KF_PKI_REGENERATED);
+	assert_int_equal(action_of(f, KF_OUT_SERVER_CRT), KF_PKI_REGENERATED);
 	{
 		const char *argv[] = { "openssl", "verify", "-CAfile", ca, crt, NULL };
 		out = tool(argv);
@@ -397,7 +398,7 @@ static void test_pki_refuses_a_ca_whose_key_does_not_match(void **state)
 	int code;
 
 	ensure_ok(f, false);
-	cakey = file(f, KF_PKI_CA_KEY);
+	cakey = file(f, KF_OUT_CA_KEY);
 	{
 		const char *argv[] = { "openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
 				       "ec_paramgen_curve:P-256", "-out", cakey, NULL };
@@ -417,7 +418,7 @@ static void test_pki_refuses_a_ca_certificate_without_its_key(void **state)
 	char *cakey;
 
 	ensure_ok(f, false);
-	cakey = file(f, KF_PKI_CA_KEY);
+	cakey = file(f, KF_OUT_CA_KEY);
 	assert_int_equal(unlink(cakey), 0);
 	assert_int_equal(kf_pki_ensure(f->cfg, f->dir, false, NULL, &f->err), KF_ETLS);
 	assert_non_null(strstr(f->err.msg, "is missing"));
@@ -435,14 +436,14 @@ static void test_pki_reissues_a_server_cert_from_another_ca(void **state)
 
 	ensure_ok(f, false);
 	assert_int_equal(kf_pki_ensure(f->cfg, other, false, NULL, &err), 0);
-	src = pki_t_path(other, KF_PKI_SERVER_CRT);
-	srck = pki_t_path(other, KF_PKI_SERVER_KEY);
-	dst = file(f, KF_PKI_SERVER_CRT);
-	dstk = file(f, KF_PKI_SERVER_KEY);
+	src = pki_t_path(other, KF_OUT_SERVER_CRT);
+	srck = pki_t_path(other, KF_OUT_SERVER_KEY);
+	dst = file(f, KF_OUT_SERVER_CRT);
+	dstk = file(f, KF_OUT_SERVER_KEY);
 	assert_int_equal(kf_fs_copy(src, dst, 0644, &err), 0);
 	assert_int_equal(kf_fs_copy(srck, dstk, 0600, &err), 0);
 	ensure_ok(f, false);
-	it = kf_pki_report_find(&f->rep, KF_PKI_SERVER_CRT);
+	it = kf_pki_report_find(&f->rep, KF_OUT_SERVER_CRT);
 	assert_int_equal(it->action, KF_PKI_REISSUED);
 	assert_non_null(strstr(it->reason, "not signed by the current CA"));
 	kf_fs_remove_tree(other, &err);
@@ -461,7 +462,7 @@ static void test_pki_reissues_a_server_cert_whose_key_does_not_match(void **stat
 	int code;
 
 	ensure_ok(f, false);
-	key = file(f, KF_PKI_SERVER_KEY);
+	key = file(f, KF_OUT_SERVER_KEY);
 	{
 		const char *argv[] = { "openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
 				       "ec_paramgen_curve:P-256", "-out", key, NULL };
@@ -470,11 +471,11 @@ static void test_pki_reissues_a_server_cert_whose_key_does_not_match(void **stat
 		free(out);
 	}
 	ensure_ok(f, false);
-	it = kf_pki_report_find(&f->rep, KF_PKI_SERVER_CRT);
+	it = kf_pki_report_find(&f->rep, KF_OUT_SERVER_CRT);
 	assert_int_equal(it->action, KF_PKI_REISSUED);
 	assert_non_null(strstr(it->reason, "key does not match"));
 	{
-		char *ca = file(f, KF_PKI_CA_CRT), *crt = file(f, KF_PKI_SERVER_CRT);
+		char *ca = file(f, KF_OUT_CA_CRT), *crt = file(f, KF_OUT_SERVER_CRT);
 		assert_int_equal(kf_pki_verify_server_cert(ca, crt, key, NULL, 0, &f->err), 0);
 		free(ca);
 		free(crt);
@@ -491,10 +492,10 @@ static void test_pki_reissues_a_server_cert_expiring_within_30_days(void **state
 	int code;
 
 	ensure_ok(f, false);
-	ca = file(f, KF_PKI_CA_CRT);
-	cakey = file(f, KF_PKI_CA_KEY);
-	key = file(f, KF_PKI_SERVER_KEY);
-	crt = file(f, KF_PKI_SERVER_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
+	cakey = file(f, KF_OUT_CA_KEY);
+	key = file(f, KF_OUT_SERVER_KEY);
+	crt = file(f, KF_OUT_SERVER_CRT);
 	csr = file(f, "pki/test.csr");
 	ext = file(f, "pki/test.ext");
 	pki_t_write(ext, "subjectAltName=IP:192.168.6.1,IP:127.0.0.1,DNS:localhost\n"
@@ -518,7 +519,7 @@ static void test_pki_reissues_a_server_cert_expiring_within_30_days(void **state
 	assert_int_equal(kf_pki_cert_days_left(&days, crt, &f->err), 0);
 	assert_true(days >= 9 && days <= 10);
 	ensure_ok(f, false);
-	it = kf_pki_report_find(&f->rep, KF_PKI_SERVER_CRT);
+	it = kf_pki_report_find(&f->rep, KF_OUT_SERVER_CRT);
 	assert_int_equal(it->action, KF_PKI_REISSUED);
 	assert_non_null(strstr(it->reason, "expires in"));
 	assert_int_equal(kf_pki_cert_days_left(&days, crt, &f->err), 0);
@@ -570,7 +571,7 @@ static void write_expired_ca(const char *crt_path, const char *key_path)
 static void test_pki_refuses_an_expired_ca_without_force(void **state)
 {
 	struct fx *f = *state;
-	char *crt = file(f, KF_PKI_CA_CRT), *key = file(f, KF_PKI_CA_KEY), *dir = file(f, "pki");
+	char *crt = file(f, KF_OUT_CA_CRT), *key = file(f, KF_OUT_CA_KEY), *dir = file(f, "pki");
 
 	assert_int_equal(kf_fs_mkdirs(dir, 0755, &f->err), 0);
 	write_expired_ca(crt, key);
@@ -578,7 +579,7 @@ static void test_pki_refuses_an_expired_ca_without_force(void **state)
 	assert_non_null(strstr(f->err.msg, "ca.crt has expired"));
 	assert_non_null(strstr(f->err.msg, "--force"));
 	ensure_ok(f, true);
-	assert_int_equal(action_of(f, KF_PKI_CA_CRT), KF_PKI_REGENERATED);
+	assert_int_equal(action_of(f, KF_OUT_CA_CRT), KF_PKI_REGENERATED);
 	free(crt);
 	free(key);
 	free(dir);
@@ -608,11 +609,11 @@ static void test_pki_check_reports_changed_sans_without_writing(void **state)
 	char *before, *after;
 
 	ensure_ok(f, false);
-	before = slurp(f, KF_PKI_SERVER_CRT);
+	before = slurp(f, KF_OUT_SERVER_CRT);
 	set_extra_sans(f->cfg, extra, 1);
 	assert_int_equal(kf_pki_check(f->cfg, f->dir, &f->err), KF_ESTATE);
 	assert_non_null(strstr(f->err.msg, "SANs differ"));
-	after = slurp(f, KF_PKI_SERVER_CRT);
+	after = slurp(f, KF_OUT_SERVER_CRT);
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
@@ -635,7 +636,7 @@ static void test_pki_ca_lasts_ten_years(void **state)
 	long days = 0;
 
 	ensure_ok(f, false);
-	ca = file(f, KF_PKI_CA_CRT);
+	ca = file(f, KF_OUT_CA_CRT);
 	assert_int_equal(kf_pki_cert_days_left(&days, ca, &f->err), 0);
 	assert_true(days >= KF_PKI_CA_DAYS - 1 && days <= KF_PKI_CA_DAYS);
 	free(ca);
@@ -667,13 +668,13 @@ static void test_pki_wanted_sans_detect_ip_and_name_and_drop_duplicates(void **s
 	assert_string_equal(v[2], "DNS:localhost");
 	assert_string_equal(v[3], "IP:::1");
 	assert_string_equal(v[4], "DNS:host-a");
-	kf_pki_sans_free(v, n);
+	kf_strv_free(v, n);
 }
 
 /* --- SSH ------------------------------------------------------------------------------------ */
 
 static const char *key_files[] = {
-	KF_PKI_SSH_KEY, "ssh/host/k3s-master1_ed25519", "ssh/host/k3s-worker1_ed25519",
+	KF_OUT_SSH_KEY, "ssh/host/k3s-master1_ed25519", "ssh/host/k3s-worker1_ed25519",
 	"ssh/host/k3s-worker2_ed25519",
 };
 
@@ -745,7 +746,7 @@ static void test_ssh_operator_key_comment_names_the_cluster(void **state)
 	char *pub;
 
 	ensure_ok(f, false);
-	pub = slurp(f, KF_PKI_SSH_KEY ".pub");
+	pub = slurp(f, KF_OUT_SSH_PUBKEY);
 	assert_non_null(strstr(pub, " k3sforge@lab\n"));
 	free(pub);
 }
@@ -757,7 +758,7 @@ static void test_sshkey_private_file_has_the_openssh_layout(void **state)
 	size_t lines = 0;
 
 	ensure_ok(f, false);
-	text = slurp(f, KF_PKI_SSH_KEY);
+	text = slurp(f, KF_OUT_SSH_KEY);
 	assert_true(strncmp(text, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 36) == 0);
 	assert_non_null(strstr(text, "\n-----END OPENSSH PRIVATE KEY-----\n"));
 	/* "openssh-key-v1\0" + string "none" begins every unencrypted key in base64 */
@@ -944,7 +945,7 @@ static void test_known_hosts_pins_each_node_ip(void **state)
 	char *kh, want[1024];
 
 	ensure_ok(f, false);
-	kh = slurp(f, KF_PKI_KNOWN_HOSTS);
+	kh = slurp(f, KF_OUT_KNOWN_HOSTS);
 	want[0] = '\0';
 	for (size_t i = 0; i < f->cfg->n_nodes; i++) {
 		char *p = host_pub(f, f->cfg->nodes[i].name);
@@ -967,14 +968,14 @@ static void test_known_hosts_adds_host_and_port_for_ssh_overrides(void **state)
 	f->cfg->nodes[1].ssh_host = strdup("jump.lab");
 	f->cfg->nodes[1].ssh_port = 22;
 	ensure_ok(f, false);
-	kh = slurp(f, KF_PKI_KNOWN_HOSTS);
+	kh = slurp(f, KF_OUT_KNOWN_HOSTS);
 	m = host_pub(f, "k3s-master1");
 	w = host_pub(f, "k3s-worker1");
 	snprintf(line, sizeof(line), "192.168.6.10 %s\n[127.0.0.5]:2222 %s\n", m, m);
 	assert_non_null(strstr(kh, line));
 	snprintf(line, sizeof(line), "192.168.6.11 %s\njump.lab %s\n", w, w);
 	assert_non_null(strstr(kh, line));
-	path = file(f, KF_PKI_KNOWN_HOSTS);
+	path = file(f, KF_OUT_KNOWN_HOSTS);
 	{
 		const char *argv[] = { "ssh-keygen", "-F", "[127.0.0.5]:2222", "-f", path, NULL };
 		out = pki_t_run(argv, &code, 0);
@@ -995,7 +996,7 @@ static void test_ssh_rerun_keeps_keys_and_adds_a_key_for_a_new_node(void **state
 	char *op1, *op2, *kh, *p;
 
 	ensure_ok(f, false);
-	op1 = slurp(f, KF_PKI_SSH_KEY);
+	op1 = slurp(f, KF_OUT_SSH_KEY);
 	nn = realloc(f->cfg->nodes, 4 * sizeof(*nn));
 	assert_non_null(nn);
 	f->cfg->nodes = nn;
@@ -1008,11 +1009,11 @@ static void test_ssh_rerun_keeps_keys_and_adds_a_key_for_a_new_node(void **state
 	ensure_ok(f, false);
 	assert_int_equal(action_of(f, "ssh/host/k3s-worker3_ed25519"), KF_PKI_CREATED);
 	assert_int_equal(action_of(f, "ssh/host/k3s-master1_ed25519"), KF_PKI_KEPT);
-	assert_int_equal(action_of(f, KF_PKI_SSH_KEY), KF_PKI_KEPT);
-	assert_int_equal(action_of(f, KF_PKI_KNOWN_HOSTS), KF_PKI_UPDATED);
-	op2 = slurp(f, KF_PKI_SSH_KEY);
+	assert_int_equal(action_of(f, KF_OUT_SSH_KEY), KF_PKI_KEPT);
+	assert_int_equal(action_of(f, KF_OUT_KNOWN_HOSTS), KF_PKI_UPDATED);
+	op2 = slurp(f, KF_OUT_SSH_KEY);
 	assert_string_equal(op1, op2);
-	kh = slurp(f, KF_PKI_KNOWN_HOSTS);
+	kh = slurp(f, KF_OUT_KNOWN_HOSTS);
 	p = host_pub(f, "k3s-worker3");
 	assert_non_null(strstr(kh, p));
 	assert_non_null(strstr(kh, "192.168.6.13 ssh-ed25519 "));
@@ -1035,9 +1036,9 @@ static void test_ssh_leaves_the_key_of_a_removed_node_in_place(void **state)
 	assert_int_equal(f->err.code, 0);
 	path = file(f, "ssh/host/k3s-worker2_ed25519");
 	assert_true(kf_fs_exists(path));
-	kh = slurp(f, KF_PKI_KNOWN_HOSTS);
+	kh = slurp(f, KF_OUT_KNOWN_HOSTS);
 	assert_null(strstr(kh, "192.168.6.12"));
-	assert_int_equal(action_of(f, KF_PKI_KNOWN_HOSTS), KF_PKI_UPDATED);
+	assert_int_equal(action_of(f, KF_OUT_KNOWN_HOSTS), KF_PKI_UPDATED);
 	free(kh);
 	free(path);
 }
@@ -1048,12 +1049,12 @@ static void test_ssh_rewrites_a_missing_public_key_file(void **state)
 	char *pub1, *pub2, *path;
 
 	ensure_ok(f, false);
-	pub1 = slurp(f, KF_PKI_SSH_KEY ".pub");
-	path = file(f, KF_PKI_SSH_KEY ".pub");
+	pub1 = slurp(f, KF_OUT_SSH_PUBKEY);
+	path = file(f, KF_OUT_SSH_PUBKEY);
 	assert_int_equal(unlink(path), 0);
 	ensure_ok(f, false);
-	assert_int_equal(action_of(f, KF_PKI_SSH_KEY ".pub"), KF_PKI_UPDATED);
-	pub2 = slurp(f, KF_PKI_SSH_KEY ".pub");
+	assert_int_equal(action_of(f, KF_OUT_SSH_PUBKEY), KF_PKI_UPDATED);
+	pub2 = slurp(f, KF_OUT_SSH_PUBKEY);
 	assert_string_equal(pub1, pub2);
 	free(pub1);
 	free(pub2);
@@ -1087,7 +1088,7 @@ static void test_token_is_64_hex_and_stable_across_reruns(void **state)
 	for (size_t i = 0; i < 64; i++)
 		assert_true(isxdigit((unsigned char)t1[i]));
 	ensure_ok(f, false);
-	assert_int_equal(action_of(f, KF_PKI_TOKEN), KF_PKI_KEPT);
+	assert_int_equal(action_of(f, KF_OUT_TOKEN), KF_PKI_KEPT);
 	assert_int_equal(kf_pki_read_token(&t2, f->dir, &f->err), 0);
 	assert_string_equal(t1, t2);
 	free(t1);
@@ -1116,7 +1117,7 @@ static void test_token_that_is_not_hex_is_refused_without_force(void **state)
 	char *path;
 
 	ensure_ok(f, false);
-	path = file(f, KF_PKI_TOKEN);
+	path = file(f, KF_OUT_TOKEN);
 	pki_t_write(path, "short\n");
 	assert_int_equal(kf_pki_ensure(f->cfg, f->dir, false, NULL, &f->err), KF_ECONFIG);
 	assert_non_null(strstr(f->err.msg, "--force"));
@@ -1142,7 +1143,7 @@ static void test_admin_password_file_is_not_written_when_configured(void **state
 
 	f->cfg->addons.admin_password = strdup("Configured1pw");
 	ensure_ok(f, false);
-	path = file(f, KF_PKI_ADMIN_PASSWORD);
+	path = file(f, KF_OUT_ADMIN_PASSWORD);
 	assert_false(kf_fs_exists(path));
 	assert_int_equal(kf_pki_admin_password(&pw, f->cfg, f->dir, &f->err), 0);
 	assert_string_equal(pw, "Configured1pw");
@@ -1157,9 +1158,9 @@ static void test_admin_password_is_not_generated_without_kubesphere(void **state
 
 	f->cfg->addons.kubesphere = false;
 	ensure_ok(f, false);
-	path = file(f, KF_PKI_ADMIN_PASSWORD);
+	path = file(f, KF_OUT_ADMIN_PASSWORD);
 	assert_false(kf_fs_exists(path));
-	assert_null(kf_pki_report_find(&f->rep, KF_PKI_ADMIN_PASSWORD));
+	assert_null(kf_pki_report_find(&f->rep, KF_OUT_ADMIN_PASSWORD));
 	if (kf_pki_check(f->cfg, f->dir, &f->err) != 0)
 		fail_msg("kf_pki_check: %s", f->err.msg);
 	free(path);
@@ -1178,16 +1179,16 @@ static void test_password_rules_need_upper_lower_and_digit(void **state)
 static void test_keys_and_secrets_are_mode_0600(void **state)
 {
 	struct fx *f = *state;
-	const char *secret[] = { KF_PKI_CA_KEY, KF_PKI_SERVER_KEY, KF_PKI_SSH_KEY,
+	const char *secret[] = { KF_OUT_CA_KEY, KF_OUT_SERVER_KEY, KF_OUT_SSH_KEY,
 				 "ssh/host/k3s-master1_ed25519", "ssh/host/k3s-worker2_ed25519",
-				 KF_PKI_TOKEN, KF_PKI_ADMIN_PASSWORD };
+				 KF_OUT_TOKEN, KF_OUT_ADMIN_PASSWORD };
 
 	ensure_ok(f, false);
 	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
 		if (mode_of(f, secret[i]) != 0600)
 			fail_msg("%s has mode %04o", secret[i], (unsigned)mode_of(f, secret[i]));
-	assert_int_equal(mode_of(f, KF_PKI_SSH_KEY ".pub"), 0644);
-	assert_int_equal(mode_of(f, KF_PKI_CA_CRT), 0644);
+	assert_int_equal(mode_of(f, KF_OUT_SSH_PUBKEY), 0644);
+	assert_int_equal(mode_of(f, KF_OUT_CA_CRT), 0644);
 }
 
 static void test_rerun_fixes_a_private_key_left_world_readable(void **state)
@@ -1196,11 +1197,11 @@ static void test_rerun_fixes_a_private_key_left_world_readable(void **state)
 	char *path;
 
 	ensure_ok(f, false);
-	path = file(f, KF_PKI_SSH_KEY);
+	path = file(f, KF_OUT_SSH_KEY);
 	assert_int_equal(chmod(path, 0644), 0);
 	ensure_ok(f, false);
-	assert_int_equal(mode_of(f, KF_PKI_SSH_KEY), 0600);
-	assert_non_null(kf_pki_report_find(&f->rep, KF_PKI_SSH_KEY));
+	assert_int_equal(mode_of(f, KF_OUT_SSH_KEY), 0600);
+	assert_non_null(kf_pki_report_find(&f->rep, KF_OUT_SSH_KEY));
 	assert_int_equal(kf_pki_report_changes(&f->rep), 1);
 	free(path);
 }

@@ -303,6 +303,25 @@ static void test_progress_node_line_is_off_when_not_a_terminal(void **state)
 	assert_true(f->tlen == 0);
 }
 
+static void test_size_format_uses_binary_units(void **state)
+{
+	char s[32];
+
+	(void)state;
+	kf_size_format(0, s, sizeof(s));
+	assert_string_equal(s, "0 B");
+	kf_size_format(1023, s, sizeof(s));
+	assert_string_equal(s, "1023 B");
+	kf_size_format(1024, s, sizeof(s));
+	assert_string_equal(s, "1.0 KiB");
+	kf_size_format(1536, s, sizeof(s));
+	assert_string_equal(s, "1.5 KiB");
+	kf_size_format(3ull * 1024 * 1024 * 1024 + 200ull * 1024 * 1024, s, sizeof(s));
+	assert_string_equal(s, "3.2 GiB");
+	kf_size_format(5000ull * 1024 * 1024 * 1024 * 1024, s, sizeof(s));
+	assert_string_equal(s, "5000.0 TiB");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +333,7 @@ int main(void)
 			test_progress_live_line_on_a_terminal_is_cleared_before_log_lines, setup_text,
 			teardown),
 		cmocka_unit_test(test_progress_fit_cuts_to_the_width_without_splitting_utf8),
+		cmocka_unit_test(test_size_format_uses_binary_units),
 		cmocka_unit_test(test_progress_duration_reads_as_minutes_and_seconds),
 		cmocka_unit_test(test_progress_live_line_is_cut_to_a_narrow_terminal),
 		cmocka_unit_test(test_progress_redraws_the_live_line_after_a_log_line),

@@ -16,6 +16,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/registries_yaml.h"
+#include "k3sforge/strv.h"
 #include "registry_fixture.h"
 
 struct ut {
@@ -177,7 +178,7 @@ static void test_regserver_push_argv_docker_publishes_on_loopback_only(void **st
 	}
 	assert_true(port);
 	assert_true(config);
-	kf_regserver_argv_free(argv);
+	kf_argv_free(argv);
 }
 
 static void test_regserver_lab_address_is_recognised(void **state)
@@ -301,7 +302,7 @@ static void test_regserver_argv_binary_serves_config(void **state)
 	assert_string_equal(argv[1], "serve");
 	assert_string_equal(argv[2], u->paths.config);
 	assert_null(argv[3]);
-	kf_regserver_argv_free(argv);
+	kf_argv_free(argv);
 }
 
 static void test_regserver_argv_docker_maps_port_and_mounts(void **state)
@@ -333,7 +334,7 @@ static void test_regserver_argv_docker_maps_port_and_mounts(void **state)
 	assert_true(config);
 	assert_true(key);
 	assert_true(image);
-	kf_regserver_argv_free(argv);
+	kf_argv_free(argv);
 }
 
 static void test_regserver_listen_wildcard_is_probed_on_loopback(void **state)

@@ -27,27 +27,27 @@ static struct {
 	int fp_error;
 } F;
 
-static int fake_fp(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+static int fake_fp(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *err)
 {
-	(void)ctx;
+	(void)lab;
 	if (F.fp_error)
 		return kf_err_set(err, F.fp_error, "cannot read inputs.txt");
 	kf_fp_str(fp, "input", F.input);
 	return 0;
 }
 
-static int fake_check(struct kf_ctx *ctx, struct kf_err *err)
+static int fake_check(struct kf_lab *lab, struct kf_err *err)
 {
-	(void)ctx;
+	(void)lab;
 	F.checks++;
 	if (F.check_result)
 		return kf_err_set(err, F.check_result, "registry is not running");
 	return 0;
 }
 
-static int fake_run(struct kf_ctx *ctx, struct kf_err *err)
+static int fake_run(struct kf_lab *lab, struct kf_err *err)
 {
-	(void)ctx;
+	(void)lab;
 	F.runs++;
 	if (F.fail_with)
 		return kf_err_set(err, F.fail_with, "vmrun exited with status 255: boom");
@@ -55,13 +55,13 @@ static int fake_run(struct kf_ctx *ctx, struct kf_err *err)
 }
 
 /* A stage that records its own data in state.json while it runs. */
-static int data_run(struct kf_ctx *ctx, struct kf_err *err)
+static int data_run(struct kf_lab *lab, struct kf_err *err)
 {
 	struct kf_state *st;
 	int r;
 
 	F.runs++;
-	if ((r = kf_state_load(&st, ctx->out_dir, err)) != 0)
+	if ((r = kf_state_load(&st, lab->out_dir, err)) != 0)
 		return r;
 	json_object_set_new(kf_state_data(st, "data-stage"), "pid", json_integer(777));
 	r = kf_state_save(st, err);
@@ -80,9 +80,9 @@ static struct {
 	int fail_with;
 } B;
 
-static int beta_fp(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
+static int beta_fp(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *err)
 {
-	(void)ctx;
+	(void)lab;
 	B.fp_calls++;
 	if (!B.output_exists)
 		return kf_err_set(err, KF_ENOTFOUND, "pki/ca.crt: No such file or directory");
@@ -90,9 +90,9 @@ static int beta_fp(struct kf_ctx *ctx, struct kf_fp *fp, struct kf_err *err)
 	return 0;
 }
 
-static int beta_run(struct kf_ctx *ctx, struct kf_err *err)
+static int beta_run(struct kf_lab *lab, struct kf_err *err)
 {
-	(void)ctx;
+	(void)lab;
 	B.runs++;
 	if (B.fail_with)
 		return kf_err_set(err, B.fail_with, "xorriso exited with status 5");
@@ -108,7 +108,9 @@ static const struct kf_stage_def stage_c = { "gamma", beta_fp, NULL, beta_run, a
 
 struct fx {
 	char dir[64];
-	struct kf_ctx ctx;
+	struct kf_lab lab;
+	struct kf_err err;
+	struct kf_lock *lock;    /* held as a command that runs stages holds it */
 	FILE *text, *json;
 	char *tbuf, *jbuf;
 	size_t tlen, jlen;
@@ -125,9 +127,8 @@ static int setup_mode(void **state, bool json)
 	strcpy(f->dir, "/tmp/kf_test_stage.XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
-	f->ctx.out_dir = f->dir;
-	f->ctx.config_path = "k3sforge.yaml";
-	if (kf_run_new(&f->ctx.run) != 0)
+	f->lab.out_dir = f->dir;
+	if (kf_run_new(&f->lab.run) != 0 || kf_lock_acquire(&f->lock, f->dir, &f->err) != 0)
 		return -1;
 	f->text = open_memstream(&f->tbuf, &f->tlen);
 	f->json = open_memstream(&f->jbuf, &f->jlen);
@@ -151,8 +152,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	kf_lock_release(f->ctx.lock);
-	kf_run_free(f->ctx.run);
+	kf_lock_release(f->lock);
+	kf_run_free(f->lab.run);
 	kf_log_shutdown();
 	fclose(f->text);
 	fclose(f->json);
@@ -195,7 +196,7 @@ static void test_stage_first_run_runs_and_records_done(void **state)
 	struct kf_state_rec rec;
 	bool skipped = true;
 
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(F.runs, 1);
 	record(f, "alpha", &rec, &st);
@@ -212,8 +213,8 @@ static void test_stage_second_run_with_same_fingerprint_skips(void **state)
 	struct fx *f = *state;
 	bool skipped = false;
 
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, &skipped, &f->err), 0);
 	assert_true(skipped);
 	assert_int_equal(F.runs, 1);
 	assert_non_null(strstr(text_of(f), "skip: alpha (inputs unchanged since its last run)"));
@@ -224,9 +225,9 @@ static void test_stage_changed_fingerprint_reruns(void **state)
 	struct fx *f = *state;
 	bool skipped = true;
 
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
 	F.input = "v2";
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(F.runs, 2);
 	assert_non_null(strstr(text_of(f), "alpha: its inputs changed since its last run"));
@@ -238,22 +239,22 @@ static void test_stage_is_stale_after_a_new_run_of_a_stage_it_follows(void **sta
 	bool skipped = false;
 
 	B.output_exists = true;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_c, false, NULL, &f->err), 0);
 	assert_int_equal(B.runs, 1);
 	/* alpha skipped as fresh: not a new run, gamma stays fresh */
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, &skipped, &f->err), 0);
 	assert_true(skipped);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_c, false, &skipped, &f->err), 0);
 	assert_true(skipped);
 	assert_int_equal(B.runs, 1);
 	/* alpha runs again with the same inputs: gamma runs again */
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, true, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, true, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_c, false, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(B.runs, 2);
 	assert_non_null(strstr(text_of(f), "gamma: alpha ran again since its last run"));
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_c, false, &skipped, &f->err), 0);
 	assert_true(skipped);
 }
 
@@ -263,11 +264,11 @@ static void test_stage_a_failed_run_of_a_stage_it_follows_counts_too(void **stat
 	bool skipped = false;
 
 	B.output_exists = true;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_c, false, NULL, &f->err), 0);
 	F.fail_with = KF_EVMRUN;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, true, NULL), KF_EVMRUN);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_c, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, true, NULL, &f->err), KF_EVMRUN);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_c, false, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(B.runs, 2);
 }
@@ -279,8 +280,8 @@ static void test_stage_failure_is_recorded_with_its_error(void **state)
 	struct kf_state_rec rec;
 
 	F.fail_with = KF_EVMRUN;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), KF_EVMRUN);
-	assert_string_equal(f->ctx.err.msg, "vmrun exited with status 255: boom");
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), KF_EVMRUN);
+	assert_string_equal(f->err.msg, "vmrun exited with status 255: boom");
 	record(f, "alpha", &rec, &st);
 	assert_string_equal(rec.status, "failed");
 	assert_string_equal(rec.error, "vmrun exited with status 255: boom");
@@ -298,9 +299,9 @@ static void test_stage_failed_stage_reruns_next_time(void **state)
 	bool skipped = true;
 
 	F.fail_with = KF_EPROC;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), KF_EPROC);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), KF_EPROC);
 	F.fail_with = 0;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(F.runs, 2);
 	assert_non_null(strstr(text_of(f), "alpha: its last run ended 'failed'"));
@@ -315,9 +316,9 @@ static void test_stage_failing_check_forces_a_rerun(void **state)
 	struct fx *f = *state;
 	bool skipped = true;
 
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
 	F.check_result = KF_ENOTFOUND;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(F.runs, 2);
 	assert_true(F.checks >= 1);
@@ -329,8 +330,8 @@ static void test_stage_force_reruns_a_fresh_stage(void **state)
 	struct fx *f = *state;
 	bool skipped = true;
 
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, true, &skipped), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, true, &skipped, &f->err), 0);
 	assert_false(skipped);
 	assert_int_equal(F.runs, 2);
 }
@@ -340,9 +341,9 @@ static void test_stage_fingerprint_error_stops_before_running(void **state)
 	struct fx *f = *state;
 
 	F.fp_error = KF_EIO;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), KF_EIO);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), KF_EIO);
 	assert_int_equal(F.runs, 0);
-	assert_string_equal(f->ctx.err.msg, "cannot read inputs.txt");
+	assert_string_equal(f->err.msg, "cannot read inputs.txt");
 }
 
 static void test_stage_keeps_data_the_stage_saved_while_running(void **state)
@@ -351,7 +352,7 @@ static void test_stage_keeps_data_the_stage_saved_while_running(void **state)
 	struct kf_state *st;
 	struct kf_state_rec rec;
 
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_data, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_data, false, NULL, &f->err), 0);
 	record(f, "data-stage", &rec, &st);
 	assert_string_equal(rec.status, "done");
 	assert_int_equal(json_integer_value(json_object_get(kf_state_data(st, "data-stage"), "pid")),
@@ -359,16 +360,30 @@ static void test_stage_keeps_data_the_stage_saved_while_running(void **state)
 	kf_state_free(st);
 }
 
-static void test_stage_execute_refuses_a_locked_output_dir(void **state)
+/* A command that runs a stage declares it (kf_cmd.needs): the output directory's lock is
+ * taken once its options parsed, so a second k3sforge on the same directory stops there,
+ * before any stage looked at anything. */
+static void test_stage_command_refuses_a_locked_output_dir(void **state)
 {
+	static const struct kf_cmd cmd = { .name = "alpha", .summary = "", .usage = "",
+					   .needs = KF_CMD_LOCK };
 	struct fx *f = *state;
-	struct kf_lock *other = NULL;
-	struct kf_err err;
+	struct kf_ctx ctx;
+	char *argv[] = { "alpha", NULL };
 
-	assert_int_equal(kf_lock_acquire(&other, f->dir, &err), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), KF_ELOCKED);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.out_dir = f->dir;
+	/* f holds the lock, as the other k3sforge would */
+	assert_int_equal(kf_cmd_parse_no_args(&ctx, &cmd, 1, argv), KF_ELOCKED);
+	assert_non_null(strstr(ctx.err.msg, "in use by another k3sforge run"));
+	assert_null(ctx.lock);
+	kf_lock_release(f->lock);
+	f->lock = NULL;
+	if (kf_cmd_parse_no_args(&ctx, &cmd, 1, argv) != 0)
+		fail_msg("%s", ctx.err.msg);
+	assert_non_null(ctx.lock);
+	kf_lock_release(ctx.lock);
 	assert_int_equal(F.runs, 0);
-	kf_lock_release(other);
 }
 
 static void test_stage_fresh_says_why_a_stage_must_run(void **state)
@@ -379,13 +394,13 @@ static void test_stage_fresh_says_why_a_stage_must_run(void **state)
 	char hex[KF_SHA256_HEX_LEN + 1], why[256];
 
 	assert_int_equal(kf_state_load(&st, f->dir, &err), 0);
-	assert_int_equal(kf_stage_fresh(&f->ctx, &stage_a, st, hex, why, sizeof(why)), 0);
+	assert_int_equal(kf_stage_fresh(&f->lab, &stage_a, st, hex, why, sizeof(why), &f->err), 0);
 	assert_string_equal(why, "it never ran here");
 	assert_true(kf_sha256_valid_hex(hex));
 	kf_state_set(st, "alpha", "done", 1, 2, hex, NULL);
-	assert_int_equal(kf_stage_fresh(&f->ctx, &stage_a, st, hex, why, sizeof(why)), 1);
+	assert_int_equal(kf_stage_fresh(&f->lab, &stage_a, st, hex, why, sizeof(why), &f->err), 1);
 	kf_state_set(st, "alpha", "interrupted", 1, 2, NULL, "interrupted");
-	assert_int_equal(kf_stage_fresh(&f->ctx, &stage_a, st, hex, why, sizeof(why)), 0);
+	assert_int_equal(kf_stage_fresh(&f->lab, &stage_a, st, hex, why, sizeof(why), &f->err), 0);
 	assert_string_equal(why, "its last run ended 'interrupted': interrupted");
 	kf_state_free(st);
 }
@@ -433,8 +448,8 @@ static void test_stage_resume_point_on_a_fresh_dir_starts_at_the_first_stage(voi
 	int first = -1;
 
 	/* beta's fingerprint cannot be computed before alpha ran: that must not stop `up`. */
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, -1, false, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 0);
 	assert_string_equal(why, "it never ran here");
 	assert_int_equal(B.fp_calls, 0);
@@ -447,10 +462,10 @@ static void test_stage_resume_point_after_success_runs_nothing(void **state)
 	int first = -1;
 
 	B.output_exists = true;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_b, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, -1, false, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 2);
 	assert_string_equal(why, "");
 }
@@ -463,10 +478,10 @@ static void test_stage_resume_point_resumes_at_the_failed_stage(void **state)
 
 	B.output_exists = true;
 	B.fail_with = KF_EPROC;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), KF_EPROC);
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_b, false, NULL, &f->err), KF_EPROC);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, -1, false, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 1);
 	assert_string_equal(why, "its last run ended 'failed': xorriso exited with status 5");
 }
@@ -478,11 +493,11 @@ static void test_stage_resume_point_reruns_everything_after_a_changed_stage(void
 	int first = -1;
 
 	B.output_exists = true;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_b, false, NULL, &f->err), 0);
 	F.input = "v2";
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, -1, false, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 0);
 	assert_string_equal(why, "its inputs changed since its last run");
 }
@@ -494,14 +509,14 @@ static void test_stage_resume_point_honours_from(void **state)
 	int first = -1;
 
 	B.output_exists = true;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, 1, false, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_b, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, 1, false, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 1);
 	assert_string_equal(why, "");
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, true, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, -1, true, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 0);
 }
 
@@ -512,15 +527,15 @@ static void test_stage_resume_point_counts_an_unfingerprintable_stage_as_stale(v
 	int first = -1;
 
 	B.output_exists = true;
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_a, false, NULL), 0);
-	assert_int_equal(kf_stage_execute(&f->ctx, &stage_b, false, NULL), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_a, false, NULL, &f->err), 0);
+	assert_int_equal(kf_stage_execute(&f->lab, &stage_b, false, NULL, &f->err), 0);
 	B.output_exists = false;
-	assert_int_equal(kf_stage_resume_point(&f->ctx, pipeline, 2, -1, false, &first, why,
-					       sizeof(why)), 0);
+	assert_int_equal(kf_stage_resume_point(&f->lab, pipeline, 2, -1, false, &first, why,
+					       sizeof(why), &f->err), 0);
 	assert_int_equal(first, 1);
 	assert_string_equal(why, "its inputs cannot be fingerprinted "
 				 "(pki/ca.crt: No such file or directory)");
-	assert_int_equal(f->ctx.err.code, 0);
+	assert_int_equal(f->err.code, 0);
 }
 
 static void test_stage_end_says_done_with_duration(void **state)
@@ -528,12 +543,12 @@ static void test_stage_end_says_done_with_duration(void **state)
 	struct fx *f = *state;
 	double took;
 
-	kf_stage_begin(f->ctx.run, "prep");
-	took = kf_stage_end(f->ctx.run, "prep", 0, NULL);
+	kf_stage_begin(f->lab.run, "prep");
+	took = kf_stage_end(f->lab.run, "prep", 0, NULL);
 	assert_true(took >= 0);
 	assert_true(matches(text_of(f), "INFO  start: prep$"));
 	assert_true(matches(text_of(f), "OK    done: prep \\(took [0-9]+\\.[0-9]s\\)$"));
-	assert_int_equal(kf_run_count(f->ctx.run), 1);
+	assert_int_equal(kf_run_count(f->lab.run), 1);
 }
 
 /* Parses the summary rows "  <name> <sec>s <share>%  <result>" into arrays. */
@@ -567,14 +582,14 @@ static void test_stage_summary_lists_time_share_and_total(void **state)
 	double secs[16], shares[16], sum = 0;
 	int n;
 
-	kf_stage_begin(f->ctx.run, "prep");
+	kf_stage_begin(f->lab.run, "prep");
 	kf_sleep_ms(200);
-	kf_stage_end(f->ctx.run, "prep", 0, NULL);
-	kf_stage_skip(f->ctx.run, "build-iso", NULL);
-	kf_stage_begin(f->ctx.run, "wait");
+	kf_stage_end(f->lab.run, "prep", 0, NULL);
+	kf_stage_skip(f->lab.run, "build-iso", NULL);
+	kf_stage_begin(f->lab.run, "wait");
 	kf_sleep_ms(100);
-	kf_stage_end(f->ctx.run, "wait", KF_ETIMEOUT, "k3s-worker1 not ready");
-	kf_run_summary(f->ctx.run);
+	kf_stage_end(f->lab.run, "wait", KF_ETIMEOUT, "k3s-worker1 not ready");
+	kf_run_summary(f->lab.run);
 	assert_true(matches(text_of(f), "INFO    stage +time +share  result$"));
 	assert_true(matches(text_of(f), "  prep +[0-9.]+s +[0-9.]+%  ok$"));
 	assert_true(matches(text_of(f), "  build-iso +0\\.0s +0\\.0%  skipped \\(up to date\\)$"));
@@ -599,10 +614,10 @@ static void test_stage_summary_event_carries_every_stage(void **state)
 	json_t *o = NULL, *stages;
 	json_error_t jerr;
 
-	kf_stage_begin(f->ctx.run, "prep");
-	kf_stage_end(f->ctx.run, "prep", 0, NULL);
-	kf_stage_skip(f->ctx.run, "build-iso", "up to date");
-	kf_run_summary(f->ctx.run);
+	kf_stage_begin(f->lab.run, "prep");
+	kf_stage_end(f->lab.run, "prep", 0, NULL);
+	kf_stage_skip(f->lab.run, "build-iso", "up to date");
+	kf_run_summary(f->lab.run);
 	fflush(f->json);
 	assert_string_equal(text_of(f), "");
 	for (line = strtok(f->jbuf, "\n"); line; line = strtok(NULL, "\n")) {
@@ -635,8 +650,8 @@ static void test_stage_events_mark_start_and_end_in_json(void **state)
 	json_t *events[4] = { NULL, NULL, NULL, NULL };
 	json_error_t jerr;
 
-	kf_stage_begin(f->ctx.run, "prep");
-	kf_stage_end(f->ctx.run, "prep", KF_EPROC, "docker exited with status 1");
+	kf_stage_begin(f->lab.run, "prep");
+	kf_stage_end(f->lab.run, "prep", KF_EPROC, "docker exited with status 1");
 	fflush(f->json);
 	for (line = strtok(f->jbuf, "\n"); line && n < 4; line = strtok(NULL, "\n")) {
 		events[n] = json_loads(line, 0, &jerr);
@@ -671,7 +686,7 @@ int main(void)
 		T(test_stage_force_reruns_a_fresh_stage),
 		T(test_stage_fingerprint_error_stops_before_running),
 		T(test_stage_keeps_data_the_stage_saved_while_running),
-		T(test_stage_execute_refuses_a_locked_output_dir),
+		T(test_stage_command_refuses_a_locked_output_dir),
 		T(test_stage_fresh_says_why_a_stage_must_run),
 		T(test_stage_resume_starts_at_first_stale_stage),
 		T(test_stage_resume_runs_nothing_when_all_fresh),

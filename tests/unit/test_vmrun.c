@@ -143,34 +143,6 @@ static void test_vmrun_parse_version_from_banner(void **state)
 	assert_null(kf_vmrun_parse_version("Usage: something else"));
 }
 
-static void test_wsl_path_translation(void **state)
-{
-	char *w = NULL;
-	struct kf_err e;
-	(void)state;
-	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/c/Users/op/k3s lab/vms/n1/n1.vmx", &e), 0);
-	assert_string_equal(w, "C:\\Users\\op\\k3s lab\\vms\\n1\\n1.vmx");
-	free(w);
-	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/d", &e), 0);
-	assert_string_equal(w, "D:\\");
-	free(w);
-	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/e/", &e), 0);
-	assert_string_equal(w, "E:\\");
-	free(w);
-}
-
-static void test_wsl_path_outside_windows_drive_is_an_error(void **state)
-{
-	char *w = NULL;
-	struct kf_err e;
-	(void)state;
-	assert_int_equal(kf_wsl_to_windows(&w, "/home/op/vms/n1.vmx", &e), KF_EUNSUPPORTED);
-	assert_null(w);
-	assert_non_null(strstr(e.msg, "/mnt/c"));
-	assert_non_null(strstr(e.msg, "vm_dir"));
-	assert_int_equal(kf_wsl_to_windows(&w, "/mnt/wsl/x", &e), KF_EUNSUPPORTED);
-}
-
 /* Under WSL a vmrun.exe gets Windows paths; a path off the Windows drives never reaches it. */
 static void test_vmrun_exe_under_wsl_gets_windows_paths(void **state)
 {
@@ -933,8 +905,6 @@ int main(void)
 		T(test_vmrun_find_reports_missing_configured_path),
 		T(test_vmrun_find_auto_searches_path),
 		T(test_vmrun_parse_version_from_banner),
-		T(test_wsl_path_translation),
-		T(test_wsl_path_outside_windows_drive_is_an_error),
 		T(test_vmrun_exe_under_wsl_gets_windows_paths),
 		T(test_vmrun_auth_flags_come_before_the_command),
 		T(test_vmrun_auth_after_command_is_a_usage_error),

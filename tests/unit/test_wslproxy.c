@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/strv.h"
 #include "k3sforge/wslproxy.h"
 
 /* As Windows 11 prints it (CRLF), two entries. */
@@ -40,7 +41,7 @@ static void assert_argv(char **argv, const char *const *want)
 		assert_string_equal(argv[i], want[i]);
 	}
 	assert_null(argv[i]);
-	kf_wslproxy_argv_free(argv);
+	kf_argv_free(argv);
 }
 
 static void test_wslproxy_parses_the_english_show_table(void **state)
@@ -144,7 +145,7 @@ static void test_wslproxy_plan_add_when_absent(void **state)
 
 static void test_wslproxy_add_argv_is_one_argument_per_key(void **state)
 {
-	const char *const want[] = { KF_NETSH_EXE, "interface", "portproxy", "add", "v4tov4",
+	const char *const want[] = { KF_WIN_NETSH_EXE, "interface", "portproxy", "add", "v4tov4",
 				     "listenaddress=192.168.6.1", "listenport=5000",
 				     "connectaddress=172.20.240.2", "connectport=5000", NULL };
 	(void)state;
@@ -153,9 +154,9 @@ static void test_wslproxy_add_argv_is_one_argument_per_key(void **state)
 
 static void test_wslproxy_delete_and_show_argv(void **state)
 {
-	const char *const del[] = { KF_NETSH_EXE, "interface", "portproxy", "delete", "v4tov4",
+	const char *const del[] = { KF_WIN_NETSH_EXE, "interface", "portproxy", "delete", "v4tov4",
 				    "listenaddress=192.168.6.1", "listenport=5000", NULL };
-	const char *const show[] = { KF_NETSH_EXE, "interface", "portproxy", "show", "v4tov4", NULL };
+	const char *const show[] = { KF_WIN_NETSH_EXE, "interface", "portproxy", "show", "v4tov4", NULL };
 	(void)state;
 	assert_argv(kf_wslproxy_argv_delete("192.168.6.1", 5000), del);
 	assert_argv(kf_wslproxy_argv_show(), show);
@@ -163,9 +164,9 @@ static void test_wslproxy_delete_and_show_argv(void **state)
 
 static void test_wslproxy_firewall_rule_argv(void **state)
 {
-	const char *const show[] = { KF_NETSH_EXE, "advfirewall", "firewall", "show", "rule",
+	const char *const show[] = { KF_WIN_NETSH_EXE, "advfirewall", "firewall", "show", "rule",
 				     "name=k3sforge-registry-5000", NULL };
-	const char *const add[] = { KF_NETSH_EXE, "advfirewall", "firewall", "add", "rule",
+	const char *const add[] = { KF_WIN_NETSH_EXE, "advfirewall", "firewall", "add", "rule",
 				    "name=k3sforge-registry-5000", "dir=in", "action=allow",
 				    "protocol=TCP", "localport=5000", NULL };
 	char *name = kf_wslproxy_rule_name(5000);
@@ -185,16 +186,7 @@ static void test_wslproxy_argv_text_is_what_to_type_elevated(void **state)
 	assert_string_equal(text, "netsh.exe interface portproxy add v4tov4 listenaddress=192.168.6.1 "
 				  "listenport=5000 connectaddress=172.20.240.2 connectport=5000");
 	free(text);
-	kf_wslproxy_argv_free(argv);
-}
-
-static void test_wslproxy_reads_wslinfo_networking_mode(void **state)
-{
-	(void)state;
-	assert_int_equal(kf_wslproxy_parse_netmode("mirrored\n"), KF_WSL_MIRRORED);
-	assert_int_equal(kf_wslproxy_parse_netmode("Mirrored\r\n"), KF_WSL_MIRRORED);
-	assert_int_equal(kf_wslproxy_parse_netmode("nat\n"), KF_WSL_NAT);
-	assert_int_equal(kf_wslproxy_parse_netmode(""), KF_WSL_NAT);
+	kf_argv_free(argv);
 }
 
 int main(void)
@@ -211,7 +203,6 @@ int main(void)
 		cmocka_unit_test(test_wslproxy_delete_and_show_argv),
 		cmocka_unit_test(test_wslproxy_firewall_rule_argv),
 		cmocka_unit_test(test_wslproxy_argv_text_is_what_to_type_elevated),
-		cmocka_unit_test(test_wslproxy_reads_wslinfo_networking_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 # 127.0.0.1; each guest reaches it at its lab address 192.168.6.1:5000 through a QEMU guestfwd,
 # and nothing else (restrict=on). Every guest, the registry and the scratch dir go on every exit.
 #
-#   gt_init                      scratch dir, trap, image (built once, cached)
+#   gt_init                      scratch dir, its cleanup on exit, image (built once, cached)
 #   gt_lab                       config (master + worker, ssh: 127.0.0.1:<port>), fake release,
 #                                prep, images into the registry, seeds and payload
 #   gt_boot NODE [qemu args...]  starts NODE's guest in the background
@@ -18,6 +18,8 @@
 #   gt_kf ARGS...                k3sforge with the lab's config and output dir
 
 : "${K3SFORGE_BIN:?}" "${KF_SOURCE_DIR:?}"
+# shellcheck source=tests/lib/harness.sh
+. "$KF_SOURCE_DIR/tests/lib/harness.sh"
 GT_LIB="$KF_SOURCE_DIR/tests/guest/lib"
 GT_MEM=${GT_MEM:-768}
 GT_NODES=(k3s-master1 k3s-worker1)
@@ -27,12 +29,11 @@ declare -A GT_SSH_PORT=() GT_PID=()
 gt_log() { echo "[guest $(date -u +%H:%M:%S)] $*" >&2; }
 
 gt_cleanup() {
-	local pid n
+	local n
 	for n in "${!GT_PID[@]}"; do
 		# the shared SSH connection first (its master process ends with it)
 		[ -S "$GT_WORK/ssh-$n.ctl" ] && ssh -q -o ControlPath="$GT_WORK/ssh-$n.ctl" -O exit ubuntu@127.0.0.1 2>/dev/null
-		pid=${GT_PID[$n]}
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		h_stop_pid "${GT_PID[$n]}" 10
 	done
 	[ -n "${GT_WORK:-}" ] && [ -f "$GT_WORK/k3sforge.yaml" ] &&
 		"$K3SFORGE_BIN" -c "$GT_WORK/k3sforge.yaml" -o "$GT_WORK/out" registry stop >/dev/null 2>&1
@@ -51,7 +52,7 @@ gt_init() {
 		command -v "$t" >/dev/null || { echo "guest tier: $t missing: run scripts/install-deps.sh" >&2; exit 1; }
 	done
 	GT_WORK=$(mktemp -d /tmp/kfguest.XXXXXX)
-	trap 'gt_cleanup' EXIT
+	h_on_exit gt_cleanup
 	trap 'exit 130' INT TERM
 	GT_IMAGE=$(bash "$GT_LIB/image.sh") || { echo "guest tier: image build failed" >&2; exit 1; }
 	gt_log "image $GT_IMAGE ready after $((SECONDS - t0))s"
@@ -202,22 +203,6 @@ gt_wait_file() {
 	done
 }
 
-# check NAME: runs the function NAME in a subshell, reports (one behaviour per function)
-GT_FAILED=0
-GT_RAN=0
-check() {
-	local out
-	GT_RAN=$((GT_RAN + 1))
-	if out=$("$1" 2>&1); then
-		echo "ok   $1"
-	else
-		echo "FAIL $1"
-		printf '%s\n' "$out" | sed 's/^/     /'
-		GT_FAILED=$((GT_FAILED + 1))
-	fi
-}
-
-gt_finish() {
-	echo "$((GT_RAN - GT_FAILED))/$GT_RAN passed"
-	[ "$GT_FAILED" -eq 0 ]
-}
+# check NAME (tests/lib/harness.sh) runs the function NAME in a subshell and reports it; one
+# behaviour per function. gt_finish: the count, and the tier's result.
+gt_finish() { h_summary; }

@@ -25,6 +25,9 @@ log() { echo "[$QL_NAME $(date -u +%H:%M:%S)] $*" >&2; }
 WORK=$(mktemp -d /tmp/kfupqemu.XXXXXX)
 OUT="$WORK/out"
 CFG="$WORK/k3sforge.yaml"
+# the kubeconfig stage merges into $KUBECONFIG: the lab's own, never the user's
+mkdir -p "$WORK/kube"
+export KUBECONFIG="$WORK/kube/config"
 SRC_PID=
 UP_PID=
 

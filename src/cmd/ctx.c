@@ -6,6 +6,7 @@
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
+#include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
 #include "k3sforge/platform.h"
 
@@ -53,6 +54,9 @@ int kf_ctx_config(struct kf_ctx *ctx, struct kf_config **out)
 		return r;
 	if (ctx->cfg->addons.admin_password)
 		kf_log_add_secret(ctx->cfg->addons.admin_password);
+	ctx->lab.cfg = ctx->cfg;
+	ctx->lab.out_dir = ctx->out_dir;
+	ctx->lab.run = ctx->run;
 	*out = ctx->cfg;
 	return 0;
 }
@@ -80,26 +84,10 @@ int kf_ctx_lock(struct kf_ctx *ctx)
 		}
 		return r;
 	}
-	log_path = kf_path_join(ctx->out_dir, "k3sforge.log");
+	log_path = kf_path_join(ctx->out_dir, KF_OUT_LOG);
 	if (log_path && kf_log_open_file(log_path) != 0)
 		kf_warn("cannot write the log copy %s; going on without it", log_path);
 	free(log_path);
-	return 0;
-}
-
-int kf_cmd_confirm(bool yes, const char *prompt, const char *offtty, const char *refused,
-		   struct kf_err *err)
-{
-	char line[16];
-
-	if (yes)
-		return 0;
-	if (!kf_platform_isatty(0))
-		return kf_err_set(err, KF_ESTATE, "%s", offtty);
-	fprintf(stderr, "%s [y/N] ", prompt);
-	fflush(stderr);
-	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
-		return kf_err_set(err, KF_ESTATE, "%s", refused);
 	return 0;
 }
 
@@ -117,6 +105,21 @@ int kf_cmd_unknown_verb(struct kf_ctx *ctx, const char *cmd, const char *word,
 		return kf_err_set(&ctx->err, KF_EUSAGE, "%s: unknown verb '%s' (did you mean '%s'?)",
 				  cmd, word, best);
 	return kf_err_set(&ctx->err, KF_EUSAGE, "%s: unknown verb '%s' (%s)", cmd, word, list);
+}
+
+int kf_cmd_set_ubuntu_iso(struct kf_ctx *ctx, const char *path)
+{
+	struct kf_config *cfg;
+	char *iso;
+	int r;
+
+	if ((r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	if (!(iso = kf_path_abs(path)))
+		return kf_err_set(&ctx->err, KF_ENOMEM, "out of memory");
+	free(cfg->paths.ubuntu_iso);
+	cfg->paths.ubuntu_iso = iso;
+	return 0;
 }
 
 char *kf_ctx_path(const struct kf_ctx *ctx, const char *rel)
@@ -148,7 +151,21 @@ void kf_cmd_help(const struct kf_cmd *cmd)
 	free(opts);
 }
 
-int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv, int *npos)
+/* The common set-up a command's `needs` asks for, after its options parsed. */
+static int cmd_setup(struct kf_ctx *ctx, const struct kf_cmd *cmd)
+{
+	struct kf_config *cfg;
+	int r;
+
+	if ((cmd->needs & KF_CMD_CONFIG) && (r = kf_ctx_config(ctx, &cfg)) != 0)
+		return r;
+	if ((cmd->needs & KF_CMD_LOCK) && (r = kf_ctx_lock(ctx)) != 0)
+		return r;
+	return 0;
+}
+
+static int parse_only(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv,
+		      int *npos)
 {
 	bool help = false;
 	int r;
@@ -166,14 +183,21 @@ int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **
 	return 0;
 }
 
+int kf_cmd_parse(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv, int *npos)
+{
+	int r = parse_only(ctx, cmd, argc, argv, npos);
+
+	return r ? r : cmd_setup(ctx, cmd);
+}
+
 int kf_cmd_parse_no_args(struct kf_ctx *ctx, const struct kf_cmd *cmd, int argc, char **argv)
 {
 	int npos = 0, r;
 
-	if ((r = kf_cmd_parse(ctx, cmd, argc, argv, &npos)) != 0)
+	if ((r = parse_only(ctx, cmd, argc, argv, &npos)) != 0)
 		return r;
 	if (npos > 0)
 		return kf_err_set(&ctx->err, KF_EUSAGE, "%s takes no arguments ('%s' given)",
 				  cmd->name, argv[1]);
-	return 0;
+	return cmd_setup(ctx, cmd);
 }

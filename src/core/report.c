@@ -1,14 +1,15 @@
-/* How commands hand findings and configuration problems to the user: typed JSON events with
+/* How findings, configuration problems and questions reach the user: typed JSON events with
  * --json (host_check, config_problem; docs/events.md), text otherwise. Modules return the
  * findings; only this layer decides where they are shown. */
 #include <ctype.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "k3sforge/cmd.h"
-#include "k3sforge/hostcheck.h"
+#include "k3sforge/report.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 
 void kf_report_findings(const struct kf_findings *f, const char *scope, bool as_data)
 {
@@ -85,4 +86,20 @@ void kf_report_config_problem(const char *msg)
 	kf_log_event("config_problem", s);
 	free(s);
 	json_decref(o);
+}
+
+int kf_confirm(bool yes, const char *prompt, const char *offtty, const char *refused,
+	       struct kf_err *err)
+{
+	char line[16];
+
+	if (yes)
+		return 0;
+	if (!kf_platform_isatty(0))
+		return kf_err_set(err, KF_ESTATE, "%s", offtty);
+	fprintf(stderr, "%s [y/N] ", prompt);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
+		return kf_err_set(err, KF_ESTATE, "%s", refused);
+	return 0;
 }

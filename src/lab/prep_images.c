@@ -5,35 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/addons.h"
 #include "k3sforge/artifacts.h"
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
+#include "k3sforge/lab.h"
 #include "k3sforge/log.h"
 #include "k3sforge/mirror.h"
 #include "k3sforge/prep.h"
 #include "k3sforge/progress.h"
 #include "k3sforge/regserver.h"
-
-/* KubeSphere v4.1.3's ks-core chart with its default values (tech-notes §6). */
-static const char *const kubesphere_v413[] = {
-	"docker.io/kubesphere/ks-apiserver:v4.1.3",
-	"docker.io/kubesphere/ks-console:v4.1.3",
-	"docker.io/kubesphere/ks-controller-manager:v4.1.3",
-	"docker.io/kubesphere/kubectl:v1.27.16",
-	"docker.io/kubesphere/ks-extensions-museum:v1.1.3",
-	NULL,
-};
-static const char *const none[] = { NULL };
-
-const char *const *kf_prep_addon_images(const struct kf_config *cfg)
-{
-	if (!cfg->addons.kubesphere)
-		return none;
-	if (cfg->addons.kubesphere_version && strcmp(cfg->addons.kubesphere_version, "v4.1.3") == 0)
-		return kubesphere_v413;
-	return none;
-}
+#include "k3sforge/strv.h"
 
 void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp)
 {
@@ -186,20 +169,21 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 	}
 out:
 	kf_mirror_results_free(res, n_wanted);
-	kf_mirror_strv_free(missing, n_missing);
+	kf_strv_free(missing, n_missing);
 	free(names);
 	free(imgs);
 	free(all);
 	return r;
 }
 
-int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_err *err)
+int kf_prep_images(struct kf_lab *lab, struct kf_err *err)
 {
+	const struct kf_config *cfg = lab->cfg;
 	char listen[128], host[128], to[200], push_to[64];
-	char *ca = kf_ctx_path(ctx, "pki/ca.crt");
+	char *ca = kf_lab_path(lab, KF_OUT_CA_CRT);
 	char **k3s = NULL, **missing = NULL;
 	const char **wanted = NULL;
-	const char *const *addon = kf_prep_addon_images(cfg);
+	const char *const *addon = kf_addon_images(cfg);
 	size_t n_k3s = 0, n_addon = 0, n_missing = 0, n_wanted = 0;
 	int port = 0, r;
 
@@ -208,8 +192,8 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	snprintf(to, sizeof(to), "%s:%d", host, port);
 	/* Writes go through the loopback push instance; the check below reads where the lab
 	 * reads (the read-only serving instance, same storage). */
-	if ((r = kf_artifacts_images(&k3s, &n_k3s, ctx->out_dir, err)) != 0 ||
-	    (r = kf_regserver_push_target(cfg, ctx->out_dir, push_to, sizeof(push_to), err)) != 0 ||
+	if ((r = kf_artifacts_images(&k3s, &n_k3s, lab->out_dir, err)) != 0 ||
+	    (r = kf_regserver_push_target(cfg, lab->out_dir, push_to, sizeof(push_to), err)) != 0 ||
 	    (r = mirror_configured(cfg, push_to, ca, k3s, n_k3s, err)) != 0)
 		goto out;
 	/* Everything the pinned release and the add-ons need must be there now. */
@@ -250,7 +234,7 @@ int kf_prep_images(struct kf_ctx *ctx, const struct kf_config *cfg, struct kf_er
 	      n_addon ? " and the add-ons" : "",
 	      n_wanted > n_k3s + n_addon ? " (the pinned pause image included)" : "");
 out:
-	kf_mirror_strv_free(missing, n_missing);
+	kf_strv_free(missing, n_missing);
 	kf_artifacts_images_free(k3s);
 	free(wanted);
 	free(ca);

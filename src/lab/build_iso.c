@@ -1,0 +1,586 @@
+/* The build-iso stage: renders every node's recipe into <out>/render/<node>/, writes one NoCloud
+ * seed ISO per node and remasters the Ubuntu installer once. Each output records the
+ * fingerprint of its inputs next to it (iso/.<name>.inputs); an output whose inputs did not
+ * change is not rebuilt. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "k3sforge/digest.h"
+#include "k3sforge/fs.h"
+#include "k3sforge/iso.h"
+#include "k3sforge/lab.h"
+#include "k3sforge/labpaths.h"
+#include "k3sforge/log.h"
+#include "k3sforge/platform.h"
+#include "k3sforge/render.h"
+
+#define ISO_FORMAT "k3sforge-iso-1"  /* bump when the image layout changes */
+
+/* ---- fingerprints ------------------------------------------------------------------------- */
+
+static char *sidecar_path(const char *iso_dir, const char *name)
+{
+	char rel[320];
+
+	if (snprintf(rel, sizeof(rel), ".%s.inputs", name) >= (int)sizeof(rel))
+		return NULL;
+	return kf_path_join(iso_dir, rel);
+}
+
+/* True when iso_dir/name exists and its recorded input fingerprint equals hex. */
+static bool up_to_date(const char *iso_dir, const char *name, const char *hex)
+{
+	char *img = kf_path_join(iso_dir, name), *side = sidecar_path(iso_dir, name), *rec = NULL;
+	bool ok = false;
+
+	if (img && side && kf_fs_exists(img) && kf_fs_read(&rec, NULL, side, 256, NULL) == 0)
+		ok = strncmp(rec, hex, KF_SHA256_HEX_LEN) == 0;
+	free(rec);
+	free(img);
+	free(side);
+	return ok;
+}
+
+static int record(const char *iso_dir, const char *name, const char *hex, struct kf_err *err)
+{
+	char *side = sidecar_path(iso_dir, name), line[KF_SHA256_HEX_LEN + 2];
+	int r;
+
+	if (!side)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	snprintf(line, sizeof(line), "%s\n", hex);
+	r = kf_fs_write_atomic(side, line, strlen(line), 0644, err);
+	free(side);
+	return r;
+}
+
+static void installer_fp(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
+			 const char *tpl_dir, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+	char *grub_tpl = NULL;
+	struct kf_err err;
+
+	/* the template's text, built in or from K3SFORGE_TEMPLATES (missing: NULL, and the build
+	 * itself reports it) */
+	if (kf_tpl_load(&grub_tpl, tpl_dir, "grub-autoinstall.cfg", &err) != 0)
+		grub_tpl = NULL;
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_file(fp, "ubuntu", cfg->paths.ubuntu_iso);
+	kf_fp_str(fp, "grub-template", grub_tpl);
+	for (size_t i = 0; i < in->n_payload; i++) {
+		kf_fp_str(fp, "payload", in->payload[i].name);
+		kf_fp_file(fp, "file", in->payload[i].path);
+	}
+	kf_fp_final(fp, hex);
+	free(grub_tpl);
+}
+
+/* Image mode's payload CD: the payload alone (no Ubuntu ISO, no GRUB). */
+static void payload_fp(const struct kf_recipe_inputs *in, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_str(fp, "label", KF_PAYLOAD_LABEL);
+	for (size_t i = 0; i < in->n_payload; i++) {
+		kf_fp_str(fp, "payload", in->payload[i].name);
+		kf_fp_file(fp, "file", in->payload[i].path);
+	}
+	kf_fp_final(fp, hex);
+}
+
+/* The seed's user-data: the installer's autoinstall, or in image mode (no installer) the
+ * installed system's own. */
+static void seed_fp(const struct kf_node_recipe *rc, bool image, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_str(fp, "mode", image ? "image" : "installer");
+	kf_fp_str(fp, "user-data", image ? rc->user_data : rc->autoinstall);
+	kf_fp_str(fp, "meta-data", rc->meta_data);
+	kf_fp_str(fp, "network-config", rc->network_config);
+	kf_fp_final(fp, hex);
+}
+
+/* ---- the work ----------------------------------------------------------------------------- */
+
+/* SHA256SUMS of the payload, for the bootstrap's check before use. */
+static int write_sums(const struct kf_recipe_inputs *in, const char *path, struct kf_err *err)
+{
+	char *sums = NULL;
+	int r;
+
+	if ((r = kf_recipe_payload_sums(&sums, in, err)) == 0)
+		r = kf_fs_write_atomic(path, sums, strlen(sums), 0644, err);
+	free(sums);
+	return r;
+}
+
+int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
+{
+	const char *p = cfg->paths.ubuntu_iso;
+	const char **pkgs;
+	size_t n;
+	int r;
+
+	/* image mode boots guest.image: no installer to remaster (config check refused the
+	 * packages it would have installed) */
+	if (cfg->guest.image) {
+		struct stat st;
+		if (stat(cfg->guest.image, &st) != 0 || !S_ISREG(st.st_mode))
+			return kf_err_set(err, KF_ENOTFOUND, "guest.image %s: no such file: download "
+					  "the cloud image (docs/qemu.md: Ubuntu 22.04 "
+					  "jammy-server-cloudimg-amd64.img) there, or fix guest.image",
+					  cfg->guest.image);
+		return 0;
+	}
+
+	if (!p || !*p)
+		return kf_err_set(err, KF_ECONFIG,
+				  "paths.ubuntu_iso is not set: download "
+				  "ubuntu-22.04.5-live-server-amd64.iso (releases.ubuntu.com/22.04) and "
+				  "point paths.ubuntu_iso at it, or pass build-iso --ubuntu-iso FILE");
+	if (!kf_fs_exists(p))
+		return kf_err_set(err, KF_ENOTFOUND,
+				  "paths.ubuntu_iso %s: no such file: download "
+				  "ubuntu-22.04.5-live-server-amd64.iso (releases.ubuntu.com/22.04) "
+				  "there, or fix paths.ubuntu_iso%s%s",
+				  p, cfg->path ? " in " : "", cfg->path ? cfg->path : "");
+	if ((r = kf_iso_check_ubuntu(p, err)) != 0 || (r = kf_iso_check_release(p, err)) != 0)
+		return r;
+	/* offline, the installer can install only what the ISO holds (src/iso/pool.c) */
+	if (!(pkgs = kf_recipe_packages(cfg, &n)))
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	r = kf_iso_check_packages(p, pkgs, n, err);
+	free(pkgs);
+	return r;
+}
+
+static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
+			   const char *iso_dir, const char *tpl_dir, bool rebuild,
+			   struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
+	char *dst = kf_path_join(iso_dir, "installer.iso"), *work = kf_path_join(iso_dir, ".work");
+	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
+	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
+	struct kf_iso_remaster spec;
+	size_t n = 0;
+	double t0;
+	int r;
+
+	if (!dst || !work || !files || !iso_paths) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	installer_fp(cfg, in, tpl_dir, hex);
+	if (!rebuild && up_to_date(iso_dir, "installer.iso", hex)) {
+		kf_info("installer.iso is up to date (inputs unchanged)");
+		r = 0;
+		goto out;
+	}
+	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
+		goto out;
+	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
+	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
+	if ((r = write_sums(in, path[0], err)) != 0)
+		goto out;
+	{
+		char ts[32];
+		snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+		if ((r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < in->n_payload; i++) {
+		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
+			 in->payload[i].name);
+		files[n].disk_path = in->payload[i].path;
+		files[n].iso_path = iso_paths[n];
+		n++;
+	}
+	files[n].disk_path = path[0];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
+	files[n].disk_path = path[1];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
+	memset(&spec, 0, sizeof(spec));
+	spec.src = cfg->paths.ubuntu_iso;
+	spec.dst = dst;
+	spec.work_dir = work;
+	spec.tpl_dir = tpl_dir;
+	spec.files = files;
+	spec.n_files = n;
+	spec.progress_what = "remaster installer.iso";
+	kf_info("remastering %s into %s", cfg->paths.ubuntu_iso, dst);
+	t0 = kf_now_mono();
+	if ((r = kf_iso_remaster(&spec, err)) != 0)
+		goto out;
+	if ((r = record(iso_dir, "installer.iso", hex, err)) != 0)
+		goto out;
+	kf_ok("installer.iso written (%.1fs)", kf_now_mono() - t0);
+out:
+	free(dst);
+	free(work);
+	free(files);
+	free(iso_paths);
+	return r;
+}
+
+/* Image mode: the payload the installer ISO would carry, on a CD of its own (label
+ * KF_PAYLOAD_LABEL, same /k3sforge/ layout), which the installed system's user-data copies to
+ * KF_SEED_DIR (docs/qemu.md says why a CD rather than the registry). */
+static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir, bool rebuild,
+			 struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100], ts[32];
+	char *dst = kf_path_join(iso_dir, "payload.iso"), *work = kf_path_join(iso_dir, ".work");
+	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
+	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
+	size_t n = 0;
+	double t0 = kf_now_mono();
+	int r;
+
+	if (!dst || !work || !files || !iso_paths) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	payload_fp(in, hex);
+	if (!rebuild && up_to_date(iso_dir, "payload.iso", hex)) {
+		kf_info("payload.iso is up to date (inputs unchanged)");
+		r = 0;
+		goto out;
+	}
+	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
+		goto out;
+	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
+	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
+	snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+	if ((r = write_sums(in, path[0], err)) != 0 ||
+	    (r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < in->n_payload; i++) {
+		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
+			 in->payload[i].name);
+		files[n].disk_path = in->payload[i].path;
+		files[n].iso_path = iso_paths[n];
+		n++;
+	}
+	files[n].disk_path = path[0];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
+	files[n].disk_path = path[1];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
+	if ((r = kf_iso_write_data(dst, KF_PAYLOAD_LABEL, files, n, err)) != 0 ||
+	    (r = record(iso_dir, "payload.iso", hex, err)) != 0)
+		goto out;
+	kf_ok("payload.iso written (%.1fs)", kf_now_mono() - t0);
+out:
+	free(dst);
+	free(work);
+	free(files);
+	free(iso_paths);
+	return r;
+}
+
+static int build_seed(const struct kf_node_recipe *rc, bool image, const char *render_dir,
+		      const char *iso_dir, bool rebuild, struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], name[300], ud[1100], md[1100], nc[1100];
+	char *dst;
+	struct kf_iso_file files[3];
+	int r;
+
+	snprintf(name, sizeof(name), "seed-%s.iso", rc->node);
+	seed_fp(rc, image, hex);
+	if (!rebuild && up_to_date(iso_dir, name, hex)) {
+		kf_info("%s is up to date", name);
+		return 0;
+	}
+	/* the installer's seed: user-data is the autoinstall one; image mode boots the installed
+	 * system at once, which reads its own */
+	snprintf(ud, sizeof(ud), "%s/%s", render_dir, image ? "user-data" : "autoinstall-user-data");
+	snprintf(md, sizeof(md), "%s/meta-data", render_dir);
+	snprintf(nc, sizeof(nc), "%s/network-config", render_dir);
+	files[0] = (struct kf_iso_file){ ud, "/user-data" };
+	files[1] = (struct kf_iso_file){ md, "/meta-data" };
+	files[2] = (struct kf_iso_file){ nc, "/network-config" };
+	dst = kf_path_join(iso_dir, name);
+	if (!dst)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	r = kf_iso_write_seed(dst, files, 3, err);
+	if (!r)
+		r = record(iso_dir, name, hex, err);
+	if (!r)
+		kf_ok("%s written (instance-id %s)", name, rc->instance_id);
+	free(dst);
+	return r;
+}
+
+/* One node's seed ISO for the pool. */
+struct seed_job {
+	struct kf_node_recipe *rc;
+	bool image;               /* image mode (guest.image) */
+	char *render_dir;
+	const char *iso_dir;
+	bool rebuild;             /* build-iso --force */
+	int rc_code;
+	bool done;
+	struct kf_err err;
+};
+
+/* The pool: writing a seed is almost all waiting (libisoburn's message watcher polls every
+ * 25 ms and each xorriso command waits for it: about 0.3 s a seed for 0.01 s of CPU), so
+ * seeds are written side by side, each in a child process of its own. Not threads: xorriso
+ * objects are independent only per object (xorriso.h: "not thread-safe in general"), and
+ * libburn's drive list is process-global — two objects committing at once in one process
+ * crashed (SIGSEGV inside -commit, 8 seeds side by side on libisoburn 1.5.4). A child gets
+ * its own copy of the libraries; it reports its error message through a pipe. */
+#define SEED_WORKERS 8
+
+static pid_t seed_spawn(struct seed_job *j, int *fd)
+{
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd) != 0)
+		return -1;
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		struct kf_err e;
+		int r;
+
+		close(pfd[0]);
+		kf_err_clear(&e);
+		r = build_seed(j->rc, j->image, j->render_dir, j->iso_dir, j->rebuild, &e);
+		if (r != 0) {
+			const char *m = e.msg;
+			size_t len = strlen(m);
+
+			while (len > 0) {
+				ssize_t w = write(pfd[1], m, len);
+
+				if (w <= 0)
+					break;
+				m += w;
+				len -= (size_t)w;
+			}
+		}
+		close(pfd[1]);
+		fflush(NULL);
+		_exit(r == 0 ? 0 : 1);
+	}
+	close(pfd[1]);
+	*fd = pfd[0];
+	return pid;
+}
+
+/* Collects one child: its exit and its message. */
+static void seed_reap(struct seed_job *j, pid_t pid, int fd)
+{
+	char msg[sizeof(j->err.msg)];
+	size_t len = 0;
+	ssize_t got;
+	int st = 0;
+
+	while (len + 1 < sizeof(msg) && (got = read(fd, msg + len, sizeof(msg) - 1 - len)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		len += (size_t)got;
+	}
+	msg[len] = '\0';
+	close(fd);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return;
+	j->rc_code = kf_err_set(&j->err, KF_EFAIL, "%s",
+				len ? msg : "the seed writer ended without a result");
+}
+
+static int build_seeds(struct seed_job *jobs, size_t n, struct kf_err *err)
+{
+	pid_t pids[SEED_WORKERS];
+	int fds[SEED_WORKERS];
+	size_t slot_job[SEED_WORKERS], running = 0, next = 0, failed = 0;
+	int r = 0;
+
+	while (next < n || running > 0) {
+		/* fill the free slots */
+		while (next < n && running < SEED_WORKERS && !kf_interrupted()) {
+			pid_t pid = seed_spawn(&jobs[next], &fds[running]);
+
+			if (pid < 0) {
+				/* no process to spare: write it here */
+				kf_err_clear(&jobs[next].err);
+				jobs[next].rc_code = build_seed(jobs[next].rc, jobs[next].image,
+								jobs[next].render_dir,
+								jobs[next].iso_dir, jobs[next].rebuild,
+								&jobs[next].err);
+				jobs[next].done = true;
+				next++;
+				continue;
+			}
+			pids[running] = pid;
+			slot_job[running++] = next++;
+		}
+		if (running == 0)
+			break;
+		/* the oldest first: they were started in order and take about the same time */
+		seed_reap(&jobs[slot_job[0]], pids[0], fds[0]);
+		jobs[slot_job[0]].done = true;
+		running--;
+		memmove(pids, pids + 1, running * sizeof(*pids));
+		memmove(fds, fds + 1, running * sizeof(*fds));
+		memmove(slot_job, slot_job + 1, running * sizeof(*slot_job));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!jobs[i].done) {
+			if (!failed++)
+				r = kf_err_set(err, KF_EINTR, "interrupted before seed-%s.iso",
+					       jobs[i].rc->node);
+			continue;
+		}
+		if (jobs[i].rc_code == 0)
+			continue;
+		if (!failed++) {
+			*err = jobs[i].err;
+			r = jobs[i].rc_code;
+		} else {
+			kf_error("%s", jobs[i].err.msg);
+		}
+	}
+	return r;
+}
+
+static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
+{
+	const struct kf_config *cfg = lab->cfg;
+	struct kf_recipe_inputs *in = NULL;
+	char *iso_dir = kf_lab_path(lab, KF_OUT_ISO_DIR);
+	const char *tpl_dir = kf_render_template_dir();
+	struct seed_job *jobs = NULL;
+	int r;
+
+	if (!iso_dir)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	/* the source ISO first (its release, the packages it can install offline): nothing is
+	 * written when it cannot serve this configuration */
+	if ((r = kf_build_iso_check_source(cfg, err)) != 0)
+		goto out;
+	if ((r = kf_recipe_inputs_load(&in, cfg, lab->out_dir, err)) != 0)
+		goto out;
+	kf_log_add_secret(in->token);
+	if (in->admin_password)
+		kf_log_add_secret(in->admin_password);
+	if ((r = kf_fs_mkdirs(iso_dir, 0755, err)) != 0)
+		goto out;
+	/* Recipes are rendered and written here, one node after another (CPU work, microseconds);
+	 * the seed ISOs then go through a pool, each worker with its own xorriso object. */
+	if ((jobs = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*jobs))) == NULL) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
+		char rel[300];
+
+		snprintf(rel, sizeof(rel), "render/%s", cfg->nodes[i].name);
+		jobs[i].render_dir = kf_lab_path(lab, rel);
+		jobs[i].iso_dir = iso_dir;
+		jobs[i].rebuild = lab->opts.rebuild_isos;
+		jobs[i].image = cfg->guest.image != NULL;
+		if (!jobs[i].render_dir) {
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+			break;
+		}
+		if ((r = kf_recipe_render_node(&jobs[i].rc, cfg, in, cfg->nodes[i].name, tpl_dir,
+					       err)) == 0)
+			r = kf_recipe_write_all(jobs[i].rc, jobs[i].render_dir, err);
+	}
+	if (!r)
+		r = build_seeds(jobs, cfg->n_nodes, err);
+	if (!r)
+		r = cfg->guest.image ? build_payload(in, iso_dir, lab->opts.rebuild_isos, err)
+				     : build_installer(cfg, in, iso_dir, tpl_dir, lab->opts.rebuild_isos,
+						       err);
+out:
+	for (size_t i = 0; jobs && i < cfg->n_nodes; i++) {
+		kf_node_recipe_free(jobs[i].rc);
+		free(jobs[i].render_dir);
+	}
+	free(jobs);
+	kf_recipe_inputs_free(in);
+	free(iso_dir);
+	return r;
+}
+
+/* The stage's input fingerprint: every node's rendered recipe and the installer's inputs. */
+static int build_iso_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *err)
+{
+	const struct kf_config *cfg = lab->cfg;
+	struct kf_recipe_inputs *in = NULL;
+	const char *tpl_dir = kf_render_template_dir();
+	char hex[KF_SHA256_HEX_LEN + 1];
+	int r;
+
+	if ((r = kf_recipe_inputs_load(&in, cfg, lab->out_dir, err)) != 0)
+		return r;
+	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
+		struct kf_node_recipe *rc = NULL;
+		if ((r = kf_recipe_render_node(&rc, cfg, in, cfg->nodes[i].name, tpl_dir, err)) == 0) {
+			seed_fp(rc, cfg->guest.image != NULL, hex);
+			kf_fp_str(fp, cfg->nodes[i].name, hex);
+		}
+		kf_node_recipe_free(rc);
+	}
+	if (cfg->guest.image) {
+		payload_fp(in, hex);
+		kf_fp_str(fp, "payload", hex);
+	} else {
+		installer_fp(cfg, in, tpl_dir, hex);
+		kf_fp_str(fp, "installer", hex);
+	}
+	kf_recipe_inputs_free(in);
+	return r;
+}
+
+/* The outputs are still there. */
+static int build_iso_check(struct kf_lab *lab, struct kf_err *err)
+{
+	const struct kf_config *cfg = lab->cfg;
+
+	for (size_t i = 0; i <= cfg->n_nodes; i++) {
+		char rel[300], *p;
+		bool ok;
+		if (i == cfg->n_nodes)
+			snprintf(rel, sizeof(rel), "%s", KF_OUT_BOOT_ISO(cfg));
+		else
+			snprintf(rel, sizeof(rel), KF_OUT_SEED_ISO_FMT, cfg->nodes[i].name);
+		p = kf_lab_path(lab, rel);
+		ok = p && kf_fs_exists(p);
+		free(p);
+		if (!ok)
+			return kf_err_set(err, KF_ENOTFOUND, "%s is missing", rel);
+	}
+	return 0;
+}
+
+const struct kf_stage_def kf_stage_build_iso = {
+	.name = "build-iso",
+	.fingerprint = build_iso_fingerprint,
+	.check = build_iso_check,
+	.run = build_iso_run,
+};
+
