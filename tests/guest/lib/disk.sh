@@ -8,6 +8,9 @@
 # boot.img's and diskboot.img's default sector numbers (1, then 2) find it -- what
 # grub-bios-setup would write, without its device probing. The root file system is image.sh's,
 # with /etc/fstab holding only the root, by LABEL=kfroot instead of the whole disk (debugfs).
+# The kernel keeps time with the HPET: under TCG on a busy host the guest calibrates its TSC
+# badly and its clock drifts seconds behind in minutes (status flags a skew over 2 s); QEMU's
+# HPET follows the host clock. A test-image choice, like image.sh's masked timers.
 #
 # Usage: disk.sh      prints the disk's path, building it when missing (about 30 s).
 set -euo pipefail
@@ -53,7 +56,7 @@ serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
 set root=(hd0,msdos1)
-linux /vmlinuz root=LABEL=kfroot rw console=tty0 console=ttyS0,115200
+linux /vmlinuz root=LABEL=kfroot rw console=tty0 console=ttyS0,115200 clocksource=hpet
 initrd /initrd.img
 boot
 EOF
