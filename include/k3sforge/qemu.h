@@ -96,7 +96,9 @@ void kf_qemu_tap_name(char out[16], const char *folder);
 
 /* Does KVM work here: /dev/kvm opens, the API answers, and a one-instruction guest (hlt)
  * runs to its halt within a second, in a child process (so a hung KVM_RUN is killed, not
- * inherited). *why gets the reason it does not (caller frees; NULL when it works). */
+ * inherited). *why gets the reason it does not (caller frees; NULL when it works). A host
+ * whose KVM runs this but hangs real guests later (firmware, paging) passes: set
+ * qemu.accel: tcg there. */
 bool kf_qemu_kvm_works(char **why);
 
 #endif

@@ -249,7 +249,7 @@ fail:
 int kf_qmp_open(struct kf_qmp **out, const char *dir, const char *name, int timeout_ms,
 		struct kf_err *err)
 {
-	int fd, r;
+	int fd = -1, r;
 
 	*out = NULL;
 	if ((r = connect_unix(&fd, dir, name, err)) != 0)
