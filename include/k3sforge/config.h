@@ -92,12 +92,21 @@ struct kf_config {
 	} vmware;
 
 	struct {
+		char *binary;              /* "auto" (qemu-system-x86_64 on PATH) or a path */
+		char *accel;               /* auto | kvm | tcg; default auto */
+		char *bridge;              /* the host bridge carrying network.gateway; default k3sbr0 */
+		char *bridge_helper;       /* "auto" or a path to qemu-bridge-helper (non-root) */
+	} qemu;
+
+	struct {
 		char *user;                /* default "ubuntu" */
 		char *timezone;            /* default Asia/Seoul */
 		char **packages; size_t n_packages;  /* extra packages from the ISO; default none */
 		char *debs;                /* directory of extra .deb files (absolute); NULL = none */
 		char *locale;              /* default en_US.UTF-8 */
 		char *keyboard;            /* default us */
+		char *image;               /* image mode: a cloud image booted with the installed-
+					    * system seed, no installer (absolute); NULL = installer */
 	} guest;
 
 	struct {

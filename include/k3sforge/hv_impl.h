@@ -6,5 +6,7 @@
 
 /* VMware Workstation through vmrun (src/vmware/hv_vmware.c). */
 extern const struct kf_hv_ops kf_hv_vmware_ops;
+/* QEMU through QMP (src/qemu/hv_qemu.c). */
+extern const struct kf_hv_ops kf_hv_qemu_ops;
 
 #endif

@@ -45,6 +45,9 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err);
 /* Writes a NoCloud seed ISO (volume id "cidata", Rock Ridge + Joliet) with the files. */
 int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n,
 		      struct kf_err *err);
+/* The same with another volume id (image mode's payload CD, KF_PAYLOAD_LABEL). Mode 0600. */
+int kf_iso_write_data(const char *dst, const char *volid, const struct kf_iso_file *files,
+		      size_t n, struct kf_err *err);
 /* The GRUB edit on its own (pure): cfg text in, edited text out (caller frees). The default
  * entry is rendered from tpl_dir/grub-autoinstall.cfg with the kernel, arguments and initrd
  * of cfg's first menuentry. `name` is used in messages. */

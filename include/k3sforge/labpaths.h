@@ -35,7 +35,8 @@
 
 /* <out>/iso: the installer and one seed per node (printf pattern, the node's name) */
 #define KF_OUT_ISO_DIR "iso"
-#define KF_OUT_INSTALLER_ISO "iso/installer.iso"
+#define KF_OUT_INSTALLER_ISO "iso/installer.iso"  /* installer mode: the remastered installer */
+#define KF_OUT_PAYLOAD_ISO "iso/payload.iso"      /* image mode (guest.image): the payload CD */
 #define KF_OUT_SEED_ISO_FMT "iso/seed-%s.iso"
 
 /* <out>/registry: the registry server's files */

@@ -33,6 +33,12 @@ int kf_vmdk_write_sparse(const char *path, int size_gb, const char *adapter_type
 int kf_vmdk_create(const char *vdiskmanager, const char *path, const char *path_for_tool,
 		   int size_gb, int hw_version, int timeout_s, struct kf_err *err);
 
+/* Image mode (guest.image): the node's disk from a cloud image (qcow2 or raw), grown to
+ * size_gb and written as a monolithicSparse VMDK (lsilogic) at path, with qemu-img
+ * (KF_ENOTFOUND saying to install qemu-utils when it is missing). timeout_s bounds each step
+ * (the conversion ten times that). */
+int kf_vmdk_from_image(const char *path, const char *image, int size_gb, int timeout_s,
+		       struct kf_err *err);
 /* Reads the capacity (in bytes) from a sparse VMDK's header; checks the magic. */
 int kf_vmdk_read_capacity(const char *path, uint64_t *bytes, struct kf_err *err);
 

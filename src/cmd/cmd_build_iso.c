@@ -44,6 +44,8 @@ const struct kf_cmd kf_cmd_build_iso = {
 		"<out>/iso/seed-<node>.iso (NoCloud, label cidata) and remasters paths.ubuntu_iso\n"
 		"into <out>/iso/installer.iso (GRUB autoinstall entry, /k3sforge/ payload with k3s,\n"
 		"install.sh, the airgap images, the CA and SHA256SUMS; BIOS and UEFI boot replayed).\n"
+		"In image mode (guest.image) there is no installer: the seeds carry the installed\n"
+		"system's user-data and the payload goes on <out>/iso/payload.iso (label KFPAYLOAD).\n"
 		"Needs `k3sforge prep` first. Images whose inputs did not change are not rebuilt.",
 	.example = "  k3sforge -c lab.yaml build-iso",
 	.opts = build_iso_opts,

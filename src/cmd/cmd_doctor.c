@@ -123,7 +123,9 @@ const struct kf_cmd kf_cmd_doctor = {
 	.usage = "k3sforge [-c FILE] [-o DIR] doctor [--host | --nodes] [--json] [--bundle FILE] "
 		 "[--timeout MS]",
 	.description =
-		"Host checks: vmrun present and its version; the configured vmnet exists, is\n"
+		"Host checks (hypervisor: qemu: QEMU and its version, qemu-img, the accelerator, the\n"
+		"bridge qemu.bridge up with network.gateway, bridge.conf for a non-root user, memory\n"
+		"and disk; docs/qemu.md). VMware: vmrun present and its version; the configured vmnet exists, is\n"
 		"host-only on network.subnet and the host holds network.gateway on it (Linux:\n"
 		"/etc/vmware/networking and the vmnetN adapter; from WSL: the Windows registry\n"
 		"through reg.exe, and what cannot be read is reported as not checked); free memory\n"

@@ -154,9 +154,10 @@ const struct kf_cmd kf_cmd_up = {
 		"are always waited for, finalized and fetched a kubeconfig from. --from STAGE runs that\n"
 		"stage and every later one; --force runs them all.\n"
 		"Before the first stage runs, every host check of every stage it will run is made:\n"
-		"the registry program and the offline sources (prep), the Ubuntu ISO (build-iso),\n"
-		"the hypervisor's checks: memory, disk, WSL and its programs (create-vms; VMware: a\n"
-		"VMnet that does not look right only warns). All failures are listed at once with their fixes and\n"
+		"the registry program and the offline sources (prep), the Ubuntu ISO or guest.image\n"
+		"(build-iso), the hypervisor -- vmrun and the Workstation version, or QEMU, its\n"
+		"accelerator and the bridge -- memory, disk and WSL (create-vms; a VMware VMnet that\n"
+		"does not look right only warns). All failures are listed at once with their fixes and\n"
 		"nothing is downloaded or changed (vmware.host_checks: warn goes on). --artifacts-from,\n"
 		"--from-bundle, --ca-bundle and --ubuntu-iso are handed to prep and build-iso, so an\n"
 		"offline run needs no other command.",

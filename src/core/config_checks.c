@@ -131,6 +131,25 @@ static void check_pause_listed(struct ld *l)
 	}
 }
 
+/* Image mode boots a cloud image that is already installed: nothing installs packages, and the
+ * lab has no apt source, so guest.packages and guest.debs have nowhere to come from. */
+static void check_image_mode(struct ld *l)
+{
+	const struct kf_config *c = l->cfg;
+
+	if (!c->guest.image)
+		return;
+	if (c->guest.n_packages > 0 && l->y_packages)
+		PROB(l, l->y_packages, "guest.packages cannot be installed in image mode (guest.image "
+		     "at line %d): the cloud image boots without an installer and the lab has no "
+		     "package source; remove guest.packages, or remove guest.image to install from "
+		     "the Ubuntu ISO", l->y_image ? l->y_image->line : 0);
+	if (c->guest.debs && l->y_debs)
+		PROB(l, l->y_debs, "guest.debs are installed by the installer, which image mode "
+		     "(guest.image at line %d) does not run; remove guest.debs, or remove guest.image "
+		     "to install from the Ubuntu ISO", l->y_image ? l->y_image->line : 0);
+}
+
 void cfg_check_across(struct ld *l)
 {
 	struct kf_config *c = l->cfg;
@@ -220,6 +239,7 @@ void cfg_check_across(struct ld *l)
 		}
 	}
 	check_pause_listed(l);
+	check_image_mode(l);
 	if (masters == 0 && c->n_nodes > 0 && !l->nodes_bad)
 		PROB(l, cfg_at(l, l->y_nodes), "nodes: no master; mark one node with role: master");
 }

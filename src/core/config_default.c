@@ -79,6 +79,10 @@ int kf_config_default(struct kf_config **out, struct kf_err *err)
 	c->vmware.vmrun = strdup("auto");
 	c->vmware.firmware = strdup("bios");
 	c->vmware.hw_version = 21;
+	c->qemu.binary = strdup("auto");
+	c->qemu.accel = strdup("auto");
+	c->qemu.bridge = strdup("k3sbr0");
+	c->qemu.bridge_helper = strdup("auto");
 	c->guest.user = strdup("ubuntu");
 	c->guest.timezone = strdup("Asia/Seoul");
 	c->guest.locale = strdup("en_US.UTF-8");
@@ -96,7 +100,8 @@ int kf_config_default(struct kf_config **out, struct kf_err *err)
 	c->timeouts.vmrun_s = 120;
 	c->timeouts.download_s = 60;
 	if (r || !c->nodes || !c->cluster_name || !c->k3s.version || !c->network.dns ||
-	    !c->registry.mirrors || !c->guest.packages || !c->addons.kubesphere_chart) {
+	    !c->registry.mirrors || !c->guest.packages || !c->addons.kubesphere_chart ||
+	    !c->qemu.binary || !c->qemu.accel || !c->qemu.bridge || !c->qemu.bridge_helper) {
 		kf_config_free(c);
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
@@ -146,12 +151,17 @@ void kf_config_free(struct kf_config *c)
 	free(c->paths.vm_dir);
 	free(c->vmware.vmrun);
 	free(c->vmware.firmware);
+	free(c->qemu.binary);
+	free(c->qemu.accel);
+	free(c->qemu.bridge);
+	free(c->qemu.bridge_helper);
 	free(c->guest.user);
 	free(c->guest.timezone);
 	free(c->guest.locale);
 	free(c->guest.keyboard);
 	kf_strv_free(c->guest.packages, c->guest.n_packages);
 	free(c->guest.debs);
+	free(c->guest.image);
 	free(c->addons.kubesphere_version);
 	free(c->addons.kubesphere_chart);
 	free(c->addons.kubesphere_chart_sha256);

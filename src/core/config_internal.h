@@ -89,6 +89,7 @@ struct ld {
 	struct kf_config *cfg;
 	struct node_pos *npos;        /* cfg->n_nodes entries when nodes: was given */
 	const struct ynode *y_subnet, *y_gateway, *y_reg_ip, *y_dns, *y_nodes, *y_images, *y_pause;
+	const struct ynode *y_packages, *y_debs, *y_image; /* guest.*: image mode's limits */
 	bool subnet_ok, gateway_ok, reg_ip_ok;
 	bool nodes_bad;               /* a node or its role was wrong: "no master" would echo it */
 	bool oom;
@@ -142,6 +143,9 @@ bool cfg_check_source_registry(struct ld *l, const struct ynode *v, const char *
 bool cfg_check_path(struct ld *l, const struct ynode *v, const char *path);
 bool cfg_check_firmware(struct ld *l, const struct ynode *v, const char *path);
 bool cfg_check_host_checks(struct ld *l, const struct ynode *v, const char *path);
+bool cfg_check_hypervisor(struct ld *l, const struct ynode *v, const char *path);
+bool cfg_check_accel(struct ld *l, const struct ynode *v, const char *path);
+bool cfg_check_ifname(struct ld *l, const struct ynode *v, const char *path);
 bool cfg_check_user(struct ld *l, const struct ynode *v, const char *path);
 bool cfg_check_timezone(struct ld *l, const struct ynode *v, const char *path);
 bool cfg_check_locale(struct ld *l, const struct ynode *v, const char *path);
@@ -180,7 +184,9 @@ bool cfg_image_is_mirrored(const struct kf_config *c, const char *ref, char *hos
 			   size_t size);
 void cfg_load_images(struct ld *l, const struct ynode *m);
 void cfg_load_paths(struct ld *l, const struct ynode *m);
+void cfg_load_hypervisor(struct ld *l, const struct ynode *v);
 void cfg_load_vmware(struct ld *l, const struct ynode *m);
+void cfg_load_qemu(struct ld *l, const struct ynode *m);
 void cfg_load_guest(struct ld *l, const struct ynode *m);
 void cfg_load_addons(struct ld *l, const struct ynode *m);
 void cfg_load_timeouts(struct ld *l, const struct ynode *m);

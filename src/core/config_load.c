@@ -297,9 +297,9 @@ void cfg_resolve_in_place(struct ld *l, char **dst)
 /* ------------------------------------------------------------------------------------------ */
 /* Entry points                                                                                 */
 
-static const char *const top_keys[] = { "cluster", "k3s", "network", "registry", "nodes",
-					"images", "paths", "vmware", "guest", "addons",
-					"timeouts" };
+static const char *const top_keys[] = { "cluster", "hypervisor", "k3s", "network", "registry",
+					"nodes", "images", "paths", "vmware", "qemu", "guest",
+					"addons", "timeouts" };
 
 static void load_tree(struct ld *l, const struct ynode *root)
 {
@@ -310,8 +310,9 @@ static void load_tree(struct ld *l, const struct ynode *root)
 			      "...), not %s", cfg_kind_name(root));
 		return;
 	}
-	cfg_check_keys(l, root, "the top level", top_keys, 11);
+	cfg_check_keys(l, root, "the top level", top_keys, 13);
 	cfg_load_cluster(l, cfg_map_get(root, "cluster"));
+	cfg_load_hypervisor(l, cfg_map_get(root, "hypervisor"));
 	cfg_load_k3s(l, cfg_map_get(root, "k3s"));
 	cfg_load_network(l, cfg_map_get(root, "network"));
 	cfg_load_registry(l, cfg_map_get(root, "registry"));
@@ -320,6 +321,7 @@ static void load_tree(struct ld *l, const struct ynode *root)
 	cfg_load_images(l, cfg_map_get(root, "images"));
 	cfg_load_paths(l, cfg_map_get(root, "paths"));
 	cfg_load_vmware(l, cfg_map_get(root, "vmware"));
+	cfg_load_qemu(l, cfg_map_get(root, "qemu"));
 	cfg_load_guest(l, cfg_map_get(root, "guest"));
 	cfg_load_addons(l, cfg_map_get(root, "addons"));
 	cfg_load_timeouts(l, cfg_map_get(root, "timeouts"));

@@ -518,24 +518,60 @@ void cfg_load_vmware(struct ld *l, const struct ynode *m)
 	free(hc);
 }
 
+/* The top-level `hypervisor:` scalar. */
+void cfg_load_hypervisor(struct ld *l, const struct ynode *v)
+{
+	const char *s;
+
+	if (!v)
+		return;
+	s = cfg_scalar(l, v, "hypervisor", "vmware or qemu");
+	if (s && cfg_check_hypervisor(l, v, "hypervisor"))
+		l->cfg->hypervisor = strcmp(s, "qemu") == 0 ? KF_HV_QEMU : KF_HV_VMWARE;
+}
+
+void cfg_load_qemu(struct ld *l, const struct ynode *m)
+{
+	static const char *const keys[] = { "binary", "accel", "bridge", "bridge_helper" };
+	struct kf_config *c = l->cfg;
+
+	if (!cfg_want_map(l, m, "qemu"))
+		return;
+	cfg_check_keys(l, m, "qemu", keys, 4);
+	if (cfg_field_str(l, m, "binary", "qemu.binary", &c->qemu.binary, false, cfg_check_path) &&
+	    strcmp(c->qemu.binary, "auto") != 0 && strchr(c->qemu.binary, '/'))
+		cfg_resolve_in_place(l, &c->qemu.binary);
+	cfg_field_str(l, m, "accel", "qemu.accel", &c->qemu.accel, false, cfg_check_accel);
+	cfg_field_str(l, m, "bridge", "qemu.bridge", &c->qemu.bridge, false, cfg_check_ifname);
+	if (cfg_field_str(l, m, "bridge_helper", "qemu.bridge_helper", &c->qemu.bridge_helper,
+			  false, cfg_check_path) &&
+	    strcmp(c->qemu.bridge_helper, "auto") != 0 && strchr(c->qemu.bridge_helper, '/'))
+		cfg_resolve_in_place(l, &c->qemu.bridge_helper);
+}
+
 void cfg_load_guest(struct ld *l, const struct ynode *m)
 {
 	static const char *const keys[] = { "user", "timezone", "locale", "keyboard", "packages",
-					    "debs" };
+					    "debs", "image" };
 	struct kf_config *c = l->cfg;
 
 	if (!cfg_want_map(l, m, "guest"))
 		return;
-	cfg_check_keys(l, m, "guest", keys, 6);
+	cfg_check_keys(l, m, "guest", keys, 7);
 	cfg_field_str(l, m, "user", "guest.user", &c->guest.user, false, cfg_check_user);
 	cfg_field_str(l, m, "timezone", "guest.timezone", &c->guest.timezone, false, cfg_check_timezone);
 	cfg_field_str(l, m, "locale", "guest.locale", &c->guest.locale, false, cfg_check_locale);
 	cfg_field_str(l, m, "keyboard", "guest.keyboard", &c->guest.keyboard, false, cfg_check_keyboard);
-	cfg_field_strlist(l, m, "packages", "guest.packages", &c->guest.packages, &c->guest.n_packages,
-		      cfg_check_package);
+	l->y_packages = cfg_field_strlist(l, m, "packages", "guest.packages", &c->guest.packages,
+					  &c->guest.n_packages, cfg_check_package);
 	/* a directory of .deb files for the installer's late-commands (render/recipe.c) */
-	if (cfg_field_str(l, m, "debs", "guest.debs", &c->guest.debs, true, cfg_check_path))
+	if ((l->y_debs = cfg_field_str(l, m, "debs", "guest.debs", &c->guest.debs, true,
+				       cfg_check_path)))
 		cfg_resolve_in_place(l, &c->guest.debs);
+	/* image mode: a cloud image booted directly (no installer; docs/qemu.md) */
+	if ((l->y_image = cfg_field_str(l, m, "image", "guest.image", &c->guest.image, true,
+					cfg_check_path)))
+		cfg_resolve_in_place(l, &c->guest.image);
 }
 
 static bool check_chart(struct ld *l, const struct ynode *v, const char *path)

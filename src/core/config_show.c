@@ -138,6 +138,7 @@ char *kf_config_show(const struct kf_config *c)
 		kf_buf_printf(&b, "# loaded from %s\n", c->path);
 	kf_buf_puts(&b, "cluster:\n");
 	kv(&b, 2, "name", c->cluster_name);
+	kv(&b, 0, "hypervisor", c->hypervisor == KF_HV_QEMU ? "qemu" : "vmware");
 
 	kf_buf_puts(&b, "k3s:\n");
 	kv(&b, 2, "version", c->k3s.version);
@@ -203,6 +204,12 @@ char *kf_config_show(const struct kf_config *c)
 	kint(&b, 2, "hw_version", c->vmware.hw_version);
 	kv(&b, 2, "host_checks", c->vmware.host_checks_warn ? "warn" : "enforce");
 
+	kf_buf_puts(&b, "qemu:\n");
+	kv(&b, 2, "binary", c->qemu.binary);
+	kv(&b, 2, "accel", c->qemu.accel);
+	kv(&b, 2, "bridge", c->qemu.bridge);
+	kv(&b, 2, "bridge_helper", c->qemu.bridge_helper);
+
 	kf_buf_puts(&b, "guest:\n");
 	kv(&b, 2, "user", c->guest.user);
 	kv(&b, 2, "timezone", c->guest.timezone);
@@ -210,6 +217,7 @@ char *kf_config_show(const struct kf_config *c)
 	kv(&b, 2, "keyboard", c->guest.keyboard);
 	klist(&b, 2, "packages", c->guest.packages, c->guest.n_packages);
 	kv_opt(&b, 2, "debs", c->guest.debs, "none");
+	kv_opt(&b, 2, "image", c->guest.image, "none: installer mode (the remastered Ubuntu ISO)");
 
 	kf_buf_puts(&b, "addons:\n  kubesphere:\n");
 	kf_buf_printf(&b, "    enabled: %s\n", c->addons.kubesphere ? "true" : "false");

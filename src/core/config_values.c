@@ -508,6 +508,35 @@ bool cfg_check_host_checks(struct ld *l, const struct ynode *v, const char *path
 	return enum_check(l, v, path, "a host check mode", modes, 2);
 }
 
+bool cfg_check_hypervisor(struct ld *l, const struct ynode *v, const char *path)
+{
+	static const char *const kinds[] = { "vmware", "qemu" };
+	return enum_check(l, v, path, "a hypervisor", kinds, 2);
+}
+
+bool cfg_check_accel(struct ld *l, const struct ynode *v, const char *path)
+{
+	static const char *const kinds[] = { "auto", "kvm", "tcg" };
+	return enum_check(l, v, path, "a QEMU accelerator", kinds, 3);
+}
+
+/* A Linux network interface name: 1..15 bytes (IFNAMSIZ - 1), none of '/', ':' or white space
+ * (the kernel's dev_valid_name), and not "." or "..". */
+bool cfg_check_ifname(struct ld *l, const struct ynode *v, const char *path)
+{
+	const char *s = v->str;
+	size_t n = strlen(s);
+	bool ok = n >= 1 && n <= 15 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = s[i] > ' ' && s[i] < 0x7f && s[i] != '/' && s[i] != ':';
+	if (ok)
+		return true;
+	PROB(l, v, "%s '%s' is not a network interface name (1 to 15 characters, no '/', ':' "
+		   "or spaces)", path, SV(s));
+	return false;
+}
+
 bool cfg_check_user(struct ld *l, const struct ynode *v, const char *path)
 {
 	const char *s = v->str;

@@ -13,7 +13,7 @@ const struct kf_hv_ops *kf_hv_ops_for(const struct kf_config *cfg)
 {
 	switch (cfg->hypervisor) {
 	case KF_HV_VMWARE: return &kf_hv_vmware_ops;
-	case KF_HV_QEMU: return NULL; /* the QEMU backend: issue #18 */
+	case KF_HV_QEMU: return &kf_hv_qemu_ops;
 	}
 	return NULL;
 }

@@ -542,6 +542,12 @@ out:
 int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n,
 		      struct kf_err *err)
 {
+	return kf_iso_write_data(dst, "cidata", files, n, err);
+}
+
+int kf_iso_write_data(const char *dst, const char *volid, const struct kf_iso_file *files,
+		      size_t n, struct kf_err *err)
+{
 	struct xr s;
 	char *tmpdir = NULL, *tmp = NULL;
 	int r;
@@ -551,7 +557,7 @@ int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n
 	if ((r = xr_open(&s, err)) != 0)
 		goto out;
 	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
-	    (r = xr_cmd(&s, false, err, "volume id", "-volid", "cidata", NULL)) != 0 ||
+	    (r = xr_cmd(&s, false, err, "volume id", "-volid", volid, NULL)) != 0 ||
 	    (r = xr_cmd(&s, false, err, "joliet", "-joliet", "on", NULL)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -560,7 +566,8 @@ int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n
 			goto out;
 	if ((r = xr_cmd(&s, false, err, tmp, "-commit", NULL)) != 0)
 		goto out;
-	/* a seed holds the k3s token and the node's private host key */
+	/* a seed holds the k3s token and the node's private host key (a payload CD nothing
+	 * secret, but the same mode does no harm) */
 	if (chmod(tmp, 0600) != 0) {
 		r = kf_err_set(err, KF_EIO, "chmod %s: %s", tmp, strerror(errno));
 		goto out;

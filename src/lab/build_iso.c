@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,12 +81,29 @@ static void installer_fp(const struct kf_config *cfg, const struct kf_recipe_inp
 	free(grub_tpl);
 }
 
-static void seed_fp(const struct kf_node_recipe *rc, char hex[KF_SHA256_HEX_LEN + 1])
+/* Image mode's payload CD: the payload alone (no Ubuntu ISO, no GRUB). */
+static void payload_fp(const struct kf_recipe_inputs *in, char hex[KF_SHA256_HEX_LEN + 1])
 {
 	struct kf_fp *fp = kf_fp_new();
 
 	kf_fp_str(fp, "format", ISO_FORMAT);
-	kf_fp_str(fp, "user-data", rc->autoinstall);
+	kf_fp_str(fp, "label", KF_PAYLOAD_LABEL);
+	for (size_t i = 0; i < in->n_payload; i++) {
+		kf_fp_str(fp, "payload", in->payload[i].name);
+		kf_fp_file(fp, "file", in->payload[i].path);
+	}
+	kf_fp_final(fp, hex);
+}
+
+/* The seed's user-data: the installer's autoinstall, or in image mode (no installer) the
+ * installed system's own. */
+static void seed_fp(const struct kf_node_recipe *rc, bool image, char hex[KF_SHA256_HEX_LEN + 1])
+{
+	struct kf_fp *fp = kf_fp_new();
+
+	kf_fp_str(fp, "format", ISO_FORMAT);
+	kf_fp_str(fp, "mode", image ? "image" : "installer");
+	kf_fp_str(fp, "user-data", image ? rc->user_data : rc->autoinstall);
 	kf_fp_str(fp, "meta-data", rc->meta_data);
 	kf_fp_str(fp, "network-config", rc->network_config);
 	kf_fp_final(fp, hex);
@@ -112,6 +130,17 @@ int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
 	size_t n;
 	int r;
 
+	/* image mode boots guest.image: no installer to remaster (config check refused the
+	 * packages it would have installed) */
+	if (cfg->guest.image) {
+		struct stat st;
+		if (stat(cfg->guest.image, &st) != 0 || !S_ISREG(st.st_mode))
+			return kf_err_set(err, KF_ENOTFOUND, "guest.image %s: no such file: download "
+					  "the cloud image (docs/qemu.md: Ubuntu 22.04 "
+					  "jammy-server-cloudimg-amd64.img) there, or fix guest.image",
+					  cfg->guest.image);
+		return 0;
+	}
 	if (!p || !*p)
 		return kf_err_set(err, KF_ECONFIG,
 				  "paths.ubuntu_iso is not set: download "
@@ -202,7 +231,62 @@ out:
 	return r;
 }
 
-static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
+/* Image mode: the payload the installer ISO would carry, on a CD of its own (label
+ * KF_PAYLOAD_LABEL, same /k3sforge/ layout), which the installed system's user-data copies to
+ * KF_SEED_DIR (docs/qemu.md says why a CD rather than the registry). */
+static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir, bool rebuild,
+			 struct kf_err *err)
+{
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100], ts[32];
+	char *dst = kf_path_join(iso_dir, "payload.iso"), *work = kf_path_join(iso_dir, ".work");
+	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
+	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
+	size_t n = 0;
+	double t0 = kf_now_mono();
+	int r;
+
+	if (!dst || !work || !files || !iso_paths) {
+		r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		goto out;
+	}
+	payload_fp(in, hex);
+	if (!rebuild && up_to_date(iso_dir, "payload.iso", hex)) {
+		kf_info("payload.iso is up to date (inputs unchanged)");
+		r = 0;
+		goto out;
+	}
+	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
+		goto out;
+	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
+	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
+	snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+	if ((r = write_sums(in, path[0], err)) != 0 ||
+	    (r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < in->n_payload; i++) {
+		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
+			 in->payload[i].name);
+		files[n].disk_path = in->payload[i].path;
+		files[n].iso_path = iso_paths[n];
+		n++;
+	}
+	files[n].disk_path = path[0];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
+	files[n].disk_path = path[1];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
+	if ((r = kf_iso_write_data(dst, KF_PAYLOAD_LABEL, files, n, err)) != 0 ||
+	    (r = record(iso_dir, "payload.iso", hex, err)) != 0)
+		goto out;
+	kf_ok("payload.iso written (%.1fs)", kf_now_mono() - t0);
+out:
+	free(dst);
+	free(work);
+	free(files);
+	free(iso_paths);
+	return r;
+}
+
+static int build_seed(const struct kf_node_recipe *rc, bool image, const char *render_dir,
 		      const char *iso_dir, bool rebuild, struct kf_err *err)
 {
 	char hex[KF_SHA256_HEX_LEN + 1], name[300], ud[1100], md[1100], nc[1100];
@@ -211,13 +295,14 @@ static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
 	int r;
 
 	snprintf(name, sizeof(name), "seed-%s.iso", rc->node);
-	seed_fp(rc, hex);
+	seed_fp(rc, image, hex);
 	if (!rebuild && up_to_date(iso_dir, name, hex)) {
 		kf_info("%s is up to date", name);
 		return 0;
 	}
-	/* the installer's seed: user-data is the autoinstall one */
-	snprintf(ud, sizeof(ud), "%s/autoinstall-user-data", render_dir);
+	/* the installer's seed: user-data is the autoinstall one; image mode boots the installed
+	 * system at once, which reads its own */
+	snprintf(ud, sizeof(ud), "%s/%s", render_dir, image ? "user-data" : "autoinstall-user-data");
 	snprintf(md, sizeof(md), "%s/meta-data", render_dir);
 	snprintf(nc, sizeof(nc), "%s/network-config", render_dir);
 	files[0] = (struct kf_iso_file){ ud, "/user-data" };
@@ -238,6 +323,7 @@ static int build_seed(const struct kf_node_recipe *rc, const char *render_dir,
 /* One node's seed ISO for the pool. */
 struct seed_job {
 	struct kf_node_recipe *rc;
+	bool image;                /* image mode (guest.image) */
 	char *render_dir;
 	const char *iso_dir;
 	bool rebuild;             /* build-iso --force */
@@ -274,7 +360,7 @@ static pid_t seed_spawn(struct seed_job *j, int *fd)
 
 		close(pfd[0]);
 		kf_err_clear(&e);
-		r = build_seed(j->rc, j->render_dir, j->iso_dir, j->rebuild, &e);
+		r = build_seed(j->rc, j->image, j->render_dir, j->iso_dir, j->rebuild, &e);
 		if (r != 0) {
 			const char *m = e.msg;
 			size_t len = strlen(m);
@@ -338,7 +424,8 @@ static int build_seeds(struct seed_job *jobs, size_t n, struct kf_err *err)
 			if (pid < 0) {
 				/* no process to spare: write it here */
 				kf_err_clear(&jobs[next].err);
-				jobs[next].rc_code = build_seed(jobs[next].rc, jobs[next].render_dir,
+				jobs[next].rc_code = build_seed(jobs[next].rc, jobs[next].image,
+								jobs[next].render_dir,
 								jobs[next].iso_dir, jobs[next].rebuild,
 								&jobs[next].err);
 				jobs[next].done = true;
@@ -412,6 +499,7 @@ static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
 		jobs[i].render_dir = kf_lab_path(lab, rel);
 		jobs[i].iso_dir = iso_dir;
 		jobs[i].rebuild = lab->opts.rebuild_isos;
+		jobs[i].image = cfg->guest.image != NULL;
 		if (!jobs[i].render_dir) {
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 			break;
@@ -423,7 +511,9 @@ static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
 	if (!r)
 		r = build_seeds(jobs, cfg->n_nodes, err);
 	if (!r)
-		r = build_installer(cfg, in, iso_dir, tpl_dir, lab->opts.rebuild_isos, err);
+		r = cfg->guest.image ? build_payload(in, iso_dir, lab->opts.rebuild_isos, err)
+				     : build_installer(cfg, in, iso_dir, tpl_dir, lab->opts.rebuild_isos,
+						       err);
 out:
 	for (size_t i = 0; jobs && i < cfg->n_nodes; i++) {
 		kf_node_recipe_free(jobs[i].rc);
@@ -449,13 +539,18 @@ static int build_iso_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf
 	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
 		struct kf_node_recipe *rc = NULL;
 		if ((r = kf_recipe_render_node(&rc, cfg, in, cfg->nodes[i].name, tpl_dir, err)) == 0) {
-			seed_fp(rc, hex);
+			seed_fp(rc, cfg->guest.image != NULL, hex);
 			kf_fp_str(fp, cfg->nodes[i].name, hex);
 		}
 		kf_node_recipe_free(rc);
 	}
-	installer_fp(cfg, in, tpl_dir, hex);
-	kf_fp_str(fp, "installer", hex);
+	if (cfg->guest.image) {
+		payload_fp(in, hex);
+		kf_fp_str(fp, "payload", hex);
+	} else {
+		installer_fp(cfg, in, tpl_dir, hex);
+		kf_fp_str(fp, "installer", hex);
+	}
 	kf_recipe_inputs_free(in);
 	return r;
 }
@@ -469,7 +564,8 @@ static int build_iso_check(struct kf_lab *lab, struct kf_err *err)
 		char rel[300], *p;
 		bool ok;
 		if (i == cfg->n_nodes)
-			snprintf(rel, sizeof(rel), KF_OUT_INSTALLER_ISO);
+			snprintf(rel, sizeof(rel), "%s",
+				 cfg->guest.image ? KF_OUT_PAYLOAD_ISO : KF_OUT_INSTALLER_ISO);
 		else
 			snprintf(rel, sizeof(rel), KF_OUT_SEED_ISO_FMT, cfg->nodes[i].name);
 		p = kf_lab_path(lab, rel);

@@ -12,6 +12,7 @@
 #include "k3sforge/lab.h"
 #include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
+#include "k3sforge/render.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/report.h"
 #include "k3sforge/state.h"
@@ -84,11 +85,14 @@ out:
 	return r;
 }
 
+/* A node's seed ISO, or (node NULL) the boot CD every node shares: the installer, or in image
+ * mode the payload CD. */
 static char *iso_path(const struct kf_lab *lab, const char *node)
 {
 	char *rel = NULL, *p;
 
-	if (node ? asprintf(&rel, KF_OUT_SEED_ISO_FMT, node) < 0 : !(rel = strdup(KF_OUT_INSTALLER_ISO)))
+	if (node ? asprintf(&rel, KF_OUT_SEED_ISO_FMT, node) < 0
+		 : !(rel = strdup(lab->cfg->guest.image ? KF_OUT_PAYLOAD_ISO : KF_OUT_INSTALLER_ISO)))
 		return NULL;
 	p = kf_lab_path(lab, rel);
 	free(rel);
@@ -107,6 +111,13 @@ static int cv_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *e
 	kf_fp_str(fp, "vmnet", cfg->network.vmnet);
 	kf_fp_str(fp, "firmware", cfg->vmware.firmware);
 	kf_fp_int(fp, "hw_version", cfg->vmware.hw_version);
+	kf_fp_str(fp, "hypervisor", kf_hv_ops_for(cfg) ? kf_hv_ops_for(cfg)->name : "?");
+	if (cfg->hypervisor == KF_HV_QEMU) {
+		kf_fp_str(fp, "qemu.bridge", cfg->qemu.bridge);
+		kf_fp_str(fp, "qemu.accel", cfg->qemu.accel);
+	}
+	if (cfg->guest.image)
+		kf_fp_file(fp, "image", cfg->guest.image);
 	free(vm_dir);
 	for (size_t i = 0; i < cfg->n_nodes; i++) {
 		const struct kf_node *n = &cfg->nodes[i];
@@ -122,7 +133,7 @@ static int cv_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf_err *e
 		free(p);
 	}
 	p = iso_path(lab, NULL);
-	kf_fp_file(fp, "installer", p);
+	kf_fp_file(fp, cfg->guest.image ? "payload" : "installer", p);
 	free(p);
 	return 0;
 }
@@ -186,8 +197,14 @@ static int make_vm(const struct kf_config *cfg, struct kf_hv *hv, struct node_jo
 	spec.node = j->node;
 	spec.mac = j->mac;
 	spec.annotation = note;
-	spec.installer_iso = installer;
 	spec.seed_iso = seed;
+	if (cfg->guest.image) {
+		/* image mode: the disk from the cloud image, the payload on a CD of its own */
+		spec.base_image = cfg->guest.image;
+		spec.payload_iso = installer;
+	} else {
+		spec.installer_iso = installer;
+	}
 	r = hv->ops->create(hv, &spec, err);
 	free(note);
 	return r;
@@ -319,7 +336,7 @@ static int cv_run(struct kf_lab *lab, struct kf_err *err)
 	installer = iso_path(lab, NULL);
 	if (!installer)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	if ((r = need_file(installer, "installer ISO", err)) != 0)
+	if ((r = need_file(installer, cfg->guest.image ? "payload ISO" : "installer ISO", err)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		char *seed = iso_path(lab, cfg->nodes[i].name);

@@ -598,6 +598,10 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	json_object_set_new(d, "build_timestamp", json_integer(in->build_timestamp));
 	json_object_set_new(d, "seed_dir", json_string(KF_SEED_DIR));
 	json_object_set_new(d, "payload_dir", json_string(KF_PAYLOAD_ISO_DIR));
+	/* image mode: no installer copies the payload; the installed system takes it from the
+	 * payload CD itself (templates/user-data.yaml) */
+	if (cfg->guest.image)
+		json_object_set_new(d, "payload_cd", json_pack("{s:s}", "label", KF_PAYLOAD_LABEL));
 	json_object_set_new(d, "airgap_file", json_string(KF_ARTIFACT_AIRGAP_NAME));
 	json_object_set_new(d, "storage_layout", json_string("direct"));
 	json_object_set_new(d, "sysctls", sys);

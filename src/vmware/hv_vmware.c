@@ -171,10 +171,6 @@ static int vmw_create(struct kf_hv *hv, const struct kf_vm_spec *spec, struct kf
 	     *t_disk = NULL, *disk_name = NULL, *nvram = NULL, *vnet = NULL;
 	int r;
 
-	if (spec->base_image || spec->payload_iso)
-		return kf_err_set(err, KF_EUNSUPPORTED,
-				  "%s: guest.image is not supported on VMware yet: use the installer "
-				  "(remove guest.image) or hypervisor: qemu", node->name);
 	if (!(folder = kf_hv_vm_folder(hv, node->name)) ||
 	    !(vmx_path = kf_hv_vm_file(hv, node->name)) ||
 	    asprintf(&disk, "%s/%s.vmdk", folder, node->name) < 0 ||
@@ -190,12 +186,20 @@ static int vmw_create(struct kf_hv *hv, const struct kf_vm_spec *spec, struct kf
 			       cfg->network.vmnet);
 		goto out;
 	}
+	/* image mode: the payload CD takes the installer's slot (the disk boots first either way) */
 	if ((spec->installer_iso && (r = kf_vmrun_path(v, &t_inst, spec->installer_iso, err)) != 0) ||
+	    (!spec->installer_iso && spec->payload_iso &&
+	     (r = kf_vmrun_path(v, &t_inst, spec->payload_iso, err)) != 0) ||
 	    (spec->seed_iso && (r = kf_vmrun_path(v, &t_seed, spec->seed_iso, err)) != 0) ||
 	    (r = kf_vmrun_path(v, &t_disk, disk, err)) != 0)
 		goto out;
-	if ((r = kf_vmdk_create(v->vdiskmanager, disk, t_disk, node->disk_gb,
-				cfg->vmware.hw_version, cfg->timeouts.vmrun_s, err)) != 0)
+	if (spec->base_image)
+		r = kf_vmdk_from_image(disk, spec->base_image, node->disk_gb, cfg->timeouts.vmrun_s,
+				       err);
+	else
+		r = kf_vmdk_create(v->vdiskmanager, disk, t_disk, node->disk_gb,
+				   cfg->vmware.hw_version, cfg->timeouts.vmrun_s, err);
+	if (r)
 		goto out;
 	memset(&vs, 0, sizeof(vs));
 	vs.display_name = node->name;

@@ -335,6 +335,42 @@ test_host_checks_warn_only_lets_an_overcommitted_host_go_on() {
 	pass
 }
 
+# Image mode on VMware: each node's disk is the cloud image (here a small qcow2 with a marker
+# written at a known offset), grown to nodes[].disk and written as a monolithicSparse VMDK;
+# the payload CD takes the installer's slot; no installer ISO is needed.
+test_image_mode_makes_vmdks_from_the_image() {
+	local d="$work/image" cfg="$work/image/lab.yaml" v
+	mkdir -p "$d/out/iso"
+	qemu-img create -q -f qcow2 "$d/cloud.qcow2" 1G
+	printf 'k3sforge-image-marker' >"$d/marker"
+	# the marker at 1 MiB, through a raw copy (qemu-img has no in-place write of a file)
+	qemu-img convert -O raw "$d/cloud.qcow2" "$d/cloud.raw"
+	dd if="$d/marker" of="$d/cloud.raw" bs=1M seek=1 conv=notrunc status=none
+	qemu-img convert -O qcow2 "$d/cloud.raw" "$d/cloud.qcow2"
+	printf 'nodes:\n  - { name: img-master, role: master, ip: 192.168.6.10, memory: 1024, disk: 10 }\nvmware: { vmrun: %s/tests/fakes/vmrun }\nguest: { image: cloud.qcow2 }\n' "$SRC" >"$cfg"
+	head -c 65536 /dev/zero >"$d/out/iso/payload.iso"
+	head -c 4096 /dev/zero >"$d/out/iso/seed-img-master.iso"
+	K3SFORGE_HOST_CHECKS=warn "$BIN" --no-color -c "$cfg" -o "$d/out" create-vms >"$work/stdout" 2>"$work/stderr" ||
+		{ fail "${FUNCNAME[0]}" "create-vms failed"; return; }
+	v="$d/out/vms/img-master/img-master.vmdk"
+	qemu-img check "$v" >/dev/null || { fail "${FUNCNAME[0]}" "qemu-img check"; return; }
+	qemu-img info --output=json "$v" | python3 -c '
+import json,sys; j=json.load(sys.stdin)
+assert j["format"]=="vmdk" and j["virtual-size"]==10*1024**3, j
+assert j["format-specific"]["data"]["create-type"]=="monolithicSparse", j' ||
+		{ fail "${FUNCNAME[0]}" "not a 10 GiB monolithicSparse VMDK"; return; }
+	qemu-img convert -O raw "$v" "$d/node.raw"
+	[ "$(dd if="$d/node.raw" bs=1M skip=1 count=1 status=none | head -c 21)" = "k3sforge-image-marker" ] ||
+		{ fail "${FUNCNAME[0]}" "the image's data is not on the node's disk"; return; }
+	grep -q '^ide0:0.fileName = ".*payload.iso"' "$d/out/vms/img-master/img-master.vmx" ||
+		{ fail "${FUNCNAME[0]}" "payload CD not attached"; return; }
+	grep -q 'ddb.adapterType = "lsilogic"' <(head -c 4096 "$v" | strings) ||
+		{ fail "${FUNCNAME[0]}" "adapter type"; return; }
+	"$SRC/tests/fakes/vmrun" -T ws stop "$d/out/vms/img-master/img-master.vmx" hard >/dev/null
+	rm -f "$d/node.raw" "$d/cloud.raw"
+	pass "${FUNCNAME[0]}"
+}
+
 test_create_vms_needs_the_installer_iso
 test_create_vms_names_the_missing_seed
 test_create_vms_starts_vms_one_at_a_time
@@ -358,5 +394,6 @@ test_wsl_refuses_vm_dir_off_windows_drives
 test_doctor_host_json_lists_findings
 test_doctor_under_wsl_reports_what_it_cannot_read
 test_host_checks_warn_only_lets_an_overcommitted_host_go_on
+test_image_mode_makes_vmdks_from_the_image
 
 h_summary

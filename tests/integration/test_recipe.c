@@ -138,7 +138,7 @@ static char *debs_dir(void)
 }
 
 /* The nodes of the lab rendered with several configurations: default, KubeSphere off,
- * pinned pause image + disable list + MAC + guest.debs. */
+ * pinned pause image + disable list + MAC + guest.debs, image mode (guest.image). */
 static struct kf_config *variant(int v)
 {
 	struct kf_config *cfg = lab();
@@ -154,6 +154,8 @@ static struct kf_config *variant(int v)
 		cfg->nodes[0].mac = strdup("00:50:56:3f:00:10");
 		cfg->nodes[1].mac = strdup("00:50:56:3f:00:11");
 		cfg->guest.debs = debs_dir();
+	} else if (v == 3) {
+		cfg->guest.image = strdup("/images/jammy-server-cloudimg-amd64.img");
 	}
 	return cfg;
 }
@@ -203,7 +205,7 @@ static void check_all_nodes(void (*check)(const struct kf_node_recipe *, const c
 	char dir[64];
 
 	tmpdir(dir, sizeof(dir));
-	for (int v = 0; v < 3; v++) {
+	for (int v = 0; v < 4; v++) {
 		struct kf_config *cfg = variant(v);
 		for (size_t i = 0; i < cfg->n_nodes; i++) {
 			struct kf_node_recipe *rc = render(cfg, cfg->nodes[i].name);
@@ -687,6 +689,33 @@ static void test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer(
 }
 
 /* Without guest.debs there is no dpkg late-command. */
+/* Image mode: no installer copies the payload, so the installed system's user-data does, from
+ * the payload CD, before node-prep (which starts the bootstrap that reads it); and it keeps
+ * its cloud-init instance once finalize has taken the seed CD out. Installer mode has neither. */
+static void test_recipe_image_mode_copies_the_payload_cd_before_node_prep(void **state)
+{
+	struct kf_config *cfg = lab();
+	struct kf_node_recipe *rc;
+	const char *copy, *prep;
+
+	(void)state;
+	rc = render(cfg, "k3s-worker1");
+	assert_null(strstr(rc->user_data, "LABEL=KFPAYLOAD"));
+	assert_null(strstr(rc->user_data, "manual_cache_clean"));
+	kf_node_recipe_free(rc);
+	cfg->guest.image = strdup("/images/jammy.img");
+	rc = render(cfg, "k3s-worker1");
+	copy = strstr(rc->user_data, "mount -o ro LABEL=KFPAYLOAD $m; cp -a $m/k3sforge/. /usr/local/seed/");
+	prep = strstr(rc->user_data, "- [/usr/local/sbin/k3sforge-node-prep.sh]");
+	assert_non_null(copy);
+	assert_non_null(prep);
+	assert_true(copy < prep);
+	assert_non_null(strstr(rc->user_data, "> /var/lib/iso-copy-complete"));
+	assert_non_null(strstr(rc->user_data, "manual_cache_clean: true"));
+	kf_node_recipe_free(rc);
+	kf_config_free(cfg);
+}
+
 static void test_recipe_without_guest_debs_installs_no_debs(void **state)
 {
 	struct kf_config *cfg = lab();
@@ -1087,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_recipe_packages_are_the_recipes_own_plus_configured),
 		cmocka_unit_test(test_recipe_guest_debs_travel_in_the_payload_and_install_in_late_commands),
 		cmocka_unit_test(test_recipe_without_guest_debs_installs_no_debs),
+		cmocka_unit_test(test_recipe_image_mode_copies_the_payload_cd_before_node_prep),
 		cmocka_unit_test(test_recipe_packages_brought_as_debs_are_not_asked_of_the_installer),
 		cmocka_unit_test(test_recipe_installed_user_is_identitys_entry_plus_our_sudo_rule),
 		cmocka_unit_test(test_recipe_guest_debs_refuses_a_foreign_architecture),

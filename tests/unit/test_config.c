@@ -643,6 +643,95 @@ static void test_config_host_checks_default_enforce_and_warn_on_request(void **s
 		   "or warn");
 }
 
+static void test_config_hypervisor_defaults_to_vmware_and_takes_qemu(void **state)
+{
+	struct kf_config *a = load_ok("cluster: { name: a }\n");
+	struct kf_config *b = load_ok("hypervisor: qemu\n");
+	(void)state;
+
+	assert_int_equal(a->hypervisor, KF_HV_VMWARE);
+	assert_string_equal(a->qemu.binary, "auto");
+	assert_string_equal(a->qemu.accel, "auto");
+	assert_string_equal(a->qemu.bridge, "k3sbr0");
+	assert_string_equal(a->qemu.bridge_helper, "auto");
+	assert_null(a->guest.image);
+	assert_int_equal(b->hypervisor, KF_HV_QEMU);
+	kf_config_free(a);
+	kf_config_free(b);
+}
+
+static void test_config_rejects_unknown_hypervisor(void **state)
+{
+	(void)state;
+	expect_bad("hypervisor: kvm\n",
+		   "t.yaml:1:13: hypervisor 'kvm' is not a hypervisor; use vmware or qemu");
+	expect_bad("hypervisor: [qemu]\n",
+		   "t.yaml:1:13: hypervisor must be vmware or qemu, not a list");
+}
+
+static void test_config_rejects_unknown_qemu_accel(void **state)
+{
+	(void)state;
+	expect_bad("qemu: { accel: hvf }\n",
+		   "t.yaml:1:16: qemu.accel 'hvf' is not a QEMU accelerator (did you mean 'kvm'?); "
+		   "use auto, kvm or tcg");
+}
+
+static void test_config_rejects_qemu_bridge_that_is_no_interface_name(void **state)
+{
+	(void)state;
+	expect_bad("qemu: { bridge: k3s-lab-bridge-0 }\n",
+		   "t.yaml:1:17: qemu.bridge 'k3s-lab-bridge-0' is not a network interface name "
+		   "(1 to 15 characters, no '/', ':' or spaces)");
+	expect_bad("qemu: { bridge: \"br 0\" }\n",
+		   "t.yaml:1:17: qemu.bridge 'br 0' is not a network interface name "
+		   "(1 to 15 characters, no '/', ':' or spaces)");
+}
+
+static void test_config_rejects_unknown_qemu_key(void **state)
+{
+	(void)state;
+	expect_bad("qemu: { machine: q35 }\n",
+		   "t.yaml:1:9: unknown key 'machine' in qemu (known keys: binary, accel, bridge, "
+		   "bridge_helper)");
+}
+
+static void test_config_resolves_qemu_paths_and_guest_image_next_to_the_file(void **state)
+{
+	struct kf_config *c = load_ok("qemu: { binary: bin/qemu, bridge_helper: auto }\n"
+				      "guest: { image: img/jammy.img }\n");
+	(void)state;
+
+	assert_true(c->qemu.binary[0] == '/');
+	assert_non_null(strstr(c->qemu.binary, "/bin/qemu"));
+	assert_string_equal(c->qemu.bridge_helper, "auto");
+	assert_true(c->guest.image[0] == '/');
+	assert_non_null(strstr(c->guest.image, "/img/jammy.img"));
+	kf_config_free(c);
+}
+
+static void test_config_refuses_guest_packages_in_image_mode(void **state)
+{
+	(void)state;
+	expect_bad("guest:\n  image: jammy.img\n  packages: [htop]\n",
+		   "t.yaml:3:13: guest.packages cannot be installed in image mode (guest.image at "
+		   "line 2): the cloud image boots without an installer and the lab has no package "
+		   "source; remove guest.packages, or remove guest.image to install from the Ubuntu "
+		   "ISO");
+	expect_bad("guest:\n  image: jammy.img\n  debs: debs\n",
+		   "t.yaml:3:9: guest.debs are installed by the installer, which image mode "
+		   "(guest.image at line 2) does not run; remove guest.debs, or remove guest.image "
+		   "to install from the Ubuntu ISO");
+}
+
+static void test_config_accepts_empty_packages_in_image_mode(void **state)
+{
+	struct kf_config *c = load_ok("guest: { image: jammy.img, packages: [] }\n");
+	(void)state;
+	assert_non_null(c->guest.image);
+	kf_config_free(c);
+}
+
 static void test_config_rejects_images_from_registries_not_mirrored(void **state)
 {
 	(void)state;
@@ -989,6 +1078,9 @@ static const struct text_key {
 	{ "vmware.vmrun", "vmware:\n  vmrun: \"@\"\n" },
 	{ "vmware.firmware", "vmware:\n  firmware: \"@\"\n" },
 	{ "vmware.host_checks", "vmware:\n  host_checks: \"@\"\n" },
+	{ "hypervisor", "hypervisor: \"@\"\n" },
+	{ "qemu.accel", "qemu:\n  accel: \"@\"\n" },
+	{ "qemu.bridge", "qemu:\n  bridge: \"@\"\n" },
 	{ "guest.user", "guest:\n  user: \"@\"\n" },
 	{ "guest.timezone", "guest:\n  timezone: \"@\"\n" },
 	{ "guest.locale", "guest:\n  locale: \"@\"\n" },
@@ -1222,6 +1314,12 @@ static void assert_cfg_equal(const struct kf_config *a, const struct kf_config *
 	assert_str_eq_null(a->vmware.firmware, b->vmware.firmware);
 	assert_int_equal(a->vmware.hw_version, b->vmware.hw_version);
 	assert_int_equal(a->vmware.host_checks_warn, b->vmware.host_checks_warn);
+	assert_int_equal(a->hypervisor, b->hypervisor);
+	assert_str_eq_null(a->qemu.binary, b->qemu.binary);
+	assert_str_eq_null(a->qemu.accel, b->qemu.accel);
+	assert_str_eq_null(a->qemu.bridge, b->qemu.bridge);
+	assert_str_eq_null(a->qemu.bridge_helper, b->qemu.bridge_helper);
+	assert_str_eq_null(a->guest.image, b->guest.image);
 	assert_str_eq_null(a->guest.user, b->guest.user);
 	assert_str_eq_null(a->guest.timezone, b->guest.timezone);
 	assert_strv_eq(a->guest.packages, a->guest.n_packages, b->guest.packages,
@@ -1242,6 +1340,8 @@ static void assert_cfg_equal(const struct kf_config *a, const struct kf_config *
 
 static const char *full_yaml =
 	"cluster: {name: edge-2}\n"
+	"hypervisor: qemu\n"
+	"qemu: {binary: /opt/q/qemu-system-x86_64, accel: tcg, bridge: labbr1, bridge_helper: /usr/libexec/qemu-bridge-helper}\n"
 	"k3s:\n"
 	"  version: v1.33.4+k3s1\n"
 	"  install_script_sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
@@ -1349,6 +1449,22 @@ static void test_config_show_round_trips_a_file_with_every_key(void **state)
 	free(text);
 }
 
+static void test_config_show_round_trips_image_mode(void **state)
+{
+	struct kf_config *a = load_ok("hypervisor: qemu\nguest: { image: /img/jammy.img }\n"), *b;
+	char *text = kf_config_show(a);
+	(void)state;
+
+	assert_non_null(text);
+	assert_non_null(strstr(text, "hypervisor: qemu\n"));
+	b = load_ok(text);
+	assert_cfg_equal(a, b);
+	assert_string_equal(b->guest.image, "/img/jammy.img");
+	kf_config_free(b);
+	kf_config_free(a);
+	free(text);
+}
+
 static void test_config_show_masks_admin_password(void **state)
 {
 	struct kf_config *a = load_ok(full_yaml), *b;
@@ -1427,6 +1543,15 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_bad_k3s_version),
 		cmocka_unit_test(test_config_rejects_unknown_disabled_component),
 		cmocka_unit_test(test_config_host_checks_default_enforce_and_warn_on_request),
+		cmocka_unit_test(test_config_hypervisor_defaults_to_vmware_and_takes_qemu),
+		cmocka_unit_test(test_config_rejects_unknown_hypervisor),
+		cmocka_unit_test(test_config_rejects_unknown_qemu_accel),
+		cmocka_unit_test(test_config_rejects_qemu_bridge_that_is_no_interface_name),
+		cmocka_unit_test(test_config_rejects_unknown_qemu_key),
+		cmocka_unit_test(test_config_resolves_qemu_paths_and_guest_image_next_to_the_file),
+		cmocka_unit_test(test_config_refuses_guest_packages_in_image_mode),
+		cmocka_unit_test(test_config_accepts_empty_packages_in_image_mode),
+		cmocka_unit_test(test_config_show_round_trips_image_mode),
 		cmocka_unit_test(test_config_rejects_images_from_registries_not_mirrored),
 		cmocka_unit_test(test_config_accepts_unmirrored_source_with_a_lab_target),
 		cmocka_unit_test(test_config_rejects_hw_version_out_of_range),
