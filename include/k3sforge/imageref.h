@@ -42,4 +42,9 @@ int kf_imageref_parse(const char *s, struct kf_imageref *out, size_t *off, char 
  * Truncated to size (always NUL-ended). */
 void kf_imageref_full(const struct kf_imageref *r, char *out, size_t size);
 
+/* Do a and b name the same image where the lab registry keeps it: the same normalised path
+ * and the same tag and digest (the registry part is dropped there, as prep mirrors it)? False
+ * when either is not a reference. Prep's decision and what bundle export predicts of it. */
+bool kf_imageref_same_in_lab(const char *a, const char *b);
+
 #endif

@@ -33,13 +33,10 @@
 #define KF_OUT_TOKEN "secrets/k3s-token"
 #define KF_OUT_ADMIN_PASSWORD "secrets/admin-password"
 
-/* <out>/iso: the installer and one seed per node (printf pattern, the node's name); in image
- * mode (guest.image) the payload CD instead of the installer */
+/* <out>/iso: the installer and one seed per node (printf pattern, the node's name) */
 #define KF_OUT_ISO_DIR "iso"
-#define KF_OUT_INSTALLER_ISO "iso/installer.iso"
-#define KF_OUT_PAYLOAD_ISO "iso/payload.iso"
-/* The CD every node boots with besides its seed: the installer, or in image mode the payload */
-#define KF_OUT_BOOT_ISO(cfg) ((cfg)->guest.image ? KF_OUT_PAYLOAD_ISO : KF_OUT_INSTALLER_ISO)
+#define KF_OUT_INSTALLER_ISO "iso/installer.iso"  /* installer mode: the remastered installer */
+#define KF_OUT_PAYLOAD_ISO "iso/payload.iso"      /* image mode (guest.image): the payload CD */
 #define KF_OUT_SEED_ISO_FMT "iso/seed-%s.iso"
 
 /* <out>/registry: the registry server's files */

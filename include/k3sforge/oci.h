@@ -164,6 +164,19 @@ int kf_oci_catalog(struct kf_oci_registry *r, char ***repos, size_t *n, size_t m
 int kf_oci_tags(struct kf_oci_registry *r, const char *repo, char ***tags, size_t *n,
 		size_t max, struct kf_err *err);
 
+/* A repository and its tags (kf_oci_list). */
+struct kf_oci_repo_tags {
+	char *name;
+	char **tags;
+	size_t n_tags;
+};
+/* The repositories `only` names (n_only > 0), else the whole catalog, each with its tags; at
+ * most max_repos repositories and max_tags tags each (0 = 100000). An error names the
+ * repository it happened on. Freed with kf_oci_repo_tags_free. */
+int kf_oci_list(struct kf_oci_registry *r, char *const *only, size_t n_only, size_t max_repos,
+		size_t max_tags, struct kf_oci_repo_tags **out, size_t *n, struct kf_err *err);
+void kf_oci_repo_tags_free(struct kf_oci_repo_tags *v, size_t n);
+
 /* One WWW-Authenticate challenge (RFC 7235: scheme, then token=value or token="quoted" pairs;
  * only the first challenge of the header is read). */
 #define KF_OCI_CHALLENGE_MAX 8192       /* longest header value taken */

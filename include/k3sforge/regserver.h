@@ -15,6 +15,7 @@
 #ifndef K3SFORGE_REGSERVER_H
 #define K3SFORGE_REGSERVER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -178,6 +179,8 @@ int kf_regserver_stop(const struct kf_config *cfg, const char *out_dir, bool *wa
 /* Fills st. Never fails because the registry is down; errors are for bad arguments. */
 int kf_regserver_status(const struct kf_config *cfg, const char *out_dir,
 			struct kf_regserver_status *st, struct kf_err *err);
+/* The status as the registry_status event's object (docs/events.md); NULL when out of memory. */
+json_t *kf_regserver_status_json(const struct kf_regserver_status *st);
 /* The stage check: 0 when both instances run, answer /v2/ and serve our certificate and the
  * serving one is read-only; else an error saying which of these is not so (so `up` reruns prep
  * after a host reboot, or after an upgrade from the single open registry). */

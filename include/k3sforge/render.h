@@ -16,8 +16,8 @@
 #define KF_SEED_DIR "/usr/local/seed"
 /* The payload directory on the installer ISO (and on the payload CD of image mode). */
 #define KF_PAYLOAD_ISO_DIR "/k3sforge"
-/* Image mode (guest.image): the volume label of the payload CD (KF_OUT_PAYLOAD_ISO), by which
- * the installed system's user-data mounts it. */
+/* Image mode (guest.image) boots the cloud image with the payload on its own CD
+ * (KF_OUT_PAYLOAD_ISO), whose volume label the installed system's user-data mounts it by. */
 #define KF_PAYLOAD_LABEL "KFPAYLOAD"
 
 /* A file of the installer payload: `name` under /k3sforge/ on the ISO, read from `path`. */

@@ -13,6 +13,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/imageref.h"
 #include "k3sforge/imagelist.h"
+#include "k3sforge/labbundle.h"
 #include "k3sforge/log.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/progress.h"
@@ -42,98 +43,6 @@ static const struct kf_opt bundle_opts[] = {
 	KF_OPT_STR_(0, "files-dir", &opt_files_dir, "DIR", "import: where files/ are copied"),
 	KF_OPT_END_,
 };
-
-/* Do two Docker-style references name the same repository and tag/digest? */
-static bool same_image(const char *a, const char *b)
-{
-	struct kf_oci_ref ra, rb;
-	struct kf_err e;
-	bool same = false;
-
-	if (kf_oci_ref_parse(&ra, a, &e) != 0)
-		return false;
-	if (kf_oci_ref_parse(&rb, b, &e) == 0) {
-		same = strcmp(ra.repo, rb.repo) == 0 &&
-		       strcmp(kf_oci_ref_reference(&ra), kf_oci_ref_reference(&rb)) == 0;
-		kf_oci_ref_free(&rb);
-	}
-	kf_oci_ref_free(&ra);
-	return same;
-}
-
-/* The offline prep will insist on every image of the pinned release (k3s-images.txt) and of the
- * add-ons: a release image (or the pinned pause image) the list lacks is added, as prep mirrors
- * them unlisted; an add-on image it lacks is refused, naming them. */
-static int check_covers_release(const struct kf_config *cfg, const char *out_dir,
-				struct kf_image_list *l, struct kf_err *err)
-{
-	const char *const *addon = kf_addon_images(cfg);
-	char **k3s = NULL;
-	size_t n_k3s = 0, n_missing = 0;
-	struct kf_buf b = KF_BUF_INIT;
-	int r;
-
-	if ((r = kf_artifacts_images(&k3s, &n_k3s, out_dir, err)) != 0)
-		return r;
-	for (size_t i = 0; i < n_k3s || addon[i - n_k3s]; i++) {
-		const char *want = i < n_k3s ? k3s[i] : addon[i - n_k3s];
-		bool have = false;
-		for (size_t k = 0; k < l->n && !have; k++)
-			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source, want);
-		if (!have && i < n_k3s && kf_image_list_add(l, want, NULL) != 0) {
-			r = kf_err_set(err, KF_ENOMEM, "out of memory");
-			break;
-		}
-		if (!have && i >= n_k3s)
-			kf_buf_printf(&b, "%s%s", n_missing++ ? ", " : "", want);
-	}
-	/* prep mirrors a pinned pause image from the configuration the same way */
-	if (!r && cfg->k3s.pause_image && *cfg->k3s.pause_image) {
-		bool have = false;
-		for (size_t k = 0; k < l->n && !have; k++)
-			have = same_image(l->v[k].target ? l->v[k].target : l->v[k].source,
-					  cfg->k3s.pause_image);
-		if (!have && kf_image_list_add(l, cfg->k3s.pause_image, NULL) != 0)
-			r = kf_err_set(err, KF_ENOMEM, "out of memory");
-	}
-	if (!r && n_missing)
-		r = kf_err_set(err, KF_ENOTFOUND,
-			       "the bundle would lack %zu image%s the cluster needs: %s; add %s to the "
-			       "image list (images.list) and export again", n_missing,
-			       n_missing == 1 ? "" : "s", kf_buf_str(&b),
-			       n_missing == 1 ? "it" : "them");
-	kf_buf_free(&b);
-	kf_artifacts_images_free(k3s);
-	return r;
-}
-
-/* The verified k3s release files (fetched into <out>/artifacts as prep does, or reused) as
- * bundle files; *rep owns the paths. */
-static int add_artifacts(struct kf_ctx *ctx, const struct kf_config *cfg,
-			 struct kf_artifacts_report *rep, struct kf_bundle_file **files, size_t *n,
-			 struct kf_err *err)
-{
-	struct kf_artifacts_opts ao = { 0 };
-	struct kf_bundle_file *nf;
-	int r;
-
-	if ((r = kf_ctx_lock(ctx)) != 0)
-		return r;
-	if ((r = kf_artifacts_ensure(cfg, ctx->out_dir, &ao, rep, err)) != 0)
-		return kf_err_wrap(err, "bundle: the k3s release files (--no-artifacts leaves them "
-					"out)");
-	for (int k = 0; k < KF_ARTIFACT_COUNT; k++) {
-		if (!rep->items[k].wanted)
-			continue;
-		if (!(nf = realloc(*files, (*n + 1) * sizeof(*nf))))
-			return kf_err_set(err, KF_ENOMEM, "out of memory");
-		*files = nf;
-		nf[*n].name = rep->items[k].name;
-		nf[*n].path = rep->items[k].path;
-		(*n)++;
-	}
-	return 0;
-}
 
 static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv)
 {
@@ -194,9 +103,10 @@ static int do_export(struct kf_ctx *ctx, const char *file, int npos, char **argv
 	}
 	n_files = (size_t)opt_file.n;
 	if (from_config && !opt_no_artifacts) {
-		if ((r = kf_ctx_config(ctx, &cfg)) != 0 ||
-		    (r = add_artifacts(ctx, cfg, &rep, &files, &n_files, &ctx->err)) != 0 ||
-		    (r = check_covers_release(cfg, ctx->out_dir, &l, &ctx->err)) != 0)
+		/* the artifacts step writes <out>/artifacts: hold the directory */
+		if ((r = kf_ctx_config(ctx, &cfg)) != 0 || (r = kf_ctx_lock(ctx)) != 0 ||
+		    (r = kf_lab_bundle_artifacts(&ctx->lab, &rep, &files, &n_files, &ctx->err)) != 0 ||
+		    (r = kf_lab_bundle_complete(&ctx->lab, &l, &ctx->err)) != 0)
 			goto out;
 	}
 	mo.from = opt_from ? opt_from : (cfg ? cfg->images.source_registry : NULL);

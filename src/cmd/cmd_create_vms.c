@@ -28,15 +28,15 @@ static int create_vms_cmd(struct kf_ctx *ctx, int argc, char **argv)
 
 const struct kf_cmd kf_cmd_create_vms = {
 	.name = "create-vms",
-	.summary = "create one VM per node from the ISOs and start them all in parallel",
+	.summary = "create one VM per node (VMware or QEMU) and start them all in parallel",
 	.usage = "k3sforge [-c FILE] [-o DIR] create-vms [--force] [--yes]",
 	.description =
 		"Needs <out>/iso/installer.iso (image mode, guest.image: <out>/iso/payload.iso) and\n"
 		"<out>/iso/seed-<node>.iso (k3sforge build-iso). With hypervisor: qemu each VM is a\n"
 		"daemonized QEMU on a tap in qemu.bridge (docs/qemu.md); image mode makes each disk\n"
 		"from guest.image, grown to nodes[].disk.\n"
-		"Checks the host first (vmrun or QEMU, memory, disk), replaces VMs of the same names that\n"
-		"k3sforge made earlier (stop, unregister, delete their folder), writes each node's\n"
+		"Checks the host first (vmrun or QEMU, memory, disk), replaces VMs of the same names\n"
+		"that k3sforge made earlier (stop, unregister, delete their folder), writes each node's\n"
 		"folder under paths.vm_dir (default <out>/vms): disk, VMX, and a .k3sforge-owned\n"
 		"mark, then starts every VM at once (nogui). Folders k3sforge did not make are never\n"
 		"touched; --force replaces an unmarked folder only when it holds just this node's VM.\n"

@@ -155,9 +155,9 @@ const struct kf_cmd kf_cmd_up = {
 		"stage and every later one; --force runs them all.\n"
 		"Before the first stage runs, every host check of every stage it will run is made:\n"
 		"the registry program and the offline sources (prep), the Ubuntu ISO or guest.image\n"
-		"(build-iso), the hypervisor's checks: memory, disk, WSL and its programs -- vmrun,\n"
-		"or QEMU and its accelerator (create-vms; a VMnet or bridge that does not look right\n"
-		"only warns). All failures are listed at once with their fixes and\n"
+		"(build-iso), the hypervisor -- vmrun and the Workstation version, or QEMU, its\n"
+		"accelerator and the bridge -- memory, disk and WSL (create-vms; a VMware VMnet that\n"
+		"does not look right only warns). All failures are listed at once with their fixes and\n"
 		"nothing is downloaded or changed (vmware.host_checks: warn goes on). --artifacts-from,\n"
 		"--from-bundle, --ca-bundle and --ubuntu-iso are handed to prep and build-iso, so an\n"
 		"offline run needs no other command.",

@@ -109,7 +109,7 @@ int kf_cmd_unknown_verb(struct kf_ctx *ctx, const char *cmd, const char *word,
 
 int kf_cmd_set_ubuntu_iso(struct kf_ctx *ctx, const char *path)
 {
-	struct kf_config *cfg;
+	struct kf_config *cfg = NULL;
 	char *iso;
 	int r;
 

@@ -253,3 +253,12 @@ void kf_imageref_full(const struct kf_imageref *r, char *out, size_t size)
 	snprintf(out, size, "%s/%s%s%s%s%s", r->domain, r->path, r->tag[0] ? ":" : "", r->tag,
 		 r->digest[0] ? "@" : "", r->digest);
 }
+
+bool kf_imageref_same_in_lab(const char *a, const char *b)
+{
+	struct kf_imageref ra, rb;
+
+	return kf_imageref_parse(a, &ra, NULL, NULL, 0) == 0 &&
+	       kf_imageref_parse(b, &rb, NULL, NULL, 0) == 0 && strcmp(ra.path, rb.path) == 0 &&
+	       strcmp(ra.tag, rb.tag) == 0 && strcmp(ra.digest, rb.digest) == 0;
+}

@@ -141,7 +141,6 @@ int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
 					  cfg->guest.image);
 		return 0;
 	}
-
 	if (!p || !*p)
 		return kf_err_set(err, KF_ECONFIG,
 				  "paths.ubuntu_iso is not set: download "
@@ -324,7 +323,7 @@ static int build_seed(const struct kf_node_recipe *rc, bool image, const char *r
 /* One node's seed ISO for the pool. */
 struct seed_job {
 	struct kf_node_recipe *rc;
-	bool image;               /* image mode (guest.image) */
+	bool image;                /* image mode (guest.image) */
 	char *render_dir;
 	const char *iso_dir;
 	bool rebuild;             /* build-iso --force */
@@ -565,7 +564,8 @@ static int build_iso_check(struct kf_lab *lab, struct kf_err *err)
 		char rel[300], *p;
 		bool ok;
 		if (i == cfg->n_nodes)
-			snprintf(rel, sizeof(rel), "%s", KF_OUT_BOOT_ISO(cfg));
+			snprintf(rel, sizeof(rel), "%s",
+				 cfg->guest.image ? KF_OUT_PAYLOAD_ISO : KF_OUT_INSTALLER_ISO);
 		else
 			snprintf(rel, sizeof(rel), KF_OUT_SEED_ISO_FMT, cfg->nodes[i].name);
 		p = kf_lab_path(lab, rel);

@@ -12,6 +12,7 @@
 #include "k3sforge/lab.h"
 #include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
+#include "k3sforge/render.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/report.h"
 #include "k3sforge/state.h"
@@ -84,14 +85,14 @@ out:
 	return r;
 }
 
-/* A node's seed ISO, or (node NULL) the CD every node shares: the installer, or in image mode
- * the payload CD. */
+/* A node's seed ISO, or (node NULL) the boot CD every node shares: the installer, or in image
+ * mode the payload CD. */
 static char *iso_path(const struct kf_lab *lab, const char *node)
 {
 	char *rel = NULL, *p;
 
 	if (node ? asprintf(&rel, KF_OUT_SEED_ISO_FMT, node) < 0
-		 : !(rel = strdup(KF_OUT_BOOT_ISO(lab->cfg))))
+		 : !(rel = strdup(lab->cfg->guest.image ? KF_OUT_PAYLOAD_ISO : KF_OUT_INSTALLER_ISO)))
 		return NULL;
 	p = kf_lab_path(lab, rel);
 	free(rel);

@@ -36,21 +36,10 @@ static const char *lab_name(const struct kf_image_ref *ref)
 	return ref->target ? ref->target : ref->source;
 }
 
-/* Do two references name the same image in the lab registry (same repository path and
- * tag/digest; the registry part is dropped there)? */
-static bool same_lab_image(const char *a, const char *b)
-{
-	struct kf_imageref ra, rb;
-
-	return kf_imageref_parse(a, &ra, NULL, NULL, 0) == 0 &&
-	       kf_imageref_parse(b, &rb, NULL, NULL, 0) == 0 && strcmp(ra.path, rb.path) == 0 &&
-	       strcmp(ra.tag, rb.tag) == 0 && strcmp(ra.digest, rb.digest) == 0;
-}
-
 bool kf_prep_image_listed(const struct kf_config *cfg, const char *ref)
 {
 	for (size_t i = 0; i < cfg->images.n_refs; i++)
-		if (same_lab_image(lab_name(&cfg->images.refs[i]), ref))
+		if (kf_imageref_same_in_lab(lab_name(&cfg->images.refs[i]), ref))
 			return true;
 	return false;
 }
@@ -86,7 +75,7 @@ static int mirror_configured(const struct kf_config *cfg, const char *to, const 
 		all[n++].target = cfg->images.refs[i].target;
 	}
 	for (size_t i = 0; i < n_k3s; i++) {
-		if (pause && same_lab_image(pause, k3s[i]))
+		if (pause && kf_imageref_same_in_lab(pause, k3s[i]))
 			pause = NULL;
 		if (!kf_prep_image_listed(cfg, k3s[i])) {
 			all[n++].source = k3s[i];

@@ -154,7 +154,8 @@ int kf_up_preflight(const struct kf_lab *lab, const struct kf_up_run *u, struct 
 	if (pi >= 0 && u->first <= pi && (r = preflight_prep(lab, f)) != 0)
 		return r;
 	if (bi >= 0 && u->first <= bi) {
-		char *installer = kf_lab_path(lab, KF_OUT_BOOT_ISO(lab->cfg));
+		char *installer = kf_lab_path(lab, lab->cfg->guest.image ? KF_OUT_PAYLOAD_ISO
+									 : KF_OUT_INSTALLER_ISO);
 		bool have = installer && kf_fs_exists(installer);
 		struct kf_err e;
 		free(installer);

@@ -123,3 +123,53 @@ int kf_oci_tags(struct kf_oci_registry *r, const char *repo, char ***tags, size_
 	return rc;
 }
 
+int kf_oci_list(struct kf_oci_registry *r, char *const *only, size_t n_only, size_t max_repos,
+		size_t max_tags, struct kf_oci_repo_tags **out, size_t *n, struct kf_err *err)
+{
+	char **repos = NULL;
+	size_t n_repos = 0;
+	struct kf_oci_repo_tags *v;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (n_only == 0 && (rc = kf_oci_catalog(r, &repos, &n_repos, max_repos, err)) != 0)
+		return rc;
+	if (n_only) {
+		for (size_t i = 0; i < n_only && !rc; i++)
+			if (kf_strv_append(&repos, &n_repos, only[i], strlen(only[i])) != 0)
+				rc = kf_err_set(err, KF_ENOMEM, "out of memory");
+		if (rc) {
+			kf_strv_free(repos, n_repos);
+			return rc;
+		}
+	}
+	if (!(v = calloc(n_repos ? n_repos : 1, sizeof(*v)))) {
+		kf_strv_free(repos, n_repos);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n_repos && !rc; i++) {
+		v[i].name = repos[i];
+		repos[i] = NULL;
+		(*n)++;
+		if ((rc = kf_oci_tags(r, v[i].name, &v[i].tags, &v[i].n_tags, max_tags, err)) != 0)
+			kf_err_wrap(err, "repository %s", v[i].name);
+	}
+	kf_strv_free(repos, n_repos);
+	if (rc) {
+		kf_oci_repo_tags_free(v, *n);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void kf_oci_repo_tags_free(struct kf_oci_repo_tags *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		kf_strv_free(v[i].tags, v[i].n_tags);
+	}
+	free(v);
+}

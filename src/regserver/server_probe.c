@@ -3,6 +3,7 @@
  * and stops it). */
 #include "k3sforge/regserver.h"
 
+#include <jansson.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,4 +282,40 @@ int kf_regserver_lab_accepts_pushes(const struct kf_config *cfg, const char *out
 out:
 	kf_regserver_paths_free(&p);
 	return r;
+}
+
+json_t *kf_regserver_status_json(const struct kf_regserver_status *st)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "state", json_string(st->running ? "running" : "stopped"));
+	json_object_set_new(o, "running", json_boolean(st->running));
+	json_object_set_new(o, "healthy", json_boolean(st->healthy));
+	json_object_set_new(o, "serves_our_cert", json_boolean(st->serves_our_cert));
+	json_object_set_new(o, "pid", st->pid ? json_integer(st->pid) : json_null());
+	json_object_set_new(o, "program", st->program[0] ? json_string(st->program) :
+		    json_null());
+	json_object_set_new(o, "url", json_string(st->url));
+	json_object_set_new(o, "probe_url", st->probe_url[0] ? json_string(st->probe_url) :
+		    json_null());
+	json_object_set_new(o, "health_error", st->health_error[0] ?
+		    kf_json_text(st->health_error) : json_null());
+	json_object_set_new(o, "cert_present", json_boolean(st->cert_present));
+	json_object_set_new(o, "cert_days_left", st->cert_present ?
+		    json_integer(st->cert_days_left) : json_null());
+	json_object_set_new(o, "cert_not_after", st->cert_present ?
+		    json_string(st->cert_not_after) : json_null());
+	json_object_set_new(o, "storage_dir", json_string(st->storage_dir));
+	json_object_set_new(o, "storage_bytes", json_integer((json_int_t)st->storage_bytes));
+	json_object_set_new(o, "storage_files", json_integer((json_int_t)st->storage_files));
+	json_object_set_new(o, "read_only", json_boolean(st->read_only));
+	json_object_set_new(o, "delete_enabled", json_boolean(st->delete_enabled));
+	json_object_set_new(o, "push", json_pack("{s:b,s:b,s:o,s:o,s:o}", "running",
+		st->push_running, "healthy", st->push_healthy, "pid",
+		st->push_pid ? json_integer(st->push_pid) : json_null(), "addr",
+		st->push_addr[0] ? json_string(st->push_addr) : json_null(), "health_error",
+		st->push_health_error[0] ? kf_json_text(st->push_health_error) : json_null()));
+	return o;
 }
