@@ -97,8 +97,13 @@ test_kubeconfig_probe_at_the_master_address() {
 	grep -q "server: https://192.168.6.10:6443" "$OUT/kubeconfig"
 }
 
+# `status` with room for TCG on a shared 2-core host: each SSH step may take 20 s (default 3),
+# and an emulated guest's clock may drift a few seconds from the host's in minutes (default
+# 2 s; test_guest_clock_follows_the_registry checks the clock itself, within 30 s).
+STATUS_OPTS=(--timeout 20000 --max-skew 10)
+
 test_status_is_healthy() {
-	kf status >"$WORK/status.log" 2>&1 || { cat "$WORK/status.log"; return 1; }
+	kf status "${STATUS_OPTS[@]}" >"$WORK/status.log" 2>&1 || { cat "$WORK/status.log"; return 1; }
 	# both nodes: powered on, SSH, marker, k3s active, Ready (the stand-in's node list)
 	[ "$(awk '$1 ~ /^k3s-/ && $3 == "on" && $5 == "yes" && $6 == "yes" && $8 == "yes"' \
 		"$WORK/status.log" | wc -l)" -eq 2 ] || { cat "$WORK/status.log"; return 1; }
@@ -179,7 +184,7 @@ test_snapshot_create_and_revert() {
 	[ -n "$(qemu_pids)" ] || { echo "VMs off after revert"; return 1; }
 	for _ in $(seq 30); do ssh_node "$M" true 2>/dev/null && break; sleep 2; done
 	ssh_node "$M" test ! -e /var/lib/after-snapshot || { echo "the revert kept a later file"; return 1; }
-	kf status >"$WORK/status2.log" 2>&1 || { cat "$WORK/status2.log"; return 1; }
+	kf status "${STATUS_OPTS[@]}" >"$WORK/status2.log" 2>&1 || { cat "$WORK/status2.log"; return 1; }
 }
 
 test_up_again_is_a_no_op() {
