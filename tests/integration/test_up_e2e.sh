@@ -36,6 +36,7 @@ SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
 # shellcheck source=tests/lib/e2e_lab.sh
 source "$SRC/tests/lib/e2e_lab.sh"
 
+# shellcheck source=tests/lib/harness.sh
 . "$SRC/tests/lib/harness.sh"
 h_scratch kf-e2e
 work=$H_SCRATCH
