@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "k3sforge/buf.h"
-#include "k3sforge/render.h"
+#include "k3sforge/template.h"
 
 #define GRUB_MAX ((size_t)1024 * 1024)
 

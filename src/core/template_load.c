@@ -1,7 +1,7 @@
 /* Where templates come from: the copies built into the binary (templates/ at build time, see
  * cmake/tools/embed-templates.cmake), or a directory named by K3SFORGE_TEMPLATES for template
  * authors. */
-#include "k3sforge/render.h"
+#include "k3sforge/template.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * (indent, yaml, sh), each safe for any value: nothing a value holds can start a new line,
  * end a quoted or block scalar, or end a shell word. A template is tokenized once into a flat list with matched block ends,
  * then rendered recursively over index ranges against a stack of JSON scopes. */
-#include "k3sforge/render.h"
+#include "k3sforge/template.h"
 
 #include <ctype.h>
 #include <stdint.h>
