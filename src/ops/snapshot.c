@@ -6,6 +6,8 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/fanout.h"
 #include "k3sforge/log.h"
+#include "k3sforge/node.h"
+#include "k3sforge/ssh.h"
 #include "k3sforge/snapshot.h"
 
 struct job {
@@ -278,4 +280,46 @@ void kf_snapshot_nodes_free(struct kf_snap_node *nodes, size_t n)
 		nodes[i].names = NULL;
 		nodes[i].n_names = 0;
 	}
+}
+
+struct resync {
+	const struct kf_config *cfg;
+	const char *out_dir;
+};
+
+static int resync_one(void *arg, size_t i)
+{
+	const struct resync *rs = arg;
+	const struct kf_node *n = &rs->cfg->nodes[i];
+	struct kf_ssh_result res = { 0 };
+	struct kf_ssh *s = NULL;
+	struct kf_err e;
+	int r;
+
+	kf_err_clear(&e);
+	r = kf_node_connect(&s, rs->cfg, n, rs->out_dir, rs->cfg->timeouts.ssh_connect_s * 1000,
+			    NULL, &e);
+	if (r == 0)
+		r = kf_ssh_exec(s, "sudo -n systemctl restart sync-time.service", 60000, 0, &res, &e);
+	if (r == 0 && res.exit_status != 0)
+		r = kf_err_set(&e, KF_EFAIL, "systemctl restart sync-time exited %d",
+			       res.exit_status);
+	if (r)
+		kf_warn("%s: clock not set again after the revert (%s); run `sudo systemctl restart "
+			"sync-time` on it", n->name, e.msg);
+	else
+		kf_info("%s: clock set again (sync-time)", n->name);
+	kf_ssh_result_free(&res);
+	kf_ssh_close(s);
+	return r;
+}
+
+void kf_snapshot_resync_clocks(const struct kf_config *cfg, const struct kf_hv *hv,
+			       const char *out_dir)
+{
+	struct resync rs = { cfg, out_dir };
+
+	if (hv->ops->tools_running)
+		return;
+	kf_each_node(cfg->n_nodes, 0, resync_one, &rs, NULL);
 }
