@@ -31,7 +31,7 @@ int kf_snapshot_run(struct kf_hv *hv, enum kf_snap_op op, const char *name,
 		    struct kf_snap_node *nodes, size_t n, struct kf_err *err);
 /* Checks a snapshot name: 1..64 chars of [A-Za-z0-9._-], not starting with '-'. */
 int kf_snapshot_name_check(const char *name, struct kf_err *err);
-/* The names every node has, in the first node's order (caller frees with kf_hv_strv_free). */
+/* The names every node has, in the first node's order (caller frees with kf_strv_free, strv.h). */
 int kf_snapshot_common(const struct kf_snap_node *nodes, size_t n, char ***out, size_t *n_out);
 /* Does this node have the snapshot? */
 bool kf_snapshot_node_has(const struct kf_snap_node *node, const char *name);

@@ -9,6 +9,7 @@
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
 #include "k3sforge/snapshot.h"
+#include "k3sforge/strv.h"
 
 extern const struct kf_cmd kf_cmd_snapshot;
 
@@ -130,7 +131,7 @@ static int print_list(struct kf_snap_node *nodes, size_t n)
 	}
 	fflush(stdout);
 	json_decref(ev);
-	kf_hv_strv_free(common, nc);
+	kf_strv_free(common, nc);
 	return 0;
 }
 

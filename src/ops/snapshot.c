@@ -9,6 +9,7 @@
 #include "k3sforge/node.h"
 #include "k3sforge/ssh.h"
 #include "k3sforge/snapshot.h"
+#include "k3sforge/strv.h"
 
 struct job {
 	struct kf_hv *hv;
@@ -34,7 +35,7 @@ static void *job_main(void *arg)
 		j->node->rc = j->hv->ops->snapshot_delete(j->hv, j->node->node, j->name, &e);
 		break;
 	case KF_SNAP_LIST:
-		kf_hv_strv_free(j->node->names, j->node->n_names);
+		kf_strv_free(j->node->names, j->node->n_names);
 		j->node->names = NULL;
 		j->node->n_names = 0;
 		j->node->rc = j->hv->ops->snapshot_list(j->hv, j->node->node, &j->node->names,
@@ -130,7 +131,7 @@ int kf_snapshot_common(const struct kf_snap_node *nodes, size_t n, char ***out, 
 		if (!everywhere)
 			continue;
 		if (!(list[count] = strdup(nodes[0].names[i]))) {
-			kf_hv_strv_free(list, count);
+			kf_strv_free(list, count);
 			return KF_ENOMEM;
 		}
 		count++;
@@ -276,7 +277,7 @@ out:
 void kf_snapshot_nodes_free(struct kf_snap_node *nodes, size_t n)
 {
 	for (size_t i = 0; nodes && i < n; i++) {
-		kf_hv_strv_free(nodes[i].names, nodes[i].n_names);
+		kf_strv_free(nodes[i].names, nodes[i].n_names);
 		nodes[i].names = NULL;
 		nodes[i].n_names = 0;
 	}

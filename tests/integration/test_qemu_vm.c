@@ -26,6 +26,7 @@
 #include "k3sforge/proc.h"
 #include "k3sforge/qemu.h"
 #include "k3sforge/vmfolder.h"
+#include "k3sforge/strv.h"
 
 #define NODE "k3s-master1"
 
@@ -128,7 +129,7 @@ static void names_are(const char *const *want, size_t n)
 	assert_int_equal(got, n);
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal(names[i], want[i]);
-	kf_hv_strv_free(names, got);
+	kf_strv_free(names, got);
 }
 
 /* A call that must succeed; it reports into E. */
