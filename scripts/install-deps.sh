@@ -42,6 +42,7 @@ test_pkgs=(
   util-linux python3 openssl      # flock, test servers, fault proxy, JSON checks, test CAs
   qemu-system-x86 ovmf            # boot the remastered installer fixture (BIOS + UEFI)
   mmdebstrap e2fsprogs            # guest tier: the Debian 12 test guest image (tests/guest/lib/image.sh)
+  fdisk                           # guest tier: sfdisk for the bootable image disk (lib/disk.sh)
   zsh fish man-db                 # the generated completions parse (zsh -n, fish -n), man -l
   # sanitizers and fuzzing
   clang

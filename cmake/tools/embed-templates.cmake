@@ -1,6 +1,6 @@
 # Build-time script (cmake -P): writes a C source that holds every file under KF_TEMPLATES_DIR
 # (recursively) as a byte array plus its length, and a table {path relative to the dir, data,
-# length} sorted by path, returned by kf_tpl_embedded() (include/k3sforge/render.h). Each array
+# length} sorted by path, returned by kf_tpl_embedded() (include/k3sforge/template.h). Each array
 # carries one extra NUL after the file's bytes (not counted in the length) so it can be used as
 # a C string. The bytes are copied exactly (file(READ ... HEX)): no newline added or removed.
 # Usage: cmake -DKF_TEMPLATES_DIR=DIR -DKF_OUTPUT=FILE.c -P embed-templates.cmake
@@ -40,7 +40,7 @@ endforeach()
 
 set(src "/* Generated at build time by cmake/tools/embed-templates.cmake from templates/.\n")
 string(APPEND src " * Do not edit: edit templates/ and rebuild. */\n")
-string(APPEND src "#include <stddef.h>\n\n#include \"k3sforge/render.h\"\n\n")
+string(APPEND src "#include <stddef.h>\n\n#include \"k3sforge/template.h\"\n\n")
 string(APPEND src "${arrays}")
 string(APPEND src "static const struct kf_tpl_file tpl_files[${i}] = {\n${table}};\n\n")
 string(APPEND src "const struct kf_tpl_file *kf_tpl_embedded(size_t *n)\n{\n")

@@ -149,7 +149,5 @@ int kf_hv_assign_macs(char (*out)[KF_HV_MAC_LEN + 1], const char *cluster,
  * thin-provision disks on purpose (and the orchestration benchmark's 30 nodes). Returns what
  * asked for it (for the message), or NULL to enforce. */
 const char *kf_host_checks_warn_only(const struct kf_config *cfg);
-/* Frees a list of names from snapshot_list. */
-void kf_hv_strv_free(char **v, size_t n);
 
 #endif

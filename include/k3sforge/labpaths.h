@@ -68,7 +68,7 @@
 
 /* On a node: the markers node-prep and the bootstrap units write (under KF_MARKER_DIR), and the
  * units. A completion marker means done; the others are progress, never completion. */
-#define KF_MARKER_DIR "/var/lib/"
+#define KF_MARKER_DIR "/var/lib"
 #define KF_MARKER_ISO_COPY "iso-copy-complete"
 #define KF_MARKER_CLOUD_INIT "cloud-init-complete"
 #define KF_MARKER_HOSTNAME "hostname-set"
@@ -78,8 +78,8 @@
 #define KF_MARKER_SYSCTL "sysctl-applied"
 #define KF_MARKER_CA_CERTS "ca-certificates-updated"
 #define KF_MARKER_SYNC_TIME "sync-time-enabled"
-#define KF_MARKER_MASTER KF_MARKER_DIR "k3s-bootstrap.done"
-#define KF_MARKER_WORKER KF_MARKER_DIR "k3s-agent-bootstrap.done"
+#define KF_MARKER_MASTER KF_MARKER_DIR "/k3s-bootstrap.done"
+#define KF_MARKER_WORKER KF_MARKER_DIR "/k3s-agent-bootstrap.done"
 
 #define KF_UNIT_BOOTSTRAP_MASTER "k3s-bootstrap"
 #define KF_UNIT_BOOTSTRAP_WORKER "k3s-agent-bootstrap"

@@ -83,7 +83,5 @@ int kf_mirror_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
  * naming the first missing ones otherwise, another KF_E* when the registry can't be asked. */
 int kf_mirror_verify_present(const char *to, const char *to_ca, const char *const *refs, size_t n,
 			     char ***missing, size_t *n_missing, struct kf_err *err);
-/* kf_strv_free under its old name, for ops/status.c until it moves (issue #16). */
-void kf_mirror_strv_free(char **v, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "k3sforge/config.h"
 #include "k3sforge/err.h"
 #include "k3sforge/hypervisor.h"
 
@@ -30,10 +31,16 @@ int kf_snapshot_run(struct kf_hv *hv, enum kf_snap_op op, const char *name,
 		    struct kf_snap_node *nodes, size_t n, struct kf_err *err);
 /* Checks a snapshot name: 1..64 chars of [A-Za-z0-9._-], not starting with '-'. */
 int kf_snapshot_name_check(const char *name, struct kf_err *err);
-/* The names every node has, in the first node's order (caller frees with kf_hv_strv_free). */
+/* The names every node has, in the first node's order (caller frees with kf_strv_free, strv.h). */
 int kf_snapshot_common(const struct kf_snap_node *nodes, size_t n, char ***out, size_t *n_out);
 /* Does this node have the snapshot? */
 bool kf_snapshot_node_has(const struct kf_snap_node *node, const char *name);
+/* After a revert each guest's clock is where it was when the snapshot was taken. VMware Tools
+ * set it again (tools.syncTime); on a hypervisor without guest tools (QEMU: tools_running NULL)
+ * every node's recipe sync-time unit runs again over SSH, all nodes at once. A node that cannot
+ * be reached is warned about (with the command to run), not failed: the revert itself is done. */
+void kf_snapshot_resync_clocks(const struct kf_config *cfg, const struct kf_hv *hv,
+			       const char *out_dir);
 /* Frees the per-node lists. */
 void kf_snapshot_nodes_free(struct kf_snap_node *nodes, size_t n);
 

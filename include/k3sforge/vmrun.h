@@ -105,7 +105,7 @@ int kf_vmrun_start(struct kf_vmrun *v, const char *vmx, bool gui, struct kf_err 
 /* Stops (hard or soft); a VM that is not running counts as stopped. */
 int kf_vmrun_stop(struct kf_vmrun *v, const char *vmx, bool hard, struct kf_err *err);
 int kf_vmrun_reset(struct kf_vmrun *v, const char *vmx, bool hard, struct kf_err *err);
-/* Running VMs as vmrun prints them (caller frees with kf_vmrun_strv_free). */
+/* Running VMs as vmrun prints them (caller frees with kf_strv_free, strv.h). */
 int kf_vmrun_list(struct kf_vmrun *v, char ***paths, size_t *n, struct kf_err *err);
 /* Is this VMX among the running VMs? (compares translated, absolute paths; case-insensitive
  * for Windows paths) */
@@ -139,7 +139,6 @@ int kf_vmrun_read_variable(struct kf_vmrun *v, const char *vmx, const char *kind
 			   const char *name, char **value, struct kf_err *err);
 /* kf_strv_free under its old name, for the stages that still call it (they move to the
  * hypervisor interface, issue #16). */
-void kf_vmrun_strv_free(char **v, size_t n);
 
 /* The Workstation product version ("17.6.1"), which vmrun's banner does not give (vmrun has
  * said 1.17.0 since Workstation 14). Linux: `vmware -v` next to vmrun or in PATH ("VMware

@@ -8,8 +8,8 @@
 #include "k3sforge/cmd.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
-#include "k3sforge/node.h"
 #include "k3sforge/snapshot.h"
+#include "k3sforge/strv.h"
 
 extern const struct kf_cmd kf_cmd_snapshot;
 
@@ -24,40 +24,6 @@ static const struct kf_opt snapshot_opts[] = {
 /* Reverting loses everything every node did since the snapshot: asked on a terminal, refused
  * elsewhere unless --yes. Only once every node has the snapshot (else the revert itself refuses,
  * naming the nodes, without a question first). */
-/* After a revert to a live snapshot each guest's clock is where it was when the snapshot was
- * taken. VMware Tools set it again (tools.syncTime); a hypervisor without guest tools (QEMU:
- * tools_running NULL) gets the recipe's own sync-time run again over SSH. A node that cannot
- * be reached is warned about, not failed: the revert itself is done. */
-static void resync_clocks(const struct kf_config *cfg, const struct kf_hv *hv,
-			  const char *out_dir)
-{
-	if (hv->ops->tools_running)
-		return;
-	for (size_t i = 0; i < cfg->n_nodes; i++) {
-		const struct kf_node *n = &cfg->nodes[i];
-		struct kf_ssh_result res = { 0 };
-		struct kf_ssh *s = NULL;
-		struct kf_err e;
-		int r;
-
-		kf_err_clear(&e);
-		r = kf_node_connect(&s, cfg, n, out_dir, cfg->timeouts.ssh_connect_s * 1000, NULL, &e);
-		if (r == 0)
-			r = kf_ssh_exec(s, "sudo -n systemctl restart sync-time.service", 60000, 0,
-					&res, &e);
-		if (r == 0 && res.exit_status != 0)
-			r = kf_err_set(&e, KF_EFAIL, "systemctl restart sync-time exited %d",
-				       res.exit_status);
-		if (r)
-			kf_warn("%s: clock not set again after the revert (%s); run `sudo systemctl "
-				"restart sync-time` on it", n->name, e.msg);
-		else
-			kf_info("%s: clock set again (sync-time)", n->name);
-		kf_ssh_result_free(&res);
-		kf_ssh_close(s);
-	}
-}
-
 static int confirm_revert(struct kf_hv *hv, const struct kf_snap_node *nodes, size_t n,
 			  const char *name, struct kf_err *err)
 {
@@ -165,7 +131,7 @@ static int print_list(struct kf_snap_node *nodes, size_t n)
 	}
 	fflush(stdout);
 	json_decref(ev);
-	kf_hv_strv_free(common, nc);
+	kf_strv_free(common, nc);
 	return 0;
 }
 
@@ -230,7 +196,7 @@ static int snapshot_run(struct kf_ctx *ctx, int argc, char **argv)
 		goto out;
 	r = kf_snapshot_run(hv, op, name, nodes, n, &ctx->err);
 	if (op == KF_SNAP_REVERT && r == 0)
-		resync_clocks(cfg, hv, ctx->out_dir);
+		kf_snapshot_resync_clocks(cfg, hv, ctx->out_dir);
 	if (op == KF_SNAP_LIST) {
 		if (r == 0 && (r = print_list(nodes, n)) != 0)
 			goto nomem;

@@ -121,12 +121,6 @@ int kf_hv_host_checks(struct kf_findings *out, const struct kf_config *cfg, cons
 	return ops->host_checks(out, cfg, vm_dir, what);
 }
 
-void kf_hv_strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
 
 int kf_hv_assign_macs(char (*out)[KF_HV_MAC_LEN + 1], const char *cluster,
 		      const char *const *names, const char *const *given, size_t n,

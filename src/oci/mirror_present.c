@@ -66,7 +66,3 @@ out:
 	return rc;
 }
 
-void kf_mirror_strv_free(char **v, size_t n)
-{
-	kf_strv_free(v, n);
-}

@@ -308,7 +308,7 @@ static void markers_cmd(struct kf_buf *c, const struct kf_node *n)
 {
 	kf_buf_puts(c, "for f in");
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
-		kf_buf_printf(c, " " KF_MARKER_DIR "%s", markers[i].name);
+		kf_buf_printf(c, " " KF_MARKER_DIR "/%s", markers[i].name);
 	kf_buf_printf(c, " %s; do test -e \"$f\" && echo \"$f\"; done; true",
 		      kf_role_marker(n->role));
 }
@@ -468,7 +468,7 @@ static void *node_main(void *arg)
 						    "up with its images";
 			bool present = false;
 			if (name)
-				snprintf(path, sizeof(path), KF_MARKER_DIR "%s", name);
+				snprintf(path, sizeof(path), KF_MARKER_DIR "/%s", name);
 			else
 				snprintf(path, sizeof(path), "%s", kf_role_marker(n->role));
 			for (const char *p = o.text; p && *p && !present;) {

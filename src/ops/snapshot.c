@@ -6,7 +6,10 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/fanout.h"
 #include "k3sforge/log.h"
+#include "k3sforge/node.h"
+#include "k3sforge/ssh.h"
 #include "k3sforge/snapshot.h"
+#include "k3sforge/strv.h"
 
 struct job {
 	struct kf_hv *hv;
@@ -32,7 +35,7 @@ static void *job_main(void *arg)
 		j->node->rc = j->hv->ops->snapshot_delete(j->hv, j->node->node, j->name, &e);
 		break;
 	case KF_SNAP_LIST:
-		kf_hv_strv_free(j->node->names, j->node->n_names);
+		kf_strv_free(j->node->names, j->node->n_names);
 		j->node->names = NULL;
 		j->node->n_names = 0;
 		j->node->rc = j->hv->ops->snapshot_list(j->hv, j->node->node, &j->node->names,
@@ -128,7 +131,7 @@ int kf_snapshot_common(const struct kf_snap_node *nodes, size_t n, char ***out, 
 		if (!everywhere)
 			continue;
 		if (!(list[count] = strdup(nodes[0].names[i]))) {
-			kf_hv_strv_free(list, count);
+			kf_strv_free(list, count);
 			return KF_ENOMEM;
 		}
 		count++;
@@ -274,8 +277,50 @@ out:
 void kf_snapshot_nodes_free(struct kf_snap_node *nodes, size_t n)
 {
 	for (size_t i = 0; nodes && i < n; i++) {
-		kf_hv_strv_free(nodes[i].names, nodes[i].n_names);
+		kf_strv_free(nodes[i].names, nodes[i].n_names);
 		nodes[i].names = NULL;
 		nodes[i].n_names = 0;
 	}
+}
+
+struct resync {
+	const struct kf_config *cfg;
+	const char *out_dir;
+};
+
+static int resync_one(void *arg, size_t i)
+{
+	const struct resync *rs = arg;
+	const struct kf_node *n = &rs->cfg->nodes[i];
+	struct kf_ssh_result res = { 0 };
+	struct kf_ssh *s = NULL;
+	struct kf_err e;
+	int r;
+
+	kf_err_clear(&e);
+	r = kf_node_connect(&s, rs->cfg, n, rs->out_dir, rs->cfg->timeouts.ssh_connect_s * 1000,
+			    NULL, &e);
+	if (r == 0)
+		r = kf_ssh_exec(s, "sudo -n systemctl restart sync-time.service", 60000, 0, &res, &e);
+	if (r == 0 && res.exit_status != 0)
+		r = kf_err_set(&e, KF_EFAIL, "systemctl restart sync-time exited %d",
+			       res.exit_status);
+	if (r)
+		kf_warn("%s: clock not set again after the revert (%s); run `sudo systemctl restart "
+			"sync-time` on it", n->name, e.msg);
+	else
+		kf_info("%s: clock set again (sync-time)", n->name);
+	kf_ssh_result_free(&res);
+	kf_ssh_close(s);
+	return r;
+}
+
+void kf_snapshot_resync_clocks(const struct kf_config *cfg, const struct kf_hv *hv,
+			       const char *out_dir)
+{
+	struct resync rs = { cfg, out_dir };
+
+	if (hv->ops->tools_running)
+		return;
+	kf_each_node(cfg->n_nodes, 0, resync_one, &rs, NULL);
 }

@@ -23,6 +23,7 @@
 #include "k3sforge/ssh.h"
 #include "k3sforge/status.h"
 #include "k3sforge/yaml.h"
+#include "k3sforge/strv.h"
 
 #define KUBECONFIG_MAX (1u << 20)
 
@@ -510,7 +511,7 @@ void kf_status_free(struct kf_status *st)
 	if (!st)
 		return;
 	free(st->nodes);
-	kf_mirror_strv_free(st->registry.missing, st->registry.n_missing);
+	kf_strv_free(st->registry.missing, st->registry.n_missing);
 	for (size_t i = 0; i < st->n_problems; i++)
 		free(st->problems[i]);
 	free(st->problems);

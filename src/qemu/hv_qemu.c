@@ -603,6 +603,51 @@ static int qemu_detach_media(struct kf_hv *hv, const char *node, struct kf_err *
 	return r;
 }
 
+/* finalize without a restart: each CD taken out of the running VM over QMP -- the tray opened
+ * with force (the guest may hold it locked: qapi/block.json BlockdevOpenTray), the medium
+ * removed (blockdev-remove-medium), its block nodes deleted so QEMU lets go of the ISO file --
+ * and out of the definition, so the next start has none either. */
+static int qemu_detach_media_live(struct kf_hv *hv, const char *node, struct kf_err *err)
+{
+	struct kf_hv_qemu *q = KF_QEMU(hv);
+	struct kf_qemu_def d;
+	struct kf_qmp *m = NULL;
+	int r;
+
+	if ((r = kf_qemu_def_load(q, node, &d, err)) != 0)
+		return r;
+	if (d.n_media && (r = kf_qemu_qmp(q, node, &m, err)) != 0)
+		goto out;
+	for (size_t i = 0; i < d.n_media && !r; i++) {
+		char id[32], fmt[32], file[32];
+
+		snprintf(id, sizeof(id), "cdrom%zu", i);
+		snprintf(fmt, sizeof(fmt), "cd%zu", i);
+		snprintf(file, sizeof(file), "cd%zu-file", i);
+		if ((r = kf_qmp_exec(m, "blockdev-open-tray",
+				     json_pack("{s:s,s:b}", "id", id, "force", 1), NULL, err)) != 0 ||
+		    (r = kf_qmp_exec(m, "blockdev-remove-medium", json_pack("{s:s}", "id", id),
+				     NULL, err)) != 0 ||
+		    (r = kf_qmp_exec(m, "blockdev-del", json_pack("{s:s}", "node-name", fmt), NULL,
+				     err)) != 0 ||
+		    (r = kf_qmp_exec(m, "blockdev-del", json_pack("{s:s}", "node-name", file), NULL,
+				     err)) != 0)
+			kf_err_wrap(err, "%s: taking %s out", node, d.media[i]);
+	}
+	if (r == 0) {
+		for (size_t i = 0; i < d.n_media; i++) {
+			free(d.media[i]);
+			d.media[i] = NULL;
+		}
+		d.n_media = 0;
+		r = def_save(q, &d, err);
+	}
+out:
+	kf_qmp_close(m);
+	kf_qemu_def_free(&d);
+	return r;
+}
+
 static int qemu_remove(struct kf_hv *hv, const char *node, struct kf_err *err)
 {
 	struct kf_hv_qemu *q = KF_QEMU(hv);
@@ -645,6 +690,7 @@ const struct kf_hv_ops kf_hv_qemu_ops = {
 	.wait_released = qemu_wait_released,
 	.media_attached = qemu_media_attached,
 	.detach_media = qemu_detach_media,
+	.detach_media_live = qemu_detach_media_live,
 	.tools_running = NULL,   /* no guest tools: `wait` goes by SSH */
 	.guest_ip = NULL,
 	.snapshot_list = kf_qemu_snapshot_list,

@@ -301,9 +301,10 @@ char **kf_qemu_argv(const struct kf_qemu_def *d, const char *binary, const char 
 		add(&a, strdup("-blockdev"));
 		addf(&a, "driver=raw,file=cd%zu-file,node-name=cd%zu,read-only=on", i, i);
 		add(&a, strdup("-device"));
-		/* the pc machine's IDE: two buses, two units each */
-		addf(&a, "ide-cd,drive=cd%zu,bus=ide.%zu,unit=%zu,bootindex=%zu", i, i / 2, i % 2,
-		     i + 2);
+		/* the pc machine's IDE: two buses, two units each; the id names the drive to
+		 * QMP (detach_media_live ejects by it) */
+		addf(&a, "ide-cd,id=cdrom%zu,drive=cd%zu,bus=ide.%zu,unit=%zu,bootindex=%zu", i, i,
+		     i / 2, i % 2, i + 2);
 	}
 	add(&a, strdup("-netdev"));
 	if (net->tap) {

@@ -586,6 +586,15 @@ static json_t *base_data(const struct kf_config *cfg, const struct kf_recipe_inp
 	boot = json_pack("{s:s, s:s}", "name", kf_role_unit(node->role), "marker",
 			 kf_role_marker(node->role));
 	json_object_set_new(d, "bootstrap", boot);
+	/* the progress markers node-prep and the installer write, named where wait and doctor
+	 * read them (labpaths.h) */
+	json_object_set_new(d, "markers",
+			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dir",
+				      KF_MARKER_DIR, "iso_copy", KF_MARKER_ISO_COPY, "cloud_init",
+				      KF_MARKER_CLOUD_INIT, "hostname", KF_MARKER_HOSTNAME, "timezone",
+				      KF_MARKER_TIMEZONE, "swap", KF_MARKER_SWAP, "modules",
+				      KF_MARKER_MODULES, "sysctl", KF_MARKER_SYSCTL, "ca_certs",
+				      KF_MARKER_CA_CERTS, "sync_time", KF_MARKER_SYNC_TIME));
 	/* KubeSphere is installed by the master only */
 	json_object_set_new(d, "kubesphere", json_boolean(cfg->addons.kubesphere && is_master));
 	if (cfg->addons.kubesphere && is_master) {

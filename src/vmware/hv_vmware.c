@@ -18,6 +18,7 @@
 #include "k3sforge/vmlab.h"
 #include "k3sforge/vmrun.h"
 #include "k3sforge/vmx.h"
+#include "k3sforge/strv.h"
 
 /* Per getGuestIPAddress -wait call: vagrant's bound (driver/base.rb:599). */
 #define GUEST_IP_WAIT_S 10
@@ -105,7 +106,7 @@ static void vmw_close(struct kf_hv *hv)
 
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
-	kf_vmrun_strv_free(w->paths, w->n_paths);
+	kf_strv_free(w->paths, w->n_paths);
 	kf_vmrun_free(w->v);
 	free(w);
 }
@@ -300,11 +301,11 @@ static int vmw_running(struct kf_hv *hv, const char *node, double not_before, bo
 		kf_err_clear(&le);
 		r = kf_vmrun_list(w->v, &paths, &n, &le);
 		pthread_mutex_lock(&w->mu);
-		kf_vmrun_strv_free(w->paths, w->n_paths);
+		kf_strv_free(w->paths, w->n_paths);
 		w->paths = paths;
 		w->n_paths = r == 0 ? n : 0;
 		if (r != 0 && paths) {
-			kf_vmrun_strv_free(paths, n);
+			kf_strv_free(paths, n);
 			w->paths = NULL;
 		}
 		paths = NULL;

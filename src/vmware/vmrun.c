@@ -30,10 +30,6 @@ static const char *const wsl_dirs[] = {
 	"/mnt/c/Program Files/VMware/VMware Workstation",
 };
 
-void kf_vmrun_strv_free(char **v, size_t n)
-{
-	kf_strv_free(v, n);
-}
 
 void kf_vmrun_free(struct kf_vmrun *v)
 {
@@ -473,7 +469,7 @@ int kf_vmrun_is_running(struct kf_vmrun *v, const char *vmx, bool *running, stru
 	if ((r = kf_vmrun_list(v, &paths, &n, err)) == 0)
 		for (size_t i = 0; i < n && !*running; i++)
 			*running = same_vm_path(v, paths[i], tv);
-	kf_vmrun_strv_free(paths, n);
+	kf_strv_free(paths, n);
 	free(tv);
 	return r;
 }

@@ -17,7 +17,7 @@ CC=${CC:-clang}
 SRCS=(src/core/config_yaml.c src/core/config_load.c src/core/config_values.c
       src/core/config_sections.c src/core/config_checks.c src/core/config_show.c
       src/core/config_default.c src/core/imageref.c src/core/digest.c src/core/opt.c
-      src/core/fs.c src/core/err.c src/core/buf.c)
+      src/core/fs.c src/core/err.c src/core/buf.c src/core/strv.c)
 # shellcheck disable=SC2046
 "$CC" -std=c11 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc/core \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -9,7 +9,7 @@ trap 'rm -rf "$out"' EXIT
 read -r -a libs <<<"$(pkg-config --cflags --libs jansson libcrypto)"
 clang -g -O1 -std=c11 -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -I"$here/include" \
-	"$here/tests/fuzz/fuzz_template.c" "$here/src/render/template.c" "$here/src/core/buf.c" \
+	"$here/tests/fuzz/fuzz_template.c" "$here/src/core/template.c" "$here/src/core/buf.c" \
 	"$here/src/core/err.c" "$here/src/core/fs.c" \
 	"${libs[@]}" -o "$out/fuzz_template"
 mkdir -p "$out/corpus"

@@ -29,19 +29,10 @@ fi
 source "$KF_SOURCE_DIR/tests/guest/lib/qemu_lab.sh"
 ql_setup || exit 1
 
-FAILED=0
-RAN=0
-check() { # one behaviour per function, run in a subshell, reported
-	local out
-	RAN=$((RAN + 1))
-	if out=$("$1" 2>&1); then
-		echo "ok   $1"
-	else
-		echo "FAIL $1"
-		printf '%s\n' "$out" | sed 's/^/     /'
-		FAILED=$((FAILED + 1))
-	fi
-}
+# the shared harness (check, h_summary); its exit trap takes over qemu_lab's, which it runs
+# shellcheck source=tests/lib/harness.sh
+source "$KF_SOURCE_DIR/tests/lib/harness.sh"
+h_on_exit ql_cleanup
 
 # ---- up, killed while it waits, then up again --------------------------------------------------
 
@@ -213,5 +204,4 @@ check test_up_again_is_a_no_op
 check test_destroy_leaves_no_qemu_and_no_folder
 
 log "whole run: $((SECONDS - T0)) s"
-echo "$((RAN - FAILED))/$RAN passed"
-[ "$FAILED" -eq 0 ]
+h_summary

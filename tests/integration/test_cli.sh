@@ -4,6 +4,7 @@
 set -uo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
+# shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 h_scratch kf_test_cli
 T=$H_SCRATCH

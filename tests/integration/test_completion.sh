@@ -11,6 +11,7 @@ set -uo pipefail
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
 BUILD=${KF_BUILD_DIR:?KF_BUILD_DIR must point at the build directory}
 SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR must point at the source tree}
+# shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 h_scratch kf_test_completion
 T=$H_SCRATCH

@@ -6,6 +6,7 @@ set -euo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
 SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
+# shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 h_scratch kf_test_config_cli
 TMP=$H_SCRATCH

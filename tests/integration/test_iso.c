@@ -68,7 +68,7 @@ static char *sh_ok(const char *script, const char *a1, const char *a2)
 }
 
 static const struct kf_iso_file payload[] = {
-	{ KF_TESTS_DIR "/fakes/recipe/k3s", "/k3sforge/k3s" },
+	{ KF_TESTS_DIR "/fakes/k3s", "/k3sforge/k3s" },
 	{ KF_TESTS_DIR "/fakes/recipe/install.sh", "/k3sforge/install.sh" },
 };
 
@@ -183,7 +183,7 @@ static void test_iso_remaster_payload_is_byte_identical(void **state)
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/payload", g_dir);
 	o = sh_ok("xorriso -osirrox on -indev \"$1\" -extract /k3sforge \"$2\" >/dev/null 2>&1; "
-		  "cmp \"$2/k3s\" \"$KF_SOURCE_DIR/tests/fakes/recipe/k3s\" && "
+		  "cmp \"$2/k3s\" \"$KF_SOURCE_DIR/tests/fakes/k3s\" && "
 		  "cmp \"$2/install.sh\" \"$KF_SOURCE_DIR/tests/fakes/recipe/install.sh\" && echo same",
 		  g_remastered, dir);
 	assert_string_equal(o, "same\n");
@@ -288,7 +288,7 @@ static void test_iso_check_refuses_a_file_that_is_no_iso(void **state)
 	(void)state;
 	kf_err_clear(&err);
 	/* xorriso loads any file (as a blank medium): refused for its missing Ubuntu shape */
-	assert_int_equal(kf_iso_check_ubuntu(KF_TESTS_DIR "/fakes/recipe/k3s", &err),
+	assert_int_equal(kf_iso_check_ubuntu(KF_TESTS_DIR "/fakes/k3s", &err),
 			 KF_EUNSUPPORTED);
 	assert_non_null(strstr(err.msg, "is not an Ubuntu live-server ISO"));
 	kf_err_clear(&err);

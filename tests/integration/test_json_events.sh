@@ -11,6 +11,7 @@ set -uo pipefail
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
 SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
 DOC=$SRC/docs/events.md
+# shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 h_scratch kf_test_events
 T=$H_SCRATCH

@@ -18,6 +18,7 @@
 #include "k3sforge/kubeconfig.h"
 #include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
+#include "ops_lab.h"
 #include "probe_server.h"
 
 #define API_IP "127.0.0.31"
@@ -28,20 +29,6 @@ struct fx {
 	long pid;
 };
 
-static void sh(const char *dir, const char *const *argv)
-{
-	struct kf_proc p;
-	struct kf_err err;
-
-	memset(&p, 0, sizeof(p));
-	p.argv = argv;
-	p.cwd = dir;
-	p.timeout_ms = 30000;
-	if (kf_proc_run_ok(&p, &err) != 0)
-		fail_msg("%s", err.msg);
-	kf_proc_free(&p);
-}
-
 static void make_ca(const char *dir, const char *name)
 {
 	char key[64], crt[64], subj[64];
@@ -51,7 +38,7 @@ static void make_ca(const char *dir, const char *name)
 	const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
 			       "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
 			       "-days", "2", "-subj", subj, NULL };
-	sh(dir, argv);
+	ops_lab_sh(dir, argv);
 }
 
 static void make_leaf(const char *dir, const char *ca, const char *name, const char *subj,
@@ -67,13 +54,13 @@ static void make_leaf(const char *dir, const char *ca, const char *name, const c
 		const char *argv[] = { "openssl", "req", "-newkey", "ec", "-pkeyopt",
 				       "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
 				       "-subj", subj, "-addext", ext, NULL };
-		sh(dir, argv);
+		ops_lab_sh(dir, argv);
 	}
 	{
 		const char *argv[] = { "openssl", "x509", "-req", "-in", csr, "-CA", cacrt, "-CAkey",
 				       cakey, "-CAcreateserial", "-out", crt, "-days", "2",
 				       "-copy_extensions", "copy", NULL };
-		sh(dir, argv);
+		ops_lab_sh(dir, argv);
 	}
 }
 

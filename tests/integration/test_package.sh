@@ -10,6 +10,7 @@ set -uo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN must point at the k3sforge binary}
 BUILD=${KF_BUILD_DIR:?KF_BUILD_DIR must point at the build directory}
+# shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 h_scratch kf_test_package
 T=$H_SCRATCH

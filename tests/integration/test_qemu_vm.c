@@ -5,6 +5,7 @@
  * revert, delete), media detach, remove -- and afterwards no QEMU process, tap or folder. The VM
  * folder is deeper than a unix socket address holds, so the QMP path goes through
  * /proc/self/fd. Needs root (the namespace, the tap); skipped otherwise. */
+#include <dirent.h>
 #include <net/if.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include "k3sforge/proc.h"
 #include "k3sforge/qemu.h"
 #include "k3sforge/vmfolder.h"
+#include "k3sforge/strv.h"
 
 #define NODE "k3s-master1"
 
@@ -80,6 +82,30 @@ static bool pid_is_qemu(long pid)
 	return yes;
 }
 
+/* Does process pid hold path open (one of its /proc/<pid>/fd links)? */
+static bool holds_file(long pid, const char *path)
+{
+	char dir[64], link[384], target[1100];
+	DIR *d;
+	struct dirent *de;
+	bool held = false;
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+	if (!(d = opendir(dir)))
+		return false;
+	while (!held && (de = readdir(d)) != NULL) {
+		ssize_t n;
+		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			held = strcmp(target, path) == 0;
+		}
+	}
+	closedir(d);
+	return held;
+}
+
 static bool on(void)
 {
 	struct kf_err e;
@@ -103,7 +129,7 @@ static void names_are(const char *const *want, size_t n)
 	assert_int_equal(got, n);
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal(names[i], want[i]);
-	kf_hv_strv_free(names, got);
+	kf_strv_free(names, got);
 }
 
 /* A call that must succeed; it reports into E. */
@@ -261,6 +287,18 @@ static void test_qemu_vm_lifecycle_through_the_interface(void **state)
 	assert_int_equal(hv->ops->snapshot_revert(hv, NODE, "nope", &e), KF_ENOTFOUND);
 	OK(hv->ops->snapshot_delete(hv, NODE, "s1", &E));
 	names_are(NULL, 0);
+
+	/* live detach (finalize without a restart): the CDs leave the running VM and its
+	 * definition, and QEMU lets go of the ISO files */
+	assert_true(holds_file(pid, installer) && holds_file(pid, seed));
+	OK(hv->ops->detach_media_live(hv, NODE, &E));
+	assert_true(on());
+	assert_int_equal(vm_pid(), pid);
+	assert_int_equal(hv->ops->media_attached(hv, NODE, &attached, &e), 0);
+	assert_false(attached);
+	assert_false(holds_file(pid, installer));
+	assert_false(holds_file(pid, seed));
+	OK(hv->ops->detach_media_live(hv, NODE, &E));  /* nothing left: nothing to do */
 
 	/* soft stop is bounded: no OS here answers the ACPI button */
 	assert_int_equal(hv->ops->stop(hv, NODE, false, &e), KF_ETIMEOUT);

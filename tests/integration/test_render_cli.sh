@@ -9,6 +9,7 @@ source "$KF_SOURCE_DIR/tests/lib/recipe_fixture.sh"
 # shellcheck source=tests/lib/iso_fixture.sh
 source "$KF_SOURCE_DIR/tests/lib/iso_fixture.sh"
 
+# shellcheck source=tests/lib/harness.sh
 . "$KF_SOURCE_DIR/tests/lib/harness.sh"
 h_scratch kfcli
 work=$H_SCRATCH

@@ -19,7 +19,7 @@
 #     a TLS stand-in API on <master>:6443 (tests/lib/tls_version_server.py) that demands the
 #     client certificate of the master's k3s.yaml. Power-off stops them by PID, so finalize's
 #     stop/edit/start cycle is real. In the guest, `k3s` is the allowed double
-#     (tests/fakes/e2e/k3s: node list and kube-system pods as JSON);
+#     (tests/fakes/k3s: node list and kube-system pods as JSON);
 #   - KubeSphere on: the ks-core chart served by the file server (pinned sha256), its images in
 #     the source registry, its pods listed by the k3s stand-in, a stand-in console on :30880;
 #   - $KUBECONFIG: a file with another context, which the merge must keep.
@@ -36,6 +36,7 @@ SRC=${KF_SOURCE_DIR:?KF_SOURCE_DIR not set}
 # shellcheck source=tests/lib/e2e_lab.sh
 source "$SRC/tests/lib/e2e_lab.sh"
 
+# shellcheck source=tests/lib/harness.sh
 . "$SRC/tests/lib/harness.sh"
 h_scratch kf-e2e
 work=$H_SCRATCH

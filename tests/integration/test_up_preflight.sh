@@ -7,6 +7,7 @@
 set -uo pipefail
 
 BIN=${K3SFORGE_BIN:?K3SFORGE_BIN not set}
+# shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 h_scratch kf_test_up_preflight
 TMP=$H_SCRATCH

@@ -20,7 +20,7 @@
 #   api/: a CA, the API server certificate for the master's IP, a client certificate; the master's
 #     /etc/rancher/k3s/k3s.yaml carries them, and tests/lib/tls_version_server.py answers
 #     GET /version on <master ip>:6443 demanding that client certificate;
-#   guests/<node>/: guest.env and root/ (bin/ with the k3s stand-in tests/fakes/e2e/k3s and
+#   guests/<node>/: guest.env and root/ (bin/ with the k3s double tests/fakes/k3s and
 #     sudo, journalctl, cloud-init stand-ins; var/lib; etc/rancher; fake-k3s/ cluster view);
 #   www/ks-core-1.1.4.tgz + the KubeSphere images in the source registry, and a stand-in console
 #     (python3 http.server) on <master>:30880, unless E2E_KUBESPHERE=0;
@@ -199,7 +199,7 @@ e2e_node_name() { # index
 e2e_guest_root() { # node
 	local root="$E2E_WORK/guests/$1/root"
 	mkdir -p "$root/bin" "$root/var/lib" "$root/etc/rancher" "$root/fake-k3s"
-	ln -sf "$E2E_TESTS/fakes/e2e/k3s" "$root/bin/k3s"
+	ln -sf "$E2E_TESTS/fakes/k3s" "$root/bin/k3s"
 	# shellcheck disable=SC2016 # these are the stand-ins' own scripts
 	printf '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n' >"$root/bin/sudo"
 	# The guest's journal and cloud-init, as the bootstrap leaves them while it runs.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The shell tests' harness (sourced): counting and reporting checks, a scratch directory removed
 # on exit, cleanup commands run on every exit path, and stopping processes by PID.
 #

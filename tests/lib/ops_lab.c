@@ -44,7 +44,7 @@ void ops_lab_node_rm(struct ops_lab *f, int i, const char *rel)
 	unlink(path);
 }
 
-static void sh(const char *dir, const char *const *argv)
+void ops_lab_sh(const char *dir, const char *const *argv)
 {
 	struct kf_proc p;
 	struct kf_err err;
@@ -88,7 +88,7 @@ static void start_api(struct ops_lab *f)
 		const char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
 				       "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out",
 				       "ca.crt", "-days", "2", "-subj", "/CN=api-ca", NULL };
-		sh(d, argv);
+		ops_lab_sh(d, argv);
 	}
 	for (int k = 0; k < 2; k++) {
 		const char *name = k ? "client" : "server";
@@ -106,11 +106,11 @@ static void start_api(struct ops_lab *f)
 		const char *a1[] = { "openssl", "req", "-newkey", "ec", "-pkeyopt",
 				     "ec_paramgen_curve:P-256", "-nodes", "-keyout", kf, "-out", csr,
 				     "-subj", subj, "-addext", ext, NULL };
-		sh(d, a1);
+		ops_lab_sh(d, a1);
 		const char *a2[] = { "openssl", "x509", "-req", "-in", csr, "-CA", "ca.crt", "-CAkey",
 				     "ca.key", "-CAcreateserial", "-out", crtf, "-days", "2",
 				     "-copy_extensions", "copy", NULL };
-		sh(d, a2);
+		ops_lab_sh(d, a2);
 	}
 	f->api_port = kf_test_free_port(f->ips[OPS_LAB_NODES]);
 	snprintf(script, sizeof(script), "%s/lib/tls_version_server.py", KF_TESTS_DIR);

@@ -43,4 +43,7 @@ void ops_lab_put(const char *path, const char *text, mode_t mode);
 /* Writes f->cfg_path: the lab as YAML for the CLI (see ops_lab.c for what differs). */
 void ops_lab_write_config(struct ops_lab *f);
 
+/* Runs argv in dir (bounded, 30 s) and fails the test with its error when it does not exit 0. */
+void ops_lab_sh(const char *dir, const char *const *argv);
+
 #endif

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Stopping processes by PID (sourced; no side effects): the shell tests' harness and the e2e lab
 # use these, so every process a test started is stopped by its PID, never by name.
 #

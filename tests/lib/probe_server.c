@@ -9,9 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "k3sforge/platform.h"
 #include "k3sforge/proc.h"
 #include "probe_server.h"
+#include "registry_fixture.h"
 
 static struct sockaddr_in addr_of(const char *ip, int port)
 {
@@ -39,7 +39,6 @@ int probe_free_port(const char *ip)
 
 long probe_server_start(const char *const *argv, const char *log, const char *ip, int port)
 {
-	struct sockaddr_in a = addr_of(ip, port);
 	struct kf_proc p;
 	struct kf_err err;
 	long pid;
@@ -50,16 +49,8 @@ long probe_server_start(const char *const *argv, const char *log, const char *ip
 	assert_int_equal(kf_proc_start(&p, &err), 0);
 	pid = p.pid;
 	kf_proc_free(&p);
-	for (int i = 0; i < 200; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-		ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (ok)
-			return pid;
-		kf_sleep_ms(25);
-	}
+	if (regfix_wait_listen(ip, port, 5000))
+		return pid;
 	kf_proc_stop(pid, 2000);
 	fail_msg("%s did not listen on %s:%d within 5 s", argv[1] ? argv[1] : argv[0], ip, port);
 	return 0;

@@ -28,7 +28,7 @@ configs:
     tls:
       ca_file: /usr/local/share/ca-certificates/k3sforge-ca.crt
 YAML
-	install -m 0755 "$KF_SOURCE_DIR/tests/fakes/recipe/k3s" "$out/artifacts/k3s"
+	install -m 0755 "$KF_SOURCE_DIR/tests/fakes/k3s" "$out/artifacts/k3s"
 	install -m 0755 "$KF_SOURCE_DIR/tests/fakes/recipe/install.sh" "$out/artifacts/install.sh"
 	# a real tar.zst (of random bytes: only its integrity and format matter to the recipe)
 	mkdir -p "$out/.airgap"

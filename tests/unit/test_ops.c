@@ -11,6 +11,7 @@
 #include "k3sforge/log.h"
 #include "k3sforge/snapshot.h"
 #include "k3sforge/status.h"
+#include "k3sforge/strv.h"
 
 static void test_scrub_removes_private_key_blocks(void **state)
 {
@@ -91,7 +92,7 @@ static void test_snapshot_common_keeps_names_every_node_has(void **state)
 	assert_int_equal(nc, 2);
 	assert_string_equal(common[0], "base");
 	assert_string_equal(common[1], "two");
-	kf_hv_strv_free(common, nc);
+	kf_strv_free(common, nc);
 }
 
 int main(void)

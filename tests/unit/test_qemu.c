@@ -388,8 +388,8 @@ static void test_qemu_argv_boots_disk_first_on_a_tap_daemonized(void **state)
 	assert_true(has_pair(argv, "-blockdev", "driver=file,filename=/lab/vms/k3s-master1/"
 						"k3s-master1.qcow2,node-name=disk0-file"));
 	assert_true(has_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1"));
-	assert_true(has_pair(argv, "-device", "ide-cd,drive=cd0,bus=ide.0,unit=0,bootindex=2"));
-	assert_true(has_pair(argv, "-device", "ide-cd,drive=cd1,bus=ide.0,unit=1,bootindex=3"));
+	assert_true(has_pair(argv, "-device", "ide-cd,id=cdrom0,drive=cd0,bus=ide.0,unit=0,bootindex=2"));
+	assert_true(has_pair(argv, "-device", "ide-cd,id=cdrom1,drive=cd1,bus=ide.0,unit=1,bootindex=3"));
 	assert_true(has_pair(argv, "-netdev", "tap,id=net0,ifname=kf0123456789ab,script=no,"
 					      "downscript=no"));
 	assert_true(has_pair(argv, "-device", "virtio-net-pci,netdev=net0,mac=00:50:56:12:34:56"));

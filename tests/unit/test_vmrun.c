@@ -17,6 +17,7 @@
 #include "k3sforge/vmlab.h"
 #include "k3sforge/vmrun.h"
 #include "k3sforge/vmsignals.h"
+#include "k3sforge/strv.h"
 #include "vmware_fixture.h"
 
 struct fx {
@@ -396,7 +397,7 @@ static void test_vmrun_list_and_is_running(void **state)
 	assert_int_equal(kf_vmrun_list(f->v, &paths, &n, &e), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(paths[0], f->vmx);
-	kf_vmrun_strv_free(paths, n);
+	kf_strv_free(paths, n);
 	assert_int_equal(kf_vmrun_is_running(f->v, f->vmx, &on, &e), 0);
 	assert_true(on);
 	assert_int_equal(kf_vmrun_stop(f->v, f->vmx, true, &e), 0);
@@ -462,12 +463,12 @@ static void test_vmrun_snapshots_round_trip(void **state)
 	assert_int_equal(kf_vmrun_list_snapshots(f->v, f->vmx, &names, &n, &e), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(names[1], "after k3s");
-	kf_vmrun_strv_free(names, n);
+	kf_strv_free(names, n);
 	assert_int_equal(kf_vmrun_revert(f->v, f->vmx, "base", &e), 0);
 	assert_int_equal(kf_vmrun_delete_snapshot(f->v, f->vmx, "base", &e), 0);
 	assert_int_equal(kf_vmrun_list_snapshots(f->v, f->vmx, &names, &n, &e), 0);
 	assert_int_equal(n, 1);
-	kf_vmrun_strv_free(names, n);
+	kf_strv_free(names, n);
 }
 
 static void test_vmrun_register_unregister_delete(void **state)
