@@ -93,6 +93,7 @@ struct engine {
 	size_t *order;              /* blob processing order, largest first */
 	atomic_uint_fast64_t done_bytes;
 	atomic_int done_items;
+	pthread_mutex_t tick_mu;    /* progress_tick: counters read and shown in one order */
 	uint64_t total_bytes;
 	bool exporting;             /* kf_mirror_export: no target registry */
 };
@@ -156,11 +157,16 @@ static void run_pool_small(struct engine *e, size_t n, void (*fn)(struct engine 
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Under tick_mu, so a tick that read the counters before a failed attempt's bytes were taken
+ * back cannot land after one that read them after, leaving the old count on display. */
 static void progress_tick(struct engine *e)
 {
-	if (e->opts->progress)
-		kf_progress_update(e->opts->progress, atomic_load(&e->done_bytes),
-				   atomic_load(&e->done_items));
+	if (!e->opts->progress)
+		return;
+	pthread_mutex_lock(&e->tick_mu);
+	kf_progress_update(e->opts->progress, atomic_load(&e->done_bytes),
+			   atomic_load(&e->done_items));
+	pthread_mutex_unlock(&e->tick_mu);
 }
 
 static void on_bytes(void *ud, uint64_t n)
@@ -543,8 +549,10 @@ static void blob_one(struct engine *e, size_t oi)
 			}
 			/* bytes of a failed attempt are not progress: take back this attempt's own
 			 * (other workers add theirs to the same counter meanwhile) */
-			if (ab.n)
+			if (ab.n) {
 				atomic_fetch_sub(&e->done_bytes, ab.n);
+				progress_tick(e);
+			}
 			if (!retryable(err.code) || attempt >= 2 || kf_interrupted()) {
 				pl->state = PLACE_FAILED;
 				b->failed = true;
@@ -794,6 +802,7 @@ static void engine_free(struct engine *e)
 	}
 	free(e->srcs);
 	kf_oci_registry_free(e->dst);
+	pthread_mutex_destroy(&e->tick_mu);
 }
 
 static int fill_results(struct engine *e, struct kf_mirror_result *res)
@@ -854,6 +863,7 @@ int kf_mirror_run(const struct kf_mirror_opts *opts, const struct kf_mirror_imag
 	int rc;
 
 	memset(&e, 0, sizeof(e));
+	pthread_mutex_init(&e.tick_mu, NULL);
 	*results = NULL;
 	e.opts = opts;
 	atomic_init(&e.done_bytes, 0);
@@ -918,6 +928,7 @@ int kf_mirror_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
 	int rc;
 
 	memset(&e, 0, sizeof(e));
+	pthread_mutex_init(&e.tick_mu, NULL);
 	e.opts = opts;
 	e.exporting = true;
 	atomic_init(&e.done_bytes, 0);
@@ -973,18 +984,6 @@ int kf_mirror_export(const struct kf_mirror_opts *opts, const struct kf_mirror_i
 out:
 	engine_free(&e);
 	return rc;
-}
-
-void kf_mirror_results_free(struct kf_mirror_result *results, size_t n)
-{
-	for (size_t i = 0; results && i < n; i++) {
-		free(results[i].source);
-		free(results[i].target);
-		free(results[i].digest);
-		free(results[i].platform);
-		free(results[i].reason);
-	}
-	free(results);
 }
 
 const char *kf_mirror_status_name(enum kf_mirror_status s)

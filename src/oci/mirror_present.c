@@ -66,3 +66,14 @@ out:
 	return rc;
 }
 
+void kf_mirror_results_free(struct kf_mirror_result *results, size_t n)
+{
+	for (size_t i = 0; results && i < n; i++) {
+		free(results[i].source);
+		free(results[i].target);
+		free(results[i].digest);
+		free(results[i].platform);
+		free(results[i].reason);
+	}
+	free(results);
+}
