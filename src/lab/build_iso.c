@@ -162,6 +162,38 @@ int kf_build_iso_check_source(const struct kf_config *cfg, struct kf_err *err)
 	return r;
 }
 
+/* The payload under /k3sforge/ (the installer ISO's and image mode's payload CD alike): every
+ * payload file, plus SHA256SUMS and build-timestamp written into work (path[0], path[1]).
+ * files and iso_paths hold n_payload + 2 entries; *n is how many are used. */
+static int payload_files(const struct kf_recipe_inputs *in, const char *work,
+			 char path[2][1100], struct kf_iso_file *files, char (*iso_paths)[300],
+			 size_t *count, struct kf_err *err)
+{
+	char ts[32];
+	size_t n = 0;
+	int r;
+
+	snprintf(path[0], 1100, "%s/SHA256SUMS", work);
+	snprintf(path[1], 1100, "%s/build-timestamp", work);
+	snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
+	if ((r = write_sums(in, path[0], err)) != 0 ||
+	    (r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+		return r;
+	for (size_t i = 0; i < in->n_payload; i++) {
+		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
+			 in->payload[i].name);
+		files[n].disk_path = in->payload[i].path;
+		files[n].iso_path = iso_paths[n];
+		n++;
+	}
+	files[n].disk_path = path[0];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
+	files[n].disk_path = path[1];
+	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
+	*count = n;
+	return 0;
+}
+
 static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
 			   const char *iso_dir, const char *tpl_dir, bool rebuild,
 			   struct kf_err *err)
@@ -187,27 +219,8 @@ static int build_installer(const struct kf_config *cfg, const struct kf_recipe_i
 	}
 	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
 		goto out;
-	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
-	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
-	if ((r = write_sums(in, path[0], err)) != 0)
+	if ((r = payload_files(in, work, path, files, iso_paths, &n, err)) != 0)
 		goto out;
-	{
-		char ts[32];
-		snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
-		if ((r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
-			goto out;
-	}
-	for (size_t i = 0; i < in->n_payload; i++) {
-		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
-			 in->payload[i].name);
-		files[n].disk_path = in->payload[i].path;
-		files[n].iso_path = iso_paths[n];
-		n++;
-	}
-	files[n].disk_path = path[0];
-	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
-	files[n].disk_path = path[1];
-	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
 	memset(&spec, 0, sizeof(spec));
 	spec.src = cfg->paths.ubuntu_iso;
 	spec.dst = dst;
@@ -237,7 +250,7 @@ out:
 static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir, bool rebuild,
 			 struct kf_err *err)
 {
-	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100], ts[32];
+	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
 	char *dst = kf_path_join(iso_dir, "payload.iso"), *work = kf_path_join(iso_dir, ".work");
 	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
 	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
@@ -257,23 +270,8 @@ static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir,
 	}
 	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
 		goto out;
-	snprintf(path[0], sizeof(path[0]), "%s/SHA256SUMS", work);
-	snprintf(path[1], sizeof(path[1]), "%s/build-timestamp", work);
-	snprintf(ts, sizeof(ts), "%lld\n", in->build_timestamp);
-	if ((r = write_sums(in, path[0], err)) != 0 ||
-	    (r = kf_fs_write_atomic(path[1], ts, strlen(ts), 0644, err)) != 0)
+	if ((r = payload_files(in, work, path, files, iso_paths, &n, err)) != 0)
 		goto out;
-	for (size_t i = 0; i < in->n_payload; i++) {
-		snprintf(iso_paths[n], sizeof(iso_paths[n]), "%s/%s", KF_PAYLOAD_ISO_DIR,
-			 in->payload[i].name);
-		files[n].disk_path = in->payload[i].path;
-		files[n].iso_path = iso_paths[n];
-		n++;
-	}
-	files[n].disk_path = path[0];
-	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/SHA256SUMS";
-	files[n].disk_path = path[1];
-	files[n++].iso_path = KF_PAYLOAD_ISO_DIR "/build-timestamp";
 	if ((r = kf_iso_write_data(dst, KF_PAYLOAD_LABEL, files, n, err)) != 0 ||
 	    (r = record(iso_dir, "payload.iso", hex, err)) != 0)
 		goto out;
