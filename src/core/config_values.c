@@ -302,35 +302,42 @@ bool cfg_check_node_name(struct ld *l, const struct ynode *v, const char *path)
 	return false;
 }
 
+/* "v" and three dot-separated numbers at s: the rest of s after them, or NULL. */
+static const char *after_version3(const char *s)
+{
+	if (*s++ != 'v')
+		return NULL;
+	for (int parts = 0; parts < 3; parts++) {
+		if (parts && *s++ != '.')
+			return NULL;
+		if (!isdigit((unsigned char)*s))
+			return NULL;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	return s;
+}
+
+/* Skips `prefix` and the digits after it (at least one); NULL when they are not there. */
+static const char *after_numbered(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (strncmp(s, prefix, n) != 0 || !isdigit((unsigned char)s[n]))
+		return NULL;
+	for (s += n; isdigit((unsigned char)*s); s++)
+		;
+	return s;
+}
+
 bool cfg_check_k3s_version(struct ld *l, const struct ynode *v, const char *path)
 {
-	const char *s = v->str;
-	int parts = 0;
+	const char *s = after_version3(v->str), *rc;
 
-	if (*s++ == 'v') {
-		for (;;) {
-			if (!isdigit((unsigned char)*s))
-				break;
-			while (isdigit((unsigned char)*s))
-				s++;
-			parts++;
-			if (parts == 3 || *s != '.')
-				break;
-			s++;
-		}
-		if (parts == 3 && strncmp(s, "-rc", 3) == 0 && isdigit((unsigned char)s[3])) {
-			s += 3;
-			while (isdigit((unsigned char)*s))
-				s++;
-		}
-		if (parts == 3 && strncmp(s, "+k3s", 4) == 0 && isdigit((unsigned char)s[4])) {
-			s += 4;
-			while (isdigit((unsigned char)*s))
-				s++;
-			if (!*s)
-				return true;
-		}
-	}
+	if (s && (rc = after_numbered(s, "-rc")) != NULL)
+		s = rc;
+	if (s && (s = after_numbered(s, "+k3s")) != NULL && !*s)
+		return true;
 	PROB(l, v, "%s '%s' is not a k3s release like v1.33.4+k3s1 or v1.33.4-rc1+k3s1", path,
 	     SV(v->str));
 	return false;
@@ -338,28 +345,13 @@ bool cfg_check_k3s_version(struct ld *l, const struct ynode *v, const char *path
 
 bool cfg_check_semver(struct ld *l, const struct ynode *v, const char *path)
 {
-	const char *s = v->str;
-	int parts = 0;
+	const char *s = after_version3(v->str);
 
-	if (*s++ == 'v') {
-		for (;;) {
-			if (!isdigit((unsigned char)*s))
-				break;
-			while (isdigit((unsigned char)*s))
-				s++;
-			parts++;
-			if (parts == 3 || *s != '.')
-				break;
-			s++;
-		}
-		if (parts == 3 && *s == '-') {
-			s++;
-			while (isalnum((unsigned char)*s) || *s == '.')
-				s++;
-		}
-		if (parts == 3 && !*s)
-			return true;
-	}
+	if (s && *s == '-')
+		for (s++; isalnum((unsigned char)*s) || *s == '.'; s++)
+			;
+	if (s && !*s)
+		return true;
 	PROB(l, v, "%s '%s' is not a version like v4.1.3", path, SV(v->str));
 	return false;
 }
