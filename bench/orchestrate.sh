@@ -13,7 +13,8 @@
 #   no-op rerun      `up` again after success (every stage skipped)
 #
 #   bench/orchestrate.sh [BIN]     env: SIZES ("3 30"), DMIN (2), DSPREAD (4): d_i spread evenly
-#                                  over [DMIN, DMIN+DSPREAD]
+#                                  over [DMIN, DMIN+DSPREAD]; BENCH_LOGS=DIR keeps each size's
+#                                  up log and the vmrun double's calls.log there
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export KF_SOURCE_DIR=${KF_SOURCE_DIR:-$(cd "$HERE/.." && pwd)}
@@ -90,6 +91,11 @@ PY
 	load1=$(cut -d' ' -f1 /proc/loadavg)
 	results+=("$(printf '%5d  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s' "$n" "$max" "$sum" "$wall" \
 		"$(calc "$wall - $max")" "$wait_s" "$wait_over" "$rerun" "$load0-$load1")")
+	if [ -n "${BENCH_LOGS:-}" ]; then
+		mkdir -p "$BENCH_LOGS"
+		cp "$ROOT/up$n.log" "$ROOT/rerun$n.log" "$BENCH_LOGS/"
+		cp "$FAKE_VMRUN_STATE/calls.log" "$BENCH_LOGS/calls$n.log" 2>/dev/null || true
+	fi
 	e2e_lab_teardown
 	unset E2E_WORK
 done

@@ -28,6 +28,9 @@ struct kf_lab_opts {
 	int wait_timeout_s;           /* wait --timeout; 0 = timeouts.wait */
 	bool no_hv_signals;           /* wait --no-vmrun: SSH only */
 	bool keep_iso;                /* finalize --keep-iso */
+	/* wait: detach each node's ISOs as soon as that node is ready, while the others still
+	 * boot (finalize's first step, per node; `up` sets it when finalize follows) */
+	bool detach_when_ready;
 	struct {
 		const char *target;   /* --kubeconfig FILE; NULL = ~/.kube/config */
 		bool no_merge, overwrite, switch_context, windows;
@@ -70,8 +73,26 @@ int kf_lab_host_checks(struct kf_findings *out, const struct kf_config *cfg, con
 		       unsigned what);
 /* Waits for every node (hypervisor signals unless with_hv is false or the hypervisor cannot be
  * opened), prints each unfinished node's reason and diagnosis, records the outcome in
- * state.json under stage's data ("nodes"). Shared by wait and finalize. */
-int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, int timeout_s,
-		      struct kf_err *err);
+ * state.json under stage's data ("nodes"). With detach, each node's ISOs are detached
+ * (kf_lab_detach_node) the moment it is ready, and a restarted node is waited for again.
+ * Shared by wait and finalize. */
+int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, bool detach,
+		      int timeout_s, struct kf_err *err);
+
+struct kf_hv;
+/* `since` of kf_lab_detach_node for a node the caller knows is on (it just answered over SSH):
+ * no "is it running" question is asked. */
+#define KF_LAB_RUNNING (-1.0)
+/* finalize's ISO detach for one node on an open hypervisor (safe to call for several nodes at
+ * once): ejected live where the hypervisor can (QEMU), else the VM stopped (soft, then hard),
+ * its files' release awaited, its configuration edited and the VM started again (VMware;
+ * *restarted). A node already detached is left alone, or started when it is off. since: the
+ * oldest "is it running" answer that may serve (hypervisor.h `running`), or KF_LAB_RUNNING. */
+int kf_lab_detach_node(struct kf_hv *hv, const struct kf_node *node, double since,
+		       bool *restarted, struct kf_err *err);
+/* Only the last part of that: a node whose ISOs are out but that is off is started
+ * (*restarted); anything else is left as it is. */
+int kf_lab_start_detached(struct kf_hv *hv, const struct kf_node *node, double since,
+			  bool *restarted, struct kf_err *err);
 
 #endif

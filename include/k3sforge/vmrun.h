@@ -43,12 +43,6 @@ struct kf_vmrun {
 	char *guest_user;    /* for guest operations; NULL = none */
 	char *guest_pass;    /* secret: registered with the logger, wiped on free */
 	char *vdiskmanager;  /* vmware-vdiskmanager next to vmrun or in PATH; NULL if absent */
-	/* Power, snapshot and inventory calls go through this one lane, one at a time, as
-	 * vagrant-vmware-desktop does (no `parallel: true` in its provider options,
-	 * lib/vagrant-vmware-desktop/plugin.rb:31-36). Queries (list, checkToolsState,
-	 * getGuestIPAddress, readVariable) do not wait for it, so waiting on guests stays
-	 * parallel. */
-	pthread_mutex_t lane;
 	int canceled_tries;  /* attempts on "operation was canceled" (3, vagrant base.rb:1286) */
 	int canceled_sleep_ms; /* between them (2000, vagrant base.rb:1301) */
 };

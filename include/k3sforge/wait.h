@@ -39,6 +39,14 @@ struct kf_wait_opts {
 	int ssh_timeout_ms;       /* per SSH step; 0 = cfg->timeouts.ssh_connect_s */
 	double poll_min_s;        /* first poll interval; 0 = 0.5 */
 	double poll_max_s;        /* backoff cap; 0 = 2 (at most 1 once SSH is authenticated) */
+	/* Optional, called on the node's own thread the first time its marker is seen, with its
+	 * index in cfg->nodes (up uses it to detach the ISOs of each node as soon as it is ready,
+	 * while the others still boot). Returns 0 and sets *again when the node was restarted and
+	 * must be waited for again (its session is closed before the call; the next marker seen
+	 * ends its wait without a second call), or an error: the node's wait ends there, not done,
+	 * with the error as its reason. */
+	int (*on_done)(void *ctx, size_t i, bool *again, struct kf_err *err);
+	void *on_done_ctx;
 };
 
 struct kf_wait_result {
@@ -46,6 +54,7 @@ struct kf_wait_result {
 	enum kf_wait_phase phase;    /* furthest phase reached */
 	bool done;
 	bool failed;                 /* its bootstrap unit failed: the marker will never come */
+	bool after_failed;           /* opts->on_done failed for it (reason says why) */
 	double elapsed_s;
 	char reason[1024];           /* last failure reason (why not further) */
 	char *progress;              /* early markers seen, e.g. "iso-copy-complete cloud-init-complete" */
@@ -55,7 +64,8 @@ struct kf_wait_result {
 
 /* Waits for every node of cfg in parallel. Returns 0 when all are done. As soon as a node's
  * bootstrap unit has failed (it can never finish), waiting stops for every node and KF_EFAIL
- * names the failed nodes first. Otherwise KF_ETIMEOUT (or KF_EHOSTKEY when a node only ever
+ * names the failed nodes first; an on_done that failed is KF_EFAIL too (the others finish).
+ * Otherwise KF_ETIMEOUT (or KF_EHOSTKEY when a node only ever
  * presented another host key, KF_EINTR when interrupted), with a message naming the nodes that
  * did not finish. *results (n = cfg->n_nodes,
  * in config order) is always filled; free with kf_wait_results_free. */

@@ -47,6 +47,8 @@ struct task {
 	const struct kf_wait_vm_ops *ops;
 	const struct kf_wait_opts *opts;
 	struct kf_wait_result *res;
+	size_t index;           /* in cfg->nodes */
+	bool hooked;            /* opts->on_done was called for it */
 	double start, deadline;
 	int ssh_timeout_ms;
 	bool hostkey_refused;   /* the last SSH attempt met another host key */
@@ -99,10 +101,20 @@ static void set_reason(struct task *t, const char *msg)
 	snprintf(t->res->reason, sizeof(t->res->reason), "%s", msg);
 }
 
-/* Checks the markers and the bootstrap unit over an authenticated session. Returns 0 with *done
- * set (the role marker exists) and t->res->failed set (the unit failed: a oneshot without
- * Restart=, so the marker can never come), or an error when the session broke (the caller
- * reconnects). A guest without systemctl answers an empty state, which is not a failure. */
+/* How long one marker check may wait on the guest for something to change, and how often the
+ * guest looks meanwhile (file tests are shell builtins; the unit's state, a systemctl process,
+ * is asked every fifth look). */
+#define HOLD_S 5
+#define HOLD_LOOK_S "0.2"
+#define HOLD_LOOK 0.2
+
+/* Checks the markers and the bootstrap unit over an authenticated session. The guest answers
+ * as soon as the role marker exists, the unit failed or the set of markers changed, else after
+ * HOLD_S seconds: one exec waits for the event instead of the host polling in rounds. Returns 0
+ * with *done set (the role marker exists) and t->res->failed set (the unit failed: a oneshot
+ * without Restart=, so the marker can never come), or an error when the session broke (the
+ * caller reconnects). A guest without systemctl answers an empty state, which is not a
+ * failure. */
 static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf_err *err)
 {
 	struct kf_buf cmd;
@@ -110,18 +122,30 @@ static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf
 	const char *marker = kf_role_marker(t->n->role);
 	char *line, *save = NULL, *out;
 	struct kf_buf seen;
+	/* held no longer than the node's wait may last */
+	double left = t->deadline - kf_now_mono();
+	int looks = (int)((left < HOLD_S ? left : HOLD_S) / HOLD_LOOK);
 	int r;
 
+	if (looks < 0)
+		looks = 0;
 	*done = false;
 	kf_buf_init(&cmd, 0);
-	kf_buf_puts(&cmd, "for f in");
-	kf_buf_printf(&cmd, " %s", marker);
+	/* every name here is a fixed path from labpaths.h: nothing from outside is quoted in */
+	kf_buf_printf(&cmd, "i=0; u=; while :; do m=$(for f in %s", marker);
 	for (size_t i = 0; i < sizeof(early_markers) / sizeof(early_markers[0]); i++)
 		kf_buf_printf(&cmd, " %s", early_markers[i]);
-	kf_buf_puts(&cmd, "; do if [ -e \"$f\" ]; then echo \"$f\"; fi; done");
-	kf_buf_printf(&cmd, "; echo \"unit-state:$(systemctl is-failed %s.service 2>/dev/null)\"",
-		      kf_role_unit(t->n->role));
-	r = kf_ssh_exec(s, kf_buf_str(&cmd), t->ssh_timeout_ms * 2, 64 * 1024, &res, err);
+	kf_buf_puts(&cmd, "; do if [ -e \"$f\" ]; then echo \"$f\"; fi; done); ");
+	kf_buf_printf(&cmd,
+		      "if [ $((i %% 5)) = 0 ]; then u=$(systemctl is-failed %s.service 2>/dev/null); fi; "
+		      "[ $i = 0 ] && p=$m; "
+		      "case \"$m\" in %s*) break ;; esac; "
+		      "if [ \"$u\" = failed ] || [ \"$m\" != \"$p\" ] || [ $i -ge %d ]; then break; fi; "
+		      "i=$((i + 1)); sleep %s 2>/dev/null || sleep 1; done; "
+		      "if [ -n \"$m\" ]; then printf '%%s\\n' \"$m\"; fi; echo \"unit-state:$u\"",
+		      kf_role_unit(t->n->role), marker, looks, HOLD_LOOK_S);
+	r = kf_ssh_exec(s, kf_buf_str(&cmd), HOLD_S * 1000 + t->ssh_timeout_ms * 2, 64 * 1024, &res,
+			err);
 	kf_buf_free(&cmd);
 	if (r) {
 		kf_ssh_result_free(&res);
@@ -218,7 +242,7 @@ static void *wait_node(void *arg)
 		return NULL;
 	}
 	while (kf_now_mono() < t->deadline) {
-		bool moved = false, tcp_ok = false;
+		bool moved = false, tcp_ok = false, held = false;
 		enum kf_ssh_fail why = KF_SSH_OK;
 
 		if (kf_interrupted()) {
@@ -230,7 +254,9 @@ static void *wait_node(void *arg)
 			break;
 		}
 		kf_err_clear(&err);
-		if (t->ops && t->ops->powered_on && t->res->phase < KF_PHASE_SSH) {
+		/* (not after on_done restarted it: its start proved power-on, and an answer from
+		 * before the start would only say "off") */
+		if (t->ops && t->ops->powered_on && t->res->phase < KF_PHASE_SSH && !t->hooked) {
 			bool on = false;
 			if (t->ops->powered_on(t->ops->ctx, t->n, &on, &err) != 0) {
 				set_reason(t, err.msg);
@@ -260,11 +286,43 @@ static void *wait_node(void *arg)
 		}
 		if (s) {
 			bool done = false;
+			double asked = kf_now_mono();
 			if (check_markers(t, s, &done, &err) != 0) {
 				/* A reboot or a dropped session: reconnect on the next round. */
 				set_reason(t, err.msg);
 				kf_ssh_close(s);
 				s = NULL;
+			} else if (done && t->opts->on_done && !t->hooked) {
+				bool again = false;
+				/* the hook may stop the VM: nothing of this session is used again */
+				t->hooked = true;
+				kf_ssh_close(s);
+				s = NULL;
+				kf_err_clear(&err);
+				if (t->opts->on_done(t->opts->on_done_ctx, t->index, &again, &err) != 0) {
+					set_reason(t, err.msg);
+					if (err.code == KF_EINTR)
+						t->interrupted = true;
+					else
+						t->res->after_failed = true;
+					break;
+				}
+				if (again) {
+					/* restarted (its start returned: it is on): walk the phases
+					 * again from there, without a "running" answer older than the
+					 * start */
+					t->res->phase = KF_PHASE_START;
+					set_reason(t, "restarted; waiting for it again");
+					reach(t, KF_PHASE_POWERED_ON);
+					interval = pmin;
+					last_status = kf_now_mono();
+					continue;
+				}
+				t->res->done = true;
+				t->res->failed = false;
+				t->res->reason[0] = '\0';
+				reach(t, KF_PHASE_DONE);
+				break;
 			} else if (done) {
 				t->res->done = true;
 				t->res->failed = false;
@@ -283,6 +341,10 @@ static void *wait_node(void *arg)
 				snprintf(t->res->reason, sizeof(t->res->reason),
 					 "%s is not there yet (the %s unit is still running or failed)",
 					 kf_role_marker(t->n->role), kf_role_unit(t->n->role));
+				/* the guest held the check until something changed or HOLD_S
+				 * passed: ask again at once (a guest that answered at once, its
+				 * loop not working, is polled with the usual backoff) */
+				held = kf_now_mono() - asked >= 1.0;
 			}
 		} else if (!tcp_ok && t->ops && t->res->phase < KF_PHASE_TCP) {
 			/* SSH not reachable: ask the hypervisor how far the guest is. */
@@ -317,7 +379,8 @@ static void *wait_node(void *arg)
 				last_status = kf_now_mono();
 			}
 		}
-		nap(t, interval);
+		if (!held)
+			nap(t, interval);
 	}
 	if (!t->res->done && !t->stopped && s)
 		diagnose(t, s);
@@ -339,7 +402,7 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 		  const struct kf_wait_opts *opts, struct kf_wait_result **results,
 		  struct kf_err *err)
 {
-	size_t n = cfg->n_nodes, failed = 0, hostkey = 0, broken = 0;
+	size_t n = cfg->n_nodes, failed = 0, hostkey = 0, broken = 0, after = 0;
 	struct kf_wait_result *res = calloc(n ? n : 1, sizeof(*res));
 	struct task *tasks = calloc(n ? n : 1, sizeof(*tasks));
 	int *rcs = calloc(n ? n : 1, sizeof(*rcs));
@@ -361,11 +424,19 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 	kf_info("waiting for %zu node%s (at most %ds each)", n, n == 1 ? "" : "s", timeout_s);
 	for (size_t i = 0; i < n; i++) {
 		res[i].node = &cfg->nodes[i];
-		tasks[i] = (struct task){ cfg, &cfg->nodes[i], ops, opts, &res[i], start,
-					  start + timeout_s,
-					  opts->ssh_timeout_ms > 0 ? opts->ssh_timeout_ms
-								    : cfg->timeouts.ssh_connect_s * 1000,
-					  false, false, false, &stop };
+		tasks[i] = (struct task){
+			.cfg = cfg,
+			.n = &cfg->nodes[i],
+			.ops = ops,
+			.opts = opts,
+			.res = &res[i],
+			.index = i,
+			.start = start,
+			.deadline = start + timeout_s,
+			.ssh_timeout_ms = opts->ssh_timeout_ms > 0 ? opts->ssh_timeout_ms
+								   : cfg->timeouts.ssh_connect_s * 1000,
+			.stop = &stop,
+		};
 	}
 	/* every node at once: each thread polls its node until done or the deadline */
 	kf_each_node(n, 0, wait_each, tasks, rcs);
@@ -379,6 +450,10 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 		interrupted |= tasks[i].interrupted;
 		if (res[i].failed) {
 			broken++;
+			kf_buf_printf(&bad, "%s%s (%s)", bad.len ? "; " : "", cfg->nodes[i].name,
+				      res[i].reason);
+		} else if (res[i].after_failed) {
+			after++;
 			kf_buf_printf(&bad, "%s%s (%s)", bad.len ? "; " : "", cfg->nodes[i].name,
 				      res[i].reason);
 		} else if (!res[i].done) {
@@ -400,6 +475,15 @@ int kf_wait_nodes(const struct kf_config *cfg, const struct kf_wait_vm_ops *ops,
 				       broken, n, n == 1 ? "" : "s", kf_buf_str(&bad), kf_buf_str(&names));
 		else
 			r = kf_err_set(err, KF_EFAIL, "%zu of %zu node%s failed to bootstrap: %s", broken,
+				       n, n == 1 ? "" : "s", kf_buf_str(&bad));
+	} else if (after) {
+		/* ready, but what had to follow at once (up: the ISOs' detach) failed */
+		if (failed)
+			r = kf_err_set(err, KF_EFAIL,
+				       "%zu of %zu node%s failed once ready: %s; not finished: %s",
+				       after, n, n == 1 ? "" : "s", kf_buf_str(&bad), kf_buf_str(&names));
+		else
+			r = kf_err_set(err, KF_EFAIL, "%zu of %zu node%s failed once ready: %s", after,
 				       n, n == 1 ? "" : "s", kf_buf_str(&bad));
 	} else if (failed) {
 		if (interrupted)

@@ -26,66 +26,96 @@ struct detach_job {
 };
 
 /* Stops a VM soft (guest shutdown), hard if that does not work in time. */
-static int stop_vm(struct detach_job *j)
+static int stop_vm(struct kf_hv *hv, const char *name, struct kf_err *err)
 {
-	const struct kf_hv_ops *ops = j->hv->ops;
+	const struct kf_hv_ops *ops = hv->ops;
 	bool running = true;
 
 	/* Asked of an answer obtained after this stop returned (shared with nodes stopped
 	 * meanwhile). */
-	if (ops->stop(j->hv, j->node->name, false, &j->err) == 0 &&
-	    ops->running(j->hv, j->node->name, kf_now_mono(), &running, &j->err) == 0 && !running)
+	if (ops->stop(hv, name, false, err) == 0 &&
+	    ops->running(hv, name, kf_now_mono(), &running, err) == 0 && !running)
 		return 0;
-	kf_warn("%s: soft stop did not power it off (%s); stopping hard", j->node->name, j->err.msg);
-	kf_err_clear(&j->err);
-	return ops->stop(j->hv, j->node->name, true, &j->err);
+	kf_warn("%s: soft stop did not power it off (%s); stopping hard", name, err->msg);
+	kf_err_clear(err);
+	return ops->stop(hv, name, true, err);
 }
 
-static void *detach_one(void *arg)
+/* A VM whose ISOs are already out but that is off: a run stopped between the edit and the
+ * start (killed, or the start failed). Power it on, or nothing after this can reach it -- once
+ * a stop made just before (by that run, or by hand) has let go of its files. */
+static int start_detached(struct kf_hv *hv, const char *name, bool *restarted,
+			  struct kf_err *err)
 {
-	struct detach_job *j = arg;
-	const struct kf_hv_ops *ops = j->hv->ops;
-	const char *name = j->node->name;
-	bool running = false, attached = false;
+	int r;
 
-	kf_err_clear(&j->err);
-	if ((j->rc = ops->media_attached(j->hv, name, &attached, &j->err)) != 0 ||
-	    (j->rc = ops->running(j->hv, name, j->started, &running, &j->err)) != 0)
+	if ((r = hv->ops->wait_released(hv, name, false, err)) != 0 ||
+	    (r = hv->ops->start(hv, name, err)) != 0)
+		return r;
+	*restarted = true;
+	kf_ok("%s: was powered off; started again", name);
+	return 0;
+}
+
+int kf_lab_detach_node(struct kf_hv *hv, const struct kf_node *node, double since,
+		       bool *restarted, struct kf_err *err)
+{
+	const struct kf_hv_ops *ops = hv->ops;
+	const char *name = node->name;
+	bool running = since == KF_LAB_RUNNING, attached = false;
+	int r;
+
+	*restarted = false;
+	kf_err_clear(err);
+	if ((r = ops->media_attached(hv, name, &attached, err)) != 0 ||
+	    (!running && (r = ops->running(hv, name, since, &running, err)) != 0))
 		goto out;
 	if (!attached) {
 		kf_info("%s: ISOs already detached", name);
-		/* A run stopped between the edit and the start (killed, or the start failed)
-		 * leaves the VM off: power it on, or nothing after this can reach it -- once a
-		 * stop made just before (by that run, or by hand) has let go of its files. */
-		if (!running) {
-			if ((j->rc = ops->wait_released(j->hv, name, false, &j->err)) != 0 ||
-			    (j->rc = ops->start(j->hv, name, &j->err)) != 0)
-				goto out;
-			j->restarted = true;
-			kf_ok("%s: was powered off; started again", name);
-		}
+		if (!running)
+			r = start_detached(hv, name, restarted, err);
 		goto out;
 	}
 	if (running && ops->detach_media_live) {
 		/* ejected in place: no restart, nothing to wait for again */
-		if ((j->rc = ops->detach_media_live(j->hv, name, &j->err)) == 0)
+		if ((r = ops->detach_media_live(hv, name, err)) == 0)
 			kf_ok("%s: ISOs detached (live, no restart)", name);
 		goto out;
 	}
-	if (running && (j->rc = stop_vm(j)) != 0)
+	if (running && (r = stop_vm(hv, name, err)) != 0)
 		goto out;
 	/* The hypervisor still holds the VM's files for a while after it is off (VMware: packer
 	 * step_shutdown.go:87-128): edit its configuration only once they are released. */
-	if ((j->rc = ops->wait_released(j->hv, name, running, &j->err)) != 0 ||
-	    (j->rc = ops->detach_media(j->hv, name, &j->err)) != 0 ||
-	    (j->rc = ops->start(j->hv, name, &j->err)) != 0)
+	if ((r = ops->wait_released(hv, name, running, err)) != 0 ||
+	    (r = ops->detach_media(hv, name, err)) != 0 || (r = ops->start(hv, name, err)) != 0)
 		goto out;
-	j->restarted = true;
+	*restarted = true;
 	kf_ok("%s: ISOs detached, VM started again", name);
 out:
-	if (j->rc)
-		kf_err_wrap(&j->err, "%s", name);
-	return NULL;
+	if (r)
+		kf_err_wrap(err, "%s", name);
+	return r;
+}
+
+int kf_lab_start_detached(struct kf_hv *hv, const struct kf_node *node, double since,
+			  bool *restarted, struct kf_err *err)
+{
+	bool attached = true, running = true;
+	int r;
+
+	*restarted = false;
+	kf_err_clear(err);
+	if ((r = hv->ops->media_attached(hv, node->name, &attached, err)) == 0 && !attached &&
+	    (r = hv->ops->running(hv, node->name, since, &running, err)) == 0 && !running)
+		r = start_detached(hv, node->name, restarted, err);
+	if (r)
+		kf_err_wrap(err, "%s", node->name);
+	return r;
+}
+
+static void detach_one(struct detach_job *j)
+{
+	j->rc = kf_lab_detach_node(j->hv, j->node, j->started, &j->restarted, &j->err);
 }
 
 static int detach_each(void *arg, size_t i)
@@ -160,7 +190,8 @@ static int finalize_run(struct kf_lab *lab, struct kf_err *err)
 	}
 	if (restarted) {
 		kf_info("finalize 2/3: wait for the restarted nodes");
-		if ((r = kf_lab_wait_nodes(lab, "finalize", true, cfg->timeouts.finalize_s, err)) != 0)
+		if ((r = kf_lab_wait_nodes(lab, "finalize", true, false, cfg->timeouts.finalize_s,
+					     err)) != 0)
 			return r;
 	}
 	kf_info("finalize 3/3: cluster health");

@@ -186,6 +186,10 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 			kf_stage_skip(lab->run, st->name, "inputs unchanged since its last run");
 			continue;
 		}
+		/* finalize follows: the wait detaches each node's ISOs as soon as it is ready, so
+		 * the hypervisor's serialized stop / lock wait / start of one node overlaps the
+		 * boot of the others (docs/performance.md) */
+		lab->opts.detach_when_ready = st == &kf_stage_wait && !lab->opts.keep_iso;
 		/* From the first stale stage on, each stage decides again once the ones before it
 		 * ran: it runs when its inputs changed (a new run of what it builds on included),
 		 * so a registry that was down after a reboot restarts without re-creating the VMs.

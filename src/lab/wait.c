@@ -1,13 +1,17 @@
 /* The wait stage: every node at once, until its role's completion marker exists; shared with
- * finalize (kf_lab_wait_nodes). */
+ * finalize (kf_lab_wait_nodes). Run by `up`, it also detaches each node's ISOs the moment that
+ * node is ready (kf_lab_opts.detach_when_ready), so finalize finds nothing left to restart. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "k3sforge/buf.h"
+#include "k3sforge/fanout.h"
+#include "k3sforge/hypervisor.h"
 #include "k3sforge/lab.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 #include "k3sforge/progress.h"
 #include "k3sforge/state.h"
 #include "k3sforge/vmsignals.h"
@@ -59,14 +63,74 @@ static void final_line(const struct kf_wait_result *res, size_t n)
 	kf_buf_free(&b);
 }
 
+/* Detaching each node's ISOs the moment it is ready (up): the hypervisor's serialized power
+ * calls and a stopped VM's lock wait are then spent while slower nodes still boot, not after
+ * the slowest one. */
+struct detacher {
+	struct kf_hv *hv;
+	const struct kf_config *cfg;
+};
+
+static int detach_when_done(void *ctx, size_t i, bool *again, struct kf_err *err)
+{
+	struct detacher *d = ctx;
+
+	/* its marker was just read over SSH: it is on */
+	return kf_lab_detach_node(d->hv, &d->cfg->nodes[i], KF_LAB_RUNNING, again, err);
+}
+
+struct resume_job {
+	struct kf_hv *hv;
+	const struct kf_config *cfg;
+	double since;
+	struct kf_err *errs;
+};
+
+static int start_each_detached(void *arg, size_t i)
+{
+	struct resume_job *j = arg;
+	bool started = false;
+
+	return kf_lab_start_detached(j->hv, &j->cfg->nodes[i], j->since, &started, &j->errs[i]);
+}
+
+/* A run killed between a node's edit and its start left it off: start it before waiting. */
+static int start_detached_nodes(struct kf_hv *hv, const struct kf_config *cfg, struct kf_err *err)
+{
+	size_t n = cfg->n_nodes;
+	struct kf_err *errs = calloc(n ? n : 1, sizeof(*errs));
+	int *rcs = calloc(n ? n : 1, sizeof(*rcs));
+	struct resume_job j = { hv, cfg, kf_now_mono(), errs };
+	int r = 0;
+
+	if (!errs || !rcs) {
+		free(errs);
+		free(rcs);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	kf_each_node(n, 0, start_each_detached, &j, rcs);
+	for (size_t i = 0; i < n && !r; i++)
+		if (rcs[i]) {
+			*err = errs[i];
+			if (rcs[i] == KF_EINTR && !errs[i].msg[0])
+				kf_err_set(err, KF_EINTR, "interrupted");
+			r = err->code ? err->code : rcs[i];
+		}
+	free(errs);
+	free(rcs);
+	return r;
+}
+
 /* Shared with finalize: waits for all nodes, prints each failed node's diagnosis. */
-int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, int timeout_s,
-		      struct kf_err *err)
+int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, bool detach,
+		      int timeout_s, struct kf_err *err)
 {
 	const struct kf_config *cfg = lab->cfg;
 	struct kf_vmsignals vs;
 	struct kf_wait_opts wo;
 	struct kf_wait_result *res = NULL;
+	struct detacher det = { NULL, cfg };
+	struct kf_hv *own_hv = NULL;
 	bool have_vm = false;
 	int r;
 
@@ -79,6 +143,22 @@ int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, int t
 			have_vm = true;
 		else
 			kf_warn("no hypervisor signals (%s); waiting on SSH alone", verr.msg);
+	}
+	if (detach) {
+		/* the signals' hypervisor when there is one: its "is it running" answers are
+		 * shared between both */
+		if (have_vm) {
+			det.hv = vs.hv;
+		} else if ((r = kf_hv_open(&own_hv, cfg, lab->out_dir, err)) == 0) {
+			det.hv = own_hv;
+		} else {
+			kf_err_wrap(err, "cannot detach the ISOs as nodes become ready");
+			goto out;
+		}
+		if ((r = start_detached_nodes(det.hv, cfg, err)) != 0)
+			goto out;
+		wo.on_done = detach_when_done;
+		wo.on_done_ctx = &det;
 	}
 	{
 		/* a live line of every node's phase on a terminal, in place of a heartbeat */
@@ -106,8 +186,10 @@ int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, int t
 	if (res)
 		record(lab, stage, res, cfg->n_nodes);
 	kf_wait_results_free(res, cfg->n_nodes);
+out:
 	if (have_vm)
 		kf_vmsignals_free(&vs);
+	kf_hv_close(own_hv);
 	return r;
 }
 
@@ -135,8 +217,8 @@ static int wait_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf_err 
 
 static int wait_run(struct kf_lab *lab, struct kf_err *err)
 {
-	return kf_lab_wait_nodes(lab, "wait", !lab->opts.no_hv_signals, lab->opts.wait_timeout_s,
-				 err);
+	return kf_lab_wait_nodes(lab, "wait", !lab->opts.no_hv_signals, lab->opts.detach_when_ready,
+				 lab->opts.wait_timeout_s, err);
 }
 
 const struct kf_stage_def kf_stage_wait = {

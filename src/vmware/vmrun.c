@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -25,6 +26,58 @@
 #define BANNER_TIMEOUT_MS 15000
 #define OUT_MAX ((size_t)256 * 1024)
 
+/* Power, snapshot and inventory calls go through this one lane, one at a time in the whole
+ * process (every kf_vmrun of it), as vagrant-vmware-desktop does (no `parallel: true` in its
+ * provider options, lib/vagrant-vmware-desktop/plugin.rb:31-36). Queries (list,
+ * checkToolsState, getGuestIPAddress, readVariable) do not wait for it, so waiting on guests
+ * stays parallel. */
+static pthread_mutex_t lane = PTHREAD_MUTEX_INITIALIZER;
+
+/* The banner's version of the last vmrun read, kept while that file stays the same (device,
+ * inode, size, modification time): each stage opens the hypervisor, and reading the banner
+ * again is one more process start for the same answer. */
+static struct {
+	pthread_mutex_t mu;
+	char *path, *version;
+	struct stat st;
+} banner_cache = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static char *banner_cached(const char *path, const struct stat *st)
+{
+	char *v = NULL;
+
+	pthread_mutex_lock(&banner_cache.mu);
+	if (banner_cache.path && strcmp(banner_cache.path, path) == 0 &&
+	    same_file(&banner_cache.st, st))
+		v = strdup(banner_cache.version);
+	pthread_mutex_unlock(&banner_cache.mu);
+	return v;
+}
+
+static void banner_keep(const char *path, const struct stat *st, const char *version)
+{
+	char *p = strdup(path), *v = strdup(version);
+
+	pthread_mutex_lock(&banner_cache.mu);
+	if (p && v) {
+		free(banner_cache.path);
+		free(banner_cache.version);
+		banner_cache.path = p;
+		banner_cache.version = v;
+		banner_cache.st = *st;
+		p = v = NULL;
+	}
+	pthread_mutex_unlock(&banner_cache.mu);
+	free(p);
+	free(v);
+}
+
 static const char *const wsl_dirs[] = {
 	"/mnt/c/Program Files (x86)/VMware/VMware Workstation",
 	"/mnt/c/Program Files/VMware/VMware Workstation",
@@ -35,7 +88,6 @@ void kf_vmrun_free(struct kf_vmrun *v)
 {
 	if (!v)
 		return;
-	pthread_mutex_destroy(&v->lane);
 	free(v->path);
 	free(v->version);
 	free(v->guest_user);
@@ -103,6 +155,8 @@ int kf_vmrun_open(struct kf_vmrun **out, const char *path, int timeout_s, struct
 	struct kf_vmrun *v;
 	struct kf_proc p;
 	const char *argv[] = { path, NULL };
+	struct stat st;
+	bool have_st;
 	int r;
 
 	*out = NULL;
@@ -114,7 +168,6 @@ int kf_vmrun_open(struct kf_vmrun **out, const char *path, int timeout_s, struct
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	pthread_mutex_init(&v->lane, NULL);
 	v->canceled_tries = 3;
 	v->canceled_sleep_ms = 2000;
 	v->path = kf_path_abs(path);
@@ -125,19 +178,26 @@ int kf_vmrun_open(struct kf_vmrun **out, const char *path, int timeout_s, struct
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	}
 	/* vmrun without arguments prints its banner (version on the third line) and usage. */
-	memset(&p, 0, sizeof(p));
-	argv[0] = v->path;
-	p.argv = argv;
-	p.timeout_ms = BANNER_TIMEOUT_MS;
-	p.out_max = OUT_MAX;
-	r = kf_proc_run(&p, err);
-	if (r) {
+	have_st = stat(v->path, &st) == 0;
+	if (have_st)
+		v->version = banner_cached(v->path, &st);
+	if (!v->version) {
+		memset(&p, 0, sizeof(p));
+		argv[0] = v->path;
+		p.argv = argv;
+		p.timeout_ms = BANNER_TIMEOUT_MS;
+		p.out_max = OUT_MAX;
+		r = kf_proc_run(&p, err);
+		if (r) {
+			kf_proc_free(&p);
+			kf_vmrun_free(v);
+			return kf_err_wrap(err, "running %s to read its version", path);
+		}
+		v->version = kf_vmrun_parse_version(kf_buf_str(&p.out));
 		kf_proc_free(&p);
-		kf_vmrun_free(v);
-		return kf_err_wrap(err, "running %s to read its version", path);
+		if (v->version && have_st)
+			banner_keep(v->path, &st, v->version);
 	}
-	v->version = kf_vmrun_parse_version(kf_buf_str(&p.out));
-	kf_proc_free(&p);
 	if (!v->version) {
 		kf_vmrun_free(v);
 		return kf_err_set(err, KF_EVMRUN,
@@ -313,10 +373,10 @@ int kf_vmrun_run(struct kf_vmrun *v, const struct kf_vmrun_call *opts, const cha
 		*out = NULL;
 	for (;;) {
 		if (serial)
-			pthread_mutex_lock(&v->lane);
+			pthread_mutex_lock(&lane);
 		r = run_once(v, opts, command, args, out, &f, err);
 		if (serial)
-			pthread_mutex_unlock(&v->lane);
+			pthread_mutex_unlock(&lane);
 		if (r != 0 && f == KF_VMRUN_CANCELED && ++canceled < v->canceled_tries &&
 		    !kf_interrupted()) {
 			/* vagrant retries every vmrun call that may be canceled, 3 tries 2 s apart

@@ -81,18 +81,26 @@ e2e_lab_setup "$work" 3 1 1.5 2 || { echo "FAIL setup: the lab could not be buil
 echo "lab: network $E2E_NET.0/24, config $E2E_CFG"
 
 test_up_builds_the_lab_end_to_end() {
-	local ctxs server st n
+	local ctxs server st n ready line
 	run up || { fail "up exited $?"; return; }
 	has "stage summary:" || { fail "no stage summary"; return; }
 	for st in prep build-iso create-vms wait finalize kubeconfig; do
 		summary_is "$st" ok || { fail "summary: $st not ok"; return; }
 		[ "$(stage_status "$st")" = "done" ] || { fail "state.json: $st not done"; return; }
 	done
-	# finalize really powered every node off and on again, and the ISOs are gone from the VMX.
+	# Every node was powered off and on again once, the ISOs are gone from the VMX, and that
+	# happened during the wait, each node as soon as it was ready (not after the slowest):
+	# its detach line comes before the wait's closing line, and finalize found nothing to do.
+	ready=$(grep -n "nodes ready in" "$log" | head -1 | cut -d: -f1)
+	[ -n "$ready" ] || { fail "no closing line of the wait"; return; }
 	for n in "${E2E_NODES[@]}"; do
 		[ "$(grep -c 'powered off' "$E2E_WORK/guests/$n/power.log")" -eq 1 ] &&
 			[ "$(grep -c 'powered on' "$E2E_WORK/guests/$n/power.log")" -eq 2 ] ||
-			{ fail "$n was not stopped and started once by finalize"; return; }
+			{ fail "$n was not stopped and started once"; return; }
+		line=$(grep -n "$n: ISOs detached, VM started again" "$log" | head -1 | cut -d: -f1)
+		[ -n "$line" ] && [ "$line" -lt "$ready" ] ||
+			{ fail "$n: not detached during the wait (line ${line:-none}, wait done at $ready)"; return; }
+		has "$n: ISOs already detached" || { fail "$n: finalize did not find it detached"; return; }
 		grep -qiE '\.iso"' "$(vmx_of "$n")" && { fail "$n: an ISO is still attached"; return; }
 		[ "$(grep -ciE '^ide0:[01]\.startConnected = "FALSE"' "$(vmx_of "$n")")" -eq 2 ] ||
 			{ fail "$n: the CD-ROMs still connect at power-on"; return; }
@@ -140,8 +148,15 @@ test_up_rerun_after_success_skips_every_stage() {
 }
 
 test_up_from_wait_reruns_wait_and_what_follows() {
-	local st
+	local st vmx running
+	# A run killed between a node's VMX edit and its power-on leaves it off, ISOs detached:
+	# the wait starts it again before waiting on it.
+	vmx=$(vmx_of k3s-worker1)
+	"$VMRUN" -T ws stop "$vmx" hard >/dev/null || { fail "vmrun stop"; return; }
 	run up --from wait || { fail "up --from wait exited $?"; return; }
+	has "k3s-worker1: was powered off; started again" || { fail "worker1 not started again"; return; }
+	running=$("$VMRUN" -T ws list) || { fail "vmrun list"; return; }
+	grep -qF "$vmx" <<<"$running" || { fail "k3s-worker1 is not running"; return; }
 	for st in prep build-iso create-vms; do
 		summary_is "$st" "skipped \\(up to date\\)" || { fail "$st was not skipped"; return; }
 	done

@@ -159,7 +159,13 @@ static void *later(void *arg)
 
 static struct kf_wait_opts opts_for(struct fx *f, int timeout_s)
 {
-	struct kf_wait_opts o = { f->out, timeout_s, 3000, 0.2, 0.5 };
+	struct kf_wait_opts o = {
+		.out_dir = f->out,
+		.timeout_s = timeout_s,
+		.ssh_timeout_ms = 3000,
+		.poll_min_s = 0.2,
+		.poll_max_s = 0.5,
+	};
 	return o;
 }
 
@@ -293,6 +299,97 @@ static void test_wait_refuses_a_guest_with_another_host_key(void **state)
 	kf_wait_results_free(res, NODES);
 }
 
+/* on_done (up's per-node ISO detach): node 1 is "restarted" -- its marker taken away and laid
+ * down again later -- and must be waited for again; the hook runs once per node. */
+struct hook {
+	struct fx *f;
+	pthread_mutex_t mu;
+	int calls[NODES];
+	int fail_node;         /* -1: none */
+	pthread_t th;
+	bool started;
+	struct schedule again;
+};
+
+static int on_done(void *ctx, size_t i, bool *again, struct kf_err *err)
+{
+	struct hook *h = ctx;
+	char path[600];
+
+	pthread_mutex_lock(&h->mu);
+	h->calls[i]++;
+	pthread_mutex_unlock(&h->mu);
+	*again = false;
+	if ((int)i == h->fail_node)
+		return kf_err_set(err, KF_EFAIL, "%s: boom", h->f->cfg->nodes[i].name);
+	if (i == 1) {
+		snprintf(path, sizeof(path), "%s/var/lib/k3s-agent-bootstrap.done", h->f->root[1]);
+		assert_int_equal(unlink(path), 0);
+		h->again = (struct schedule){ h->f, 1, 800, "k3s-agent-bootstrap.done" };
+		assert_int_equal(pthread_create(&h->th, NULL, later, &h->again), 0);
+		h->started = true;
+		*again = true;
+	}
+	return 0;
+}
+
+static void test_wait_on_done_runs_once_per_node_and_a_restarted_node_is_waited_for_again(
+	void **state)
+{
+	struct fx *f = *state;
+	struct hook h = { .f = f, .mu = PTHREAD_MUTEX_INITIALIZER, .fail_node = -1 };
+	struct kf_wait_opts o = opts_for(f, 60);
+	struct kf_wait_result *res = NULL;
+	struct kf_err err;
+	int r;
+
+	for (int i = 0; i < NODES; i++)
+		marker(f, i, i == 0 ? "k3s-bootstrap.done" : "k3s-agent-bootstrap.done");
+	o.on_done = on_done;
+	o.on_done_ctx = &h;
+	r = kf_wait_nodes(f->cfg, NULL, &o, &res, &err);
+	if (h.started)
+		pthread_join(h.th, NULL);
+	if (r)
+		fail_msg("%s", err.msg);
+	assert_true(h.started);
+	for (int i = 0; i < NODES; i++) {
+		assert_true(res[i].done);
+		assert_int_equal(res[i].phase, KF_PHASE_DONE);
+		assert_int_equal(h.calls[i], 1);
+	}
+	/* done only once the marker was back (0.8 s after the "restart") */
+	assert_true(res[1].elapsed_s >= 0.8);
+	kf_wait_results_free(res, NODES);
+}
+
+static void test_wait_on_done_failure_fails_that_node_and_the_others_finish(void **state)
+{
+	struct fx *f = *state;
+	struct hook h = { .f = f, .mu = PTHREAD_MUTEX_INITIALIZER, .fail_node = 2 };
+	struct kf_wait_opts o = opts_for(f, 60);
+	struct kf_wait_result *res = NULL;
+	struct kf_err err;
+
+	marker(f, 0, "k3s-bootstrap.done");
+	marker(f, 2, "k3s-agent-bootstrap.done");
+	o.on_done = on_done;
+	o.on_done_ctx = &h;
+	/* node 1 is "restarted" (its hook lays its marker down again) and finishes too */
+	marker(f, 1, "k3s-agent-bootstrap.done");
+	assert_int_equal(kf_wait_nodes(f->cfg, NULL, &o, &res, &err), KF_EFAIL);
+	if (h.started)
+		pthread_join(h.th, NULL);
+	assert_non_null(strstr(err.msg, "1 of 3 nodes failed once ready: k3s-worker2"));
+	assert_non_null(strstr(err.msg, "boom"));
+	assert_true(res[2].after_failed);
+	assert_false(res[2].done);
+	assert_true(res[0].done);
+	assert_true(res[1].done);
+	assert_int_equal(h.calls[2], 1);
+	kf_wait_results_free(res, NODES);
+}
+
 /* Hypervisor signals for the test: node 2 powered off; others on with Tools and their IPs. */
 static int powered_on(void *ctx, const struct kf_node *n, bool *on, struct kf_err *err)
 {
@@ -348,6 +445,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_stops_at_once_when_a_bootstrap_unit_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_refuses_a_guest_with_another_host_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_follows_hypervisor_signals_before_ssh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_on_done_runs_once_per_node_and_a_restarted_node_is_waited_for_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_on_done_failure_fails_that_node_and_the_others_finish, setup, teardown),
 	};
 	kf_log_init(&(struct kf_log_opts){ KF_LOG_WARN, false, KF_COLOR_NEVER });
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,6 +40,10 @@ static int setup(void **state)
 	f->dir = vmw_tempdir("vmrun");
 	f->state = kf_path_join(f->dir, "state");
 	f->faults = kf_path_join(f->dir, "faults.env");
+	/* the double's state folder is the test's (the double also makes it, but only when it
+	 * runs: vmrun's banner is read once per process) */
+	if (kf_fs_mkdirs(f->state, 0755, &e) != 0)
+		fail_msg("%s", e.msg);
 	f->vmx = vmw_write(f->dir, "node1.vmx", ".encoding = \"UTF-8\"\ndisplayName = \"node1\"\n");
 	setenv("FAKE_VMRUN_STATE", f->state, 1);
 	setenv("FAKE_VMRUN_FAULTS", f->faults, 1);
@@ -734,7 +738,8 @@ static void test_vmsignals_advance_for_a_nogui_vm(void **state)
 	assert_int_equal(kf_fs_mkdirs(dir, 0755, &e), 0);
 	assert_int_equal(kf_fs_write_atomic(vmx, "displayName = \"k3s-master1\"\n", 28, 0644, &e), 0);
 	assert_int_equal(kf_fs_write_atomic(ipf, "192.168.6.10\n", 13, 0644, &e), 0);
-	assert_int_equal(vs.hv->ops->start(vs.hv, cfg->nodes[0].name, &e), 0);
+	if (vs.hv->ops->start(vs.hv, cfg->nodes[0].name, &e) != 0)
+		fail_msg("start: %s", e.msg);
 	assert_int_equal(vs.ops.tools_running(vs.ops.ctx, &cfg->nodes[0], &running, &e), 0);
 	assert_true(running);
 	assert_int_equal(vs.ops.guest_ip(vs.ops.ctx, &cfg->nodes[0], &ip, &e), 0);
