@@ -6,9 +6,10 @@
  *
  * Threads: libisoburn's watcher (Xorriso_start_msg_watcher, a detached thread) calls on_result
  * and on_info with our struct xr while our thread runs commands. Everything those handlers
- * touch is under xr.mu; after each command xr_cmd waits until the watcher has handed over all
- * of it (xr_drain) before reading results or last_problem; xr_close stops the watcher before
- * the struct (on the caller's stack) goes. */
+ * touch is under xr.mu; after each command xr_cmd makes sure all of it reached the handlers
+ * (xr_drain: a batch the watcher holds, then the rest fetched on our thread) before reading
+ * results or last_problem; xr_close stops the watcher before the struct (on the caller's
+ * stack) goes. */
 #include "k3sforge/iso.h"
 
 #include <errno.h>
@@ -27,14 +28,15 @@
 #include "k3sforge/buf.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/log.h"
+#include "k3sforge/platform.h"
 #include "k3sforge/progress.h"
 
 #define XR_MAX_ARGS 16
 #define CFG_MAX ((size_t)1024 * 1024)
 #define MD5SUMS_MAX ((size_t)8 * 1024 * 1024)
-/* How long the watcher may take to hand over one command's messages. It normally needs a few
- * tens of milliseconds (it polls every 25 ms); past this something is wrong, and going on would
- * read an incomplete result. */
+/* How long handing over one command's messages may take (normally well under a millisecond
+ * here, up to the watcher's 25 ms nap when it has a batch); past this something is wrong, and
+ * going on would read an incomplete result. */
 #define XR_DRAIN_S 60
 /* libisoburn 1.5.4 announces the watcher's start and end through our info handler, but with
  * its own struct XorrisO as the handle instead of ours (xorriso/text_io.c, Xorriso_msg_watcher:
@@ -152,22 +154,36 @@ static void xr_close(struct xr *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
-/* Waits until the watcher has handed everything xorriso printed so far to our handlers.
- * Xorriso_peek_outlists (xorriso.h:1053-1077), with flag bit2 set, polls until it can return
- * 0 (nothing pending anywhere) or -1 (inappropriate stack handle), or `timeout` seconds passed;
- * >0 means still pending (bit0: messages in the outlists, bit1: the watcher is running our
- * handlers on fetched messages), -2 that libisoburn's lock failed. Stack handle -1 is the most
- * recent redirection: the watcher's (xorriso pops its own ones before a command returns). */
+/* Hands a fetched message list to one of our handlers, in order, and frees it. */
+static void xr_hand(struct xr *s, struct Xorriso_lsT **list, int (*handler)(void *, char *))
+{
+	for (struct Xorriso_lsT *i = *list; i; i = Xorriso_lst_get_next(i, 0))
+		handler(s, Xorriso_lst_get_text(i, 0));
+	Xorriso_lst_destroy_all(list, 0);
+}
+
+/* Makes sure everything xorriso printed so far reached our handlers. Xorriso_peek_outlists
+ * (xorriso.h:1053-1077) without waiting returns 0 (nothing pending anywhere), -1
+ * (inappropriate stack handle), -2 (libisoburn's lock failed) or bits: bit0 messages in the
+ * outlists, bit1 the watcher is running our handlers on messages it fetched. The watcher looks
+ * only every 25 ms; waiting for it after each of the thirty-odd commands of a remaster cost
+ * most of build-iso's time (issue #20). So: while the watcher hands over a batch, wait for it
+ * (its batch is older than anything still pending); once it is idle, fetch what is pending
+ * here (Xorriso_fetch_outlists is safe beside the watcher, xorriso.h:1018-1024) and hand it
+ * over in order. The command has returned, so nothing newer can arrive meanwhile. Stack handle
+ * -1 is the most recent redirection: the watcher's (xorriso pops its own ones before a
+ * command returns). */
 static int xr_drain(struct xr *s, struct kf_err *err)
 {
-	time_t deadline = time(NULL) + XR_DRAIN_S;
+	double deadline = kf_now_mono() + XR_DRAIN_S;
+	struct Xorriso_lsT *results, *info;
 	int r;
 
 	for (;;) {
-		r = Xorriso_peek_outlists(s->x, -1, 1, 4);
+		r = Xorriso_peek_outlists(s->x, -1, 0, 0);
 		if (r == 0)
 			return 0;
-		s->lost = r < 0 || time(NULL) >= deadline;
+		s->lost = r < 0 || kf_now_mono() >= deadline;
 		if (r < 0)
 			return kf_err_set(err, KF_EFAIL, "libisoburn: cannot inspect the message "
 					  "watcher (%s)", r == -1 ? "no such message redirection"
@@ -175,6 +191,17 @@ static int xr_drain(struct xr *s, struct kf_err *err)
 		if (s->lost)
 			return kf_err_set(err, KF_ETIMEOUT, "libisoburn: the message watcher did not "
 					  "hand over xorriso's messages within %d s", XR_DRAIN_S);
+		if (r & 2) {
+			kf_sleep_ms(1);
+			continue;
+		}
+		results = info = NULL;
+		if (Xorriso_fetch_outlists(s->x, -1, &results, &info, 0) <= 0) {
+			s->lost = true;
+			return kf_err_set(err, KF_EFAIL, "libisoburn: cannot fetch xorriso's messages");
+		}
+		xr_hand(s, &results, on_result);
+		xr_hand(s, &info, on_info);
 	}
 }
 

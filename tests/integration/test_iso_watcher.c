@@ -4,6 +4,10 @@
  * store the -lsdi answer, waits longer than the 5 s src/iso/iso.c's old
  * Xorriso_peek_outlists(x, -1, 5, 4) gave the watcher before reading the result anyway: the
  * answer was lost and an Ubuntu image refused as "not an Ubuntu live-server ISO (no /casper)".
+ * iso.c now fetches pending messages on its own thread once the watcher is idle (the watcher's
+ * 25 ms naps were most of build-iso's time); so that the watcher, not our thread, takes the
+ * answer here, each look of our thread at the outlists (--wrap=Xorriso_peek_outlists) comes
+ * only after many of the watcher's rounds until the watcher has been held.
  * (The remaster's progress object, freed while the watcher could still use it, is not
  * reproducible this way: xorriso prints a "Writing: n%" line for a small image only now and
  * then; TSan's run of test_iso reports that race, scripts/test.sh --tsan.) Real xorriso, a real
@@ -27,11 +31,17 @@
 /* longer than the old wait: 5 s plus up to 1 s of its time() granularity */
 #define LATE_S 7
 
+/* how long each look of our thread waits while armed: many of the watcher's 25 ms rounds */
+#define WATCHER_FIRST_MS 300
+
 static char g_dir[64], g_ubuntu[128];
 static pthread_t g_main;
-static atomic_int g_find_xr_mu, g_delay_lock;
+static atomic_int g_find_xr_mu, g_delay_lock, g_delay_peek;
 static pthread_mutex_t *_Atomic g_xr_mu;
 
+struct XorrisO;
+int __real_Xorriso_peek_outlists(struct XorrisO *x, int stack_handle, int timeout, int flag);
+int __wrap_Xorriso_peek_outlists(struct XorrisO *x, int stack_handle, int timeout, int flag);
 int __real_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
 int __wrap_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
 int __real_pthread_mutex_lock(pthread_mutex_t *m);
@@ -43,6 +53,14 @@ int __wrap_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
 	if (atomic_exchange(&g_find_xr_mu, 0))
 		atomic_store(&g_xr_mu, m);
 	return __real_pthread_mutex_init(m, a);
+}
+
+int __wrap_Xorriso_peek_outlists(struct XorrisO *x, int stack_handle, int timeout, int flag)
+{
+	/* until the watcher has taken (and been held on) the answer */
+	if (atomic_load(&g_delay_peek) && atomic_load(&g_delay_lock))
+		usleep(WATCHER_FIRST_MS * 1000);
+	return __real_Xorriso_peek_outlists(x, stack_handle, timeout, flag);
 }
 
 int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
@@ -101,8 +119,10 @@ static void test_iso_check_waits_for_a_late_lsdi_answer(void **state)
 	(void)state;
 	atomic_store(&g_find_xr_mu, 1);
 	atomic_store(&g_delay_lock, 1);
+	atomic_store(&g_delay_peek, 1);
 	r = kf_iso_check_ubuntu(g_ubuntu, &err);
 	atomic_store(&g_xr_mu, NULL);
+	atomic_store(&g_delay_peek, 0);
 	assert_int_equal(atomic_load(&g_delay_lock), 0); /* the watcher was late */
 	if (r != 0)
 		fail_msg("an Ubuntu-shaped image refused: %s", err.msg);
