@@ -14,7 +14,10 @@
 #
 #   bench/orchestrate.sh [BIN]     env: SIZES ("3 30"), DMIN (2), DSPREAD (4): d_i spread evenly
 #                                  over [DMIN, DMIN+DSPREAD]; BENCH_LOGS=DIR keeps each size's
-#                                  up log and the vmrun double's calls.log there
+#                                  up log and the vmrun double's calls.log there; LINGER (2):
+#                                  seconds a stopped VM's lock files stay (the double's
+#                                  LINGER_LOCKS; the e2e lab's 2 s; 0 = k3sforge's own overhead
+#                                  without that wait)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export KF_SOURCE_DIR=${KF_SOURCE_DIR:-$(cd "$HERE/.." && pwd)}
@@ -58,6 +61,7 @@ for n in $SIZES; do
 	done
 	echo "== $n nodes: d_i from $DMIN to $max s (Σd = $sum s)" >&2
 	e2e_lab_setup "$ROOT/lab$n" "$n" "${delays[@]}"
+	sed -i "s/^LINGER_LOCKS=.*/LINGER_LOCKS=${LINGER:-2}/" "$FAKE_VMRUN_FAULTS"
 	load0=$(cut -d' ' -f1 /proc/loadavg)
 	t0=$(now)
 	if ! e2e_kf up >"$ROOT/up$n.log" 2>&1; then
@@ -101,7 +105,7 @@ PY
 done
 
 echo
-echo "k3sforge up against simulated guests ($(nproc) CPUs, $(date -u +%FT%TZ))"
+echo "k3sforge up against simulated guests ($(nproc) CPUs, $(date -u +%FT%TZ), locks linger ${LINGER:-2} s after a stop)"
 printf '%5s  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s\n' nodes "max(d)" "Σd" "up wall" \
 	"up-max(d)" "wait stage" "wait overh." "no-op" "load"
 for r in "${results[@]}"; do echo "$r"; done

@@ -314,7 +314,9 @@ static void *wait_node(void *arg)
 					t->res->phase = KF_PHASE_START;
 					set_reason(t, "restarted; waiting for it again");
 					reach(t, KF_PHASE_POWERED_ON);
-					interval = pmin;
+					/* its SSH port comes back with the boot: look soon (a refused
+					 * connection costs nothing), then back off as usual */
+					interval = pmin < 0.05 ? pmin : 0.05;
 					last_status = kf_now_mono();
 					continue;
 				}
@@ -346,8 +348,10 @@ static void *wait_node(void *arg)
 				 * loop not working, is polled with the usual backoff) */
 				held = kf_now_mono() - asked >= 1.0;
 			}
-		} else if (!tcp_ok && t->ops && t->res->phase < KF_PHASE_TCP) {
-			/* SSH not reachable: ask the hypervisor how far the guest is. */
+		} else if (!tcp_ok && t->ops && t->res->phase < KF_PHASE_TCP && !t->hooked) {
+			/* SSH not reachable: ask the hypervisor how far the guest is (not after
+			 * on_done restarted it: the guest was reached once, and an IP asked with
+			 * -wait would hold this node's loop up to 10 s while Tools start). */
 			bool running = false;
 			if (t->ops->tools_running &&
 			    t->ops->tools_running(t->ops->ctx, t->n, &running, &err) == 0 && running) {

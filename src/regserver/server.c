@@ -150,6 +150,7 @@ static int start_new(const struct kf_regserver_paths *p, const struct kf_regserv
 	char tail[600];
 	long log_from, pid = 0;
 	double deadline;
+	long nap_ms;
 	int r;
 
 	*pid_out = 0;
@@ -178,6 +179,7 @@ static int start_new(const struct kf_regserver_paths *p, const struct kf_regserv
 		prog->exe, listen, probe, port);
 	kf_err_clear(&herr);
 	deadline = kf_now_mono() + KF_REGSERVER_START_TIMEOUT_MS / 1000.0;
+	nap_ms = 20;
 	for (;;) {
 		if (!kf_rs_pid_running(pid)) {
 			kf_rs_log_tail(p->log, log_from, tail, sizeof(tail));
@@ -204,7 +206,10 @@ static int start_new(const struct kf_regserver_paths *p, const struct kf_regserv
 				       p->log, tail[0] ? tail : "(empty)");
 			goto fail;
 		}
-		kf_sleep_ms(200);
+		/* the registry listens within about 0.1 s of its start: look often at first
+		 * (a refused connection costs nothing), then back off */
+		kf_sleep_ms(nap_ms);
+		nap_ms = nap_ms * 2 > 200 ? 200 : nap_ms * 2;
 	}
 	*pid_out = pid;
 	r = 0;
