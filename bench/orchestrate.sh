@@ -9,7 +9,8 @@
 #   up wall          the whole `up` from nothing (prep .. kubeconfig), process start to exit
 #   up - max(d)      what everything but the guests' own readiness cost
 #   wait overhead    end of the wait stage minus the moment the last node became ready
-#                    (max over i of power-on_i + d_i): the latency of noticing readiness
+#                    (max over i of power-on_i + d_i): noticing it, and, since up detaches each
+#                    node's ISOs inside the wait, that node's stop / lock wait / start / SSH again
 #   no-op rerun      `up` again after success (every stage skipped)
 #
 #   bench/orchestrate.sh [BIN]     env: SIZES ("3 30"), DMIN (2), DSPREAD (4): d_i spread evenly
@@ -109,4 +110,4 @@ echo "k3sforge up against simulated guests ($(nproc) CPUs, $(date -u +%FT%TZ), l
 printf '%5s  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s\n' nodes "max(d)" "Σd" "up wall" \
 	"up-max(d)" "wait stage" "wait overh." "no-op" "load"
 for r in "${results[@]}"; do echo "$r"; done
-echo "(seconds; wait overh. = end of wait - max_i(power-on_i + d_i))"
+echo "(seconds; wait overh. = end of wait - max_i(power-on_i + d_i), the last node's restart included)"
