@@ -12,6 +12,7 @@
 #                    (max over i of power-on_i + d_i): noticing it, and, since up detaches each
 #                    node's ISOs inside the wait, that node's stop / lock wait / start / SSH again
 #   no-op rerun      `up` again after success (every stage skipped)
+#   power calls      vmrun start/stop calls of the first `up`: the lane runs them one at a time
 #
 #   bench/orchestrate.sh [BIN]     env: SIZES ("3 30"), DMIN (2), DSPREAD (4): d_i spread evenly
 #                                  over [DMIN, DMIN+DSPREAD]; BENCH_LOGS=DIR keeps each size's
@@ -87,6 +88,8 @@ print("%.2f %.3f" % (s["wait"]["duration"], s["wait"]["end_ts"]))
 PY
 )
 	wait_over=$(calc "$wait_end - $ready")
+	# the vmrun lane's work: power calls, one at a time (docs/vmware.md)
+	power=$(grep -cE "BEGIN [0-9]+ -T ws (start|stop) " "$FAKE_VMRUN_STATE/calls.log" || true)
 	t2=$(now)
 	e2e_kf up >"$ROOT/rerun$n.log" 2>&1
 	t3=$(now)
@@ -94,8 +97,9 @@ PY
 	grep -E "INFO    (prep|build-iso|create-vms|wait|finalize|kubeconfig|total) " "$ROOT/up$n.log" >&2 || true
 	# the host is shared: the 1-minute load average before and after, next to the numbers
 	load1=$(cut -d' ' -f1 /proc/loadavg)
-	results+=("$(printf '%5d  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s' "$n" "$max" "$sum" "$wall" \
-		"$(calc "$wall - $max")" "$wait_s" "$wait_over" "$rerun" "$load0-$load1")")
+	results+=("$(printf '%5d  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %11s  %s' "$n" "$max" "$sum" \
+		"$wall" "$(calc "$wall - $max")" "$wait_s" "$wait_over" "$rerun" "$power" \
+		"$load0-$load1")")
 	if [ -n "${BENCH_LOGS:-}" ]; then
 		mkdir -p "$BENCH_LOGS"
 		cp "$ROOT/up$n.log" "$ROOT/rerun$n.log" "$BENCH_LOGS/"
@@ -107,7 +111,7 @@ done
 
 echo
 echo "k3sforge up against simulated guests ($(nproc) CPUs, $(date -u +%FT%TZ), locks linger ${LINGER:-2} s after a stop)"
-printf '%5s  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %s\n' nodes "max(d)" "Σd" "up wall" \
-	"up-max(d)" "wait stage" "wait overh." "no-op" "load"
+printf '%5s  %8s  %8s  %10s  %10s  %13s  %11s  %9s  %11s  %s\n' nodes "max(d)" "Σd" "up wall" \
+	"up-max(d)" "wait stage" "wait overh." "no-op" "power calls" "load"
 for r in "${results[@]}"; do echo "$r"; done
 echo "(seconds; wait overh. = end of wait - max_i(power-on_i + d_i), the last node's restart included)"
