@@ -194,64 +194,18 @@ static int payload_files(const struct kf_recipe_inputs *in, const char *work,
 	return 0;
 }
 
-static int build_installer(const struct kf_config *cfg, const struct kf_recipe_inputs *in,
-			   const char *iso_dir, const char *tpl_dir, bool rebuild,
-			   struct kf_err *err)
+/* What every node shares: the remastered Ubuntu installer, or in image mode the payload the
+ * installer ISO would carry on a CD of its own (label KF_PAYLOAD_LABEL, same /k3sforge/ layout),
+ * which the installed system's user-data copies to KF_SEED_DIR (docs/qemu.md says why a CD
+ * rather than the registry). Both carry payload_files; skipped when its inputs are unchanged. */
+static int build_shared(const struct kf_lab *lab, const struct kf_recipe_inputs *in,
+			const char *iso_dir, const char *tpl_dir, struct kf_err *err)
 {
+	const struct kf_config *cfg = lab->cfg;
+	bool image = cfg->guest.image != NULL;
+	const char *name = image ? "payload.iso" : "installer.iso";
 	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
-	char *dst = kf_path_join(iso_dir, "installer.iso"), *work = kf_path_join(iso_dir, ".work");
-	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
-	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
-	struct kf_iso_remaster spec;
-	size_t n = 0;
-	double t0;
-	int r;
-
-	if (!dst || !work || !files || !iso_paths) {
-		r = kf_err_set(err, KF_ENOMEM, "out of memory");
-		goto out;
-	}
-	installer_fp(cfg, in, tpl_dir, hex);
-	if (!rebuild && up_to_date(iso_dir, "installer.iso", hex)) {
-		kf_info("installer.iso is up to date (inputs unchanged)");
-		r = 0;
-		goto out;
-	}
-	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
-		goto out;
-	if ((r = payload_files(in, work, path, files, iso_paths, &n, err)) != 0)
-		goto out;
-	memset(&spec, 0, sizeof(spec));
-	spec.src = cfg->paths.ubuntu_iso;
-	spec.dst = dst;
-	spec.work_dir = work;
-	spec.tpl_dir = tpl_dir;
-	spec.files = files;
-	spec.n_files = n;
-	spec.progress_what = "remaster installer.iso";
-	kf_info("remastering %s into %s", cfg->paths.ubuntu_iso, dst);
-	t0 = kf_now_mono();
-	if ((r = kf_iso_remaster(&spec, err)) != 0)
-		goto out;
-	if ((r = record(iso_dir, "installer.iso", hex, err)) != 0)
-		goto out;
-	kf_ok("installer.iso written (%.1fs)", kf_now_mono() - t0);
-out:
-	free(dst);
-	free(work);
-	free(files);
-	free(iso_paths);
-	return r;
-}
-
-/* Image mode: the payload the installer ISO would carry, on a CD of its own (label
- * KF_PAYLOAD_LABEL, same /k3sforge/ layout), which the installed system's user-data copies to
- * KF_SEED_DIR (docs/qemu.md says why a CD rather than the registry). */
-static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir, bool rebuild,
-			 struct kf_err *err)
-{
-	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
-	char *dst = kf_path_join(iso_dir, "payload.iso"), *work = kf_path_join(iso_dir, ".work");
+	char *dst = kf_path_join(iso_dir, name), *work = kf_path_join(iso_dir, ".work");
 	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
 	char (*iso_paths)[300] = calloc(in->n_payload + 2, sizeof(*iso_paths));
 	size_t n = 0;
@@ -262,9 +216,12 @@ static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir,
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	payload_fp(in, hex);
-	if (!rebuild && up_to_date(iso_dir, "payload.iso", hex)) {
-		kf_info("payload.iso is up to date (inputs unchanged)");
+	if (image)
+		payload_fp(in, hex);
+	else
+		installer_fp(cfg, in, tpl_dir, hex);
+	if (!lab->opts.rebuild_isos && up_to_date(iso_dir, name, hex)) {
+		kf_info("%s is up to date (inputs unchanged)", name);
 		r = 0;
 		goto out;
 	}
@@ -272,10 +229,26 @@ static int build_payload(const struct kf_recipe_inputs *in, const char *iso_dir,
 		goto out;
 	if ((r = payload_files(in, work, path, files, iso_paths, &n, err)) != 0)
 		goto out;
-	if ((r = kf_iso_write_data(dst, KF_PAYLOAD_LABEL, files, n, err)) != 0 ||
-	    (r = record(iso_dir, "payload.iso", hex, err)) != 0)
+	if (image) {
+		r = kf_iso_write_data(dst, KF_PAYLOAD_LABEL, files, n, err);
+	} else {
+		struct kf_iso_remaster spec;
+
+		memset(&spec, 0, sizeof(spec));
+		spec.src = cfg->paths.ubuntu_iso;
+		spec.dst = dst;
+		spec.work_dir = work;
+		spec.tpl_dir = tpl_dir;
+		spec.files = files;
+		spec.n_files = n;
+		spec.progress_what = "remaster installer.iso";
+		kf_info("remastering %s into %s", cfg->paths.ubuntu_iso, dst);
+		t0 = kf_now_mono();
+		r = kf_iso_remaster(&spec, err);
+	}
+	if (r != 0 || (r = record(iso_dir, name, hex, err)) != 0)
 		goto out;
-	kf_ok("payload.iso written (%.1fs)", kf_now_mono() - t0);
+	kf_ok("%s written (%.1fs)", name, kf_now_mono() - t0);
 out:
 	free(dst);
 	free(work);
@@ -474,17 +447,6 @@ static int pool_finish(struct seed_pool *p, struct kf_err *err)
 		}
 	}
 	return r;
-}
-
-/* What every node shares: the remastered installer, or in image mode the payload CD. */
-static int build_shared(const struct kf_lab *lab, const struct kf_recipe_inputs *in,
-			const char *iso_dir, const char *tpl_dir, struct kf_err *err)
-{
-	const struct kf_config *cfg = lab->cfg;
-
-	return cfg->guest.image ? build_payload(in, iso_dir, lab->opts.rebuild_isos, err)
-				: build_installer(cfg, in, iso_dir, tpl_dir, lab->opts.rebuild_isos,
-						  err);
 }
 
 static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
