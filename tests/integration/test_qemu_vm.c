@@ -147,7 +147,8 @@ static int setup(void **state)
 	char deep[256];
 	(void)state;
 
-	/* our own network namespace: the bridge and taps never touch the host's */
+	/* our own network namespace (unshare -n, from C) before any link or address: the bridge
+	 * and taps never touch the host's; without it the test fails here */
 	if (unshare(CLONE_NEWNET) != 0)
 		fail_msg("unshare(CLONE_NEWNET) failed");
 	sh("ip link set lo up && ip link add k3sbr0 type bridge && "

@@ -151,6 +151,22 @@ static void finish(struct kf_qmp *q, struct peer *p, pthread_t th)
 	close(p->fd);
 }
 
+/* Opens against a peer playing `script` and expects the open to fail with `code` and a message
+ * holding `needle`; returns what the open left in its handle (NULL when it cleaned up). */
+static struct kf_qmp *open_refused(const char *const *script, int timeout_ms, int code,
+				   const char *needle)
+{
+	struct kf_qmp *q = (struct kf_qmp *)1;
+	struct peer p;
+	struct kf_err e;
+	pthread_t th;
+
+	assert_int_equal(open_with(script, &q, &p, &th, timeout_ms, &e), code);
+	assert_non_null(strstr(e.msg, needle));
+	finish(NULL, &p, th);
+	return q;
+}
+
 static void test_qmp_client_negotiates_skips_events_and_matches_ids(void **state)
 {
 	static const char *const script[] = {
@@ -190,75 +206,42 @@ static void test_qmp_client_negotiates_skips_events_and_matches_ids(void **state
 static void test_qmp_client_refuses_a_peer_that_does_not_greet(void **state)
 {
 	static const char *const script[] = { "{\"return\": {}}\r\n", NULL };
-	struct kf_qmp *q = (struct kf_qmp *)1;
-	struct peer p;
-	struct kf_err e;
-	pthread_t th;
 	(void)state;
 
-	assert_int_equal(open_with(script, &q, &p, &th, 2000, &e), KF_EPARSE);
-	assert_null(q);
-	assert_non_null(strstr(e.msg, "did not greet"));
-	finish(NULL, &p, th);
+	assert_null(open_refused(script, 2000, KF_EPARSE, "did not greet"));
 }
 
 static void test_qmp_client_bounds_an_endless_message(void **state)
 {
 	static const char *const script[] = { greeting, "<", "BIG", NULL };
-	struct kf_qmp *q = (struct kf_qmp *)1;
-	struct peer p;
-	struct kf_err e;
-	pthread_t th;
 	(void)state;
 
-	assert_int_equal(open_with(script, &q, &p, &th, 5000, &e), KF_EPARSE);
-	assert_null(q);
-	assert_non_null(strstr(e.msg, "longer than"));
-	finish(NULL, &p, th);
+	assert_null(open_refused(script, 5000, KF_EPARSE, "longer than"));
 }
 
 static void test_qmp_client_refuses_garbage_answers(void **state)
 {
 	static const char *const script[] = { greeting, "<", "\x01\x02garbage\r\n", NULL };
-	struct kf_qmp *q = (struct kf_qmp *)1;
-	struct peer p;
-	struct kf_err e;
-	pthread_t th;
 	(void)state;
 
-	assert_int_equal(open_with(script, &q, &p, &th, 2000, &e), KF_EPARSE);
-	assert_null(q);
-	assert_non_null(strstr(e.msg, "QMP qmp_capabilities: QMP message is not JSON"));
-	finish(NULL, &p, th);
+	assert_null(open_refused(script, 2000, KF_EPARSE,
+				 "QMP qmp_capabilities: QMP message is not JSON"));
 }
 
 static void test_qmp_client_times_out_on_a_silent_peer(void **state)
 {
 	static const char *const script[] = { greeting, "<", NULL };
-	struct kf_qmp *q = (struct kf_qmp *)1;
-	struct peer p;
-	struct kf_err e;
-	pthread_t th;
 	(void)state;
 
-	assert_int_equal(open_with(script, &q, &p, &th, 300, &e), KF_ETIMEOUT);
-	assert_null(q);
-	assert_non_null(strstr(e.msg, "no answer within 300 ms"));
-	finish(NULL, &p, th);
+	assert_null(open_refused(script, 300, KF_ETIMEOUT, "no answer within 300 ms"));
 }
 
 static void test_qmp_client_reports_a_closed_connection(void **state)
 {
 	static const char *const script[] = { greeting, "<", "CLOSE", NULL };
-	struct kf_qmp *q = (struct kf_qmp *)1;
-	struct peer p;
-	struct kf_err e;
-	pthread_t th;
 	(void)state;
 
-	assert_int_equal(open_with(script, &q, &p, &th, 2000, &e), KF_EIO);
-	assert_non_null(strstr(e.msg, "closed the connection"));
-	finish(NULL, &p, th);
+	(void)open_refused(script, 2000, KF_EIO, "closed the connection");
 }
 
 static void test_qmp_open_reports_a_missing_socket(void **state)
