@@ -24,7 +24,7 @@ SUDO=""
 
 build_pkgs=(
   build-essential cmake pkg-config git   # git: the commit in `k3sforge --version`
-  libcurl4-openssl-dev libssh2-1-dev libssl-dev libyaml-dev libjansson-dev libisoburn-dev
+  libcurl4-openssl-dev libssh2-1-dev libssl-dev libyaml-dev libjansson-dev libisoburn-dev libisofs-dev
   zlib1g-dev
   dpkg-dev                        # cpack -G DEB: dpkg-shlibdeps computes the package's Depends
 )

@@ -1,7 +1,9 @@
-/* ISO images through libisoburn's xorriso API (xorriso as a library, GPLv2+): the remastered
- * Ubuntu live-server installer (GRUB autoinstall entry, /k3sforge/ payload, BIOS and UEFI boot
- * replayed from the source) and the per-node NoCloud seed ISOs (volume label cidata). Outputs
- * are written under a temporary name and renamed. */
+/* ISO images: the remastered Ubuntu live-server installer through libisoburn's xorriso API
+ * (xorriso as a library, GPLv2+: GRUB autoinstall entry, /k3sforge/ payload, BIOS and UEFI boot
+ * replayed from the source, src/iso/iso.c), and the data ISOs — the per-node NoCloud seeds
+ * (volume label cidata) and image mode's payload CD — through libisofs directly
+ * (src/iso/data.c). Outputs are written under a temporary name and renamed, and not fsynced:
+ * the caller makes them durable before it records them as complete (build-iso, flush.h). */
 #ifndef K3SFORGE_ISO_H
 #define K3SFORGE_ISO_H
 
@@ -42,7 +44,10 @@ int kf_iso_check_packages(const char *path, const char *const *names, size_t n,
  * updated for the edited files, the files are added, and the boot equipment of the source is
  * replayed (`-boot_image any replay`). Reports progress. */
 int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err);
-/* Writes a NoCloud seed ISO (volume id "cidata", Rock Ridge + Joliet) with the files. */
+/* Writes a NoCloud seed ISO (volume id "cidata", Rock Ridge + Joliet) with the files.
+ * Directories in the iso_paths are made; only regular files (symlinks followed) are taken.
+ * Must not run while an xorriso session (kf_iso_remaster, the kf_iso_check_* calls) is open
+ * in another thread of the process: libisofs's message queue is process-wide. */
 int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n,
 		      struct kf_err *err);
 /* The same with another volume id (image mode's payload CD, KF_PAYLOAD_LABEL). Mode 0600. */

@@ -22,7 +22,13 @@ struct kf_lab_opts {
 	const char *ca_bundle;        /* --ca-bundle FILE */
 	bool regenerate;              /* prep --force: a new CA, keys and token; files again */
 	bool rebuild_isos;            /* build-iso --force: every image again */
+	/* build-iso: make the images durable (fsync) and record them on the flush thread
+	 * (flush.h) instead of before the stage ends; the caller runs kf_flush_wait (`up`) */
+	bool defer_iso_sync;
 	bool replace_vms;             /* --yes: replace VMs made earlier without asking */
+	/* create-vms: up's preflight listed the host checks (memory, disk, the hypervisor's
+	 * programs) a moment ago / the hypervisor's precheck passed there; not made again */
+	bool host_checked, prechecked;
 	bool replace_unmarked;        /* create-vms --force: also an unmarked folder that holds
 				       * only this node's VM */
 	int wait_timeout_s;           /* wait --timeout; 0 = timeouts.wait */

@@ -33,8 +33,9 @@ void kf_up_plan(const struct kf_up_run *u, struct kf_up_step steps[KF_STAGE_MAX]
  * mirroring: the registry program and the offline sources (prep); the Ubuntu ISO, its release
  * and packages (build-iso, when it has yet to make the installer); the hypervisor's host checks
  * (memory, disk, WSL, its programs; VMware's VMnet only warns) and what it would refuse. Appends
- * findings; returns 0 unless out of memory. */
-int kf_up_preflight(const struct kf_lab *lab, const struct kf_up_run *u, struct kf_findings *f);
+ * findings; returns 0 unless out of memory. Sets lab->opts.host_checked (and prechecked when
+ * the hypervisor's precheck passed) so create-vms does not repeat them a moment later. */
+int kf_up_preflight(struct kf_lab *lab, const struct kf_up_run *u, struct kf_findings *f);
 /* Runs the stages from u->first on, each deciding again once the ones before it ran. */
 int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err);
 

@@ -514,7 +514,10 @@ int kf_iso_remaster(const struct kf_iso_remaster *spec, struct kf_err *err)
 	}
 	if ((r = private_out(spec->dst, &tmpdir, &tmp, err)) != 0)
 		goto out;
-	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
+	/* no fsync from libburn (its default syncs every 16 MiB): the caller makes the image
+	 * durable before it records it, off the critical path where it can (flush.h) */
+	if ((r = xr_cmd(&s, false, err, "stdio sync", "-stdio_sync", "off", NULL)) != 0 ||
+	    (r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
 	    (r = xr_cmd(&s, false, err, "grub.cfg", "-map", grub_new, "/boot/grub/grub.cfg",
 			NULL)) != 0 ||
 	    (loop_new && (r = xr_cmd(&s, false, err, "loopback.cfg", "-map", loop_new,
@@ -563,46 +566,5 @@ out:
 	free(sums);
 	free(sums_path);
 	free(sums_new);
-	return r;
-}
-
-int kf_iso_write_seed(const char *dst, const struct kf_iso_file *files, size_t n,
-		      struct kf_err *err)
-{
-	return kf_iso_write_data(dst, "cidata", files, n, err);
-}
-
-int kf_iso_write_data(const char *dst, const char *volid, const struct kf_iso_file *files,
-		      size_t n, struct kf_err *err)
-{
-	struct xr s;
-	char *tmpdir = NULL, *tmp = NULL;
-	int r;
-
-	if ((r = private_out(dst, &tmpdir, &tmp, err)) != 0)
-		return r;
-	if ((r = xr_open(&s, err)) != 0)
-		goto out;
-	if ((r = xr_cmd(&s, false, err, tmp, "-outdev", tmp, NULL)) != 0 ||
-	    (r = xr_cmd(&s, false, err, "volume id", "-volid", volid, NULL)) != 0 ||
-	    (r = xr_cmd(&s, false, err, "joliet", "-joliet", "on", NULL)) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if ((r = xr_cmd(&s, false, err, files[i].disk_path, "-map", files[i].disk_path,
-				files[i].iso_path, NULL)) != 0)
-			goto out;
-	if ((r = xr_cmd(&s, false, err, tmp, "-commit", NULL)) != 0)
-		goto out;
-	/* a seed holds the k3s token and the node's private host key (a payload CD nothing
-	 * secret, but the same mode does no harm) */
-	if (chmod(tmp, 0600) != 0) {
-		r = kf_err_set(err, KF_EIO, "chmod %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, dst) != 0)
-		r = kf_err_set(err, KF_EIO, "rename %s to %s: %s", tmp, dst, strerror(errno));
-out:
-	xr_close(&s);
-	private_out_free(tmpdir, tmp);
 	return r;
 }

@@ -3,14 +3,15 @@
  * fingerprint of its inputs next to it (iso/.<name>.inputs); an output whose inputs did not
  * change is not rebuilt. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "k3sforge/digest.h"
+#include "k3sforge/flush.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/iso.h"
 #include "k3sforge/lab.h"
@@ -56,6 +57,79 @@ static int record(const char *iso_dir, const char *name, const char *hex, struct
 	snprintf(line, sizeof(line), "%s\n", hex);
 	r = kf_fs_write_atomic(side, line, strlen(line), 0644, err);
 	free(side);
+	return r;
+}
+
+/* An image's record says its data is on disk, so it goes before the image is replaced and
+ * comes back only once the new one is durable (settle). A crash in between leaves an image
+ * without a record: build_iso_check then sends the stage to run again, and that image is
+ * rebuilt. */
+static int unrecord(const char *iso_dir, const char *name, struct kf_err *err)
+{
+	char *side = sidecar_path(iso_dir, name);
+	int r = 0;
+
+	if (!side)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	if (unlink(side) != 0 && errno != ENOENT)
+		r = kf_err_set(err, KF_EIO, "%s: %s", side, strerror(errno));
+	free(side);
+	return r;
+}
+
+struct pending_record {
+	char *iso_dir;
+	char name[300];
+	char hex[KF_SHA256_HEX_LEN + 1];
+};
+
+static int pending_record_write(void *arg, struct kf_err *err)
+{
+	struct pending_record *p = arg;
+
+	return record(p->iso_dir, p->name, p->hex, err);
+}
+
+static void pending_record_free(void *arg)
+{
+	struct pending_record *p = arg;
+
+	free(p->iso_dir);
+	free(p);
+}
+
+/* Makes a freshly written image durable and records it. With `defer` (up: the VMs can boot
+ * from the page cache while the disk catches up -- a real installer image is gigabytes) both
+ * happen on the flush thread and up waits for them before it returns; else here and now. */
+static int settle(const char *iso_dir, const char *name, const char *hex, bool defer,
+		  struct kf_err *err)
+{
+	char *img = kf_path_join(iso_dir, name);
+	struct pending_record *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!img || !p || !(p->iso_dir = strdup(iso_dir))) {
+		free(img);
+		if (p)
+			pending_record_free(p);
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	}
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->hex, sizeof(p->hex), "%s", hex);
+	if (defer) {
+		r = kf_flush_later(img, pending_record_write, p, pending_record_free, err);
+	} else {
+		int fd = open(img, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fsync(fd) != 0)
+			r = kf_err_set(err, KF_EIO, "%s: fsync: %s", img, strerror(errno));
+		else
+			r = record(iso_dir, name, hex, err);
+		if (fd >= 0)
+			close(fd);
+		pending_record_free(p);
+	}
+	free(img);
 	return r;
 }
 
@@ -225,7 +299,7 @@ static int build_shared(const struct kf_lab *lab, const struct kf_recipe_inputs 
 		r = 0;
 		goto out;
 	}
-	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0)
+	if ((r = kf_fs_mkdirs(work, 0700, err)) != 0 || (r = unrecord(iso_dir, name, err)) != 0)
 		goto out;
 	if ((r = payload_files(in, work, path, files, iso_paths, &n, err)) != 0)
 		goto out;
@@ -246,7 +320,7 @@ static int build_shared(const struct kf_lab *lab, const struct kf_recipe_inputs 
 		t0 = kf_now_mono();
 		r = kf_iso_remaster(&spec, err);
 	}
-	if (r != 0 || (r = record(iso_dir, name, hex, err)) != 0)
+	if (r != 0 || (r = settle(iso_dir, name, hex, lab->opts.defer_iso_sync, err)) != 0)
 		goto out;
 	kf_ok("%s written (%.1fs)", name, kf_now_mono() - t0);
 out:
@@ -258,7 +332,7 @@ out:
 }
 
 static int build_seed(const struct kf_node_recipe *rc, bool image, const char *render_dir,
-		      const char *iso_dir, bool rebuild, struct kf_err *err)
+		      const char *iso_dir, bool rebuild, bool defer, struct kf_err *err)
 {
 	char hex[KF_SHA256_HEX_LEN + 1], name[300], ud[1100], md[1100], nc[1100];
 	char *dst;
@@ -282,170 +356,14 @@ static int build_seed(const struct kf_node_recipe *rc, bool image, const char *r
 	dst = kf_path_join(iso_dir, name);
 	if (!dst)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
-	r = kf_iso_write_seed(dst, files, 3, err);
+	r = unrecord(iso_dir, name, err);
 	if (!r)
-		r = record(iso_dir, name, hex, err);
+		r = kf_iso_write_seed(dst, files, 3, err);
+	if (!r)
+		r = settle(iso_dir, name, hex, defer, err);
 	if (!r)
 		kf_ok("%s written (instance-id %s)", name, rc->instance_id);
 	free(dst);
-	return r;
-}
-
-/* One node's seed ISO for the pool. */
-struct seed_job {
-	struct kf_node_recipe *rc;
-	bool image;                /* image mode (guest.image) */
-	char *render_dir;
-	const char *iso_dir;
-	bool rebuild;             /* build-iso --force */
-	int rc_code;
-	bool done;
-	struct kf_err err;
-};
-
-/* The pool: writing a seed is almost all waiting (its -commit polls the write for completion
- * every 100 ms, libisoburn's pacifier loop: `xorriso -outdev s.iso -map f /user-data -commit`
- * takes 0.10 s of wall time for 0.00 s of CPU here), so seeds are written side by side, each
- * in a child process of its own, up to SEED_WORKERS at once: a lab of up to that many nodes
- * writes all its seeds in one such round. Not threads: xorriso
- * objects are independent only per object (xorriso.h: "not thread-safe in general"), and
- * libburn's drive list is process-global — two objects committing at once in one process
- * crashed (SIGSEGV inside -commit, 8 seeds side by side on libisoburn 1.5.4). A child gets
- * its own copy of the libraries; it reports its error message through a pipe. */
-#define SEED_WORKERS 32
-
-static pid_t seed_spawn(struct seed_job *j, int *fd)
-{
-	int pfd[2];
-	pid_t pid;
-
-	if (pipe(pfd) != 0)
-		return -1;
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		struct kf_err e;
-		int r;
-
-		close(pfd[0]);
-		kf_err_clear(&e);
-		r = build_seed(j->rc, j->image, j->render_dir, j->iso_dir, j->rebuild, &e);
-		if (r != 0) {
-			const char *m = e.msg;
-			size_t len = strlen(m);
-
-			while (len > 0) {
-				ssize_t w = write(pfd[1], m, len);
-
-				if (w <= 0)
-					break;
-				m += w;
-				len -= (size_t)w;
-			}
-		}
-		close(pfd[1]);
-		fflush(NULL);
-		_exit(r == 0 ? 0 : 1);
-	}
-	close(pfd[1]);
-	*fd = pfd[0];
-	return pid;
-}
-
-/* Collects one child: its exit and its message. */
-static void seed_reap(struct seed_job *j, pid_t pid, int fd)
-{
-	char msg[sizeof(j->err.msg)];
-	size_t len = 0;
-	ssize_t got;
-	int st = 0;
-
-	while (len + 1 < sizeof(msg) && (got = read(fd, msg + len, sizeof(msg) - 1 - len)) != 0) {
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		len += (size_t)got;
-	}
-	msg[len] = '\0';
-	close(fd);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return;
-	j->rc_code = kf_err_set(&j->err, KF_EFAIL, "%s",
-				len ? msg : "the seed writer ended without a result");
-}
-
-struct seed_pool {
-	struct seed_job *jobs;
-	size_t n;
-	pid_t pids[SEED_WORKERS];
-	int fds[SEED_WORKERS];
-	size_t slot_job[SEED_WORKERS], running, next;
-};
-
-/* Starts writers for the next seeds while slots are free. */
-static void pool_fill(struct seed_pool *p)
-{
-	while (p->next < p->n && p->running < SEED_WORKERS && !kf_interrupted()) {
-		struct seed_job *j = &p->jobs[p->next];
-		pid_t pid = seed_spawn(j, &p->fds[p->running]);
-
-		if (pid < 0) {
-			/* no process to spare: write it here */
-			kf_err_clear(&j->err);
-			j->rc_code = build_seed(j->rc, j->image, j->render_dir, j->iso_dir, j->rebuild,
-						&j->err);
-			j->done = true;
-			p->next++;
-			continue;
-		}
-		p->pids[p->running] = pid;
-		p->slot_job[p->running++] = p->next++;
-	}
-}
-
-/* Waits for every writer (starting the rest as slots free up) and returns the first error. */
-static int pool_finish(struct seed_pool *p, struct kf_err *err)
-{
-	size_t failed = 0;
-	int r = 0;
-
-	for (;;) {
-		pool_fill(p);
-		if (p->running == 0)
-			break;
-		/* the oldest first: they were started in order and take about the same time */
-		seed_reap(&p->jobs[p->slot_job[0]], p->pids[0], p->fds[0]);
-		p->jobs[p->slot_job[0]].done = true;
-		p->running--;
-		memmove(p->pids, p->pids + 1, p->running * sizeof(*p->pids));
-		memmove(p->fds, p->fds + 1, p->running * sizeof(*p->fds));
-		memmove(p->slot_job, p->slot_job + 1, p->running * sizeof(*p->slot_job));
-	}
-	for (size_t i = 0; i < p->n; i++) {
-		struct seed_job *j = &p->jobs[i];
-
-		if (!j->done) {
-			if (!failed++)
-				r = kf_err_set(err, KF_EINTR, "interrupted before seed-%s.iso", j->rc->node);
-			continue;
-		}
-		if (j->rc_code == 0)
-			continue;
-		if (!failed++) {
-			*err = j->err;
-			r = j->rc_code;
-		} else {
-			kf_error("%s", j->err.msg);
-		}
-	}
 	return r;
 }
 
@@ -455,7 +373,7 @@ static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
 	struct kf_recipe_inputs *in = NULL;
 	char *iso_dir = kf_lab_path(lab, KF_OUT_ISO_DIR);
 	const char *tpl_dir = kf_render_template_dir();
-	struct seed_job *jobs = NULL;
+	struct kf_node_recipe **rcs = NULL;
 	int r;
 
 	if (!iso_dir)
@@ -471,56 +389,38 @@ static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
 		kf_log_add_secret(in->admin_password);
 	if ((r = kf_fs_mkdirs(iso_dir, 0755, err)) != 0)
 		goto out;
-	/* Recipes are rendered and written here, one node after another (CPU work, microseconds);
-	 * the seed ISOs then go through a pool, each worker with its own xorriso object. */
-	if ((jobs = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*jobs))) == NULL) {
+	/* Recipes are rendered and written, and each node's seed ISO written, one node after
+	 * another (CPU work: well under a millisecond per seed with libisofs, src/iso/data.c);
+	 * then what every node shares. */
+	if ((rcs = calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof(*rcs))) == NULL) {
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < cfg->n_nodes && !r; i++) {
-		char rel[300];
+		char rel[300], *render_dir;
 
+		if (kf_interrupted()) {
+			r = kf_err_set(err, KF_EINTR, "interrupted before seed-%s.iso", cfg->nodes[i].name);
+			break;
+		}
 		snprintf(rel, sizeof(rel), "render/%s", cfg->nodes[i].name);
-		jobs[i].render_dir = kf_lab_path(lab, rel);
-		jobs[i].iso_dir = iso_dir;
-		jobs[i].rebuild = lab->opts.rebuild_isos;
-		jobs[i].image = cfg->guest.image != NULL;
-		if (!jobs[i].render_dir) {
+		if (!(render_dir = kf_lab_path(lab, rel))) {
 			r = kf_err_set(err, KF_ENOMEM, "out of memory");
 			break;
 		}
-		if ((r = kf_recipe_render_node(&jobs[i].rc, cfg, in, cfg->nodes[i].name, tpl_dir,
-					       err)) == 0)
-			r = kf_recipe_write_all(jobs[i].rc, jobs[i].render_dir, err);
+		if ((r = kf_recipe_render_node(&rcs[i], cfg, in, cfg->nodes[i].name, tpl_dir,
+					       err)) == 0 &&
+		    (r = kf_recipe_write_all(rcs[i], render_dir, err)) == 0)
+			r = build_seed(rcs[i], cfg->guest.image != NULL, render_dir, iso_dir,
+				       lab->opts.rebuild_isos, lab->opts.defer_iso_sync, err);
+		free(render_dir);
 	}
-	if (!r) {
-		struct seed_pool pool = { .jobs = jobs, .n = cfg->n_nodes };
-		struct kf_err ierr;
-		bool overlap;
-		int ir = 0;
-
-		pool_fill(&pool);
-		/* When every seed's writer already runs, nothing forks from here on, so the
-		 * installer (or payload) image is written here meanwhile: a child forked while
-		 * this process's libisoburn threads run would inherit their locks mid-use. */
-		overlap = pool.next == pool.n;
-		kf_err_clear(&ierr);
-		if (overlap && !kf_interrupted())
-			ir = build_shared(lab, in, iso_dir, tpl_dir, &ierr);
-		r = pool_finish(&pool, err);
-		if (!r && overlap && ir) {
-			*err = ierr;
-			r = ir;
-		} else if (!r && !overlap) {
-			r = build_shared(lab, in, iso_dir, tpl_dir, err);
-		}
-	}
+	if (!r)
+		r = build_shared(lab, in, iso_dir, tpl_dir, err);
 out:
-	for (size_t i = 0; jobs && i < cfg->n_nodes; i++) {
-		kf_node_recipe_free(jobs[i].rc);
-		free(jobs[i].render_dir);
-	}
-	free(jobs);
+	for (size_t i = 0; rcs && i < cfg->n_nodes; i++)
+		kf_node_recipe_free(rcs[i]);
+	free(rcs);
 	kf_recipe_inputs_free(in);
 	free(iso_dir);
 	return r;
@@ -574,6 +474,22 @@ static int build_iso_check(struct kf_lab *lab, struct kf_err *err)
 		free(p);
 		if (!ok)
 			return kf_err_set(err, KF_ENOTFOUND, "%s is missing", rel);
+		/* its record: the image was on disk in full (a run cut short before that leaves
+		 * none, see unrecord) */
+		{
+			const char *slash = strrchr(rel, '/');
+			char srel[340];
+
+			snprintf(srel, sizeof(srel), "%.*s.%s.inputs", (int)(slash - rel + 1), rel,
+				 slash + 1);
+			p = kf_lab_path(lab, srel);
+			ok = p && kf_fs_exists(p);
+			free(p);
+			if (!ok)
+				return kf_err_set(err, KF_ENOTFOUND,
+						  "%s was not recorded as complete (a run cut short)",
+						  rel);
+		}
 	}
 	return 0;
 }

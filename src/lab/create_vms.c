@@ -349,9 +349,9 @@ static int cv_run(struct kf_lab *lab, struct kf_err *err)
 		r = kf_err_set(err, KF_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = host_checks(cfg, vm_dir, err)) != 0 ||
+	if ((!lab->opts.host_checked && (r = host_checks(cfg, vm_dir, err)) != 0) ||
 	    (r = kf_hv_open(&hv, cfg, lab->out_dir, err)) != 0 ||
-	    (r = hv->ops->precheck(hv, err)) != 0)
+	    (!lab->opts.prechecked && (r = hv->ops->precheck(hv, err)) != 0))
 		goto out;
 
 	jobs = calloc(n, sizeof(*jobs));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k3sforge/flush.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/hypervisor.h"
 #include "k3sforge/lab.h"
@@ -109,7 +110,7 @@ static int preflight_prep(const struct kf_lab *lab, struct kf_findings *f)
 	return r;
 }
 
-static int preflight_vms(const struct kf_lab *lab, struct kf_findings *f)
+static int preflight_vms(struct kf_lab *lab, struct kf_findings *f)
 {
 	const struct kf_config *cfg = lab->cfg;
 	struct kf_findings net = { 0 };
@@ -138,14 +139,20 @@ static int preflight_vms(const struct kf_lab *lab, struct kf_findings *f)
 	kf_err_clear(&e);
 	/* What the hypervisor would refuse at create-vms (VMware: a VM folder Windows cannot
 	 * reach, the hardware version, EFI), when it is there (its absence is a finding above). */
-	if (!r && kf_hv_open(&hv, cfg, lab->out_dir, &e) == 0 && hv->ops->precheck(hv, &e) != 0)
-		r = add_failure(f, "hypervisor", &e);
+	if (!r && kf_hv_open(&hv, cfg, lab->out_dir, &e) == 0) {
+		if (hv->ops->precheck(hv, &e) != 0)
+			r = add_failure(f, "hypervisor", &e);
+		else
+			lab->opts.prechecked = true;
+	}
 	kf_hv_close(hv);
+	/* listed here with every other stage's: create-vms does not list them again */
+	lab->opts.host_checked = !r;
 	free(vm_dir);
 	return r;
 }
 
-int kf_up_preflight(const struct kf_lab *lab, const struct kf_up_run *u, struct kf_findings *f)
+int kf_up_preflight(struct kf_lab *lab, const struct kf_up_run *u, struct kf_findings *f)
 {
 	int pi = kf_lab_stage_index("prep"), bi = kf_lab_stage_index("build-iso"),
 	    ci = kf_lab_stage_index("create-vms");
@@ -190,6 +197,9 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 		 * the hypervisor's serialized stop / lock wait / start of one node overlaps the
 		 * boot of the others (docs/performance.md) */
 		lab->opts.detach_when_ready = st == &kf_stage_wait && !lab->opts.keep_iso;
+		/* build-iso's images are fsynced and recorded on the flush thread while the VMs
+		 * are made and boot (they read them from the page cache); waited for below */
+		lab->opts.defer_iso_sync = st == &kf_stage_build_iso;
 		/* From the first stale stage on, each stage decides again once the ones before it
 		 * ran: it runs when its inputs changed (a new run of what it builds on included),
 		 * so a registry that was down after a reboot restarts without re-creating the VMs.
@@ -198,10 +208,19 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 					  u->force || (u->from >= 0 && i >= u->from) ||
 						  (lab->opts.from_bundle && st == &kf_stage_prep),
 					  NULL, err)) != 0) {
+			struct kf_err ferr;
+
 			kf_err_wrap(err, "stage %s", st->name);
+			if (kf_flush_wait(&ferr) != 0)
+				kf_error("%s", ferr.msg);
 			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", st->name);
 			return r;
 		}
 	}
-	return 0;
+	lab->opts.defer_iso_sync = false;
+	if ((r = kf_flush_wait(err)) != 0) {
+		kf_err_wrap(err, "build-iso's images");
+		kf_info("run `k3sforge up` again: build-iso writes the images it could not record");
+	}
+	return r;
 }

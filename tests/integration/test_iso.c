@@ -14,6 +14,7 @@
 
 #include "k3sforge/cmd.h"
 #include "k3sforge/config.h"
+#include "k3sforge/flush.h"
 #include "k3sforge/fs.h"
 #include "k3sforge/iso.h"
 #include "k3sforge/proc.h"
@@ -354,6 +355,80 @@ static void test_iso_seed_never_writes_through_a_planted_temp_symlink(void **sta
 	unlink(tmp);
 }
 
+/* A data ISO with nested paths (image mode's payload CD shape): the directories are made,
+ * Rock Ridge keeps the names and modes, the label is kept as given, and a file whose size is
+ * no multiple of the 2 KiB block or of the 64 KiB read size comes out byte for byte. */
+static void test_iso_data_nested_paths_and_odd_sizes_round_trip(void **state)
+{
+	char dst[160], big[160], small[160], dir[160];
+	struct kf_iso_file files[3];
+	struct kf_err err;
+	char *o;
+
+	(void)state;
+	snprintf(dst, sizeof(dst), "%s/data.iso", g_dir);
+	snprintf(big, sizeof(big), "%s/big.bin", g_dir);
+	snprintf(small, sizeof(small), "%s/small.txt", g_dir);
+	snprintf(dir, sizeof(dir), "%s/datax", g_dir);
+	free(sh_ok("head -c 200001 /dev/urandom >\"$1\"; printf 'x\\n' >\"$2\"", big, small));
+	files[0] = (struct kf_iso_file){ big, "/k3sforge/images/big.bin" };
+	files[1] = (struct kf_iso_file){ small, "/k3sforge/small.txt" };
+	files[2] = (struct kf_iso_file){ small, "/top.txt" };
+	assert_int_equal(kf_iso_write_data(dst, "KFPAYLOAD", files, 3, &err), 0);
+	o = sh_ok("blkid -o value -s LABEL \"$1\"; "
+		  "xorriso -osirrox on -indev \"$1\" -extract / \"$2\" >/dev/null 2>&1; "
+		  "d=$(dirname \"$1\"); cmp \"$d/big.bin\" \"$2/k3sforge/images/big.bin\" && echo same; "
+		  "cat \"$2/k3sforge/small.txt\" \"$2/top.txt\"; "
+		  "(cd \"$2\" && find . -type f | sort)",
+		  dst, dir);
+	assert_string_equal(o, "KFPAYLOAD\nsame\nx\nx\n./k3sforge/images/big.bin\n"
+			       "./k3sforge/small.txt\n./top.txt\n");
+	free(o);
+}
+
+/* Bad input to the data ISO writer fails with the file named, and leaves nothing behind: no
+ * image, no temporary (every refusal, not only one). */
+static void test_iso_data_refuses_bad_input_and_leaves_nothing(void **state)
+{
+	char dst[160], small[160];
+	struct kf_iso_file files[2];
+	struct kf_err err;
+	char *o;
+
+	(void)state;
+	snprintf(dst, sizeof(dst), "%s/bad/refused.iso", g_dir);
+	snprintf(small, sizeof(small), "%s/bad/ok.txt", g_dir);
+	free(sh_ok("mkdir -p \"$(dirname \"$1\")\"; printf 'x\\n' >\"$2\"", dst, small));
+	/* a directory where a file is expected */
+	files[0] = (struct kf_iso_file){ g_dir, "/dir" };
+	assert_int_not_equal(kf_iso_write_data(dst, "X", files, 1, &err), 0);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	/* a file that is not there */
+	files[0] = (struct kf_iso_file){ "/nonexistent/k3sforge-test", "/a" };
+	assert_int_not_equal(kf_iso_write_data(dst, "X", files, 1, &err), 0);
+	assert_non_null(strstr(err.msg, "/nonexistent/k3sforge-test"));
+	/* paths inside the image that climb out, are relative or empty */
+	{
+		static const char *const bad[] = { "/../a", "a", "/k3sforge//a", "/k3sforge/.", "/" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			files[0] = (struct kf_iso_file){ small, bad[i] };
+			assert_int_not_equal(kf_iso_write_data(dst, "X", files, 1, &err), 0);
+			assert_non_null(strstr(err.msg, bad[i]));
+		}
+	}
+	/* the same name twice, and a file where a directory is needed */
+	files[0] = (struct kf_iso_file){ small, "/a" };
+	files[1] = (struct kf_iso_file){ small, "/a" };
+	assert_int_not_equal(kf_iso_write_data(dst, "X", files, 2, &err), 0);
+	files[1] = (struct kf_iso_file){ small, "/a/b" };
+	assert_int_not_equal(kf_iso_write_data(dst, "X", files, 2, &err), 0);
+	assert_non_null(strstr(err.msg, "is a file in the image"));
+	o = sh_ok("ls -A \"$(dirname \"$1\")\"", dst, NULL);
+	assert_string_equal(o, "ok.txt\n");
+	free(o);
+}
+
 /* ---- the build-iso stage ----------------------------------------------------------------- */
 
 struct stage_env {
@@ -476,6 +551,48 @@ static void test_build_iso_rebuilds_only_what_changed(void **state)
 	stage_env_free(&e);
 }
 
+/* Deferred durability (up): the stage returns with the images in place and their records
+ * still to come; kf_flush_wait brings the records (after each image's fsync). An image left
+ * without its record -- a run cut short before its data was on disk -- makes the stage's check
+ * fail, and the next run rewrites exactly that image. */
+static void test_build_iso_records_only_durable_images(void **state)
+{
+	struct stage_env e;
+	char side[300], *p;
+	struct kf_err err;
+	ino_t inst, m1, w1;
+
+	(void)state;
+	stage_env_new(&e);
+	stage_run(&e);
+	assert_int_equal(kf_stage_build_iso.check(&e.lab, &err), 0);
+	inst = inode_of("iso/installer.iso");
+	m1 = inode_of("iso/seed-k3s-master1.iso");
+	w1 = inode_of("iso/seed-k3s-worker1.iso");
+	/* a cut-short run: worker1's image was replaced, its record never came */
+	snprintf(side, sizeof(side), "%s/iso/.seed-k3s-worker1.iso.inputs", g_out);
+	assert_int_equal(unlink(side), 0);
+	assert_int_not_equal(kf_stage_build_iso.check(&e.lab, &err), 0);
+	assert_non_null(strstr(err.msg, "seed-k3s-worker1.iso was not recorded as complete"));
+	/* the next run, deferred as up does it */
+	e.lab.opts.defer_iso_sync = true;
+	stage_run(&e);
+	assert_true(inode_of("iso/installer.iso") == inst);
+	assert_true(inode_of("iso/seed-k3s-master1.iso") == m1);
+	assert_true(inode_of("iso/seed-k3s-worker1.iso") != w1);
+	assert_int_equal(kf_flush_wait(&err), 0);
+	assert_int_equal(kf_stage_build_iso.check(&e.lab, &err), 0);
+	assert_int_equal(kf_fs_read(&p, NULL, side, 256, &err), 0);
+	assert_int_equal(strlen(p), KF_SHA256_HEX_LEN + 1);
+	free(p);
+	/* and nothing is rebuilt after that */
+	w1 = inode_of("iso/seed-k3s-worker1.iso");
+	stage_run(&e);
+	assert_int_equal(kf_flush_wait(&err), 0);
+	assert_true(inode_of("iso/seed-k3s-worker1.iso") == w1);
+	stage_env_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,8 +610,11 @@ int main(void)
 		cmocka_unit_test(test_iso_check_refuses_a_file_that_is_no_iso),
 		cmocka_unit_test(test_iso_seed_has_cidata_label_and_files),
 		cmocka_unit_test(test_iso_seed_never_writes_through_a_planted_temp_symlink),
+		cmocka_unit_test(test_iso_data_nested_paths_and_odd_sizes_round_trip),
+		cmocka_unit_test(test_iso_data_refuses_bad_input_and_leaves_nothing),
 		cmocka_unit_test(test_build_iso_writes_seeds_and_installer),
 		cmocka_unit_test(test_build_iso_rebuilds_only_what_changed),
+		cmocka_unit_test(test_build_iso_records_only_durable_images),
 		cmocka_unit_test(test_build_iso_refuses_packages_the_iso_cannot_install),
 	};
 

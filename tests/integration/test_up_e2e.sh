@@ -88,6 +88,11 @@ test_up_builds_the_lab_end_to_end() {
 		summary_is "$st" ok || { fail "summary: $st not ok"; return; }
 		[ "$(stage_status "$st")" = "done" ] || { fail "state.json: $st not done"; return; }
 	done
+	# The host checks and the hypervisor's precheck ran once, in the preflight: create-vms
+	# does not repeat them (each reads the Workstation version: a program start, on WSL an
+	# interop call).
+	[ "$(grep -c 'INFO  VMware Workstation 17' "$log")" -eq 1 ] ||
+		{ fail "the precheck ran $(grep -c 'INFO  VMware Workstation 17' "$log") times"; return; }
 	# Every node was powered off and on again once, the ISOs are gone from the VMX, and that
 	# happened during the wait, each node as soon as it was ready (not after the slowest):
 	# its detach line comes before the wait's closing line, and finalize found nothing to do.
