@@ -50,6 +50,8 @@ struct task {
 	size_t index;           /* in cfg->nodes */
 	bool hooked;            /* opts->on_done was called for it */
 	double start, deadline;
+	double quick_until;     /* after on_done restarted it: look at its SSH port every
+				 * RESTART_LOOK_S, no backoff, until then */
 	int ssh_timeout_ms;
 	bool hostkey_refused;   /* the last SSH attempt met another host key */
 	bool interrupted;
@@ -102,11 +104,18 @@ static void set_reason(struct task *t, const char *msg)
 }
 
 /* How long one marker check may wait on the guest for something to change, and how often the
- * guest looks meanwhile (file tests are shell builtins; the unit's state, a systemctl process,
- * is asked every fifth look). */
+ * guest looks meanwhile (file tests are shell builtins, one subshell a look; the unit's state,
+ * a systemctl process, is asked every HOLD_UNIT_EVERY-th look, about once a second). The look
+ * interval is the notice latency of a finished node. */
 #define HOLD_S 5
-#define HOLD_LOOK_S "0.2"
-#define HOLD_LOOK 0.2
+#define HOLD_LOOK_S "0.1"
+#define HOLD_LOOK 0.1
+#define HOLD_UNIT_EVERY 10
+/* After on_done restarted a node: its SSH port is looked at this often for this long (the
+ * VMware restart of a guest that was just up; a real reboot takes longer and is then polled
+ * with the usual backoff). */
+#define RESTART_LOOK_S 0.05
+#define RESTART_QUICK_S 3.0
 
 /* Checks the markers and the bootstrap unit over an authenticated session. The guest answers
  * as soon as the role marker exists, the unit failed or the set of markers changed, else after
@@ -137,13 +146,13 @@ static int check_markers(struct task *t, struct kf_ssh *s, bool *done, struct kf
 		kf_buf_printf(&cmd, " %s", early_markers[i]);
 	kf_buf_puts(&cmd, "; do if [ -e \"$f\" ]; then echo \"$f\"; fi; done); ");
 	kf_buf_printf(&cmd,
-		      "if [ $((i %% 5)) = 0 ]; then u=$(systemctl is-failed %s.service 2>/dev/null); fi; "
+		      "if [ $((i %% %d)) = 0 ]; then u=$(systemctl is-failed %s.service 2>/dev/null); fi; "
 		      "[ $i = 0 ] && p=$m; "
 		      "case \"$m\" in %s*) break ;; esac; "
 		      "if [ \"$u\" = failed ] || [ \"$m\" != \"$p\" ] || [ $i -ge %d ]; then break; fi; "
 		      "i=$((i + 1)); sleep %s 2>/dev/null || sleep 1; done; "
 		      "if [ -n \"$m\" ]; then printf '%%s\\n' \"$m\"; fi; echo \"unit-state:$u\"",
-		      kf_role_unit(t->n->role), marker, looks, HOLD_LOOK_S);
+		      HOLD_UNIT_EVERY, kf_role_unit(t->n->role), marker, looks, HOLD_LOOK_S);
 	r = kf_ssh_exec(s, kf_buf_str(&cmd), HOLD_S * 1000 + t->ssh_timeout_ms * 2, 64 * 1024, &res,
 			err);
 	kf_buf_free(&cmd);
@@ -314,9 +323,11 @@ static void *wait_node(void *arg)
 					t->res->phase = KF_PHASE_START;
 					set_reason(t, "restarted; waiting for it again");
 					reach(t, KF_PHASE_POWERED_ON);
-					/* its SSH port comes back with the boot: look soon (a refused
-					 * connection costs nothing), then back off as usual */
-					interval = pmin < 0.05 ? pmin : 0.05;
+					/* its SSH port comes back with the boot: look often for a
+					 * while (a refused connection costs nothing), then back off as
+					 * usual */
+					interval = pmin < RESTART_LOOK_S ? pmin : RESTART_LOOK_S;
+					t->quick_until = kf_now_mono() + RESTART_QUICK_S;
 					last_status = kf_now_mono();
 					continue;
 				}
@@ -373,6 +384,8 @@ static void *wait_node(void *arg)
 		if (moved) {
 			interval = pmin;
 			last_status = kf_now_mono();
+		} else if (kf_now_mono() < t->quick_until) {
+			interval = RESTART_LOOK_S;
 		} else {
 			double cap = s ? pmax_session : pmax;
 			interval = interval * 2 > cap ? cap : interval * 2;

@@ -110,7 +110,10 @@ int kf_vmlab_wait_unlocked(const char *folder, const char *node, bool stopped,
 			kf_info("%s: waiting for VMware to release %s", node, held);
 			logged = true;
 		}
-		kf_sleep_ms(150); /* packer's shutdownLockPollInterval (driver.go:136) */
+		/* packer polls every 150 ms (shutdownLockPollInterval, driver.go:136); a look is
+		 * a directory listing, so looking three times as often costs nothing and the
+		 * restart of a node goes on sooner once its locks are gone */
+		kf_sleep_ms(50);
 	}
 	/* What packer waits after the locks are gone: the host finishing with the files. Only
 	 * after a stop (or locks seen): a VM long off needs no settling. */
