@@ -16,6 +16,11 @@ int kf_fs_read(char **out, size_t *len, const char *path, size_t max, struct kf_
  * half-written file under the final name. */
 int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		       struct kf_err *err);
+/* The same without the fsyncs: readers never see a half-written file, but after a crash the
+ * file may be old, empty or gone. Only for files made again from their inputs on every run
+ * (build-iso's rendered recipes), never for a record or state. */
+int kf_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+			struct kf_err *err);
 /* Creates a unique temporary file next to path (path.tmp.XXXXXX, close-on-exec) with mode, for a
  * writer that renames it over path when complete: 0 with *fd open and *tmp its name (caller
  * frees), or an error with nothing left behind. The name is random and made with

@@ -21,6 +21,10 @@ struct kf_lab_opts {
 	const char *from_bundle;      /* --from-bundle FILE */
 	const char *ca_bundle;        /* --ca-bundle FILE */
 	bool regenerate;              /* prep --force: a new CA, keys and token; files again */
+	/* prep: its last two steps (the TLS registry, the images: minutes of mirroring on a
+	 * first run) go on in a thread once the files build-iso reads are in place; the caller
+	 * joins with kf_prep_join (`up`, before create-vms) */
+	bool prep_background;
 	bool rebuild_isos;            /* build-iso --force: every image again */
 	/* build-iso: make the images durable (fsync) and record them on the flush thread
 	 * (flush.h) instead of before the stage ends; the caller runs kf_flush_wait (`up`) */

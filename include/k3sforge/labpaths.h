@@ -46,6 +46,9 @@
 #define KF_OUT_PUSH_PID "registry/push.pid"
 #define KF_OUT_PUSH_LOG "registry/push.log"
 #define KF_OUT_PUSH_ADDR "registry/push.addr"
+/* prep's last two steps (the registry up, every image in it) finished: written after them,
+ * removed when prep starts again; prep is not up to date without it */
+#define KF_OUT_REGISTRY_READY "registry/.ready"
 /* The same, relative to <out>/registry */
 #define KF_REGISTRY_PID_NAME "registry.pid"
 #define KF_REGISTRY_LOG_NAME "registry.log"

@@ -15,6 +15,10 @@
  * registry (through its loopback push instance, with <out>/pki/ca.crt) and checks the k3s and
  * add-on images are all present where the lab reads, naming each missing one and what to do. */
 int kf_prep_images(struct kf_lab *lab, struct kf_err *err);
+/* Waits for prep's second half when it ran in the background (kf_lab_opts.prep_background:
+ * the registry and the images beside build-iso); its result, 0 when there was none. Records
+ * prep as failed in state.json when it failed. */
+int kf_prep_join(struct kf_lab *lab, struct kf_err *err);
 /* Adds the image list and its sources to the prep fingerprint. */
 void kf_prep_images_fingerprint(const struct kf_config *cfg, struct kf_fp *fp);
 /* Does the configured image list already name ref where the lab registry serves it (an entry's

@@ -155,15 +155,15 @@ int kf_fs_temp_open(const char *path, mode_t mode, int *fd, char **tmp, struct k
 	return r;
 }
 
-int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		       struct kf_err *err)
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool sync,
+			struct kf_err *err)
 {
 	char *tmp = NULL;
 	int fd, e, r;
 
 	if ((r = kf_fs_temp_open(path, mode, &fd, &tmp, err)) != 0)
 		return r;
-	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
 		e = errno;
 		close(fd);
 		r = kf_err_set(err, KF_EIO, "%s: write failed: %s%s", path, strerror(e),
@@ -175,10 +175,22 @@ int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 	}
 	if (r)
 		unlink(tmp);
-	else
+	else if (sync)
 		fsync_parent(path);
 	free(tmp);
 	return r;
+}
+
+int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		       struct kf_err *err)
+{
+	return write_atomic(path, data, len, mode, true, err);
+}
+
+int kf_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+			struct kf_err *err)
+{
+	return write_atomic(path, data, len, mode, false, err);
 }
 
 int kf_fs_mkdirs(const char *path, mode_t mode, struct kf_err *err)

@@ -1,9 +1,12 @@
 /* The prep stage: everything the offline cluster must trust and install -- PKI and SSH
  * material, verified k3s artifacts, registries.yaml, a running TLS registry proven by a real
  * handshake, and every image mirrored into it. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "k3sforge/artifacts.h"
 #include "k3sforge/bundle.h"
@@ -15,6 +18,7 @@
 #include "k3sforge/pki.h"
 #include "k3sforge/prep.h"
 #include "k3sforge/registries_yaml.h"
+#include "k3sforge/state.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/platform_wsl.h"
 #include "k3sforge/wslproxy.h"
@@ -65,6 +69,16 @@ static int prep_check(struct kf_lab *lab, struct kf_err *err)
 		return r;
 	if ((r = kf_regserver_check(cfg, lab->out_dir, err)) != 0)
 		return r;
+	{
+		char *ready = kf_lab_path(lab, KF_OUT_REGISTRY_READY);
+		bool ok = ready && kf_fs_exists(ready);
+
+		free(ready);
+		if (!ok)
+			return kf_err_set(err, KF_ENOTFOUND,
+					  "its last run did not finish putting the images into the "
+					  "registry");
+	}
 	/* WSL's address changes when WSL restarts: a stale port proxy makes prep run again. */
 	if (kf_wsl_networking_mode(NULL) == KF_WSL_NAT) {
 		int port = 0;
@@ -120,6 +134,100 @@ out:
 	return r;
 }
 
+/* Steps 4 and 5, and the mark that they finished. */
+static int registry_half(struct kf_lab *lab, struct kf_err *err)
+{
+	const struct kf_config *cfg = lab->cfg;
+	char *ready = kf_lab_path(lab, KF_OUT_REGISTRY_READY);
+	int r;
+
+	if (!ready)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	kf_info("prep 4/5: TLS registry");
+	if ((r = registry_up(cfg, lab->out_dir, err)) != 0)
+		goto out;
+	if (kf_platform_is_wsl()) {
+		/* The guests reach Windows at the registry IP; in WSL's NAT mode Windows must forward
+		 * that port into WSL (mirrored mode: nothing to do, said so). */
+		struct kf_wslproxy_report wr;
+		int port = 0;
+		if ((r = registry_port(cfg, &port, err)) != 0 ||
+		    (r = kf_wslproxy_ensure(cfg->registry.host_ip, cfg->registry.port, port, &wr,
+					    err)) != 0)
+			goto out;
+	}
+
+	kf_info("prep 5/5: images");
+	if ((r = kf_prep_images(lab, err)) != 0)
+		goto out;
+	r = kf_fs_write_atomic(ready, "ok\n", 3, 0644, err);
+out:
+	free(ready);
+	return r;
+}
+
+/* prep's second half on a thread of its own (kf_lab_opts.prep_background): one per process. */
+static struct {
+	pthread_t th;
+	bool running;
+	struct kf_lab *lab;
+	double t0, secs;
+	int r;
+	struct kf_err err;
+} bg;
+
+static void *registry_half_main(void *unused)
+{
+	(void)unused;
+	kf_err_clear(&bg.err);
+	bg.r = registry_half(bg.lab, &bg.err);
+	bg.secs = kf_now_mono() - bg.t0;
+	return NULL;
+}
+
+static int registry_half_start(struct kf_lab *lab, struct kf_err *err)
+{
+	bg.lab = lab;
+	bg.t0 = kf_now_mono();
+	bg.r = 0;
+	if (pthread_create(&bg.th, NULL, registry_half_main, NULL) != 0) {
+		kf_debug("prep: no thread for the registry and the images: here and now");
+		return registry_half(lab, err);
+	}
+	bg.running = true;
+	kf_info("prep 4-5/5: the TLS registry and the images go on beside the next stages");
+	return 0;
+}
+
+int kf_prep_join(struct kf_lab *lab, struct kf_err *err)
+{
+	struct kf_state *st = NULL;
+	struct kf_state_rec rec;
+	struct kf_err serr;
+
+	if (!bg.running)
+		return 0;
+	pthread_join(bg.th, NULL);
+	bg.running = false;
+	if (bg.r == 0) {
+		kf_ok("prep: registry and images ready (%.1fs, beside the next stages)", bg.secs);
+		return 0;
+	}
+	*err = bg.err;
+	/* the stage was recorded done when its first half returned: it is not */
+	kf_err_clear(&serr);
+	if (kf_state_load(&st, lab->out_dir, &serr) == 0) {
+		double start = kf_state_get(st, "prep", &rec) ? rec.start : kf_now_wall();
+
+		kf_state_set(st, "prep", bg.r == KF_EINTR ? "interrupted" : "failed", start,
+			     kf_now_wall(), NULL, err->msg);
+		if (kf_state_save(st, &serr) != 0)
+			kf_warn("state.json: %s", serr.msg);
+	}
+	kf_state_free(st);
+	return bg.r;
+}
+
 static int prep_run(struct kf_lab *lab, struct kf_err *err)
 {
 	const struct kf_config *cfg = lab->cfg;
@@ -133,6 +241,19 @@ static int prep_run(struct kf_lab *lab, struct kf_err *err)
 
 	memset(&art, 0, sizeof(art));
 	artifacts_opts(lab, &ao);
+	{
+		/* prep is not complete again until its last step is (prep_check) */
+		char *ready = kf_lab_path(lab, KF_OUT_REGISTRY_READY);
+
+		if (!ready)
+			return kf_err_set(err, KF_ENOMEM, "out of memory");
+		if (unlink(ready) != 0 && errno != ENOENT) {
+			r = kf_err_set(err, KF_EIO, "%s: %s", ready, strerror(errno));
+			free(ready);
+			return r;
+		}
+		free(ready);
+	}
 
 	if (lab->opts.from_bundle) {
 		/* All of it is checked before anything is made or loaded. */
@@ -188,23 +309,11 @@ static int prep_run(struct kf_lab *lab, struct kf_err *err)
 		goto out;
 	kf_info("registries.yaml %s", changed ? "written" : "unchanged");
 
-	kf_info("prep 4/5: TLS registry");
-	if ((r = registry_up(cfg, lab->out_dir, err)) != 0)
+	if (lab->opts.prep_background) {
+		r = registry_half_start(lab, err);
 		goto out;
-	if (kf_platform_is_wsl()) {
-		/* The guests reach Windows at the registry IP; in WSL's NAT mode Windows must forward
-		 * that port into WSL (mirrored mode: nothing to do, said so). */
-		struct kf_wslproxy_report wr;
-		int port = 0;
-		if ((r = registry_port(cfg, &port, err)) != 0 ||
-		    (r = kf_wslproxy_ensure(cfg->registry.host_ip, cfg->registry.port, port, &wr,
-					    err)) != 0)
-			goto out;
 	}
-
-	kf_info("prep 5/5: images");
-	if ((r = kf_prep_images(lab, err)) != 0)
-		goto out;
+	r = registry_half(lab, err);
 out:
 	if (staging) {
 		struct kf_err e;

@@ -10,6 +10,7 @@
 #include "k3sforge/lab.h"
 #include "k3sforge/labpaths.h"
 #include "k3sforge/log.h"
+#include "k3sforge/prep.h"
 #include "k3sforge/regserver.h"
 #include "k3sforge/up.h"
 
@@ -176,6 +177,19 @@ int kf_up_preflight(struct kf_lab *lab, const struct kf_up_run *u, struct kf_fin
 	return r;
 }
 
+/* prep's second half failed after the stages beside it ran: said like a failed stage (the
+ * images durable or not, build-iso's flush is waited for too). */
+static void join_failed(struct kf_lab *lab, struct kf_err *err, const char *stage)
+{
+	struct kf_err ferr;
+
+	(void)lab;
+	kf_err_wrap(err, "stage %s", stage);
+	if (kf_flush_wait(&ferr) != 0)
+		kf_error("%s", ferr.msg);
+	kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", stage);
+}
+
 int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 {
 	int r;
@@ -200,6 +214,14 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 		/* build-iso's images are fsynced and recorded on the flush thread while the VMs
 		 * are made and boot (they read them from the page cache); waited for below */
 		lab->opts.defer_iso_sync = st == &kf_stage_build_iso;
+		/* prep's registry and images go on beside build-iso, which needs neither; every
+		 * later stage waits for them (the VMs are not made while an image may be missing) */
+		lab->opts.prep_background = st == &kf_stage_prep;
+		if (st != &kf_stage_prep && st != &kf_stage_build_iso &&
+		    (r = kf_prep_join(lab, err)) != 0) {
+			join_failed(lab, err, "prep");
+			return r;
+		}
 		/* From the first stale stage on, each stage decides again once the ones before it
 		 * ran: it runs when its inputs changed (a new run of what it builds on included),
 		 * so a registry that was down after a reboot restarts without re-creating the VMs.
@@ -209,15 +231,24 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 						  (lab->opts.from_bundle && st == &kf_stage_prep),
 					  NULL, err)) != 0) {
 			struct kf_err ferr;
+			const char *resume = st->name;
 
 			kf_err_wrap(err, "stage %s", st->name);
+			if (kf_prep_join(lab, &ferr) != 0) {
+				kf_error("stage prep: %s", ferr.msg);
+				resume = "prep";
+			}
 			if (kf_flush_wait(&ferr) != 0)
 				kf_error("%s", ferr.msg);
-			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", st->name);
+			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", resume);
 			return r;
 		}
 	}
-	lab->opts.defer_iso_sync = false;
+	lab->opts.defer_iso_sync = lab->opts.prep_background = false;
+	if ((r = kf_prep_join(lab, err)) != 0) {
+		join_failed(lab, err, "prep");
+		return r;
+	}
 	if ((r = kf_flush_wait(err)) != 0) {
 		kf_err_wrap(err, "build-iso's images");
 		kf_info("run `k3sforge up` again: build-iso writes the images it could not record");

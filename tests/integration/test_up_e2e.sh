@@ -80,6 +80,31 @@ guest_var() { (source "$E2E_WORK/guests/$1/guest.env" && eval "echo \$$2"); }
 e2e_lab_setup "$work" 3 1 1.5 2 || { echo "FAIL setup: the lab could not be built"; exit 1; }
 echo "lab: network $E2E_NET.0/24, config $E2E_CFG"
 
+# prep's registry and images go on beside build-iso (up only); their failure still stops up
+# before any VM is touched, as prep's: an image the source does not have is named, state.json
+# says prep failed, and the next up (the image list fixed) resumes at prep and keeps the VMs.
+test_up_stops_at_prep_when_its_images_fail_beside_build_iso() {
+	local power_before st
+	cp "$E2E_CFG" "$work/lab.yaml.good"
+	sed -i 's|^  inline:$|  inline:\n    - docker.io/library/not-at-the-source:1.0|' "$E2E_CFG"
+	power_before=$(grep -cE " BEGIN [0-9]+ -T ws (start|stop) " "$FAKE_VMRUN_STATE/calls.log")
+	run up && { cp "$work/lab.yaml.good" "$E2E_CFG"; fail "up went on without an image"; return; }
+	cp "$work/lab.yaml.good" "$E2E_CFG"
+	has "not-at-the-source" || { fail "the missing image is not named"; return; }
+	has "stage prep" || { fail "not reported as prep's failure"; return; }
+	has "it resumes at prep" || { fail "the resume point is not prep"; return; }
+	[ "$(stage_status prep)" = failed ] || { fail "state.json: prep is $(stage_status prep)"; return; }
+	[ "$(grep -cE " BEGIN [0-9]+ -T ws (start|stop) " "$FAKE_VMRUN_STATE/calls.log")" -eq "$power_before" ] ||
+		{ fail "a VM was started or stopped after prep failed"; return; }
+	run up || { fail "up after the fix exited $?"; return; }
+	has "at prep: its last run ended 'failed'" || { fail "did not resume at prep"; return; }
+	summary_is create-vms "skipped \\(up to date\\)" || { fail "the VMs were made again"; return; }
+	for st in prep build-iso create-vms wait finalize kubeconfig; do
+		[ "$(stage_status "$st")" = done ] || { fail "state.json: $st not done"; return; }
+	done
+	pass
+}
+
 test_up_builds_the_lab_end_to_end() {
 	local ctxs server st n ready line
 	run up || { fail "up exited $?"; return; }
@@ -380,5 +405,6 @@ test_up_after_a_host_reboot_restarts_the_registry_and_keeps_the_vms
 test_up_asks_before_replacing_the_vms
 test_new_vms_are_waited_for_finalized_and_fetched_again
 test_up_force_still_asks_before_replacing_the_vms
+test_up_stops_at_prep_when_its_images_fail_beside_build_iso
 
 h_summary
