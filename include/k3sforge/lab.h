@@ -33,6 +33,11 @@ struct kf_lab_opts {
 	/* create-vms: up's preflight listed the host checks (memory, disk, the hypervisor's
 	 * programs) a moment ago / the hypervisor's precheck passed there; not made again */
 	bool host_checked, prechecked;
+	/* build-iso: up's preflight checked the Ubuntu ISO (release, packages) a moment ago */
+	bool source_checked;
+	/* finalize: this process's wait saw every node ready after detaching its ISOs (so each
+	 * runs: no "is it running" question before looking at its VMX) */
+	bool ready_after_detach;
 	bool replace_unmarked;        /* create-vms --force: also an unmarked folder that holds
 				       * only this node's VM */
 	int wait_timeout_s;           /* wait --timeout; 0 = timeouts.wait */

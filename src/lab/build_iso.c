@@ -380,7 +380,7 @@ static int build_iso_run(struct kf_lab *lab, struct kf_err *err)
 		return kf_err_set(err, KF_ENOMEM, "out of memory");
 	/* the source ISO first (its release, the packages it can install offline): nothing is
 	 * written when it cannot serve this configuration */
-	if ((r = kf_build_iso_check_source(cfg, err)) != 0)
+	if (!lab->opts.source_checked && (r = kf_build_iso_check_source(cfg, err)) != 0)
 		goto out;
 	if ((r = kf_recipe_inputs_load(&in, cfg, lab->out_dir, err)) != 0)
 		goto out;

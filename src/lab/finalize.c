@@ -133,7 +133,8 @@ static int detach_all(const struct kf_lab *lab, bool *restarted, struct kf_err *
 	struct detach_job *jobs;
 	size_t n = cfg->n_nodes, failed = 0;
 	int *rcs;
-	double started = kf_now_mono();
+	/* after up's wait saw each node ready past its detach, it runs: no list call */
+	double started = lab->opts.ready_after_detach ? KF_LAB_RUNNING : kf_now_mono();
 	int r = 0;
 
 	*restarted = false;

@@ -168,9 +168,14 @@ int kf_up_preflight(struct kf_lab *lab, const struct kf_up_run *u, struct kf_fin
 		struct kf_err e;
 		free(installer);
 		kf_err_clear(&e);
-		if ((!have || u->force) && kf_build_iso_check_source(lab->cfg, &e) != 0 &&
-		    (r = add_failure(f, "ubuntu-iso", &e)) != 0)
-			return r;
+		if (!have || u->force) {
+			if (kf_build_iso_check_source(lab->cfg, &e) != 0) {
+				if ((r = add_failure(f, "ubuntu-iso", &e)) != 0)
+					return r;
+			} else {
+				lab->opts.source_checked = true;
+			}
+		}
 	}
 	if (ci >= 0 && u->first <= ci)
 		r = preflight_vms(lab, f);

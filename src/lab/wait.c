@@ -173,6 +173,8 @@ int kf_lab_wait_nodes(struct kf_lab *lab, const char *stage, bool with_hv, bool 
 	kf_progress_nodes_end();
 	if (r == 0 && res)
 		final_line(res, cfg->n_nodes);
+	/* every node ready after its detach and restart (kf_wait_nodes fails otherwise) */
+	lab->opts.ready_after_detach = r == 0 && detach;
 	for (size_t i = 0; res && i < cfg->n_nodes; i++) {
 		if (res[i].done)
 			continue;

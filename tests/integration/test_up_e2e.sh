@@ -118,6 +118,10 @@ test_up_builds_the_lab_end_to_end() {
 	# interop call).
 	[ "$(grep -c 'INFO  VMware Workstation 17' "$log")" -eq 1 ] ||
 		{ fail "the precheck ran $(grep -c 'INFO  VMware Workstation 17' "$log") times"; return; }
+	# finalize takes the wait's word that every node runs after its restart: no vmrun call
+	# after the last node's start (it used to ask `list` once more).
+	awk '/ BEGIN [0-9]+ -T ws start /{s=NR} / BEGIN [0-9]+ -T ws list/{l=NR} END{exit !(l < s)}' \
+		"$FAKE_VMRUN_STATE/calls.log" || { fail "vmrun list asked after the last start"; return; }
 	# Every node was powered off and on again once, the ISOs are gone from the VMX, and that
 	# happened during the wait, each node as soon as it was ready (not after the slowest):
 	# its detach line comes before the wait's closing line, and finalize found nothing to do.
