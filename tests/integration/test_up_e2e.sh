@@ -100,7 +100,7 @@ test_up_stops_at_prep_when_its_images_fail_beside_build_iso() {
 	has "at prep: its last run ended 'failed'" || { fail "did not resume at prep"; return; }
 	summary_is create-vms "skipped \\(up to date\\)" || { fail "the VMs were made again"; return; }
 	for st in prep build-iso create-vms wait finalize kubeconfig; do
-		[ "$(stage_status "$st")" = done ] || { fail "state.json: $st not done"; return; }
+		[ "$(stage_status "$st")" = "done" ] || { fail "state.json: $st not done"; return; }
 	done
 	pass
 }
