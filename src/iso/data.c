@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LIBISOFS_WITHOUT_LIBBURN 1 /* libisofs.h then declares struct burn_source itself */
@@ -32,6 +33,8 @@
 #define ISO_BLOCK 2048
 #define READ_BLOCKS 32                       /* 64 KiB per read from the burn_source */
 #define PROGRESS_FROM ((off_t)64 * 1024 * 1024) /* a progress line for images this big */
+#define REPRO_TIME ((time_t)946684800)       /* 2000-01-01T00:00:00Z */
+#define REPRO_UUID "2000010100000000"         /* the same as YYYYMMDDhhmmsscc */
 
 /* libisofs's queued problem messages (SORRY and worse) joined into err's message after what
  * we were doing; the queue is emptied either way. */
@@ -243,10 +246,20 @@ int kf_iso_write_data(const char *dst, const char *volid, const struct kf_iso_fi
 	/* profile 1: Rock Ridge (long lower-case names, modes), ISO level 3 (files over 4 GiB
 	 * in sections), Joliet for Windows; the volume id kept as given (lower-case "cidata" is
 	 * what cloud-init's NoCloud looks for besides CIDATA) */
+	/* Byte-reproducible: the same files give the same image, whenever they were written --
+	 * every timestamp (volume, Rock Ridge, the directory records of ECMA-119 and Joliet) is
+	 * REPRO_TIME in GMT. A seed rewritten from unchanged inputs (a run killed before its
+	 * record) then leaves create-vms' fingerprint, which hashes the seeds, as it was. */
 	if ((ir = iso_write_opts_new(&opts, 1)) < 0 ||
 	    (ir = iso_write_opts_set_iso_level(opts, 3)) < 0 ||
 	    (ir = iso_write_opts_set_joliet(opts, 1)) < 0 ||
-	    (ir = iso_write_opts_set_relaxed_vol_atts(opts, 1)) < 0) {
+	    (ir = iso_write_opts_set_relaxed_vol_atts(opts, 1)) < 0 ||
+	    (ir = iso_write_opts_set_always_gmt(opts, 1)) < 0 ||
+	    (ir = iso_write_opts_set_dir_rec_mtime(opts, 1 | 2 | 4)) < 0 ||
+	    (ir = iso_write_opts_set_replace_timestamps(opts, 2)) < 0 ||
+	    (ir = iso_write_opts_set_default_timestamp(opts, REPRO_TIME)) < 0 ||
+	    (ir = iso_write_opts_set_pvd_times(opts, REPRO_TIME, REPRO_TIME, 0, REPRO_TIME,
+					       (char *)REPRO_UUID)) < 0) {
 		r = iso_fail(err, KF_EFAIL, dst, ir);
 		goto out;
 	}
