@@ -21,6 +21,8 @@ int kf_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
  * (build-iso's rendered recipes), never for a record or state. */
 int kf_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode,
 			struct kf_err *err);
+/* write(2) until all len bytes are out (again after EINTR); -1 with errno on failure. */
+int kf_fs_write_fd(int fd, const void *data, size_t len);
 /* Creates a unique temporary file next to path (path.tmp.XXXXXX, close-on-exec) with mode, for a
  * writer that renames it over path when complete: 0 with *fd open and *tmp its name (caller
  * frees), or an error with nothing left behind. The name is random and made with

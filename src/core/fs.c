@@ -90,7 +90,7 @@ int kf_fs_read(char **out, size_t *len, const char *path, size_t max, struct kf_
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int kf_fs_write_fd(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -163,7 +163,7 @@ static int write_atomic(const char *path, const void *data, size_t len, mode_t m
 
 	if ((r = kf_fs_temp_open(path, mode, &fd, &tmp, err)) != 0)
 		return r;
-	if (write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
+	if (kf_fs_write_fd(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
 		e = errno;
 		close(fd);
 		r = kf_err_set(err, KF_EIO, "%s: write failed: %s%s", path, strerror(e),
@@ -325,7 +325,7 @@ int kf_fs_copy(const char *src, const char *dst, mode_t mode, struct kf_err *err
 		goto out;
 	}
 	while ((n = read(in, buf, 1 << 20)) > 0)
-		if (write_all(out, buf, (size_t)n) != 0)
+		if (kf_fs_write_fd(out, buf, (size_t)n) != 0)
 			break;
 	if (n != 0) {
 		e = errno;

@@ -156,22 +156,6 @@ static int build_tree(IsoImage *img, const struct kf_iso_file *files, size_t n,
 	return 0;
 }
 
-static int write_all_fd(int fd, const unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads the whole image out of the burn_source into fd: exactly get_size() bytes, asking
  * never for more than what is left (libisofs answers 0 to a read past the end, not a short
  * count). */
@@ -200,7 +184,7 @@ static int drain_source(struct burn_source *bs, int fd, const char *dst, struct 
 			r = iso_fail(err, KF_EIO, dst, got < 0 ? got : 0);
 			break;
 		}
-		if (write_all_fd(fd, buf, want) != 0) {
+		if (kf_fs_write_fd(fd, buf, want) != 0) {
 			int e = errno;
 
 			r = kf_err_set(err, KF_EIO, "%s: write failed: %s%s", dst, strerror(e),
