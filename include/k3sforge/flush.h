@@ -15,6 +15,9 @@
  * started, the work is done here and its result returned. */
 int kf_flush_later(const char *path, int (*done)(void *arg, struct kf_err *err), void *arg,
 		   void (*free_arg)(void *arg), struct kf_err *err);
+/* The same work here and now: path fsynced, then done(arg); free_arg(arg) either way. */
+int kf_flush_now(const char *path, int (*done)(void *arg, struct kf_err *err), void *arg,
+		 void (*free_arg)(void *arg), struct kf_err *err);
 /* Waits until every file handed over so far is durable and its hook ran; the first failure
  * (naming the file), 0 when all went well or nothing was pending. Stops the thread. */
 int kf_flush_wait(struct kf_err *err);

@@ -52,52 +52,99 @@ static int job_do(struct job *j, struct kf_err *err)
 	return j->done ? j->done(j->arg, err) : 0;
 }
 
+/* Runs and frees j; a failure is kept if it is the first (mu is taken for that). */
+static void job_run(struct job *j, bool locked)
+{
+	struct kf_err e;
+	int r;
+
+	kf_err_clear(&e);
+	r = job_do(j, &e);
+	job_free(j);
+	if (!r)
+		return;
+	if (!locked)
+		pthread_mutex_lock(&mu);
+	if (!first_r) {
+		first_r = r;
+		first_err = e;
+	}
+	if (!locked)
+		pthread_mutex_unlock(&mu);
+}
+
+static struct job *job_pop(void)
+{
+	struct job *j = head;
+
+	head = j->next;
+	if (!head)
+		tail = NULL;
+	return j;
+}
+
 static void *work(void *unused)
 {
 	(void)unused;
 	pthread_mutex_lock(&mu);
 	for (;;) {
 		struct job *j;
-		struct kf_err e;
-		int r;
 
 		while (!head && !stopping)
 			pthread_cond_wait(&cv, &mu);
 		if (!head)
 			break;
-		j = head;
-		head = j->next;
-		if (!head)
-			tail = NULL;
+		j = job_pop();
 		pthread_mutex_unlock(&mu);
-		kf_err_clear(&e);
-		r = job_do(j, &e);
-		job_free(j);
+		job_run(j, false);
 		pthread_mutex_lock(&mu);
-		if (r && !first_r) {
-			first_r = r;
-			first_err = e;
-		}
 	}
 	pthread_mutex_unlock(&mu);
 	return NULL;
 }
 
-int kf_flush_later(const char *path, int (*done)(void *arg, struct kf_err *err), void *arg,
-		   void (*free_arg)(void *arg), struct kf_err *err)
+static struct job *job_new(const char *path, int (*done)(void *, struct kf_err *), void *arg,
+			   void (*free_arg)(void *), struct kf_err *err)
 {
 	struct job *j = calloc(1, sizeof(*j));
-	int r = 0;
 
 	if (!j || !(j->path = strdup(path))) {
 		free(j);
 		if (free_arg)
 			free_arg(arg);
-		return kf_err_set(err, KF_ENOMEM, "out of memory");
+		kf_err_set(err, KF_ENOMEM, "out of memory");
+		return NULL;
 	}
 	j->done = done;
 	j->arg = arg;
 	j->free_arg = free_arg;
+	return j;
+}
+
+/* Runs j here and now: its own result, not kept for kf_flush_wait. */
+static int job_here(struct job *j, struct kf_err *err)
+{
+	int r = job_do(j, err);
+
+	job_free(j);
+	return r;
+}
+
+int kf_flush_now(const char *path, int (*done)(void *arg, struct kf_err *err), void *arg,
+		 void (*free_arg)(void *arg), struct kf_err *err)
+{
+	struct job *j = job_new(path, done, arg, free_arg, err);
+
+	return j ? job_here(j, err) : KF_ENOMEM;
+}
+
+int kf_flush_later(const char *path, int (*done)(void *arg, struct kf_err *err), void *arg,
+		   void (*free_arg)(void *arg), struct kf_err *err)
+{
+	struct job *j = job_new(path, done, arg, free_arg, err);
+
+	if (!j)
+		return KF_ENOMEM;
 	pthread_mutex_lock(&mu);
 	if (!running) {
 		stopping = false;
@@ -114,11 +161,7 @@ int kf_flush_later(const char *path, int (*done)(void *arg, struct kf_err *err),
 		j = NULL;
 	}
 	pthread_mutex_unlock(&mu);
-	if (j) { /* no thread: here and now */
-		r = job_do(j, err);
-		job_free(j);
-	}
-	return r;
+	return j ? job_here(j, err) : 0; /* no thread: here and now */
 }
 
 int kf_flush_wait(struct kf_err *err)
@@ -135,22 +178,8 @@ int kf_flush_wait(struct kf_err *err)
 		running = false;
 		stopping = false;
 		/* handed over while the worker was ending (another thread): done here */
-		while (head) {
-			struct job *j = head;
-			struct kf_err e;
-			int jr;
-
-			head = j->next;
-			if (!head)
-				tail = NULL;
-			kf_err_clear(&e);
-			jr = job_do(j, &e);
-			job_free(j);
-			if (jr && !first_r) {
-				first_r = jr;
-				first_err = e;
-			}
-		}
+		while (head)
+			job_run(job_pop(), true);
 	}
 	r = first_r;
 	if (r && err)

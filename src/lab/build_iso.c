@@ -3,7 +3,6 @@
  * fingerprint of its inputs next to it (iso/.<name>.inputs); an output whose inputs did not
  * change is not rebuilt. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,12 @@ static char *sidecar_path(const char *iso_dir, const char *name)
 	if (snprintf(rel, sizeof(rel), ".%s.inputs", name) >= (int)sizeof(rel))
 		return NULL;
 	return kf_path_join(iso_dir, rel);
+}
+
+/* The image every node shares, in iso/: image mode's payload CD or the remastered installer. */
+static const char *shared_name(const struct kf_config *cfg)
+{
+	return cfg->guest.image ? "payload.iso" : "installer.iso";
 }
 
 /* True when iso_dir/name exists and its recorded input fingerprint equals hex. */
@@ -116,19 +121,8 @@ static int settle(const char *iso_dir, const char *name, const char *hex, bool d
 	}
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	snprintf(p->hex, sizeof(p->hex), "%s", hex);
-	if (defer) {
-		r = kf_flush_later(img, pending_record_write, p, pending_record_free, err);
-	} else {
-		int fd = open(img, O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 || fsync(fd) != 0)
-			r = kf_err_set(err, KF_EIO, "%s: fsync: %s", img, strerror(errno));
-		else
-			r = record(iso_dir, name, hex, err);
-		if (fd >= 0)
-			close(fd);
-		pending_record_free(p);
-	}
+	r = (defer ? kf_flush_later : kf_flush_now)(img, pending_record_write, p,
+						   pending_record_free, err);
 	free(img);
 	return r;
 }
@@ -277,7 +271,7 @@ static int build_shared(const struct kf_lab *lab, const struct kf_recipe_inputs 
 {
 	const struct kf_config *cfg = lab->cfg;
 	bool image = cfg->guest.image != NULL;
-	const char *name = image ? "payload.iso" : "installer.iso";
+	const char *name = shared_name(cfg);
 	char hex[KF_SHA256_HEX_LEN + 1], path[2][1100];
 	char *dst = kf_path_join(iso_dir, name), *work = kf_path_join(iso_dir, ".work");
 	struct kf_iso_file *files = calloc(in->n_payload + 2, sizeof(*files));
@@ -460,38 +454,34 @@ static int build_iso_fingerprint(struct kf_lab *lab, struct kf_fp *fp, struct kf
 static int build_iso_check(struct kf_lab *lab, struct kf_err *err)
 {
 	const struct kf_config *cfg = lab->cfg;
+	char *iso_dir = kf_lab_path(lab, KF_OUT_ISO_DIR);
+	int r = 0;
 
-	for (size_t i = 0; i <= cfg->n_nodes; i++) {
-		char rel[300], *p;
-		bool ok;
+	if (!iso_dir)
+		return kf_err_set(err, KF_ENOMEM, "out of memory");
+	for (size_t i = 0; i <= cfg->n_nodes && !r; i++) {
+		char name[300], *img, *side;
+
 		if (i == cfg->n_nodes)
-			snprintf(rel, sizeof(rel), "%s",
-				 cfg->guest.image ? KF_OUT_PAYLOAD_ISO : KF_OUT_INSTALLER_ISO);
+			snprintf(name, sizeof(name), "%s", shared_name(cfg));
 		else
-			snprintf(rel, sizeof(rel), KF_OUT_SEED_ISO_FMT, cfg->nodes[i].name);
-		p = kf_lab_path(lab, rel);
-		ok = p && kf_fs_exists(p);
-		free(p);
-		if (!ok)
-			return kf_err_set(err, KF_ENOTFOUND, "%s is missing", rel);
+			snprintf(name, sizeof(name), "seed-%s.iso", cfg->nodes[i].name);
+		img = kf_path_join(iso_dir, name);
+		side = sidecar_path(iso_dir, name);
+		if (!img || !side)
+			r = kf_err_set(err, KF_ENOMEM, "out of memory");
+		else if (!kf_fs_exists(img))
+			r = kf_err_set(err, KF_ENOTFOUND, "iso/%s is missing", name);
 		/* its record: the image was on disk in full (a run cut short before that leaves
 		 * none, see unrecord) */
-		{
-			const char *slash = strrchr(rel, '/');
-			char srel[340];
-
-			snprintf(srel, sizeof(srel), "%.*s.%s.inputs", (int)(slash - rel + 1), rel,
-				 slash + 1);
-			p = kf_lab_path(lab, srel);
-			ok = p && kf_fs_exists(p);
-			free(p);
-			if (!ok)
-				return kf_err_set(err, KF_ENOTFOUND,
-						  "%s was not recorded as complete (a run cut short)",
-						  rel);
-		}
+		else if (!kf_fs_exists(side))
+			r = kf_err_set(err, KF_ENOTFOUND,
+				       "iso/%s was not recorded as complete (a run cut short)", name);
+		free(img);
+		free(side);
 	}
-	return 0;
+	free(iso_dir);
+	return r;
 }
 
 const struct kf_stage_def kf_stage_build_iso = {

@@ -182,17 +182,23 @@ int kf_up_preflight(struct kf_lab *lab, const struct kf_up_run *u, struct kf_fin
 	return r;
 }
 
-/* prep's second half failed after the stages beside it ran: said like a failed stage (the
- * images durable or not, build-iso's flush is waited for too). */
-static void join_failed(struct kf_lab *lab, struct kf_err *err, const char *stage)
+/* A stage failed (prep's second half included): said once, with where the next up resumes.
+ * Whatever still runs beside it is waited for: prep's background half (its own failure is
+ * reported too, and the next run then resumes at prep) and build-iso's flush. Returns r. */
+static int stage_failed(struct kf_lab *lab, int r, struct kf_err *err, const char *stage)
 {
-	struct kf_err ferr;
+	struct kf_err e;
+	const char *resume = stage;
 
-	(void)lab;
 	kf_err_wrap(err, "stage %s", stage);
-	if (kf_flush_wait(&ferr) != 0)
-		kf_error("%s", ferr.msg);
-	kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", stage);
+	if (kf_prep_join(lab, &e) != 0) {
+		kf_error("stage prep: %s", e.msg);
+		resume = "prep";
+	}
+	if (kf_flush_wait(&e) != 0)
+		kf_error("%s", e.msg);
+	kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", resume);
+	return r;
 }
 
 int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
@@ -223,10 +229,8 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 		 * later stage waits for them (the VMs are not made while an image may be missing) */
 		lab->opts.prep_background = st == &kf_stage_prep;
 		if (st != &kf_stage_prep && st != &kf_stage_build_iso &&
-		    (r = kf_prep_join(lab, err)) != 0) {
-			join_failed(lab, err, "prep");
-			return r;
-		}
+		    (r = kf_prep_join(lab, err)) != 0)
+			return stage_failed(lab, r, err, "prep");
 		/* From the first stale stage on, each stage decides again once the ones before it
 		 * ran: it runs when its inputs changed (a new run of what it builds on included),
 		 * so a registry that was down after a reboot restarts without re-creating the VMs.
@@ -234,26 +238,12 @@ int kf_up_run(struct kf_lab *lab, const struct kf_up_run *u, struct kf_err *err)
 		if ((r = kf_stage_execute(lab, st,
 					  u->force || (u->from >= 0 && i >= u->from) ||
 						  (lab->opts.from_bundle && st == &kf_stage_prep),
-					  NULL, err)) != 0) {
-			struct kf_err ferr;
-			const char *resume = st->name;
-
-			kf_err_wrap(err, "stage %s", st->name);
-			if (kf_prep_join(lab, &ferr) != 0) {
-				kf_error("stage prep: %s", ferr.msg);
-				resume = "prep";
-			}
-			if (kf_flush_wait(&ferr) != 0)
-				kf_error("%s", ferr.msg);
-			kf_info("fix the cause, then run `k3sforge up` again: it resumes at %s", resume);
-			return r;
-		}
+					  NULL, err)) != 0)
+			return stage_failed(lab, r, err, st->name);
 	}
 	lab->opts.defer_iso_sync = lab->opts.prep_background = false;
-	if ((r = kf_prep_join(lab, err)) != 0) {
-		join_failed(lab, err, "prep");
-		return r;
-	}
+	if ((r = kf_prep_join(lab, err)) != 0)
+		return stage_failed(lab, r, err, "prep");
 	if ((r = kf_flush_wait(err)) != 0) {
 		kf_err_wrap(err, "build-iso's images");
 		kf_info("run `k3sforge up` again: build-iso writes the images it could not record");
